@@ -1,0 +1,188 @@
+//! The configuration file as written by operators. Every struct denies unknown keys so that a
+//! typo stops the start instead of being silently ignored; defaults live here so that the shipped
+//! example and the code cannot disagree on them.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub database: DatabaseSection,
+    #[serde(default)]
+    pub sessions: SessionsSection,
+    #[serde(default)]
+    pub assertion: AssertionSection,
+    #[serde(default)]
+    pub security: SecuritySection,
+    #[serde(default)]
+    pub apps: Vec<AppSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    pub listen: String,
+    pub portal_host: String,
+    pub public_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub threads: usize,
+    pub grace_period_seconds: u64,
+    pub graceful_shutdown_timeout_seconds: u64,
+    pub log_format: String,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            portal_host: "auth.localhost".into(),
+            public_url: None,
+            data_dir: PathBuf::from("data"),
+            threads: 2,
+            grace_period_seconds: 5,
+            graceful_shutdown_timeout_seconds: 5,
+            log_format: "text".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSection {
+    pub url: Option<String>,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 10,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsSection {
+    pub store: String,
+    pub redis_url: Option<String>,
+    pub cookie_name: String,
+    pub app_cookie_name: String,
+    pub cookie_domain: Option<String>,
+    pub idle_timeout_seconds: u64,
+    pub absolute_timeout_seconds: u64,
+}
+
+impl Default for SessionsSection {
+    fn default() -> Self {
+        Self {
+            store: "memory".into(),
+            redis_url: None,
+            cookie_name: "convergences_session".into(),
+            app_cookie_name: "convergences_app".into(),
+            cookie_domain: None,
+            idle_timeout_seconds: 30 * 60,
+            absolute_timeout_seconds: 12 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssertionSection {
+    pub key_file: Option<PathBuf>,
+    pub ttl_seconds: u64,
+    pub issuer: Option<String>,
+}
+
+impl Default for AssertionSection {
+    fn default() -> Self {
+        Self {
+            key_file: None,
+            ttl_seconds: 60,
+            issuer: None,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecuritySection {
+    /// Shared secret for CSRF tokens; must be the same on every instance.
+    pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for SecuritySection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecuritySection")
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSection {
+    pub slug: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    pub upstreams: Vec<String>,
+    #[serde(default = "default_roles")]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub headers: HeaderNamesSection,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_read_timeout")]
+    pub read_timeout_ms: u64,
+    #[serde(default)]
+    pub upstream_tls: bool,
+    #[serde(default)]
+    pub upstream_sni: Option<String>,
+}
+
+fn default_roles() -> Vec<String> {
+    vec!["administrateur".into(), "utilisateur".into()]
+}
+fn default_connect_timeout() -> u64 {
+    2_000
+}
+fn default_read_timeout() -> u64 {
+    60_000
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeaderNamesSection {
+    pub user: String,
+    pub user_id: String,
+    pub name: String,
+    pub structure: String,
+    pub roles: String,
+    pub app_id: String,
+    pub assertion: String,
+}
+
+impl Default for HeaderNamesSection {
+    fn default() -> Self {
+        Self {
+            user: "X-Convergences-User".into(),
+            user_id: "X-Convergences-User-Id".into(),
+            name: "X-Convergences-Name".into(),
+            structure: "X-Convergences-Structure".into(),
+            roles: "X-Convergences-Roles".into(),
+            app_id: "X-Convergences-App-Id".into(),
+            assertion: "X-Convergences-Assertion".into(),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! `convergences demo` (SPEC 8): the gateway with an embedded SQLite directory, two built-in
+//! upstream applications that display what they receive, and demo accounts.
+
+pub mod upstream;
+
+use crate::config::Config;
+use crate::directory::structures::NewStructure;
+use crate::directory::users::NewUser;
+use crate::directory::{DResult, Directory};
+use std::path::Path;
+
+pub const DEMO_PASSWORD: &str = "Convergences-Demo-2026!";
+
+/// The demo configuration: the portal on `auth.localhost`, BIP and Net-Cotisations on their
+/// own hosts, proxied to the given demo upstream ports.
+pub fn config(
+    listen: &str,
+    data_dir: &Path,
+    bip_port: u16,
+    nc_port: u16,
+) -> Result<Config, crate::config::ConfigError> {
+    let text = format!(
+        r#"
+[server]
+listen = "{listen}"
+portal_host = "auth.localhost"
+data_dir = "{data}"
+grace_period_seconds = 1
+graceful_shutdown_timeout_seconds = 2
+
+[[apps]]
+slug = "bip"
+name = "BIP"
+description = "Banque d'informations statutaires pour la gestion du personnel territorial"
+host = "bip.localhost"
+upstreams = ["127.0.0.1:{bip_port}"]
+
+[[apps]]
+slug = "netcotisations"
+name = "Net-Cotisations"
+description = "Déclaration et paiement des cotisations"
+host = "netcotisations.localhost"
+upstreams = ["127.0.0.1:{nc_port}"]
+"#,
+        data = data_dir
+            .display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    );
+    Config::from_toml("(demo configuration)", &text, &[])
+}
+
+/// Creates the demo directory unless it already holds accounts.
+pub async fn seed(dir: &Directory) -> DResult<bool> {
+    if dir
+        .user_id_by_email("admin@cig-exemple.fr")
+        .await?
+        .is_some()
+    {
+        return Ok(false);
+    }
+    let hash = tokio::task::spawn_blocking(|| crate::auth::password::hash_blocking(DEMO_PASSWORD))
+        .await
+        .map_err(|e| crate::directory::DirectoryError::Invalid(e.to_string()))?
+        .map_err(|e| crate::directory::DirectoryError::Invalid(e.to_string()))?;
+    let cig = dir
+        .create_structure(NewStructure {
+            parent_id: None,
+            short_name: "cig-exemple",
+            long_name: "CIG d'Exemple",
+            domains: &["cig-exemple.fr"],
+        })
+        .await?;
+    let mairie = dir
+        .create_structure(NewStructure {
+            parent_id: None,
+            short_name: "mairie-exemple",
+            long_name: "Mairie d'Exemple",
+            domains: &["mairie-exemple.fr"],
+        })
+        .await?;
+    let ccas = dir
+        .create_structure(NewStructure {
+            parent_id: Some(mairie),
+            short_name: "ccas",
+            long_name: "CCAS d'Exemple",
+            domains: &[],
+        })
+        .await?;
+    let people = [
+        (
+            "admin@cig-exemple.fr",
+            "Camille",
+            "Administratrice",
+            cig,
+            true,
+            "Correspondante CIG",
+        ),
+        (
+            "referent@mairie-exemple.fr",
+            "Régis",
+            "Référent",
+            mairie,
+            false,
+            "Responsable RH",
+        ),
+        (
+            "agent@mairie-exemple.fr",
+            "Agnès",
+            "Agent",
+            mairie,
+            false,
+            "Gestionnaire carrières",
+        ),
+        (
+            "agent.ccas@mairie-exemple.fr",
+            "Céline",
+            "Ccas",
+            ccas,
+            false,
+            "Agent administratif",
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (email, first, last, structure, admin, job) in people {
+        let id = dir
+            .create_user(NewUser {
+                email,
+                first_name: first,
+                last_name: last,
+                structure_id: structure,
+                job_title: job,
+                service: "Ressources humaines",
+                app_identifier: "",
+                platform_admin: admin,
+                created_by: None,
+            })
+            .await?;
+        dir.set_password_hash(id, &hash).await?;
+        ids.push(id);
+    }
+    let (referent, agent) = (ids[1], ids[2]);
+    dir.add_referent(referent, mairie).await?;
+    for app in ["bip", "netcotisations"] {
+        dir.assign_role(referent, app, "administrateur", mairie, None)
+            .await?;
+    }
+    dir.assign_role(agent, "bip", "utilisateur", mairie, None)
+        .await?;
+    Ok(true)
+}

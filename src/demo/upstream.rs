@@ -1,0 +1,103 @@
+//! A demo upstream application: shows the identity headers it received and whether the
+//! assertion verifies against the portal's published JWKS (the public key only).
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::Html;
+use axum::Router;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use std::sync::Arc;
+
+#[derive(Template)]
+#[template(path = "demo_app.html")]
+struct DemoPage {
+    app_name: String,
+    portal_url: String,
+    user_name: String,
+    headers: Vec<(String, String)>,
+    assertion_ok: bool,
+    assertion_status: String,
+    claims: String,
+    path: String,
+}
+
+pub struct DemoApp {
+    pub slug: String,
+    pub name: String,
+    pub portal_url: String,
+    pub issuer: String,
+    /// The JWKS document as the portal serves it.
+    pub jwks: String,
+}
+
+pub fn router(app: DemoApp) -> Router {
+    Router::new().fallback(page).with_state(Arc::new(app))
+}
+
+async fn page(State(app): State<Arc<DemoApp>>, uri: Uri, headers: HeaderMap) -> Html<String> {
+    let received: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(k, _)| {
+            k.as_str().starts_with("x-convergences-") || k.as_str().starts_with("x-forwarded-")
+        })
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default()
+    };
+    let (ok, status, claims) = verify(&app, &header("x-convergences-assertion"));
+    let page = DemoPage {
+        app_name: app.name.clone(),
+        portal_url: app.portal_url.clone(),
+        user_name: header("x-convergences-name"),
+        headers: received,
+        assertion_ok: ok,
+        assertion_status: status,
+        claims,
+        path: uri.path().to_string(),
+    };
+    Html(
+        page.render()
+            .unwrap_or_else(|e| format!("template error: {e}")),
+    )
+}
+
+fn verify(app: &DemoApp, jwt: &str) -> (bool, String, String) {
+    if jwt.is_empty() {
+        return (false, "Aucune assertion reçue.".into(), String::new());
+    }
+    let keys: JwkSet = match serde_json::from_str(&app.jwks) {
+        Ok(k) => k,
+        Err(e) => return (false, format!("JWKS illisible : {e}"), String::new()),
+    };
+    let mut v = Validation::new(Algorithm::EdDSA);
+    v.set_audience(&[&app.slug]);
+    v.set_issuer(&[&app.issuer]);
+    for k in &keys.keys {
+        let Ok(key) = DecodingKey::from_jwk(k) else {
+            continue;
+        };
+        if let Ok(data) = jsonwebtoken::decode::<serde_json::Value>(jwt, &key, &v) {
+            return (
+                true,
+                "Assertion vérifiée avec la clé publique du portail (JWKS).".into(),
+                serde_json::to_string_pretty(&data.claims).unwrap_or_default(),
+            );
+        }
+    }
+    (
+        false,
+        "L'assertion ne se vérifie avec aucune clé du JWKS.".into(),
+        String::new(),
+    )
+}

@@ -1,0 +1,46 @@
+//! The audit log (SPEC 2): one row per change, login success or failure, logout and export.
+
+use super::{now, DResult, Directory};
+
+#[derive(Debug, Default)]
+pub struct AuditEvent<'a> {
+    pub actor_id: Option<i64>,
+    /// E-mail of the actor as typed (failed logins included).
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub structure_id: Option<i64>,
+    pub client_ip: &'a str,
+    pub details: &'a str,
+}
+
+impl Directory {
+    pub async fn audit(&self, e: AuditEvent<'_>) -> DResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_events (at, actor_id, actor, action, target, structure_id, client_ip, details) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(now())
+        .bind(e.actor_id)
+        .bind(e.actor)
+        .bind(e.action)
+        .bind(e.target)
+        .bind(e.structure_id)
+        .bind(e.client_ip)
+        .bind(e.details)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn count_audit(&self, action: &str) -> DResult<i64> {
+        use sqlx::Row;
+        Ok(
+            sqlx::query("SELECT COUNT(*) FROM audit_events WHERE action = $1")
+                .bind(action)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?,
+        )
+    }
+}

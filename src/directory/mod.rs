@@ -1,0 +1,131 @@
+//! The directory: structures, users, applications, roles, one-time tokens and audit events,
+//! stored through sqlx's Any driver so that one set of portable queries serves SQLite and
+//! PostgreSQL (see shared/STACK-NOTES.md: Any decodes only integers, floats, text and bytes, so
+//! booleans are 0/1 and instants are Unix seconds).
+
+pub mod apps;
+pub mod audit;
+pub mod model;
+pub mod structures;
+pub mod tokens;
+pub mod users;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("not found")]
+    NotFound,
+}
+
+pub type DResult<T> = Result<T, DirectoryError>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle on the directory database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Directory {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+impl Directory {
+    /// Connects (creating the SQLite file if needed). The pool must be created on a runtime that
+    /// lives as long as the process (STACK-NOTES: pools die with their runtime).
+    pub async fn connect(url: &str, max_connections: u32) -> DResult<Directory> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        if backend == Backend::Sqlite {
+            if let Some(path) = sqlite_file(url) {
+                if let Some(parent) = std::path::Path::new(&path).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        std::fs::create_dir_all(parent).map_err(|e| {
+                            DirectoryError::Invalid(format!(
+                                "cannot create the folder of the SQLite database {path}: {e}"
+                            ))
+                        })?;
+                    }
+                }
+            }
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite {
+                max_connections.clamp(1, 8)
+            } else {
+                max_connections
+            })
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        use sqlx::Executor;
+                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        Ok(Directory { pool, backend })
+    }
+
+    pub async fn migrate(&self) -> DResult<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => {
+                sqlx::migrate!("migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// Readiness probe: one trivial round trip.
+    pub async fn ping(&self) -> DResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+fn sqlite_file(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    if path.is_empty() || path == ":memory:" {
+        None
+    } else {
+        Some(path.to_string())
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Today's date as `YYYY-MM-DD` in UTC, the form validity dates are stored in.
+pub fn today() -> String {
+    let d = time::OffsetDateTime::now_utc().date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}

@@ -1,0 +1,170 @@
+//! Structures (establishments and their services), kept as a tree with a materialised path so
+//! that "this structure and everything below it" is a single indexed range scan.
+
+use super::{now, DResult, Directory, DirectoryError};
+use sqlx::Row;
+use std::collections::HashMap;
+
+#[derive(Clone, Debug)]
+pub struct Structure {
+    pub id: i64,
+    pub parent_id: Option<i64>,
+    pub path: String,
+    pub short_name: String,
+    pub long_name: String,
+}
+
+pub struct NewStructure<'a> {
+    pub parent_id: Option<i64>,
+    pub short_name: &'a str,
+    pub long_name: &'a str,
+    pub domains: &'a [&'a str],
+}
+
+impl Directory {
+    pub async fn create_structure(&self, s: NewStructure<'_>) -> DResult<i64> {
+        let short = s.short_name.trim();
+        if short.is_empty() {
+            return Err(DirectoryError::Invalid("structure name is empty".into()));
+        }
+        let mut tx = self.pool.begin().await?;
+        let parent_path = match s.parent_id {
+            Some(pid) => {
+                let row = sqlx::query("SELECT path FROM structures WHERE id = $1")
+                    .bind(pid)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(DirectoryError::NotFound)?;
+                row.try_get::<String, _>(0)?
+            }
+            None => "/".to_string(),
+        };
+        let t = now();
+        let id: i64 = sqlx::query(
+            "INSERT INTO structures (parent_id, short_name, long_name, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4) RETURNING id",
+        )
+        .bind(s.parent_id)
+        .bind(short)
+        .bind(s.long_name.trim())
+        .bind(t)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        sqlx::query("UPDATE structures SET path = $1 WHERE id = $2")
+            .bind(format!("{parent_path}{id}/"))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for d in s.domains {
+            sqlx::query("INSERT INTO structure_domains (structure_id, domain) VALUES ($1, $2)")
+                .bind(id)
+                .bind(d.trim().to_ascii_lowercase())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn structure_by_name(&self, short_name: &str) -> DResult<Option<Structure>> {
+        let row = sqlx::query(
+            "SELECT id, parent_id, path, short_name, long_name FROM structures WHERE short_name = $1 ORDER BY id LIMIT 1",
+        )
+        .bind(short_name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| structure_from_row(&r)).transpose()
+    }
+
+    /// Human path labels ("mairie-exemple / ccas") for the given materialised paths, fetched in
+    /// one query for all the ancestors involved.
+    pub async fn path_labels(&self, paths: &[&str]) -> DResult<HashMap<String, String>> {
+        let mut ids: Vec<i64> = paths
+            .iter()
+            .flat_map(|p| p.split('/').filter_map(|s| s.parse::<i64>().ok()))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut names = HashMap::new();
+        if !ids.is_empty() {
+            let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT id, short_name FROM structures WHERE id IN ({})",
+                placeholders.join(", ")
+            );
+            // Only generated placeholders are interpolated; values are bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in &ids {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                names.insert(row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?);
+            }
+        }
+        Ok(paths
+            .iter()
+            .map(|p| {
+                let label = p
+                    .split('/')
+                    .filter_map(|s| s.parse::<i64>().ok())
+                    .map(|id| names.get(&id).cloned().unwrap_or_else(|| format!("#{id}")))
+                    .collect::<Vec<_>>()
+                    .join(" / ");
+                (p.to_string(), label)
+            })
+            .collect())
+    }
+
+    /// Allowed e-mail domains of a structure: its own, or the nearest ancestor's (SPEC 2).
+    pub async fn allowed_domains(&self, structure_id: i64) -> DResult<Vec<String>> {
+        let path: String = sqlx::query("SELECT path FROM structures WHERE id = $1")
+            .bind(structure_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DirectoryError::NotFound)?
+            .try_get(0)?;
+        let ancestors: Vec<i64> = path
+            .split('/')
+            .filter_map(|s| s.parse::<i64>().ok())
+            .collect();
+        for id in ancestors.iter().rev() {
+            let rows = sqlx::query(
+                "SELECT domain FROM structure_domains WHERE structure_id = $1 ORDER BY domain",
+            )
+            .bind(*id)
+            .fetch_all(&self.pool)
+            .await?;
+            if !rows.is_empty() {
+                return rows
+                    .iter()
+                    .map(|r| Ok(r.try_get::<String, _>(0)?))
+                    .collect();
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    pub async fn add_referent(&self, user_id: i64, structure_id: i64) -> DResult<()> {
+        sqlx::query(
+            "INSERT INTO referents (user_id, structure_id, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id, structure_id) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(structure_id)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+fn structure_from_row(r: &sqlx::any::AnyRow) -> DResult<Structure> {
+    Ok(Structure {
+        id: r.try_get(0)?,
+        parent_id: r.try_get(1)?,
+        path: r.try_get(2)?,
+        short_name: r.try_get(3)?,
+        long_name: r.try_get(4)?,
+    })
+}

@@ -1,0 +1,212 @@
+//! User accounts: creation, login lookup, the identity the proxy forwards, password changes.
+
+use super::model::{Grant, Identity};
+use super::{now, DResult, Directory, DirectoryError};
+use sqlx::Row;
+
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub structure_id: i64,
+    pub job_title: &'a str,
+    pub service: &'a str,
+    pub app_identifier: &'a str,
+    pub platform_admin: bool,
+    pub created_by: Option<i64>,
+}
+
+/// What the login form needs: enough to verify the password and decide usability.
+#[derive(Debug)]
+pub struct LoginRecord {
+    pub user_id: i64,
+    pub password_hash: Option<String>,
+}
+
+/// E-mail addresses are compared case-insensitively (SPEC 2): they are stored lower-cased.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+impl Directory {
+    pub async fn create_user(&self, u: NewUser<'_>) -> DResult<i64> {
+        let t = now();
+        let email = normalize_email(u.email);
+        let res = sqlx::query(
+            "INSERT INTO users (uid, email, first_name, last_name, structure_id, job_title, service, \
+             app_identifier, platform_admin, created_at, updated_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) RETURNING id",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(&email)
+        .bind(u.first_name.trim())
+        .bind(u.last_name.trim())
+        .bind(u.structure_id)
+        .bind(u.job_title.trim())
+        .bind(u.service.trim())
+        .bind(u.app_identifier.trim())
+        .bind(i64::from(u.platform_admin))
+        .bind(t)
+        .bind(u.created_by)
+        .fetch_one(&self.pool)
+        .await;
+        match res {
+            Ok(row) => Ok(row.try_get(0)?),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(
+                DirectoryError::Invalid(format!("an account with e-mail {email} already exists")),
+            ),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn user_id_by_email(&self, email: &str) -> DResult<Option<i64>> {
+        Ok(sqlx::query("SELECT id FROM users WHERE email = $1")
+            .bind(normalize_email(email))
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?)
+    }
+
+    pub async fn find_login(&self, email: &str) -> DResult<Option<LoginRecord>> {
+        let row = sqlx::query("SELECT id, password_hash FROM users WHERE email = $1")
+            .bind(normalize_email(email))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(LoginRecord {
+                user_id: r.try_get(0)?,
+                password_hash: r.try_get(1)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Loads the identity of a user with its grants and structure paths: three queries, whatever
+    /// the number of grants. `None` when the account no longer exists.
+    pub async fn identity(&self, user_id: i64) -> DResult<Option<Identity>> {
+        let Some(r) = sqlx::query(
+            "SELECT u.id, u.uid, u.email, u.first_name, u.last_name, u.structure_id, s.path, \
+             u.app_identifier, u.platform_admin, u.locked, \
+             CASE WHEN u.password_hash IS NULL THEN 0 ELSE 1 END, u.valid_from, u.valid_until \
+             FROM users u JOIN structures s ON s.id = u.structure_id WHERE u.id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let own_path: String = r.try_get(6)?;
+        let grant_rows = sqlx::query(
+            "SELECT a.slug, r.name, ra.structure_id, s.path FROM role_assignments ra \
+             JOIN app_roles r ON r.id = ra.role_id JOIN applications a ON a.id = r.app_id \
+             JOIN structures s ON s.id = ra.structure_id \
+             WHERE ra.user_id = $1 AND a.active = 1 ORDER BY a.slug, r.name, s.path",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut raw = Vec::with_capacity(grant_rows.len());
+        for g in &grant_rows {
+            raw.push((
+                g.try_get::<String, _>(0)?,
+                g.try_get::<String, _>(1)?,
+                g.try_get::<i64, _>(2)?,
+                g.try_get::<String, _>(3)?,
+            ));
+        }
+        let mut paths: Vec<&str> = raw.iter().map(|g| g.3.as_str()).collect();
+        paths.push(&own_path);
+        let labels = self.path_labels(&paths).await?;
+        let label = |p: &str| labels.get(p).cloned().unwrap_or_default();
+        Ok(Some(Identity {
+            user_id: r.try_get(0)?,
+            uid: r.try_get(1)?,
+            email: r.try_get(2)?,
+            first_name: r.try_get(3)?,
+            last_name: r.try_get(4)?,
+            structure_id: r.try_get(5)?,
+            structure_path: label(&own_path),
+            app_identifier: r.try_get(7)?,
+            platform_admin: r.try_get::<i64, _>(8)? != 0,
+            locked: r.try_get::<i64, _>(9)? != 0,
+            has_password: r.try_get::<i64, _>(10)? != 0,
+            valid_from: r.try_get(11)?,
+            valid_until: r.try_get(12)?,
+            grants: raw
+                .iter()
+                .map(|(slug, role, sid, path)| Grant {
+                    app_slug: slug.clone(),
+                    role: role.clone(),
+                    structure_id: *sid,
+                    structure_path: label(path),
+                })
+                .collect(),
+        }))
+    }
+
+    /// Sets a new password hash and voids every outstanding one-time link of the user (SPEC 2:
+    /// a password change invalidates tokens).
+    pub async fn set_password_hash(&self, user_id: i64, hash: &str) -> DResult<()> {
+        let t = now();
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $1, password_changed_at = $2, updated_at = $2 WHERE id = $3",
+        )
+        .bind(hash)
+        .bind(t)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(DirectoryError::NotFound);
+        }
+        sqlx::query(
+            "UPDATE one_time_tokens SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL",
+        )
+        .bind(t)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn record_login(&self, user_id: i64) -> DResult<()> {
+        sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
+            .bind(now())
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_locked(&self, user_id: i64, locked: bool) -> DResult<()> {
+        sqlx::query("UPDATE users SET locked = $1, updated_at = $2 WHERE id = $3")
+            .bind(i64::from(locked))
+            .bind(now())
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_validity(
+        &self,
+        user_id: i64,
+        valid_from: Option<&str>,
+        valid_until: Option<&str>,
+    ) -> DResult<()> {
+        sqlx::query(
+            "UPDATE users SET valid_from = $1, valid_until = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(valid_from)
+        .bind(valid_until)
+        .bind(now())
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

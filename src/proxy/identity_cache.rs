@@ -1,0 +1,165 @@
+//! Per-user cache of identities and of the header values sent to each application, so that a
+//! proxied request normally costs no database query and no signature: the JWT and header values
+//! are built once per user and application and reused until half the assertion's lifetime has
+//! passed. Entries are sharded (no global lock) and refreshed from the database at most every
+//! `ttl`; any directory change calls [`IdentityCache::invalidate`] for the user it touches.
+
+use super::assertion::{Claims, Signer};
+use crate::config::HeaderNames;
+use crate::directory::model::Identity;
+use crate::directory::{DResult, Directory};
+use arc_swap::ArcSwapOption;
+use dashmap::DashMap;
+use http::HeaderValue;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct CachedIdentity {
+    pub identity: Identity,
+    loaded: Instant,
+    /// Indexed like `RouteTable::apps`.
+    headers: Vec<ArcSwapOption<AppHeaders>>,
+}
+
+/// Ready-to-send header values for one user on one application.
+pub struct AppHeaders {
+    pub user: HeaderValue,
+    pub user_id: HeaderValue,
+    pub name: HeaderValue,
+    pub structure: HeaderValue,
+    pub roles: HeaderValue,
+    pub app_id: HeaderValue,
+    pub assertion: HeaderValue,
+    refresh_at: i64,
+}
+
+impl AppHeaders {
+    pub fn pairs<'a>(&'a self, n: &'a HeaderNames) -> [(&'a http::HeaderName, &'a HeaderValue); 7] {
+        [
+            (&n.user, &self.user),
+            (&n.user_id, &self.user_id),
+            (&n.name, &self.name),
+            (&n.structure, &self.structure),
+            (&n.roles, &self.roles),
+            (&n.app_id, &self.app_id),
+            (&n.assertion, &self.assertion),
+        ]
+    }
+}
+
+/// Header values are sent as UTF-8 (names carry accents); control characters cannot occur in
+/// validated data but are replaced rather than trusted.
+fn value(s: &str) -> HeaderValue {
+    HeaderValue::from_bytes(s.as_bytes()).unwrap_or_else(|_| {
+        let clean: String = s
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        HeaderValue::from_bytes(clean.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static(""))
+    })
+}
+
+impl CachedIdentity {
+    /// Header values for application `idx` (`slug`), signing a fresh assertion when needed.
+    pub fn headers_for(
+        &self,
+        idx: usize,
+        slug: &str,
+        signer: &Signer,
+        now: i64,
+    ) -> Result<Arc<AppHeaders>, super::assertion::AssertionError> {
+        let slot = &self.headers[idx];
+        if let Some(h) = slot.load_full() {
+            if now < h.refresh_at {
+                return Ok(h);
+            }
+        }
+        let id = &self.identity;
+        let mut roles: Vec<String> = Vec::new();
+        let mut structures: Vec<String> = Vec::new();
+        let mut pairs: Vec<String> = Vec::new();
+        for g in id.grants_for(slug) {
+            if !roles.contains(&g.role) {
+                roles.push(g.role.clone());
+            }
+            if !structures.contains(&g.structure_path) {
+                structures.push(g.structure_path.clone());
+            }
+            pairs.push(format!("{}@{}", g.role, g.structure_path));
+        }
+        let claims = Claims {
+            iss: signer.issuer.clone(),
+            aud: slug.to_string(),
+            sub: id.uid.clone(),
+            email: id.email.clone(),
+            name: id.display_name(),
+            roles,
+            structures,
+            structure: id.structure_path.clone(),
+            app_id: id.app_identifier.clone(),
+            iat: now,
+            exp: now + signer.ttl_seconds,
+        };
+        let jwt = signer.sign(&claims)?;
+        let h = Arc::new(AppHeaders {
+            user: value(&id.email),
+            user_id: value(&id.uid),
+            name: value(&claims.name),
+            structure: value(&id.structure_path),
+            roles: value(&pairs.join(",")),
+            app_id: value(&id.app_identifier),
+            assertion: value(&jwt),
+            refresh_at: now + (signer.ttl_seconds / 2).max(1),
+        });
+        slot.store(Some(h.clone()));
+        Ok(h)
+    }
+}
+
+pub struct IdentityCache {
+    map: DashMap<i64, Arc<CachedIdentity>>,
+    ttl: Duration,
+    app_count: usize,
+}
+
+impl IdentityCache {
+    pub fn new(ttl: Duration, app_count: usize) -> Self {
+        Self {
+            map: DashMap::new(),
+            ttl,
+            app_count,
+        }
+    }
+
+    /// The user's identity, from the cache when fresh. `None` when the account is gone.
+    pub async fn get(&self, dir: &Directory, user_id: i64) -> DResult<Option<Arc<CachedIdentity>>> {
+        if let Some(e) = self.map.get(&user_id) {
+            if e.loaded.elapsed() < self.ttl {
+                crate::telemetry::cache_hit();
+                return Ok(Some(e.clone()));
+            }
+        }
+        crate::telemetry::cache_miss();
+        let Some(identity) = dir.identity(user_id).await? else {
+            self.map.remove(&user_id);
+            return Ok(None);
+        };
+        let entry = Arc::new(CachedIdentity {
+            identity,
+            loaded: Instant::now(),
+            headers: (0..self.app_count)
+                .map(|_| ArcSwapOption::empty())
+                .collect(),
+        });
+        self.map.insert(user_id, entry.clone());
+        Ok(Some(entry))
+    }
+
+    pub fn invalidate(&self, user_id: i64) {
+        self.map.remove(&user_id);
+    }
+
+    pub fn invalidate_all(&self) {
+        self.map.clear();
+    }
+}

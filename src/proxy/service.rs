@@ -1,0 +1,452 @@
+//! `impl ProxyHttp`: authentication in `request_filter`, identity headers in
+//! `upstream_request_filter`, French pages in `fail_to_proxy`, one access-log line per request
+//! in `logging`.
+
+use super::headers::{
+    authority_of, cookie, host_of, is_browser_navigation, strip_cookies, strip_identity_headers,
+};
+use super::identity_cache::AppHeaders;
+use super::routes::Target;
+use crate::state::Gateway;
+use crate::web::pages::error_page;
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::header;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorType};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Path on application hosts where the portal's handshake code lands.
+pub const CALLBACK_PATH: &str = "/_convergences/callback";
+
+/// French pages rendered once at start-up.
+struct Pages {
+    forbidden: Bytes,
+    unknown: Bytes,
+    bad_gateway: Bytes,
+    timeout: Bytes,
+    unavailable: Bytes,
+    expired_link: Bytes,
+}
+
+pub struct Proxy {
+    gw: Arc<Gateway>,
+    portal_peer: HttpPeer,
+    /// Per application, per upstream, a ready peer (timeouts, TLS) cloned per request.
+    app_peers: Vec<Vec<HttpPeer>>,
+    /// Application slugs as `'static` labels for metrics (a few bytes per app, once).
+    slugs: Vec<&'static str>,
+    pages: Pages,
+}
+
+pub struct Ctx {
+    target: Target,
+    headers: Option<Arc<AppHeaders>>,
+    user_id: Option<i64>,
+    upstream: Option<usize>,
+    tries: usize,
+    started: Instant,
+}
+
+impl Proxy {
+    pub fn new(gw: Arc<Gateway>) -> Result<Proxy, String> {
+        let portal_peer =
+            HttpPeer::new_uds(&gw.portal_socket.to_string_lossy(), false, String::new())
+                .map_err(|e| format!("portal socket {}: {e}", gw.portal_socket.display()))?;
+        let app_peers = gw
+            .routes
+            .apps
+            .iter()
+            .map(|a| {
+                a.cfg
+                    .upstreams
+                    .iter()
+                    .map(|addr| {
+                        let mut p =
+                            HttpPeer::new(*addr, a.cfg.upstream_tls, a.cfg.upstream_sni.clone());
+                        p.options.connection_timeout = Some(a.cfg.connect_timeout);
+                        p.options.read_timeout = Some(a.cfg.read_timeout);
+                        p
+                    })
+                    .collect()
+            })
+            .collect();
+        let slugs = gw
+            .routes
+            .apps
+            .iter()
+            .map(|a| &*Box::leak(a.cfg.slug.clone().into_boxed_str()))
+            .collect();
+        let url = gw.config.public_url.as_str();
+        let page = |status, heading: &str, message: &str| {
+            Bytes::from(error_page(url, status, heading, message))
+        };
+        let pages = Pages {
+            forbidden: page(403, "Accès refusé", "Vous n'avez pas de droit sur cette application. Si vous en avez besoin, adressez-vous au référent administrateur de votre structure."),
+            unknown: page(404, "Adresse inconnue", "Aucune application n'est déclarée à cette adresse."),
+            bad_gateway: page(502, "Application indisponible", "L'application ne répond pas pour le moment. Réessayez dans quelques instants ; si le problème persiste, contactez l'assistance."),
+            timeout: page(504, "Application trop lente", "L'application n'a pas répondu à temps. Réessayez dans quelques instants."),
+            unavailable: page(503, "Service momentanément indisponible", "La vérification de votre session est impossible pour le moment. Réessayez dans quelques instants."),
+            expired_link: page(400, "Lien de connexion expiré", "Ce lien de connexion a expiré ou a déjà été utilisé. Repassez par le portail pour ouvrir l'application."),
+        };
+        Ok(Proxy {
+            gw,
+            portal_peer,
+            app_peers,
+            slugs,
+            pages,
+        })
+    }
+
+    /// Decides whether the request may reach application `i`; answers it otherwise.
+    async fn authorize(&self, session: &mut Session, ctx: &mut Ctx, i: usize) -> Result<bool> {
+        let gw = &self.gw;
+        let app = &gw.routes.apps[i];
+        let req = session.req_header();
+        if !app.shares_cookie && req.uri.path() == CALLBACK_PATH {
+            return self.callback(session, i).await;
+        }
+        let s = &gw.config.sessions;
+        let resolved = if app.shares_cookie {
+            match cookie(req, &s.cookie_name) {
+                Some(t) => gw.sessions.resolve(t).await,
+                None => Ok(None),
+            }
+        } else {
+            match cookie(req, &s.app_cookie_name) {
+                Some(t) => gw.sessions.resolve_link(t).await,
+                None => Ok(None),
+            }
+        };
+        let live = match resolved {
+            Ok(Some(live)) => live,
+            Ok(None) => return self.unauthenticated(session, i).await,
+            Err(e) => {
+                tracing::warn!(error = %e, app = %app.cfg.slug, "session store unavailable: refusing");
+                return send_page(session, 503, &self.pages.unavailable).await;
+            }
+        };
+        let ident = match gw.identities.get(&gw.dir, live.record.user_id).await {
+            Ok(Some(ident)) => ident,
+            Ok(None) => {
+                let _ = gw.sessions.revoke(&live.key).await;
+                return self.unauthenticated(session, i).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, app = %app.cfg.slug, "directory unavailable: refusing");
+                return send_page(session, 503, &self.pages.unavailable).await;
+            }
+        };
+        ctx.user_id = Some(ident.identity.user_id);
+        if !ident.identity.is_usable(&crate::directory::today()) {
+            return self.unauthenticated(session, i).await;
+        }
+        if !ident.identity.has_app(&app.cfg.slug) {
+            return send_page(session, 403, &self.pages.forbidden).await;
+        }
+        match ident.headers_for(i, &app.cfg.slug, &gw.signer, crate::directory::now()) {
+            Ok(h) => ctx.headers = Some(h),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot sign the identity assertion");
+                return send_page(session, 503, &self.pages.unavailable).await;
+            }
+        }
+        Ok(false)
+    }
+
+    /// No usable session: browsers go to the portal (login or handshake), others get 401.
+    async fn unauthenticated(&self, session: &mut Session, i: usize) -> Result<bool> {
+        let req = session.req_header();
+        if !is_browser_navigation(req) {
+            let mut h = ResponseHeader::build(401, Some(4))?;
+            h.insert_header(header::WWW_AUTHENTICATE, "Cookie realm=\"Convergences\"")?;
+            h.insert_header(header::CONTENT_TYPE, "text/plain; charset=utf-8")?;
+            let body = Bytes::from_static("Authentification requise.\n".as_bytes());
+            h.insert_header(header::CONTENT_LENGTH, body.len())?;
+            h.insert_header(header::CACHE_CONTROL, "no-store")?;
+            session.write_response_header(Box::new(h), false).await?;
+            session.write_response_body(Some(body), true).await?;
+            return Ok(true);
+        }
+        let gw = &self.gw;
+        let app = &gw.routes.apps[i];
+        let wanted = format!(
+            "{}://{}{}",
+            gw.routes.scheme,
+            authority_of(req),
+            req.uri.path_and_query().map_or("/", |p| p.as_str())
+        );
+        let enc: String = form_urlencoded::byte_serialize(wanted.as_bytes()).collect();
+        let location = if app.shares_cookie {
+            format!("{}/login?return_to={enc}", gw.config.public_url)
+        } else {
+            format!(
+                "{}/sso/authorize?app={}&return_to={enc}",
+                gw.config.public_url, app.cfg.slug
+            )
+        };
+        redirect(session, &location, None).await
+    }
+
+    /// Second half of the handshake, on the application host: trade the code for a host-only
+    /// cookie bound to the central session.
+    async fn callback(&self, session: &mut Session, i: usize) -> Result<bool> {
+        let gw = &self.gw;
+        let app = &gw.routes.apps[i];
+        let query = session.req_header().uri.query().unwrap_or("").to_string();
+        let mut code = String::new();
+        let mut back = String::from("/");
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            match &*k {
+                "code" => code = v.into_owned(),
+                "return_to"
+                    if v.starts_with('/') && !v.starts_with("//") && !v.starts_with("/\\") =>
+                {
+                    back = v.into_owned()
+                }
+                _ => {}
+            }
+        }
+        match gw.sessions.redeem_code(&code, &app.cfg.slug).await {
+            Ok(Some(link)) => {
+                let mut c = cookie::Cookie::new(gw.config.sessions.app_cookie_name.clone(), link);
+                c.set_http_only(true);
+                c.set_same_site(cookie::SameSite::Lax);
+                c.set_path("/");
+                c.set_secure(gw.is_tls());
+                redirect(session, &back, Some(c.to_string())).await
+            }
+            Ok(None) => send_page(session, 400, &self.pages.expired_link).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "session store unavailable during handshake");
+                send_page(session, 503, &self.pages.unavailable).await
+            }
+        }
+    }
+}
+
+async fn send_page(session: &mut Session, status: u16, body: &Bytes) -> Result<bool> {
+    let mut h = ResponseHeader::build(status, Some(8))?;
+    h.insert_header(header::CONTENT_TYPE, "text/html; charset=utf-8")?;
+    h.insert_header(header::CONTENT_LENGTH, body.len())?;
+    h.insert_header(header::CACHE_CONTROL, "no-store")?;
+    h.insert_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")?;
+    h.insert_header(header::X_FRAME_OPTIONS, "DENY")?;
+    h.insert_header(header::REFERRER_POLICY, "same-origin")?;
+    h.insert_header(
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src *; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    )?;
+    session.write_response_header(Box::new(h), false).await?;
+    session
+        .write_response_body(Some(body.clone()), true)
+        .await?;
+    Ok(true)
+}
+
+async fn redirect(
+    session: &mut Session,
+    location: &str,
+    set_cookie: Option<String>,
+) -> Result<bool> {
+    let mut h = ResponseHeader::build(302, Some(4))?;
+    h.insert_header(header::LOCATION, location)?;
+    h.insert_header(header::CONTENT_LENGTH, 0)?;
+    h.insert_header(header::CACHE_CONTROL, "no-store")?;
+    if let Some(c) = set_cookie {
+        h.insert_header(header::SET_COOKIE, c)?;
+    }
+    session.write_response_header(Box::new(h), true).await?;
+    Ok(true)
+}
+
+fn client_ip(session: &Session) -> String {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl ProxyHttp for Proxy {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            target: Target::Unknown,
+            headers: None,
+            user_id: None,
+            upstream: None,
+            tries: 0,
+            started: Instant::now(),
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let req = session.req_header();
+        let host = host_of(req);
+        let target = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.gw
+                .routes
+                .route(&host.to_ascii_lowercase(), req.uri.path())
+        } else {
+            self.gw.routes.route(host, req.uri.path())
+        };
+        ctx.target = target;
+        match target {
+            Target::Portal => Ok(false),
+            Target::Unknown => send_page(session, 404, &self.pages.unknown).await,
+            Target::App(i) => self.authorize(session, ctx, i).await,
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        match ctx.target {
+            Target::Portal => Ok(Box::new(self.portal_peer.clone())),
+            Target::App(i) => {
+                let u = self.gw.routes.apps[i].pick_upstream(ctx.upstream);
+                ctx.upstream = Some(u);
+                ctx.tries += 1;
+                Ok(Box::new(self.app_peers[i][u].clone()))
+            }
+            Target::Unknown => Error::e_explain(ErrorType::HTTPStatus(404), "no route"),
+        }
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        if let (Target::App(i), Some(u)) = (ctx.target, ctx.upstream) {
+            let app = &self.gw.routes.apps[i];
+            app.mark_down(u);
+            crate::telemetry::upstream_error(self.slugs[i]);
+            if ctx.tries < app.cfg.upstreams.len() {
+                e.set_retry(true);
+            }
+        }
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        up: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let ip = client_ip(session);
+        match ctx.target {
+            Target::App(i) => {
+                let s = &self.gw.config.sessions;
+                strip_cookies(up, &[&s.cookie_name, &s.app_cookie_name]);
+                let names = &self.gw.routes.apps[i].cfg.headers;
+                strip_identity_headers(up, &names.all());
+                if let Some(h) = &ctx.headers {
+                    for (name, value) in h.pairs(names) {
+                        up.insert_header(name.clone(), value.clone())?;
+                    }
+                }
+            }
+            _ => strip_identity_headers(up, &[]),
+        }
+        up.insert_header("x-forwarded-for", ip)?;
+        up.insert_header("x-forwarded-proto", self.gw.routes.scheme)?;
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Target::App(_) = ctx.target {
+            // An application may not set or clear the gateway's own cookies.
+            if resp.headers.contains_key(header::SET_COOKIE) {
+                let s = &self.gw.config.sessions;
+                let keep: Vec<http::HeaderValue> = resp
+                    .headers
+                    .get_all(header::SET_COOKIE)
+                    .iter()
+                    .filter(|v| {
+                        let name = v
+                            .to_str()
+                            .unwrap_or("")
+                            .split('=')
+                            .next()
+                            .unwrap_or("")
+                            .trim();
+                        name != s.cookie_name && name != s.app_cookie_name
+                    })
+                    .cloned()
+                    .collect();
+                let _ = resp.remove_header(&header::SET_COOKIE);
+                for v in keep {
+                    resp.append_header(header::SET_COOKIE, v)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(c) => *c,
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => 504,
+            _ => match e.esource() {
+                pingora::ErrorSource::Upstream => 502,
+                pingora::ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                _ => 502,
+            },
+        };
+        if let Target::App(i) = ctx.target {
+            if code >= 500 {
+                crate::telemetry::upstream_error(self.slugs[i]);
+            }
+        }
+        if code > 0 && session.response_written().is_none() {
+            let body = match code {
+                504 => &self.pages.timeout,
+                503 => &self.pages.unavailable,
+                404 => &self.pages.unknown,
+                _ => &self.pages.bad_gateway,
+            };
+            let status = if code == 400 { 400 } else { code };
+            if let Err(err) = send_page(session, status, body).await {
+                tracing::debug!(error = %err, "could not send the error page");
+            }
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        let Target::App(i) = ctx.target else { return };
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let elapsed = ctx.started.elapsed();
+        crate::telemetry::proxied(self.slugs[i], status, elapsed.as_secs_f64());
+        tracing::info!(
+            target: "convergences::access",
+            app = self.slugs[i],
+            method = %session.req_header().method,
+            path = session.req_header().uri.path(),
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            user_id = ctx.user_id,
+            error = e.map(|e| e.etype().as_str()),
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! Start-up and shutdown: builds the shared state on a control runtime that outlives every pool,
+//! serves the portal on a Unix socket, and runs the Pingora server until its shutdown signal.
+
+use crate::config::{Config, StoreKind};
+use crate::directory::Directory;
+use crate::proxy::assertion::Signer;
+use crate::proxy::identity_cache::IdentityCache;
+use crate::proxy::routes::RouteTable;
+use crate::proxy::Proxy;
+use crate::session::memory::MemoryStore;
+use crate::session::{SessionStore, Sessions};
+use crate::state::{load_secret, Gateway};
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server, ShutdownSignalWatch};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long an identity may be served from the cache before it is read again. Changes made
+/// through this instance invalidate at once; this bounds the staleness of anything else.
+pub const IDENTITY_TTL: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("database {url}: {source}")]
+    Database {
+        url: String,
+        source: crate::directory::DirectoryError,
+    },
+    #[error("{0}")]
+    Assertion(#[from] crate::proxy::assertion::AssertionError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Hides the password of a database URL in messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The control runtime: owns the database pool, the session store's tasks and the portal.
+pub fn control_runtime() -> Result<tokio::runtime::Runtime, StartError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("convergences-control")
+        .enable_all()
+        .build()
+        .map_err(|e| StartError::Other(format!("cannot start the runtime: {e}")))
+}
+
+pub async fn open_directory(config: &Config) -> Result<Directory, StartError> {
+    let db_err = |source| StartError::Database {
+        url: redact_url(&config.database_url),
+        source,
+    };
+    let dir = Directory::connect(&config.database_url, config.db_max_connections)
+        .await
+        .map_err(db_err)?;
+    dir.migrate().await.map_err(db_err)?;
+    dir.sync_apps(&config.apps).await.map_err(db_err)?;
+    Ok(dir)
+}
+
+/// Builds the shared state. Must run on the control runtime.
+pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
+    let dir = open_directory(&config).await?;
+    let store: Arc<dyn SessionStore> = match config.sessions.store {
+        StoreKind::Memory => {
+            let m = MemoryStore::new();
+            m.spawn_sweeper(Duration::from_secs(60));
+            m
+        }
+        StoreKind::Redis => {
+            return Err(StartError::Other(
+                "sessions.store = \"redis\" is not available in this build yet".into(),
+            ))
+        }
+    };
+    let signer = Signer::load_or_generate(
+        &config.assertion_key_file,
+        config.issuer.clone(),
+        config.assertion_ttl.as_secs() as i64,
+    )?;
+    let secret = load_secret(&config).map_err(StartError::Other)?;
+    let routes = RouteTable::new(&config);
+    let portal_socket = std::env::temp_dir().join(format!(
+        "convergences-{}-{}.sock",
+        std::process::id(),
+        &crate::auth::random_token()[..8]
+    ));
+    tokio::task::spawn_blocking(crate::auth::password::warm_up);
+    Ok(Arc::new(Gateway {
+        sessions: Sessions::new(
+            store,
+            config.sessions.idle_timeout,
+            config.sessions.absolute_timeout,
+        ),
+        identities: IdentityCache::new(IDENTITY_TTL, config.apps.len()),
+        config: Arc::new(config),
+        dir,
+        signer,
+        routes,
+        secret,
+        portal_socket,
+    }))
+}
+
+/// Runs the gateway until `signal` (or, when `None`, SIGTERM/SIGINT) asks it to stop.
+/// `on_ready` runs once the state is built, before the listener opens.
+pub fn run(
+    config: Config,
+    signal: Option<Box<dyn ShutdownSignalWatch>>,
+    on_ready: Option<Box<dyn FnOnce(&Arc<Gateway>, &tokio::runtime::Runtime) + Send>>,
+) -> Result<(), StartError> {
+    crate::telemetry::init_metrics();
+    let rt = control_runtime()?;
+    let gw = rt.block_on(build_gateway(config))?;
+    let listener = rt
+        .block_on(async {
+            let _ = std::fs::remove_file(&gw.portal_socket);
+            tokio::net::UnixListener::bind(&gw.portal_socket)
+        })
+        .map_err(|e| {
+            StartError::Other(format!("portal socket {}: {e}", gw.portal_socket.display()))
+        })?;
+    let (stop_portal, stopped) = tokio::sync::oneshot::channel::<()>();
+    let router = crate::web::router(gw.clone());
+    let portal = rt.spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    if let Some(f) = on_ready {
+        f(&gw, &rt);
+    }
+
+    let cfg = &gw.config;
+    let conf = ServerConf {
+        threads: cfg.threads,
+        grace_period_seconds: Some(cfg.grace_period_seconds),
+        graceful_shutdown_timeout_seconds: Some(cfg.graceful_shutdown_timeout_seconds),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let proxy = Proxy::new(gw.clone()).map_err(StartError::Other)?;
+    let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);
+    service.add_tcp(&cfg.listen.to_string());
+    server.add_service(service);
+    tracing::info!(listen = %cfg.listen, portal = %cfg.public_url, apps = cfg.apps.len(), "gateway listening");
+    let args = match signal {
+        Some(shutdown_signal) => RunArgs { shutdown_signal },
+        None => RunArgs::default(),
+    };
+    server.run(args);
+
+    let _ = stop_portal.send(());
+    let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), portal).await });
+    let _ = std::fs::remove_file(&gw.portal_socket);
+    tracing::info!("gateway stopped");
+    // Pools close on the runtime that owns them.
+    rt.block_on(async move { drop(gw) });
+    rt.shutdown_timeout(Duration::from_secs(2));
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! The in-process session store: sharded concurrent maps (no global lock on the proxy's path)
+//! and a sweeper that drops expired entries.
+
+use super::{HandshakeCode, SResult, SessionKey, SessionRecord, SessionStore};
+use async_trait::async_trait;
+use dashmap::DashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+pub struct MemoryStore {
+    sessions: DashMap<SessionKey, (SessionRecord, Instant)>,
+    by_user: DashMap<i64, Vec<SessionKey>>,
+    codes: DashMap<SessionKey, (HandshakeCode, Instant)>,
+    links: DashMap<SessionKey, (SessionKey, Instant)>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Drops expired entries; links whose session is gone go too.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        self.sessions.retain(|_, (_, exp)| *exp > now);
+        self.codes.retain(|_, (_, exp)| *exp > now);
+        self.links
+            .retain(|_, (s, exp)| *exp > now && self.sessions.contains_key(s));
+        self.by_user.retain(|_, keys| {
+            keys.retain(|k| self.sessions.contains_key(k));
+            !keys.is_empty()
+        });
+    }
+
+    /// Runs [`sweep`](Self::sweep) every `every` on the current runtime until the store is dropped.
+    pub fn spawn_sweeper(self: &Arc<Self>, every: Duration) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(s) => s.sweep(),
+                    None => break,
+                }
+            }
+        });
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn insert(&self, key: SessionKey, rec: SessionRecord, ttl: Duration) -> SResult<()> {
+        let user = rec.user_id;
+        self.sessions.insert(key, (rec, Instant::now() + ttl));
+        self.by_user.entry(user).or_default().push(key);
+        Ok(())
+    }
+
+    async fn get(&self, key: &SessionKey) -> SResult<Option<SessionRecord>> {
+        Ok(self.sessions.get(key).and_then(|e| {
+            let (rec, exp) = e.value();
+            (*exp > Instant::now()).then(|| rec.clone())
+        }))
+    }
+
+    async fn touch(&self, key: &SessionKey, last_seen: i64, ttl: Duration) -> SResult<()> {
+        if let Some(mut e) = self.sessions.get_mut(key) {
+            e.0.last_seen = last_seen;
+            e.1 = Instant::now() + ttl;
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, key: &SessionKey) -> SResult<()> {
+        if let Some((_, (rec, _))) = self.sessions.remove(key) {
+            if let Some(mut keys) = self.by_user.get_mut(&rec.user_id) {
+                keys.retain(|k| k != key);
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_user(&self, user_id: i64) -> SResult<usize> {
+        let keys = self
+            .by_user
+            .remove(&user_id)
+            .map(|(_, k)| k)
+            .unwrap_or_default();
+        let mut n = 0;
+        for k in keys {
+            if self.sessions.remove(&k).is_some() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn put_code(&self, code: SessionKey, value: HandshakeCode, ttl: Duration) -> SResult<()> {
+        self.codes.insert(code, (value, Instant::now() + ttl));
+        Ok(())
+    }
+
+    async fn take_code(&self, code: &SessionKey) -> SResult<Option<HandshakeCode>> {
+        Ok(self
+            .codes
+            .remove(code)
+            .and_then(|(_, (v, exp))| (exp > Instant::now()).then_some(v)))
+    }
+
+    async fn put_link(&self, link: SessionKey, session: SessionKey, ttl: Duration) -> SResult<()> {
+        self.links.insert(link, (session, Instant::now() + ttl));
+        Ok(())
+    }
+
+    async fn get_link(&self, link: &SessionKey) -> SResult<Option<SessionKey>> {
+        Ok(self.links.get(link).and_then(|e| {
+            let (s, exp) = *e.value();
+            (exp > Instant::now()).then_some(s)
+        }))
+    }
+
+    async fn ping(&self) -> SResult<()> {
+        Ok(())
+    }
+}

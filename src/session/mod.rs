@@ -1,0 +1,196 @@
+//! Sessions: the opaque cookie token maps (through its SHA-256, so a dump of the store holds no
+//! usable credential) to a record in a [`SessionStore`]. The in-process store is the default;
+//! a Redis store shares sessions across instances.
+
+pub mod memory;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub type SessionKey = [u8; 32];
+
+pub fn key_of(token: &str) -> SessionKey {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub user_id: i64,
+    pub created_at: i64,
+    pub last_seen: i64,
+    pub client_ip: String,
+    pub user_agent: String,
+}
+
+/// A handshake code: proves to an application host that the portal saw a valid session.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HandshakeCode {
+    pub session: SessionKey,
+    pub app_slug: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type SResult<T> = Result<T, SessionError>;
+
+/// Storage of sessions, handshake codes and application-host links. Every entry carries a TTL
+/// after which the store forgets it by itself.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    async fn insert(&self, key: SessionKey, rec: SessionRecord, ttl: Duration) -> SResult<()>;
+    async fn get(&self, key: &SessionKey) -> SResult<Option<SessionRecord>>;
+    async fn touch(&self, key: &SessionKey, last_seen: i64, ttl: Duration) -> SResult<()>;
+    async fn remove(&self, key: &SessionKey) -> SResult<()>;
+    /// Removes every session of a user; returns how many there were.
+    async fn remove_user(&self, user_id: i64) -> SResult<usize>;
+    async fn put_code(&self, code: SessionKey, value: HandshakeCode, ttl: Duration) -> SResult<()>;
+    /// Returns and deletes a code: a code works once.
+    async fn take_code(&self, code: &SessionKey) -> SResult<Option<HandshakeCode>>;
+    async fn put_link(&self, link: SessionKey, session: SessionKey, ttl: Duration) -> SResult<()>;
+    async fn get_link(&self, link: &SessionKey) -> SResult<Option<SessionKey>>;
+    async fn ping(&self) -> SResult<()>;
+}
+
+/// Lifetime of a handshake code between the portal and an application host.
+pub const CODE_TTL: Duration = Duration::from_secs(60);
+
+/// Timeout policy on top of a store.
+#[derive(Clone)]
+pub struct Sessions {
+    pub store: Arc<dyn SessionStore>,
+    pub idle: Duration,
+    pub absolute: Duration,
+}
+
+/// A live session found from a cookie.
+#[derive(Clone, Debug)]
+pub struct Live {
+    pub key: SessionKey,
+    pub record: SessionRecord,
+}
+
+impl Sessions {
+    pub fn new(store: Arc<dyn SessionStore>, idle: Duration, absolute: Duration) -> Self {
+        Self {
+            store,
+            idle,
+            absolute,
+        }
+    }
+
+    /// Starts a session and returns the token to put in the cookie.
+    pub async fn create(&self, user_id: i64, client_ip: &str, user_agent: &str) -> SResult<String> {
+        let token = crate::auth::random_token();
+        let now = crate::directory::now();
+        let rec = SessionRecord {
+            user_id,
+            created_at: now,
+            last_seen: now,
+            client_ip: client_ip.chars().take(64).collect(),
+            user_agent: user_agent.chars().take(256).collect(),
+        };
+        self.store.insert(key_of(&token), rec, self.idle).await?;
+        Ok(token)
+    }
+
+    /// The live session behind `key`, enforcing idle and absolute timeouts. The last-seen time
+    /// is written at most once per `idle / 10` (and at least once a minute) so that a busy
+    /// client does not turn every proxied request into a store write.
+    pub async fn resolve_key(&self, key: SessionKey) -> SResult<Option<Live>> {
+        let Some(rec) = self.store.get(&key).await? else {
+            return Ok(None);
+        };
+        let now = crate::directory::now();
+        let idle = self.idle.as_secs() as i64;
+        let absolute = self.absolute.as_secs() as i64;
+        if now - rec.created_at >= absolute || now - rec.last_seen >= idle {
+            self.store.remove(&key).await?;
+            return Ok(None);
+        }
+        let refresh = (idle / 10).clamp(1, 60);
+        if now - rec.last_seen >= refresh {
+            let remaining = (rec.created_at + absolute - now).max(1) as u64;
+            let ttl = self.idle.min(Duration::from_secs(remaining));
+            self.store.touch(&key, now, ttl).await?;
+        }
+        Ok(Some(Live { key, record: rec }))
+    }
+
+    pub async fn resolve(&self, token: &str) -> SResult<Option<Live>> {
+        if token.is_empty() || token.len() > 128 {
+            return Ok(None);
+        }
+        self.resolve_key(key_of(token)).await
+    }
+
+    /// Resolves an application-host cookie to the central session it is bound to.
+    pub async fn resolve_link(&self, link_token: &str) -> SResult<Option<Live>> {
+        if link_token.is_empty() || link_token.len() > 128 {
+            return Ok(None);
+        }
+        match self.store.get_link(&key_of(link_token)).await? {
+            Some(session) => self.resolve_key(session).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn revoke(&self, key: &SessionKey) -> SResult<()> {
+        self.store.remove(key).await
+    }
+
+    pub async fn revoke_user(&self, user_id: i64) -> SResult<usize> {
+        self.store.remove_user(user_id).await
+    }
+
+    pub async fn issue_code(&self, session: SessionKey, app_slug: &str) -> SResult<String> {
+        let code = crate::auth::random_token();
+        self.store
+            .put_code(
+                key_of(&code),
+                HandshakeCode {
+                    session,
+                    app_slug: app_slug.to_string(),
+                },
+                CODE_TTL,
+            )
+            .await?;
+        Ok(code)
+    }
+
+    /// Redeems a handshake code for `app_slug` and returns a new application-host token bound
+    /// to the same central session, or `None` if the code is unknown, used, expired, or was
+    /// issued for another application.
+    pub async fn redeem_code(&self, code: &str, app_slug: &str) -> SResult<Option<String>> {
+        if code.is_empty() || code.len() > 128 {
+            return Ok(None);
+        }
+        let Some(hc) = self.store.take_code(&key_of(code)).await? else {
+            return Ok(None);
+        };
+        if hc.app_slug != app_slug {
+            return Ok(None);
+        }
+        let Some(live) = self.resolve_key(hc.session).await? else {
+            return Ok(None);
+        };
+        let link = crate::auth::random_token();
+        let remaining = (live.record.created_at + self.absolute.as_secs() as i64
+            - crate::directory::now())
+        .max(1);
+        self.store
+            .put_link(
+                key_of(&link),
+                hc.session,
+                Duration::from_secs(remaining as u64),
+            )
+            .await?;
+        Ok(Some(link))
+    }
+}

@@ -1,0 +1,73 @@
+//! The state shared by the proxy and the portal: built once at start-up, on the control runtime
+//! that owns the database pool (STACK-NOTES: pools die with the runtime that created them).
+
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::proxy::assertion::Signer;
+use crate::proxy::identity_cache::IdentityCache;
+use crate::proxy::routes::RouteTable;
+use crate::session::Sessions;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub struct Gateway {
+    pub config: Arc<Config>,
+    pub dir: Directory,
+    pub sessions: Sessions,
+    pub signer: Signer,
+    pub identities: IdentityCache,
+    pub routes: RouteTable,
+    /// Key of the CSRF HMAC; shared by all instances when set in the configuration.
+    pub secret: Vec<u8>,
+    /// Unix socket the portal (axum) listens on; the proxy forwards portal requests there.
+    pub portal_socket: PathBuf,
+}
+
+impl Gateway {
+    /// A directory change touched this user: the next request reloads the identity.
+    pub fn user_changed(&self, user_id: i64) {
+        self.identities.invalidate(user_id);
+    }
+
+    /// Ends every session of the user at once (lock, deletion, password change).
+    pub async fn revoke_user(&self, user_id: i64) -> Result<usize, crate::session::SessionError> {
+        self.identities.invalidate(user_id);
+        self.sessions.revoke_user(user_id).await
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.config.public_url.starts_with("https://")
+    }
+}
+
+/// Reads the CSRF secret from the configuration or from `data_dir/secret.key`, creating it.
+pub fn load_secret(config: &Config) -> Result<Vec<u8>, String> {
+    if let Some(s) = &config.secret {
+        return Ok(s.0.as_bytes().to_vec());
+    }
+    let path = config.data_dir.join("secret.key");
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() >= 32 => Ok(bytes),
+        Ok(_) => Err(format!(
+            "{}: too short, delete it to generate a new one",
+            path.display()
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::create_dir_all(&config.data_dir)
+                .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+            let secret = crate::auth::random_token().into_bytes();
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            f.write_all(&secret)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok(secret)
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}

@@ -1,0 +1,103 @@
+//! Logs (tracing, text or JSON) and Prometheus metrics. The metrics recorder is process-wide:
+//! several gateways in one process (the tests) share it.
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+pub fn init_logs(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("CONVERGENCES_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(
+                    "convergences_request_duration_seconds".into(),
+                ),
+                &[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0,
+                ],
+            )
+            .expect("static bucket list is not empty");
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (tests embedding us); then metrics go there.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+pub fn init_metrics() {
+    let _ = handle();
+}
+
+/// Prometheus text exposition of every metric.
+pub fn render() -> String {
+    handle().render()
+}
+
+pub fn proxied(app: &'static str, status: u16, seconds: f64) {
+    metrics::counter!("convergences_requests_total", "app" => app, "status" => status_label(status))
+        .increment(1);
+    metrics::histogram!("convergences_request_duration_seconds", "app" => app).record(seconds);
+}
+
+pub fn upstream_error(app: &'static str) {
+    metrics::counter!("convergences_upstream_errors_total", "app" => app).increment(1);
+}
+
+pub fn login(ok: bool) {
+    metrics::counter!("convergences_logins_total", "result" => if ok { "ok" } else { "failed" })
+        .increment(1);
+}
+
+pub fn cache_hit() {
+    metrics::counter!("convergences_identity_cache_total", "result" => "hit").increment(1);
+}
+
+pub fn cache_miss() {
+    metrics::counter!("convergences_identity_cache_total", "result" => "miss").increment(1);
+}
+
+pub fn sessions_created() {
+    metrics::counter!("convergences_sessions_created_total").increment(1);
+}
+
+/// Status labels without allocating: common codes as themselves, others by class.
+fn status_label(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        204 => "204",
+        206 => "206",
+        301 => "301",
+        302 => "302",
+        303 => "303",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}

@@ -1,0 +1,130 @@
+//! Per-request context of portal pages: who is asking (session, identity), from where, and the
+//! CSRF token their forms must carry.
+
+use super::error::WebError;
+use super::pages::Layout;
+use crate::proxy::identity_cache::CachedIdentity;
+use crate::session::Live;
+use crate::state::Gateway;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use std::sync::Arc;
+
+/// Name of the pre-session cookie that anonymous forms (login) bind their CSRF token to.
+pub const CSRF_COOKIE: &str = "convergences_csrf";
+
+pub struct User {
+    pub live: Live,
+    pub ident: Arc<CachedIdentity>,
+}
+
+pub struct Ctx {
+    pub gw: Arc<Gateway>,
+    pub session_token: Option<String>,
+    pub csrf_cookie: Option<String>,
+    pub user: Option<User>,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+fn cookie_value(parts: &Parts, name: &str) -> Option<String> {
+    for h in parts.headers.get_all(axum::http::header::COOKIE) {
+        let Ok(s) = h.to_str() else { continue };
+        for c in cookie::Cookie::split_parse(s).flatten() {
+            if c.name() == name {
+                return Some(c.value().to_string());
+            }
+        }
+    }
+    None
+}
+
+impl FromRequestParts<Arc<Gateway>> for Ctx {
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        gw: &Arc<Gateway>,
+    ) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        // Only the proxy talks to this socket, and it always sets X-Forwarded-For itself.
+        let ip = header("x-forwarded-for");
+        let user_agent: String = header("user-agent").chars().take(256).collect();
+        let session_token = cookie_value(parts, &gw.config.sessions.cookie_name);
+        let csrf_cookie = cookie_value(parts, CSRF_COOKIE);
+        let mut user = None;
+        if let Some(t) = &session_token {
+            if let Some(live) = gw.sessions.resolve(t).await? {
+                match gw.identities.get(&gw.dir, live.record.user_id).await? {
+                    Some(ident) if ident.identity.is_usable(&crate::directory::today()) => {
+                        user = Some(User { live, ident })
+                    }
+                    Some(_) => {}
+                    None => gw.sessions.revoke(&live.key).await?,
+                }
+            }
+        }
+        Ok(Ctx {
+            gw: gw.clone(),
+            session_token,
+            csrf_cookie,
+            user,
+            ip,
+            user_agent,
+        })
+    }
+}
+
+impl Ctx {
+    /// What CSRF tokens are bound to: the session when logged in, else the pre-session cookie.
+    fn csrf_binding(&self) -> Option<&str> {
+        if self.user.is_some() {
+            self.session_token.as_deref()
+        } else {
+            self.csrf_cookie.as_deref()
+        }
+    }
+
+    pub fn csrf_token(&self) -> String {
+        self.csrf_binding()
+            .map(|b| crate::auth::csrf::token(&self.gw.secret, b))
+            .unwrap_or_default()
+    }
+
+    pub fn csrf_ok(&self, presented: &str) -> bool {
+        self.csrf_binding()
+            .is_some_and(|b| crate::auth::csrf::verify(&self.gw.secret, b, presented))
+    }
+
+    pub fn layout(&self, title: &str) -> Layout {
+        Layout {
+            title: title.to_string(),
+            user_name: self.user.as_ref().map(|u| u.ident.identity.display_name()),
+            csrf: self.csrf_token(),
+            portal_url: String::new(),
+        }
+    }
+
+    /// Gives an anonymous visitor the pre-session cookie its forms' CSRF tokens bind to.
+    pub fn ensure_csrf_cookie(&mut self, headers: &mut axum::http::HeaderMap) {
+        if self.user.is_none() && self.csrf_cookie.is_none() {
+            let fresh = crate::auth::random_token();
+            headers.insert(
+                axum::http::header::SET_COOKIE,
+                super::set_cookie(&self.gw, CSRF_COOKIE, &fresh, false, false),
+            );
+            self.csrf_cookie = Some(fresh);
+        }
+    }
+
+    pub fn require_user(&self) -> Result<&User, WebError> {
+        self.user.as_ref().ok_or(WebError::Forbidden)
+    }
+}

@@ -1,0 +1,97 @@
+//! The portal's one error type, mapped to French pages in one place. Internal details are logged
+//! with an incident reference and never shown.
+
+use super::pages::{ErrorPage, Layout};
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// 404: unknown page or object outside the viewer's reach.
+    #[error("not found")]
+    NotFound,
+    /// 403: the viewer may not do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// 400 with a French message for the user.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// 503: the directory or session store cannot be reached.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// 500: a bug or an unexpected failure.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<crate::directory::DirectoryError> for WebError {
+    fn from(e: crate::directory::DirectoryError) -> Self {
+        match e {
+            crate::directory::DirectoryError::NotFound => WebError::NotFound,
+            crate::directory::DirectoryError::Db(sqlx::Error::PoolTimedOut)
+            | crate::directory::DirectoryError::Db(sqlx::Error::Io(_)) => {
+                WebError::Unavailable(e.to_string())
+            }
+            other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::session::SessionError> for WebError {
+    fn from(e: crate::session::SessionError) -> Self {
+        WebError::Unavailable(e.to_string())
+    }
+}
+
+impl From<askama::Error> for WebError {
+    fn from(e: askama::Error) -> Self {
+        WebError::Internal(format!("template: {e}"))
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let mut reference = String::new();
+        let (status, heading, message) = match &self {
+            WebError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Page introuvable",
+                "La page demandée n'existe pas ou ne vous est pas accessible.".to_string(),
+            ),
+            WebError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "Accès refusé",
+                "Vous n'avez pas les droits nécessaires pour cette action.".to_string(),
+            ),
+            WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Demande invalide", m.clone()),
+            WebError::Unavailable(detail) => {
+                reference = crate::auth::random_token()[..10].to_string();
+                tracing::warn!(reference, error = %detail, "service unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service momentanément indisponible",
+                    "Réessayez dans quelques instants.".to_string(),
+                )
+            }
+            WebError::Internal(detail) => {
+                reference = crate::auth::random_token()[..10].to_string();
+                tracing::error!(reference, error = %detail, "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Erreur interne", "Une erreur inattendue s'est produite. Si elle se reproduit, communiquez la référence ci-dessous à l'assistance.".to_string())
+            }
+        };
+        let page = ErrorPage {
+            l: Layout::new(heading, ""),
+            status: status.as_u16(),
+            heading: heading.to_string(),
+            message,
+            request_id: reference,
+        };
+        match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (status, heading.to_string()).into_response(),
+        }
+    }
+}
+
+pub type WebResult<T> = Result<T, WebError>;

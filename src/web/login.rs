@@ -1,0 +1,241 @@
+//! "Se connecter" and "Déconnexion" (SPEC 3.2 and 3.4).
+
+use super::context::{Ctx, CSRF_COOKIE};
+use super::error::{WebError, WebResult};
+use super::pages::{LoginPage, LogoutPage};
+use super::set_cookie;
+use crate::directory::audit::AuditEvent;
+use askama::Template;
+use axum::extract::{Form, Query};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    #[serde(default)]
+    return_to: String,
+    #[serde(default)]
+    logged_out: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    return_to: String,
+}
+
+/// Where to go after login: a validated return URL, else the portal.
+fn destination(ctx: &Ctx, return_to: &str) -> String {
+    ctx.gw
+        .routes
+        .validate_return(return_to)
+        .unwrap_or_else(|| "/".to_string())
+}
+
+/// Renders the login page, creating the pre-session CSRF cookie when the browser has none.
+fn login_page(
+    mut ctx: Ctx,
+    status: StatusCode,
+    email: String,
+    error: Option<String>,
+    notice: Option<String>,
+    return_to: String,
+) -> WebResult<Response> {
+    let mut headers = HeaderMap::new();
+    ctx.ensure_csrf_cookie(&mut headers);
+    let page = LoginPage {
+        l: ctx.layout("Se connecter"),
+        email,
+        error,
+        notice,
+        return_to,
+    };
+    Ok((status, headers, Html(page.render()?)).into_response())
+}
+
+pub async fn form(ctx: Ctx, Query(q): Query<LoginQuery>) -> WebResult<Response> {
+    let return_to = ctx
+        .gw
+        .routes
+        .validate_return(&q.return_to)
+        .unwrap_or_default();
+    if ctx.user.is_some() {
+        return Ok(Redirect::to(&destination(&ctx, &return_to)).into_response());
+    }
+    let notice = q.logged_out.map(|_| "Vous êtes déconnecté.".to_string());
+    login_page(ctx, StatusCode::OK, String::new(), None, notice, return_to)
+}
+
+pub async fn submit(ctx: Ctx, Form(f): Form<LoginForm>) -> WebResult<Response> {
+    let return_to = ctx
+        .gw
+        .routes
+        .validate_return(&f.return_to)
+        .unwrap_or_default();
+    if !ctx.csrf_ok(&f.csrf) {
+        return login_page(
+            ctx,
+            StatusCode::BAD_REQUEST,
+            f.email,
+            Some("Le formulaire a expiré. Veuillez saisir à nouveau vos identifiants.".into()),
+            None,
+            return_to,
+        );
+    }
+    let gw = ctx.gw.clone();
+    let email = f.email.trim().to_string();
+    if email.is_empty() || f.password.is_empty() || email.len() > 254 || f.password.len() > 1024 {
+        return login_page(
+            ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            email,
+            Some("Saisissez votre adresse e-mail et votre mot de passe.".into()),
+            None,
+            return_to,
+        );
+    }
+    let record = gw.dir.find_login(&email).await?;
+    let hash = record.as_ref().and_then(|r| r.password_hash.clone());
+    // Always one argon2 verification, so timing does not tell whether the account exists.
+    let password_ok = crate::auth::password::verify(f.password, hash).await;
+    let identity = match (&record, password_ok) {
+        (Some(r), true) => gw.identities.get(&gw.dir, r.user_id).await?,
+        _ => None,
+    };
+    let usable = identity
+        .as_ref()
+        .is_some_and(|i| i.identity.is_usable(&crate::directory::today()));
+    if !usable {
+        crate::telemetry::login(false);
+        gw.dir
+            .audit(AuditEvent {
+                actor_id: record.as_ref().map(|r| r.user_id),
+                actor: &email,
+                action: "login_failed",
+                client_ip: &ctx.ip,
+                details: if password_ok {
+                    "account not usable"
+                } else {
+                    "bad credentials"
+                },
+                ..Default::default()
+            })
+            .await?;
+        let message = if password_ok {
+            "Votre compte est verrouillé ou hors de sa période de validité. Contactez votre référent administrateur."
+        } else {
+            "Adresse e-mail ou mot de passe incorrect."
+        };
+        return login_page(
+            ctx,
+            StatusCode::UNAUTHORIZED,
+            email,
+            Some(message.into()),
+            None,
+            return_to,
+        );
+    }
+    let Some(ident) = identity else {
+        return Err(WebError::Internal("usable identity vanished".into()));
+    };
+    let user_id = ident.identity.user_id;
+    // Session fixation: any session the browser came with ends here; a new id is issued.
+    if let Some(old) = &ctx.session_token {
+        gw.sessions.revoke(&crate::session::key_of(old)).await?;
+    }
+    let token = gw
+        .sessions
+        .create(user_id, &ctx.ip, &ctx.user_agent)
+        .await?;
+    crate::telemetry::login(true);
+    crate::telemetry::sessions_created();
+    gw.dir.record_login(user_id).await?;
+    gw.dir
+        .audit(AuditEvent {
+            actor_id: Some(user_id),
+            actor: &ident.identity.email,
+            action: "login",
+            structure_id: Some(ident.identity.structure_id),
+            client_ip: &ctx.ip,
+            ..Default::default()
+        })
+        .await?;
+    let mut headers = HeaderMap::new();
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(&gw, &gw.config.sessions.cookie_name, &token, true, false),
+    );
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(&gw, CSRF_COOKIE, "", false, true),
+    );
+    headers.insert(
+        header::LOCATION,
+        destination(&ctx, &return_to)
+            .parse()
+            .map_err(|_| WebError::Internal("bad location".into()))?,
+    );
+    Ok((StatusCode::SEE_OTHER, headers).into_response())
+}
+
+pub async fn confirm_logout(ctx: Ctx) -> WebResult<Response> {
+    if ctx.user.is_none() {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    Ok(Html(
+        LogoutPage {
+            l: ctx.layout("Déconnexion"),
+        }
+        .render()?,
+    )
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Ends the session everywhere: application-host cookies are bound to it, so they die with it.
+pub async fn logout(ctx: Ctx, Form(f): Form<LogoutForm>) -> WebResult<Response> {
+    let Some(user) = &ctx.user else {
+        return Ok(Redirect::to("/login").into_response());
+    };
+    if !ctx.csrf_ok(&f.csrf) {
+        return Err(WebError::BadRequest(
+            "Le formulaire a expiré. Revenez au portail et recommencez.".into(),
+        ));
+    }
+    let gw = &ctx.gw;
+    gw.sessions.revoke(&user.live.key).await?;
+    gw.dir
+        .audit(AuditEvent {
+            actor_id: Some(user.ident.identity.user_id),
+            actor: &user.ident.identity.email,
+            action: "logout",
+            structure_id: Some(user.ident.identity.structure_id),
+            client_ip: &ctx.ip,
+            ..Default::default()
+        })
+        .await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::SET_COOKIE,
+        set_cookie(gw, &gw.config.sessions.cookie_name, "", true, true),
+    );
+    headers.insert(
+        header::LOCATION,
+        "/login?logged_out=1"
+            .parse()
+            .map_err(|_| WebError::Internal("bad location".into()))?,
+    );
+    Ok((StatusCode::SEE_OTHER, headers).into_response())
+}

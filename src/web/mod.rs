@@ -1,0 +1,96 @@
+//! The portal: login, logout, the application tiles, the single sign-on handshake, the JWKS and
+//! the health endpoints. An axum app served on a Unix socket behind the Pingora listener.
+
+pub mod context;
+pub mod error;
+pub mod login;
+pub mod meta;
+pub mod pages;
+pub mod password;
+pub mod portal;
+pub mod sso;
+
+use crate::state::Gateway;
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+
+pub fn router(gw: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/", get(portal::home))
+        .route("/aia", get(portal::profile))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", get(login::confirm_logout).post(login::logout))
+        .route("/sso/authorize", get(sso::authorize))
+        .route(
+            "/mot-de-passe/{token}",
+            get(password::form).post(password::submit),
+        )
+        .route("/.well-known/jwks.json", get(meta::jwks))
+        .route("/healthz", get(meta::healthz))
+        .route("/readyz", get(meta::readyz))
+        .route("/metrics", get(meta::metrics))
+        .route("/_static/style.css", get(meta::stylesheet))
+        .fallback(meta::not_found)
+        .layer(axum::middleware::map_response_with_state(
+            gw.clone(),
+            security_headers,
+        ))
+        .with_state(gw)
+}
+
+/// SPEC 5: CSP, framing, referrer and (under TLS) HSTS on every portal response; HTML is never
+/// cached (it shows personal data and CSRF tokens).
+async fn security_headers(State(gw): State<Arc<Gateway>>, mut res: Response) -> Response {
+    let h = res.headers_mut();
+    let form_targets: Vec<&str> = gw.routes.apps.iter().map(|a| a.origin.as_str()).collect();
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; \
+         form-action 'self' {}; frame-ancestors 'none'; base-uri 'none'",
+        form_targets.join(" ")
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if gw.is_tls() {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+/// Builds a Set-Cookie value with the rules of SPEC 5 (HttpOnly, SameSite=Lax, Secure under
+/// TLS, host-only unless a cookie domain is configured and `shared` is set).
+pub fn set_cookie(gw: &Gateway, name: &str, value: &str, shared: bool, clear: bool) -> HeaderValue {
+    let mut c = cookie::Cookie::new(name.to_string(), value.to_string());
+    c.set_http_only(true);
+    c.set_same_site(cookie::SameSite::Lax);
+    c.set_path("/");
+    c.set_secure(gw.is_tls());
+    if shared {
+        if let Some(d) = &gw.config.sessions.cookie_domain {
+            c.set_domain(d.clone());
+        }
+    }
+    if clear {
+        c.make_removal();
+    }
+    HeaderValue::from_str(&c.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
+}

@@ -1,0 +1,155 @@
+//! "Créer mon mot de passe" from a one-time link (first visit, reset, or the link the admin CLI
+//! prints). On success every other session of the user ends and the user is logged in.
+
+use super::context::Ctx;
+use super::error::{WebError, WebResult};
+use super::pages::{Layout, MessagePage};
+use super::set_cookie;
+use crate::directory::audit::AuditEvent;
+use crate::directory::tokens::Purpose;
+use askama::Template;
+use axum::extract::{Form, Path};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "password.html")]
+pub struct PasswordPage {
+    pub l: Layout,
+    pub heading: String,
+    pub email: String,
+    pub token: String,
+    pub errors: Vec<String>,
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirmation: String,
+}
+
+/// A token is valid for either purpose; which one only changes the wording.
+async fn token_user(ctx: &Ctx, token: &str) -> WebResult<Option<(i64, Purpose)>> {
+    if token.len() > 128 {
+        return Ok(None);
+    }
+    for p in [Purpose::FirstVisit, Purpose::Reset] {
+        if let Some(uid) = ctx.gw.dir.peek_token(token, p).await? {
+            return Ok(Some((uid, p)));
+        }
+    }
+    Ok(None)
+}
+
+fn invalid_link(ctx: &Ctx) -> WebResult<Response> {
+    let page = MessagePage {
+        l: ctx.layout("Lien invalide"),
+        heading: "Ce lien n'est plus valide".into(),
+        message: "Le lien a expiré, a déjà servi, ou un lien plus récent a été envoyé. Demandez-en un nouveau depuis la page de connexion (« Première visite ? » ou « Mot de passe oublié ? »).".into(),
+        link_url: "/login".into(),
+        link_label: "Aller à la page de connexion".into(),
+    };
+    Ok((StatusCode::GONE, Html(page.render()?)).into_response())
+}
+
+fn heading(p: Purpose) -> String {
+    match p {
+        Purpose::FirstVisit => "Créer mon mot de passe".into(),
+        Purpose::Reset => "Réinitialiser mon mot de passe".into(),
+    }
+}
+
+pub async fn form(mut ctx: Ctx, Path(token): Path<String>) -> WebResult<Response> {
+    let Some((uid, purpose)) = token_user(&ctx, &token).await? else {
+        return invalid_link(&ctx);
+    };
+    let ident = ctx.gw.dir.identity(uid).await?.ok_or(WebError::NotFound)?;
+    let mut headers = HeaderMap::new();
+    ctx.ensure_csrf_cookie(&mut headers);
+    let page = PasswordPage {
+        l: ctx.layout(&heading(purpose)),
+        heading: heading(purpose),
+        email: ident.email,
+        token,
+        errors: vec![],
+    };
+    Ok((headers, Html(page.render()?)).into_response())
+}
+
+pub async fn submit(
+    ctx: Ctx,
+    Path(token): Path<String>,
+    Form(f): Form<PasswordForm>,
+) -> WebResult<Response> {
+    let Some((uid, purpose)) = token_user(&ctx, &token).await? else {
+        return invalid_link(&ctx);
+    };
+    let gw = ctx.gw.clone();
+    let ident = gw.dir.identity(uid).await?.ok_or(WebError::NotFound)?;
+    let mut errors = Vec::new();
+    if !ctx.csrf_ok(&f.csrf) {
+        errors.push("Le formulaire a expiré : saisissez à nouveau votre mot de passe.".to_string());
+    } else if f.password != f.confirmation {
+        errors.push("Les deux mots de passe saisis sont différents.".to_string());
+    } else {
+        errors = crate::auth::policy::check(
+            &f.password,
+            &ident.first_name,
+            &ident.last_name,
+            &ident.email,
+        );
+    }
+    if !errors.is_empty() {
+        let page = PasswordPage {
+            l: ctx.layout(&heading(purpose)),
+            heading: heading(purpose),
+            email: ident.email,
+            token,
+            errors,
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page.render()?)).into_response());
+    }
+    // Consume first: of two concurrent submissions only one gets past this line.
+    if gw.dir.consume_token(&token, purpose).await?.is_none() {
+        return invalid_link(&ctx);
+    }
+    let hash = crate::auth::password::hash(f.password)
+        .await
+        .map_err(WebError::Internal)?;
+    gw.dir.set_password_hash(uid, &hash).await?;
+    gw.revoke_user(uid).await?;
+    gw.dir
+        .audit(AuditEvent {
+            actor_id: Some(uid),
+            actor: &ident.email,
+            action: "password_set",
+            target: &ident.email,
+            structure_id: Some(ident.structure_id),
+            client_ip: &ctx.ip,
+            details: match purpose {
+                Purpose::FirstVisit => "first visit",
+                Purpose::Reset => "reset",
+            },
+        })
+        .await?;
+    let mut headers = HeaderMap::new();
+    let fresh = gw.identities.get(&gw.dir, uid).await?;
+    let location = if fresh.is_some_and(|i| i.identity.is_usable(&crate::directory::today())) {
+        let session = gw.sessions.create(uid, &ctx.ip, &ctx.user_agent).await?;
+        gw.dir.record_login(uid).await?;
+        headers.append(
+            header::SET_COOKIE,
+            set_cookie(&gw, &gw.config.sessions.cookie_name, &session, true, false),
+        );
+        "/"
+    } else {
+        "/login"
+    };
+    headers.insert(header::LOCATION, header::HeaderValue::from_static(location));
+    Ok((StatusCode::SEE_OTHER, headers).into_response())
+}

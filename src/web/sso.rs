@@ -1,0 +1,58 @@
+//! First half of the single sign-on handshake (SPEC 4), on the portal: an application host
+//! without the portal's cookie sends the browser here; with a session, the browser goes back
+//! with a one-time code; without one, it logs in first.
+
+use super::context::Ctx;
+use super::error::{WebError, WebResult};
+use crate::proxy::service::CALLBACK_PATH;
+use axum::extract::Query;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct AuthorizeQuery {
+    #[serde(default)]
+    app: String,
+    #[serde(default)]
+    return_to: String,
+}
+
+pub async fn authorize(ctx: Ctx, Query(q): Query<AuthorizeQuery>) -> WebResult<Response> {
+    let gw = &ctx.gw;
+    let bad = || {
+        WebError::BadRequest(
+            "Ce lien de connexion n'est pas valide. Repassez par le portail.".into(),
+        )
+    };
+    let app = gw.routes.app_by_slug(&q.app).ok_or_else(bad)?;
+    let wanted = gw.routes.validate_return(&q.return_to).ok_or_else(bad)?;
+    let target = gw.routes.app_of_url(&wanted).ok_or_else(bad)?;
+    if target.idx != app.idx {
+        return Err(bad());
+    }
+    let Some(user) = &ctx.user else {
+        let here = format!(
+            "/sso/authorize?app={}&return_to={}",
+            form_urlencoded::byte_serialize(q.app.as_bytes()).collect::<String>(),
+            form_urlencoded::byte_serialize(wanted.as_bytes()).collect::<String>()
+        );
+        let login = format!(
+            "/login?return_to={}",
+            form_urlencoded::byte_serialize(here.as_bytes()).collect::<String>()
+        );
+        return Ok(Redirect::to(&login).into_response());
+    };
+    let code = gw.sessions.issue_code(user.live.key, &app.cfg.slug).await?;
+    let path_and_query = url::Url::parse(&wanted)
+        .map(|u| match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
+        })
+        .unwrap_or_else(|_| "/".into());
+    let location = format!(
+        "{}{CALLBACK_PATH}?code={code}&return_to={}",
+        app.origin,
+        form_urlencoded::byte_serialize(path_and_query.as_bytes()).collect::<String>()
+    );
+    Ok(Redirect::to(&location).into_response())
+}

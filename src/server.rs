@@ -112,12 +112,15 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
     }))
 }
 
+/// Called once the shared state exists, with the control runtime (demo seeding, tests).
+pub type OnReady = Box<dyn FnOnce(&Arc<Gateway>, &tokio::runtime::Runtime) + Send>;
+
 /// Runs the gateway until `signal` (or, when `None`, SIGTERM/SIGINT) asks it to stop.
 /// `on_ready` runs once the state is built, before the listener opens.
 pub fn run(
     config: Config,
     signal: Option<Box<dyn ShutdownSignalWatch>>,
-    on_ready: Option<Box<dyn FnOnce(&Arc<Gateway>, &tokio::runtime::Runtime) + Send>>,
+    on_ready: Option<OnReady>,
 ) -> Result<(), StartError> {
     crate::telemetry::init_metrics();
     let rt = control_runtime()?;

@@ -203,7 +203,14 @@ impl Config {
                         } else {
                             key
                         },
-                        message: e.into_inner().to_string(),
+                        // toml appends "in `key`" lines; the key is already given.
+                        message: e
+                            .into_inner()
+                            .to_string()
+                            .lines()
+                            .next()
+                            .unwrap_or_default()
+                            .to_string(),
                     }],
                 }
             })?;
@@ -564,17 +571,17 @@ fn validate_app(
             );
             ok = false;
         }
-        (h, Some(pp)) if h.as_deref().is_none_or(|h| h == portal_host) => {
-            if RESERVED_PREFIXES
-                .iter()
-                .any(|r| pp == r || pp.starts_with(&format!("{r}/")))
-            {
-                bad(
-                    &k("path_prefix"),
-                    format!("{pp:?} is reserved by the portal"),
-                );
-                ok = false;
-            }
+        (h, Some(pp))
+            if h.as_deref().is_none_or(|h| h == portal_host)
+                && RESERVED_PREFIXES
+                    .iter()
+                    .any(|r| pp == r || pp.starts_with(&format!("{r}/"))) =>
+        {
+            bad(
+                &k("path_prefix"),
+                format!("{pp:?} is reserved by the portal"),
+            );
+            ok = false;
         }
         (Some(h), None) if h == portal_host => {
             bad(

@@ -67,7 +67,7 @@ impl Signer {
             }
             Err(e) => return Err(err(format!("cannot read: {e}"))),
         };
-        Self::from_pem(&pem, issuer, ttl_seconds).map_err(|m| err(m))
+        Self::from_pem(&pem, issuer, ttl_seconds).map_err(err)
     }
 
     pub fn from_pem(pem: &[u8], issuer: String, ttl_seconds: i64) -> Result<Signer, String> {

@@ -1,0 +1,758 @@
+//! SPEC section 4 from the outside: what browsers, API clients and applications see.
+
+use crate::harness::{csrf_of, TestGateway, PASSWORD};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+#[test]
+fn login_failure_is_the_same_for_unknown_accounts_and_success_shows_the_portal() {
+    let t = TestGateway::start();
+    let b = t.browser();
+    let (status, _) = b.login("agent@mairie-exemple.fr", "Wrong-password-2026!");
+    assert_eq!(status, 401);
+    let (status_unknown, _) = b.login("nobody@mairie-exemple.fr", "Wrong-password-2026!");
+    assert_eq!(status_unknown, 401);
+    // Same message for both, and still on the login form.
+    for email in ["agent@mairie-exemple.fr", "nobody@mairie-exemple.fr"] {
+        let (page, _) = b.visit(&t.url("auth.test", "/login"));
+        let csrf = csrf_of(&page.text().unwrap());
+        let r = b
+            .client
+            .post(t.url("auth.test", "/login"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", email),
+                ("password", "Bad-password-2026!"),
+            ])
+            .send()
+            .unwrap();
+        let html = r.text().unwrap();
+        assert!(
+            html.contains("Adresse e-mail ou mot de passe incorrect."),
+            "{html}"
+        );
+        assert!(!html.contains("Connecté en tant que"));
+    }
+    assert_eq!(t.block_on(t.gw.dir.count_audit("login_failed")).unwrap(), 4);
+
+    let (status, location) = b.login("Agent@Mairie-Exemple.fr", PASSWORD);
+    assert_eq!((status, location.as_str()), (303, "/"));
+    let (page, _) = b.visit(&t.url("auth.test", "/"));
+    let html = page.text().unwrap();
+    assert!(html.contains("Vos applications"));
+    assert!(
+        html.contains("Connecté en tant que <strong>Agnès Agent</strong>"),
+        "{html}"
+    );
+    assert!(html.contains("Déconnexion"));
+    assert_eq!(t.block_on(t.gw.dir.count_audit("login")).unwrap(), 1);
+}
+
+#[test]
+fn login_without_csrf_token_is_refused() {
+    let t = TestGateway::start();
+    let b = t.browser();
+    let r = b
+        .client
+        .post(t.url("auth.test", "/login"))
+        .form(&[("email", "agent@mairie-exemple.fr"), ("password", PASSWORD)])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("Le formulaire a expiré"));
+    assert_eq!(t.block_on(t.gw.dir.count_audit("login")).unwrap(), 0);
+}
+
+fn tile_names(html: &str) -> Vec<String> {
+    html.split("class=\"tile-name\">")
+        .skip(1)
+        .map(|s| s.split('<').next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn tiles_match_roles() {
+    let t = TestGateway::start();
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "agent@mairie-exemple.fr",
+            &["BIP", "Annuaire des identités et des accès"],
+        ),
+        (
+            "referent@mairie-exemple.fr",
+            &[
+                "BIP",
+                "Net-Cotisations",
+                "Annuaire des identités et des accès",
+            ],
+        ),
+        (
+            "agent.ccas@mairie-exemple.fr",
+            &["Annuaire des identités et des accès"],
+        ),
+    ];
+    for (email, expected) in cases {
+        let b = t.browser();
+        assert_eq!(b.login(email, PASSWORD).0, 303);
+        let (page, _) = b.visit(&t.url("auth.test", "/"));
+        assert_eq!(tile_names(&page.text().unwrap()), *expected, "{email}");
+    }
+    // Tiles are plain links to the application entries.
+    let b = t.browser();
+    b.login("agent@mairie-exemple.fr", PASSWORD);
+    let html = b.visit(&t.url("auth.test", "/")).0.text().unwrap();
+    assert!(
+        html.contains(&format!("href=\"http://bip.test:{}/\"", t.port)),
+        "{html}"
+    );
+}
+
+fn jwks(t: &TestGateway) -> JwkSet {
+    let r = t
+        .client(false)
+        .get(t.url("auth.test", "/.well-known/jwks.json"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().unwrap()
+}
+
+fn header<'a>(echo: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    echo["headers"][name][0].as_str()
+}
+
+#[test]
+fn proxied_request_carries_identity_headers_and_a_jwt_that_verifies_against_the_jwks() {
+    let t = TestGateway::start();
+    let b = t.browser();
+    b.login("agent@mairie-exemple.fr", PASSWORD);
+    let echo = b.get_json(&t.url("bip.test", "/dossiers?id=7"));
+    assert_eq!(echo["app"], "bip");
+    assert_eq!(echo["path"], "/dossiers?id=7");
+    assert_eq!(
+        header(&echo, "x-convergences-user"),
+        Some("agent@mairie-exemple.fr")
+    );
+    assert_eq!(header(&echo, "x-convergences-name"), Some("Agnès Agent"));
+    assert_eq!(
+        header(&echo, "x-convergences-structure"),
+        Some("mairie-exemple")
+    );
+    assert_eq!(
+        header(&echo, "x-convergences-roles"),
+        Some("utilisateur@mairie-exemple")
+    );
+    let uid = header(&echo, "x-convergences-user-id").unwrap().to_string();
+    assert_eq!(uid.len(), 36, "a stable UUID");
+
+    let jwt = header(&echo, "x-convergences-assertion").unwrap();
+    let set = jwks(&t);
+    let mut v = Validation::new(Algorithm::EdDSA);
+    v.set_audience(&["bip"]);
+    v.set_issuer(&[format!("http://auth.test:{}", t.port)]);
+    let key = DecodingKey::from_jwk(&set.keys[0]).unwrap();
+    let claims = jsonwebtoken::decode::<serde_json::Value>(jwt, &key, &v)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["sub"], uid.as_str());
+    assert_eq!(claims["email"], "agent@mairie-exemple.fr");
+    assert_eq!(claims["name"], "Agnès Agent");
+    assert_eq!(claims["roles"], serde_json::json!(["utilisateur"]));
+    assert_eq!(claims["structures"], serde_json::json!(["mairie-exemple"]));
+    let ttl = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
+    assert_eq!(ttl, 60);
+
+    // Another key does not verify it, and another audience is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let other = convergences::proxy::assertion::Signer::load_or_generate(
+        &dir.path().join("other.pem"),
+        "x".into(),
+        60,
+    )
+    .unwrap();
+    let other_set: JwkSet = serde_json::from_str(other.jwks_json()).unwrap();
+    let other_key = DecodingKey::from_jwk(&other_set.keys[0]).unwrap();
+    assert!(jsonwebtoken::decode::<serde_json::Value>(jwt, &other_key, &v).is_err());
+    v.set_audience(&["netcotisations"]);
+    assert!(jsonwebtoken::decode::<serde_json::Value>(jwt, &key, &v).is_err());
+}
+
+#[test]
+fn client_identity_headers_and_gateway_cookies_never_reach_the_upstream() {
+    let t = TestGateway::start();
+    let b = t.browser();
+    b.login("agent@mairie-exemple.fr", PASSWORD);
+    // Establish the app-host cookie through the handshake first.
+    b.get_json(&t.url("bip.test", "/"));
+    let r = b
+        .client
+        .get(t.url("bip.test", "/x"))
+        .header("X-Convergences-User", "boss@cig-exemple.fr")
+        .header("X-Convergences-Roles", "administrateur@cig-exemple")
+        .header("x-convergences-anything", "1")
+        .header(
+            "Cookie",
+            format!(
+                "{}; theirs=1; convergences_session=forged",
+                b.cookies(&t.url("bip.test", "/"))
+            ),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The upstream tried to set the gateway's cookie: the browser never sees that.
+    assert!(r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .all(|c| !c.to_str().unwrap().starts_with("convergences_session")));
+    let echo: serde_json::Value = r.json().unwrap();
+    assert_eq!(
+        echo["headers"]["x-convergences-user"],
+        serde_json::json!(["agent@mairie-exemple.fr"])
+    );
+    assert_eq!(
+        echo["headers"]["x-convergences-roles"],
+        serde_json::json!(["utilisateur@mairie-exemple"])
+    );
+    assert!(echo["headers"]["x-convergences-anything"].is_null());
+    let cookies = echo["headers"]["cookie"].to_string();
+    assert!(cookies.contains("theirs=1"), "{cookies}");
+    assert!(!cookies.contains("convergences_"), "{cookies}");
+
+    // On the path-prefix application (portal host, shared cookie, custom user header).
+    let r = b
+        .client
+        .get(t.url("auth.test", "/site/page"))
+        .header("Remote-User", "boss")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403, "agent has no role on the site");
+    t.block_on(t.gw.dir.assign_role(
+        t.user_id("agent@mairie-exemple.fr"),
+        "site",
+        "utilisateur",
+        2,
+        None,
+    ))
+    .unwrap();
+    t.gw.user_changed(t.user_id("agent@mairie-exemple.fr"));
+    let r = b
+        .client
+        .get(t.url("auth.test", "/site/page"))
+        .header("Remote-User", "boss")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let echo: serde_json::Value = r.json().unwrap();
+    assert_eq!(echo["app"], "site");
+    assert_eq!(
+        echo["headers"]["remote-user"],
+        serde_json::json!(["agent@mairie-exemple.fr"])
+    );
+    assert!(!echo["headers"]["cookie"]
+        .to_string()
+        .contains("convergences_session"));
+}
+
+#[test]
+fn without_session_browsers_are_redirected_and_api_clients_get_401() {
+    let t = TestGateway::start();
+    let c = t.client(false);
+    let r = c
+        .get(t.url("bip.test", "/dossiers?id=1"))
+        .header("accept", "text/html")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    let expected_return: String = form_urlencoded::byte_serialize(
+        format!("http://bip.test:{}/dossiers?id=1", t.port).as_bytes(),
+    )
+    .collect();
+    assert_eq!(
+        loc,
+        format!(
+            "http://auth.test:{}/sso/authorize?app=bip&return_to={expected_return}",
+            t.port
+        )
+    );
+    // Path-prefix app shares the portal cookie: straight to the login form.
+    let r = c
+        .get(t.url("auth.test", "/site/"))
+        .header("accept", "text/html")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with(&format!("http://auth.test:{}/login?return_to=", t.port)));
+    // API client, or a POST: 401, no redirect.
+    let r = c
+        .get(t.url("bip.test", "/api/v1"))
+        .header("accept", "application/json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .post(t.url("bip.test", "/form"))
+        .header("accept", "text/html")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // A forged cookie is no session.
+    let r = c
+        .get(t.url("bip.test", "/api"))
+        .header(
+            "cookie",
+            "convergences_app=forged; convergences_session=forged",
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Unknown hosts get the French 404 page.
+    let r = c.get(t.url("unknown.test", "/")).send().unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().unwrap().contains("Adresse inconnue"));
+}
+
+#[test]
+fn a_user_without_role_gets_the_french_403_page() {
+    let t = TestGateway::start();
+    let b = t.browser();
+    b.login("agent@mairie-exemple.fr", PASSWORD);
+    let (r, url) = b.visit(&t.url("nc.test", "/"));
+    assert_eq!(url, t.url("nc.test", "/"));
+    assert_eq!(r.status(), 403);
+    let html = r.text().unwrap();
+    assert!(html.contains("Accès refusé"), "{html}");
+    assert!(
+        html.contains(&format!("href=\"http://auth.test:{}/\"", t.port)),
+        "link back to the portal"
+    );
+}
+
+#[test]
+fn logout_refuses_the_next_proxied_request_on_every_host() {
+    let t = TestGateway::start();
+    let b = t.browser();
+    b.login("referent@mairie-exemple.fr", PASSWORD);
+    t.block_on(t.gw.dir.assign_role(
+        t.user_id("referent@mairie-exemple.fr"),
+        "site",
+        "utilisateur",
+        2,
+        None,
+    ))
+    .unwrap();
+    t.gw.user_changed(t.user_id("referent@mairie-exemple.fr"));
+    for (host, path, header) in [
+        ("bip.test", "/", "x-convergences-user"),
+        ("nc.test", "/", "x-convergences-user"),
+        ("auth.test", "/site/", "remote-user"),
+    ] {
+        assert_eq!(
+            b.get_json(&t.url(host, path))["headers"][header][0],
+            "referent@mairie-exemple.fr"
+        );
+    }
+    b.logout();
+    for (host, path) in [("bip.test", "/"), ("nc.test", "/"), ("auth.test", "/site/")] {
+        let r = b
+            .client
+            .get(t.url(host, path))
+            .header("accept", "application/json")
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 401, "{host}{path} after logout");
+        let (page, url) = b.visit(&t.url(host, path));
+        assert!(url.starts_with(&t.url("auth.test", "/login")), "{url}");
+        assert!(page.text().unwrap().contains("Se connecter"));
+    }
+    assert_eq!(t.block_on(t.gw.dir.count_audit("logout")).unwrap(), 1);
+}
+
+#[test]
+fn return_urls_to_foreign_hosts_are_refused() {
+    let t = TestGateway::start();
+    let b = t.browser();
+    let (status, location) = b.login_with_return(
+        "agent@mairie-exemple.fr",
+        PASSWORD,
+        "http://evil.test/steal",
+    );
+    assert_eq!((status, location.as_str()), (303, "/"));
+    let (status, location) = t.browser().login_with_return(
+        "agent@mairie-exemple.fr",
+        PASSWORD,
+        &format!("http://bip.test:{}/ok", t.port),
+    );
+    assert_eq!(
+        (status, location),
+        (303, format!("http://bip.test:{}/ok", t.port))
+    );
+    for bad in [
+        "http://evil.test/".to_string(),
+        format!("http://bip.test.evil.test:{}/", t.port),
+        format!("http://nc.test:{}/", t.port),
+        "//evil.test/".to_string(),
+    ] {
+        let enc: String = form_urlencoded::byte_serialize(bad.as_bytes()).collect();
+        let r = b
+            .client
+            .get(t.url(
+                "auth.test",
+                &format!("/sso/authorize?app=bip&return_to={enc}"),
+            ))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        assert!(r
+            .text()
+            .unwrap()
+            .contains("pas valide. Repassez par le portail."));
+    }
+}
+
+#[test]
+fn single_sign_on_handshake_works_across_two_application_hosts() {
+    let t = TestGateway::start();
+    let b = t.browser();
+    // Start at the application, not at the portal: login once, land back on the app.
+    let (page, url) = b.visit(&t.url("bip.test", "/start?x=1"));
+    assert!(
+        url.starts_with(&t.url("auth.test", "/login?return_to=")),
+        "{url}"
+    );
+    let csrf = csrf_of(&page.text().unwrap());
+    let return_to = reqwest::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .unwrap()
+        .1
+        .into_owned();
+    let r = b
+        .client
+        .post(t.url("auth.test", "/login"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "referent@mairie-exemple.fr"),
+            ("password", PASSWORD),
+            ("return_to", return_to.as_str()),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let next = r.headers()["location"].to_str().unwrap().to_string();
+    let echo = b.get_json(&t.url("auth.test", &next));
+    assert_eq!(echo["path"], "/start?x=1");
+    assert_eq!(
+        echo["headers"]["x-convergences-user"][0],
+        "referent@mairie-exemple.fr"
+    );
+    // Second host: no password asked, the portal session answers the handshake.
+    let echo = b.get_json(&t.url("nc.test", "/"));
+    assert_eq!(
+        echo["headers"]["x-convergences-user"][0],
+        "referent@mairie-exemple.fr"
+    );
+    assert_eq!(
+        echo["headers"]["x-convergences-roles"][0],
+        "administrateur@mairie-exemple"
+    );
+
+    // A handshake code works once and only for its application.
+    let live = t.block_on(t.gw.sessions.store.get(&[0u8; 32])).unwrap();
+    assert!(live.is_none());
+    let c = t.client(false);
+    let r = c
+        .get(t.url(
+            "bip.test",
+            "/_convergences/callback?code=forged&return_to=/",
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("Lien de connexion expiré"));
+}
+
+#[test]
+fn handshake_codes_are_single_use_and_bound_to_their_application() {
+    let t = TestGateway::start();
+    let b = t.browser();
+    b.login("referent@mairie-exemple.fr", PASSWORD);
+    let enc: String = form_urlencoded::byte_serialize(t.url("bip.test", "/").as_bytes()).collect();
+    let r = b
+        .client
+        .get(t.url(
+            "auth.test",
+            &format!("/sso/authorize?app=bip&return_to={enc}"),
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let callback = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        callback.starts_with(&t.url("bip.test", "/_convergences/callback?code=")),
+        "{callback}"
+    );
+    // Replayed on the other application's host: refused (and consumed).
+    let stranger = t.client(true);
+    let on_nc = callback.replace("bip.test", "nc.test");
+    assert_eq!(stranger.get(&on_nc).send().unwrap().status(), 400);
+    assert_eq!(
+        stranger.get(&callback).send().unwrap().status(),
+        400,
+        "consumed by the failed attempt"
+    );
+    // A fresh code works once.
+    let r = b
+        .client
+        .get(t.url(
+            "auth.test",
+            &format!("/sso/authorize?app=bip&return_to={enc}"),
+        ))
+        .send()
+        .unwrap();
+    let callback = r.headers()["location"].to_str().unwrap().to_string();
+    let first = stranger.get(&callback).send().unwrap();
+    assert_eq!(first.status(), 302);
+    let set_cookie = first.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(set_cookie.starts_with("convergences_app="), "{set_cookie}");
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
+    assert!(!set_cookie.contains("Domain"), "host-only: {set_cookie}");
+    assert_eq!(
+        t.client(true).get(&callback).send().unwrap().status(),
+        400,
+        "second use"
+    );
+}
+
+#[test]
+fn the_session_id_is_rotated_at_login_and_cookies_follow_the_rules() {
+    let t = TestGateway::start();
+    let b = t.browser();
+    let (page, _) = b.visit(&t.url("auth.test", "/login"));
+    let csrf = csrf_of(&page.text().unwrap());
+    let pre_session = b.cookies(&t.url("auth.test", "/login"));
+    assert!(
+        pre_session.starts_with("convergences_csrf="),
+        "{pre_session}"
+    );
+    let r = b
+        .client
+        .post(t.url("auth.test", "/login"))
+        .header(
+            "cookie",
+            format!("{pre_session}; convergences_session=planted-by-attacker"),
+        )
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "agent@mairie-exemple.fr"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let set: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("convergences_session="))
+        .expect("session cookie");
+    assert!(!session.contains("planted-by-attacker"));
+    assert!(
+        session.contains("HttpOnly")
+            && session.contains("SameSite=Lax")
+            && session.contains("Path=/")
+    );
+    assert!(!session.contains("Secure"), "plain HTTP here");
+    assert!(!session.contains("Domain"), "host-only by default");
+    let token = session
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("convergences_session=");
+    assert!(token.len() >= 43, "256-bit token");
+    // Security headers on portal pages.
+    let r = t
+        .client(false)
+        .get(t.url("auth.test", "/login"))
+        .send()
+        .unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"));
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    assert_eq!(r.headers()["referrer-policy"], "same-origin");
+}
+
+#[test]
+fn upstream_failures_give_french_pages_and_fail_over() {
+    // First upstream refuses connections, second answers: requests still succeed.
+    let dead = crate::harness::free_port();
+    let live = crate::harness::echo_upstream("bip-2");
+    let t = TestGateway::start_with(crate::harness::Options {
+        extra_apps: format!(
+            "[[apps]]\nslug = \"down\"\nname = \"Down\"\nhost = \"down.test\"\nupstreams = [\"127.0.0.1:{dead}\"]\nconnect_timeout_ms = 300\n"
+        ),
+        bip_upstreams: Some(format!("\"127.0.0.1:{dead}\", \"{}\"", live.addr)),
+    });
+    let b = t.browser();
+    b.login("referent@mairie-exemple.fr", PASSWORD);
+    for _ in 0..4 {
+        assert_eq!(b.get_json(&t.url("bip.test", "/"))["app"], "bip-2");
+    }
+    let admin = t.user_id("referent@mairie-exemple.fr");
+    t.block_on(t.gw.dir.assign_role(admin, "down", "utilisateur", 2, None))
+        .unwrap();
+    t.gw.user_changed(admin);
+    let c = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(
+            "down.test",
+            std::net::SocketAddr::from(([127, 0, 0, 1], t.port)),
+        )
+        .build()
+        .unwrap();
+    // Give the down host its cookie through the handshake, then hit the dead upstream.
+    let enc: String =
+        form_urlencoded::byte_serialize(format!("http://down.test:{}/", t.port).as_bytes())
+            .collect();
+    let r = b
+        .client
+        .get(t.url(
+            "auth.test",
+            &format!("/sso/authorize?app=down&return_to={enc}"),
+        ))
+        .send()
+        .unwrap();
+    let callback = r.headers()["location"].to_str().unwrap().to_string();
+    let r = c.get(&callback).send().unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = c
+        .get(format!("http://down.test:{}/", t.port))
+        .header("cookie", cookie)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    assert!(r.text().unwrap().contains("Application indisponible"));
+}
+
+#[test]
+fn removing_a_role_or_locking_the_account_refuses_the_next_request() {
+    let t = TestGateway::start();
+    let b = t.browser();
+    b.login("agent@mairie-exemple.fr", PASSWORD);
+    assert_eq!(b.get_json(&t.url("bip.test", "/"))["app"], "bip");
+    let agent = t.user_id("agent@mairie-exemple.fr");
+    assert_eq!(
+        t.block_on(t.gw.dir.unassign_role(agent, "bip", "utilisateur"))
+            .unwrap(),
+        1
+    );
+    t.gw.user_changed(agent);
+    assert_eq!(
+        b.client
+            .get(t.url("bip.test", "/"))
+            .send()
+            .unwrap()
+            .status(),
+        403
+    );
+    t.block_on(t.gw.dir.assign_role(agent, "bip", "utilisateur", 2, None))
+        .unwrap();
+    t.gw.user_changed(agent);
+    assert_eq!(
+        b.client
+            .get(t.url("bip.test", "/"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    t.block_on(t.gw.dir.set_locked(agent, true)).unwrap();
+    t.gw.user_changed(agent);
+    assert_eq!(
+        b.client
+            .get(t.url("bip.test", "/"))
+            .send()
+            .unwrap()
+            .status(),
+        401
+    );
+    t.block_on(t.gw.dir.set_locked(agent, false)).unwrap();
+    t.block_on(t.gw.dir.set_validity(agent, None, Some("2020-01-01")))
+        .unwrap();
+    t.gw.user_changed(agent);
+    assert_eq!(
+        b.client
+            .get(t.url("bip.test", "/"))
+            .send()
+            .unwrap()
+            .status(),
+        401,
+        "validity ended"
+    );
+}
+
+#[test]
+fn health_readiness_metrics_and_jwks_are_served_on_the_portal_host() {
+    let t = TestGateway::start();
+    let c = t.client(false);
+    assert_eq!(
+        c.get(t.url("auth.test", "/healthz"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+        "ok\n"
+    );
+    let r = c.get(t.url("auth.test", "/readyz")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().unwrap(), "database: ok\nsessions: ok\n");
+    let b = t.browser();
+    b.login("agent@mairie-exemple.fr", PASSWORD);
+    b.get_json(&t.url("bip.test", "/"));
+    let m = c
+        .get(t.url("auth.test", "/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        m.contains("convergences_requests_total{app=\"bip\",status=\"200\"}"),
+        "{m}"
+    );
+    assert!(
+        m.contains("convergences_logins_total{result=\"ok\"}"),
+        "{m}"
+    );
+    assert!(
+        m.contains("convergences_request_duration_seconds_bucket"),
+        "{m}"
+    );
+    let set = jwks(&t);
+    assert_eq!(set.keys.len(), 1);
+    assert!(set.keys[0].common.key_id.is_some());
+    // The stylesheet is served by the gateway itself.
+    let css = c
+        .get(t.url("auth.test", "/_static/style.css"))
+        .send()
+        .unwrap();
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+}

@@ -1,0 +1,411 @@
+//! Test harness: starts a real gateway (Pingora + portal) on an ephemeral port, with real
+//! upstream HTTP servers that echo what they receive, on SQLite by default or on PostgreSQL
+//! when TEST_DATABASE_URL is set (one fresh schema per gateway).
+
+use async_trait::async_trait;
+use convergences::config::Config;
+use convergences::state::Gateway;
+use pingora::server::{ShutdownSignal, ShutdownSignalWatch};
+use reqwest::blocking::{Client, Response};
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+pub const PASSWORD: &str = convergences::demo::DEMO_PASSWORD;
+
+/// Runtime for the harness's own servers and set-up queries.
+pub fn rt() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("test runtime")
+    })
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// An upstream application that answers every request with a JSON echo of it.
+pub struct Upstream {
+    pub addr: SocketAddr,
+}
+
+pub fn echo_upstream(name: &'static str) -> Upstream {
+    use axum::http::HeaderMap;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
+    let addr = listener.local_addr().expect("upstream addr");
+    listener.set_nonblocking(true).expect("nonblocking");
+    rt().spawn(async move {
+        let l = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+        let app = axum::Router::new().fallback(
+            move |uri: axum::http::Uri, headers: HeaderMap| async move {
+                let mut map = BTreeMap::new();
+                for (k, v) in &headers {
+                    map.entry(k.as_str().to_string())
+                        .or_insert_with(Vec::new)
+                        .push(String::from_utf8_lossy(v.as_bytes()).into_owned());
+                }
+                let body =
+                    serde_json::json!({ "app": name, "path": uri.to_string(), "headers": map });
+                (
+                    [(
+                        axum::http::header::SET_COOKIE,
+                        "convergences_session=evil; Path=/",
+                    )],
+                    axum::Json(body),
+                )
+            },
+        );
+        let _ = axum::serve(l, app).await;
+    });
+    Upstream { addr }
+}
+
+struct Signal(tokio::sync::Mutex<tokio::sync::mpsc::Receiver<ShutdownSignal>>);
+
+#[async_trait]
+impl ShutdownSignalWatch for Signal {
+    async fn recv(&self) -> ShutdownSignal {
+        self.0
+            .lock()
+            .await
+            .recv()
+            .await
+            .unwrap_or(ShutdownSignal::FastShutdown)
+    }
+}
+
+pub struct TestGateway {
+    pub port: u16,
+    pub gw: Arc<Gateway>,
+    pub control: tokio::runtime::Handle,
+    stop: tokio::sync::mpsc::Sender<ShutdownSignal>,
+    pg_schema: Option<(String, String)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _data: tempfile::TempDir,
+}
+
+/// The database URL for a new gateway: a fresh SQLite file, or a fresh PostgreSQL schema
+/// (returned too, to be dropped with the gateway).
+fn database_url(data: &std::path::Path) -> (String, Option<(String, String)>) {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(base) if !base.is_empty() => {
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let b = base.clone();
+            let s = schema.clone();
+            rt().block_on(async move {
+                use sqlx::Executor;
+                let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&b)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                c.execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {s}")))
+                    .await
+                    .expect("create schema");
+            });
+            let sep = if base.contains('?') { '&' } else { '?' };
+            (
+                format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+                Some((base, schema)),
+            )
+        }
+        _ => (
+            format!("sqlite://{}?mode=rwc", data.join("test.db").display()),
+            None,
+        ),
+    }
+}
+
+pub struct Options {
+    pub extra_apps: String,
+    pub bip_upstreams: Option<String>,
+}
+
+impl TestGateway {
+    pub fn start() -> TestGateway {
+        Self::start_with(Options {
+            extra_apps: String::new(),
+            bip_upstreams: None,
+        })
+    }
+
+    pub fn start_with(opts: Options) -> TestGateway {
+        let data = tempfile::tempdir().expect("tempdir");
+        let bip = echo_upstream("bip");
+        let nc = echo_upstream("nc");
+        let site = echo_upstream("site");
+        let port = free_port();
+        let (db, pg_schema) = database_url(data.path());
+        let bip_upstreams = opts
+            .bip_upstreams
+            .unwrap_or_else(|| format!("\"{}\"", bip.addr));
+        let text = format!(
+            r#"
+[server]
+listen = "127.0.0.1:{port}"
+portal_host = "auth.test"
+data_dir = "{data}"
+threads = 1
+grace_period_seconds = 0
+graceful_shutdown_timeout_seconds = 1
+[database]
+url = "{db}"
+max_connections = 4
+[[apps]]
+slug = "bip"
+name = "BIP"
+description = "Banque d'informations statutaires"
+host = "bip.test"
+upstreams = [{bip_upstreams}]
+connect_timeout_ms = 500
+read_timeout_ms = 2000
+[[apps]]
+slug = "netcotisations"
+name = "Net-Cotisations"
+host = "nc.test"
+upstreams = ["{nc}"]
+[[apps]]
+slug = "site"
+name = "Site restreint"
+path_prefix = "/site"
+upstreams = ["{site}"]
+[apps.headers]
+user = "Remote-User"
+{extra}
+"#,
+            data = data.path().display(),
+            db = db,
+            nc = nc.addr,
+            site = site.addr,
+            extra = opts.extra_apps,
+        );
+        let config = Config::from_toml("test.toml", &text, &[]).expect("test config");
+        let (stop, rx) = tokio::sync::mpsc::channel(1);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let on_ready = Box::new(move |gw: &Arc<Gateway>, rt: &tokio::runtime::Runtime| {
+                rt.block_on(convergences::demo::seed(&gw.dir))
+                    .expect("seed");
+                let _ = ready_tx.send((gw.clone(), rt.handle().clone()));
+            });
+            let signal = Box::new(Signal(tokio::sync::Mutex::new(rx)));
+            if let Err(e) = convergences::server::run(config, Some(signal), Some(on_ready)) {
+                panic!("gateway failed: {e}");
+            }
+        });
+        let (gw, control) = ready_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("gateway state built");
+        let t = TestGateway {
+            port,
+            gw,
+            control,
+            stop,
+            pg_schema,
+            thread: Some(thread),
+            _data: data,
+        };
+        t.wait_ready();
+        t
+    }
+
+    /// Polls until the listener accepts and the portal answers /healthz.
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = self.client(false);
+        loop {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                if let Ok(r) = client.get(self.url("auth.test", "/healthz")).send() {
+                    if r.status() == 200 {
+                        return;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "gateway did not become ready");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self, host: &str, path: &str) -> String {
+        format!("http://{host}:{}{path}", self.port)
+    }
+
+    /// A client that resolves the test hosts to the gateway; `cookies` keeps a cookie jar like a
+    /// browser. Redirects are never followed automatically.
+    pub fn client(&self, cookies: bool) -> Client {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut b = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20));
+        for h in ["auth.test", "bip.test", "nc.test", "unknown.test"] {
+            b = b.resolve(h, addr);
+        }
+        if cookies {
+            b = b.cookie_store(true);
+        }
+        b.build().expect("client")
+    }
+
+    pub fn browser(&self) -> Browser<'_> {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut b = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .cookie_provider(jar.clone());
+        for h in [
+            "auth.test",
+            "bip.test",
+            "nc.test",
+            "down.test",
+            "unknown.test",
+        ] {
+            b = b.resolve(h, addr);
+        }
+        Browser {
+            t: self,
+            client: b.build().expect("client"),
+            jar,
+        }
+    }
+
+    /// Runs a future on the gateway's control runtime (where its pool lives).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.control.block_on(f)
+    }
+
+    pub fn user_id(&self, email: &str) -> i64 {
+        self.block_on(self.gw.dir.user_id_by_email(email))
+            .expect("query")
+            .expect("user exists")
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        let _ = self.stop.try_send(ShutdownSignal::FastShutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Some((base, schema)) = self.pg_schema.take() {
+            rt().block_on(async move {
+                use sqlx::Executor;
+                if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(&base).await {
+                    let _ = c
+                        .execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                        .await;
+                }
+            });
+        }
+    }
+}
+
+/// A cookie-keeping client that follows redirects one by one, like a browser.
+pub struct Browser<'a> {
+    pub t: &'a TestGateway,
+    pub client: Client,
+    pub jar: Arc<reqwest::cookie::Jar>,
+}
+
+pub fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("a csrf field") + marker.len();
+    let end = html[start..].find('"').expect("end of csrf value") + start;
+    html[start..end].to_string()
+}
+
+fn absolute(base: &str, location: &str) -> String {
+    let u = reqwest::Url::parse(base).expect("base url");
+    u.join(location).expect("join").to_string()
+}
+
+impl Browser<'_> {
+    /// The Cookie header this browser would send to `url`.
+    pub fn cookies(&self, url: &str) -> String {
+        use reqwest::cookie::CookieStore;
+        self.jar
+            .cookies(&reqwest::Url::parse(url).expect("url"))
+            .map(|v| v.to_str().unwrap_or("").to_string())
+            .unwrap_or_default()
+    }
+
+    /// GET with Accept: text/html, following redirects; returns the final response and its URL.
+    pub fn visit(&self, url: &str) -> (Response, String) {
+        let mut url = url.to_string();
+        for _ in 0..10 {
+            let r = self
+                .client
+                .get(&url)
+                .header("accept", "text/html,application/xhtml+xml")
+                .send()
+                .expect("request");
+            if r.status().is_redirection() {
+                let loc = r.headers()["location"]
+                    .to_str()
+                    .expect("location")
+                    .to_string();
+                url = absolute(&url, &loc);
+                continue;
+            }
+            return (r, url);
+        }
+        panic!("too many redirects from {url}");
+    }
+
+    pub fn get_json(&self, url: &str) -> serde_json::Value {
+        let (r, _) = self.visit(url);
+        assert_eq!(r.status(), 200, "GET {url}");
+        r.json().expect("json body")
+    }
+
+    /// Logs in through the form; returns the status of the POST and its Location.
+    pub fn login(&self, email: &str, password: &str) -> (u16, String) {
+        self.login_with_return(email, password, "")
+    }
+
+    pub fn login_with_return(&self, email: &str, password: &str, return_to: &str) -> (u16, String) {
+        let (page, _) = self.visit(&self.t.url("auth.test", "/login"));
+        let csrf = csrf_of(&page.text().expect("login page"));
+        let r = self
+            .client
+            .post(self.t.url("auth.test", "/login"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", email),
+                ("password", password),
+                ("return_to", return_to),
+            ])
+            .send()
+            .expect("login post");
+        let status = r.status().as_u16();
+        let loc = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap_or("").to_string())
+            .unwrap_or_default();
+        (status, loc)
+    }
+
+    pub fn logout(&self) {
+        let (page, _) = self.visit(&self.t.url("auth.test", "/logout"));
+        let html = page.text().expect("logout page");
+        assert!(
+            html.contains("Voulez-vous vraiment vous déconnecter ?"),
+            "{html}"
+        );
+        let r = self
+            .client
+            .post(self.t.url("auth.test", "/logout"))
+            .form(&[("csrf", csrf_of(&html).as_str())])
+            .send()
+            .expect("logout post");
+        assert_eq!(r.status(), 303);
+    }
+}

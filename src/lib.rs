@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod directory;
+pub mod lifecycle;
 pub mod proxy;
 pub mod server;
 pub mod session;

@@ -29,6 +29,12 @@ impl Gateway {
         self.identities.invalidate(user_id);
     }
 
+    /// A change that may touch many identities (structure renamed or moved, application
+    /// roles changed): every cached identity is reloaded on its next use.
+    pub fn directory_changed(&self) {
+        self.identities.invalidate_all();
+    }
+
     /// Ends every session of the user at once (lock, deletion, password change).
     pub async fn revoke_user(&self, user_id: i64) -> Result<usize, crate::session::SessionError> {
         self.identities.invalidate(user_id);

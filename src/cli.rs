@@ -55,6 +55,33 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AdminCommand {
+    /// Grant a role of an application to an existing account, on behalf of its own structure
+    /// (or --structure).
+    AssignRole {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        email: String,
+        /// Application slug, as in [[apps]].
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        role: String,
+        /// Short name of the structure on whose behalf the role is held.
+        #[arg(long)]
+        structure: Option<String>,
+    },
+    /// Make an existing account référent administrateur of a structure (and so of every
+    /// structure below it).
+    DesignateReferent {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        email: String,
+        /// Short name of the structure.
+        #[arg(long)]
+        structure: String,
+    },
     /// Create a platform administrator and print a one-time link to set its password.
     CreatePlatformAdmin {
         #[command(flatten)]
@@ -114,6 +141,32 @@ fn run(cli: Cli) -> Result<(), StartError> {
             );
             Ok(())
         }
+        Command::Admin(AdminCommand::AssignRole {
+            config,
+            email,
+            app,
+            role,
+            structure,
+        }) => {
+            let config = Config::load(&config.config)?;
+            let rt = server::control_runtime()?;
+            rt.block_on(assign_role(
+                &config,
+                &email,
+                &app,
+                &role,
+                structure.as_deref(),
+            ))
+        }
+        Command::Admin(AdminCommand::DesignateReferent {
+            config,
+            email,
+            structure,
+        }) => {
+            let config = Config::load(&config.config)?;
+            let rt = server::control_runtime()?;
+            rt.block_on(designate_referent(&config, &email, &structure))
+        }
         Command::Admin(AdminCommand::CreatePlatformAdmin {
             config,
             email,
@@ -134,6 +187,104 @@ fn run(cli: Cli) -> Result<(), StartError> {
             ))
         }
     }
+}
+
+async fn existing_user(
+    dir: &crate::directory::Directory,
+    email: &str,
+) -> Result<crate::directory::model::Identity, StartError> {
+    let e = |m: String| StartError::Other(m);
+    let id = dir
+        .user_id_by_email(email)
+        .await
+        .map_err(|x| e(x.to_string()))?
+        .ok_or_else(|| e(format!("--email: no account {email:?}")))?;
+    dir.identity(id)
+        .await
+        .map_err(|x| e(x.to_string()))?
+        .ok_or_else(|| e(format!("--email: no account {email:?}")))
+}
+
+async fn assign_role(
+    config: &Config,
+    email: &str,
+    app: &str,
+    role: &str,
+    structure: Option<&str>,
+) -> Result<(), StartError> {
+    let e = |m: String| StartError::Other(m);
+    let Some(declared) = config.apps.iter().find(|a| a.slug == app) else {
+        return Err(e(format!(
+            "--app: no application {app:?} in {}",
+            config.source
+        )));
+    };
+    if !declared.roles.iter().any(|r| r == role) {
+        return Err(e(format!(
+            "--role: application {app} has no role {role:?} (roles: {})",
+            declared.roles.join(", ")
+        )));
+    }
+    let dir = server::open_directory(config).await?;
+    let user = existing_user(&dir, email).await?;
+    let structure_id = match structure {
+        None => user.structure_id,
+        Some(name) => {
+            dir.structure_by_name(name)
+                .await
+                .map_err(|x| e(x.to_string()))?
+                .ok_or_else(|| e(format!("--structure: no structure {name:?}")))?
+                .id
+        }
+    };
+    dir.assign_role(user.user_id, app, role, structure_id, None)
+        .await
+        .map_err(|x| e(x.to_string()))?;
+    let details = format!("{app}:{role}");
+    dir.audit(crate::directory::audit::AuditEvent {
+        actor: "cli",
+        action: "role_assigned",
+        target: &user.email,
+        structure_id: Some(structure_id),
+        details: &details,
+        ..Default::default()
+    })
+    .await
+    .map_err(|x| e(x.to_string()))?;
+    println!("{} now holds {role} on {app}.", user.email);
+    Ok(())
+}
+
+async fn designate_referent(
+    config: &Config,
+    email: &str,
+    structure: &str,
+) -> Result<(), StartError> {
+    let e = |m: String| StartError::Other(m);
+    let dir = server::open_directory(config).await?;
+    let user = existing_user(&dir, email).await?;
+    let s = dir
+        .structure_by_name(structure)
+        .await
+        .map_err(|x| e(x.to_string()))?
+        .ok_or_else(|| e(format!("--structure: no structure {structure:?}")))?;
+    dir.add_referent(user.user_id, s.id)
+        .await
+        .map_err(|x| e(x.to_string()))?;
+    dir.audit(crate::directory::audit::AuditEvent {
+        actor: "cli",
+        action: "referent_designated",
+        target: &user.email,
+        structure_id: Some(s.id),
+        ..Default::default()
+    })
+    .await
+    .map_err(|x| e(x.to_string()))?;
+    println!(
+        "{} is now référent administrateur of {structure}.",
+        user.email
+    );
+    Ok(())
 }
 
 async fn create_platform_admin(

@@ -55,6 +55,18 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AdminCommand {
+    /// E-mail each référent the accounts of their structures that expire soon or were never
+    /// used (what `serve` does once a day), now.
+    SendReminders {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Accounts whose validity ends within this many days (default: reminders.expiring_within_days).
+        #[arg(long)]
+        days: Option<u32>,
+        /// Accounts never used and created more than this many days ago (default: reminders.unused_for_days).
+        #[arg(long)]
+        unused_days: Option<u32>,
+    },
     /// Grant a role of an application to an existing account, on behalf of its own structure
     /// (or --structure).
     AssignRole {
@@ -139,6 +151,24 @@ fn run(cli: Cli) -> Result<(), StartError> {
                 "migrations applied to {}",
                 server::redact_url(&config.database_url)
             );
+            Ok(())
+        }
+        Command::Admin(AdminCommand::SendReminders {
+            config,
+            days,
+            unused_days,
+        }) => {
+            let config = Config::load(&config.config)?;
+            let days = days.unwrap_or(config.reminders.expiring_within_days);
+            let unused = unused_days.unwrap_or(config.reminders.unused_for_days);
+            let rt = server::control_runtime()?;
+            let sent = rt.block_on(async {
+                let gw = server::build_gateway(config).await?;
+                crate::lifecycle::send_reminders(&gw, days, unused)
+                    .await
+                    .map_err(|e| StartError::Other(e.to_string()))
+            })?;
+            println!("{sent} reminder message(s) sent.");
             Ok(())
         }
         Command::Admin(AdminCommand::AssignRole {

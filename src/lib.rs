@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod directory;
 pub mod lifecycle;
+pub mod mail;
 pub mod proxy;
 pub mod server;
 pub mod session;

@@ -1,32 +1,262 @@
-//! Account lifecycle actions shared by the portal, the directory screens and the CLI: sending
-//! first-visit and reset links.
+//! Account lifecycle actions shared by the portal, the directory screens and the CLI: first-visit
+//! and reset links sent by e-mail, and the expiry reminder sent to référents.
 
 use crate::directory::tokens::Purpose;
+use crate::mail::Mail;
 use crate::state::Gateway;
+use askama::Template;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
     #[error("{0}")]
     Directory(#[from] crate::directory::DirectoryError),
     #[error("the message could not be delivered: {0}")]
-    Delivery(String),
+    Delivery(#[from] crate::mail::MailError),
+    #[error("template: {0}")]
+    Template(#[from] askama::Error),
 }
 
-/// Lifetime of first-visit and reset links (SPEC 2: 24 h by default).
-pub const LINK_TTL_SECONDS: i64 = 24 * 3600;
+/// A self-service request for the same account and purpose is ignored for this long after the
+/// previous link, so that nobody can flood a mailbox.
+pub const RESEND_AFTER_SECONDS: i64 = 60;
 
-/// Creates a one-time link for the user and sends it by e-mail. Returns the link (for the
-/// outbox log and the CLI); a delivery failure is an error the caller must show.
+#[derive(Template)]
+#[template(path = "mail/link.txt")]
+struct LinkText<'a> {
+    first_name: &'a str,
+    intro: &'a str,
+    hours: u64,
+    link: &'a str,
+    email: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/link.html")]
+struct LinkHtml<'a> {
+    subject: &'a str,
+    first_name: &'a str,
+    intro: &'a str,
+    hours: u64,
+    link: &'a str,
+    email: &'a str,
+}
+
+/// Creates a one-time link for the user and e-mails it. Returns the link; a delivery failure is
+/// an error the caller must report (the link is then void: a newer one can be requested).
 pub async fn send_password_link(
     gw: &Gateway,
     user_id: i64,
     purpose: Purpose,
 ) -> Result<String, LifecycleError> {
-    let token = gw
+    let ident = gw
         .dir
-        .create_token(user_id, purpose, LINK_TTL_SECONDS)
-        .await?;
+        .identity(user_id)
+        .await?
+        .ok_or(crate::directory::DirectoryError::NotFound)?;
+    let ttl = gw.config.link_ttl.as_secs();
+    let token = gw.dir.create_token(user_id, purpose, ttl as i64).await?;
     let link = format!("{}/mot-de-passe/{token}", gw.config.public_url);
-    tracing::info!(user_id, ?purpose, "password link created");
+    let (subject, intro) = match purpose {
+        Purpose::FirstVisit => (
+            "Convergences : création de votre mot de passe",
+            "Vous avez demandé à accéder pour la première fois au portail Convergences.",
+        ),
+        Purpose::Reset => (
+            "Convergences : réinitialisation de votre mot de passe",
+            "Une réinitialisation de votre mot de passe Convergences a été demandée. Votre mot de passe actuel reste valable tant que vous n'en avez pas choisi un nouveau.",
+        ),
+    };
+    let hours = ttl / 3600;
+    let text = LinkText {
+        first_name: &ident.first_name,
+        intro,
+        hours,
+        link: &link,
+        email: &ident.email,
+    }
+    .render()?;
+    let html = LinkHtml {
+        subject,
+        first_name: &ident.first_name,
+        intro,
+        hours,
+        link: &link,
+        email: &ident.email,
+    }
+    .render()?;
+    gw.mailer
+        .send(Mail {
+            to: ident.email.clone(),
+            subject: subject.to_string(),
+            text,
+            html: Some(html),
+            link: Some(link.clone()),
+        })
+        .await?;
     Ok(link)
+}
+
+/// Self-service ("Première visite ?", "Mot de passe oublié ?"): sends a link only when the
+/// account exists and is in the right state, and never says which happened. Runs detached from
+/// the request so that its duration does not reveal whether a message was sent; failures are
+/// logged and audited.
+pub fn request_link(
+    gw: std::sync::Arc<Gateway>,
+    email: String,
+    purpose: Purpose,
+    client_ip: String,
+) {
+    tokio::spawn(async move {
+        if let Err(e) = request_link_now(&gw, &email, purpose, &client_ip).await {
+            tracing::error!(error = %e, ?purpose, "self-service link could not be sent");
+            let _ = gw
+                .dir
+                .audit(crate::directory::audit::AuditEvent {
+                    actor: &email,
+                    action: "mail_failed",
+                    client_ip: &client_ip,
+                    details: &e.to_string(),
+                    ..Default::default()
+                })
+                .await;
+        }
+    });
+}
+
+async fn request_link_now(
+    gw: &Gateway,
+    email: &str,
+    purpose: Purpose,
+    client_ip: &str,
+) -> Result<(), LifecycleError> {
+    let Some(user_id) = gw.dir.user_id_by_email(email).await? else {
+        return Ok(());
+    };
+    let Some(ident) = gw.dir.identity(user_id).await? else {
+        return Ok(());
+    };
+    let today = crate::directory::today();
+    let in_dates = ident
+        .valid_from
+        .as_deref()
+        .is_none_or(|f| f <= today.as_str())
+        && ident
+            .valid_until
+            .as_deref()
+            .is_none_or(|u| today.as_str() <= u);
+    let eligible = !ident.locked
+        && in_dates
+        && match purpose {
+            Purpose::FirstVisit => !ident.has_password,
+            Purpose::Reset => ident.has_password,
+        };
+    if !eligible {
+        return Ok(());
+    }
+    if let Some(at) = gw.dir.last_token_at(user_id, purpose).await? {
+        if crate::directory::now() - at < RESEND_AFTER_SECONDS {
+            return Ok(());
+        }
+    }
+    send_password_link(gw, user_id, purpose).await?;
+    gw.dir
+        .audit(crate::directory::audit::AuditEvent {
+            actor_id: Some(user_id),
+            actor: &ident.email,
+            action: match purpose {
+                Purpose::FirstVisit => "first_visit_link_sent",
+                Purpose::Reset => "reset_link_sent",
+            },
+            target: &ident.email,
+            structure_id: Some(ident.structure_id),
+            client_ip,
+            ..Default::default()
+        })
+        .await?;
+    Ok(())
+}
+
+#[derive(Template)]
+#[template(path = "mail/reminder.txt")]
+struct ReminderText<'a> {
+    first_name: &'a str,
+    expiring: &'a [String],
+    unused: &'a [String],
+    expiring_days: u32,
+    unused_days: u32,
+    portal_url: &'a str,
+}
+
+/// Sends each référent the accounts of their structures that expire within `expiring_days`
+/// and those never used for `unused_days`. Returns how many messages went out; a failed
+/// delivery is logged and the others still go.
+pub async fn send_reminders(
+    gw: &Gateway,
+    expiring_days: u32,
+    unused_days: u32,
+) -> Result<usize, LifecycleError> {
+    let today = time::OffsetDateTime::now_utc().date();
+    let until = today + time::Duration::days(i64::from(expiring_days));
+    let fmt = |d: time::Date| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day());
+    let cutoff = crate::directory::now() - i64::from(unused_days) * 86_400;
+    let batches = gw
+        .dir
+        .reminder_batches(&fmt(today), &fmt(until), cutoff)
+        .await?;
+    let mut sent = 0;
+    for b in batches {
+        let text = ReminderText {
+            first_name: &b.referent_first_name,
+            expiring: &b.expiring,
+            unused: &b.unused,
+            expiring_days,
+            unused_days,
+            portal_url: &gw.config.public_url,
+        }
+        .render()?;
+        let mail = Mail {
+            to: b.referent_email.clone(),
+            subject: "Convergences : comptes à vérifier dans vos structures".into(),
+            text,
+            html: None,
+            link: None,
+        };
+        match gw.mailer.send(mail).await {
+            Ok(()) => sent += 1,
+            Err(e) => tracing::error!(error = %e, "reminder could not be delivered"),
+        }
+    }
+    Ok(sent)
+}
+
+/// The daily reminder task of `serve`: at the configured UTC hour, one instance (the one that
+/// claims the day in the database) sends the reminders.
+pub async fn reminder_loop(gw: std::sync::Arc<Gateway>) {
+    let r = gw.config.reminders.clone();
+    loop {
+        let now = time::OffsetDateTime::now_utc();
+        let next = now
+            .replace_time(time::Time::from_hms(r.hour as u8, 0, 0).unwrap_or(time::Time::MIDNIGHT));
+        let next = if next <= now {
+            next + time::Duration::days(1)
+        } else {
+            next
+        };
+        let wait = (next - now).unsigned_abs();
+        tokio::time::sleep(wait).await;
+        match gw
+            .dir
+            .claim_daily_job("reminders", &crate::directory::today())
+            .await
+        {
+            Ok(true) => {
+                match send_reminders(&gw, r.expiring_within_days, r.unused_for_days).await {
+                    Ok(n) => tracing::info!(messages = n, "expiry reminders sent"),
+                    Err(e) => tracing::error!(error = %e, "expiry reminders failed"),
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "cannot claim the reminder job"),
+        }
+    }
 }

@@ -96,7 +96,15 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
         &crate::auth::random_token()[..8]
     ));
     tokio::task::spawn_blocking(crate::auth::password::warm_up);
+    let mailer = crate::mail::Mailer::new(&config.mail)
+        .map_err(|e| StartError::Other(format!("mail: {e}")))?;
+    let per_minute = std::num::NonZeroU32::new(config.throttle.attempts_per_ip_per_minute)
+        .unwrap_or(std::num::NonZeroU32::MIN);
+    let ip_limiter = governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute));
     Ok(Arc::new(Gateway {
+        mailer,
+        ip_limiter,
+        ip_blocked: dashmap::DashMap::new(),
         sessions: Sessions::new(
             store,
             config.sessions.idle_timeout,
@@ -142,6 +150,19 @@ pub fn run(
             })
             .await;
     });
+    {
+        let gw = gw.clone();
+        rt.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                gw.sweep_limits();
+            }
+        });
+    }
+    if gw.config.reminders.enabled {
+        rt.spawn(crate::lifecycle::reminder_loop(gw.clone()));
+    }
     if let Some(f) = on_ready {
         f(&gw, &rt);
     }

@@ -21,6 +21,10 @@ pub struct Gateway {
     pub secret: Vec<u8>,
     /// Unix socket the portal (axum) listens on; the proxy forwards portal requests there.
     pub portal_socket: PathBuf,
+    pub mailer: crate::mail::Mailer,
+    /// Login, first-visit and reset attempts per client IP (per instance).
+    pub ip_limiter: governor::DefaultKeyedRateLimiter<String>,
+    pub ip_blocked: dashmap::DashMap<String, std::time::Instant>,
 }
 
 impl Gateway {
@@ -39,6 +43,36 @@ impl Gateway {
     pub async fn revoke_user(&self, user_id: i64) -> Result<usize, crate::session::SessionError> {
         self.identities.invalidate(user_id);
         self.sessions.revoke_user(user_id).await
+    }
+
+    /// Counts one self-service request (first visit, reset) for this IP; false when the IP has
+    /// used up its quota for the minute.
+    pub fn ip_allowed(&self, ip: &str) -> bool {
+        self.ip_limiter.check_key(&ip.to_string()).is_ok()
+    }
+
+    /// True while this IP is paused for too many failed logins. Only failures count, so a
+    /// town hall behind one address is not blocked by its own successful logins.
+    pub fn ip_blocked(&self, ip: &str) -> bool {
+        self.ip_blocked
+            .get(ip)
+            .is_some_and(|until| *until > std::time::Instant::now())
+    }
+
+    pub fn ip_failed(&self, ip: &str) {
+        if self.ip_limiter.check_key(&ip.to_string()).is_err() {
+            self.ip_blocked.insert(
+                ip.to_string(),
+                std::time::Instant::now() + std::time::Duration::from_secs(60),
+            );
+        }
+    }
+
+    /// Forgets stale rate-limiting state (called periodically).
+    pub fn sweep_limits(&self) {
+        self.ip_limiter.retain_recent();
+        let now = std::time::Instant::now();
+        self.ip_blocked.retain(|_, until| *until > now);
     }
 
     pub fn is_tls(&self) -> bool {

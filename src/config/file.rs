@@ -19,6 +19,10 @@ pub struct FileConfig {
     #[serde(default)]
     pub security: SecuritySection,
     #[serde(default)]
+    pub mail: MailSection,
+    #[serde(default)]
+    pub reminders: RemindersSection,
+    #[serde(default)]
     pub apps: Vec<AppSection>,
 }
 
@@ -110,18 +114,111 @@ impl Default for AssertionSection {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecuritySection {
     /// Shared secret for CSRF tokens; must be the same on every instance.
     pub secret: Option<String>,
+    /// Consecutive failed logins for one e-mail after which each attempt must wait.
+    pub login_failures_before_delay: u32,
+    /// First delay; it doubles with each further failure, up to `login_max_delay_seconds`.
+    pub login_delay_seconds: u64,
+    pub login_max_delay_seconds: u64,
+    /// Login, first-visit and reset attempts allowed per client IP and minute.
+    pub attempts_per_ip_per_minute: u32,
+    /// Lifetime of first-visit and reset links.
+    pub link_ttl_hours: u64,
+}
+
+impl Default for SecuritySection {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            login_failures_before_delay: 5,
+            login_delay_seconds: 2,
+            login_max_delay_seconds: 900,
+            attempts_per_ip_per_minute: 30,
+            link_ttl_hours: 24,
+        }
+    }
 }
 
 impl std::fmt::Debug for SecuritySection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecuritySection")
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
-            .finish()
+            .field(
+                "login_failures_before_delay",
+                &self.login_failures_before_delay,
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSection {
+    /// "outbox" (files in data_dir/outbox, links logged) or "smtp".
+    pub transport: String,
+    pub from: String,
+    pub outbox_dir: Option<PathBuf>,
+    pub smtp_host: Option<String>,
+    pub smtp_port: Option<u16>,
+    /// "starttls", "tls" or "none".
+    pub smtp_security: String,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    pub smtp_timeout_seconds: u64,
+}
+
+impl Default for MailSection {
+    fn default() -> Self {
+        Self {
+            transport: "outbox".into(),
+            from: "Convergences <no-reply@convergences.localhost>".into(),
+            outbox_dir: None,
+            smtp_host: None,
+            smtp_port: None,
+            smtp_security: "starttls".into(),
+            smtp_username: None,
+            smtp_password: None,
+            smtp_timeout_seconds: 10,
+        }
+    }
+}
+
+impl std::fmt::Debug for MailSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSection")
+            .field("transport", &self.transport)
+            .field("smtp_host", &self.smtp_host)
+            .field(
+                "smtp_password",
+                &self.smtp_password.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemindersSection {
+    /// Send référents, once a day, the accounts that expire soon or were never used.
+    pub enabled: bool,
+    /// UTC hour (0-23) at which the daily reminder runs.
+    pub hour: u32,
+    pub expiring_within_days: u32,
+    pub unused_for_days: u32,
+}
+
+impl Default for RemindersSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            hour: 6,
+            expiring_within_days: 30,
+            unused_for_days: 90,
+        }
     }
 }
 

@@ -135,6 +135,50 @@ impl fmt::Debug for Secret {
     }
 }
 
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    StartTls,
+    Tls,
+    None,
+}
+
+#[derive(Clone, Debug)]
+pub enum MailTransport {
+    Outbox {
+        dir: PathBuf,
+    },
+    Smtp {
+        host: String,
+        port: u16,
+        security: SmtpSecurity,
+        username: Option<String>,
+        password: Option<Secret>,
+        timeout: Duration,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct MailSettings {
+    pub transport: MailTransport,
+    pub from: lettre::message::Mailbox,
+}
+
+#[derive(Clone, Debug)]
+pub struct LoginThrottle {
+    pub failures_before_delay: u32,
+    pub delay: Duration,
+    pub max_delay: Duration,
+    pub attempts_per_ip_per_minute: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Reminders {
+    pub enabled: bool,
+    pub hour: u32,
+    pub expiring_within_days: u32,
+    pub unused_for_days: u32,
+}
+
 /// The validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -155,6 +199,10 @@ pub struct Config {
     pub assertion_ttl: Duration,
     pub issuer: String,
     pub secret: Option<Secret>,
+    pub throttle: LoginThrottle,
+    pub link_ttl: Duration,
+    pub mail: MailSettings,
+    pub reminders: Reminders,
     pub apps: Vec<AppConfig>,
 }
 
@@ -452,6 +500,106 @@ fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError> {
         }
     }
 
+    let sec = &f.security;
+    if sec.login_delay_seconds == 0 || sec.login_max_delay_seconds < sec.login_delay_seconds {
+        bad(
+            "security.login_max_delay_seconds",
+            "must be at least security.login_delay_seconds, which must be at least 1".into(),
+        );
+    }
+    if sec.attempts_per_ip_per_minute == 0 {
+        bad(
+            "security.attempts_per_ip_per_minute",
+            "must be at least 1".into(),
+        );
+    }
+    if !(1..=24 * 30).contains(&sec.link_ttl_hours) {
+        bad(
+            "security.link_ttl_hours",
+            "must be between 1 and 720".into(),
+        );
+    }
+    let m = &f.mail;
+    let from = match m.from.parse::<lettre::message::Mailbox>() {
+        Ok(mb) => Some(mb),
+        Err(_) => {
+            bad(
+                "mail.from",
+                format!(
+                    "{:?} is not an address such as \"Convergences <no-reply@example.fr>\"",
+                    m.from
+                ),
+            );
+            None
+        }
+    };
+    let transport = match m.transport.as_str() {
+        "outbox" => MailTransport::Outbox {
+            dir: m
+                .outbox_dir
+                .clone()
+                .unwrap_or_else(|| data_dir.join("outbox")),
+        },
+        "smtp" => {
+            let security = match m.smtp_security.as_str() {
+                "starttls" => SmtpSecurity::StartTls,
+                "tls" => SmtpSecurity::Tls,
+                "none" => SmtpSecurity::None,
+                other => {
+                    bad(
+                        "mail.smtp_security",
+                        format!("{other:?} is not one of \"starttls\", \"tls\", \"none\""),
+                    );
+                    SmtpSecurity::StartTls
+                }
+            };
+            let host = m.smtp_host.clone().unwrap_or_default();
+            if host.is_empty() {
+                bad(
+                    "mail.smtp_host",
+                    "is required when mail.transport = \"smtp\"".into(),
+                );
+            }
+            if m.smtp_username.is_some() != m.smtp_password.is_some() {
+                bad(
+                    "mail.smtp_password",
+                    "mail.smtp_username and mail.smtp_password go together".into(),
+                );
+            }
+            MailTransport::Smtp {
+                port: m.smtp_port.unwrap_or(match security {
+                    SmtpSecurity::Tls => 465,
+                    SmtpSecurity::StartTls => 587,
+                    SmtpSecurity::None => 25,
+                }),
+                host,
+                security,
+                username: m.smtp_username.clone(),
+                password: m.smtp_password.clone().map(Secret),
+                timeout: Duration::from_secs(m.smtp_timeout_seconds.max(1)),
+            }
+        }
+        other => {
+            bad(
+                "mail.transport",
+                format!("{other:?} is not one of \"outbox\", \"smtp\""),
+            );
+            MailTransport::Outbox {
+                dir: data_dir.join("outbox"),
+            }
+        }
+    };
+    let r = &f.reminders;
+    if r.hour > 23 {
+        bad("reminders.hour", "must be between 0 and 23".into());
+    }
+    if r.expiring_within_days == 0 || r.unused_for_days == 0 {
+        bad(
+            "reminders.expiring_within_days",
+            "reminder periods must be at least one day".into(),
+        );
+    }
+
     let mut apps = Vec::new();
     let mut seen_slugs = std::collections::HashSet::new();
     let mut seen_routes = std::collections::HashSet::new();
@@ -519,6 +667,23 @@ fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError> {
         },
         assertion_ttl: Duration::from_secs(f.assertion.ttl_seconds),
         secret,
+        throttle: LoginThrottle {
+            failures_before_delay: sec.login_failures_before_delay,
+            delay: Duration::from_secs(sec.login_delay_seconds),
+            max_delay: Duration::from_secs(sec.login_max_delay_seconds),
+            attempts_per_ip_per_minute: sec.attempts_per_ip_per_minute,
+        },
+        link_ttl: Duration::from_secs(sec.link_ttl_hours * 3600),
+        mail: MailSettings {
+            transport,
+            from: from.expect("checked above"),
+        },
+        reminders: Reminders {
+            enabled: r.enabled,
+            hour: r.hour,
+            expiring_within_days: r.expiring_within_days,
+            unused_for_days: r.unused_for_days,
+        },
         apps,
     })
 }

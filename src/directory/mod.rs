@@ -6,7 +6,9 @@
 pub mod apps;
 pub mod audit;
 pub mod model;
+pub mod reminders;
 pub mod structures;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 

@@ -56,6 +56,18 @@ impl Directory {
         Ok(raw)
     }
 
+    /// When the newest token of this purpose was issued to the user, if any.
+    pub async fn last_token_at(&self, user_id: i64, purpose: Purpose) -> DResult<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT MAX(created_at) FROM one_time_tokens WHERE user_id = $1 AND purpose = $2",
+        )
+        .bind(user_id)
+        .bind(purpose.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?)
+    }
+
     /// The user a still-valid token belongs to, without consuming it (to show the form).
     pub async fn peek_token(&self, raw: &str, purpose: Purpose) -> DResult<Option<i64>> {
         let row = sqlx::query(

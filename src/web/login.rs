@@ -101,6 +101,43 @@ pub async fn submit(ctx: Ctx, Form(f): Form<LoginForm>) -> WebResult<Response> {
             return_to,
         );
     }
+    if gw.ip_blocked(&ctx.ip) {
+        crate::telemetry::login(false);
+        return login_page(
+            ctx,
+            StatusCode::TOO_MANY_REQUESTS,
+            email,
+            Some("Trop de tentatives depuis votre connexion. Patientez une minute avant de réessayer.".into()),
+            None,
+            return_to,
+        );
+    }
+    // Growing delay per e-mail, known or not, checked before any password verification.
+    let wait = gw.dir.login_wait(&email).await?;
+    if wait > 0 {
+        crate::telemetry::login(false);
+        gw.dir
+            .audit(AuditEvent {
+                actor: &email,
+                action: "login_failed",
+                client_ip: &ctx.ip,
+                details: "delayed after repeated failures",
+                ..Default::default()
+            })
+            .await?;
+        let message = format!(
+            "Trop de tentatives infructueuses pour ce compte. Réessayez dans {}.",
+            french_duration(wait)
+        );
+        return login_page(
+            ctx,
+            StatusCode::TOO_MANY_REQUESTS,
+            email,
+            Some(message),
+            None,
+            return_to,
+        );
+    }
     let record = gw.dir.find_login(&email).await?;
     let hash = record.as_ref().and_then(|r| r.password_hash.clone());
     // Always one argon2 verification, so timing does not tell whether the account exists.
@@ -114,6 +151,10 @@ pub async fn submit(ctx: Ctx, Form(f): Form<LoginForm>) -> WebResult<Response> {
         .is_some_and(|i| i.identity.is_usable(&crate::directory::today()));
     if !usable {
         crate::telemetry::login(false);
+        if !password_ok {
+            gw.dir.login_failed(&email, &gw.config.throttle).await?;
+            gw.ip_failed(&ctx.ip);
+        }
         gw.dir
             .audit(AuditEvent {
                 actor_id: record.as_ref().map(|r| r.user_id),
@@ -146,6 +187,7 @@ pub async fn submit(ctx: Ctx, Form(f): Form<LoginForm>) -> WebResult<Response> {
         return Err(WebError::Internal("usable identity vanished".into()));
     };
     let user_id = ident.identity.user_id;
+    gw.dir.login_succeeded(&email).await?;
     // Session fixation: any session the browser came with ends here; a new id is issued.
     if let Some(old) = &ctx.session_token {
         gw.sessions.revoke(&crate::session::key_of(old)).await?;
@@ -238,4 +280,25 @@ pub async fn logout(ctx: Ctx, Form(f): Form<LogoutForm>) -> WebResult<Response> 
             .map_err(|_| WebError::Internal("bad location".into()))?,
     );
     Ok((StatusCode::SEE_OTHER, headers).into_response())
+}
+
+/// "3 secondes", "2 minutes": how long to wait, rounded up.
+fn french_duration(seconds: i64) -> String {
+    if seconds < 60 {
+        format!("{seconds} seconde{}", if seconds > 1 { "s" } else { "" })
+    } else {
+        let minutes = (seconds + 59) / 60;
+        format!("{minutes} minute{}", if minutes > 1 { "s" } else { "" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_in_french() {
+        assert_eq!(super::french_duration(1), "1 seconde");
+        assert_eq!(super::french_duration(30), "30 secondes");
+        assert_eq!(super::french_duration(61), "2 minutes");
+        assert_eq!(super::french_duration(60), "1 minute");
+    }
 }

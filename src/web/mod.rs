@@ -8,6 +8,7 @@ pub mod meta;
 pub mod pages;
 pub mod password;
 pub mod portal;
+pub mod recovery;
 pub mod sso;
 
 use crate::state::Gateway;
@@ -28,6 +29,14 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route(
             "/mot-de-passe/{token}",
             get(password::form).post(password::submit),
+        )
+        .route(
+            "/premiere-visite",
+            get(recovery::first_visit_form).post(recovery::first_visit_submit),
+        )
+        .route(
+            "/mot-de-passe-oublie",
+            get(recovery::forgot_form).post(recovery::forgot_submit),
         )
         .route("/.well-known/jwks.json", get(meta::jwks))
         .route("/healthz", get(meta::healthz))

@@ -605,6 +605,7 @@ fn upstream_failures_give_french_pages_and_fail_over() {
             "[[apps]]\nslug = \"down\"\nname = \"Down\"\nhost = \"down.test\"\nupstreams = [\"127.0.0.1:{dead}\"]\nconnect_timeout_ms = 300\n"
         ),
         bip_upstreams: Some(format!("\"127.0.0.1:{dead}\", \"{}\"", live.addr)),
+        ..Default::default()
     });
     let b = t.browser();
     b.login("referent@mairie-exemple.fr", PASSWORD);

@@ -123,17 +123,18 @@ fn database_url(data: &std::path::Path) -> (String, Option<(String, String)>) {
     }
 }
 
+#[derive(Default)]
 pub struct Options {
+    /// Extra `[[apps]]` entries.
     pub extra_apps: String,
     pub bip_upstreams: Option<String>,
+    /// Extra top-level sections (e.g. `[mail]`), inserted before the applications.
+    pub extra_config: String,
 }
 
 impl TestGateway {
     pub fn start() -> TestGateway {
-        Self::start_with(Options {
-            extra_apps: String::new(),
-            bip_upstreams: None,
-        })
+        Self::start_with(Options::default())
     }
 
     pub fn start_with(opts: Options) -> TestGateway {
@@ -158,6 +159,7 @@ graceful_shutdown_timeout_seconds = 1
 [database]
 url = "{db}"
 max_connections = 4
+{extra_config}
 [[apps]]
 slug = "bip"
 name = "BIP"
@@ -185,6 +187,7 @@ user = "Remote-User"
             nc = nc.addr,
             site = site.addr,
             extra = opts.extra_apps,
+            extra_config = opts.extra_config,
         );
         let config = Config::from_toml("test.toml", &text, &[]).expect("test config");
         let (stop, rx) = tokio::sync::mpsc::channel(1);

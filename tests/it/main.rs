@@ -4,3 +4,5 @@
 mod cli;
 mod gateway;
 mod harness;
+mod lifecycle;
+mod smtp;

@@ -7,7 +7,10 @@ use crate::proxy::assertion::Signer;
 use crate::proxy::identity_cache::IdentityCache;
 use crate::proxy::routes::RouteTable;
 use crate::proxy::Proxy;
+use crate::session::cached::CachedStore;
+use crate::session::events::Fanout;
 use crate::session::memory::MemoryStore;
+use crate::session::redis::RedisStore;
 use crate::session::{SessionStore, Sessions};
 use crate::state::{load_secret, Gateway};
 use pingora::server::configuration::ServerConf;
@@ -18,6 +21,10 @@ use std::time::Duration;
 /// How long an identity may be served from the cache before it is read again. Changes made
 /// through this instance invalidate at once; this bounds the staleness of anything else.
 pub const IDENTITY_TTL: Duration = Duration::from_secs(10);
+
+/// How long an instance may trust a session it read from the shared store (SPEC: a revoked
+/// session is refused everywhere within 1 s, even if the revocation event is lost).
+pub const SESSION_CACHE_TTL: Duration = Duration::from_millis(900);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -71,6 +78,9 @@ pub async fn open_directory(config: &Config) -> Result<Directory, StartError> {
 /// Builds the shared state. Must run on the control runtime.
 pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
     let dir = open_directory(&config).await?;
+    let mut redis = None;
+    let mut session_cache = None;
+    let mut fanout = Fanout::default();
     let store: Arc<dyn SessionStore> = match config.sessions.store {
         StoreKind::Memory => {
             let m = MemoryStore::new();
@@ -78,9 +88,15 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
             m
         }
         StoreKind::Redis => {
-            return Err(StartError::Other(
-                "sessions.store = \"redis\" is not available in this build yet".into(),
-            ))
+            let url = config.sessions.redis_url.clone().unwrap_or_default();
+            let r = RedisStore::connect(&url, &config.sessions.redis_prefix)
+                .await
+                .map_err(StartError::Other)?;
+            fanout = Fanout::start(r.clone());
+            let cache = CachedStore::new(r.clone(), SESSION_CACHE_TTL);
+            redis = Some(r);
+            session_cache = Some(cache.clone());
+            cache
         }
     };
     let signer = Signer::load_or_generate(
@@ -101,10 +117,12 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
     let per_minute = std::num::NonZeroU32::new(config.throttle.attempts_per_ip_per_minute)
         .unwrap_or(std::num::NonZeroU32::MIN);
     let ip_limiter = governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute));
-    Ok(Arc::new(Gateway {
+    let gw = Arc::new(Gateway {
         mailer,
         ip_limiter,
         ip_blocked: dashmap::DashMap::new(),
+        fanout,
+        session_cache: session_cache.clone(),
         sessions: Sessions::new(
             store,
             config.sessions.idle_timeout,
@@ -117,7 +135,15 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
         routes,
         secret,
         portal_socket,
-    }))
+    });
+    if let (Some(r), Some(cache)) = (redis, session_cache) {
+        tokio::spawn(crate::session::events::subscribe(
+            r,
+            Arc::downgrade(&gw),
+            cache,
+        ));
+    }
+    Ok(gw)
 }
 
 /// Called once the shared state exists, with the control runtime (demo seeding, tests).

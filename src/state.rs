@@ -6,7 +6,8 @@ use crate::directory::Directory;
 use crate::proxy::assertion::Signer;
 use crate::proxy::identity_cache::IdentityCache;
 use crate::proxy::routes::RouteTable;
-use crate::session::Sessions;
+use crate::session::events::Event;
+use crate::session::{SessionKey, Sessions};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -25,24 +26,40 @@ pub struct Gateway {
     /// Login, first-visit and reset attempts per client IP (per instance).
     pub ip_limiter: governor::DefaultKeyedRateLimiter<String>,
     pub ip_blocked: dashmap::DashMap<String, std::time::Instant>,
+    /// Changes sent to the other instances (Redis pub/sub); no-op with the in-process store.
+    pub fanout: crate::session::events::Fanout,
+    /// The local cache in front of a shared session store, if any.
+    pub session_cache: Option<Arc<crate::session::cached::CachedStore>>,
 }
 
 impl Gateway {
-    /// A directory change touched this user: the next request reloads the identity.
+    /// A directory change touched this user: the next request, on every instance, reloads the
+    /// identity.
     pub fn user_changed(&self, user_id: i64) {
         self.identities.invalidate(user_id);
+        self.fanout.publish(Event::User(user_id));
     }
 
     /// A change that may touch many identities (structure renamed or moved, application
-    /// roles changed): every cached identity is reloaded on its next use.
+    /// roles changed): every cached identity is reloaded on its next use, everywhere.
     pub fn directory_changed(&self) {
         self.identities.invalidate_all();
+        self.fanout.publish(Event::All);
     }
 
     /// Ends every session of the user at once (lock, deletion, password change).
     pub async fn revoke_user(&self, user_id: i64) -> Result<usize, crate::session::SessionError> {
         self.identities.invalidate(user_id);
-        self.sessions.revoke_user(user_id).await
+        let n = self.sessions.revoke_user(user_id).await?;
+        self.fanout.publish(Event::UserSessions(user_id));
+        Ok(n)
+    }
+
+    /// Ends one session (logout) on every instance.
+    pub async fn end_session(&self, key: &SessionKey) -> Result<(), crate::session::SessionError> {
+        self.sessions.revoke(key).await?;
+        self.fanout.publish(Event::Session(*key));
+        Ok(())
     }
 
     /// Counts one self-service request (first visit, reset) for this IP; false when the IP has
@@ -70,6 +87,9 @@ impl Gateway {
 
     /// Forgets stale rate-limiting state (called periodically).
     pub fn sweep_limits(&self) {
+        if let Some(c) = &self.session_cache {
+            c.sweep();
+        }
         self.ip_limiter.retain_recent();
         let now = std::time::Instant::now();
         self.ip_blocked.retain(|_, until| *until > now);

@@ -75,6 +75,9 @@ impl Default for DatabaseSection {
 pub struct SessionsSection {
     pub store: String,
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key and of the event channel (several deployments can share a
+    /// Redis).
+    pub redis_prefix: String,
     pub cookie_name: String,
     pub app_cookie_name: String,
     pub cookie_domain: Option<String>,
@@ -87,6 +90,7 @@ impl Default for SessionsSection {
         Self {
             store: "memory".into(),
             redis_url: None,
+            redis_prefix: "convergences:".into(),
             cookie_name: "convergences_session".into(),
             app_cookie_name: "convergences_app".into(),
             cookie_domain: None,

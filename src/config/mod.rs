@@ -76,6 +76,7 @@ pub enum StoreKind {
 pub struct SessionSettings {
     pub store: StoreKind,
     pub redis_url: Option<String>,
+    pub redis_prefix: String,
     pub cookie_name: String,
     pub app_cookie_name: String,
     pub cookie_domain: Option<String>,
@@ -659,6 +660,7 @@ fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError> {
         sessions: SessionSettings {
             store,
             redis_url: s.redis_url.clone(),
+            redis_prefix: s.redis_prefix.clone(),
             cookie_name: s.cookie_name.clone(),
             app_cookie_name: s.app_cookie_name.clone(),
             cookie_domain,

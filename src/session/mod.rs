@@ -2,7 +2,10 @@
 //! usable credential) to a record in a [`SessionStore`]. The in-process store is the default;
 //! a Redis store shares sessions across instances.
 
+pub mod cached;
+pub mod events;
 pub mod memory;
+pub mod redis;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

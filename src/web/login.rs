@@ -190,7 +190,7 @@ pub async fn submit(ctx: Ctx, Form(f): Form<LoginForm>) -> WebResult<Response> {
     gw.dir.login_succeeded(&email).await?;
     // Session fixation: any session the browser came with ends here; a new id is issued.
     if let Some(old) = &ctx.session_token {
-        gw.sessions.revoke(&crate::session::key_of(old)).await?;
+        gw.end_session(&crate::session::key_of(old)).await?;
     }
     let token = gw
         .sessions
@@ -257,7 +257,7 @@ pub async fn logout(ctx: Ctx, Form(f): Form<LogoutForm>) -> WebResult<Response> 
         ));
     }
     let gw = &ctx.gw;
-    gw.sessions.revoke(&user.live.key).await?;
+    gw.end_session(&user.live.key).await?;
     gw.dir
         .audit(AuditEvent {
             actor_id: Some(user.ident.identity.user_id),

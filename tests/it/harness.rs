@@ -89,8 +89,16 @@ pub struct TestGateway {
     pub control: tokio::runtime::Handle,
     stop: tokio::sync::mpsc::Sender<ShutdownSignal>,
     pg_schema: Option<(String, String)>,
+    redis: Option<(String, String)>,
     thread: Option<std::thread::JoinHandle<()>>,
     _data: tempfile::TempDir,
+}
+
+/// Redis for the suite on shared services (TEST_REDIS_URL), else the in-process store.
+pub fn redis_url() -> Option<String> {
+    std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 /// The database URL for a new gateway: a fresh SQLite file, or a fresh PostgreSQL schema
@@ -123,8 +131,22 @@ fn database_url(data: &std::path::Path) -> (String, Option<(String, String)>) {
     }
 }
 
+/// What a second instance needs to share a first one's back ends.
+#[derive(Clone)]
+pub struct Shared {
+    db_url: String,
+    redis: Option<(String, String)>,
+    key_file: std::path::PathBuf,
+    secret: String,
+    public_url: String,
+}
+
 #[derive(Default)]
 pub struct Options {
+    /// Join an existing gateway's database, Redis and keys (a second instance).
+    pub share: Option<Shared>,
+    /// Use this Redis (e.g. one the test starts and stops) instead of TEST_REDIS_URL.
+    pub redis_url: Option<String>,
     /// Extra `[[apps]]` entries.
     pub extra_apps: String,
     pub bip_upstreams: Option<String>,
@@ -143,7 +165,36 @@ impl TestGateway {
         let nc = echo_upstream("nc");
         let site = echo_upstream("site");
         let port = free_port();
-        let (db, pg_schema) = database_url(data.path());
+        let (db, pg_schema) = match &opts.share {
+            Some(sh) => (sh.db_url.clone(), None),
+            None => database_url(data.path()),
+        };
+        let redis = match (&opts.share, &opts.redis_url) {
+            (Some(sh), _) => sh.redis.clone(),
+            (None, Some(url)) => {
+                Some((url.clone(), format!("t{}:", uuid::Uuid::new_v4().simple())))
+            }
+            (None, None) => {
+                redis_url().map(|url| (url, format!("t{}:", uuid::Uuid::new_v4().simple())))
+            }
+        };
+        let mut sections = String::new();
+        if let Some((url, prefix)) = &redis {
+            sections.push_str(&format!(
+                "[sessions]\nstore = \"redis\"\nredis_url = \"{url}\"\nredis_prefix = \"{prefix}\"\n"
+            ));
+        }
+        if let Some(sh) = &opts.share {
+            sections.push_str(&format!(
+                "[assertion]\nkey_file = \"{}\"\n[security]\nsecret = \"{}\"\n",
+                sh.key_file.display(),
+                sh.secret
+            ));
+        }
+        let public_url = match &opts.share {
+            Some(sh) => format!("public_url = \"{}\"", sh.public_url),
+            None => String::new(),
+        };
         let bip_upstreams = opts
             .bip_upstreams
             .unwrap_or_else(|| format!("\"{}\"", bip.addr));
@@ -152,6 +203,7 @@ impl TestGateway {
 [server]
 listen = "127.0.0.1:{port}"
 portal_host = "auth.test"
+{public_url}
 data_dir = "{data}"
 threads = 1
 grace_period_seconds = 0
@@ -159,6 +211,7 @@ graceful_shutdown_timeout_seconds = 1
 [database]
 url = "{db}"
 max_connections = 4
+{sections}
 {extra_config}
 [[apps]]
 slug = "bip"
@@ -188,6 +241,8 @@ user = "Remote-User"
             site = site.addr,
             extra = opts.extra_apps,
             extra_config = opts.extra_config,
+            sections = sections,
+            public_url = public_url,
         );
         let config = Config::from_toml("test.toml", &text, &[]).expect("test config");
         let (stop, rx) = tokio::sync::mpsc::channel(1);
@@ -212,11 +267,25 @@ user = "Remote-User"
             control,
             stop,
             pg_schema,
+            redis,
             thread: Some(thread),
             _data: data,
         };
         t.wait_ready();
         t
+    }
+
+    /// What a second instance needs to join this one.
+    pub fn shared(&self) -> Shared {
+        let secret = std::fs::read_to_string(self.gw.config.data_dir.join("secret.key"))
+            .expect("secret of the first instance");
+        Shared {
+            db_url: self.gw.config.database_url.clone(),
+            redis: self.redis.clone(),
+            key_file: self.gw.config.assertion_key_file.clone(),
+            secret,
+            public_url: self.gw.config.public_url.clone(),
+        }
     }
 
     /// Polls until the listener accepts and the portal answers /healthz.

@@ -5,4 +5,5 @@ mod cli;
 mod gateway;
 mod harness;
 mod lifecycle;
+mod scale;
 mod smtp;

@@ -1,0 +1,119 @@
+//! A short-lived in-process cache in front of a shared store, so that a busy instance does not
+//! ask Redis twice per proxied request. Entries live at most `ttl` (1 s): a session revoked on
+//! another instance is refused here within that bound even if the revocation event is lost,
+//! and at once when it arrives (`forget`, `forget_user`).
+
+use super::{HandshakeCode, SResult, SessionKey, SessionRecord, SessionStore};
+use async_trait::async_trait;
+use dashmap::DashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct CachedStore {
+    inner: Arc<dyn SessionStore>,
+    ttl: Duration,
+    sessions: DashMap<SessionKey, (SessionRecord, Instant)>,
+    links: DashMap<SessionKey, (SessionKey, Instant)>,
+}
+
+impl CachedStore {
+    pub fn new(inner: Arc<dyn SessionStore>, ttl: Duration) -> Arc<CachedStore> {
+        Arc::new(CachedStore {
+            inner,
+            ttl,
+            sessions: DashMap::new(),
+            links: DashMap::new(),
+        })
+    }
+
+    pub fn forget(&self, key: &SessionKey) {
+        self.sessions.remove(key);
+    }
+
+    pub fn forget_user(&self, user_id: i64) {
+        self.sessions.retain(|_, (rec, _)| rec.user_id != user_id);
+    }
+
+    pub fn forget_all(&self) {
+        self.sessions.clear();
+        self.links.clear();
+    }
+
+    /// Drops expired entries (called periodically).
+    pub fn sweep(&self) {
+        let ttl = self.ttl;
+        self.sessions.retain(|_, (_, at)| at.elapsed() < ttl);
+        self.links.retain(|_, (_, at)| at.elapsed() < ttl);
+    }
+}
+
+#[async_trait]
+impl SessionStore for CachedStore {
+    async fn insert(&self, key: SessionKey, rec: SessionRecord, ttl: Duration) -> SResult<()> {
+        self.inner.insert(key, rec, ttl).await
+    }
+
+    async fn get(&self, key: &SessionKey) -> SResult<Option<SessionRecord>> {
+        if let Some(e) = self.sessions.get(key) {
+            if e.1.elapsed() < self.ttl {
+                return Ok(Some(e.0.clone()));
+            }
+        }
+        let got = self.inner.get(key).await?;
+        match &got {
+            Some(rec) => {
+                self.sessions.insert(*key, (rec.clone(), Instant::now()));
+            }
+            None => {
+                self.sessions.remove(key);
+            }
+        }
+        Ok(got)
+    }
+
+    async fn touch(&self, key: &SessionKey, last_seen: i64, ttl: Duration) -> SResult<()> {
+        if let Some(mut e) = self.sessions.get_mut(key) {
+            e.0.last_seen = last_seen;
+        }
+        self.inner.touch(key, last_seen, ttl).await
+    }
+
+    async fn remove(&self, key: &SessionKey) -> SResult<()> {
+        self.sessions.remove(key);
+        self.inner.remove(key).await
+    }
+
+    async fn remove_user(&self, user_id: i64) -> SResult<usize> {
+        self.forget_user(user_id);
+        self.inner.remove_user(user_id).await
+    }
+
+    async fn put_code(&self, code: SessionKey, value: HandshakeCode, ttl: Duration) -> SResult<()> {
+        self.inner.put_code(code, value, ttl).await
+    }
+
+    async fn take_code(&self, code: &SessionKey) -> SResult<Option<HandshakeCode>> {
+        self.inner.take_code(code).await
+    }
+
+    async fn put_link(&self, link: SessionKey, session: SessionKey, ttl: Duration) -> SResult<()> {
+        self.inner.put_link(link, session, ttl).await
+    }
+
+    async fn get_link(&self, link: &SessionKey) -> SResult<Option<SessionKey>> {
+        if let Some(e) = self.links.get(link) {
+            if e.1.elapsed() < self.ttl {
+                return Ok(Some(e.0));
+            }
+        }
+        let got = self.inner.get_link(link).await?;
+        if let Some(s) = got {
+            self.links.insert(*link, (s, Instant::now()));
+        }
+        Ok(got)
+    }
+
+    async fn ping(&self) -> SResult<()> {
+        self.inner.ping().await
+    }
+}

@@ -1,0 +1,155 @@
+//! Fan-out of directory and session changes to every instance (SPEC 4: revocation takes effect
+//! on every instance, target under 1 s), over Redis pub/sub. Publishing never blocks the caller:
+//! events go through a channel to a publisher task. The subscriber clears what each event
+//! names, and clears everything whenever it (re)connects, since events may have been missed.
+
+use super::cached::CachedStore;
+use super::redis::RedisStore;
+use super::SessionKey;
+use crate::proxy::identity_cache::IdentityCache;
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A user's identity or rights changed.
+    User(i64),
+    /// Many identities may have changed (structure renamed, moved...).
+    All,
+    /// One session ended (logout).
+    Session(SessionKey),
+    /// Every session of a user ended (lock, deletion, password change).
+    UserSessions(i64),
+}
+
+impl Event {
+    pub fn encode(&self) -> String {
+        match self {
+            Event::User(id) => format!("u:{id}"),
+            Event::All => "a".to_string(),
+            Event::Session(k) => format!(
+                "s:{}",
+                k.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            ),
+            Event::UserSessions(id) => format!("r:{id}"),
+        }
+    }
+
+    pub fn decode(s: &str) -> Option<Event> {
+        let (kind, rest) = s.split_once(':').unwrap_or((s, ""));
+        match kind {
+            "u" => rest.parse().ok().map(Event::User),
+            "a" => Some(Event::All),
+            "r" => rest.parse().ok().map(Event::UserSessions),
+            "s" if rest.len() == 64 => {
+                let mut k = [0u8; 32];
+                for (i, b) in k.iter_mut().enumerate() {
+                    *b = u8::from_str_radix(rest.get(i * 2..i * 2 + 2)?, 16).ok()?;
+                }
+                Some(Event::Session(k))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Sends events to the other instances; a no-op with the in-process store.
+#[derive(Clone, Default)]
+pub struct Fanout {
+    tx: Option<UnboundedSender<Event>>,
+}
+
+impl Fanout {
+    pub fn publish(&self, e: Event) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(e);
+        }
+    }
+
+    /// Starts the publisher task on the current runtime.
+    pub fn start(store: Arc<RedisStore>) -> Fanout {
+        let (tx, mut rx) = unbounded_channel::<Event>();
+        tokio::spawn(async move {
+            while let Some(e) = rx.recv().await {
+                if let Err(err) = store.publish(&e.encode()).await {
+                    tracing::warn!(error = %err, event = ?e, "could not publish a change to other instances");
+                }
+            }
+        });
+        Fanout { tx: Some(tx) }
+    }
+}
+
+/// Applies events from other instances (and our own, harmlessly) to the local caches.
+pub fn apply(e: &Event, identities: &IdentityCache, sessions: &CachedStore) {
+    match e {
+        Event::User(id) => identities.invalidate(*id),
+        Event::All => identities.invalidate_all(),
+        Event::Session(k) => sessions.forget(k),
+        Event::UserSessions(id) => {
+            identities.invalidate(*id);
+            sessions.forget_user(*id);
+        }
+    }
+}
+
+/// The subscriber loop: runs until the process ends, reconnecting after failures.
+pub async fn subscribe(
+    store: Arc<RedisStore>,
+    gw: std::sync::Weak<crate::state::Gateway>,
+    sessions: Arc<CachedStore>,
+) {
+    loop {
+        match store.client().get_async_pubsub().await {
+            Ok(mut pubsub) => {
+                if pubsub.subscribe(store.channel()).await.is_ok() {
+                    // Anything may have changed while we were not listening.
+                    let Some(g) = gw.upgrade() else { return };
+                    g.identities.invalidate_all();
+                    sessions.forget_all();
+                    drop(g);
+                    let mut stream = pubsub.on_message();
+                    while let Some(msg) = stream.next().await {
+                        let Some(g) = gw.upgrade() else { return };
+                        if let Some(e) = msg
+                            .get_payload::<String>()
+                            .ok()
+                            .as_deref()
+                            .and_then(Event::decode)
+                        {
+                            apply(&e, &g.identities, &sessions);
+                        }
+                    }
+                    tracing::warn!("lost the Redis event subscription; reconnecting");
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "Redis event subscription unavailable"),
+        }
+        if gw.strong_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Event;
+
+    #[test]
+    fn events_round_trip() {
+        for e in [
+            Event::User(42),
+            Event::All,
+            Event::Session([0xab; 32]),
+            Event::UserSessions(7),
+        ] {
+            assert_eq!(Event::decode(&e.encode()), Some(e));
+        }
+        assert_eq!(Event::decode("u:x"), None);
+        assert_eq!(Event::decode("s:12"), None);
+        assert_eq!(Event::decode("zzz"), None);
+    }
+}

@@ -1,0 +1,242 @@
+//! Sessions in Redis, shared by every gateway instance (SPEC 6). Keys carry a configurable
+//! prefix; every entry has a TTL so Redis forgets by itself. Commands time out quickly: when
+//! Redis is unreachable the caller gets `SessionError::Unavailable` and refuses the request
+//! (fail closed) instead of hanging; the connection manager reconnects in the background, and
+//! a connection that could not be made at start is retried on use.
+
+use super::{HandshakeCode, SResult, SessionError, SessionKey, SessionRecord, SessionStore};
+use arc_swap::ArcSwapOption;
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::AsyncCommands;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Bound on each Redis command and on connecting: a request waits at most this long.
+const TIMEOUT: Duration = Duration::from_millis(500);
+/// After a failed connection attempt, requests fail at once for this long.
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+
+pub struct RedisStore {
+    client: redis::Client,
+    conn: ArcSwapOption<ConnectionManager>,
+    connecting: tokio::sync::Mutex<Option<Instant>>,
+    pub prefix: String,
+}
+
+fn hex(k: &SessionKey) -> String {
+    k.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<SessionKey> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn unavailable(e: impl std::fmt::Display) -> SessionError {
+    SessionError::Unavailable(format!("redis: {e}"))
+}
+
+fn millis(d: Duration) -> u64 {
+    (d.as_millis() as u64).max(1)
+}
+
+impl RedisStore {
+    /// Never fails on an unreachable server: the first use retries.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Arc<RedisStore>, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("sessions.redis_url: {e}"))?;
+        let store = Arc::new(RedisStore {
+            client,
+            conn: ArcSwapOption::empty(),
+            connecting: tokio::sync::Mutex::new(None),
+            prefix: prefix.to_string(),
+        });
+        if let Err(e) = store.conn().await {
+            tracing::warn!(error = %e, "Redis unreachable at start; will retry on use");
+        }
+        Ok(store)
+    }
+
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    async fn conn(&self) -> SResult<ConnectionManager> {
+        if let Some(c) = self.conn.load_full() {
+            return Ok((*c).clone());
+        }
+        let mut last = self.connecting.lock().await;
+        if let Some(c) = self.conn.load_full() {
+            return Ok((*c).clone());
+        }
+        if last.is_some_and(|t| t.elapsed() < RETRY_AFTER) {
+            return Err(unavailable("not connected"));
+        }
+        *last = Some(Instant::now());
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(TIMEOUT))
+            .set_response_timeout(Some(TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(2));
+        let cm = tokio::time::timeout(
+            TIMEOUT * 2,
+            self.client.get_connection_manager_with_config(config),
+        )
+        .await
+        .map_err(|_| unavailable("connection timed out"))?
+        .map_err(unavailable)?;
+        self.conn.store(Some(Arc::new(cm.clone())));
+        Ok(cm)
+    }
+
+    fn key(&self, kind: &str, k: &SessionKey) -> String {
+        format!("{}{kind}:{}", self.prefix, hex(k))
+    }
+
+    fn user_key(&self, user_id: i64) -> String {
+        format!("{}u:{user_id}", self.prefix)
+    }
+
+    pub fn channel(&self) -> String {
+        format!("{}events", self.prefix)
+    }
+
+    pub async fn publish(&self, message: &str) -> SResult<()> {
+        let mut c = self.conn().await?;
+        let _: i64 = c
+            .publish(self.channel(), message)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn insert(&self, key: SessionKey, rec: SessionRecord, ttl: Duration) -> SResult<()> {
+        let mut c = self.conn().await?;
+        let json = serde_json::to_string(&rec).map_err(unavailable)?;
+        let user_key = self.user_key(rec.user_id);
+        redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(self.key("s", &key))
+            .arg(json)
+            .arg("PX")
+            .arg(millis(ttl))
+            .ignore()
+            .sadd(&user_key, hex(&key))
+            .ignore()
+            // The index lives as long as the longest session could.
+            .expire(&user_key, 7 * 24 * 3600)
+            .ignore()
+            .query_async::<()>(&mut c)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn get(&self, key: &SessionKey) -> SResult<Option<SessionRecord>> {
+        let mut c = self.conn().await?;
+        let v: Option<String> = c.get(self.key("s", key)).await.map_err(unavailable)?;
+        Ok(v.and_then(|s| serde_json::from_str(&s).ok()))
+    }
+
+    async fn touch(&self, key: &SessionKey, last_seen: i64, ttl: Duration) -> SResult<()> {
+        let Some(mut rec) = self.get(key).await? else {
+            return Ok(());
+        };
+        rec.last_seen = last_seen;
+        let json = serde_json::to_string(&rec).map_err(unavailable)?;
+        let mut c = self.conn().await?;
+        // XX: never resurrect a session revoked in between.
+        let _: Option<String> = redis::cmd("SET")
+            .arg(self.key("s", key))
+            .arg(json)
+            .arg("XX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn remove(&self, key: &SessionKey) -> SResult<()> {
+        let mut c = self.conn().await?;
+        let _: i64 = c.del(self.key("s", key)).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn remove_user(&self, user_id: i64) -> SResult<usize> {
+        let mut c = self.conn().await?;
+        let user_key = self.user_key(user_id);
+        let members: Vec<String> = c.smembers(&user_key).await.map_err(unavailable)?;
+        let keys: Vec<String> = members
+            .iter()
+            .filter_map(|m| unhex(m))
+            .map(|k| self.key("s", &k))
+            .collect();
+        let mut n = 0;
+        if !keys.is_empty() {
+            n = c.del::<_, i64>(&keys).await.map_err(unavailable)? as usize;
+        }
+        let _: i64 = c.del(&user_key).await.map_err(unavailable)?;
+        Ok(n)
+    }
+
+    async fn put_code(&self, code: SessionKey, value: HandshakeCode, ttl: Duration) -> SResult<()> {
+        let mut c = self.conn().await?;
+        let json = serde_json::to_string(&value).map_err(unavailable)?;
+        let _: () = c
+            .pset_ex(self.key("c", &code), json, millis(ttl))
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn take_code(&self, code: &SessionKey) -> SResult<Option<HandshakeCode>> {
+        let mut c = self.conn().await?;
+        let v: Option<String> = c.get_del(self.key("c", code)).await.map_err(unavailable)?;
+        Ok(v.and_then(|s| serde_json::from_str(&s).ok()))
+    }
+
+    async fn put_link(&self, link: SessionKey, session: SessionKey, ttl: Duration) -> SResult<()> {
+        let mut c = self.conn().await?;
+        let _: () = c
+            .pset_ex(self.key("l", &link), hex(&session), millis(ttl))
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_link(&self, link: &SessionKey) -> SResult<Option<SessionKey>> {
+        let mut c = self.conn().await?;
+        let v: Option<String> = c.get(self.key("l", link)).await.map_err(unavailable)?;
+        Ok(v.as_deref().and_then(unhex))
+    }
+
+    async fn ping(&self) -> SResult<()> {
+        let mut c = self.conn().await?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_round_trip() {
+        let k = [7u8; 32];
+        assert_eq!(super::unhex(&super::hex(&k)), Some(k));
+        assert_eq!(super::unhex("zz"), None);
+    }
+}

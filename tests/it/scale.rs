@@ -1,0 +1,268 @@
+//! SPEC 6 and issue 5: several instances sharing PostgreSQL (or SQLite) and Redis, revocation
+//! across instances, and failure of the session store. These need Redis: they run in the
+//! services suite (TEST_REDIS_URL, see scripts/test.sh --services).
+
+use crate::harness::{redis_url, Options, TestGateway, PASSWORD};
+use std::time::{Duration, Instant};
+
+fn needs_redis() -> bool {
+    if redis_url().is_none() {
+        eprintln!("skipped here: needs TEST_REDIS_URL (scripts/test.sh --services runs it)");
+        return false;
+    }
+    true
+}
+
+/// Polls `f` until it returns true, for at most `limit`; returns how long it took.
+fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn status(b: &crate::harness::Browser<'_>, url: &str) -> u16 {
+    b.client.get(url).send().unwrap().status().as_u16()
+}
+
+#[test]
+fn a_session_opened_on_one_instance_works_and_is_revoked_on_another() {
+    if !needs_redis() {
+        return;
+    }
+    let a = TestGateway::start();
+    let b_inst = TestGateway::start_with(Options {
+        share: Some(a.shared()),
+        ..Default::default()
+    });
+    let browser = a.browser();
+    assert_eq!(browser.login("agent@mairie-exemple.fr", PASSWORD).0, 303);
+    // The portal page of instance B knows the session opened on A.
+    let page = browser
+        .client
+        .get(b_inst.url("auth.test", "/"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("Agnès Agent"), "{page}");
+    // Application cookie obtained through A, used on B.
+    assert_eq!(browser.get_json(&a.url("bip.test", "/"))["app"], "bip");
+    let echo: serde_json::Value = browser
+        .client
+        .get(b_inst.url("bip.test", "/"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        echo["headers"]["x-convergences-user"][0],
+        "agent@mairie-exemple.fr"
+    );
+
+    // Role removed through A: B answers 403 within a second.
+    let agent = a.user_id("agent@mairie-exemple.fr");
+    a.block_on(a.gw.dir.unassign_role(agent, "bip", "utilisateur"))
+        .unwrap();
+    a.gw.user_changed(agent);
+    let took = within(Duration::from_secs(1), || {
+        status(&browser, &b_inst.url("bip.test", "/")) == 403
+    });
+    eprintln!("role removal visible on the other instance after {took:?}");
+    let mairie = a
+        .block_on(a.gw.dir.structure_by_name("mairie-exemple"))
+        .unwrap()
+        .unwrap()
+        .id;
+    a.block_on(
+        a.gw.dir
+            .assign_role(agent, "bip", "utilisateur", mairie, None),
+    )
+    .unwrap();
+    a.gw.user_changed(agent);
+    within(Duration::from_secs(1), || {
+        status(&browser, &b_inst.url("bip.test", "/")) == 200
+    });
+
+    // Logout on A: B refuses the next requests, on the app host and the portal.
+    browser.logout();
+    let took = within(Duration::from_secs(1), || {
+        status(&browser, &b_inst.url("bip.test", "/")) == 401
+    });
+    eprintln!("logout visible on the other instance after {took:?}");
+    let r = browser
+        .client
+        .get(b_inst.url("auth.test", "/"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303, "portal on B sends to the login form");
+}
+
+#[test]
+fn locking_on_one_instance_refuses_the_next_request_on_another() {
+    if !needs_redis() {
+        return;
+    }
+    let a = TestGateway::start();
+    let b_inst = TestGateway::start_with(Options {
+        share: Some(a.shared()),
+        ..Default::default()
+    });
+    let browser = a.browser();
+    browser.login("agent@mairie-exemple.fr", PASSWORD);
+    browser.get_json(&a.url("bip.test", "/"));
+    assert_eq!(status(&browser, &b_inst.url("bip.test", "/")), 200);
+    let agent = a.user_id("agent@mairie-exemple.fr");
+    a.block_on(a.gw.dir.set_locked(agent, true)).unwrap();
+    a.block_on(a.gw.revoke_user(agent)).unwrap();
+    within(Duration::from_secs(1), || {
+        status(&browser, &b_inst.url("bip.test", "/")) == 401
+    });
+    assert_eq!(status(&browser, &a.url("bip.test", "/")), 401);
+}
+
+#[test]
+fn sessions_survive_a_restart_of_an_instance() {
+    if !needs_redis() {
+        return;
+    }
+    let a = TestGateway::start();
+    let browser = a.browser();
+    browser.login("referent@mairie-exemple.fr", PASSWORD);
+    browser.get_json(&a.url("nc.test", "/"));
+    let shared = a.shared();
+    let first = TestGateway::start_with(Options {
+        share: Some(shared.clone()),
+        ..Default::default()
+    });
+    assert_eq!(status(&browser, &first.url("nc.test", "/")), 200);
+    drop(first);
+    let restarted = TestGateway::start_with(Options {
+        share: Some(shared),
+        ..Default::default()
+    });
+    assert_eq!(status(&browser, &restarted.url("nc.test", "/")), 200);
+    let page = browser
+        .client
+        .get(restarted.url("auth.test", "/"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("Connecté en tant que"), "{page}");
+}
+
+/// A Redis of the test's own, to stop and start again.
+struct OwnRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> OwnRedis {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH (scripts/test.sh --services installs it)");
+        let r = OwnRedis {
+            port,
+            child: Some(child),
+        };
+        within(Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        r
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn without_redis_the_gateway_fails_closed_with_a_503_and_recovers() {
+    if !needs_redis() {
+        return;
+    }
+    let port = crate::harness::free_port();
+    let mut redis = OwnRedis::start(port);
+    let t = TestGateway::start_with(Options {
+        redis_url: Some(format!("redis://127.0.0.1:{}", redis.port)),
+        ..Default::default()
+    });
+    let browser = t.browser();
+    browser.login("agent@mairie-exemple.fr", PASSWORD);
+    assert_eq!(browser.get_json(&t.url("bip.test", "/"))["app"], "bip");
+
+    redis.stop();
+    // Give the local cache (under 1 s) time to expire: then nothing can be decided.
+    let r = within(Duration::from_secs(5), || {
+        status(&browser, &t.url("bip.test", "/")) == 503
+    });
+    eprintln!("503 after {r:?}");
+    let page = browser
+        .client
+        .get(t.url("bip.test", "/"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("Service momentanément indisponible"),
+        "{page}"
+    );
+    let ready = t
+        .client(false)
+        .get(t.url("auth.test", "/readyz"))
+        .send()
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(ready.text().unwrap().contains("sessions: unavailable"));
+    let login = browser.client.get(t.url("auth.test", "/")).send().unwrap();
+    assert_eq!(login.status(), 503);
+    // The liveness probe still answers: the process is fine, only its store is gone.
+    assert_eq!(
+        t.client(false)
+            .get(t.url("auth.test", "/healthz"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let _redis = OwnRedis::start(port);
+    // Back: readiness recovers by itself and a new login works (this Redis kept nothing).
+    within(Duration::from_secs(10), || {
+        t.client(false)
+            .get(t.url("auth.test", "/readyz"))
+            .send()
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+    });
+    let again = t.browser();
+    assert_eq!(again.login("agent@mairie-exemple.fr", PASSWORD).0, 303);
+    assert_eq!(again.get_json(&t.url("bip.test", "/"))["app"], "bip");
+}

@@ -103,7 +103,8 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
         &config.assertion_key_file,
         config.issuer.clone(),
         config.assertion_ttl.as_secs() as i64,
-    )?;
+    )?
+    .with_previous_keys(&config.assertion_previous_key_files)?;
     let secret = load_secret(&config).map_err(StartError::Other)?;
     let routes = RouteTable::new(&config);
     let portal_socket = std::env::temp_dir().join(format!(

@@ -104,6 +104,8 @@ impl Default for SessionsSection {
 #[serde(deny_unknown_fields, default)]
 pub struct AssertionSection {
     pub key_file: Option<PathBuf>,
+    /// Keys being rotated out: still published in the JWKS, no longer used to sign.
+    pub previous_key_files: Vec<PathBuf>,
     pub ttl_seconds: u64,
     pub issuer: Option<String>,
 }
@@ -112,6 +114,7 @@ impl Default for AssertionSection {
     fn default() -> Self {
         Self {
             key_file: None,
+            previous_key_files: Vec::new(),
             ttl_seconds: 60,
             issuer: None,
         }

@@ -197,6 +197,7 @@ pub struct Config {
     pub db_max_connections: u32,
     pub sessions: SessionSettings,
     pub assertion_key_file: PathBuf,
+    pub assertion_previous_key_files: Vec<PathBuf>,
     pub assertion_ttl: Duration,
     pub issuer: String,
     pub secret: Option<Secret>,
@@ -650,6 +651,7 @@ fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError> {
             .key_file
             .clone()
             .unwrap_or_else(|| data_dir.join("assertion-key.pem")),
+        assertion_previous_key_files: f.assertion.previous_key_files.clone(),
         data_dir,
         threads: f.server.threads,
         grace_period_seconds: f.server.grace_period_seconds,

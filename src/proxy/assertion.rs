@@ -71,11 +71,8 @@ impl Signer {
     }
 
     pub fn from_pem(pem: &[u8], issuer: String, ttl_seconds: i64) -> Result<Signer, String> {
-        let key = EncodingKey::from_ed_pem(pem)
-            .map_err(|e| format!("not an Ed25519 private key in PKCS#8 PEM form ({e})"))?;
-        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::EdDSA).map_err(|e| e.to_string())?;
-        let kid = key_id(&jwk);
-        jwk.common.key_id = Some(kid.clone());
+        let (key, jwk) = public_jwk(pem)?;
+        let kid = jwk.common.key_id.clone().unwrap_or_default();
         let jwks = serde_json::to_string(&JwkSet { keys: vec![jwk] }).map_err(|e| e.to_string())?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(kid);
@@ -88,6 +85,31 @@ impl Signer {
         })
     }
 
+    /// Also publishes the public halves of keys being rotated out, so that assertions signed
+    /// by another instance still on the old key keep verifying during a rolling restart.
+    pub fn with_previous_keys(mut self, paths: &[std::path::PathBuf]) -> Result<Signer, AssertionError> {
+        let mut set: JwkSet = serde_json::from_str(&self.jwks).map_err(|e| AssertionError::Key {
+            path: "(jwks)".into(),
+            message: e.to_string(),
+        })?;
+        for path in paths {
+            let err = |message: String| AssertionError::Key {
+                path: path.display().to_string(),
+                message,
+            };
+            let pem = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+            let (_, jwk) = public_jwk(&pem).map_err(err)?;
+            if !set.keys.iter().any(|k| k.common.key_id == jwk.common.key_id) {
+                set.keys.push(jwk);
+            }
+        }
+        self.jwks = serde_json::to_string(&set).map_err(|e| AssertionError::Key {
+            path: "(jwks)".into(),
+            message: e.to_string(),
+        })?;
+        Ok(self)
+    }
+
     pub fn sign(&self, claims: &Claims) -> Result<String, AssertionError> {
         Ok(jsonwebtoken::encode(&self.header, claims, &self.key)?)
     }
@@ -96,6 +118,15 @@ impl Signer {
     pub fn jwks_json(&self) -> &str {
         &self.jwks
     }
+}
+
+/// The signing key in a PEM file and its public JWK (with its key id).
+fn public_jwk(pem: &[u8]) -> Result<(EncodingKey, Jwk), String> {
+    let key = EncodingKey::from_ed_pem(pem)
+        .map_err(|e| format!("not an Ed25519 private key in PKCS#8 PEM form ({e})"))?;
+    let mut jwk = Jwk::from_encoding_key(&key, Algorithm::EdDSA).map_err(|e| e.to_string())?;
+    jwk.common.key_id = Some(key_id(&jwk));
+    Ok((key, jwk))
 }
 
 /// A stable key id: the first 16 bytes of the SHA-256 of the public key, base64url.
@@ -180,6 +211,41 @@ mod tests {
         let other_set: JwkSet = serde_json::from_str(other.jwks_json()).unwrap();
         let other_key = DecodingKey::from_jwk(&other_set.keys[0]).unwrap();
         assert!(jsonwebtoken::decode::<Claims>(&jwt, &other_key, &v).is_err());
+    }
+
+    #[test]
+    fn previous_keys_stay_in_the_jwks_during_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = Signer::load_or_generate(&dir.path().join("old.pem"), "i".into(), 60).unwrap();
+        let new = Signer::load_or_generate(&dir.path().join("new.pem"), "i".into(), 60)
+            .unwrap()
+            .with_previous_keys(&[dir.path().join("old.pem")])
+            .unwrap();
+        let set: JwkSet = serde_json::from_str(new.jwks_json()).unwrap();
+        assert_eq!(set.keys.len(), 2);
+        let claims = Claims {
+            iss: "i".into(),
+            aud: "bip".into(),
+            sub: "s".into(),
+            email: "e@x.fr".into(),
+            name: "n".into(),
+            roles: vec![],
+            structures: vec![],
+            structure: String::new(),
+            app_id: String::new(),
+            iat: crate::directory::now(),
+            exp: crate::directory::now() + 60,
+        };
+        let by_old = old.sign(&claims).unwrap();
+        let kid = jsonwebtoken::decode_header(&by_old).unwrap().kid.unwrap();
+        let jwk = set.find(&kid).expect("old key published");
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.set_audience(&["bip"]);
+        assert!(jsonwebtoken::decode::<Claims>(&by_old, &DecodingKey::from_jwk(jwk).unwrap(), &v).is_ok());
+        let missing = Signer::load_or_generate(&dir.path().join("n2.pem"), "i".into(), 60)
+            .unwrap()
+            .with_previous_keys(&[dir.path().join("absent.pem")]);
+        assert!(missing.err().unwrap().to_string().contains("absent.pem"));
     }
 
     #[test]

@@ -206,8 +206,23 @@ pub fn run(
     let proxy = Proxy::new(gw.clone()).map_err(StartError::Other)?;
     let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);
     service.add_tcp(&cfg.listen.to_string());
+    if let Some(tls) = &cfg.tls {
+        service
+            .add_tls(
+                &tls.listen.to_string(),
+                &tls.cert_file.to_string_lossy(),
+                &tls.key_file.to_string_lossy(),
+            )
+            .map_err(|e| {
+                StartError::Other(format!(
+                    "server.tls: cannot use {} and {}: {e}",
+                    tls.cert_file.display(),
+                    tls.key_file.display()
+                ))
+            })?;
+    }
     server.add_service(service);
-    tracing::info!(listen = %cfg.listen, portal = %cfg.public_url, apps = cfg.apps.len(), "gateway listening");
+    tracing::info!(listen = %cfg.listen, tls = ?cfg.tls.as_ref().map(|t| t.listen), portal = %cfg.public_url, apps = cfg.apps.len(), "gateway listening");
     let args = match signal {
         Some(shutdown_signal) => RunArgs { shutdown_signal },
         None => RunArgs::default(),

@@ -37,6 +37,17 @@ pub struct ServerSection {
     pub grace_period_seconds: u64,
     pub graceful_shutdown_timeout_seconds: u64,
     pub log_format: String,
+    pub tls: Option<TlsSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    pub listen: String,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    #[serde(default)]
+    pub redirect_http: bool,
 }
 
 impl Default for ServerSection {
@@ -50,6 +61,7 @@ impl Default for ServerSection {
             grace_period_seconds: 5,
             graceful_shutdown_timeout_seconds: 5,
             log_format: "text".into(),
+            tls: None,
         }
     }
 }

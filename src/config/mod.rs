@@ -180,11 +180,21 @@ pub struct Reminders {
     pub unused_for_days: u32,
 }
 
+#[derive(Clone, Debug)]
+pub struct TlsConfig {
+    pub listen: SocketAddr,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// The plain listener answers 301 to the HTTPS address (but for health probes).
+    pub redirect_http: bool,
+}
+
 /// The validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub source: String,
     pub listen: SocketAddr,
+    pub tls: Option<TlsConfig>,
     pub portal_host: String,
     /// Absolute base URL of the portal, without trailing slash.
     pub public_url: String,
@@ -367,6 +377,31 @@ fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError> {
             ),
         );
     }
+    let tls = f.server.tls.as_ref().and_then(|t| {
+        let listen = t.listen.parse::<SocketAddr>().map_err(|_| {
+            bad(
+                "server.tls.listen",
+                format!(
+                    "{:?} is not an address:port such as \"0.0.0.0:443\"",
+                    t.listen
+                ),
+            )
+        });
+        for (key, path) in [
+            ("server.tls.cert_file", &t.cert_file),
+            ("server.tls.key_file", &t.key_file),
+        ] {
+            if let Err(e) = std::fs::File::open(path) {
+                bad(key, format!("cannot read {}: {e}", path.display()));
+            }
+        }
+        listen.ok().map(|listen| TlsConfig {
+            listen,
+            cert_file: t.cert_file.clone(),
+            key_file: t.key_file.clone(),
+            redirect_http: t.redirect_http,
+        })
+    });
     let public_url = match &f.server.public_url {
         Some(u) => match url::Url::parse(u) {
             Ok(parsed)
@@ -384,10 +419,12 @@ fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError> {
                 String::new()
             }
         },
-        None => match listen {
-            Some(a) if a.port() == 80 => format!("http://{portal_host}"),
-            Some(a) => format!("http://{portal_host}:{}", a.port()),
-            None => String::new(),
+        None => match (&tls, listen) {
+            (Some(t), _) if t.listen.port() == 443 => format!("https://{portal_host}"),
+            (Some(t), _) => format!("https://{portal_host}:{}", t.listen.port()),
+            (None, Some(a)) if a.port() == 80 => format!("http://{portal_host}"),
+            (None, Some(a)) => format!("http://{portal_host}:{}", a.port()),
+            (None, None) => String::new(),
         },
     };
     if f.server.threads == 0 {
@@ -639,6 +676,7 @@ fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError> {
     Ok(Config {
         source: file.to_string(),
         listen: listen.expect("checked above"),
+        tls,
         issuer: f
             .assertion
             .issuer

@@ -87,11 +87,15 @@ impl Signer {
 
     /// Also publishes the public halves of keys being rotated out, so that assertions signed
     /// by another instance still on the old key keep verifying during a rolling restart.
-    pub fn with_previous_keys(mut self, paths: &[std::path::PathBuf]) -> Result<Signer, AssertionError> {
-        let mut set: JwkSet = serde_json::from_str(&self.jwks).map_err(|e| AssertionError::Key {
-            path: "(jwks)".into(),
-            message: e.to_string(),
-        })?;
+    pub fn with_previous_keys(
+        mut self,
+        paths: &[std::path::PathBuf],
+    ) -> Result<Signer, AssertionError> {
+        let mut set: JwkSet =
+            serde_json::from_str(&self.jwks).map_err(|e| AssertionError::Key {
+                path: "(jwks)".into(),
+                message: e.to_string(),
+            })?;
         for path in paths {
             let err = |message: String| AssertionError::Key {
                 path: path.display().to_string(),
@@ -99,7 +103,11 @@ impl Signer {
             };
             let pem = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
             let (_, jwk) = public_jwk(&pem).map_err(err)?;
-            if !set.keys.iter().any(|k| k.common.key_id == jwk.common.key_id) {
+            if !set
+                .keys
+                .iter()
+                .any(|k| k.common.key_id == jwk.common.key_id)
+            {
                 set.keys.push(jwk);
             }
         }
@@ -241,7 +249,10 @@ mod tests {
         let jwk = set.find(&kid).expect("old key published");
         let mut v = Validation::new(Algorithm::EdDSA);
         v.set_audience(&["bip"]);
-        assert!(jsonwebtoken::decode::<Claims>(&by_old, &DecodingKey::from_jwk(jwk).unwrap(), &v).is_ok());
+        assert!(
+            jsonwebtoken::decode::<Claims>(&by_old, &DecodingKey::from_jwk(jwk).unwrap(), &v)
+                .is_ok()
+        );
         let missing = Signer::load_or_generate(&dir.path().join("n2.pem"), "i".into(), 60)
             .unwrap()
             .with_previous_keys(&[dir.path().join("absent.pem")]);

@@ -102,6 +102,34 @@ impl Proxy {
         })
     }
 
+    /// With `server.tls.redirect_http`, where a plain-HTTP request must go instead (health
+    /// probes excepted, so a load balancer can still check the plain port).
+    fn https_redirect(&self, session: &Session) -> Option<String> {
+        let tls = self.gw.config.tls.as_ref().filter(|t| t.redirect_http)?;
+        let over_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        if over_tls {
+            return None;
+        }
+        let req = session.req_header();
+        let path = req.uri.path();
+        if path == "/healthz" || path == "/readyz" {
+            return None;
+        }
+        let host = host_of(req);
+        if self.gw.routes.route(&host.to_ascii_lowercase(), path) == Target::Unknown {
+            return None;
+        }
+        let port = if tls.listen.port() == 443 {
+            String::new()
+        } else {
+            format!(":{}", tls.listen.port())
+        };
+        Some(format!(
+            "https://{host}{port}{}",
+            req.uri.path_and_query().map_or("/", |p| p.as_str())
+        ))
+    }
+
     /// Decides whether the request may reach application `i`; answers it otherwise.
     async fn authorize(&self, session: &mut Session, ctx: &mut Ctx, i: usize) -> Result<bool> {
         let gw = &self.gw;
@@ -288,6 +316,13 @@ impl ProxyHttp for Proxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        if let Some(location) = self.https_redirect(session) {
+            let mut h = ResponseHeader::build(301, Some(3))?;
+            h.insert_header(header::LOCATION, location)?;
+            h.insert_header(header::CONTENT_LENGTH, 0)?;
+            session.write_response_header(Box::new(h), true).await?;
+            return Ok(true);
+        }
         let req = session.req_header();
         let host = host_of(req);
         let target = if host.bytes().any(|b| b.is_ascii_uppercase()) {

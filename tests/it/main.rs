@@ -7,3 +7,4 @@ mod harness;
 mod lifecycle;
 mod scale;
 mod smtp;
+mod tls;

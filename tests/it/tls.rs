@@ -1,0 +1,167 @@
+//! The TLS listener (issue 5): HTTPS with a test certificate, Secure cookies and HSTS, and the
+//! plain listener redirecting to HTTPS.
+
+use crate::harness::{csrf_of, free_port, Options, TestGateway, PASSWORD};
+use std::net::SocketAddr;
+
+/// A self-signed certificate for the test hosts, made with the openssl command.
+fn certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=auth.test",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=DNS:auth.test,DNS:bip.test,DNS:nc.test",
+        ])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl on PATH (scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+#[test]
+fn the_gateway_serves_https_with_secure_cookies_and_redirects_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    let tls_port = free_port();
+    let t = TestGateway::start_with(Options {
+        extra_config: format!(
+            "[server.tls]\nlisten = \"127.0.0.1:{tls_port}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\nredirect_http = true\n",
+            cert.display(),
+            key.display()
+        ),
+        ..Default::default()
+    });
+    assert_eq!(
+        t.gw.config.public_url,
+        format!("https://auth.test:{tls_port}")
+    );
+    let root = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], tls_port));
+    let client = reqwest::blocking::Client::builder()
+        .add_root_certificate(root)
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .resolve("auth.test", addr)
+        .resolve("bip.test", addr)
+        .build()
+        .unwrap();
+    let base = format!("https://auth.test:{tls_port}");
+    let page = client.get(format!("{base}/login")).send().unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(
+        page.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let csrf_cookie = page.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(csrf_cookie.contains("Secure"), "{csrf_cookie}");
+    let csrf = csrf_of(&page.text().unwrap());
+    let r = client
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "agent@mairie-exemple.fr"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let session = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("convergences_session="))
+        .unwrap();
+    assert!(
+        session.contains("Secure") && session.contains("HttpOnly"),
+        "{session}"
+    );
+    // The application through TLS, after the handshake (also over HTTPS).
+    let mut url = format!("https://bip.test:{tls_port}/dossier");
+    let mut reached = false;
+    for _ in 0..5 {
+        let r = client
+            .get(&url)
+            .header("accept", "text/html")
+            .send()
+            .unwrap();
+        if r.status().is_redirection() {
+            let loc = r.headers()["location"].to_str().unwrap().to_string();
+            assert!(loc.starts_with("https://") || loc.starts_with('/'), "{loc}");
+            url = reqwest::Url::parse(&url)
+                .unwrap()
+                .join(&loc)
+                .unwrap()
+                .to_string();
+            continue;
+        }
+        assert_eq!(r.status(), 200);
+        let echo: serde_json::Value = r.json().unwrap();
+        assert_eq!(
+            echo["headers"]["x-convergences-user"][0],
+            "agent@mairie-exemple.fr"
+        );
+        assert_eq!(echo["headers"]["x-forwarded-proto"][0], "https");
+        reached = true;
+        break;
+    }
+    assert!(reached, "the application was not reached through TLS");
+    // Plain HTTP: redirected to HTTPS, but for the health probes.
+    let plain = t.client(false);
+    let r = plain.get(t.url("bip.test", "/x?y=1")).send().unwrap();
+    assert_eq!(r.status(), 301);
+    assert_eq!(
+        r.headers()["location"],
+        format!("https://bip.test:{tls_port}/x?y=1").as_str()
+    );
+    assert_eq!(
+        plain
+            .get(t.url("auth.test", "/healthz"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        plain
+            .get(t.url("unknown.test", "/"))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[test]
+fn an_unreadable_certificate_is_a_configuration_error() {
+    let text = "[server]\nlisten = \"127.0.0.1:8080\"\n[server.tls]\nlisten = \"127.0.0.1:8443\"\ncert_file = \"/nonexistent/cert.pem\"\nkey_file = \"/nonexistent/key.pem\"\n";
+    let e = convergences::config::Config::from_toml("conv.toml", text, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("key `server.tls.cert_file`: cannot read /nonexistent/cert.pem"),
+        "{e}"
+    );
+    assert!(e.contains("key `server.tls.key_file`"), "{e}");
+}

@@ -133,7 +133,7 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
         config: Arc::new(config),
         dir,
         signer,
-        routes,
+        routes: arc_swap::ArcSwap::from_pointee(routes),
         secret,
         portal_socket,
     });
@@ -145,6 +145,78 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
         ));
     }
     Ok(gw)
+}
+
+#[derive(Debug)]
+pub struct ReloadReport {
+    pub apps: usize,
+    /// Changed settings outside [[apps]], which only a restart applies.
+    pub ignored: Vec<String>,
+}
+
+/// Re-reads the configuration file and applies its `[[apps]]`: the new routing table replaces
+/// the old one atomically (requests in flight finish with the table they started with, no
+/// connection is dropped). Anything else that changed needs a restart and is reported.
+pub async fn reload_apps(gw: &Gateway) -> Result<ReloadReport, StartError> {
+    let path = std::path::Path::new(&gw.config.source);
+    let new = Config::load(path)?;
+    let old = &gw.config;
+    let mut ignored = Vec::new();
+    let mut check = |key: &str, same: bool| {
+        if !same {
+            ignored.push(key.to_string());
+        }
+    };
+    check("server.listen", new.listen == old.listen);
+    check("server.portal_host", new.portal_host == old.portal_host);
+    check("server.public_url", new.public_url == old.public_url);
+    check("database.url", new.database_url == old.database_url);
+    check(
+        "sessions",
+        format!("{:?}", new.sessions) == format!("{:?}", old.sessions),
+    );
+    check(
+        "server.tls",
+        format!("{:?}", new.tls) == format!("{:?}", old.tls),
+    );
+    gw.dir
+        .sync_apps(&new.apps)
+        .await
+        .map_err(|source| StartError::Database {
+            url: redact_url(&old.database_url),
+            source,
+        })?;
+    let mut merged = (**old).clone();
+    merged.apps = new.apps;
+    let table = RouteTable::new(&merged);
+    let n = table.apps.len();
+    gw.routes.store(Arc::new(table));
+    gw.identities.set_app_count(n);
+    Ok(ReloadReport { apps: n, ignored })
+}
+
+/// Reloads `[[apps]]` on SIGHUP, for as long as the process runs.
+async fn reload_on_sighup(gw: Arc<Gateway>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: configuration reload disabled");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match reload_apps(&gw).await {
+            Ok(r) if r.ignored.is_empty() => {
+                tracing::info!(apps = r.apps, "configuration reloaded")
+            }
+            Ok(r) => tracing::warn!(
+                apps = r.apps,
+                needs_restart = ?r.ignored,
+                "applications reloaded; other changed settings need a restart"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "configuration not reloaded, the running one stays")
+            }
+        }
+    }
 }
 
 /// Called once the shared state exists, with the control runtime (demo seeding, tests).
@@ -186,6 +258,9 @@ pub fn run(
                 gw.sweep_limits();
             }
         });
+    }
+    if std::path::Path::new(&gw.config.source).is_file() {
+        rt.spawn(reload_on_sighup(gw.clone()));
     }
     if gw.config.reminders.enabled {
         rt.spawn(crate::lifecycle::reminder_loop(gw.clone()));

@@ -17,7 +17,8 @@ pub struct Gateway {
     pub sessions: Sessions,
     pub signer: Signer,
     pub identities: IdentityCache,
-    pub routes: RouteTable,
+    /// Applications and their routes; swapped as a whole when the configuration is reloaded.
+    pub routes: arc_swap::ArcSwap<RouteTable>,
     /// Key of the CSRF HMAC; shared by all instances when set in the configuration.
     pub secret: Vec<u8>,
     /// Unix socket the portal (axum) listens on; the proxy forwards portal requests there.
@@ -33,6 +34,11 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// The current routing table (load once per request and keep it for the request).
+    pub fn routes(&self) -> Arc<RouteTable> {
+        self.routes.load_full()
+    }
+
     /// A directory change touched this user: the next request, on every instance, reloads the
     /// identity.
     pub fn user_changed(&self, user_id: i64) {

@@ -101,3 +101,16 @@ fn status_label(status: u16) -> &'static str {
         _ => "5xx",
     }
 }
+
+/// A `'static` copy of an application slug for metric labels. Each distinct slug is leaked
+/// once, however many times the configuration is reloaded.
+pub fn label(slug: &str) -> &'static str {
+    static LABELS: OnceLock<dashmap::DashMap<String, &'static str>> = OnceLock::new();
+    let labels = LABELS.get_or_init(dashmap::DashMap::new);
+    if let Some(l) = labels.get(slug) {
+        return *l;
+    }
+    *labels
+        .entry(slug.to_string())
+        .or_insert_with(|| Box::leak(slug.to_string().into_boxed_str()))
+}

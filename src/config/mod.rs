@@ -285,8 +285,8 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)], problems: &mut V
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
         };
-        if rest == "CONFIG" {
-            continue; // the --config flag's own variable
+        if rest == "CONFIG" || rest == "LOG" {
+            continue; // the --config flag's variable and the log filter, not configuration keys
         }
         let parts: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
         let [section, key] = parts.as_slice() else {

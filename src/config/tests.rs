@@ -123,6 +123,7 @@ fn environment_overrides_keys_and_reports_bad_names() {
         ),
         ("CONVERGENCES_SERVER__THREADS".to_string(), "4".to_string()),
         ("CONVERGENCES_CONFIG".to_string(), "ignored".to_string()),
+        ("CONVERGENCES_LOG".to_string(), "debug".to_string()),
     ];
     let c = Config::from_toml("conv.toml", MINIMAL, &env).unwrap();
     assert_eq!(c.database_url, "postgres://u:p@db/conv");

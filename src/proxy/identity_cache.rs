@@ -11,6 +11,7 @@ use crate::directory::{DResult, Directory};
 use arc_swap::ArcSwapOption;
 use dashmap::DashMap;
 use http::HeaderValue;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,9 @@ pub struct CachedIdentity {
 
 /// Ready-to-send header values for one user on one application.
 pub struct AppHeaders {
+    /// The application these values were made for: checked on reuse, since indexes change when
+    /// the configuration is reloaded.
+    slug: String,
     pub user: HeaderValue,
     pub user_id: HeaderValue,
     pub name: HeaderValue,
@@ -68,9 +72,9 @@ impl CachedIdentity {
         signer: &Signer,
         now: i64,
     ) -> Result<Arc<AppHeaders>, super::assertion::AssertionError> {
-        let slot = &self.headers[idx];
-        if let Some(h) = slot.load_full() {
-            if now < h.refresh_at {
+        let slot = self.headers.get(idx);
+        if let Some(h) = slot.and_then(|s| s.load_full()) {
+            if now < h.refresh_at && h.slug == slug {
                 return Ok(h);
             }
         }
@@ -102,6 +106,7 @@ impl CachedIdentity {
         };
         let jwt = signer.sign(&claims)?;
         let h = Arc::new(AppHeaders {
+            slug: slug.to_string(),
             user: value(&id.email),
             user_id: value(&id.uid),
             name: value(&claims.name),
@@ -111,7 +116,9 @@ impl CachedIdentity {
             assertion: value(&jwt),
             refresh_at: now + (signer.ttl_seconds / 2).max(1),
         });
-        slot.store(Some(h.clone()));
+        if let Some(slot) = slot {
+            slot.store(Some(h.clone()));
+        }
         Ok(h)
     }
 }
@@ -119,7 +126,7 @@ impl CachedIdentity {
 pub struct IdentityCache {
     map: DashMap<i64, Arc<CachedIdentity>>,
     ttl: Duration,
-    app_count: usize,
+    app_count: AtomicUsize,
 }
 
 impl IdentityCache {
@@ -127,7 +134,7 @@ impl IdentityCache {
         Self {
             map: DashMap::new(),
             ttl,
-            app_count,
+            app_count: AtomicUsize::new(app_count),
         }
     }
 
@@ -147,7 +154,7 @@ impl IdentityCache {
         let entry = Arc::new(CachedIdentity {
             identity,
             loaded: Instant::now(),
-            headers: (0..self.app_count)
+            headers: (0..self.app_count.load(Ordering::Relaxed))
                 .map(|_| ArcSwapOption::empty())
                 .collect(),
         });
@@ -160,6 +167,12 @@ impl IdentityCache {
     }
 
     pub fn invalidate_all(&self) {
+        self.map.clear();
+    }
+
+    /// After a reload: new entries get one slot per application of the new table.
+    pub fn set_app_count(&self, n: usize) {
+        self.app_count.store(n, Ordering::Relaxed);
         self.map.clear();
     }
 }

@@ -3,6 +3,7 @@
 //! nothing.
 
 use crate::config::{AppConfig, Config};
+use pingora::upstreams::peer::HttpPeer;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
@@ -20,6 +21,10 @@ pub struct AppRoute {
     next: AtomicUsize,
     /// Per upstream: Unix time until which it is considered down after a connect failure.
     down_until: Vec<AtomicI64>,
+    /// Per upstream, a ready peer (timeouts, TLS) cloned per request.
+    pub peers: Vec<HttpPeer>,
+    /// The slug as a `'static` metrics label.
+    pub label: &'static str,
 }
 
 /// How long an upstream that refused a connection is skipped when others are available.
@@ -103,7 +108,19 @@ impl RouteTable {
                 cfg.path_prefix.as_deref().unwrap_or_default()
             );
             by_host.entry(host).or_default().push(idx);
+            let peers = cfg
+                .upstreams
+                .iter()
+                .map(|addr| {
+                    let mut p = HttpPeer::new(*addr, cfg.upstream_tls, cfg.upstream_sni.clone());
+                    p.options.connection_timeout = Some(cfg.connect_timeout);
+                    p.options.read_timeout = Some(cfg.read_timeout);
+                    p
+                })
+                .collect();
             apps.push(AppRoute {
+                peers,
+                label: crate::telemetry::label(&cfg.slug),
                 idx,
                 shares_cookie,
                 origin,

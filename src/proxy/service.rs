@@ -6,7 +6,7 @@ use super::headers::{
     authority_of, cookie, host_of, is_browser_navigation, strip_cookies, strip_identity_headers,
 };
 use super::identity_cache::AppHeaders;
-use super::routes::Target;
+use super::routes::{RouteTable, Target};
 use crate::state::Gateway;
 use crate::web::pages::error_page;
 use async_trait::async_trait;
@@ -36,14 +36,13 @@ struct Pages {
 pub struct Proxy {
     gw: Arc<Gateway>,
     portal_peer: HttpPeer,
-    /// Per application, per upstream, a ready peer (timeouts, TLS) cloned per request.
-    app_peers: Vec<Vec<HttpPeer>>,
-    /// Application slugs as `'static` labels for metrics (a few bytes per app, once).
-    slugs: Vec<&'static str>,
     pages: Pages,
 }
 
 pub struct Ctx {
+    /// The routing table this request was routed with, kept for all its phases even if the
+    /// configuration is reloaded meanwhile.
+    routes: Option<Arc<RouteTable>>,
     target: Target,
     headers: Option<Arc<AppHeaders>>,
     user_id: Option<i64>,
@@ -57,30 +56,6 @@ impl Proxy {
         let portal_peer =
             HttpPeer::new_uds(&gw.portal_socket.to_string_lossy(), false, String::new())
                 .map_err(|e| format!("portal socket {}: {e}", gw.portal_socket.display()))?;
-        let app_peers = gw
-            .routes
-            .apps
-            .iter()
-            .map(|a| {
-                a.cfg
-                    .upstreams
-                    .iter()
-                    .map(|addr| {
-                        let mut p =
-                            HttpPeer::new(*addr, a.cfg.upstream_tls, a.cfg.upstream_sni.clone());
-                        p.options.connection_timeout = Some(a.cfg.connect_timeout);
-                        p.options.read_timeout = Some(a.cfg.read_timeout);
-                        p
-                    })
-                    .collect()
-            })
-            .collect();
-        let slugs = gw
-            .routes
-            .apps
-            .iter()
-            .map(|a| &*Box::leak(a.cfg.slug.clone().into_boxed_str()))
-            .collect();
         let url = gw.config.public_url.as_str();
         let page = |status, heading: &str, message: &str| {
             Bytes::from(error_page(url, status, heading, message))
@@ -96,15 +71,13 @@ impl Proxy {
         Ok(Proxy {
             gw,
             portal_peer,
-            app_peers,
-            slugs,
             pages,
         })
     }
 
     /// With `server.tls.redirect_http`, where a plain-HTTP request must go instead (health
     /// probes excepted, so a load balancer can still check the plain port).
-    fn https_redirect(&self, session: &Session) -> Option<String> {
+    fn https_redirect(&self, session: &Session, routes: &RouteTable) -> Option<String> {
         let tls = self.gw.config.tls.as_ref().filter(|t| t.redirect_http)?;
         let over_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         if over_tls {
@@ -116,7 +89,7 @@ impl Proxy {
             return None;
         }
         let host = host_of(req);
-        if self.gw.routes.route(&host.to_ascii_lowercase(), path) == Target::Unknown {
+        if routes.route(&host.to_ascii_lowercase(), path) == Target::Unknown {
             return None;
         }
         let port = if tls.listen.port() == 443 {
@@ -131,12 +104,18 @@ impl Proxy {
     }
 
     /// Decides whether the request may reach application `i`; answers it otherwise.
-    async fn authorize(&self, session: &mut Session, ctx: &mut Ctx, i: usize) -> Result<bool> {
+    async fn authorize(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        routes: &RouteTable,
+        i: usize,
+    ) -> Result<bool> {
         let gw = &self.gw;
-        let app = &gw.routes.apps[i];
+        let app = &routes.apps[i];
         let req = session.req_header();
         if !app.shares_cookie && req.uri.path() == CALLBACK_PATH {
-            return self.callback(session, i).await;
+            return self.callback(session, routes, i).await;
         }
         let s = &gw.config.sessions;
         let resolved = if app.shares_cookie {
@@ -152,7 +131,7 @@ impl Proxy {
         };
         let live = match resolved {
             Ok(Some(live)) => live,
-            Ok(None) => return self.unauthenticated(session, i).await,
+            Ok(None) => return self.unauthenticated(session, routes, i).await,
             Err(e) => {
                 tracing::warn!(error = %e, app = %app.cfg.slug, "session store unavailable: refusing");
                 return send_page(session, 503, &self.pages.unavailable).await;
@@ -162,7 +141,7 @@ impl Proxy {
             Ok(Some(ident)) => ident,
             Ok(None) => {
                 let _ = gw.sessions.revoke(&live.key).await;
-                return self.unauthenticated(session, i).await;
+                return self.unauthenticated(session, routes, i).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, app = %app.cfg.slug, "directory unavailable: refusing");
@@ -171,7 +150,7 @@ impl Proxy {
         };
         ctx.user_id = Some(ident.identity.user_id);
         if !ident.identity.is_usable(&crate::directory::today()) {
-            return self.unauthenticated(session, i).await;
+            return self.unauthenticated(session, routes, i).await;
         }
         if !ident.identity.has_app(&app.cfg.slug) {
             return send_page(session, 403, &self.pages.forbidden).await;
@@ -187,7 +166,12 @@ impl Proxy {
     }
 
     /// No usable session: browsers go to the portal (login or handshake), others get 401.
-    async fn unauthenticated(&self, session: &mut Session, i: usize) -> Result<bool> {
+    async fn unauthenticated(
+        &self,
+        session: &mut Session,
+        routes: &RouteTable,
+        i: usize,
+    ) -> Result<bool> {
         let req = session.req_header();
         if !is_browser_navigation(req) {
             let mut h = ResponseHeader::build(401, Some(4))?;
@@ -201,10 +185,10 @@ impl Proxy {
             return Ok(true);
         }
         let gw = &self.gw;
-        let app = &gw.routes.apps[i];
+        let app = &routes.apps[i];
         let wanted = format!(
             "{}://{}{}",
-            gw.routes.scheme,
+            routes.scheme,
             authority_of(req),
             req.uri.path_and_query().map_or("/", |p| p.as_str())
         );
@@ -222,9 +206,9 @@ impl Proxy {
 
     /// Second half of the handshake, on the application host: trade the code for a host-only
     /// cookie bound to the central session.
-    async fn callback(&self, session: &mut Session, i: usize) -> Result<bool> {
+    async fn callback(&self, session: &mut Session, routes: &RouteTable, i: usize) -> Result<bool> {
         let gw = &self.gw;
-        let app = &gw.routes.apps[i];
+        let app = &routes.apps[i];
         let query = session.req_header().uri.query().unwrap_or("").to_string();
         let mut code = String::new();
         let mut back = String::from("/");
@@ -306,6 +290,7 @@ impl ProxyHttp for Proxy {
 
     fn new_ctx(&self) -> Ctx {
         Ctx {
+            routes: None,
             target: Target::Unknown,
             headers: None,
             user_id: None,
@@ -316,7 +301,8 @@ impl ProxyHttp for Proxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        if let Some(location) = self.https_redirect(session) {
+        let routes = self.gw.routes();
+        if let Some(location) = self.https_redirect(session, &routes) {
             let mut h = ResponseHeader::build(301, Some(3))?;
             h.insert_header(header::LOCATION, location)?;
             h.insert_header(header::CONTENT_LENGTH, 0)?;
@@ -326,28 +312,31 @@ impl ProxyHttp for Proxy {
         let req = session.req_header();
         let host = host_of(req);
         let target = if host.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.gw
-                .routes
-                .route(&host.to_ascii_lowercase(), req.uri.path())
+            routes.route(&host.to_ascii_lowercase(), req.uri.path())
         } else {
-            self.gw.routes.route(host, req.uri.path())
+            routes.route(host, req.uri.path())
         };
         ctx.target = target;
-        match target {
+        let answered = match target {
             Target::Portal => Ok(false),
             Target::Unknown => send_page(session, 404, &self.pages.unknown).await,
-            Target::App(i) => self.authorize(session, ctx, i).await,
-        }
+            Target::App(i) => self.authorize(session, ctx, &routes, i).await,
+        };
+        ctx.routes = Some(routes);
+        answered
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         match ctx.target {
             Target::Portal => Ok(Box::new(self.portal_peer.clone())),
             Target::App(i) => {
-                let u = self.gw.routes.apps[i].pick_upstream(ctx.upstream);
+                let Some(app) = ctx.routes.as_ref().and_then(|r| r.apps.get(i)) else {
+                    return Error::e_explain(ErrorType::HTTPStatus(502), "route vanished");
+                };
+                let u = app.pick_upstream(ctx.upstream);
                 ctx.upstream = Some(u);
                 ctx.tries += 1;
-                Ok(Box::new(self.app_peers[i][u].clone()))
+                Ok(Box::new(app.peers[u].clone()))
             }
             Target::Unknown => Error::e_explain(ErrorType::HTTPStatus(404), "no route"),
         }
@@ -360,10 +349,13 @@ impl ProxyHttp for Proxy {
         ctx: &mut Ctx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        if let (Target::App(i), Some(u)) = (ctx.target, ctx.upstream) {
-            let app = &self.gw.routes.apps[i];
+        let app = match ctx.target {
+            Target::App(i) => ctx.routes.as_ref().and_then(|r| r.apps.get(i)),
+            _ => None,
+        };
+        if let (Some(app), Some(u)) = (app, ctx.upstream) {
             app.mark_down(u);
-            crate::telemetry::upstream_error(self.slugs[i]);
+            crate::telemetry::upstream_error(app.label);
             if ctx.tries < app.cfg.upstreams.len() {
                 e.set_retry(true);
             }
@@ -382,7 +374,10 @@ impl ProxyHttp for Proxy {
             Target::App(i) => {
                 let s = &self.gw.config.sessions;
                 strip_cookies(up, &[&s.cookie_name, &s.app_cookie_name]);
-                let names = &self.gw.routes.apps[i].cfg.headers;
+                let Some(app) = ctx.routes.as_ref().and_then(|r| r.apps.get(i)) else {
+                    return Error::e_explain(ErrorType::HTTPStatus(502), "route vanished");
+                };
+                let names = &app.cfg.headers;
                 strip_identity_headers(up, &names.all());
                 if let Some(h) = &ctx.headers {
                     for (name, value) in h.pairs(names) {
@@ -393,7 +388,8 @@ impl ProxyHttp for Proxy {
             _ => strip_identity_headers(up, &[]),
         }
         up.insert_header("x-forwarded-for", ip)?;
-        up.insert_header("x-forwarded-proto", self.gw.routes.scheme)?;
+        let scheme = ctx.routes.as_ref().map_or("http", |r| r.scheme);
+        up.insert_header("x-forwarded-proto", scheme)?;
         Ok(())
     }
 
@@ -445,9 +441,9 @@ impl ProxyHttp for Proxy {
                 _ => 502,
             },
         };
-        if let Target::App(i) = ctx.target {
-            if code >= 500 {
-                crate::telemetry::upstream_error(self.slugs[i]);
+        if let (Target::App(i), Some(r)) = (ctx.target, &ctx.routes) {
+            if let Some(app) = r.apps.get(i).filter(|_| code >= 500) {
+                crate::telemetry::upstream_error(app.label);
             }
         }
         if code > 0 && session.response_written().is_none() {
@@ -470,12 +466,20 @@ impl ProxyHttp for Proxy {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         let Target::App(i) = ctx.target else { return };
+        let Some(label) = ctx
+            .routes
+            .as_ref()
+            .and_then(|r| r.apps.get(i))
+            .map(|a| a.label)
+        else {
+            return;
+        };
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let elapsed = ctx.started.elapsed();
-        crate::telemetry::proxied(self.slugs[i], status, elapsed.as_secs_f64());
+        crate::telemetry::proxied(label, status, elapsed.as_secs_f64());
         tracing::info!(
             target: "convergences::access",
-            app = self.slugs[i],
+            app = label,
             method = %session.req_header().method,
             path = session.req_header().uri.path(),
             status,

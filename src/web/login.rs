@@ -34,7 +34,7 @@ pub struct LoginForm {
 /// Where to go after login: a validated return URL, else the portal.
 fn destination(ctx: &Ctx, return_to: &str) -> String {
     ctx.gw
-        .routes
+        .routes()
         .validate_return(return_to)
         .unwrap_or_else(|| "/".to_string())
 }
@@ -63,7 +63,7 @@ fn login_page(
 pub async fn form(ctx: Ctx, Query(q): Query<LoginQuery>) -> WebResult<Response> {
     let return_to = ctx
         .gw
-        .routes
+        .routes()
         .validate_return(&q.return_to)
         .unwrap_or_default();
     if ctx.user.is_some() {
@@ -76,7 +76,7 @@ pub async fn form(ctx: Ctx, Query(q): Query<LoginQuery>) -> WebResult<Response> 
 pub async fn submit(ctx: Ctx, Form(f): Form<LoginForm>) -> WebResult<Response> {
     let return_to = ctx
         .gw
-        .routes
+        .routes()
         .validate_return(&f.return_to)
         .unwrap_or_default();
     if !ctx.csrf_ok(&f.csrf) {

@@ -55,7 +55,8 @@ pub fn router(gw: Arc<Gateway>) -> Router {
 /// cached (it shows personal data and CSRF tokens).
 async fn security_headers(State(gw): State<Arc<Gateway>>, mut res: Response) -> Response {
     let h = res.headers_mut();
-    let form_targets: Vec<&str> = gw.routes.apps.iter().map(|a| a.origin.as_str()).collect();
+    let routes = gw.routes();
+    let form_targets: Vec<&str> = routes.apps.iter().map(|a| a.origin.as_str()).collect();
     let csp = format!(
         "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; \
          form-action 'self' {}; frame-ancestors 'none'; base-uri 'none'",

@@ -13,7 +13,7 @@ pub async fn home(ctx: Ctx) -> WebResult<Response> {
     let id = &user.ident.identity;
     let mut tiles: Vec<Tile> = ctx
         .gw
-        .routes
+        .routes()
         .apps
         .iter()
         .filter(|a| id.has_app(&a.cfg.slug))
@@ -68,7 +68,7 @@ pub async fn profile(ctx: Ctx) -> WebResult<Response> {
         .map(|g| GrantRow {
             app: ctx
                 .gw
-                .routes
+                .routes()
                 .app_by_slug(&g.app_slug)
                 .map_or_else(|| g.app_slug.clone(), |a| a.cfg.name.clone()),
             role: g.role.clone(),

@@ -24,9 +24,10 @@ pub async fn authorize(ctx: Ctx, Query(q): Query<AuthorizeQuery>) -> WebResult<R
             "Ce lien de connexion n'est pas valide. Repassez par le portail.".into(),
         )
     };
-    let app = gw.routes.app_by_slug(&q.app).ok_or_else(bad)?;
-    let wanted = gw.routes.validate_return(&q.return_to).ok_or_else(bad)?;
-    let target = gw.routes.app_of_url(&wanted).ok_or_else(bad)?;
+    let routes = gw.routes();
+    let app = routes.app_by_slug(&q.app).ok_or_else(bad)?;
+    let wanted = routes.validate_return(&q.return_to).ok_or_else(bad)?;
+    let target = routes.app_of_url(&wanted).ok_or_else(bad)?;
     if target.idx != app.idx {
         return Err(bad());
     }

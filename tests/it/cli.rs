@@ -194,3 +194,98 @@ fn admin_creates_a_platform_administrator_whose_link_sets_the_password() {
         303
     );
 }
+
+/// `convergences serve` as an operator runs it: SIGHUP reloads [[apps]] without a restart (a
+/// broken file keeps the running configuration), SIGTERM stops it cleanly.
+#[test]
+fn serve_reloads_applications_on_sighup_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::harness::free_port();
+    let up = crate::harness::echo_upstream("reload");
+    let base = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\nportal_host = \"auth.test\"\ndata_dir = \"{}\"\ngrace_period_seconds = 0\ngraceful_shutdown_timeout_seconds = 1\n[reminders]\nenabled = false\n[[apps]]\nslug = \"bip\"\nname = \"BIP\"\nhost = \"bip.test\"\nupstreams = [\"{}\"]\n",
+        dir.path().display(),
+        up.addr
+    );
+    let cfg = dir.path().join("conv.toml");
+    std::fs::write(&cfg, &base).unwrap();
+    let mut child = bin()
+        .arg("serve")
+        .arg("--config")
+        .arg(&cfg)
+        .env("CONVERGENCES_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve("auth.test", addr)
+        .resolve("bip.test", addr)
+        .resolve("new.test", addr)
+        .build()
+        .unwrap();
+    let status = |host: &str| {
+        client
+            .get(format!("http://{host}:{port}/"))
+            .send()
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    let wait_for = |host: &str, want: u16| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while status(host) != want {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{host} never answered {want}: {}",
+                std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    let hup = |pid: u32| {
+        assert!(Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    wait_for("auth.test", 303);
+    assert_eq!(status("bip.test"), 401);
+    assert_eq!(status("new.test"), 404);
+
+    std::fs::write(
+        &cfg,
+        format!("{base}[[apps]]\nslug = \"new\"\nname = \"Nouvelle\"\nhost = \"new.test\"\nupstreams = [\"{}\"]\n", up.addr),
+    )
+    .unwrap();
+    hup(child.id());
+    wait_for("new.test", 401);
+    assert_eq!(status("bip.test"), 401);
+
+    // A broken file is refused and the running configuration stays.
+    std::fs::write(&cfg, "[server\n").unwrap();
+    hup(child.id());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(status("new.test"), 401);
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(code) = child.try_wait().unwrap() {
+            assert!(code.success(), "exit status {code:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

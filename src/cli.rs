@@ -118,7 +118,7 @@ enum AdminCommand {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let json = matches!(&cli.command, Command::Serve(c) if Config::load(&c.config).map(|c| c.log_json).unwrap_or(false));
-    crate::telemetry::init_logs(json);
+    let _logs = crate::telemetry::init_logs(json);
     match run(cli) {
         Ok(()) => 0,
         Err(e) => {

@@ -4,18 +4,23 @@
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
-pub fn init_logs(json: bool) {
+/// Installs the log subscriber. Lines are handed to a writer thread (the proxy's workers never
+/// wait on stderr); keep the returned guard alive until exit so the last lines are flushed.
+pub fn init_logs(json: bool) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("CONVERGENCES_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,pingora_core=warn,pingora_proxy=warn,sqlx=warn"));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(true);
-    let _ = if json {
+        .with_target(true)
+        .with_writer(writer);
+    let installed = if json {
         builder.json().flatten_event(true).try_init()
     } else {
         builder.try_init()
     };
+    installed.ok().map(|_| guard)
 }
 
 fn handle() -> &'static PrometheusHandle {
@@ -49,14 +54,41 @@ pub fn render() -> String {
     handle().render()
 }
 
-pub fn proxied(app: &'static str, status: u16, seconds: f64) {
-    metrics::counter!("convergences_requests_total", "app" => app, "status" => status_label(status))
-        .increment(1);
-    metrics::histogram!("convergences_request_duration_seconds", "app" => app).record(seconds);
+/// Metric handles of one application, registered once so that a proxied request only bumps
+/// atomics (no registry lookup, no label allocation).
+pub struct AppMetrics {
+    requests: dashmap::DashMap<&'static str, metrics::Counter>,
+    duration: metrics::Histogram,
+    upstream_errors: metrics::Counter,
+    app: &'static str,
 }
 
-pub fn upstream_error(app: &'static str) {
-    metrics::counter!("convergences_upstream_errors_total", "app" => app).increment(1);
+impl AppMetrics {
+    pub fn new(app: &'static str) -> AppMetrics {
+        AppMetrics {
+            requests: dashmap::DashMap::new(),
+            duration: metrics::histogram!("convergences_request_duration_seconds", "app" => app),
+            upstream_errors: metrics::counter!("convergences_upstream_errors_total", "app" => app),
+            app,
+        }
+    }
+
+    pub fn proxied(&self, status: u16, seconds: f64) {
+        let label = status_label(status);
+        match self.requests.get(label) {
+            Some(c) => c.increment(1),
+            None => {
+                let c = metrics::counter!("convergences_requests_total", "app" => self.app, "status" => label);
+                c.increment(1);
+                self.requests.insert(label, c);
+            }
+        }
+        self.duration.record(seconds);
+    }
+
+    pub fn upstream_error(&self) {
+        self.upstream_errors.increment(1);
+    }
 }
 
 pub fn login(ok: bool) {
@@ -65,11 +97,15 @@ pub fn login(ok: bool) {
 }
 
 pub fn cache_hit() {
-    metrics::counter!("convergences_identity_cache_total", "result" => "hit").increment(1);
+    static HIT: OnceLock<metrics::Counter> = OnceLock::new();
+    HIT.get_or_init(|| metrics::counter!("convergences_identity_cache_total", "result" => "hit"))
+        .increment(1);
 }
 
 pub fn cache_miss() {
-    metrics::counter!("convergences_identity_cache_total", "result" => "miss").increment(1);
+    static MISS: OnceLock<metrics::Counter> = OnceLock::new();
+    MISS.get_or_init(|| metrics::counter!("convergences_identity_cache_total", "result" => "miss"))
+        .increment(1);
 }
 
 pub fn sessions_created() {

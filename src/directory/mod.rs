@@ -131,3 +131,19 @@ pub fn today() -> String {
     let d = time::OffsetDateTime::now_utc().date();
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
+
+/// `today()` for the per-request path: computed once per day and thread, then shared.
+pub fn today_cached() -> std::rc::Rc<str> {
+    use std::cell::RefCell;
+    thread_local! {
+        static CACHE: RefCell<(i64, std::rc::Rc<str>)> = RefCell::new((-1, std::rc::Rc::from("")));
+    }
+    let day = now().div_euclid(86_400);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != day {
+            *c = (day, std::rc::Rc::from(today()));
+        }
+        c.1.clone()
+    })
+}

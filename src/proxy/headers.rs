@@ -55,39 +55,37 @@ pub fn cookie<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
 }
 
 /// Removes cookies named in `names` from the Cookie header(s), keeping the application's own.
+/// Allocates only when one of them is present: one string for the rebuilt header.
 pub fn strip_cookies(req: &mut RequestHeader, names: &[&str]) {
-    let mut found = false;
-    for h in req.headers.get_all(http::header::COOKIE) {
-        let s = String::from_utf8_lossy(h.as_bytes());
-        if s.split(';').any(|p| {
-            let k = p.trim().split('=').next().unwrap_or("");
-            names.contains(&k)
-        }) {
-            found = true;
-            break;
-        }
-    }
-    if !found {
-        return;
-    }
-    let kept: Vec<String> = req
+    let is_ours = |part: &str| {
+        let k = part.trim().split('=').next().unwrap_or("");
+        names.contains(&k)
+    };
+    let present = req
         .headers
         .get_all(http::header::COOKIE)
         .iter()
-        .flat_map(|h| {
-            String::from_utf8_lossy(h.as_bytes())
-                .split(';')
-                .map(|p| p.trim().to_string())
-                .collect::<Vec<_>>()
-        })
-        .filter(|p| {
-            let k = p.split('=').next().unwrap_or("");
-            !p.is_empty() && !names.contains(&k)
-        })
-        .collect();
+        .any(|h| h.to_str().map_or(true, |s| s.split(';').any(is_ours)));
+    if !present {
+        return;
+    }
+    let mut kept = String::new();
+    for h in req.headers.get_all(http::header::COOKIE) {
+        let Ok(s) = h.to_str() else { continue };
+        for part in s.split(';') {
+            let part = part.trim();
+            if part.is_empty() || is_ours(part) {
+                continue;
+            }
+            if !kept.is_empty() {
+                kept.push_str("; ");
+            }
+            kept.push_str(part);
+        }
+    }
     let _ = req.remove_header(&http::header::COOKIE);
     if !kept.is_empty() {
-        let _ = req.insert_header(http::header::COOKIE, kept.join("; "));
+        let _ = req.insert_header(http::header::COOKIE, kept);
     }
 }
 

@@ -25,6 +25,7 @@ pub struct AppRoute {
     pub peers: Vec<HttpPeer>,
     /// The slug as a `'static` metrics label.
     pub label: &'static str,
+    pub metrics: crate::telemetry::AppMetrics,
 }
 
 /// How long an upstream that refused a connection is skipped when others are available.
@@ -121,6 +122,7 @@ impl RouteTable {
             apps.push(AppRoute {
                 peers,
                 label: crate::telemetry::label(&cfg.slug),
+                metrics: crate::telemetry::AppMetrics::new(crate::telemetry::label(&cfg.slug)),
                 idx,
                 shares_cookie,
                 origin,

@@ -149,7 +149,7 @@ impl Proxy {
             }
         };
         ctx.user_id = Some(ident.identity.user_id);
-        if !ident.identity.is_usable(&crate::directory::today()) {
+        if !ident.identity.is_usable(&crate::directory::today_cached()) {
             return self.unauthenticated(session, routes, i).await;
         }
         if !ident.identity.has_app(&app.cfg.slug) {
@@ -355,7 +355,7 @@ impl ProxyHttp for Proxy {
         };
         if let (Some(app), Some(u)) = (app, ctx.upstream) {
             app.mark_down(u);
-            crate::telemetry::upstream_error(app.label);
+            app.metrics.upstream_error();
             if ctx.tries < app.cfg.upstreams.len() {
                 e.set_retry(true);
             }
@@ -443,7 +443,7 @@ impl ProxyHttp for Proxy {
         };
         if let (Target::App(i), Some(r)) = (ctx.target, &ctx.routes) {
             if let Some(app) = r.apps.get(i).filter(|_| code >= 500) {
-                crate::telemetry::upstream_error(app.label);
+                app.metrics.upstream_error();
             }
         }
         if code > 0 && session.response_written().is_none() {
@@ -466,17 +466,13 @@ impl ProxyHttp for Proxy {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         let Target::App(i) = ctx.target else { return };
-        let Some(label) = ctx
-            .routes
-            .as_ref()
-            .and_then(|r| r.apps.get(i))
-            .map(|a| a.label)
-        else {
+        let Some(app) = ctx.routes.as_ref().and_then(|r| r.apps.get(i)) else {
             return;
         };
+        let label = app.label;
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let elapsed = ctx.started.elapsed();
-        crate::telemetry::proxied(label, status, elapsed.as_secs_f64());
+        app.metrics.proxied(status, elapsed.as_secs_f64());
         tracing::info!(
             target: "convergences::access",
             app = label,

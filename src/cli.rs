@@ -55,6 +55,13 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AdminCommand {
+    /// Delete audit events older than the retention (audit.retention_days, or --older-than-days).
+    PurgeAudit {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        older_than_days: Option<u32>,
+    },
     /// E-mail each référent the accounts of their structures that expire soon or were never
     /// used (what `serve` does once a day), now.
     SendReminders {
@@ -151,6 +158,27 @@ fn run(cli: Cli) -> Result<(), StartError> {
                 "migrations applied to {}",
                 server::redact_url(&config.database_url)
             );
+            Ok(())
+        }
+        Command::Admin(AdminCommand::PurgeAudit {
+            config,
+            older_than_days,
+        }) => {
+            let config = Config::load(&config.config)?;
+            let days = older_than_days.unwrap_or(config.audit_retention_days);
+            if days == 0 {
+                return Err(StartError::Other(
+                    "--older-than-days must be at least 1".into(),
+                ));
+            }
+            let rt = server::control_runtime()?;
+            let n = rt.block_on(async {
+                let dir = server::open_directory(&config).await?;
+                dir.purge_audit(days)
+                    .await
+                    .map_err(|e| StartError::Other(e.to_string()))
+            })?;
+            println!("{n} audit event(s) older than {days} days deleted.");
             Ok(())
         }
         Command::Admin(AdminCommand::SendReminders {

@@ -229,9 +229,9 @@ pub async fn send_reminders(
     Ok(sent)
 }
 
-/// The daily reminder task of `serve`: at the configured UTC hour, one instance (the one that
-/// claims the day in the database) sends the reminders.
-pub async fn reminder_loop(gw: std::sync::Arc<Gateway>) {
+/// The daily task of `serve`: at the configured UTC hour, one instance (the one that claims the
+/// day in the database) purges old audit events and, if enabled, sends the reminders.
+pub async fn daily_loop(gw: std::sync::Arc<Gateway>) {
     let r = gw.config.reminders.clone();
     loop {
         let now = time::OffsetDateTime::now_utc();
@@ -244,11 +244,19 @@ pub async fn reminder_loop(gw: std::sync::Arc<Gateway>) {
         };
         let wait = (next - now).unsigned_abs();
         tokio::time::sleep(wait).await;
-        match gw
-            .dir
-            .claim_daily_job("reminders", &crate::directory::today())
-            .await
-        {
+        let today = crate::directory::today();
+        match gw.dir.claim_daily_job("purge_audit", &today).await {
+            Ok(true) => match gw.dir.purge_audit(gw.config.audit_retention_days).await {
+                Ok(n) => tracing::info!(deleted = n, "old audit events purged"),
+                Err(e) => tracing::error!(error = %e, "audit purge failed"),
+            },
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "cannot claim the audit purge job"),
+        }
+        if !r.enabled {
+            continue;
+        }
+        match gw.dir.claim_daily_job("reminders", &today).await {
             Ok(true) => {
                 match send_reminders(&gw, r.expiring_within_days, r.unused_for_days).await {
                     Ok(n) => tracing::info!(messages = n, "expiry reminders sent"),

@@ -262,9 +262,7 @@ pub fn run(
     if std::path::Path::new(&gw.config.source).is_file() {
         rt.spawn(reload_on_sighup(gw.clone()));
     }
-    if gw.config.reminders.enabled {
-        rt.spawn(crate::lifecycle::reminder_loop(gw.clone()));
-    }
+    rt.spawn(crate::lifecycle::daily_loop(gw.clone()));
     if let Some(f) = on_ready {
         f(&gw, &rt);
     }

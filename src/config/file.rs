@@ -23,6 +23,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub reminders: RemindersSection,
     #[serde(default)]
+    pub audit: AuditSection,
+    #[serde(default)]
     pub apps: Vec<AppSection>,
 }
 
@@ -299,6 +301,21 @@ impl Default for HeaderNamesSection {
             roles: "X-Convergences-Roles".into(),
             app_id: "X-Convergences-App-Id".into(),
             assertion: "X-Convergences-Assertion".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// Audit events older than this are deleted by `admin purge-audit` and by the daily job.
+    pub retention_days: u32,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        Self {
+            retention_days: 365,
         }
     }
 }

@@ -215,6 +215,8 @@ pub struct Config {
     pub link_ttl: Duration,
     pub mail: MailSettings,
     pub reminders: Reminders,
+    /// Days an audit event is kept.
+    pub audit_retention_days: u32,
     pub apps: Vec<AppConfig>,
 }
 
@@ -628,6 +630,9 @@ fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError> {
             }
         }
     };
+    if f.audit.retention_days == 0 {
+        bad("audit.retention_days", "must be at least 1".into());
+    }
     let r = &f.reminders;
     if r.hour > 23 {
         bad("reminders.hour", "must be between 0 and 23".into());
@@ -726,6 +731,7 @@ fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError> {
             expiring_within_days: r.expiring_within_days,
             unused_for_days: r.unused_for_days,
         },
+        audit_retention_days: f.audit.retention_days,
         apps,
     })
 }

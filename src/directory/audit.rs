@@ -33,6 +33,16 @@ impl Directory {
         Ok(())
     }
 
+    /// Deletes audit events older than `days` days; returns how many went.
+    pub async fn purge_audit(&self, days: u32) -> DResult<u64> {
+        let cutoff = now() - i64::from(days) * 86_400;
+        let done = sqlx::query("DELETE FROM audit_events WHERE at < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn count_audit(&self, action: &str) -> DResult<i64> {
         use sqlx::Row;
         Ok(

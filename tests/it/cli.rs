@@ -289,3 +289,49 @@ fn serve_reloads_applications_on_sighup_and_stops_on_sigterm() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn purge_audit_deletes_only_events_older_than_the_retention() {
+    let t = TestGateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("conv.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nportal_host = \"auth.test\"\ndata_dir = \"{}\"\n[database]\nurl = \"{}\"\n[audit]\nretention_days = 30\n",
+            dir.path().display(),
+            t.gw.config.database_url
+        ),
+    )
+    .unwrap();
+    let old = convergences::directory::now() - 40 * 86_400;
+    t.block_on(
+        sqlx::query("INSERT INTO audit_events (at, actor, action) VALUES ($1, 'x', 'ancient')")
+            .bind(old)
+            .execute(&t.gw.dir.pool),
+    )
+    .unwrap();
+    t.browser()
+        .login("agent@mairie-exemple.fr", crate::harness::PASSWORD);
+    let out = bin()
+        .args(["admin", "purge-audit", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "1 audit event(s) older than 30 days deleted."
+    );
+    assert_eq!(t.block_on(t.gw.dir.count_audit("ancient")).unwrap(), 0);
+    assert_eq!(
+        t.block_on(t.gw.dir.count_audit("login")).unwrap(),
+        1,
+        "recent events stay"
+    );
+}

@@ -59,6 +59,18 @@ pub async fn stylesheet() -> impl IntoResponse {
     )
 }
 
+const PASSWORD_JS: &str = include_str!("../../static/password.js");
+
+pub async fn password_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        PASSWORD_JS,
+    )
+}
+
 pub async fn not_found() -> WebError {
     WebError::NotFound
 }

@@ -43,6 +43,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/readyz", get(meta::readyz))
         .route("/metrics", get(meta::metrics))
         .route("/_static/style.css", get(meta::stylesheet))
+        .route("/_static/password.js", get(meta::password_js))
         .fallback(meta::not_found)
         .layer(axum::middleware::map_response_with_state(
             gw.clone(),

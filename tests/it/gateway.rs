@@ -652,6 +652,10 @@ fn upstream_failures_give_french_pages_and_fail_over() {
         .unwrap();
     assert_eq!(r.status(), 502);
     assert!(r.text().unwrap().contains("Application indisponible"));
+    // Too slow (read timeout 2 s in the test configuration): 504 page.
+    let r = b.client.get(t.url("bip.test", "/slow")).send().unwrap();
+    assert_eq!(r.status(), 504);
+    assert!(r.text().unwrap().contains("Application trop lente"));
 }
 
 #[test]

@@ -47,6 +47,10 @@ pub fn echo_upstream(name: &'static str) -> Upstream {
         let l = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
         let app = axum::Router::new().fallback(
             move |uri: axum::http::Uri, headers: HeaderMap| async move {
+                if uri.path() == "/slow" {
+                    // Longer than the read timeout the test gateways give their upstreams.
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                }
                 let mut map = BTreeMap::new();
                 for (k, v) in &headers {
                     map.entry(k.as_str().to_string())

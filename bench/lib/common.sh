@@ -68,11 +68,17 @@ ensure_packages() {
 # Sets BENCH_BIN: the given one if set, else builds the release binary (honours
 # CARGO_TARGET_DIR; default target/).
 build_gateway() {
+  local tree
+  tree="commit $(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  git -C "$BENCH_ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock migrations templates static 2>/dev/null ||
+    tree="$tree + uncommitted changes"
   if [ -n "${BENCH_BIN:-}" ]; then
     [ -x "$BENCH_BIN" ] || die "BENCH_BIN=$BENCH_BIN is not executable"
     log "using $BENCH_BIN (not rebuilt)"
+    BUILD_DESC="given binary $BENCH_BIN (built $(date -u -r "$BENCH_BIN" '+%H:%M UTC'); working tree now: $tree)"
     return
   fi
+  BUILD_DESC="release build of $tree"
   command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (rustup) first"
   "$BENCH_ROOT/scripts/setup.sh"
   log "building the release binary (cargo build --release --bin convergences; first build takes minutes)"

@@ -99,7 +99,7 @@ REPORT="$BENCH_TMP/report.md"
   echo "### Logins per second — $STARTED"
   echo
   echo "- Machine: $(machine_description)"
-  echo "- Commit: $(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$BENCH_ROOT" diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ' (with uncommitted changes in src/)'); release binary, server.threads = ${GATEWAY_THREADS:-2}, SQLite + in-process sessions, argon2id default cost (m=19456 KiB, t=2, p=1); $LIMIT_NOTE; log level $GATEWAY_LOG_LEVEL"
+  echo "- Binary: $BUILD_DESC; server.threads = ${GATEWAY_THREADS:-2}, SQLite + in-process sessions, argon2id default cost (m=19456 KiB, t=2, p=1); $LIMIT_NOTE; log level $GATEWAY_LOG_LEVEL"
   echo "- $CLIENTS concurrent clients (Python threads, keep-alive), one account each; a login = GET /login + POST /login (303 + session cookie); ${DURATION} s per round, $ROUNDS rounds, ${WARMUP} s warm-up; the clients share the machine"
   echo "- Load average before/after: $LOAD_BEFORE / $LOAD_AFTER; build processes seen during the runs: up to $BUSY_MAX${BENCH_NOTE:+; $BENCH_NOTE}"
   echo

@@ -99,6 +99,21 @@ rss_sampler() {
   done
 }
 
+# tree_cpu PID: adds the CPU time (utime + stime, clock ticks) of PID and its descendants to
+# TREE_CPU.
+tree_cpu() {
+  local pid=$1 stat f kid kids=()
+  stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 0
+  local -a fields
+  read -r -a fields <<<"${stat##*) }"
+  TREE_CPU=$((TREE_CPU + fields[11] + fields[12]))
+  for f in /proc/"$pid"/task/*/children; do
+    read -r -a kids <"$f" 2>/dev/null || true
+    for kid in "${kids[@]}"; do tree_cpu "$kid"; done
+  done
+}
+CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
+
 # to_ms VALUE_WITH_UNIT (wrk: 850.00us, 1.20ms, 1.01s, 1.00m)
 to_ms() {
   awk -v x="$1" 'BEGIN {
@@ -160,8 +175,14 @@ run_one() {
     rss_sampler "${PID_OF[$t]}" "$rssfile" &
     sampler=$!
   fi
+  TREE_CPU=0
+  tree_cpu "${PID_OF[$t]}"
+  local cpu0=$TREE_CPU
   wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 5s --latency "${hdr[@]}" "${URL[$t]}" >"$out" 2>&1 ||
     die "wrk failed for ${NAME[$t]}: $(cat "$out")"
+  TREE_CPU=0
+  tree_cpu "${PID_OF[$t]}"
+  LAST_CPU_TICKS=$((TREE_CPU - cpu0))
   if [ -n "$sampler" ]; then
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
@@ -200,6 +221,9 @@ for r in $(seq 1 "$ROUNDS"); do
     log "round $r/$ROUNDS ${NAME[$t]}: ${DURATION} s, $CONNECTIONS connections"
     run_one "$t" "$DURATION" "$BENCH_TMP/wrk-$t-$r.txt" "$BENCH_TMP/rss-$t-$r.txt"
     RES[$t,$r]="$(parse_wrk "$BENCH_TMP/wrk-$t-$r.txt")"
+    set -- ${RES[$t,$r]}
+    # CPU time of the server per request, in microseconds: column 7 of RES.
+    RES[$t,$r]="${RES[$t,$r]} $(awk -v k="$LAST_CPU_TICKS" -v hz="$CLK_TCK" -v n="$4" 'BEGIN { printf "%.1f", k * 1e6 / hz / n }')"
     rss=$(cat "$BENCH_TMP/rss-$t-$r.txt" 2>/dev/null || echo 0)
     [ "$rss" -gt "${PEAK[$t]}" ] && PEAK[$t]=$rss
   done
@@ -234,17 +258,19 @@ REPORT="$BENCH_TMP/report.md"
   echo "### Proxy overhead — $STARTED"
   echo
   echo "- Machine: $(machine_description)"
-  echo "- Commit: $(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$BENCH_ROOT" diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ' (with uncommitted changes in src/)'); binary: release, server.threads = ${GATEWAY_THREADS:-2}; nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), worker_processes 2; $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
+  echo "- Binary: $BUILD_DESC; server.threads = ${GATEWAY_THREADS:-2}; nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), worker_processes 2; $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
   echo "- Convergences log level: $GATEWAY_LOG_LEVEL"
   echo "- wrk -t$WRK_THREADS -c$CONNECTIONS --latency, ${DURATION} s per run, $ROUNDS rounds interleaved a b c, ${WARMUP} s warm-up each; wrk, upstream and proxies share the machine"
   echo "- Load average before/after: $LOAD_BEFORE / $LOAD_AFTER; build processes (rustc, cc, ld...) seen during the runs: up to $BUSY_MAX${BENCH_NOTE:+; $BENCH_NOTE}"
   echo
-  echo "| target | requests/s median (min–max) | p50 ms median (min–max) | p99 ms median (min–max) | errors | peak RSS |"
-  echo "|---|---|---|---|---|---|"
+  echo "| target | requests/s median (min–max) | p50 ms median (min–max) | p99 ms median (min–max) | server CPU µs/request median (min–max) | errors | peak RSS |"
+  echo "|---|---|---|---|---|---|---|"
   for t in a b c; do
     read -r rm rl rh < <(stats 1 "$t")
     read -r pm pl ph < <(stats 2 "$t")
     read -r qm ql qh < <(stats 3 "$t")
+    read -r um ul uh < <(stats 7 "$t")
+    MED[$t,cpu]=$um
     MED[$t,rps]=$rm
     MED[$t,p50]=$pm
     MED[$t,p99]=$qm
@@ -254,26 +280,29 @@ REPORT="$BENCH_TMP/report.md"
       b) rssnote="$((PEAK[b] / 1024)) MiB (master + 2 workers)" ;;
       c) rssnote="$((PEAK[c] / 1024)) MiB (VmHWM $((GW_HWM / 1024)) MiB)" ;;
     esac
-    printf '| %s | %.0f (%.0f–%.0f) | %.2f (%.2f–%.2f) | %.2f (%.2f–%.2f) | %s | %s |\n' \
-      "${NAME[$t]}" "$rm" "$rl" "$rh" "$pm" "$pl" "$ph" "$qm" "$ql" "$qh" "$errs" "$rssnote"
+    printf '| %s | %.0f (%.0f–%.0f) | %.2f (%.2f–%.2f) | %.2f (%.2f–%.2f) | %.1f (%.1f–%.1f) | %s | %s |\n' \
+      "${NAME[$t]}" "$rm" "$rl" "$rh" "$pm" "$pl" "$ph" "$qm" "$ql" "$qh" "$um" "$ul" "$uh" "$errs" "$rssnote"
   done
   echo
   awk -v a="${MED[a,rps]}" -v b="${MED[b,rps]}" -v c="${MED[c,rps]}" \
     -v a50="${MED[a,p50]}" -v b50="${MED[b,p50]}" -v c50="${MED[c,p50]}" \
-    -v a99="${MED[a,p99]}" -v b99="${MED[b,p99]}" -v c99="${MED[c,p99]}" 'BEGIN {
+    -v a99="${MED[a,p99]}" -v b99="${MED[b,p99]}" -v c99="${MED[c,p99]}" \
+    -v bcpu="${MED[b,cpu]}" -v ccpu="${MED[c,cpu]}" 'BEGIN {
       printf "- Throughput: c/b = %.2f, c/a = %.2f (b/a = %.2f)\n", c / b, c / a, b / a
+      printf "- Proxy CPU per request: Convergences %.1f µs, nginx %.1f µs (%.1f×); the least noise-sensitive figure on a shared machine\n", ccpu, bcpu, ccpu / bcpu
       printf "- Added latency over the direct upstream: Convergences p50 %+.2f ms, p99 %+.2f ms; nginx p50 %+.2f ms, p99 %+.2f ms\n", c50 - a50, c99 - a99, b50 - a50, b99 - a99
     }'
   echo "- Errors = wrk non-2xx/3xx answers + socket errors, summed over the rounds; every Convergences answer was checked to be a proxied 200 (gateway metrics)."
+  echo "- Server CPU: utime + stime of the server's processes (nginx: master + workers) during the run, divided by the requests wrk counted."
   echo "- Peak RSS: largest sum of VmRSS of the process tree sampled every 0.25 s during its runs (shared pages of nginx workers counted in each)."
   echo
-  echo "<details><summary>per round (requests/s, p50 ms, p99 ms)</summary>"
+  echo "<details><summary>per round (requests/s, p50 ms, p99 ms, server CPU per request)</summary>"
   echo
   for r in $(seq 1 "$ROUNDS"); do
     line="round $r:"
     for t in a b c; do
       set -- ${RES[$t,$r]}
-      line="$line ${t} $1 / $2 / $3;"
+      line="$line ${t} $1 / $2 / $3 / $7 µs;"
     done
     echo "- ${line%;}"
   done

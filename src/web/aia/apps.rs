@@ -8,6 +8,7 @@ use super::{
     action_viewer, audit, csv_export, fmt_ts, num, page_viewer, see_other, Access, Nav, Pager,
     PER_PAGE,
 };
+use super::{FrForm, FrPath, FrQuery};
 use crate::directory::access::Viewer;
 use crate::directory::admin_apps::{AppInfo, AssignmentInfo, MemberRow};
 use crate::directory::admin_users::{UserFilter, MIN_SEARCH};
@@ -15,7 +16,7 @@ use crate::web::context::Ctx;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
-use axum::extract::{Form, Path, Query};
+
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
@@ -92,7 +93,7 @@ async fn role_of(ctx: &Ctx, v: &Viewer, slug: &str, role: &str) -> WebResult<(Ap
     Ok((app, role_id))
 }
 
-pub async fn page(ctx: Ctx, Query(q): Query<PageQuery>) -> WebResult<Response> {
+pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<PageQuery>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, "/aia/applications").await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -246,8 +247,8 @@ async fn assign_page(
 
 pub async fn assign_form(
     ctx: Ctx,
-    Path((slug, role)): Path<(String, String)>,
-    Query(q): Query<AssignQuery>,
+    FrPath((slug, role)): FrPath<(String, String)>,
+    FrQuery(q): FrQuery<AssignQuery>,
 ) -> WebResult<Response> {
     let v = match page_viewer(&ctx, "/aia/applications").await? {
         Access::Viewer(v) => v,
@@ -264,8 +265,8 @@ pub async fn assign_form(
 /// own by default). All ids are checked before anything is written.
 pub async fn assign(
     ctx: Ctx,
-    Path((slug, role)): Path<(String, String)>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    FrPath((slug, role)): FrPath<(String, String)>,
+    FrForm(pairs): FrForm<Vec<(String, String)>>,
 ) -> WebResult<Response> {
     let v = action_viewer(&ctx, form::first(&pairs, "csrf")).await?;
     let (app, role_id) = role_of(&ctx, &v, &slug, &role).await?;
@@ -344,8 +345,8 @@ pub async fn assign(
 /// "Désaffecter les membres sélectionnés" and "Réaffecter" (to `to_role`).
 pub async fn members_action(
     ctx: Ctx,
-    Path((slug, role)): Path<(String, String)>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    FrPath((slug, role)): FrPath<(String, String)>,
+    FrForm(pairs): FrForm<Vec<(String, String)>>,
 ) -> WebResult<Response> {
     let v = action_viewer(&ctx, form::first(&pairs, "csrf")).await?;
     let (app, role_id) = role_of(&ctx, &v, &slug, &role).await?;
@@ -443,7 +444,10 @@ pub async fn members_action(
 }
 
 /// "Exporter" the members of a role (those in the viewer's structures), streamed.
-pub async fn export(ctx: Ctx, Path((slug, role)): Path<(String, String)>) -> WebResult<Response> {
+pub async fn export(
+    ctx: Ctx,
+    FrPath((slug, role)): FrPath<(String, String)>,
+) -> WebResult<Response> {
     let v = super::viewer_of(&ctx).await?.ok_or(WebError::Forbidden)?;
     let (app, role_id) = role_of(&ctx, &v, &slug, &role).await?;
     audit(

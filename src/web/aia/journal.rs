@@ -2,6 +2,7 @@
 //! filters on action, dates and text, and its CSV export.
 
 use super::form::date_start;
+use super::FrQuery;
 use super::{audit, csv_export, fmt_ts, num, page_viewer, Access, Nav, Pager, PER_PAGE};
 use crate::directory::access::Viewer;
 use crate::directory::audit_log::{AuditFilter, AuditRow};
@@ -9,7 +10,7 @@ use crate::web::context::Ctx;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
-use axum::extract::Query;
+
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
@@ -115,7 +116,7 @@ fn allowed(v: &Viewer) -> WebResult<()> {
     }
 }
 
-pub async fn page(ctx: Ctx, Query(q): Query<JournalQuery>) -> WebResult<Response> {
+pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<JournalQuery>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, "/aia/journal").await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -165,7 +166,7 @@ pub async fn page(ctx: Ctx, Query(q): Query<JournalQuery>) -> WebResult<Response
     Ok(Html(page.render()?).into_response())
 }
 
-pub async fn export(ctx: Ctx, Query(q): Query<JournalQuery>) -> WebResult<Response> {
+pub async fn export(ctx: Ctx, FrQuery(q): FrQuery<JournalQuery>) -> WebResult<Response> {
     let v = super::viewer_of(&ctx).await?.ok_or(WebError::Forbidden)?;
     allowed(&v)?;
     audit(&ctx, &v, "audit_exported", "", Some(v.structure_id), "").await?;

@@ -338,3 +338,39 @@ pub fn see_other(path: &str, code: &str) -> Response {
     let sep = if path.contains('?') { '&' } else { '?' };
     Redirect::to(&format!("{path}{sep}ok={code}")).into_response()
 }
+
+/// Form body extractor whose rejections (wrong content type, malformed or duplicated fields)
+/// become the French 400 page instead of axum's English text.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::extract::Form), rejection(WebError))]
+pub struct FrForm<T>(pub T);
+
+/// Query-string extractor with French rejections.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(WebError))]
+pub struct FrQuery<T>(pub T);
+
+/// Path extractor: an id that is not a number designates no object, hence 404.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(WebError))]
+pub struct FrPath<T>(pub T);
+
+impl From<axum::extract::rejection::FormRejection> for WebError {
+    fn from(_: axum::extract::rejection::FormRejection) -> Self {
+        WebError::BadRequest(
+            "Le formulaire envoyé est invalide. Rechargez la page et recommencez.".into(),
+        )
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for WebError {
+    fn from(_: axum::extract::rejection::QueryRejection) -> Self {
+        WebError::BadRequest("Les paramètres de la page sont invalides.".into())
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for WebError {
+    fn from(_: axum::extract::rejection::PathRejection) -> Self {
+        WebError::NotFound
+    }
+}

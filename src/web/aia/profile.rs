@@ -3,6 +3,7 @@
 
 use super::photo::{self, PhotoError};
 use super::{action_viewer, audit, page_viewer, see_other, Access, Nav};
+use super::{FrForm, FrPath, FrQuery};
 use crate::directory::access::Viewer;
 use crate::directory::admin_users::UserRecord;
 use crate::web::context::Ctx;
@@ -11,7 +12,7 @@ use crate::web::pages::Layout;
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Form, Path, Query};
+
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
@@ -82,7 +83,7 @@ async fn render(
     Ok(Html(page.render()?))
 }
 
-pub async fn profile(ctx: Ctx, Query(q): Query<FlashQuery>) -> WebResult<Response> {
+pub async fn profile(ctx: Ctx, FrQuery(q): FrQuery<FlashQuery>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, "/aia/profil").await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -155,7 +156,7 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-pub async fn delete_photo(ctx: Ctx, Form(f): Form<CsrfForm>) -> WebResult<Response> {
+pub async fn delete_photo(ctx: Ctx, FrForm(f): FrForm<CsrfForm>) -> WebResult<Response> {
     let v = action_viewer(&ctx, &f.csrf).await?;
     ctx.gw.dir.delete_photo(v.user_id).await?;
     audit(
@@ -171,7 +172,7 @@ pub async fn delete_photo(ctx: Ctx, Form(f): Form<CsrfForm>) -> WebResult<Respon
 }
 
 /// Serves a photo to those who may see the user's card (and to the user).
-pub async fn photo(ctx: Ctx, Path(id): Path<i64>) -> WebResult<Response> {
+pub async fn photo(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Response> {
     let v = super::viewer_of(&ctx).await?.ok_or(WebError::NotFound)?;
     if id != v.user_id {
         let u = ctx

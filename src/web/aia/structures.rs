@@ -8,6 +8,7 @@ use super::{
     action_viewer, audit, csv_export, fmt_ts, num, page_viewer, see_other, Access, Nav, Pager,
     PER_PAGE,
 };
+use super::{FrForm, FrPath, FrQuery};
 use crate::directory::access::{depth, Viewer};
 use crate::directory::admin_structures::{ReferentRow, StructureInfo};
 use crate::directory::admin_users::UserFilter;
@@ -16,7 +17,7 @@ use crate::web::context::Ctx;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
-use axum::extract::{Form, Path, Query};
+
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
@@ -164,7 +165,7 @@ async fn visible(ctx: &Ctx, v: &Viewer, id: i64) -> WebResult<StructureInfo> {
     Ok(s)
 }
 
-pub async fn page(ctx: Ctx, Query(q): Query<PageQuery>) -> WebResult<Response> {
+pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<PageQuery>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, "/aia/structures").await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -265,7 +266,7 @@ pub async fn page(ctx: Ctx, Query(q): Query<PageQuery>) -> WebResult<Response> {
 }
 
 /// "Exporter" the members of a structure.
-pub async fn export(ctx: Ctx, Path(id): Path<i64>) -> WebResult<Response> {
+pub async fn export(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Response> {
     let v = super::viewer_of(&ctx).await?.ok_or(WebError::Forbidden)?;
     let s = visible(&ctx, &v, id).await?;
     if !v.can_export() {
@@ -397,7 +398,7 @@ pub struct NewQuery {
     parent: String,
 }
 
-pub async fn new_form(ctx: Ctx, Query(q): Query<NewQuery>) -> WebResult<Response> {
+pub async fn new_form(ctx: Ctx, FrQuery(q): FrQuery<NewQuery>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, "/aia/structures/nouvelle").await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -426,7 +427,7 @@ fn check(f: &StructureForm, e: &mut FieldErrors) -> (String, String, String, Vec
     (short, long, address, domains)
 }
 
-pub async fn create(ctx: Ctx, Form(f): Form<StructureForm>) -> WebResult<Response> {
+pub async fn create(ctx: Ctx, FrForm(f): FrForm<StructureForm>) -> WebResult<Response> {
     let v = action_viewer(&ctx, &f.csrf).await?;
     let parent = if f.parent_id.trim().is_empty() {
         None
@@ -464,7 +465,7 @@ pub async fn create(ctx: Ctx, Form(f): Form<StructureForm>) -> WebResult<Respons
     Ok(see_other(&format!("/aia/structures?id={id}"), "structure"))
 }
 
-pub async fn edit_form(ctx: Ctx, Path(id): Path<i64>) -> WebResult<Response> {
+pub async fn edit_form(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, &format!("/aia/structures/{id}/editer")).await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -486,8 +487,8 @@ pub async fn edit_form(ctx: Ctx, Path(id): Path<i64>) -> WebResult<Response> {
 
 pub async fn update(
     ctx: Ctx,
-    Path(id): Path<i64>,
-    Form(mut f): Form<StructureForm>,
+    FrPath(id): FrPath<i64>,
+    FrForm(mut f): FrForm<StructureForm>,
 ) -> WebResult<Response> {
     let v = action_viewer(&ctx, &f.csrf).await?;
     let s = visible(&ctx, &v, id).await?;
@@ -570,8 +571,8 @@ pub struct ReferentForm {
 /// Designates a référent (platform admins): the person must belong to the structure's tree.
 pub async fn add_referent(
     ctx: Ctx,
-    Path(id): Path<i64>,
-    Form(f): Form<ReferentForm>,
+    FrPath(id): FrPath<i64>,
+    FrForm(f): FrForm<ReferentForm>,
 ) -> WebResult<Response> {
     let v = action_viewer(&ctx, &f.csrf).await?;
     let s = visible(&ctx, &v, id).await?;
@@ -609,8 +610,8 @@ pub async fn add_referent(
 
 pub async fn remove_referent(
     ctx: Ctx,
-    Path(id): Path<i64>,
-    Form(f): Form<ReferentForm>,
+    FrPath(id): FrPath<i64>,
+    FrForm(f): FrForm<ReferentForm>,
 ) -> WebResult<Response> {
     let v = action_viewer(&ctx, &f.csrf).await?;
     let s = visible(&ctx, &v, id).await?;

@@ -6,6 +6,7 @@ use super::{
     action_viewer, audit, csv_export, fmt_date, fmt_ts, num, page_viewer, see_other, Access, Nav,
     Pager, PER_PAGE,
 };
+use super::{FrForm, FrPath, FrQuery};
 use crate::directory::access::{Scope, Viewer};
 use crate::directory::admin_users::{UserFilter, UserInput, UserRecord, UserRow, MIN_SEARCH};
 use crate::directory::audit_log::pseudonym;
@@ -13,7 +14,7 @@ use crate::web::context::Ctx;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
-use axum::extract::{Form, Path, Query};
+
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
@@ -130,7 +131,7 @@ async fn app_choices(ctx: &Ctx) -> WebResult<Vec<(String, String)>> {
     Ok(out)
 }
 
-pub async fn list(ctx: Ctx, Query(q): Query<ListQuery>) -> WebResult<Response> {
+pub async fn list(ctx: Ctx, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, "/aia/utilisateurs").await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -186,7 +187,7 @@ pub async fn list(ctx: Ctx, Query(q): Query<ListQuery>) -> WebResult<Response> {
 }
 
 /// "Exporter": every user the viewer manages (within the current filters), streamed.
-pub async fn export(ctx: Ctx, Query(q): Query<ListQuery>) -> WebResult<Response> {
+pub async fn export(ctx: Ctx, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Response> {
     let v = super::viewer_of(&ctx).await?.ok_or(WebError::Forbidden)?;
     if !v.can_export() {
         return Err(WebError::Forbidden);
@@ -296,7 +297,11 @@ pub struct OkQuery {
     ok: String,
 }
 
-pub async fn card(ctx: Ctx, Path(id): Path<i64>, Query(q): Query<OkQuery>) -> WebResult<Response> {
+pub async fn card(
+    ctx: Ctx,
+    FrPath(id): FrPath<i64>,
+    FrQuery(q): FrQuery<OkQuery>,
+) -> WebResult<Response> {
     let v = match page_viewer(&ctx, &format!("/aia/utilisateurs/{id}")).await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -515,7 +520,7 @@ pub struct NewQuery {
     structure: String,
 }
 
-pub async fn new_form(ctx: Ctx, Query(q): Query<NewQuery>) -> WebResult<Response> {
+pub async fn new_form(ctx: Ctx, FrQuery(q): FrQuery<NewQuery>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, "/aia/utilisateurs/nouveau").await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -530,7 +535,7 @@ pub async fn new_form(ctx: Ctx, Query(q): Query<NewQuery>) -> WebResult<Response
     form_page(&ctx, &v, None, f, FieldErrors::default(), None).await
 }
 
-pub async fn create(ctx: Ctx, Form(f): Form<UserForm>) -> WebResult<Response> {
+pub async fn create(ctx: Ctx, FrForm(f): FrForm<UserForm>) -> WebResult<Response> {
     let v = action_viewer(&ctx, &f.csrf).await?;
     if !v.is_manager() {
         return Err(WebError::Forbidden);
@@ -556,7 +561,7 @@ pub async fn create(ctx: Ctx, Form(f): Form<UserForm>) -> WebResult<Response> {
     Ok(see_other(&format!("/aia/utilisateurs/{id}"), "cree"))
 }
 
-pub async fn edit_form(ctx: Ctx, Path(id): Path<i64>) -> WebResult<Response> {
+pub async fn edit_form(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, &format!("/aia/utilisateurs/{id}/editer")).await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -573,10 +578,20 @@ pub async fn edit_form(ctx: Ctx, Path(id): Path<i64>) -> WebResult<Response> {
     .await
 }
 
-pub async fn update(ctx: Ctx, Path(id): Path<i64>, Form(f): Form<UserForm>) -> WebResult<Response> {
+pub async fn update(
+    ctx: Ctx,
+    FrPath(id): FrPath<i64>,
+    FrForm(f): FrForm<UserForm>,
+) -> WebResult<Response> {
     let v = action_viewer(&ctx, &f.csrf).await?;
     let before = managed_user(&ctx, &v, id).await?;
-    let (input, errors) = check(&ctx, &v, &f, Some(id)).await?;
+    let (input, mut errors) = check(&ctx, &v, &f, Some(id)).await?;
+    if id == v.user_id && input.locked {
+        errors.add(
+            "locked",
+            "Vous ne pouvez pas verrouiller votre propre compte.",
+        );
+    }
     if !errors.is_empty() {
         return form_page(&ctx, &v, Some(id), f, errors, None).await;
     }
@@ -625,7 +640,11 @@ pub struct LockForm {
 }
 
 /// "Verrouillage du compte": a locked account loses its sessions at once.
-pub async fn lock(ctx: Ctx, Path(id): Path<i64>, Form(f): Form<LockForm>) -> WebResult<Response> {
+pub async fn lock(
+    ctx: Ctx,
+    FrPath(id): FrPath<i64>,
+    FrForm(f): FrForm<LockForm>,
+) -> WebResult<Response> {
     let v = action_viewer(&ctx, &f.csrf).await?;
     let u = managed_user(&ctx, &v, id).await?;
     if u.id == v.user_id {
@@ -662,8 +681,8 @@ pub struct CsrfForm {
 /// valid until the new one is set.
 pub async fn reset_password(
     ctx: Ctx,
-    Path(id): Path<i64>,
-    Form(f): Form<CsrfForm>,
+    FrPath(id): FrPath<i64>,
+    FrForm(f): FrForm<CsrfForm>,
 ) -> WebResult<Response> {
     let v = action_viewer(&ctx, &f.csrf).await?;
     let u = managed_user(&ctx, &v, id).await?;
@@ -709,7 +728,7 @@ pub struct DeletePage {
     pub u: UserRecord,
 }
 
-pub async fn confirm_delete(ctx: Ctx, Path(id): Path<i64>) -> WebResult<Response> {
+pub async fn confirm_delete(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, &format!("/aia/utilisateurs/{id}/supprimer")).await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -725,7 +744,11 @@ pub async fn confirm_delete(ctx: Ctx, Path(id): Path<i64>) -> WebResult<Response
 
 /// GDPR deletion (SPEC 3.6): personal data gone at once, sessions and assignments revoked, the
 /// audit log keeps the event under a non-reversible reference.
-pub async fn delete(ctx: Ctx, Path(id): Path<i64>, Form(f): Form<CsrfForm>) -> WebResult<Response> {
+pub async fn delete(
+    ctx: Ctx,
+    FrPath(id): FrPath<i64>,
+    FrForm(f): FrForm<CsrfForm>,
+) -> WebResult<Response> {
     let v = action_viewer(&ctx, &f.csrf).await?;
     let u = managed_user(&ctx, &v, id).await?;
     if u.id == v.user_id {

@@ -218,6 +218,7 @@ async fn assign_page(
     let rows = rows
         .into_iter()
         .map(|r| ListRow {
+            is_self: r.id == v.user_id,
             manage: true,
             last_login: r.last_login_at.map(fmt_ts).unwrap_or_default(),
             expired: false,

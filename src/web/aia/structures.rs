@@ -175,10 +175,20 @@ pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<PageQuery>) -> WebResult<Respons
     }
     let dir = &ctx.gw.dir;
     let scope = v.manage_scope();
-    let selected_info = if q.id.trim().is_empty() {
-        None
+    // A référent lands on the structure they were designated for.
+    let default_id = if q.q.trim().is_empty() && !v.platform_admin {
+        v.referent_paths
+            .first()
+            .and_then(|p| crate::directory::admin_structures::path_ids(p).last().copied())
     } else {
+        None
+    };
+    let selected_info = if !q.id.trim().is_empty() {
         Some(visible(&ctx, &v, num(&q.id, 0)).await?)
+    } else if let Some(id) = default_id {
+        Some(visible(&ctx, &v, id).await?)
+    } else {
+        None
     };
     let nodes = dir
         .structure_tree(&scope, selected_info.as_ref().map(|s| s.path.as_str()))
@@ -220,6 +230,7 @@ pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<PageQuery>) -> WebResult<Respons
         members = rows
             .into_iter()
             .map(|r| ListRow {
+                is_self: r.id == v.user_id,
                 manage: v.can_manage_user(&r.structure_path),
                 last_login: r.last_login_at.map(fmt_ts).unwrap_or_default(),
                 expired: false,

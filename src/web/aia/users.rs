@@ -89,6 +89,8 @@ async fn filter_of(ctx: &Ctx, v: &Viewer, q: &ListQuery) -> WebResult<UserFilter
 
 pub struct ListRow {
     pub r: UserRow,
+    /// The viewer's own account (no "Supprimer" in its menu).
+    pub is_self: bool,
     pub manage: bool,
     pub last_login: String,
     pub expired: bool,
@@ -153,6 +155,7 @@ pub async fn list(ctx: Ctx, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Respons
     let rows = rows
         .into_iter()
         .map(|r| ListRow {
+            is_self: r.id == v.user_id,
             manage: v.can_manage_user(&r.structure_path),
             last_login: r.last_login_at.map(fmt_ts).unwrap_or_default(),
             expired: r.valid_until.as_deref().is_some_and(|u| u < today.as_str()),
@@ -231,6 +234,7 @@ pub struct CardPage {
     pub u: UserRecord,
     pub grants: Vec<GrantRow>,
     pub manage: bool,
+    pub is_self: bool,
     pub last_login: String,
     pub created: String,
     pub valid_from: String,
@@ -281,6 +285,7 @@ async fn card_page(ctx: &Ctx, v: &Viewer, u: UserRecord, nav: Nav) -> WebResult<
         l: ctx.layout(&format!("{} {}", u.first_name, u.last_name)),
         nav,
         manage: v.can_manage_user(&u.structure_path) && (!u.platform_admin || v.platform_admin),
+        is_self: u.id == v.user_id,
         last_login: u.last_login_at.map(fmt_ts).unwrap_or_default(),
         created: fmt_ts(u.created_at),
         valid_from: u.valid_from.as_deref().map(fmt_date).unwrap_or_default(),

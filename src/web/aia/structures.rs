@@ -177,9 +177,11 @@ pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<PageQuery>) -> WebResult<Respons
     let scope = v.manage_scope();
     // A référent lands on the structure they were designated for.
     let default_id = if q.q.trim().is_empty() && !v.platform_admin {
-        v.referent_paths
-            .first()
-            .and_then(|p| crate::directory::admin_structures::path_ids(p).last().copied())
+        v.referent_paths.first().and_then(|p| {
+            crate::directory::admin_structures::path_ids(p)
+                .last()
+                .copied()
+        })
     } else {
         None
     };

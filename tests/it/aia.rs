@@ -802,12 +802,13 @@ fn applications_assign_unassign_and_reassign_with_subtree_rules() {
     assert_eq!(audit_count(&t, "role_unassigned"), 0);
 
     // Removing an administrateur is for platform admins only, even one's own role.
+    let referent_id = t.user_id(REFERENT);
     let own: i64 = t.block_on(async {
         sqlx::query(
             "SELECT ra.id FROM role_assignments ra JOIN app_roles r ON r.id = ra.role_id \
              JOIN applications a ON a.id = r.app_id WHERE ra.user_id = $1 AND a.slug = 'bip'",
         )
-        .bind(t.user_id(REFERENT))
+        .bind(referent_id)
         .fetch_one(&t.gw.dir.pool)
         .await
         .unwrap()

@@ -296,6 +296,9 @@ fn referent_creates_edits_locks_and_lists_users_of_its_tree_with_field_checks() 
             format!("/aia/utilisateurs/{agent}/editer?ok=lien").as_str()
         )
     );
+    assert!(get(&b, &loc)
+        .1
+        .contains("Un lien de réinitialisation du mot de passe a été envoyé"));
     assert_eq!(audit_count(&t, "password_reset_sent"), 1);
 }
 
@@ -986,6 +989,10 @@ fn png_bytes(w: u32, h: u32) -> Vec<u8> {
 
 /// Sends the profile photo form as multipart/form-data.
 fn upload(b: &Browser, data: &[u8]) -> (u16, String) {
+    upload_to(b, "/aia/profil/photo", data)
+}
+
+fn upload_to(b: &Browser, path: &str, data: &[u8]) -> (u16, String) {
     let token = csrf(b);
     let boundary = "----convergences-test";
     let mut body = Vec::new();
@@ -1000,7 +1007,7 @@ fn upload(b: &Browser, data: &[u8]) -> (u16, String) {
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let r = b
         .client
-        .post(b.t.url("auth.test", "/aia/profil/photo"))
+        .post(b.t.url("auth.test", path))
         .header(
             "content-type",
             format!("multipart/form-data; boundary={boundary}"),
@@ -1050,6 +1057,33 @@ fn profile_photo_is_reencoded_bounded_and_served_to_authorised_viewers_only() {
     assert_eq!(
         get_bytes(&t.browser(), &format!("/aia/photo/{agent}")).0,
         404
+    );
+    // A référent sets the photo of an agent of its tree from the edit form; another cannot.
+    let ccas = t.user_id(CCAS_AGENT);
+    let photo_path = format!("/aia/utilisateurs/{ccas}/photo");
+    let r = login(&t, REFERENT);
+    let (s, html) = upload_to(&r, &photo_path, b"GIF89a but truncated");
+    assert_eq!(s, 422);
+    assert!(html.contains("pas une image valide"), "{html}");
+    assert_eq!(upload_to(&o, &photo_path, &png_bytes(10, 10)).0, 404);
+    assert_eq!(upload_to(&c, &photo_path, &png_bytes(10, 10)).0, 403);
+    assert_eq!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM user_photos WHERE user_id = $1",
+            ccas
+        ),
+        0
+    );
+    let (s, _) = upload_to(&r, &photo_path, &png_bytes(10, 10));
+    assert_eq!(s, 303);
+    let (_, edit) = get(
+        &r,
+        &format!("/aia/utilisateurs/{ccas}/editer?ok=photo-agent"),
+    );
+    assert!(
+        edit.contains("Changer la photo") && edit.contains("a été enregistrée"),
+        "{edit}"
     );
     // Upload without a CSRF token is refused.
     let r = a

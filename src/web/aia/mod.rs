@@ -49,6 +49,12 @@ pub fn routes() -> Router<Arc<Gateway>> {
         )
         .route("/aia/utilisateurs/{id}/verrouillage", post(users::lock))
         .route(
+            "/aia/utilisateurs/{id}/photo",
+            post(users::upload_photo).layer(axum::extract::DefaultBodyLimit::max(
+                photo::MAX_UPLOAD + 64 * 1024,
+            )),
+        )
+        .route(
             "/aia/utilisateurs/{id}/reinitialisation",
             post(users::reset_password),
         )
@@ -232,6 +238,7 @@ pub fn flash_message(code: &str) -> Option<&'static str> {
         "reaffecte" => "Les membres sélectionnés ont été réaffectés.",
         "photo" => "Votre photo a été enregistrée.",
         "photo-supprimee" => "Votre photo a été supprimée.",
+        "photo-agent" => "La photo de l'utilisateur a été enregistrée.",
         _ => return None,
     })
 }

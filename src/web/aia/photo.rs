@@ -2,6 +2,12 @@
 //! metadata such as EXIF/GPS is dropped and only pixels survive), bounded dimensions. The small
 //! multipart reader below handles the one-file form of the profile page and nothing else.
 
+use crate::directory::access::Viewer;
+use crate::web::context::Ctx;
+use crate::web::error::{WebError, WebResult};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{header, HeaderMap};
 use image::{DynamicImage, ImageReader, Limits};
 use std::io::Cursor;
 
@@ -39,7 +45,7 @@ pub fn boundary(content_type: &str) -> Option<String> {
         let (k, v) = p.trim().split_once('=')?;
         if k.trim().eq_ignore_ascii_case("boundary") {
             let v = v.trim().trim_matches('"');
-            (!v.is_empty() && v.len() <= 200).then(|| v.to_string())
+            (!v.is_empty() && v.len() <= 70).then(|| v.to_string())
         } else {
             None
         }
@@ -54,6 +60,46 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .windows(needle.len())
         .position(|w| w == needle)
         .map(|p| p + from)
+}
+
+/// Reads the photo form (fields `csrf` and `photo`): the viewer, CSRF-checked, and the
+/// re-encoded image or why it was refused. Anonymous requests and bad CSRF tokens are errors;
+/// a body over the limit is reported as [`PhotoError::TooLarge`] (nothing is stored then).
+pub async fn receive(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> WebResult<(Viewer, Result<(&'static str, Vec<u8>), PhotoError>)> {
+    let v = super::viewer_of(ctx).await?.ok_or(WebError::Forbidden)?;
+    let Ok(body) = body else {
+        return Ok((v, Err(PhotoError::TooLarge)));
+    };
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let Some(b) = boundary(ct) else {
+        return Ok((v, Err(PhotoError::Empty)));
+    };
+    let (csrf, data) = {
+        let parts = parts(&body, &b);
+        let field = |name: &str| {
+            parts
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, c)| c.to_vec())
+                .unwrap_or_default()
+        };
+        (
+            String::from_utf8_lossy(&field("csrf")).into_owned(),
+            field("photo"),
+        )
+    };
+    let v = super::action_viewer(ctx, &csrf).await?;
+    let encoded = tokio::task::spawn_blocking(move || reencode(&data))
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    Ok((v, encoded))
 }
 
 /// The parts of a multipart body as (field name, content); malformed bodies give what could be

@@ -1,7 +1,7 @@
 //! "Profil" (SPEC 3.5): the user's own data and rights, and the photo ("Ajouter une photo"),
 //! plus the authorised URL that serves photos on directory cards.
 
-use super::photo::{self, PhotoError};
+use super::photo;
 use super::{action_viewer, audit, page_viewer, see_other, Access, Nav};
 use super::{FrForm, FrPath, FrQuery};
 use crate::directory::access::Viewer;
@@ -105,33 +105,7 @@ pub async fn upload_photo(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> WebResult<Response> {
-    let v = super::viewer_of(&ctx).await?.ok_or(WebError::Forbidden)?;
-    let body = match body {
-        Ok(b) => b,
-        Err(_) => return fail(&ctx, &v, PhotoError::TooLarge.message()).await,
-    };
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let Some(boundary) = photo::boundary(ct) else {
-        return fail(&ctx, &v, PhotoError::Empty.message()).await;
-    };
-    let parts = photo::parts(&body, &boundary);
-    let csrf = parts
-        .iter()
-        .find(|(n, _)| n == "csrf")
-        .map(|(_, c)| String::from_utf8_lossy(c).into_owned())
-        .unwrap_or_default();
-    let v = action_viewer(&ctx, &csrf).await?;
-    let data = parts
-        .iter()
-        .find(|(n, _)| n == "photo")
-        .map(|(_, c)| c.to_vec())
-        .unwrap_or_default();
-    let encoded = tokio::task::spawn_blocking(move || photo::reencode(&data))
-        .await
-        .map_err(|e| WebError::Internal(e.to_string()))?;
+    let (v, encoded) = photo::receive(&ctx, &headers, body).await?;
     match encoded {
         Ok((content_type, bytes)) => {
             ctx.gw.dir.set_photo(v.user_id, content_type, bytes).await?;

@@ -389,6 +389,7 @@ pub struct FormPage {
     pub errors: FieldErrors,
     pub structures: Vec<(i64, String, String)>,
     pub message: Option<String>,
+    pub has_photo: bool,
 }
 
 impl FormPage {
@@ -409,6 +410,28 @@ async fn form_page(
     errors: FieldErrors,
     message: Option<String>,
 ) -> WebResult<Response> {
+    form_page_flash(ctx, v, id, f, errors, message, "").await
+}
+
+/// The form with a flash message (`?ok=`) and, when editing, the account's photo.
+async fn form_page_flash(
+    ctx: &Ctx,
+    v: &Viewer,
+    id: Option<i64>,
+    f: UserForm,
+    errors: FieldErrors,
+    message: Option<String>,
+    flash: &str,
+) -> WebResult<Response> {
+    let has_photo = match id {
+        Some(id) => ctx
+            .gw
+            .dir
+            .user_record(id)
+            .await?
+            .is_some_and(|u| u.has_photo),
+        None => false,
+    };
     let status = if errors.is_empty() && message.is_none() {
         StatusCode::OK
     } else {
@@ -421,12 +444,13 @@ async fn form_page(
     };
     let page = FormPage {
         l: ctx.layout(title),
-        nav: Nav::new(v, "utilisateurs"),
+        nav: Nav::new(v, "utilisateurs").with_flash(flash),
         id,
         f,
         errors,
         structures: ctx.gw.dir.structure_choices(&v.manage_scope()).await?,
         message,
+        has_photo,
     };
     Ok((status, Html(page.render()?)).into_response())
 }
@@ -566,19 +590,24 @@ pub async fn create(ctx: Ctx, FrForm(f): FrForm<UserForm>) -> WebResult<Response
     Ok(see_other(&format!("/aia/utilisateurs/{id}"), "cree"))
 }
 
-pub async fn edit_form(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Response> {
+pub async fn edit_form(
+    ctx: Ctx,
+    FrPath(id): FrPath<i64>,
+    FrQuery(q): FrQuery<OkQuery>,
+) -> WebResult<Response> {
     let v = match page_viewer(&ctx, &format!("/aia/utilisateurs/{id}/editer")).await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
     };
     let u = managed_user(&ctx, &v, id).await?;
-    form_page(
+    form_page_flash(
         &ctx,
         &v,
         Some(id),
         UserForm::from_record(&u),
         FieldErrors::default(),
         None,
+        &q.ok,
     )
     .await
 }
@@ -777,4 +806,44 @@ pub async fn delete(
     )
     .await?;
     Ok(see_other("/aia/utilisateurs", "supprime"))
+}
+
+/// "Ajouter une photo" on the edit form: a manager sets the photo of an account they manage.
+pub async fn upload_photo(
+    ctx: Ctx,
+    FrPath(id): FrPath<i64>,
+    headers: axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> WebResult<Response> {
+    let (v, encoded) = super::photo::receive(&ctx, &headers, body).await?;
+    let u = managed_user(&ctx, &v, id).await?;
+    match encoded {
+        Ok((content_type, bytes)) => {
+            ctx.gw.dir.set_photo(id, content_type, bytes).await?;
+            audit(
+                &ctx,
+                &v,
+                "photo_updated",
+                &u.email,
+                Some(u.structure_id),
+                "",
+            )
+            .await?;
+            Ok(see_other(
+                &format!("/aia/utilisateurs/{id}/editer"),
+                "photo-agent",
+            ))
+        }
+        Err(e) => {
+            form_page(
+                &ctx,
+                &v,
+                Some(id),
+                UserForm::from_record(&u),
+                FieldErrors::default(),
+                Some(e.message().to_string()),
+            )
+            .await
+        }
+    }
 }

@@ -1200,3 +1200,84 @@ fn scale_lists_search_and_export_at_100k_accounts() {
     eprintln!("export of {} rows: {:?}", rows.len(), start.elapsed());
     assert_eq!(rows.len(), 100_003);
 }
+
+#[test]
+fn every_action_refuses_anonymous_clients_and_missing_csrf_tokens() {
+    let t = TestGateway::start();
+    let agent = t.user_id(AGENT);
+    let actions = [
+        "/aia/utilisateurs/nouveau".to_string(),
+        format!("/aia/utilisateurs/{agent}/editer"),
+        format!("/aia/utilisateurs/{agent}/verrouillage"),
+        format!("/aia/utilisateurs/{agent}/reinitialisation"),
+        format!("/aia/utilisateurs/{agent}/supprimer"),
+        "/aia/structures/nouvelle".to_string(),
+        "/aia/structures/3/editer".to_string(),
+        "/aia/structures/2/referents".to_string(),
+        "/aia/structures/2/referents/retirer".to_string(),
+        "/aia/applications/bip/utilisateur/affecter".to_string(),
+        "/aia/applications/bip/utilisateur/membres".to_string(),
+        "/aia/profil/photo/supprimer".to_string(),
+    ];
+    let before: i64 = count(&t, "SELECT COUNT(*) FROM audit_events WHERE id > $1", 0);
+    let form = [
+        ("last_name", "X"),
+        ("first_name", "Y"),
+        ("email", "x@mairie-exemple.fr"),
+        ("structure_id", "2"),
+        ("short_name", "x"),
+        ("parent_id", "2"),
+        ("user_id", "2"),
+        ("user_ids", "4"),
+        ("ids", "1"),
+        ("action", "desaffecter"),
+        ("verrouiller", "1"),
+    ];
+    let anon = t.browser();
+    let admin = login(&t, ADMIN);
+    let after_login = count(&t, "SELECT COUNT(*) FROM audit_events WHERE id > $1", 0);
+    for path in &actions {
+        let r = anon
+            .client
+            .post(t.url("auth.test", path))
+            .form(&form)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 403, "anonymous {path}");
+        let r = admin
+            .client
+            .post(t.url("auth.test", path))
+            .form(&form)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 400, "no CSRF token {path}");
+        assert!(r.text().unwrap().contains("Le formulaire a expiré"));
+    }
+    assert_eq!(after_login, before + 1, "only the admin's login");
+    assert_eq!(
+        count(&t, "SELECT COUNT(*) FROM audit_events WHERE id > $1", 0),
+        after_login,
+        "nothing was written"
+    );
+    assert!(
+        !t.block_on(t.gw.dir.user_record(agent))
+            .unwrap()
+            .unwrap()
+            .locked
+    );
+    assert_eq!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM role_assignments WHERE user_id = $1",
+            agent
+        ),
+        1
+    );
+    // Journal filters: action, dates and text.
+    let (_, html) = get(&admin, "/aia/journal?action=login&q=cig-exemple");
+    assert!(html.contains("Journal (1)"), "{html}");
+    let (_, html) = get(&admin, "/aia/journal?du=2000-01-01&au=2000-01-02");
+    assert!(html.contains("Journal (0)"), "{html}");
+    let (_, html) = get(&admin, "/aia/journal?du=2000-01-01");
+    assert!(html.contains("Journal (1)"), "{html}");
+}

@@ -2,12 +2,12 @@
 //! of a role, AFFECTER, "Désaffecter les membres sélectionnés", "Réaffecter" and the export.
 //! Every id in a form is re-checked: one foreign id and nothing at all is changed.
 
-use super::form;
 use super::users::ListRow;
 use super::{
     action_viewer, audit, csv_export, fmt_ts, num, page_viewer, see_other, Access, Nav, Pager,
     PER_PAGE,
 };
+use super::{enc, form};
 use super::{FrForm, FrPath, FrQuery};
 use crate::directory::access::Viewer;
 use crate::directory::admin_apps::{AppInfo, AssignmentInfo, MemberRow};
@@ -225,7 +225,11 @@ async fn assign_page(
             r,
         })
         .collect();
-    let base = format!("/aia/applications/{}/{}/affecter", app.slug, role);
+    let base = format!(
+        "/aia/applications/{}/{}/affecter",
+        enc(&app.slug),
+        enc(role)
+    );
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -338,7 +342,7 @@ pub async fn assign(
         ctx.gw.directory_changed();
     }
     Ok(see_other(
-        &format!("/aia/applications?app={slug}&role={role}"),
+        &format!("/aia/applications?app={}&role={}", enc(&slug), enc(&role)),
         "affecte",
     ))
 }
@@ -439,7 +443,7 @@ pub async fn members_action(
         "desaffecte"
     };
     Ok(see_other(
-        &format!("/aia/applications?app={slug}&role={role}"),
+        &format!("/aia/applications?app={}&role={}", enc(&slug), enc(&role)),
         code,
     ))
 }

@@ -340,10 +340,22 @@ pub fn num(s: &str, default: i64) -> i64 {
     s.trim().parse().unwrap_or(default)
 }
 
-/// A 303 to a page with a fixed flash code.
+/// A 303 to a page with a fixed flash code. Never panics: a location that is not a valid
+/// header value (it cannot happen with encoded parameters) falls back to the AIA home.
 pub fn see_other(path: &str, code: &str) -> Response {
     let sep = if path.contains('?') { '&' } else { '?' };
-    Redirect::to(&format!("{path}{sep}ok={code}")).into_response()
+    let location = axum::http::HeaderValue::from_str(&format!("{path}{sep}ok={code}"))
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static("/aia"));
+    (
+        axum::http::StatusCode::SEE_OTHER,
+        [(header::LOCATION, location)],
+    )
+        .into_response()
+}
+
+/// Percent-encodes a value for a URL path segment or query parameter.
+pub fn enc(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// Form body extractor whose rejections (wrong content type, malformed or duplicated fields)

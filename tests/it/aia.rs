@@ -342,6 +342,9 @@ fn search_and_filters_return_the_right_rows() {
     // Pagination.
     let (_, html) = get(&b, "/aia/utilisateurs?par_page=10&page=1");
     assert!(html.contains("1–3 sur 3"), "{html}");
+    // A page past the end shows the last page.
+    let (_, html) = get(&b, "/aia/utilisateurs?page=99");
+    assert!(html.contains(AGENT) && html.contains("1–3 sur 3"), "{html}");
     // A structure outside the viewer's reach is a 404, not an empty list.
     assert_eq!(get(&b, "/aia/utilisateurs?structure=1").0, 404);
     // The platform admin sees everyone.

@@ -148,9 +148,16 @@ pub async fn list(ctx: Ctx, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Respons
     };
     let page = num(&q.page, 1).max(1);
     let scope = v.list_scope();
-    let (total, rows) = dir
+    let (mut total, mut rows) = dir
         .list_users(&scope, &f, per_page, (page - 1).saturating_mul(per_page))
         .await?;
+    let last_page = ((total + per_page - 1) / per_page).max(1);
+    if rows.is_empty() && page > last_page && total > 0 {
+        // A page past the end (stale link): show the last one instead of an empty list.
+        (total, rows) = dir
+            .list_users(&scope, &f, per_page, (last_page - 1) * per_page)
+            .await?;
+    }
     let today = crate::directory::today();
     let rows = rows
         .into_iter()

@@ -697,6 +697,21 @@ fn structures_tree_edition_moves_and_referents() {
     );
     assert_eq!(s, 303);
     assert_eq!(get(&o, "/aia/structures").0, 403, "no longer référent");
+    let (s, loc, _) = post(
+        &adm,
+        &format!("/aia/structures/{autre}/referents"),
+        &[("csrf", &atok), ("email", "personne@mairie-autre.fr")],
+    );
+    assert_eq!(s, 303);
+    assert!(get(&adm, &loc).1.contains("Aucun compte ne correspond"));
+    let (_, loc, _) = post(
+        &adm,
+        &format!("/aia/structures/{autre}/referents"),
+        &[("csrf", &atok), ("email", AGENT)],
+    );
+    assert!(get(&adm, &loc)
+        .1
+        .contains("doit appartenir à cette structure"));
     assert_eq!(audit_count(&t, "referent_added"), 1);
     assert_eq!(audit_count(&t, "referent_removed"), 1);
 }

@@ -340,11 +340,16 @@ pub fn num(s: &str, default: i64) -> i64 {
     s.trim().parse().unwrap_or(default)
 }
 
-/// A 303 to a page with a fixed flash code. Never panics: a location that is not a valid
+/// A 303 to a page with a fixed flash code (none when `code` is empty). Never panics: a location that is not a valid
 /// header value (it cannot happen with encoded parameters) falls back to the AIA home.
 pub fn see_other(path: &str, code: &str) -> Response {
     let sep = if path.contains('?') { '&' } else { '?' };
-    let location = axum::http::HeaderValue::from_str(&format!("{path}{sep}ok={code}"))
+    let target = if code.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}{sep}ok={code}")
+    };
+    let location = axum::http::HeaderValue::from_str(&target)
         .unwrap_or_else(|_| axum::http::HeaderValue::from_static("/aia"));
     (
         axum::http::StatusCode::SEE_OTHER,

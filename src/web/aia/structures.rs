@@ -596,7 +596,7 @@ pub async fn add_referent(
     let Some(uid) = dir.user_id_by_email(f.email.trim()).await? else {
         return Ok(see_other(
             &format!("/aia/structures?id={id}&err=inconnu"),
-            "none",
+            "",
         ));
     };
     let u = dir.user_record(uid).await?.ok_or(WebError::NotFound)?;
@@ -604,7 +604,7 @@ pub async fn add_referent(
     if !crate::directory::access::in_subtree(&u.structure_path, &establishment) {
         return Ok(see_other(
             &format!("/aia/structures?id={id}&err=hors-structure"),
-            "none",
+            "",
         ));
     }
     dir.add_referent(uid, id).await?;

@@ -1299,3 +1299,31 @@ fn every_action_refuses_anonymous_clients_and_missing_csrf_tokens() {
     let (_, html) = get(&admin, "/aia/journal?du=2000-01-01");
     assert!(html.contains("Journal (1)"), "{html}");
 }
+
+#[test]
+fn a_structure_rename_reaches_the_proxied_identity_at_once() {
+    let t = TestGateway::start();
+    let a = login(&t, AGENT);
+    let echo = a.get_json(&t.url("bip.test", "/"));
+    assert_eq!(
+        echo["headers"]["x-convergences-structure"][0],
+        "mairie-exemple"
+    );
+    let adm = login(&t, ADMIN);
+    let tok = csrf(&adm);
+    let (s, _, _) = post(
+        &adm,
+        "/aia/structures/2/editer",
+        &[
+            ("csrf", &tok),
+            ("short_name", "mairie-renommee"),
+            ("domains", "mairie-exemple.fr"),
+        ],
+    );
+    assert_eq!(s, 303);
+    let echo = a.get_json(&t.url("bip.test", "/"));
+    assert_eq!(
+        echo["headers"]["x-convergences-structure"][0],
+        "mairie-renommee"
+    );
+}

@@ -29,3 +29,43 @@
     });
   });
 })();
+
+// Recherche au fil de la saisie (AFFECTER) : à partir de 3 caractères, la zone de résultats
+// (région aria-live) est remplacée par celle de la page de résultats, sans changer de page ni
+// déplacer le focus. Sans JavaScript, le bouton « Rechercher » fait la même chose.
+(function () {
+  "use strict";
+  document.querySelectorAll("input[data-live-search]").forEach(function (input) {
+    var target = document.getElementById(input.getAttribute("data-live-search"));
+    var form = input.form;
+    if (!target || !form || !window.fetch || !window.DOMParser) {
+      return;
+    }
+    var timer = null;
+    var last = input.value;
+    input.addEventListener("input", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(function () {
+        var value = input.value.trim();
+        if (value === last || value.length < 3) {
+          return;
+        }
+        last = value;
+        var url = form.getAttribute("action") + "?q=" + encodeURIComponent(value);
+        window.fetch(url, { credentials: "same-origin" })
+          .then(function (res) { return res.ok ? res.text() : null; })
+          .then(function (html) {
+            if (!html) {
+              return;
+            }
+            var doc = new window.DOMParser().parseFromString(html, "text/html");
+            var fresh = doc.getElementById(target.id);
+            if (fresh) {
+              target.innerHTML = fresh.innerHTML;
+            }
+          })
+          .catch(function () { /* la recherche classique reste disponible */ });
+      }, 350);
+    });
+  });
+})();

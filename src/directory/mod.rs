@@ -3,9 +3,16 @@
 //! PostgreSQL (see shared/STACK-NOTES.md: Any decodes only integers, floats, text and bytes, so
 //! booleans are 0/1 and instants are Unix seconds).
 
+pub mod access;
+pub mod admin_apps;
+pub mod admin_structures;
+pub mod admin_users;
 pub mod apps;
 pub mod audit;
+pub mod audit_log;
 pub mod model;
+pub mod photos;
+pub mod query;
 pub mod reminders;
 pub mod structures;
 pub mod throttle;

@@ -1,6 +1,7 @@
 //! The portal: login, logout, the application tiles, the single sign-on handshake, the JWKS and
 //! the health endpoints. An axum app served on a Unix socket behind the Pingora listener.
 
+pub mod aia;
 pub mod context;
 pub mod error;
 pub mod login;
@@ -22,7 +23,6 @@ use std::sync::Arc;
 pub fn router(gw: Arc<Gateway>) -> Router {
     Router::new()
         .route("/", get(portal::home))
-        .route("/aia", get(portal::profile))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", get(login::confirm_logout).post(login::logout))
         .route("/sso/authorize", get(sso::authorize))
@@ -44,6 +44,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/metrics", get(meta::metrics))
         .route("/_static/style.css", get(meta::stylesheet))
         .route("/_static/password.js", get(meta::password_js))
+        .merge(aia::routes())
         .fallback(meta::not_found)
         .layer(axum::middleware::map_response_with_state(
             gw.clone(),

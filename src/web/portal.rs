@@ -1,8 +1,8 @@
-//! "Vos applications" (SPEC 3.2) and the user's own profile.
+//! "Vos applications" (SPEC 3.2). The profile lives in the AIA (`web::aia::profile`).
 
 use super::context::Ctx;
 use super::error::WebResult;
-use super::pages::{initials, Layout, PortalPage, Tile};
+use super::pages::{initials, PortalPage, Tile};
 use askama::Template;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
@@ -35,54 +35,6 @@ pub async fn home(ctx: Ctx) -> WebResult<Response> {
     let page = PortalPage {
         l: ctx.layout("Vos applications"),
         tiles,
-    };
-    Ok(Html(page.render()?).into_response())
-}
-
-pub struct GrantRow {
-    pub app: String,
-    pub role: String,
-    pub structure: String,
-}
-
-#[derive(Template)]
-#[template(path = "profile.html")]
-pub struct ProfilePage {
-    pub l: Layout,
-    pub first_name: String,
-    pub last_name: String,
-    pub email: String,
-    pub structure: String,
-    pub app_identifier: String,
-    pub grants: Vec<GrantRow>,
-}
-
-pub async fn profile(ctx: Ctx) -> WebResult<Response> {
-    let Some(user) = &ctx.user else {
-        return Ok(Redirect::to("/login?return_to=/aia").into_response());
-    };
-    let id = &user.ident.identity;
-    let grants = id
-        .grants
-        .iter()
-        .map(|g| GrantRow {
-            app: ctx
-                .gw
-                .routes()
-                .app_by_slug(&g.app_slug)
-                .map_or_else(|| g.app_slug.clone(), |a| a.cfg.name.clone()),
-            role: g.role.clone(),
-            structure: g.structure_path.clone(),
-        })
-        .collect();
-    let page = ProfilePage {
-        l: ctx.layout("Mon profil"),
-        first_name: id.first_name.clone(),
-        last_name: id.last_name.clone(),
-        email: id.email.clone(),
-        structure: id.structure_path.clone(),
-        app_identifier: id.app_identifier.clone(),
-        grants,
     };
     Ok(Html(page.render()?).into_response())
 }

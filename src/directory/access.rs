@@ -1,0 +1,291 @@
+//! Who may see and change what in the directory (SPEC 1 and 5), as pure functions of a
+//! [`Viewer`] and of the materialised paths ("/2/5/") of the objects involved. Every AIA handler
+//! asks these questions before reading or changing anything, so the rules live in one place and
+//! are unit-tested here rather than spread over handlers.
+
+/// The role that only platform administrators may grant or remove (SPEC 2).
+pub const ADMIN_ROLE: &str = "administrateur";
+
+/// What the server knows about the person behind a request, for authorisation only.
+#[derive(Clone, Debug, Default)]
+pub struct Viewer {
+    pub user_id: i64,
+    pub email: String,
+    pub structure_id: i64,
+    pub platform_admin: bool,
+    /// Paths of the structures the viewer is référent of, without nested duplicates (a
+    /// référent of a structure is référent of everything below it).
+    pub referent_paths: Vec<String>,
+    /// Slugs of the applications on which the viewer holds `administrateur`.
+    pub admin_apps: Vec<String>,
+    /// Path of the viewer's principal establishment ("/2/"): agents see the directory cards of
+    /// this subtree.
+    pub establishment_path: String,
+}
+
+/// The set of structures a listing is restricted to, turned into SQL by `query::scope_sql`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    /// Union of subtrees; empty means nothing at all.
+    Subtrees(Vec<String>),
+}
+
+/// `true` when `path` is `root` or lies below it.
+pub fn in_subtree(path: &str, root: &str) -> bool {
+    !root.is_empty() && root.ends_with('/') && path.starts_with(root)
+}
+
+/// Exclusive upper bound of the subtree of `path` in byte order: "/2/5/" → "/2/50". Every
+/// descendant path starts with "/2/5/", and '0' is the byte right after '/', so the subtree is
+/// `path >= "/2/5/" AND path < "/2/50"`, one range scan on the path index.
+pub fn subtree_upper(path: &str) -> String {
+    match path.strip_suffix('/') {
+        Some(p) => format!("{p}0"),
+        None => format!("{path}0"),
+    }
+}
+
+/// The establishment ("/2/") a structure path belongs to: its first segment.
+pub fn establishment_of(path: &str) -> String {
+    match path.trim_start_matches('/').split('/').next() {
+        Some(first) if !first.is_empty() => format!("/{first}/"),
+        _ => String::new(),
+    }
+}
+
+/// Number of levels of a path: "/2/" is 1 (a principal establishment), "/2/5/" is 2.
+pub fn depth(path: &str) -> usize {
+    path.split('/').filter(|s| !s.is_empty()).count()
+}
+
+/// Sorts paths and removes those already covered by a shorter one.
+pub fn normalize_paths(mut paths: Vec<String>) -> Vec<String> {
+    paths.retain(|p| p.starts_with('/') && p.ends_with('/') && p.len() > 1);
+    paths.sort();
+    paths.dedup();
+    let mut out: Vec<String> = Vec::with_capacity(paths.len());
+    for p in paths {
+        if !out.iter().any(|root| in_subtree(&p, root)) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+impl Viewer {
+    pub fn is_referent(&self) -> bool {
+        !self.referent_paths.is_empty()
+    }
+
+    /// Platform admins and référents: the people who manage accounts.
+    pub fn is_manager(&self) -> bool {
+        self.platform_admin || self.is_referent()
+    }
+
+    /// May create, edit, lock, delete accounts and export in this structure (SPEC 1).
+    pub fn manages_path(&self, path: &str) -> bool {
+        self.platform_admin || self.referent_paths.iter().any(|r| in_subtree(path, r))
+    }
+
+    pub fn can_manage_user(&self, target_structure_path: &str) -> bool {
+        self.manages_path(target_structure_path)
+    }
+
+    /// Directory cards: managers of the user's structure, and agents of the same
+    /// establishment tree (SPEC 1: "views other agents' directory cards within their own
+    /// establishment tree").
+    pub fn can_view_card(&self, target_structure_path: &str) -> bool {
+        self.manages_path(target_structure_path)
+            || in_subtree(target_structure_path, &self.establishment_path)
+    }
+
+    /// Structures shown in the STRUCTURES tab: the managed ones.
+    pub fn can_view_structure(&self, path: &str) -> bool {
+        self.manages_path(path)
+    }
+
+    /// A new structure below `parent` (None: a principal establishment, platform admins only).
+    pub fn can_create_structure(&self, parent_path: Option<&str>) -> bool {
+        match parent_path {
+            None => self.platform_admin,
+            Some(p) => self.manages_path(p),
+        }
+    }
+
+    /// Name, long name and address of a structure. Référents may edit the structures strictly
+    /// below the ones they were designated for, never those (guide: "Etablissement principal :
+    /// les informations correspondantes ne sont pas modifiables").
+    pub fn can_edit_structure(&self, path: &str) -> bool {
+        self.platform_admin
+            || self
+                .referent_paths
+                .iter()
+                .any(|r| in_subtree(path, r) && path != r)
+    }
+
+    /// Allowed domains, moves, référents: the centre's staff only (SPEC 1 and 2).
+    pub fn can_edit_domains(&self) -> bool {
+        self.platform_admin
+    }
+
+    pub fn can_move_structure(&self) -> bool {
+        self.platform_admin
+    }
+
+    pub fn can_manage_referents(&self) -> bool {
+        self.platform_admin
+    }
+
+    /// Applications listed in the APPLICATIONS tab.
+    pub fn can_admin_app(&self, slug: &str) -> bool {
+        self.platform_admin || self.admin_apps.iter().any(|a| a == slug)
+    }
+
+    /// Only platform admins grant or remove `administrateur` (SPEC 2).
+    pub fn can_grant_role(&self, slug: &str, role: &str) -> bool {
+        self.can_admin_app(slug) && (role != ADMIN_ROLE || self.platform_admin)
+    }
+
+    /// Assign, unassign or move `role` of `slug` for a user of `user_path` on behalf of the
+    /// structure at `on_behalf_path`: a référent-administrateur only inside their subtree.
+    pub fn can_change_assignment(
+        &self,
+        slug: &str,
+        role: &str,
+        user_path: &str,
+        on_behalf_path: &str,
+    ) -> bool {
+        self.can_grant_role(slug, role)
+            && self.manages_path(user_path)
+            && self.manages_path(on_behalf_path)
+    }
+
+    pub fn can_read_journal(&self) -> bool {
+        self.is_manager()
+    }
+
+    pub fn can_export(&self) -> bool {
+        self.is_manager()
+    }
+
+    /// Structures whose users the viewer may list (cards included).
+    pub fn list_scope(&self) -> Scope {
+        if self.platform_admin {
+            return Scope::All;
+        }
+        let mut paths = self.referent_paths.clone();
+        if !self.establishment_path.is_empty() {
+            paths.push(self.establishment_path.clone());
+        }
+        Scope::Subtrees(normalize_paths(paths))
+    }
+
+    /// Structures the viewer manages (exports, journal, role members, structure tree).
+    pub fn manage_scope(&self) -> Scope {
+        if self.platform_admin {
+            Scope::All
+        } else {
+            Scope::Subtrees(self.referent_paths.clone())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn referent() -> Viewer {
+        Viewer {
+            user_id: 2,
+            referent_paths: normalize_paths(vec!["/2/".into(), "/2/3/".into()]),
+            admin_apps: vec!["bip".into()],
+            establishment_path: "/2/".into(),
+            ..Default::default()
+        }
+    }
+
+    fn agent() -> Viewer {
+        Viewer {
+            user_id: 3,
+            establishment_path: "/2/".into(),
+            ..Default::default()
+        }
+    }
+
+    fn admin() -> Viewer {
+        Viewer {
+            platform_admin: true,
+            establishment_path: "/1/".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn paths_helpers() {
+        assert_eq!(subtree_upper("/2/5/"), "/2/50");
+        assert!("/2/5/9/" < subtree_upper("/2/5/").as_str());
+        assert!("/2/50/" >= subtree_upper("/2/5/").as_str());
+        assert_eq!(establishment_of("/2/5/9/"), "/2/");
+        assert_eq!(establishment_of(""), "");
+        assert_eq!(depth("/2/"), 1);
+        assert_eq!(depth("/2/5/"), 2);
+        assert!(in_subtree("/2/5/", "/2/"));
+        assert!(!in_subtree("/22/", "/2/"));
+        assert!(!in_subtree("/2/", ""));
+        assert_eq!(
+            normalize_paths(vec![
+                "/2/3/".into(),
+                "/2/".into(),
+                "/4/".into(),
+                "bad".into()
+            ]),
+            vec!["/2/".to_string(), "/4/".to_string()]
+        );
+    }
+
+    #[test]
+    fn referent_manages_its_subtree_only() {
+        let r = referent();
+        assert!(r.can_manage_user("/2/"));
+        assert!(r.can_manage_user("/2/3/"));
+        assert!(!r.can_manage_user("/22/"));
+        assert!(!r.can_manage_user("/1/"));
+        assert!(!r.can_edit_structure("/2/"), "principal establishment");
+        assert!(r.can_edit_structure("/2/3/"));
+        assert!(!r.can_edit_structure("/5/3/"));
+        assert!(r.can_create_structure(Some("/2/")));
+        assert!(!r.can_create_structure(Some("/5/")));
+        assert!(!r.can_create_structure(None));
+        assert!(!r.can_edit_domains());
+        assert!(!r.can_manage_referents());
+        assert_eq!(r.manage_scope(), Scope::Subtrees(vec!["/2/".into()]));
+    }
+
+    #[test]
+    fn roles_and_applications() {
+        let r = referent();
+        assert!(r.can_admin_app("bip"));
+        assert!(!r.can_admin_app("netcotisations"));
+        assert!(r.can_grant_role("bip", "utilisateur"));
+        assert!(!r.can_grant_role("bip", ADMIN_ROLE));
+        assert!(r.can_change_assignment("bip", "utilisateur", "/2/3/", "/2/"));
+        assert!(!r.can_change_assignment("bip", "utilisateur", "/7/", "/2/"));
+        assert!(!r.can_change_assignment("bip", "utilisateur", "/2/", "/7/"));
+        assert!(admin().can_change_assignment("x", ADMIN_ROLE, "/7/", "/2/"));
+    }
+
+    #[test]
+    fn agent_sees_cards_of_its_establishment_and_manages_nothing() {
+        let a = agent();
+        assert!(a.can_view_card("/2/3/"));
+        assert!(!a.can_view_card("/4/"));
+        assert!(!a.can_manage_user("/2/"));
+        assert!(!a.is_manager());
+        assert!(!a.can_export());
+        assert!(!a.can_admin_app("bip"));
+        assert_eq!(a.manage_scope(), Scope::Subtrees(vec![]));
+        assert_eq!(a.list_scope(), Scope::Subtrees(vec!["/2/".into()]));
+        assert_eq!(admin().list_scope(), Scope::All);
+    }
+}

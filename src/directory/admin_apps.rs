@@ -1,0 +1,294 @@
+//! Applications, roles and role members for the APPLICATIONS tab (SPEC 3.5): counts per role,
+//! paginated members restricted to the viewer's scope, and assign / unassign / reassign.
+
+use super::access::Scope;
+use super::query::{contains_pattern, Sql};
+use super::{now, DResult, Directory};
+use sqlx::Row;
+use std::collections::HashMap;
+
+#[derive(Clone, Debug)]
+pub struct RoleInfo {
+    pub id: i64,
+    pub name: String,
+    /// Members inside the viewer's scope.
+    pub members: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct AppInfo {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub roles: Vec<RoleInfo>,
+}
+
+/// One assignment of a role, with its user and the structure on whose behalf it is held.
+#[derive(Clone, Debug)]
+pub struct MemberRow {
+    pub assignment_id: i64,
+    pub user_id: i64,
+    pub last_name: String,
+    pub first_name: String,
+    pub email: String,
+    pub user_path: String,
+    pub user_structure: String,
+    pub on_behalf_id: i64,
+    pub on_behalf_path: String,
+    pub on_behalf: String,
+}
+
+/// An assignment with what authorisation needs to know about it.
+#[derive(Clone, Debug)]
+pub struct AssignmentInfo {
+    pub id: i64,
+    pub user_id: i64,
+    pub role_id: i64,
+    pub structure_id: i64,
+    pub user_path: String,
+    pub on_behalf_path: String,
+}
+
+impl Directory {
+    /// Active applications (all, or the given slugs) with their roles and, per role, the number
+    /// of members whose account lies in `scope`: three queries.
+    pub async fn apps_with_roles(
+        &self,
+        only: Option<&[String]>,
+        scope: &Scope,
+    ) -> DResult<Vec<AppInfo>> {
+        let mut sql =
+            Sql::new("SELECT id, slug, name, description FROM applications WHERE active = 1");
+        if let Some(slugs) = only {
+            if slugs.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ph: Vec<String> = slugs.iter().map(|s| sql.text(s)).collect();
+            sql.push(&format!(" AND slug IN ({})", ph.join(", ")));
+        }
+        sql.push(" ORDER BY name");
+        let mut apps = Vec::new();
+        for r in sql.query().fetch_all(&self.pool).await? {
+            apps.push(AppInfo {
+                id: r.try_get(0)?,
+                slug: r.try_get(1)?,
+                name: r.try_get(2)?,
+                description: r.try_get(3)?,
+                roles: Vec::new(),
+            });
+        }
+        if apps.is_empty() {
+            return Ok(apps);
+        }
+        let ids: Vec<i64> = apps.iter().map(|a| a.id).collect();
+        let mut rs = Sql::new("SELECT id, app_id, name FROM app_roles WHERE 1 = 1");
+        rs.and_in("app_id", &ids);
+        rs.push(" ORDER BY name");
+        let roles = rs.query().fetch_all(&self.pool).await?;
+        let mut counts = Sql::new(
+            "SELECT ra.role_id, COUNT(DISTINCT ra.user_id) FROM role_assignments ra \
+             JOIN users u ON u.id = ra.user_id JOIN structures s ON s.id = u.structure_id \
+             JOIN app_roles r ON r.id = ra.role_id WHERE 1 = 1",
+        );
+        counts.and_in("r.app_id", &ids);
+        counts.and_scope("s.path", scope);
+        counts.push(" GROUP BY ra.role_id");
+        let mut per_role: HashMap<i64, i64> = HashMap::new();
+        for r in counts.query().fetch_all(&self.pool).await? {
+            per_role.insert(r.try_get(0)?, r.try_get(1)?);
+        }
+        for r in &roles {
+            let (id, app_id, name): (i64, i64, String) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+            if let Some(a) = apps.iter_mut().find(|a| a.id == app_id) {
+                a.roles.push(RoleInfo {
+                    id,
+                    name,
+                    members: per_role.get(&id).copied().unwrap_or(0),
+                });
+            }
+        }
+        Ok(apps)
+    }
+
+    /// The id of `role` of the active application `slug`.
+    pub async fn role_id(&self, slug: &str, role: &str) -> DResult<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT r.id FROM app_roles r JOIN applications a ON a.id = r.app_id \
+             WHERE a.slug = $1 AND r.name = $2 AND a.active = 1",
+        )
+        .bind(slug.to_string())
+        .bind(role.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    fn members_sql(select: &str, role_id: i64, scope: &Scope, q: &str) -> Sql {
+        let mut sql = Sql::new(&format!(
+            "SELECT {select} FROM role_assignments ra JOIN users u ON u.id = ra.user_id \
+             JOIN structures s ON s.id = u.structure_id JOIN structures b ON b.id = ra.structure_id \
+             WHERE 1 = 1"
+        ));
+        let r = sql.int(role_id);
+        sql.push(&format!(" AND ra.role_id = {r}"));
+        sql.and_scope("s.path", scope);
+        if q.trim().chars().count() >= super::admin_users::MIN_SEARCH {
+            let pat = sql.text(&contains_pattern(q));
+            sql.push(&format!(
+                " AND (LOWER(u.last_name) LIKE {pat} ESCAPE '\\' OR LOWER(u.first_name) LIKE {pat} ESCAPE '\\' \
+                 OR u.email LIKE {pat} ESCAPE '\\')"
+            ));
+        }
+        sql
+    }
+
+    /// A page of the role's members inside `scope`, with the total.
+    pub async fn role_members(
+        &self,
+        role_id: i64,
+        scope: &Scope,
+        q: &str,
+        limit: i64,
+        offset: i64,
+    ) -> DResult<(i64, Vec<MemberRow>)> {
+        let total: i64 = Self::members_sql("COUNT(*)", role_id, scope, q)
+            .query()
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let mut sql = Self::members_sql(
+            "ra.id, u.id, u.last_name, u.first_name, u.email, s.path, b.id, b.path",
+            role_id,
+            scope,
+            q,
+        );
+        let l = sql.int(limit);
+        let o = sql.int(offset);
+        sql.push(&format!(
+            " ORDER BY u.last_name, u.first_name, u.id, b.path LIMIT {l} OFFSET {o}"
+        ));
+        let rows = sql.query().fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(MemberRow {
+                assignment_id: r.try_get(0)?,
+                user_id: r.try_get(1)?,
+                last_name: r.try_get(2)?,
+                first_name: r.try_get(3)?,
+                email: r.try_get(4)?,
+                user_path: r.try_get(5)?,
+                user_structure: String::new(),
+                on_behalf_id: r.try_get(6)?,
+                on_behalf_path: r.try_get(7)?,
+                on_behalf: String::new(),
+            });
+        }
+        let mut paths: Vec<&str> = out.iter().map(|m| m.user_path.as_str()).collect();
+        paths.extend(out.iter().map(|m| m.on_behalf_path.as_str()));
+        let labels = self.path_labels(&paths).await?;
+        let label = |p: &str| labels.get(p).cloned().unwrap_or_default();
+        for m in &mut out {
+            m.user_structure = label(&m.user_path);
+            m.on_behalf = label(&m.on_behalf_path);
+        }
+        Ok((total, out))
+    }
+
+    /// Distinct members (user ids above `after`, ascending) of a role inside `scope`, for the
+    /// streamed export.
+    pub async fn role_member_ids_page(
+        &self,
+        role_id: i64,
+        scope: &Scope,
+        after: i64,
+        limit: i64,
+    ) -> DResult<Vec<i64>> {
+        let mut sql = Self::members_sql("DISTINCT u.id", role_id, scope, "");
+        let a = sql.int(after);
+        let l = sql.int(limit);
+        sql.push(&format!(" AND u.id > {a} ORDER BY u.id LIMIT {l}"));
+        sql.query()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get(0)?))
+            .collect()
+    }
+
+    pub async fn assignment(&self, id: i64) -> DResult<Option<AssignmentInfo>> {
+        let row = sqlx::query(
+            "SELECT ra.id, ra.user_id, ra.role_id, ra.structure_id, s.path, b.path \
+             FROM role_assignments ra JOIN users u ON u.id = ra.user_id \
+             JOIN structures s ON s.id = u.structure_id JOIN structures b ON b.id = ra.structure_id \
+             WHERE ra.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(AssignmentInfo {
+                id: r.try_get(0)?,
+                user_id: r.try_get(1)?,
+                role_id: r.try_get(2)?,
+                structure_id: r.try_get(3)?,
+                user_path: r.try_get(4)?,
+                on_behalf_path: r.try_get(5)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Grants a role on behalf of a structure; `false` when the user already had it.
+    pub async fn assign_role_id(
+        &self,
+        user_id: i64,
+        role_id: i64,
+        structure_id: i64,
+        by: i64,
+    ) -> DResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO role_assignments (user_id, role_id, structure_id, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, role_id, structure_id) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(role_id)
+        .bind(structure_id)
+        .bind(now())
+        .bind(by)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn delete_assignment(&self, id: i64) -> DResult<bool> {
+        let done = sqlx::query("DELETE FROM role_assignments WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Moves an assignment to another role of the same application (same user and structure).
+    pub async fn move_assignment(&self, a: &AssignmentInfo, to_role: i64, by: i64) -> DResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO role_assignments (user_id, role_id, structure_id, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, role_id, structure_id) DO NOTHING",
+        )
+        .bind(a.user_id)
+        .bind(to_role)
+        .bind(a.structure_id)
+        .bind(now())
+        .bind(by)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM role_assignments WHERE id = $1")
+            .bind(a.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,347 @@
+//! Structure administration for the AIA (SPEC 2 and 3.5): the viewer's scope, the partial tree
+//! shown on screen (bounded whatever the number of structures), edition, allowed domains,
+//! référents and moves that rewrite the materialised paths of a whole subtree in one UPDATE.
+
+use super::access::{normalize_paths, subtree_upper, Scope};
+use super::query::{contains_pattern, Sql};
+use super::{now, DResult, Directory, DirectoryError};
+use sqlx::Row;
+
+#[derive(Clone, Debug, Default)]
+pub struct StructureInfo {
+    pub id: i64,
+    pub parent_id: Option<i64>,
+    pub path: String,
+    pub short_name: String,
+    pub long_name: String,
+    pub postal_address: String,
+}
+
+/// A référent designation, shown on the structure page.
+#[derive(Clone, Debug)]
+pub struct ReferentRow {
+    pub user_id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    /// The designation is on an ancestor (inherited), not on this structure itself.
+    pub inherited: bool,
+}
+
+const COLUMNS: &str = "id, parent_id, path, short_name, long_name, postal_address";
+
+fn info_from(r: &sqlx::any::AnyRow) -> DResult<StructureInfo> {
+    Ok(StructureInfo {
+        id: r.try_get(0)?,
+        parent_id: r.try_get(1)?,
+        path: r.try_get(2)?,
+        short_name: r.try_get(3)?,
+        long_name: r.try_get(4)?,
+        postal_address: r.try_get(5)?,
+    })
+}
+
+/// Ids along a materialised path, root first.
+pub fn path_ids(path: &str) -> Vec<i64> {
+    path.split('/').filter_map(|s| s.parse().ok()).collect()
+}
+
+impl Directory {
+    /// The authorisation facts of a user: the path of their principal establishment and the
+    /// paths of the structures they are référent of.
+    pub async fn viewer_paths(&self, user_id: i64) -> DResult<(String, Vec<String>)> {
+        let own: String = sqlx::query(
+            "SELECT s.path FROM users u JOIN structures s ON s.id = u.structure_id WHERE u.id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(DirectoryError::NotFound)?
+        .try_get(0)?;
+        let rows = sqlx::query(
+            "SELECT s.path FROM referents r JOIN structures s ON s.id = r.structure_id WHERE r.user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut paths = Vec::with_capacity(rows.len());
+        for r in &rows {
+            paths.push(r.try_get::<String, _>(0)?);
+        }
+        Ok((
+            super::access::establishment_of(&own),
+            normalize_paths(paths),
+        ))
+    }
+
+    pub async fn structure_info(&self, id: i64) -> DResult<Option<StructureInfo>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM structures WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| info_from(&r)).transpose()
+    }
+
+    /// What the tree shows: the roots of the scope and the children of every structure on the
+    /// way to `selected` (its ancestors and itself), ordered by path. Bounded by the breadth of
+    /// one branch, not by the size of the directory.
+    pub async fn structure_tree(
+        &self,
+        scope: &Scope,
+        selected: Option<&str>,
+    ) -> DResult<Vec<StructureInfo>> {
+        let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM structures WHERE ("));
+        match scope {
+            Scope::All => {
+                sql.push("parent_id IS NULL");
+            }
+            Scope::Subtrees(paths) if paths.is_empty() => return Ok(Vec::new()),
+            Scope::Subtrees(paths) => {
+                let ph: Vec<String> = paths.iter().map(|p| sql.text(p)).collect();
+                sql.push(&format!("path IN ({})", ph.join(", ")));
+            }
+        }
+        if let Some(sel) = selected {
+            let ids = path_ids(sel);
+            if !ids.is_empty() {
+                let ph: Vec<String> = ids.iter().map(|i| sql.int(*i)).collect();
+                sql.push(&format!(" OR parent_id IN ({})", ph.join(", ")));
+            }
+        }
+        sql.push(")");
+        sql.and_scope("path", scope);
+        sql.push(" ORDER BY path LIMIT 5000");
+        sql.query()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(info_from)
+            .collect()
+    }
+
+    /// Structures of the scope whose name contains `q` (tree search), at most `limit`.
+    pub async fn search_structures(
+        &self,
+        scope: &Scope,
+        q: &str,
+        limit: i64,
+    ) -> DResult<Vec<StructureInfo>> {
+        let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM structures WHERE 1 = 1"));
+        sql.and_scope("path", scope);
+        if !q.trim().is_empty() {
+            let pat = sql.text(&contains_pattern(q));
+            sql.push(&format!(
+                " AND (LOWER(short_name) LIKE {pat} ESCAPE '\\' OR LOWER(long_name) LIKE {pat} ESCAPE '\\')"
+            ));
+        }
+        let l = sql.int(limit);
+        sql.push(&format!(" ORDER BY path LIMIT {l}"));
+        sql.query()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(info_from)
+            .collect()
+    }
+
+    /// Direct children counts (for "▸ N sous-structures") of the given structures, one query.
+    pub async fn children_counts(
+        &self,
+        ids: &[i64],
+    ) -> DResult<std::collections::HashMap<i64, i64>> {
+        let mut out = std::collections::HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let mut sql = Sql::new("SELECT parent_id, COUNT(*) FROM structures WHERE 1 = 1");
+        sql.and_in("parent_id", ids);
+        sql.push(" GROUP BY parent_id");
+        for r in sql.query().fetch_all(&self.pool).await? {
+            out.insert(r.try_get::<i64, _>(0)?, r.try_get::<i64, _>(1)?);
+        }
+        Ok(out)
+    }
+
+    /// The structure's own allowed domains (not inherited).
+    pub async fn own_domains(&self, id: i64) -> DResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT domain FROM structure_domains WHERE structure_id = $1 ORDER BY domain",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Référents of the structure and of its ancestors (who are référents of it too).
+    pub async fn structure_referents(&self, s: &StructureInfo) -> DResult<Vec<ReferentRow>> {
+        let ids = path_ids(&s.path);
+        let mut sql = Sql::new(
+            "SELECT u.id, u.first_name, u.last_name, u.email, r.structure_id FROM referents r \
+             JOIN users u ON u.id = r.user_id WHERE 1 = 1",
+        );
+        sql.and_in("r.structure_id", &ids);
+        sql.push(" ORDER BY u.last_name, u.first_name, u.id");
+        let mut out = Vec::new();
+        for r in sql.query().fetch_all(&self.pool).await? {
+            let sid: i64 = r.try_get(4)?;
+            out.push(ReferentRow {
+                user_id: r.try_get(0)?,
+                first_name: r.try_get(1)?,
+                last_name: r.try_get(2)?,
+                email: r.try_get(3)?,
+                inherited: sid != s.id,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A new structure with its postal address; domains are set apart by platform admins.
+    pub async fn create_structure_full(
+        &self,
+        parent_id: Option<i64>,
+        short_name: &str,
+        long_name: &str,
+        postal_address: &str,
+    ) -> DResult<i64> {
+        let id = self
+            .create_structure(super::structures::NewStructure {
+                parent_id,
+                short_name,
+                long_name,
+                domains: &[],
+            })
+            .await?;
+        sqlx::query("UPDATE structures SET postal_address = $1 WHERE id = $2")
+            .bind(postal_address.trim().to_string())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(id)
+    }
+
+    pub async fn update_structure(
+        &self,
+        id: i64,
+        short_name: &str,
+        long_name: &str,
+        postal_address: &str,
+    ) -> DResult<()> {
+        let done = sqlx::query(
+            "UPDATE structures SET short_name = $1, long_name = $2, postal_address = $3, updated_at = $4 WHERE id = $5",
+        )
+        .bind(short_name.trim().to_string())
+        .bind(long_name.trim().to_string())
+        .bind(postal_address.trim().to_string())
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(DirectoryError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Replaces the structure's own allowed domains (an empty list means "inherit").
+    pub async fn set_domains(&self, id: i64, domains: &[String]) -> DResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM structure_domains WHERE structure_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for d in domains {
+            sqlx::query(
+                "INSERT INTO structure_domains (structure_id, domain) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(d.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Moves a structure (and its whole subtree) below `new_parent` (None: becomes principal).
+    /// Refuses cycles. The paths of the subtree are rewritten by one UPDATE on the range.
+    pub async fn move_structure(&self, id: i64, new_parent: Option<i64>) -> DResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let old: String = sqlx::query("SELECT path FROM structures WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(DirectoryError::NotFound)?
+            .try_get(0)?;
+        let parent_path = match new_parent {
+            None => "/".to_string(),
+            Some(pid) => {
+                let p: String = sqlx::query("SELECT path FROM structures WHERE id = $1")
+                    .bind(pid)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(DirectoryError::NotFound)?
+                    .try_get(0)?;
+                if p.starts_with(&old) {
+                    return Err(DirectoryError::Invalid(
+                        "a structure cannot move below itself".into(),
+                    ));
+                }
+                p
+            }
+        };
+        let new = format!("{parent_path}{id}/");
+        if new != old {
+            let keep_from = i64::try_from(old.chars().count()).unwrap_or(0) + 1;
+            sqlx::query(
+                "UPDATE structures SET path = $1 || SUBSTR(path, CAST($2 AS INTEGER)), updated_at = $3 \
+                 WHERE path >= $4 AND path < $5",
+            )
+            .bind(new.clone())
+            .bind(keep_from)
+            .bind(now())
+            .bind(old.clone())
+            .bind(subtree_upper(&old))
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE structures SET parent_id = $1 WHERE id = $2")
+            .bind(new_parent)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn remove_referent(&self, user_id: i64, structure_id: i64) -> DResult<bool> {
+        let done = sqlx::query("DELETE FROM referents WHERE user_id = $1 AND structure_id = $2")
+            .bind(user_id)
+            .bind(structure_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Structures of a scope with their path labels, for the "Structure d'appartenance" and
+    /// "pour le compte de" selects.
+    pub async fn structure_choices(&self, scope: &Scope) -> DResult<Vec<(i64, String, String)>> {
+        let list = self.search_structures(scope, "", 5000).await?;
+        let paths: Vec<&str> = list.iter().map(|s| s.path.as_str()).collect();
+        let labels = self.path_labels(&paths).await?;
+        let mut out: Vec<(i64, String, String)> = list
+            .iter()
+            .map(|s| {
+                (
+                    s.id,
+                    s.path.clone(),
+                    labels.get(&s.path).cloned().unwrap_or_default(),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.2.cmp(&b.2));
+        Ok(out)
+    }
+}

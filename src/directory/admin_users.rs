@@ -1,0 +1,448 @@
+//! Account administration for the AIA (SPEC 2 and 3.5): filtered, paginated listings, the full
+//! record of one account, creation and edition with every field, lock, and the GDPR deletion.
+//! Listings cost a fixed number of queries per page (no per-row query).
+
+use super::access::Scope;
+use super::query::{contains_pattern, Sql};
+use super::{now, today, DResult, Directory, DirectoryError};
+use sqlx::Row;
+use std::collections::HashMap;
+
+/// Filters of the UTILISATEURS list and of its export. `q` is ignored under 3 characters.
+#[derive(Clone, Debug, Default)]
+pub struct UserFilter {
+    pub q: String,
+    /// Subtree of this structure (already checked against the viewer's scope).
+    pub structure_path: Option<String>,
+    /// Direct members of this structure only (the "Membres (N)" of a structure).
+    pub structure_id: Option<i64>,
+    /// "slug" (any role of the application) or "slug/role".
+    pub app_role: Option<(String, Option<String>)>,
+    pub locked: bool,
+    pub expired: bool,
+    pub never_logged_in: bool,
+}
+
+/// Minimum length of a search term (guide: "au moins 3 caractères").
+pub const MIN_SEARCH: usize = 3;
+
+/// One line of a user listing.
+#[derive(Clone, Debug)]
+pub struct UserRow {
+    pub id: i64,
+    pub last_name: String,
+    pub first_name: String,
+    pub email: String,
+    pub structure_id: i64,
+    pub structure_path: String,
+    pub structure_label: String,
+    pub job_title: String,
+    pub service: String,
+    pub locked: bool,
+    pub valid_until: Option<String>,
+    pub last_login_at: Option<i64>,
+}
+
+/// Every field of an account (SPEC 2), for the card, the edit form and the export.
+#[derive(Clone, Debug, Default)]
+pub struct UserRecord {
+    pub id: i64,
+    pub email: String,
+    pub last_name: String,
+    pub first_name: String,
+    pub structure_id: i64,
+    pub structure_path: String,
+    pub structure_label: String,
+    pub job_title: String,
+    pub service: String,
+    pub postal_address: String,
+    pub phone: String,
+    pub app_identifier: String,
+    pub telework: bool,
+    pub valid_from: Option<String>,
+    pub valid_until: Option<String>,
+    pub locked: bool,
+    pub has_password: bool,
+    pub platform_admin: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_login_at: Option<i64>,
+    pub has_photo: bool,
+}
+
+/// The editable fields, already validated by the caller.
+#[derive(Clone, Debug, Default)]
+pub struct UserInput {
+    pub email: String,
+    pub last_name: String,
+    pub first_name: String,
+    pub structure_id: i64,
+    pub job_title: String,
+    pub service: String,
+    pub postal_address: String,
+    pub phone: String,
+    pub app_identifier: String,
+    pub telework: bool,
+    pub valid_from: Option<String>,
+    pub valid_until: Option<String>,
+    pub locked: bool,
+}
+
+/// A user of an export page with the roles already formatted.
+#[derive(Clone, Debug)]
+pub struct ExportRow {
+    pub user: UserRecord,
+    pub roles: String,
+}
+
+const ROW_COLUMNS: &str = "u.id, u.last_name, u.first_name, u.email, u.structure_id, s.path, \
+     u.job_title, u.service, u.locked, u.valid_until, u.last_login_at";
+
+const RECORD_COLUMNS: &str = "u.id, u.email, u.last_name, u.first_name, u.structure_id, s.path, \
+     u.job_title, u.service, u.postal_address, u.phone, u.app_identifier, u.telework, \
+     u.valid_from, u.valid_until, u.locked, CASE WHEN u.password_hash IS NULL THEN 0 ELSE 1 END, \
+     u.platform_admin, u.created_at, u.updated_at, u.last_login_at, \
+     CASE WHEN p.user_id IS NULL THEN 0 ELSE 1 END";
+
+fn apply_filter(sql: &mut Sql, f: &UserFilter, scope: &Scope) {
+    sql.and_scope("s.path", scope);
+    if let Some(p) = &f.structure_path {
+        sql.and_scope("s.path", &Scope::Subtrees(vec![p.clone()]));
+    }
+    if let Some(id) = f.structure_id {
+        let p = sql.int(id);
+        sql.push(&format!(" AND u.structure_id = {p}"));
+    }
+    if f.q.trim().chars().count() >= MIN_SEARCH {
+        let pat = sql.text(&contains_pattern(&f.q));
+        let cond = format!(
+            " AND (LOWER(u.last_name) LIKE {pat} ESCAPE '\\' OR LOWER(u.first_name) LIKE {pat} ESCAPE '\\' \
+             OR u.email LIKE {pat} ESCAPE '\\' OR LOWER(u.service) LIKE {pat} ESCAPE '\\' \
+             OR LOWER(u.job_title) LIKE {pat} ESCAPE '\\')"
+        );
+        sql.push(&cond);
+    }
+    if let Some((slug, role)) = &f.app_role {
+        let a = sql.text(slug);
+        let mut cond = format!(
+            " AND EXISTS (SELECT 1 FROM role_assignments ra JOIN app_roles r ON r.id = ra.role_id \
+             JOIN applications a ON a.id = r.app_id WHERE ra.user_id = u.id AND a.slug = {a}"
+        );
+        if let Some(role) = role {
+            let r = sql.text(role);
+            cond.push_str(&format!(" AND r.name = {r}"));
+        }
+        cond.push(')');
+        sql.push(&cond);
+    }
+    if f.locked {
+        sql.push(" AND u.locked = 1");
+    }
+    if f.expired {
+        let t = sql.text(&today());
+        sql.push(&format!(
+            " AND u.valid_until IS NOT NULL AND u.valid_until < {t}"
+        ));
+    }
+    if f.never_logged_in {
+        sql.push(" AND u.last_login_at IS NULL");
+    }
+}
+
+fn row_from(r: &sqlx::any::AnyRow) -> DResult<UserRow> {
+    Ok(UserRow {
+        id: r.try_get(0)?,
+        last_name: r.try_get(1)?,
+        first_name: r.try_get(2)?,
+        email: r.try_get(3)?,
+        structure_id: r.try_get(4)?,
+        structure_path: r.try_get(5)?,
+        structure_label: String::new(),
+        job_title: r.try_get(6)?,
+        service: r.try_get(7)?,
+        locked: r.try_get::<i64, _>(8)? != 0,
+        valid_until: r.try_get(9)?,
+        last_login_at: r.try_get(10)?,
+    })
+}
+
+fn record_from(r: &sqlx::any::AnyRow) -> DResult<UserRecord> {
+    Ok(UserRecord {
+        id: r.try_get(0)?,
+        email: r.try_get(1)?,
+        last_name: r.try_get(2)?,
+        first_name: r.try_get(3)?,
+        structure_id: r.try_get(4)?,
+        structure_path: r.try_get(5)?,
+        structure_label: String::new(),
+        job_title: r.try_get(6)?,
+        service: r.try_get(7)?,
+        postal_address: r.try_get(8)?,
+        phone: r.try_get(9)?,
+        app_identifier: r.try_get(10)?,
+        telework: r.try_get::<i64, _>(11)? != 0,
+        valid_from: r.try_get(12)?,
+        valid_until: r.try_get(13)?,
+        locked: r.try_get::<i64, _>(14)? != 0,
+        has_password: r.try_get::<i64, _>(15)? != 0,
+        platform_admin: r.try_get::<i64, _>(16)? != 0,
+        created_at: r.try_get(17)?,
+        updated_at: r.try_get(18)?,
+        last_login_at: r.try_get(19)?,
+        has_photo: r.try_get::<i64, _>(20)? != 0,
+    })
+}
+
+fn unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+impl Directory {
+    /// One page of users (ordered by name) and the total count for the filter.
+    pub async fn list_users(
+        &self,
+        scope: &Scope,
+        f: &UserFilter,
+        limit: i64,
+        offset: i64,
+    ) -> DResult<(i64, Vec<UserRow>)> {
+        let mut count = Sql::new(
+            "SELECT COUNT(*) FROM users u JOIN structures s ON s.id = u.structure_id WHERE 1 = 1",
+        );
+        apply_filter(&mut count, f, scope);
+        let total: i64 = count.query().fetch_one(&self.pool).await?.try_get(0)?;
+        let mut sql = Sql::new(&format!(
+            "SELECT {ROW_COLUMNS} FROM users u JOIN structures s ON s.id = u.structure_id WHERE 1 = 1"
+        ));
+        apply_filter(&mut sql, f, scope);
+        let l = sql.int(limit);
+        let o = sql.int(offset);
+        sql.push(&format!(
+            " ORDER BY u.last_name, u.first_name, u.id LIMIT {l} OFFSET {o}"
+        ));
+        let mut rows = sql
+            .query()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(row_from)
+            .collect::<DResult<Vec<_>>>()?;
+        self.label_rows(&mut rows).await?;
+        Ok((total, rows))
+    }
+
+    /// Fills `structure_label` of rows with one query for the whole page.
+    pub async fn label_rows(&self, rows: &mut [UserRow]) -> DResult<()> {
+        let paths: Vec<&str> = rows.iter().map(|r| r.structure_path.as_str()).collect();
+        let labels = self.path_labels(&paths).await?;
+        for r in rows.iter_mut() {
+            r.structure_label = labels.get(&r.structure_path).cloned().unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// The full record of one account, `None` when it does not exist.
+    pub async fn user_record(&self, user_id: i64) -> DResult<Option<UserRecord>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS} FROM users u JOIN structures s ON s.id = u.structure_id \
+             LEFT JOIN user_photos p ON p.user_id = u.id WHERE u.id = $1"
+        )))
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut rec = record_from(&row)?;
+        let labels = self.path_labels(&[rec.structure_path.as_str()]).await?;
+        rec.structure_label = labels.get(&rec.structure_path).cloned().unwrap_or_default();
+        Ok(Some(rec))
+    }
+
+    /// Creates an account with every field of SPEC 2 and no password (the agent chooses it
+    /// through "Première visite ?"). `Ok(None)` when the e-mail is already taken.
+    pub async fn create_user_full(&self, u: &UserInput, by: i64) -> DResult<Option<i64>> {
+        let t = now();
+        let res = sqlx::query(
+            "INSERT INTO users (uid, email, first_name, last_name, structure_id, job_title, service, \
+             postal_address, phone, app_identifier, telework, valid_from, valid_until, locked, \
+             platform_admin, created_at, updated_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15, $15, $16) \
+             RETURNING id",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(super::users::normalize_email(&u.email))
+        .bind(u.first_name.trim().to_string())
+        .bind(u.last_name.trim().to_string())
+        .bind(u.structure_id)
+        .bind(u.job_title.clone())
+        .bind(u.service.clone())
+        .bind(u.postal_address.clone())
+        .bind(u.phone.clone())
+        .bind(u.app_identifier.clone())
+        .bind(i64::from(u.telework))
+        .bind(u.valid_from.clone())
+        .bind(u.valid_until.clone())
+        .bind(i64::from(u.locked))
+        .bind(t)
+        .bind(by)
+        .fetch_one(&self.pool)
+        .await;
+        match res {
+            Ok(row) => Ok(Some(row.try_get(0)?)),
+            Err(e) if unique_violation(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Rewrites every editable field. `Ok(false)` when the new e-mail is already taken.
+    pub async fn update_user_full(&self, id: i64, u: &UserInput) -> DResult<bool> {
+        let res = sqlx::query(
+            "UPDATE users SET email = $1, first_name = $2, last_name = $3, structure_id = $4, \
+             job_title = $5, service = $6, postal_address = $7, phone = $8, app_identifier = $9, \
+             telework = $10, valid_from = $11, valid_until = $12, locked = $13, updated_at = $14 \
+             WHERE id = $15",
+        )
+        .bind(super::users::normalize_email(&u.email))
+        .bind(u.first_name.trim().to_string())
+        .bind(u.last_name.trim().to_string())
+        .bind(u.structure_id)
+        .bind(u.job_title.clone())
+        .bind(u.service.clone())
+        .bind(u.postal_address.clone())
+        .bind(u.phone.clone())
+        .bind(u.app_identifier.clone())
+        .bind(i64::from(u.telework))
+        .bind(u.valid_from.clone())
+        .bind(u.valid_until.clone())
+        .bind(i64::from(u.locked))
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await;
+        match res {
+            Ok(done) if done.rows_affected() == 0 => Err(DirectoryError::NotFound),
+            Ok(_) => Ok(true),
+            Err(e) if unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// GDPR deletion (SPEC 3.6): removes the account and, by cascade, its photo, référent
+    /// designations, role assignments and one-time tokens, and replaces the e-mail by
+    /// `reference` in every earlier audit row naming it, in one transaction.
+    pub async fn delete_user_gdpr(
+        &self,
+        user_id: i64,
+        email: &str,
+        reference: &str,
+    ) -> DResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE audit_events SET actor = $1, actor_id = NULL WHERE actor_id = $2 OR LOWER(actor) = $3",
+        )
+        .bind(reference)
+        .bind(user_id)
+        .bind(email.to_lowercase())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE audit_events SET target = $1 WHERE LOWER(target) = $2")
+            .bind(reference)
+            .bind(email.to_lowercase())
+            .execute(&mut *tx)
+            .await?;
+        for sql in [
+            "DELETE FROM user_photos WHERE user_id = $1",
+            "DELETE FROM role_assignments WHERE user_id = $1",
+            "DELETE FROM referents WHERE user_id = $1",
+            "DELETE FROM one_time_tokens WHERE user_id = $1",
+            "UPDATE users SET created_by = NULL WHERE created_by = $1",
+            "UPDATE role_assignments SET created_by = NULL WHERE created_by = $1",
+        ] {
+            sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
+        }
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(DirectoryError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One keyset page of the users export (ids above `after`), with every field and the
+    /// "application : rôle (structure)" list, in three queries whatever the page size.
+    pub async fn export_users_page(
+        &self,
+        scope: &Scope,
+        f: &UserFilter,
+        after: i64,
+        limit: i64,
+    ) -> DResult<Vec<ExportRow>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {RECORD_COLUMNS} FROM users u JOIN structures s ON s.id = u.structure_id \
+             LEFT JOIN user_photos p ON p.user_id = u.id WHERE 1 = 1"
+        ));
+        apply_filter(&mut sql, f, scope);
+        let a = sql.int(after);
+        let l = sql.int(limit);
+        sql.push(&format!(" AND u.id > {a} ORDER BY u.id LIMIT {l}"));
+        let rows = sql.query().fetch_all(&self.pool).await?;
+        let mut users = rows.iter().map(record_from).collect::<DResult<Vec<_>>>()?;
+        self.finish_export(&mut users).await
+    }
+
+    /// Labels and formatted roles of a page of export rows.
+    pub async fn finish_export(&self, users: &mut [UserRecord]) -> DResult<Vec<ExportRow>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
+        let mut g = Sql::new(
+            "SELECT ra.user_id, a.name, r.name, s.path FROM role_assignments ra \
+             JOIN app_roles r ON r.id = ra.role_id JOIN applications a ON a.id = r.app_id \
+             JOIN structures s ON s.id = ra.structure_id WHERE a.active = 1",
+        );
+        g.and_in("ra.user_id", &ids);
+        g.push(" ORDER BY ra.user_id, a.name, r.name, s.path");
+        let grants = g.query().fetch_all(&self.pool).await?;
+        let mut raw: Vec<(i64, String, String, String)> = Vec::with_capacity(grants.len());
+        for r in &grants {
+            raw.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+        }
+        let mut paths: Vec<&str> = users.iter().map(|u| u.structure_path.as_str()).collect();
+        paths.extend(raw.iter().map(|g| g.3.as_str()));
+        let labels = self.path_labels(&paths).await?;
+        let mut roles: HashMap<i64, Vec<String>> = HashMap::new();
+        for (uid, app, role, path) in &raw {
+            let label = labels.get(path).cloned().unwrap_or_default();
+            roles
+                .entry(*uid)
+                .or_default()
+                .push(format!("{app} : {role} ({label})"));
+        }
+        Ok(users
+            .iter_mut()
+            .map(|u| {
+                u.structure_label = labels.get(&u.structure_path).cloned().unwrap_or_default();
+                ExportRow {
+                    roles: roles.remove(&u.id).unwrap_or_default().join(" | "),
+                    user: u.clone(),
+                }
+            })
+            .collect())
+    }
+
+    /// Full records of the given users (role members export), in the given order.
+    pub async fn export_users_by_ids(&self, ids: &[i64]) -> DResult<Vec<ExportRow>> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {RECORD_COLUMNS} FROM users u JOIN structures s ON s.id = u.structure_id \
+             LEFT JOIN user_photos p ON p.user_id = u.id WHERE 1 = 1"
+        ));
+        sql.and_in("u.id", ids);
+        sql.push(" ORDER BY u.id");
+        let rows = sql.query().fetch_all(&self.pool).await?;
+        let mut users = rows.iter().map(record_from).collect::<DResult<Vec<_>>>()?;
+        self.finish_export(&mut users).await
+    }
+}

@@ -1,0 +1,492 @@
+//! APPLICATIONS (SPEC 3.5): the applications the viewer administers, their roles, the members
+//! of a role, AFFECTER, "Désaffecter les membres sélectionnés", "Réaffecter" and the export.
+//! Every id in a form is re-checked: one foreign id and nothing at all is changed.
+
+use super::users::ListRow;
+use super::{
+    action_viewer, audit, csv_export, fmt_ts, num, page_viewer, see_other, Access, Nav, Pager,
+    PER_PAGE,
+};
+use super::{enc, form};
+use super::{FrForm, FrPath, FrQuery};
+use crate::directory::access::Viewer;
+use crate::directory::admin_apps::{AppInfo, AssignmentInfo, MemberRow};
+use crate::directory::admin_users::{UserFilter, MIN_SEARCH};
+use crate::web::context::Ctx;
+use crate::web::error::{WebError, WebResult};
+use crate::web::pages::Layout;
+use askama::Template;
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+#[derive(Deserialize, Default)]
+pub struct PageQuery {
+    #[serde(default)]
+    app: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: String,
+    #[serde(default)]
+    par_page: String,
+    #[serde(default)]
+    ok: String,
+}
+
+pub struct Member {
+    pub m: MemberRow,
+    pub can_change: bool,
+}
+
+pub struct SelectedRole {
+    pub app: AppInfo,
+    pub role: String,
+    pub role_id: i64,
+    pub can_assign: bool,
+    /// Roles members may be moved to.
+    pub targets: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "aia/apps.html")]
+pub struct AppsPage {
+    pub l: Layout,
+    pub nav: Nav,
+    pub apps: Vec<AppInfo>,
+    pub selected: Option<SelectedRole>,
+    pub members: Vec<Member>,
+    pub pager: Pager,
+    pub per_page_choices: Vec<i64>,
+    pub q: String,
+}
+
+/// The applications listed for the viewer.
+async fn visible_apps(ctx: &Ctx, v: &Viewer) -> WebResult<Vec<AppInfo>> {
+    let only = if v.platform_admin {
+        None
+    } else {
+        Some(v.admin_apps.as_slice())
+    };
+    Ok(ctx.gw.dir.apps_with_roles(only, &v.manage_scope()).await?)
+}
+
+/// The role `slug`/`role` if the viewer administers the application, else 404.
+async fn role_of(ctx: &Ctx, v: &Viewer, slug: &str, role: &str) -> WebResult<(AppInfo, i64)> {
+    if !v.can_admin_app(slug) {
+        return Err(WebError::NotFound);
+    }
+    let apps = visible_apps(ctx, v).await?;
+    let app = apps
+        .into_iter()
+        .find(|a| a.slug == slug)
+        .ok_or(WebError::NotFound)?;
+    let role_id = app
+        .roles
+        .iter()
+        .find(|r| r.name == role)
+        .map(|r| r.id)
+        .ok_or(WebError::NotFound)?;
+    Ok((app, role_id))
+}
+
+pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<PageQuery>) -> WebResult<Response> {
+    let v = match page_viewer(&ctx, "/aia/applications").await? {
+        Access::Viewer(v) => v,
+        Access::Login(r) => return Ok(r),
+    };
+    if !v.platform_admin && v.admin_apps.is_empty() {
+        return Err(WebError::Forbidden);
+    }
+    let apps = visible_apps(&ctx, &v).await?;
+    let per_page = num(&q.par_page, 25);
+    let per_page = if PER_PAGE.contains(&per_page) {
+        per_page
+    } else {
+        25
+    };
+    let page_no = num(&q.page, 1).max(1);
+    let mut selected = None;
+    let mut members = Vec::new();
+    let mut total = 0;
+    if !q.app.is_empty() && !q.role.is_empty() {
+        let (app, role_id) = role_of(&ctx, &v, &q.app, &q.role).await?;
+        let (t, rows) = ctx
+            .gw
+            .dir
+            .role_members(
+                role_id,
+                &v.manage_scope(),
+                &q.q,
+                per_page,
+                (page_no - 1).saturating_mul(per_page),
+            )
+            .await?;
+        total = t;
+        members = rows
+            .into_iter()
+            .map(|m| Member {
+                can_change: v.can_change_assignment(
+                    &app.slug,
+                    &q.role,
+                    &m.user_path,
+                    &m.on_behalf_path,
+                ),
+                m,
+            })
+            .collect();
+        let targets = app
+            .roles
+            .iter()
+            .filter(|r| r.name != q.role && v.can_grant_role(&app.slug, &r.name))
+            .map(|r| r.name.clone())
+            .collect();
+        selected = Some(SelectedRole {
+            can_assign: v.can_grant_role(&app.slug, &q.role),
+            role: q.role.clone(),
+            role_id,
+            targets,
+            app,
+        });
+    }
+    let params = [
+        ("app", q.app.clone()),
+        ("role", q.role.clone()),
+        ("q", q.q.clone()),
+    ];
+    let page = AppsPage {
+        l: ctx.layout("Applications"),
+        nav: Nav::new(&v, "applications").with_flash(&q.ok),
+        apps,
+        selected,
+        members,
+        pager: Pager::new("/aia/applications", &params, page_no, per_page, total),
+        per_page_choices: PER_PAGE.to_vec(),
+        q: q.q.clone(),
+    };
+    Ok(Html(page.render()?).into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct AssignQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: String,
+}
+
+#[derive(Template)]
+#[template(path = "aia/assign.html")]
+pub struct AssignPage {
+    pub l: Layout,
+    pub nav: Nav,
+    pub app: AppInfo,
+    pub role: String,
+    pub q: String,
+    pub searched: bool,
+    pub rows: Vec<ListRow>,
+    pub pager: Pager,
+    pub structures: Vec<(i64, String, String)>,
+    pub error: Option<String>,
+}
+
+async fn assign_page(
+    ctx: &Ctx,
+    v: &Viewer,
+    app: AppInfo,
+    role: &str,
+    q: &str,
+    page_no: i64,
+    error: Option<String>,
+) -> WebResult<Response> {
+    let searched = q.trim().chars().count() >= MIN_SEARCH;
+    let (total, rows) = if searched {
+        let f = UserFilter {
+            q: q.chars().take(100).collect(),
+            ..Default::default()
+        };
+        ctx.gw
+            .dir
+            .list_users(&v.manage_scope(), &f, 25, (page_no - 1).saturating_mul(25))
+            .await?
+    } else {
+        (0, Vec::new())
+    };
+    let rows = rows
+        .into_iter()
+        .map(|r| ListRow {
+            is_self: r.id == v.user_id,
+            manage: true,
+            last_login: r.last_login_at.map(fmt_ts).unwrap_or_default(),
+            expired: false,
+            r,
+        })
+        .collect();
+    let base = format!(
+        "/aia/applications/{}/{}/affecter",
+        enc(&app.slug),
+        enc(role)
+    );
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = AssignPage {
+        l: ctx.layout("Affecter des utilisateurs"),
+        nav: Nav::new(v, "applications"),
+        pager: Pager::new(&base, &[("q", q.to_string())], page_no, 25, total),
+        structures: ctx.gw.dir.structure_choices(&v.manage_scope()).await?,
+        role: role.to_string(),
+        q: q.to_string(),
+        searched,
+        rows,
+        app,
+        error,
+    };
+    Ok((status, Html(page.render()?)).into_response())
+}
+
+pub async fn assign_form(
+    ctx: Ctx,
+    FrPath((slug, role)): FrPath<(String, String)>,
+    FrQuery(q): FrQuery<AssignQuery>,
+) -> WebResult<Response> {
+    let v = match page_viewer(&ctx, "/aia/applications").await? {
+        Access::Viewer(v) => v,
+        Access::Login(r) => return Ok(r),
+    };
+    let (app, _) = role_of(&ctx, &v, &slug, &role).await?;
+    if !v.can_grant_role(&slug, &role) {
+        return Err(WebError::Forbidden);
+    }
+    assign_page(&ctx, &v, app, &role, &q.q, num(&q.page, 1).max(1), None).await
+}
+
+/// AFFECTER: grants the role to the selected users on behalf of the chosen structure (their
+/// own by default). All ids are checked before anything is written.
+pub async fn assign(
+    ctx: Ctx,
+    FrPath((slug, role)): FrPath<(String, String)>,
+    FrForm(pairs): FrForm<Vec<(String, String)>>,
+) -> WebResult<Response> {
+    let v = action_viewer(&ctx, form::first(&pairs, "csrf")).await?;
+    let (app, role_id) = role_of(&ctx, &v, &slug, &role).await?;
+    if !v.can_grant_role(&slug, &role) {
+        return Err(WebError::Forbidden);
+    }
+    let dir = &ctx.gw.dir;
+    let user_ids = form::ids(&pairs, "user_ids");
+    if user_ids.is_empty() || user_ids.len() > 500 {
+        let q = form::first(&pairs, "q").to_string();
+        return assign_page(
+            &ctx,
+            &v,
+            app,
+            &role,
+            &q,
+            1,
+            Some("Sélectionnez au moins un utilisateur.".into()),
+        )
+        .await;
+    }
+    let on_behalf = form::first(&pairs, "structure").trim().to_string();
+    let behalf = if on_behalf.is_empty() {
+        None
+    } else {
+        let s = dir
+            .structure_info(num(&on_behalf, 0))
+            .await?
+            .ok_or(WebError::NotFound)?;
+        if !v.manages_path(&s.path) {
+            return Err(WebError::NotFound);
+        }
+        Some(s)
+    };
+    let mut plan = Vec::with_capacity(user_ids.len());
+    for uid in &user_ids {
+        let u = dir.user_record(*uid).await?.ok_or(WebError::NotFound)?;
+        if !v.manages_path(&u.structure_path) {
+            return Err(WebError::NotFound);
+        }
+        let (sid, spath, slabel) = match &behalf {
+            Some(s) => (s.id, s.path.clone(), s.short_name.clone()),
+            None => (
+                u.structure_id,
+                u.structure_path.clone(),
+                u.structure_label.clone(),
+            ),
+        };
+        if !v.can_change_assignment(&slug, &role, &u.structure_path, &spath) {
+            return Err(WebError::Forbidden);
+        }
+        plan.push((u, sid, slabel));
+    }
+    for (u, sid, slabel) in &plan {
+        dir.assign_role_id(u.id, role_id, *sid, v.user_id).await?;
+        audit(
+            &ctx,
+            &v,
+            "role_assigned",
+            &u.email,
+            Some(*sid),
+            &format!("{} : {} ({})", app.name, role, slabel),
+        )
+        .await?;
+        ctx.gw.user_changed(u.id);
+    }
+    if plan.len() > 1 {
+        ctx.gw.directory_changed();
+    }
+    Ok(see_other(
+        &format!("/aia/applications?app={}&role={}", enc(&slug), enc(&role)),
+        "affecte",
+    ))
+}
+
+/// "Désaffecter les membres sélectionnés" and "Réaffecter" (to `to_role`).
+pub async fn members_action(
+    ctx: Ctx,
+    FrPath((slug, role)): FrPath<(String, String)>,
+    FrForm(pairs): FrForm<Vec<(String, String)>>,
+) -> WebResult<Response> {
+    let v = action_viewer(&ctx, form::first(&pairs, "csrf")).await?;
+    let (app, role_id) = role_of(&ctx, &v, &slug, &role).await?;
+    let action = form::first(&pairs, "action");
+    let target = match action {
+        "desaffecter" => None,
+        "reaffecter" => {
+            let to = form::first(&pairs, "to_role").to_string();
+            let to_id = app
+                .roles
+                .iter()
+                .find(|r| r.name == to && r.name != role)
+                .map(|r| r.id)
+                .ok_or_else(|| {
+                    WebError::BadRequest(
+                        "Choisissez le rôle vers lequel réaffecter les membres.".into(),
+                    )
+                })?;
+            if !v.can_grant_role(&slug, &to) {
+                return Err(WebError::Forbidden);
+            }
+            Some((to, to_id))
+        }
+        _ => return Err(WebError::BadRequest("Action inconnue.".into())),
+    };
+    let ids = form::ids(&pairs, "ids");
+    if ids.is_empty() || ids.len() > 1000 {
+        return Err(WebError::BadRequest(
+            "Sélectionnez au moins un membre.".into(),
+        ));
+    }
+    let dir = &ctx.gw.dir;
+    let mut plan: Vec<AssignmentInfo> = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let a = dir.assignment(*id).await?.ok_or(WebError::NotFound)?;
+        if a.role_id != role_id || !v.manages_path(&a.user_path) {
+            return Err(WebError::NotFound);
+        }
+        if !v.can_change_assignment(&slug, &role, &a.user_path, &a.on_behalf_path) {
+            return Err(WebError::Forbidden);
+        }
+        if let Some((to, _)) = &target {
+            if !v.can_change_assignment(&slug, to, &a.user_path, &a.on_behalf_path) {
+                return Err(WebError::Forbidden);
+            }
+        }
+        plan.push(a);
+    }
+    for a in &plan {
+        let email = dir
+            .user_record(a.user_id)
+            .await?
+            .map(|u| u.email)
+            .unwrap_or_default();
+        match &target {
+            None => {
+                dir.delete_assignment(a.id).await?;
+                audit(
+                    &ctx,
+                    &v,
+                    "role_unassigned",
+                    &email,
+                    Some(a.structure_id),
+                    &format!("{} : {}", app.name, role),
+                )
+                .await?;
+            }
+            Some((to, to_id)) => {
+                dir.move_assignment(a, *to_id, v.user_id).await?;
+                audit(
+                    &ctx,
+                    &v,
+                    "role_reassigned",
+                    &email,
+                    Some(a.structure_id),
+                    &format!("{} : {} → {}", app.name, role, to),
+                )
+                .await?;
+            }
+        }
+        ctx.gw.user_changed(a.user_id);
+    }
+    if plan.len() > 1 {
+        ctx.gw.directory_changed();
+    }
+    let code = if target.is_some() {
+        "reaffecte"
+    } else {
+        "desaffecte"
+    };
+    Ok(see_other(
+        &format!("/aia/applications?app={}&role={}", enc(&slug), enc(&role)),
+        code,
+    ))
+}
+
+/// "Exporter" the members of a role (those in the viewer's structures), streamed.
+pub async fn export(
+    ctx: Ctx,
+    FrPath((slug, role)): FrPath<(String, String)>,
+) -> WebResult<Response> {
+    let v = super::viewer_of(&ctx).await?.ok_or(WebError::Forbidden)?;
+    let (app, role_id) = role_of(&ctx, &v, &slug, &role).await?;
+    audit(
+        &ctx,
+        &v,
+        "role_members_exported",
+        "",
+        Some(v.structure_id),
+        &format!("{} : {}", app.name, role),
+    )
+    .await?;
+    let scope = v.manage_scope();
+    let gw = ctx.gw.clone();
+    let filename: String = format!("membres-{slug}-{role}.csv")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    Ok(csv_export::stream(
+        &filename,
+        &csv_export::USER_COLUMNS,
+        move |after| {
+            let gw = gw.clone();
+            let scope = scope.clone();
+            async move {
+                let ids = gw
+                    .dir
+                    .role_member_ids_page(role_id, &scope, after, csv_export::PAGE)
+                    .await?;
+                let next = (ids.len() as i64 == csv_export::PAGE)
+                    .then(|| ids.last().copied())
+                    .flatten();
+                let rows = gw.dir.export_users_by_ids(&ids).await?;
+                Ok((rows.iter().map(csv_export::user_line).collect(), next))
+            }
+        },
+    ))
+}

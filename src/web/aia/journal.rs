@@ -1,0 +1,219 @@
+//! "Journal": the audit log of the viewer's structures (platform admins: everything), with
+//! filters on action, dates and text, and its CSV export.
+
+use super::form::date_start;
+use super::FrQuery;
+use super::{audit, csv_export, fmt_ts, num, page_viewer, Access, Nav, Pager, PER_PAGE};
+use crate::directory::access::Viewer;
+use crate::directory::audit_log::{AuditFilter, AuditRow};
+use crate::web::context::Ctx;
+use crate::web::error::{WebError, WebResult};
+use crate::web::pages::Layout;
+use askama::Template;
+
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+/// Actions offered in the filter, with their French labels.
+pub const ACTIONS: [(&str, &str); 24] = [
+    ("login", "Connexion"),
+    ("login_failed", "Échec de connexion"),
+    ("logout", "Déconnexion"),
+    ("user_created", "Création d'un compte"),
+    ("user_updated", "Modification d'un compte"),
+    ("user_locked", "Verrouillage d'un compte"),
+    ("user_unlocked", "Déverrouillage d'un compte"),
+    ("user_deleted", "Suppression d'un compte"),
+    ("password_reset_sent", "Envoi d'un lien de réinitialisation"),
+    ("structure_created", "Création d'une structure"),
+    ("structure_updated", "Modification d'une structure"),
+    ("referent_added", "Désignation d'un référent"),
+    ("referent_removed", "Retrait d'un référent"),
+    ("role_assigned", "Affectation d'un rôle"),
+    ("role_unassigned", "Désaffectation d'un rôle"),
+    ("role_reassigned", "Réaffectation d'un rôle"),
+    ("users_exported", "Export des utilisateurs"),
+    (
+        "structure_members_exported",
+        "Export des membres d'une structure",
+    ),
+    ("role_members_exported", "Export des membres d'un rôle"),
+    ("audit_exported", "Export du journal"),
+    ("photo_updated", "Modification d'une photo"),
+    ("photo_deleted", "Suppression d'une photo"),
+    ("password_changed", "Changement de mot de passe"),
+    ("password_link_sent", "Envoi d'un lien de mot de passe"),
+];
+
+fn label(action: &str) -> String {
+    ACTIONS
+        .iter()
+        .find(|(a, _)| *a == action)
+        .map(|(_, l)| l.to_string())
+        .unwrap_or_else(|| action.to_string())
+}
+
+#[derive(Deserialize, Default)]
+pub struct JournalQuery {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    du: String,
+    #[serde(default)]
+    au: String,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: String,
+    #[serde(default)]
+    par_page: String,
+}
+
+impl JournalQuery {
+    fn filter(&self) -> AuditFilter {
+        AuditFilter {
+            action: self.action.chars().take(64).collect(),
+            from: date_start(&self.du),
+            until: date_start(&self.au).map(|t| t + 86_400),
+            text: self.q.chars().take(100).collect(),
+        }
+    }
+
+    fn params(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("action", self.action.clone()),
+            ("du", self.du.clone()),
+            ("au", self.au.clone()),
+            ("q", self.q.clone()),
+        ]
+    }
+}
+
+pub struct Line {
+    pub e: AuditRow,
+    pub when: String,
+    pub label: String,
+}
+
+#[derive(Template)]
+#[template(path = "aia/journal.html")]
+pub struct JournalPage {
+    pub l: Layout,
+    pub nav: Nav,
+    pub q: JournalQuery,
+    pub actions: Vec<(&'static str, &'static str)>,
+    pub lines: Vec<Line>,
+    pub pager: Pager,
+    pub per_page_choices: Vec<i64>,
+    pub export_url: String,
+}
+
+fn allowed(v: &Viewer) -> WebResult<()> {
+    if v.can_read_journal() {
+        Ok(())
+    } else {
+        Err(WebError::Forbidden)
+    }
+}
+
+pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<JournalQuery>) -> WebResult<Response> {
+    let v = match page_viewer(&ctx, "/aia/journal").await? {
+        Access::Viewer(v) => v,
+        Access::Login(r) => return Ok(r),
+    };
+    allowed(&v)?;
+    let per_page = num(&q.par_page, 25);
+    let per_page = if PER_PAGE.contains(&per_page) {
+        per_page
+    } else {
+        25
+    };
+    let page_no = num(&q.page, 1).max(1);
+    let (total, rows) = ctx
+        .gw
+        .dir
+        .list_audit(
+            &v.manage_scope(),
+            &q.filter(),
+            per_page,
+            (page_no - 1).saturating_mul(per_page),
+        )
+        .await?;
+    let params = q.params();
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, val) in &params {
+        if !val.is_empty() {
+            s.append_pair(k, val);
+        }
+    }
+    let page = JournalPage {
+        l: ctx.layout("Journal"),
+        nav: Nav::new(&v, "journal"),
+        export_url: format!("/aia/journal/export.csv?{}", s.finish()),
+        pager: Pager::new("/aia/journal", &params, page_no, per_page, total),
+        per_page_choices: PER_PAGE.to_vec(),
+        actions: ACTIONS.to_vec(),
+        lines: rows
+            .into_iter()
+            .map(|e| Line {
+                when: fmt_ts(e.at),
+                label: label(&e.action),
+                e,
+            })
+            .collect(),
+        q,
+    };
+    Ok(Html(page.render()?).into_response())
+}
+
+pub async fn export(ctx: Ctx, FrQuery(q): FrQuery<JournalQuery>) -> WebResult<Response> {
+    let v = super::viewer_of(&ctx).await?.ok_or(WebError::Forbidden)?;
+    allowed(&v)?;
+    audit(&ctx, &v, "audit_exported", "", Some(v.structure_id), "").await?;
+    let scope = v.manage_scope();
+    let f = q.filter();
+    let gw = ctx.gw.clone();
+    Ok(csv_export::stream(
+        "journal.csv",
+        &[
+            "Date",
+            "Auteur",
+            "Action",
+            "Cible",
+            "Structure",
+            "Adresse IP",
+            "Détails",
+        ],
+        move |cursor| {
+            let gw = gw.clone();
+            let scope = scope.clone();
+            let f = f.clone();
+            // The cursor counts down from the newest id; 0 means "start".
+            let before = if cursor == 0 { i64::MAX } else { cursor };
+            async move {
+                let rows = gw
+                    .dir
+                    .audit_page(&scope, &f, before, csv_export::PAGE)
+                    .await?;
+                let next = (rows.len() as i64 == csv_export::PAGE)
+                    .then(|| rows.last().map(|r| r.id))
+                    .flatten();
+                let lines = rows
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            fmt_ts(e.at),
+                            e.actor.clone(),
+                            label(&e.action),
+                            e.target.clone(),
+                            e.structure.clone(),
+                            e.client_ip.clone(),
+                            e.details.clone(),
+                        ]
+                    })
+                    .collect();
+                Ok((lines, next))
+            }
+        },
+    ))
+}

@@ -1,0 +1,658 @@
+//! STRUCTURES (SPEC 2 and 3.5): the tree, the selected structure with its référents and
+//! "Membres (N)", creation and edition (référents below their principal structure only;
+//! domains, moves and référents by platform admins), and the members export.
+
+use super::form::{self, FieldErrors, MAX_TEXT};
+use super::users::ListRow;
+use super::{
+    action_viewer, audit, csv_export, fmt_ts, num, page_viewer, see_other, Access, Nav, Pager,
+    PER_PAGE,
+};
+use super::{FrForm, FrPath, FrQuery};
+use crate::directory::access::{depth, Viewer};
+use crate::directory::admin_structures::{ReferentRow, StructureInfo};
+use crate::directory::admin_users::UserFilter;
+use crate::directory::DirectoryError;
+use crate::web::context::Ctx;
+use crate::web::error::{WebError, WebResult};
+use crate::web::pages::Layout;
+use askama::Template;
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// One step of the nested rendering of the tree (askama has no recursion): `kind` is "open"
+/// (`<ul>`), "item" (`<li>` and link), "end" (`</li>`) or "close" (`</ul>`).
+pub struct TreeEvent {
+    pub kind: &'static str,
+    pub id: i64,
+    pub name: String,
+    pub current: bool,
+    pub children: i64,
+}
+
+impl TreeEvent {
+    fn mark(kind: &'static str) -> TreeEvent {
+        TreeEvent {
+            kind,
+            id: 0,
+            name: String::new(),
+            current: false,
+            children: 0,
+        }
+    }
+}
+
+/// Turns the path-ordered nodes into nested-list events, children sorted by name.
+pub fn tree_events(
+    nodes: &[StructureInfo],
+    selected: Option<i64>,
+    counts: &HashMap<i64, i64>,
+) -> Vec<TreeEvent> {
+    let ids: Vec<i64> = nodes.iter().map(|n| n.id).collect();
+    let mut children: HashMap<Option<i64>, Vec<&StructureInfo>> = HashMap::new();
+    for n in nodes {
+        let parent = n.parent_id.filter(|p| ids.contains(p));
+        children.entry(parent).or_default().push(n);
+    }
+    for list in children.values_mut() {
+        list.sort_by(|a, b| {
+            a.short_name
+                .to_lowercase()
+                .cmp(&b.short_name.to_lowercase())
+        });
+    }
+    fn walk(
+        parent: Option<i64>,
+        children: &HashMap<Option<i64>, Vec<&StructureInfo>>,
+        selected: Option<i64>,
+        counts: &HashMap<i64, i64>,
+        out: &mut Vec<TreeEvent>,
+        guard: usize,
+    ) {
+        let Some(list) = children.get(&parent) else {
+            return;
+        };
+        if guard > 64 {
+            return;
+        }
+        out.push(TreeEvent::mark("open"));
+        for n in list {
+            out.push(TreeEvent {
+                kind: "item",
+                id: n.id,
+                name: n.short_name.clone(),
+                current: Some(n.id) == selected,
+                children: counts.get(&n.id).copied().unwrap_or(0),
+            });
+            walk(Some(n.id), children, selected, counts, out, guard + 1);
+            out.push(TreeEvent::mark("end"));
+        }
+        out.push(TreeEvent::mark("close"));
+    }
+    let mut out = Vec::new();
+    walk(None, &children, selected, counts, &mut out, 0);
+    out
+}
+
+#[derive(Deserialize, Default)]
+pub struct PageQuery {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: String,
+    #[serde(default)]
+    par_page: String,
+    #[serde(default)]
+    ok: String,
+    #[serde(default)]
+    err: String,
+}
+
+pub struct Selected {
+    pub s: StructureInfo,
+    pub label: String,
+    pub own_domains: Vec<String>,
+    pub domains: Vec<String>,
+    pub referents: Vec<ReferentRow>,
+    pub principal: bool,
+    pub can_edit: bool,
+    pub can_create_child: bool,
+}
+
+#[derive(Template)]
+#[template(path = "aia/structures.html")]
+pub struct StructuresPage {
+    pub l: Layout,
+    pub nav: Nav,
+    pub tree: Vec<TreeEvent>,
+    pub q: String,
+    pub results: Vec<(i64, String)>,
+    pub selected: Option<Selected>,
+    pub members: Vec<ListRow>,
+    pub pager: Pager,
+    pub per_page_choices: Vec<i64>,
+    pub admin: bool,
+}
+
+/// Error codes of redirects back to the structure page.
+fn error_message(code: &str) -> Option<String> {
+    Some(
+        match code {
+            "inconnu" => "Aucun compte ne correspond à cette adresse e-mail.",
+            "hors-structure" => "Le référent doit appartenir à cette structure ou à une structure de son arborescence.",
+            _ => return None,
+        }
+        .to_string(),
+    )
+}
+
+/// A structure the viewer manages, else 404 (existence not revealed).
+async fn visible(ctx: &Ctx, v: &Viewer, id: i64) -> WebResult<StructureInfo> {
+    let s = ctx
+        .gw
+        .dir
+        .structure_info(id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    if !v.can_view_structure(&s.path) {
+        return Err(WebError::NotFound);
+    }
+    Ok(s)
+}
+
+pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<PageQuery>) -> WebResult<Response> {
+    let v = match page_viewer(&ctx, "/aia/structures").await? {
+        Access::Viewer(v) => v,
+        Access::Login(r) => return Ok(r),
+    };
+    if !v.is_manager() {
+        return Err(WebError::Forbidden);
+    }
+    let dir = &ctx.gw.dir;
+    let scope = v.manage_scope();
+    // A référent lands on the structure they were designated for.
+    let default_id = if q.q.trim().is_empty() && !v.platform_admin {
+        v.referent_paths.first().and_then(|p| {
+            crate::directory::admin_structures::path_ids(p)
+                .last()
+                .copied()
+        })
+    } else {
+        None
+    };
+    let selected_info = if !q.id.trim().is_empty() {
+        Some(visible(&ctx, &v, num(&q.id, 0)).await?)
+    } else if let Some(id) = default_id {
+        Some(visible(&ctx, &v, id).await?)
+    } else {
+        None
+    };
+    let nodes = dir
+        .structure_tree(&scope, selected_info.as_ref().map(|s| s.path.as_str()))
+        .await?;
+    let counts = dir
+        .children_counts(&nodes.iter().map(|n| n.id).collect::<Vec<_>>())
+        .await?;
+    let tree = tree_events(&nodes, selected_info.as_ref().map(|s| s.id), &counts);
+    let results = if q.q.trim().is_empty() {
+        Vec::new()
+    } else {
+        let found = dir.search_structures(&scope, &q.q, 50).await?;
+        let paths: Vec<&str> = found.iter().map(|s| s.path.as_str()).collect();
+        let labels = dir.path_labels(&paths).await?;
+        found
+            .iter()
+            .map(|s| (s.id, labels.get(&s.path).cloned().unwrap_or_default()))
+            .collect()
+    };
+    let per_page = num(&q.par_page, 25);
+    let per_page = if PER_PAGE.contains(&per_page) {
+        per_page
+    } else {
+        25
+    };
+    let page_no = num(&q.page, 1).max(1);
+    let mut members = Vec::new();
+    let mut total = 0;
+    let mut selected = None;
+    if let Some(s) = selected_info {
+        let f = UserFilter {
+            structure_id: Some(s.id),
+            ..Default::default()
+        };
+        let (t, rows) = dir
+            .list_users(&scope, &f, per_page, (page_no - 1).saturating_mul(per_page))
+            .await?;
+        total = t;
+        members = rows
+            .into_iter()
+            .map(|r| ListRow {
+                is_self: r.id == v.user_id,
+                manage: v.can_manage_user(&r.structure_path),
+                last_login: r.last_login_at.map(fmt_ts).unwrap_or_default(),
+                expired: false,
+                r,
+            })
+            .collect();
+        let labels = dir.path_labels(&[s.path.as_str()]).await?;
+        selected = Some(Selected {
+            label: labels.get(&s.path).cloned().unwrap_or_default(),
+            own_domains: dir.own_domains(s.id).await?,
+            domains: dir.allowed_domains(s.id).await?,
+            referents: dir.structure_referents(&s).await?,
+            principal: depth(&s.path) == 1,
+            can_edit: v.can_edit_structure(&s.path),
+            can_create_child: v.can_create_structure(Some(&s.path)),
+            s,
+        });
+    }
+    let id_param = selected
+        .as_ref()
+        .map(|s| s.s.id.to_string())
+        .unwrap_or_default();
+    let mut nav = Nav::new(&v, "structures").with_flash(&q.ok);
+    nav.error = error_message(&q.err);
+    let page = StructuresPage {
+        l: ctx.layout("Structures"),
+        nav,
+        tree,
+        q: q.q.clone(),
+        results,
+        pager: Pager::new(
+            "/aia/structures",
+            &[("id", id_param)],
+            page_no,
+            per_page,
+            total,
+        ),
+        per_page_choices: PER_PAGE.to_vec(),
+        members,
+        selected,
+        admin: v.platform_admin,
+    };
+    Ok(Html(page.render()?).into_response())
+}
+
+/// "Exporter" the members of a structure.
+pub async fn export(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Response> {
+    let v = super::viewer_of(&ctx).await?.ok_or(WebError::Forbidden)?;
+    let s = visible(&ctx, &v, id).await?;
+    if !v.can_export() {
+        return Err(WebError::Forbidden);
+    }
+    audit(
+        &ctx,
+        &v,
+        "structure_members_exported",
+        &s.short_name,
+        Some(s.id),
+        "",
+    )
+    .await?;
+    let scope = v.manage_scope();
+    let f = UserFilter {
+        structure_id: Some(s.id),
+        ..Default::default()
+    };
+    let gw = ctx.gw.clone();
+    Ok(csv_export::stream(
+        &format!("membres-structure-{id}.csv"),
+        &csv_export::USER_COLUMNS,
+        move |after| {
+            let gw = gw.clone();
+            let scope = scope.clone();
+            let f = f.clone();
+            async move {
+                let rows = gw
+                    .dir
+                    .export_users_page(&scope, &f, after, csv_export::PAGE)
+                    .await?;
+                let next = (rows.len() as i64 == csv_export::PAGE)
+                    .then(|| rows.last().map(|r| r.user.id))
+                    .flatten();
+                Ok((rows.iter().map(csv_export::user_line).collect(), next))
+            }
+        },
+    ))
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct StructureForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub parent_id: String,
+    #[serde(default)]
+    pub short_name: String,
+    #[serde(default)]
+    pub long_name: String,
+    #[serde(default)]
+    pub postal_address: String,
+    #[serde(default)]
+    pub domains: String,
+}
+
+#[derive(Template)]
+#[template(path = "aia/structure_form.html")]
+pub struct StructureFormPage {
+    pub l: Layout,
+    pub nav: Nav,
+    pub id: Option<i64>,
+    pub f: StructureForm,
+    pub errors: FieldErrors,
+    pub parents: Vec<(i64, String, String)>,
+    pub admin: bool,
+    /// Parent chosen by the platform admin, or fixed (shown as text) for référents.
+    pub parent_label: String,
+}
+
+impl StructureFormPage {
+    pub fn err(&self, field: &str) -> Option<&str> {
+        self.errors.get(field)
+    }
+
+    pub fn is_parent(&self, id: &i64) -> bool {
+        self.f.parent_id == id.to_string()
+    }
+}
+
+async fn form_page(
+    ctx: &Ctx,
+    v: &Viewer,
+    id: Option<i64>,
+    f: StructureForm,
+    errors: FieldErrors,
+) -> WebResult<Response> {
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let parents = if v.platform_admin {
+        ctx.gw.dir.structure_choices(&v.manage_scope()).await?
+    } else {
+        Vec::new()
+    };
+    let parent_label = match ctx.gw.dir.structure_info(num(&f.parent_id, 0)).await? {
+        Some(p) if v.can_view_structure(&p.path) => ctx
+            .gw
+            .dir
+            .path_labels(&[p.path.as_str()])
+            .await?
+            .remove(&p.path)
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    let page = StructureFormPage {
+        l: ctx.layout(if id.is_some() {
+            "Éditer la structure"
+        } else {
+            "Nouvelle structure"
+        }),
+        nav: Nav::new(v, "structures"),
+        id,
+        f,
+        errors,
+        parents,
+        admin: v.platform_admin,
+        parent_label,
+    };
+    Ok((status, Html(page.render()?)).into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct NewQuery {
+    #[serde(default)]
+    parent: String,
+}
+
+pub async fn new_form(ctx: Ctx, FrQuery(q): FrQuery<NewQuery>) -> WebResult<Response> {
+    let v = match page_viewer(&ctx, "/aia/structures/nouvelle").await? {
+        Access::Viewer(v) => v,
+        Access::Login(r) => return Ok(r),
+    };
+    let parent = if q.parent.trim().is_empty() {
+        None
+    } else {
+        Some(visible(&ctx, &v, num(&q.parent, 0)).await?)
+    };
+    if !v.can_create_structure(parent.as_ref().map(|p| p.path.as_str())) {
+        return Err(WebError::Forbidden);
+    }
+    let f = StructureForm {
+        parent_id: parent.map(|p| p.id.to_string()).unwrap_or_default(),
+        ..Default::default()
+    };
+    form_page(&ctx, &v, None, f, FieldErrors::default()).await
+}
+
+/// Common checks of the structure form: names, address and (platform admins) domains.
+fn check(f: &StructureForm, e: &mut FieldErrors) -> (String, String, String, Vec<String>) {
+    let short = form::text(e, "short_name", &f.short_name, true, MAX_TEXT);
+    let long = form::text(e, "long_name", &f.long_name, false, MAX_TEXT);
+    let address = form::text(e, "postal_address", &f.postal_address, false, 500);
+    let domains = form::parse_domains(e, "domains", &f.domains);
+    (short, long, address, domains)
+}
+
+pub async fn create(ctx: Ctx, FrForm(f): FrForm<StructureForm>) -> WebResult<Response> {
+    let v = action_viewer(&ctx, &f.csrf).await?;
+    let parent = if f.parent_id.trim().is_empty() {
+        None
+    } else {
+        Some(visible(&ctx, &v, num(&f.parent_id, 0)).await?)
+    };
+    if !v.can_create_structure(parent.as_ref().map(|p| p.path.as_str())) {
+        return Err(WebError::Forbidden);
+    }
+    if !f.domains.trim().is_empty() && !v.can_edit_domains() {
+        return Err(WebError::Forbidden);
+    }
+    let mut e = FieldErrors::default();
+    let (short, long, address, domains) = check(&f, &mut e);
+    if !e.is_empty() {
+        return form_page(&ctx, &v, None, f, e).await;
+    }
+    let id = ctx
+        .gw
+        .dir
+        .create_structure_full(parent.as_ref().map(|p| p.id), &short, &long, &address)
+        .await?;
+    if !domains.is_empty() {
+        ctx.gw.dir.set_domains(id, &domains).await?;
+    }
+    audit(
+        &ctx,
+        &v,
+        "structure_created",
+        &short,
+        Some(id),
+        &domains.join(", "),
+    )
+    .await?;
+    Ok(see_other(&format!("/aia/structures?id={id}"), "structure"))
+}
+
+pub async fn edit_form(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Response> {
+    let v = match page_viewer(&ctx, &format!("/aia/structures/{id}/editer")).await? {
+        Access::Viewer(v) => v,
+        Access::Login(r) => return Ok(r),
+    };
+    let s = visible(&ctx, &v, id).await?;
+    if !v.can_edit_structure(&s.path) {
+        return Err(WebError::Forbidden);
+    }
+    let f = StructureForm {
+        csrf: String::new(),
+        parent_id: s.parent_id.map(|p| p.to_string()).unwrap_or_default(),
+        short_name: s.short_name.clone(),
+        long_name: s.long_name.clone(),
+        postal_address: s.postal_address.clone(),
+        domains: ctx.gw.dir.own_domains(id).await?.join(", "),
+    };
+    form_page(&ctx, &v, Some(id), f, FieldErrors::default()).await
+}
+
+pub async fn update(
+    ctx: Ctx,
+    FrPath(id): FrPath<i64>,
+    FrForm(mut f): FrForm<StructureForm>,
+) -> WebResult<Response> {
+    let v = action_viewer(&ctx, &f.csrf).await?;
+    let s = visible(&ctx, &v, id).await?;
+    if !v.can_edit_structure(&s.path) {
+        return Err(WebError::Forbidden);
+    }
+    let dir = &ctx.gw.dir;
+    let old_domains = dir.own_domains(id).await?;
+    if !v.can_edit_domains() {
+        // Référents neither see nor change domains or the parent.
+        f.domains = old_domains.join(", ");
+        f.parent_id = s.parent_id.map(|p| p.to_string()).unwrap_or_default();
+    }
+    let mut e = FieldErrors::default();
+    let (short, long, address, domains) = check(&f, &mut e);
+    let new_parent = if f.parent_id.trim().is_empty() {
+        None
+    } else {
+        match dir.structure_info(num(&f.parent_id, 0)).await? {
+            Some(p) if v.can_view_structure(&p.path) => {
+                if p.path.starts_with(&s.path) {
+                    e.add(
+                        "parent_id",
+                        "Une structure ne peut pas être rattachée à elle-même ni à l'une de ses sous-structures.",
+                    );
+                }
+                Some(p.id)
+            }
+            _ => {
+                e.add("parent_id", "Choisissez une structure de rattachement.");
+                None
+            }
+        }
+    };
+    if !e.is_empty() {
+        return form_page(&ctx, &v, Some(id), f, e).await;
+    }
+    dir.update_structure(id, &short, &long, &address).await?;
+    let mut details = Vec::new();
+    if v.can_edit_domains() && domains != old_domains {
+        dir.set_domains(id, &domains).await?;
+        details.push(format!("domaines : {}", domains.join(", ")));
+    }
+    if new_parent != s.parent_id && v.can_move_structure() {
+        match dir.move_structure(id, new_parent).await {
+            Ok(()) => details.push("structure déplacée".to_string()),
+            Err(DirectoryError::Invalid(_)) => {
+                e.add(
+                    "parent_id",
+                    "Une structure ne peut pas être rattachée à elle-même ni à l'une de ses sous-structures.",
+                );
+                return form_page(&ctx, &v, Some(id), f, e).await;
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    audit(
+        &ctx,
+        &v,
+        "structure_updated",
+        &short,
+        Some(id),
+        &details.join("; "),
+    )
+    .await?;
+    ctx.gw.directory_changed();
+    Ok(see_other(&format!("/aia/structures?id={id}"), "structure"))
+}
+
+#[derive(Deserialize)]
+pub struct ReferentForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    user_id: String,
+}
+
+/// Designates a référent (platform admins): the person must belong to the structure's tree.
+pub async fn add_referent(
+    ctx: Ctx,
+    FrPath(id): FrPath<i64>,
+    FrForm(f): FrForm<ReferentForm>,
+) -> WebResult<Response> {
+    let v = action_viewer(&ctx, &f.csrf).await?;
+    let s = visible(&ctx, &v, id).await?;
+    if !v.can_manage_referents() {
+        return Err(WebError::Forbidden);
+    }
+    let dir = &ctx.gw.dir;
+    let Some(uid) = dir.user_id_by_email(f.email.trim()).await? else {
+        return Ok(see_other(
+            &format!("/aia/structures?id={id}&err=inconnu"),
+            "",
+        ));
+    };
+    let u = dir.user_record(uid).await?.ok_or(WebError::NotFound)?;
+    let establishment = crate::directory::access::establishment_of(&s.path);
+    if !crate::directory::access::in_subtree(&u.structure_path, &establishment) {
+        return Ok(see_other(
+            &format!("/aia/structures?id={id}&err=hors-structure"),
+            "",
+        ));
+    }
+    dir.add_referent(uid, id).await?;
+    audit(
+        &ctx,
+        &v,
+        "referent_added",
+        &u.email,
+        Some(id),
+        &s.short_name,
+    )
+    .await?;
+    ctx.gw.user_changed(uid);
+    Ok(see_other(&format!("/aia/structures?id={id}"), "referent"))
+}
+
+pub async fn remove_referent(
+    ctx: Ctx,
+    FrPath(id): FrPath<i64>,
+    FrForm(f): FrForm<ReferentForm>,
+) -> WebResult<Response> {
+    let v = action_viewer(&ctx, &f.csrf).await?;
+    let s = visible(&ctx, &v, id).await?;
+    if !v.can_manage_referents() {
+        return Err(WebError::Forbidden);
+    }
+    let uid = num(&f.user_id, 0);
+    let u = ctx
+        .gw
+        .dir
+        .user_record(uid)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    if !ctx.gw.dir.remove_referent(uid, id).await? {
+        return Err(WebError::NotFound);
+    }
+    audit(
+        &ctx,
+        &v,
+        "referent_removed",
+        &u.email,
+        Some(id),
+        &s.short_name,
+    )
+    .await?;
+    ctx.gw.user_changed(uid);
+    Ok(see_other(
+        &format!("/aia/structures?id={id}"),
+        "referent-retire",
+    ))
+}

@@ -1,0 +1,856 @@
+//! UTILISATEURS (SPEC 3.5): the list with search, filters and pagination, the card, AJOUTER /
+//! ÉDITER with every field of SPEC 2, lock, password reset, GDPR deletion and the export.
+
+use super::form::{self, FieldErrors, MAX_TEXT};
+use super::{
+    action_viewer, audit, csv_export, fmt_date, fmt_ts, num, page_viewer, see_other, Access, Nav,
+    Pager, PER_PAGE,
+};
+use super::{FrForm, FrPath, FrQuery};
+use crate::directory::access::{Scope, Viewer};
+use crate::directory::admin_users::{UserFilter, UserInput, UserRecord, UserRow, MIN_SEARCH};
+use crate::directory::audit_log::pseudonym;
+use crate::web::context::Ctx;
+use crate::web::error::{WebError, WebResult};
+use crate::web::pages::Layout;
+use askama::Template;
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+#[derive(Deserialize, Default, Clone)]
+pub struct ListQuery {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub structure: String,
+    #[serde(default)]
+    pub app: String,
+    #[serde(default)]
+    pub verrouille: String,
+    #[serde(default)]
+    pub expire: String,
+    #[serde(default)]
+    pub jamais: String,
+    #[serde(default)]
+    pub par_page: String,
+    #[serde(default)]
+    pub page: String,
+    #[serde(default)]
+    pub ok: String,
+}
+
+impl ListQuery {
+    fn params(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("q", self.q.clone()),
+            ("structure", self.structure.clone()),
+            ("app", self.app.clone()),
+            ("verrouille", self.verrouille.clone()),
+            ("expire", self.expire.clone()),
+            ("jamais", self.jamais.clone()),
+        ]
+    }
+}
+
+/// Turns the query into a filter, checking the structure against the viewer's list scope
+/// (an unknown or foreign structure is a 404, like any object out of reach).
+async fn filter_of(ctx: &Ctx, v: &Viewer, q: &ListQuery) -> WebResult<UserFilter> {
+    let mut f = UserFilter {
+        q: q.q.chars().take(100).collect(),
+        locked: !q.verrouille.is_empty(),
+        expired: !q.expire.is_empty(),
+        never_logged_in: !q.jamais.is_empty(),
+        ..Default::default()
+    };
+    if !q.structure.trim().is_empty() {
+        let id = num(&q.structure, 0);
+        let s = ctx
+            .gw
+            .dir
+            .structure_info(id)
+            .await?
+            .ok_or(WebError::NotFound)?;
+        if !v.can_view_card(&s.path) {
+            return Err(WebError::NotFound);
+        }
+        f.structure_path = Some(s.path);
+    }
+    if !q.app.trim().is_empty() {
+        let (slug, role) = match q.app.split_once('/') {
+            Some((a, r)) => (a.to_string(), Some(r.to_string())),
+            None => (q.app.clone(), None),
+        };
+        f.app_role = Some((slug, role));
+    }
+    Ok(f)
+}
+
+pub struct ListRow {
+    pub r: UserRow,
+    /// The viewer's own account (no "Supprimer" in its menu).
+    pub is_self: bool,
+    pub manage: bool,
+    pub last_login: String,
+    pub expired: bool,
+}
+
+#[derive(Template)]
+#[template(path = "aia/users.html")]
+pub struct UsersPage {
+    pub l: Layout,
+    pub nav: Nav,
+    pub q: ListQuery,
+    pub rows: Vec<ListRow>,
+    pub pager: Pager,
+    pub per_page_choices: Vec<i64>,
+    pub structures: Vec<(i64, String, String)>,
+    pub app_choices: Vec<(String, String)>,
+    pub can_add: bool,
+    pub can_export: bool,
+    pub export_url: String,
+    pub short_search: bool,
+}
+
+/// (value, label) of the application/role filter.
+async fn app_choices(ctx: &Ctx) -> WebResult<Vec<(String, String)>> {
+    let apps = ctx
+        .gw
+        .dir
+        .apps_with_roles(None, &Scope::Subtrees(vec![]))
+        .await?;
+    let mut out = Vec::new();
+    for a in apps {
+        out.push((a.slug.clone(), format!("{} (tous les rôles)", a.name)));
+        for r in a.roles {
+            out.push((
+                format!("{}/{}", a.slug, r.name),
+                format!("{} — {}", a.name, r.name),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+pub async fn list(ctx: Ctx, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Response> {
+    let v = match page_viewer(&ctx, "/aia/utilisateurs").await? {
+        Access::Viewer(v) => v,
+        Access::Login(r) => return Ok(r),
+    };
+    let f = filter_of(&ctx, &v, &q).await?;
+    let dir = &ctx.gw.dir;
+    let per_page = num(&q.par_page, 25);
+    let per_page = if PER_PAGE.contains(&per_page) {
+        per_page
+    } else {
+        25
+    };
+    let page = num(&q.page, 1).max(1);
+    let scope = v.list_scope();
+    let (mut total, mut rows) = dir
+        .list_users(&scope, &f, per_page, (page - 1).saturating_mul(per_page))
+        .await?;
+    let last_page = ((total + per_page - 1) / per_page).max(1);
+    if rows.is_empty() && page > last_page && total > 0 {
+        // A page past the end (stale link): show the last one instead of an empty list.
+        (total, rows) = dir
+            .list_users(&scope, &f, per_page, (last_page - 1) * per_page)
+            .await?;
+    }
+    let today = crate::directory::today();
+    let rows = rows
+        .into_iter()
+        .map(|r| ListRow {
+            is_self: r.id == v.user_id,
+            manage: v.can_manage_user(&r.structure_path),
+            last_login: r.last_login_at.map(fmt_ts).unwrap_or_default(),
+            expired: r.valid_until.as_deref().is_some_and(|u| u < today.as_str()),
+            r,
+        })
+        .collect();
+    let params = q.params();
+    let export_url = {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, val) in &params {
+            if !val.is_empty() {
+                s.append_pair(k, val);
+            }
+        }
+        format!("/aia/utilisateurs/export.csv?{}", s.finish())
+    };
+    let page = UsersPage {
+        l: ctx.layout("Utilisateurs"),
+        nav: Nav::new(&v, "utilisateurs").with_flash(&q.ok),
+        pager: Pager::new("/aia/utilisateurs", &params, page, per_page, total),
+        per_page_choices: PER_PAGE.to_vec(),
+        structures: dir.structure_choices(&scope).await?,
+        app_choices: app_choices(&ctx).await?,
+        can_add: v.is_manager(),
+        can_export: v.can_export(),
+        export_url,
+        short_search: !q.q.trim().is_empty() && q.q.trim().chars().count() < MIN_SEARCH,
+        q,
+        rows,
+    };
+    Ok(Html(page.render()?).into_response())
+}
+
+/// "Exporter": every user the viewer manages (within the current filters), streamed.
+pub async fn export(ctx: Ctx, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Response> {
+    let v = super::viewer_of(&ctx).await?.ok_or(WebError::Forbidden)?;
+    if !v.can_export() {
+        return Err(WebError::Forbidden);
+    }
+    let f = filter_of(&ctx, &v, &q).await?;
+    audit(&ctx, &v, "users_exported", "", Some(v.structure_id), "").await?;
+    let scope = v.manage_scope();
+    let gw = ctx.gw.clone();
+    Ok(csv_export::stream(
+        "utilisateurs.csv",
+        &csv_export::USER_COLUMNS,
+        move |after| {
+            let gw = gw.clone();
+            let scope = scope.clone();
+            let f = f.clone();
+            async move {
+                let rows = gw
+                    .dir
+                    .export_users_page(&scope, &f, after, csv_export::PAGE)
+                    .await?;
+                let next = (rows.len() as i64 == csv_export::PAGE)
+                    .then(|| rows.last().map(|r| r.user.id))
+                    .flatten();
+                Ok((rows.iter().map(csv_export::user_line).collect(), next))
+            }
+        },
+    ))
+}
+
+pub struct GrantRow {
+    pub app: String,
+    pub role: String,
+    pub structure: String,
+}
+
+#[derive(Template)]
+#[template(path = "aia/user_card.html")]
+pub struct CardPage {
+    pub l: Layout,
+    pub nav: Nav,
+    pub u: UserRecord,
+    pub grants: Vec<GrantRow>,
+    pub manage: bool,
+    pub is_self: bool,
+    pub last_login: String,
+    pub created: String,
+    pub valid_from: String,
+    pub valid_until: String,
+}
+
+/// Loads a user the viewer may see, else 404.
+async fn visible_user(ctx: &Ctx, v: &Viewer, id: i64) -> WebResult<UserRecord> {
+    let u = ctx
+        .gw
+        .dir
+        .user_record(id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    if u.id != v.user_id && !v.can_view_card(&u.structure_path) {
+        return Err(WebError::NotFound);
+    }
+    Ok(u)
+}
+
+/// Loads a user the viewer manages: 404 when out of sight, 403 when only visible. Platform
+/// administrators' accounts are managed by platform administrators only.
+async fn managed_user(ctx: &Ctx, v: &Viewer, id: i64) -> WebResult<UserRecord> {
+    let u = visible_user(ctx, v, id).await?;
+    if !v.can_manage_user(&u.structure_path) || (u.platform_admin && !v.platform_admin) {
+        return Err(WebError::Forbidden);
+    }
+    Ok(u)
+}
+
+async fn card_page(ctx: &Ctx, v: &Viewer, u: UserRecord, nav: Nav) -> WebResult<Html<String>> {
+    let ident = ctx.gw.dir.identity(u.id).await?;
+    let grants = ident
+        .map(|i| i.grants)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|g| GrantRow {
+            app: ctx
+                .gw
+                .routes()
+                .app_by_slug(&g.app_slug)
+                .map_or_else(|| g.app_slug.clone(), |a| a.cfg.name.clone()),
+            role: g.role,
+            structure: g.structure_path,
+        })
+        .collect();
+    let page = CardPage {
+        l: ctx.layout(&format!("{} {}", u.first_name, u.last_name)),
+        nav,
+        manage: v.can_manage_user(&u.structure_path) && (!u.platform_admin || v.platform_admin),
+        is_self: u.id == v.user_id,
+        last_login: u.last_login_at.map(fmt_ts).unwrap_or_default(),
+        created: fmt_ts(u.created_at),
+        valid_from: u.valid_from.as_deref().map(fmt_date).unwrap_or_default(),
+        valid_until: u.valid_until.as_deref().map(fmt_date).unwrap_or_default(),
+        grants,
+        u,
+    };
+    Ok(Html(page.render()?))
+}
+
+#[derive(Deserialize, Default)]
+pub struct OkQuery {
+    #[serde(default)]
+    ok: String,
+}
+
+pub async fn card(
+    ctx: Ctx,
+    FrPath(id): FrPath<i64>,
+    FrQuery(q): FrQuery<OkQuery>,
+) -> WebResult<Response> {
+    let v = match page_viewer(&ctx, &format!("/aia/utilisateurs/{id}")).await? {
+        Access::Viewer(v) => v,
+        Access::Login(r) => return Ok(r),
+    };
+    let u = visible_user(&ctx, &v, id).await?;
+    let nav = Nav::new(&v, "utilisateurs").with_flash(&q.ok);
+    Ok(card_page(&ctx, &v, u, nav).await?.into_response())
+}
+
+/// The fields of AJOUTER / ÉDITER as typed.
+#[derive(Deserialize, Default, Clone)]
+pub struct UserForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub structure_id: String,
+    #[serde(default)]
+    pub job_title: String,
+    #[serde(default)]
+    pub service: String,
+    #[serde(default)]
+    pub postal_address: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub app_identifier: String,
+    #[serde(default)]
+    pub telework: Option<String>,
+    #[serde(default)]
+    pub valid_from: String,
+    #[serde(default)]
+    pub valid_until: String,
+    #[serde(default)]
+    pub locked: Option<String>,
+}
+
+impl UserForm {
+    fn from_record(u: &UserRecord) -> UserForm {
+        UserForm {
+            csrf: String::new(),
+            last_name: u.last_name.clone(),
+            first_name: u.first_name.clone(),
+            email: u.email.clone(),
+            structure_id: u.structure_id.to_string(),
+            job_title: u.job_title.clone(),
+            service: u.service.clone(),
+            postal_address: u.postal_address.clone(),
+            phone: u.phone.clone(),
+            app_identifier: u.app_identifier.clone(),
+            telework: u.telework.then(|| "1".to_string()),
+            valid_from: u.valid_from.clone().unwrap_or_default(),
+            valid_until: u.valid_until.clone().unwrap_or_default(),
+            locked: u.locked.then(|| "1".to_string()),
+        }
+    }
+
+    pub fn telework_checked(&self) -> bool {
+        form::checked(&self.telework)
+    }
+
+    pub fn locked_checked(&self) -> bool {
+        form::checked(&self.locked)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "aia/user_form.html")]
+pub struct FormPage {
+    pub l: Layout,
+    pub nav: Nav,
+    /// `Some(id)` when editing.
+    pub id: Option<i64>,
+    pub f: UserForm,
+    pub errors: FieldErrors,
+    pub structures: Vec<(i64, String, String)>,
+    pub message: Option<String>,
+    pub has_photo: bool,
+}
+
+impl FormPage {
+    pub fn err(&self, field: &str) -> Option<&str> {
+        self.errors.get(field)
+    }
+
+    pub fn is_selected(&self, id: &i64) -> bool {
+        self.f.structure_id == id.to_string()
+    }
+}
+
+async fn form_page(
+    ctx: &Ctx,
+    v: &Viewer,
+    id: Option<i64>,
+    f: UserForm,
+    errors: FieldErrors,
+    message: Option<String>,
+) -> WebResult<Response> {
+    form_page_flash(ctx, v, id, f, errors, message, "").await
+}
+
+/// The form with a flash message (`?ok=`) and, when editing, the account's photo.
+async fn form_page_flash(
+    ctx: &Ctx,
+    v: &Viewer,
+    id: Option<i64>,
+    f: UserForm,
+    errors: FieldErrors,
+    message: Option<String>,
+    flash: &str,
+) -> WebResult<Response> {
+    let has_photo = match id {
+        Some(id) => ctx
+            .gw
+            .dir
+            .user_record(id)
+            .await?
+            .is_some_and(|u| u.has_photo),
+        None => false,
+    };
+    let status = if errors.is_empty() && message.is_none() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let title = if id.is_some() {
+        "Éditer l'utilisateur"
+    } else {
+        "Ajout d'un nouvel utilisateur"
+    };
+    let page = FormPage {
+        l: ctx.layout(title),
+        nav: Nav::new(v, "utilisateurs").with_flash(flash),
+        id,
+        f,
+        errors,
+        structures: ctx.gw.dir.structure_choices(&v.manage_scope()).await?,
+        message,
+        has_photo,
+    };
+    Ok((status, Html(page.render()?)).into_response())
+}
+
+/// Checks every field (SPEC 2) and returns what to store, or the errors to show.
+async fn check(
+    ctx: &Ctx,
+    v: &Viewer,
+    f: &UserForm,
+    editing: Option<i64>,
+) -> WebResult<(UserInput, FieldErrors)> {
+    let mut e = FieldErrors::default();
+    let last_name = form::text(&mut e, "last_name", &f.last_name, true, MAX_TEXT);
+    let first_name = form::text(&mut e, "first_name", &f.first_name, true, MAX_TEXT);
+    let email = form::text(&mut e, "email", &f.email, true, 254).to_lowercase();
+    if !email.is_empty() && e.get("email").is_none() && !form::email_syntax_ok(&email) {
+        e.add(
+            "email",
+            "Saisissez une adresse e-mail valide, par exemple prenom.nom@mairie.fr.",
+        );
+    }
+    let mut structure_id = 0;
+    let sid = num(&f.structure_id, 0);
+    match ctx.gw.dir.structure_info(sid).await? {
+        Some(s) if v.manages_path(&s.path) => structure_id = s.id,
+        _ => e.add("structure_id", "Choisissez la structure d'appartenance."),
+    }
+    if structure_id != 0 && e.get("email").is_none() && !email.is_empty() {
+        let allowed = ctx.gw.dir.allowed_domains(structure_id).await?;
+        if allowed.is_empty() {
+            e.add(
+                "email",
+                "Aucun domaine autorisé n'est défini pour cette structure : contactez le correspondant CIG.",
+            );
+        } else if !allowed.contains(&form::domain_of(&email)) {
+            e.add(
+                "email",
+                format!(
+                    "L'adresse e-mail doit appartenir au domaine autorisé de la structure : {}.",
+                    allowed.join(", ")
+                ),
+            );
+        }
+    }
+    if e.get("email").is_none() && !email.is_empty() {
+        if let Some(other) = ctx.gw.dir.user_id_by_email(&email).await? {
+            if Some(other) != editing {
+                e.add("email", "Un compte existe déjà avec cette adresse e-mail.");
+            }
+        }
+    }
+    let job_title = form::text(&mut e, "job_title", &f.job_title, false, MAX_TEXT);
+    let service = form::text(&mut e, "service", &f.service, false, MAX_TEXT);
+    let postal_address = form::text(&mut e, "postal_address", &f.postal_address, false, 500);
+    let phone = form::text(&mut e, "phone", &f.phone, false, 30);
+    if !phone.is_empty() && e.get("phone").is_none() && !form::phone_ok(&phone) {
+        e.add(
+            "phone",
+            "Saisissez un numéro de téléphone valide, par exemple 01 23 45 67 89 ou +33 1 23 45 67 89.",
+        );
+    }
+    let app_identifier = form::text(&mut e, "app_identifier", &f.app_identifier, false, 100);
+    let valid_from = form::date(&mut e, "valid_from", &f.valid_from);
+    let valid_until = form::date(&mut e, "valid_until", &f.valid_until);
+    if let (Some(a), Some(b)) = (&valid_from, &valid_until) {
+        if b < a {
+            e.add(
+                "valid_until",
+                "La date de fin de validité doit être postérieure à la date de début.",
+            );
+        }
+    }
+    Ok((
+        UserInput {
+            email,
+            last_name,
+            first_name,
+            structure_id,
+            job_title,
+            service,
+            postal_address,
+            phone,
+            app_identifier,
+            telework: f.telework_checked(),
+            valid_from,
+            valid_until,
+            locked: f.locked_checked(),
+        },
+        e,
+    ))
+}
+
+#[derive(Deserialize, Default)]
+pub struct NewQuery {
+    #[serde(default)]
+    structure: String,
+}
+
+pub async fn new_form(ctx: Ctx, FrQuery(q): FrQuery<NewQuery>) -> WebResult<Response> {
+    let v = match page_viewer(&ctx, "/aia/utilisateurs/nouveau").await? {
+        Access::Viewer(v) => v,
+        Access::Login(r) => return Ok(r),
+    };
+    if !v.is_manager() {
+        return Err(WebError::Forbidden);
+    }
+    let f = UserForm {
+        structure_id: q.structure,
+        ..Default::default()
+    };
+    form_page(&ctx, &v, None, f, FieldErrors::default(), None).await
+}
+
+pub async fn create(ctx: Ctx, FrForm(f): FrForm<UserForm>) -> WebResult<Response> {
+    let v = action_viewer(&ctx, &f.csrf).await?;
+    if !v.is_manager() {
+        return Err(WebError::Forbidden);
+    }
+    let (input, errors) = check(&ctx, &v, &f, None).await?;
+    if !errors.is_empty() {
+        return form_page(&ctx, &v, None, f, errors, None).await;
+    }
+    let Some(id) = ctx.gw.dir.create_user_full(&input, v.user_id).await? else {
+        let mut errors = FieldErrors::default();
+        errors.add("email", "Un compte existe déjà avec cette adresse e-mail.");
+        return form_page(&ctx, &v, None, f, errors, None).await;
+    };
+    audit(
+        &ctx,
+        &v,
+        "user_created",
+        &input.email,
+        Some(input.structure_id),
+        "",
+    )
+    .await?;
+    Ok(see_other(&format!("/aia/utilisateurs/{id}"), "cree"))
+}
+
+pub async fn edit_form(
+    ctx: Ctx,
+    FrPath(id): FrPath<i64>,
+    FrQuery(q): FrQuery<OkQuery>,
+) -> WebResult<Response> {
+    let v = match page_viewer(&ctx, &format!("/aia/utilisateurs/{id}/editer")).await? {
+        Access::Viewer(v) => v,
+        Access::Login(r) => return Ok(r),
+    };
+    let u = managed_user(&ctx, &v, id).await?;
+    form_page_flash(
+        &ctx,
+        &v,
+        Some(id),
+        UserForm::from_record(&u),
+        FieldErrors::default(),
+        None,
+        &q.ok,
+    )
+    .await
+}
+
+pub async fn update(
+    ctx: Ctx,
+    FrPath(id): FrPath<i64>,
+    FrForm(f): FrForm<UserForm>,
+) -> WebResult<Response> {
+    let v = action_viewer(&ctx, &f.csrf).await?;
+    let before = managed_user(&ctx, &v, id).await?;
+    let (input, mut errors) = check(&ctx, &v, &f, Some(id)).await?;
+    if id == v.user_id && input.locked {
+        errors.add(
+            "locked",
+            "Vous ne pouvez pas verrouiller votre propre compte.",
+        );
+    }
+    if !errors.is_empty() {
+        return form_page(&ctx, &v, Some(id), f, errors, None).await;
+    }
+    if !ctx.gw.dir.update_user_full(id, &input).await? {
+        let mut errors = FieldErrors::default();
+        errors.add("email", "Un compte existe déjà avec cette adresse e-mail.");
+        return form_page(&ctx, &v, Some(id), f, errors, None).await;
+    }
+    let mut details = Vec::new();
+    if before.email != input.email {
+        details.push("adresse e-mail modifiée");
+    }
+    if before.structure_id != input.structure_id {
+        details.push("structure modifiée");
+    }
+    if before.locked != input.locked {
+        details.push(if input.locked {
+            "verrouillé"
+        } else {
+            "déverrouillé"
+        });
+    }
+    audit(
+        &ctx,
+        &v,
+        "user_updated",
+        &input.email,
+        Some(input.structure_id),
+        &details.join(", "),
+    )
+    .await?;
+    if input.locked && !before.locked {
+        ctx.gw.revoke_user(id).await?;
+    } else {
+        ctx.gw.user_changed(id);
+    }
+    Ok(see_other(&format!("/aia/utilisateurs/{id}"), "modifie"))
+}
+
+#[derive(Deserialize)]
+pub struct LockForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    verrouiller: String,
+}
+
+/// "Verrouillage du compte": a locked account loses its sessions at once.
+pub async fn lock(
+    ctx: Ctx,
+    FrPath(id): FrPath<i64>,
+    FrForm(f): FrForm<LockForm>,
+) -> WebResult<Response> {
+    let v = action_viewer(&ctx, &f.csrf).await?;
+    let u = managed_user(&ctx, &v, id).await?;
+    if u.id == v.user_id {
+        return Err(WebError::BadRequest(
+            "Vous ne pouvez pas verrouiller votre propre compte.".into(),
+        ));
+    }
+    let locked = f.verrouiller == "1";
+    ctx.gw.dir.set_locked(id, locked).await?;
+    let action = if locked {
+        "user_locked"
+    } else {
+        "user_unlocked"
+    };
+    audit(&ctx, &v, action, &u.email, Some(u.structure_id), "").await?;
+    if locked {
+        ctx.gw.revoke_user(id).await?;
+    } else {
+        ctx.gw.user_changed(id);
+    }
+    Ok(see_other(
+        &format!("/aia/utilisateurs/{id}"),
+        if locked { "verrouille" } else { "deverrouille" },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// "Réinitialisation mot de passe" (SPEC 3.3): sends a one-time link; the old password stays
+/// valid until the new one is set.
+pub async fn reset_password(
+    ctx: Ctx,
+    FrPath(id): FrPath<i64>,
+    FrForm(f): FrForm<CsrfForm>,
+) -> WebResult<Response> {
+    let v = action_viewer(&ctx, &f.csrf).await?;
+    let u = managed_user(&ctx, &v, id).await?;
+    match crate::lifecycle::send_password_link(
+        &ctx.gw,
+        id,
+        crate::directory::tokens::Purpose::Reset,
+    )
+    .await
+    {
+        Ok(_) => {
+            audit(
+                &ctx,
+                &v,
+                "password_reset_sent",
+                &u.email,
+                Some(u.structure_id),
+                "",
+            )
+            .await?;
+            Ok(see_other(&format!("/aia/utilisateurs/{id}/editer"), "lien"))
+        }
+        Err(e) => {
+            tracing::warn!(user_id = id, error = %e, "password reset link not sent");
+            form_page(
+                &ctx,
+                &v,
+                Some(id),
+                UserForm::from_record(&u),
+                FieldErrors::default(),
+                Some("Le message n'a pas pu être envoyé. Réessayez dans quelques instants ou contactez le correspondant CIG.".into()),
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "aia/user_delete.html")]
+pub struct DeletePage {
+    pub l: Layout,
+    pub nav: Nav,
+    pub u: UserRecord,
+}
+
+pub async fn confirm_delete(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Response> {
+    let v = match page_viewer(&ctx, &format!("/aia/utilisateurs/{id}/supprimer")).await? {
+        Access::Viewer(v) => v,
+        Access::Login(r) => return Ok(r),
+    };
+    let u = managed_user(&ctx, &v, id).await?;
+    let page = DeletePage {
+        l: ctx.layout("Supprimer l'utilisateur"),
+        nav: Nav::new(&v, "utilisateurs"),
+        u,
+    };
+    Ok(Html(page.render()?).into_response())
+}
+
+/// GDPR deletion (SPEC 3.6): personal data gone at once, sessions and assignments revoked, the
+/// audit log keeps the event under a non-reversible reference.
+pub async fn delete(
+    ctx: Ctx,
+    FrPath(id): FrPath<i64>,
+    FrForm(f): FrForm<CsrfForm>,
+) -> WebResult<Response> {
+    let v = action_viewer(&ctx, &f.csrf).await?;
+    let u = managed_user(&ctx, &v, id).await?;
+    if u.id == v.user_id {
+        return Err(WebError::BadRequest(
+            "Vous ne pouvez pas supprimer votre propre compte.".into(),
+        ));
+    }
+    let reference = pseudonym(&ctx.gw.secret, &u.email);
+    ctx.gw
+        .dir
+        .delete_user_gdpr(id, &u.email, &reference)
+        .await?;
+    ctx.gw.revoke_user(id).await?;
+    audit(
+        &ctx,
+        &v,
+        "user_deleted",
+        &reference,
+        Some(u.structure_id),
+        "",
+    )
+    .await?;
+    Ok(see_other("/aia/utilisateurs", "supprime"))
+}
+
+/// "Ajouter une photo" on the edit form: a manager sets the photo of an account they manage.
+pub async fn upload_photo(
+    ctx: Ctx,
+    FrPath(id): FrPath<i64>,
+    headers: axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> WebResult<Response> {
+    let (v, encoded) = super::photo::receive(&ctx, &headers, body).await?;
+    let u = managed_user(&ctx, &v, id).await?;
+    match encoded {
+        Ok((content_type, bytes)) => {
+            ctx.gw.dir.set_photo(id, content_type, bytes).await?;
+            audit(
+                &ctx,
+                &v,
+                "photo_updated",
+                &u.email,
+                Some(u.structure_id),
+                "",
+            )
+            .await?;
+            Ok(see_other(
+                &format!("/aia/utilisateurs/{id}/editer"),
+                "photo-agent",
+            ))
+        }
+        Err(e) => {
+            form_page(
+                &ctx,
+                &v,
+                Some(id),
+                UserForm::from_record(&u),
+                FieldErrors::default(),
+                Some(e.message().to_string()),
+            )
+            .await
+        }
+    }
+}

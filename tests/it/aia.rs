@@ -1,0 +1,1329 @@
+//! The directory screens (issue 3, SPEC 3.5-3.6 and 5) from the outside: each action by the
+//! allowed actor, and the same action refused to a référent of another structure, an agent and
+//! an anonymous client, whatever ids they forge.
+
+use crate::harness::{csrf_of, Browser, TestGateway, PASSWORD};
+use convergences::directory::structures::NewStructure;
+use convergences::directory::users::NewUser;
+use sqlx::Row;
+
+const AGENT: &str = "agent@mairie-exemple.fr";
+const CCAS_AGENT: &str = "agent.ccas@mairie-exemple.fr";
+const REFERENT: &str = "referent@mairie-exemple.fr";
+const ADMIN: &str = "admin@cig-exemple.fr";
+const OTHER_REFERENT: &str = "referent@mairie-autre.fr";
+
+/// A second principal establishment, "mairie-autre", with its own référent, who is also
+/// `administrateur` of BIP (so only the subtree rule stops them).
+fn add_other_mairie(t: &TestGateway) -> (i64, i64) {
+    t.block_on(async {
+        let dir = &t.gw.dir;
+        let s = dir
+            .create_structure(NewStructure {
+                parent_id: None,
+                short_name: "mairie-autre",
+                long_name: "Mairie Autre",
+                domains: &["mairie-autre.fr"],
+            })
+            .await
+            .unwrap();
+        let u = dir
+            .create_user(NewUser {
+                email: OTHER_REFERENT,
+                first_name: "Olivier",
+                last_name: "Autre",
+                structure_id: s,
+                job_title: "",
+                service: "",
+                app_identifier: "",
+                platform_admin: false,
+                created_by: None,
+            })
+            .await
+            .unwrap();
+        let hash = convergences::auth::password::hash(PASSWORD.to_string())
+            .await
+            .unwrap();
+        dir.set_password_hash(u, &hash).await.unwrap();
+        dir.add_referent(u, s).await.unwrap();
+        dir.assign_role(u, "bip", "administrateur", s, None)
+            .await
+            .unwrap();
+        (s, u)
+    })
+}
+
+fn login<'a>(t: &'a TestGateway, email: &str) -> Browser<'a> {
+    let b = t.browser();
+    assert_eq!(b.login(email, PASSWORD).0, 303, "login {email}");
+    b
+}
+
+fn get(b: &Browser, path: &str) -> (u16, String) {
+    let r = b
+        .client
+        .get(b.t.url("auth.test", path))
+        .header("accept", "text/html")
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+fn get_bytes(b: &Browser, path: &str) -> (u16, String, Vec<u8>) {
+    let r = b.client.get(b.t.url("auth.test", path)).send().unwrap();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or("").to_string())
+        .unwrap_or_default();
+    (r.status().as_u16(), ct, r.bytes().unwrap().to_vec())
+}
+
+/// The CSRF token of this browser's session (any AIA page carries it).
+fn csrf(b: &Browser) -> String {
+    let (s, html) = get(b, "/aia/profil");
+    assert_eq!(s, 200, "{html}");
+    csrf_of(&html)
+}
+
+/// POSTs a form; returns status, Location and body.
+fn post(b: &Browser, path: &str, pairs: &[(&str, &str)]) -> (u16, String, String) {
+    let r = b
+        .client
+        .post(b.t.url("auth.test", path))
+        .form(pairs)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let loc = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap_or("").to_string())
+        .unwrap_or_default();
+    (status, loc, r.text().unwrap_or_default())
+}
+
+fn count(t: &TestGateway, sql: &'static str, id: i64) -> i64 {
+    t.block_on(async {
+        sqlx::query(sql)
+            .bind(id)
+            .fetch_one(&t.gw.dir.pool)
+            .await
+            .unwrap()
+            .try_get::<i64, _>(0)
+            .unwrap()
+    })
+}
+
+fn audit_count(t: &TestGateway, action: &str) -> i64 {
+    t.block_on(t.gw.dir.count_audit(action)).unwrap()
+}
+
+fn user_form<'a>(csrf: &'a str, email: &'a str, structure: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("last_name", "Nouveau"),
+        ("first_name", "Nina"),
+        ("email", email),
+        ("structure_id", structure),
+        ("job_title", "Gestionnaire paie"),
+        ("service", "Finances"),
+        ("phone", "01 23 45 67 89"),
+        ("valid_from", "2026-01-01"),
+        ("valid_until", "2027-12-31"),
+    ]
+}
+
+fn with<'a>(
+    mut form: Vec<(&'a str, &'a str)>,
+    key: &'a str,
+    value: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    form.retain(|(k, _)| *k != key);
+    form.push((key, value));
+    form
+}
+
+#[test]
+fn referent_creates_edits_locks_and_lists_users_of_its_tree_with_field_checks() {
+    let t = TestGateway::start();
+    let b = login(&t, REFERENT);
+    let (s, home) = get(&b, "/aia");
+    assert_eq!(s, 200);
+    for tab in ["Utilisateurs", "Structures", "Applications", "Profil"] {
+        assert!(home.contains(tab), "{tab}");
+    }
+    let (s, list) = get(&b, "/aia/utilisateurs");
+    assert_eq!(s, 200);
+    assert!(list.contains("Utilisateurs (3)"), "{list}");
+    let token = csrf(&b);
+
+    // Field checks: French messages next to the fields, nothing stored.
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            with(
+                user_form(&token, "nina@mairie-exemple.fr", "2"),
+                "last_name",
+                " ",
+            ),
+            "Ce champ est obligatoire.",
+        ),
+        (
+            user_form(&token, "nina@ailleurs.fr", "2"),
+            "domaine autorisé de la structure : mairie-exemple.fr",
+        ),
+        (
+            user_form(&token, "pas-une-adresse", "2"),
+            "Saisissez une adresse e-mail valide",
+        ),
+        (
+            user_form(&token, "AGENT@Mairie-Exemple.fr", "2"),
+            "Un compte existe déjà avec cette adresse e-mail.",
+        ),
+        (
+            with(
+                user_form(&token, "nina@mairie-exemple.fr", "2"),
+                "phone",
+                "12 34",
+            ),
+            "numéro de téléphone valide",
+        ),
+        (
+            with(
+                user_form(&token, "nina@mairie-exemple.fr", "2"),
+                "valid_until",
+                "2025-01-01",
+            ),
+            "postérieure à la date de début",
+        ),
+        (
+            with(
+                user_form(&token, "nina@mairie-exemple.fr", "2"),
+                "valid_from",
+                "2026-13-45",
+            ),
+            "date valide",
+        ),
+        (
+            user_form(&token, "nina@mairie-exemple.fr", "1"),
+            "Choisissez la structure d",
+        ),
+    ];
+    for (form, message) in cases {
+        let (s, _, html) = post(&b, "/aia/utilisateurs/nouveau", &form);
+        assert_eq!(s, 422, "{message}");
+        assert!(html.contains(message), "{message}: {html}");
+        assert!(html.contains("class=\"field-error\""));
+    }
+    assert_eq!(audit_count(&t, "user_created"), 0);
+
+    // A user of the attached CCAS (structure 3), managed by the mairie's référent.
+    let (s, loc, _) = post(
+        &b,
+        "/aia/utilisateurs/nouveau",
+        &user_form(&token, "Nina.Nouveau@Mairie-Exemple.fr", "3"),
+    );
+    assert_eq!(s, 303);
+    let id = t.user_id("nina.nouveau@mairie-exemple.fr");
+    assert_eq!(loc, format!("/aia/utilisateurs/{id}?ok=cree"));
+    let (_, card) = get(&b, &loc);
+    assert!(card.contains("Première visite ?"), "{card}");
+    assert!(card.contains("mairie-exemple / ccas"));
+    assert!(card.contains("Gestionnaire paie"));
+    assert_eq!(audit_count(&t, "user_created"), 1);
+
+    // Edit form, then a change of service.
+    let (s, edit) = get(&b, &format!("/aia/utilisateurs/{id}/editer"));
+    assert_eq!(s, 200);
+    assert!(edit.contains("Réinitialisation mot de passe"));
+    let form = with(
+        user_form(&token, "nina.nouveau@mairie-exemple.fr", "3"),
+        "service",
+        "Action sociale",
+    );
+    let (s, _, _) = post(&b, &format!("/aia/utilisateurs/{id}/editer"), &form);
+    assert_eq!(s, 303);
+    let rec = t.block_on(t.gw.dir.user_record(id)).unwrap().unwrap();
+    assert_eq!(rec.service, "Action sociale");
+    assert_eq!(rec.valid_until.as_deref(), Some("2027-12-31"));
+    // Taking another account's e-mail is refused on edit too.
+    let (s, _, html) = post(
+        &b,
+        &format!("/aia/utilisateurs/{id}/editer"),
+        &user_form(&token, CCAS_AGENT, "3"),
+    );
+    assert_eq!(s, 422);
+    assert!(html.contains("Un compte existe déjà"));
+
+    // Lock: the agent's session ends at once.
+    let agent_browser = login(&t, AGENT);
+    assert_eq!(get(&agent_browser, "/aia/profil").0, 200);
+    let agent = t.user_id(AGENT);
+    let (s, _, _) = post(
+        &b,
+        &format!("/aia/utilisateurs/{agent}/verrouillage"),
+        &[("csrf", &token), ("verrouiller", "1")],
+    );
+    assert_eq!(s, 303);
+    assert_eq!(get(&agent_browser, "/aia/profil").0, 303, "session revoked");
+    let (_, locked) = get(&b, "/aia/utilisateurs?verrouille=1");
+    assert!(locked.contains("Utilisateurs (1)"), "{locked}");
+    assert!(locked.contains(AGENT));
+    let (s, _, _) = post(
+        &b,
+        &format!("/aia/utilisateurs/{agent}/verrouillage"),
+        &[("csrf", &token), ("verrouiller", "0")],
+    );
+    assert_eq!(s, 303);
+    assert!(
+        !t.block_on(t.gw.dir.user_record(agent))
+            .unwrap()
+            .unwrap()
+            .locked
+    );
+    assert_eq!(audit_count(&t, "user_locked"), 1);
+
+    // Password reset from the edit form.
+    let (s, loc, _) = post(
+        &b,
+        &format!("/aia/utilisateurs/{agent}/reinitialisation"),
+        &[("csrf", &token)],
+    );
+    assert_eq!(
+        (s, loc.as_str()),
+        (
+            303,
+            format!("/aia/utilisateurs/{agent}/editer?ok=lien").as_str()
+        )
+    );
+    assert!(get(&b, &loc)
+        .1
+        .contains("Un lien de réinitialisation du mot de passe a été envoyé"));
+    assert_eq!(audit_count(&t, "password_reset_sent"), 1);
+}
+
+#[test]
+fn search_and_filters_return_the_right_rows() {
+    let t = TestGateway::start();
+    let b = login(&t, REFERENT);
+    let (_, html) = get(&b, "/aia/utilisateurs?q=ccas");
+    assert!(html.contains("Utilisateurs (1)"), "{html}");
+    assert!(html.contains(CCAS_AGENT));
+    // Fonction and service are searched too; case does not matter.
+    let (_, html) = get(&b, "/aia/utilisateurs?q=CARRI");
+    assert!(
+        html.contains("Utilisateurs (1)") && html.contains(AGENT),
+        "{html}"
+    );
+    // Under 3 characters the search is not applied and the user is told why.
+    let (_, html) = get(&b, "/aia/utilisateurs?q=ag");
+    assert!(html.contains("Utilisateurs (3)"));
+    assert!(html.contains("au moins 3 caractères"));
+    // LIKE wildcards are literal.
+    let (_, html) = get(&b, "/aia/utilisateurs?q=%25%25%25");
+    assert!(html.contains("Utilisateurs (0)"), "{html}");
+    let (_, html) = get(&b, "/aia/utilisateurs?app=bip%2Futilisateur");
+    assert!(html.contains("Utilisateurs (1)") && html.contains(AGENT));
+    let (_, html) = get(&b, "/aia/utilisateurs?app=netcotisations");
+    assert!(html.contains("Utilisateurs (1)") && html.contains(REFERENT));
+    let (_, html) = get(&b, "/aia/utilisateurs?structure=3");
+    assert!(html.contains("Utilisateurs (1)") && html.contains(CCAS_AGENT));
+    let (_, html) = get(&b, "/aia/utilisateurs?jamais=1");
+    assert!(
+        html.contains("Utilisateurs (2)"),
+        "referent logged in: {html}"
+    );
+    // Expired validity.
+    let agent = t.user_id(AGENT);
+    t.block_on(t.gw.dir.set_validity(agent, None, Some("2020-01-01")))
+        .unwrap();
+    let (_, html) = get(&b, "/aia/utilisateurs?expire=1");
+    assert!(html.contains("Utilisateurs (1)") && html.contains(AGENT));
+    // Pagination.
+    let (_, html) = get(&b, "/aia/utilisateurs?par_page=10&page=1");
+    assert!(html.contains("1–3 sur 3"), "{html}");
+    // A page past the end shows the last page.
+    let (_, html) = get(&b, "/aia/utilisateurs?page=99");
+    assert!(html.contains(AGENT) && html.contains("1–3 sur 3"), "{html}");
+    // A structure outside the viewer's reach is a 404, not an empty list.
+    assert_eq!(get(&b, "/aia/utilisateurs?structure=1").0, 404);
+    // The platform admin sees everyone.
+    let a = login(&t, ADMIN);
+    assert!(get(&a, "/aia/utilisateurs").1.contains("Utilisateurs (4)"));
+}
+
+#[test]
+fn other_referent_agent_and_anonymous_are_refused_on_users() {
+    let t = TestGateway::start();
+    add_other_mairie(&t);
+    let agent = t.user_id(AGENT);
+    let ccas = t.user_id(CCAS_AGENT);
+    let before = t.block_on(t.gw.dir.user_record(ccas)).unwrap().unwrap();
+
+    let other = login(&t, OTHER_REFERENT);
+    let tok = csrf(&other);
+    assert!(get(&other, "/aia/utilisateurs")
+        .1
+        .contains("Utilisateurs (1)"));
+    assert_eq!(get(&other, &format!("/aia/utilisateurs/{ccas}")).0, 404);
+    assert_eq!(
+        get(&other, &format!("/aia/utilisateurs/{ccas}/editer")).0,
+        404
+    );
+    assert_eq!(get(&other, &format!("/aia/photo/{ccas}")).0, 404);
+    let forged = user_form(&tok, "pirate@mairie-exemple.fr", "3");
+    for path in [
+        format!("/aia/utilisateurs/{ccas}/editer"),
+        format!("/aia/utilisateurs/{ccas}/verrouillage"),
+        format!("/aia/utilisateurs/{ccas}/reinitialisation"),
+        format!("/aia/utilisateurs/{ccas}/supprimer"),
+    ] {
+        let mut form = forged.clone();
+        form.push(("verrouiller", "1"));
+        assert_eq!(post(&other, &path, &form).0, 404, "{path}");
+    }
+    // Creating in a foreign structure: a field error, nothing stored.
+    let (s, _, _) = post(&other, "/aia/utilisateurs/nouveau", &forged);
+    assert_eq!(s, 422);
+
+    // The agent sees cards of its establishment but changes nothing.
+    let a = login(&t, AGENT);
+    let atok = csrf(&a);
+    let (s, card) = get(&a, &format!("/aia/utilisateurs/{ccas}"));
+    assert_eq!(s, 200);
+    assert!(!card.contains("Éditer"));
+    assert_eq!(get(&a, "/aia/utilisateurs/nouveau").0, 403);
+    assert_eq!(get(&a, "/aia/utilisateurs/export.csv").0, 403);
+    for path in [
+        format!("/aia/utilisateurs/{ccas}/editer"),
+        format!("/aia/utilisateurs/{ccas}/verrouillage"),
+        format!("/aia/utilisateurs/{ccas}/supprimer"),
+    ] {
+        let form = user_form(&atok, "pirate@mairie-exemple.fr", "3");
+        assert_eq!(post(&a, &path, &form).0, 403, "{path}");
+    }
+    assert_eq!(
+        post(
+            &a,
+            "/aia/utilisateurs/nouveau",
+            &user_form(&atok, "p@mairie-exemple.fr", "2")
+        )
+        .0,
+        403
+    );
+
+    // Anonymous clients and missing CSRF tokens.
+    let anon = t.browser();
+    assert_eq!(get(&anon, "/aia/utilisateurs").0, 303);
+    assert_eq!(get_bytes(&anon, "/aia/utilisateurs/export.csv").0, 403);
+    assert_eq!(
+        post(
+            &anon,
+            &format!("/aia/utilisateurs/{agent}/supprimer"),
+            &[("csrf", "x")]
+        )
+        .0,
+        403
+    );
+    let r = login(&t, REFERENT);
+    assert_eq!(
+        post(
+            &r,
+            &format!("/aia/utilisateurs/{agent}/supprimer"),
+            &[("csrf", "forged")]
+        )
+        .0,
+        400
+    );
+
+    let after = t.block_on(t.gw.dir.user_record(ccas)).unwrap().unwrap();
+    assert_eq!(
+        (after.email, after.locked, after.updated_at),
+        (before.email, before.locked, before.updated_at)
+    );
+    assert!(t.block_on(t.gw.dir.user_record(agent)).unwrap().is_some());
+    for action in [
+        "user_created",
+        "user_updated",
+        "user_locked",
+        "user_deleted",
+        "password_reset_sent",
+        "users_exported",
+    ] {
+        assert_eq!(audit_count(&t, action), 0, "{action}");
+    }
+}
+
+#[test]
+fn deletion_removes_personal_data_everywhere_and_pseudonymises_the_audit_log() {
+    let t = TestGateway::start();
+    let agent = t.user_id(AGENT);
+    // Earlier events naming the agent.
+    let a = login(&t, AGENT);
+    let png = png_bytes(40, 40);
+    let (s, _) = upload(&a, &png);
+    assert_eq!(s, 303);
+    t.block_on(
+        t.gw.dir
+            .create_token(agent, convergences::directory::tokens::Purpose::Reset, 3600),
+    )
+    .unwrap();
+
+    let b = login(&t, REFERENT);
+    let (s, confirm) = get(&b, &format!("/aia/utilisateurs/{agent}/supprimer"));
+    assert_eq!(s, 200);
+    assert!(confirm.contains("Supprimer définitivement l'utilisateur ?"));
+    let (s, loc, _) = post(
+        &b,
+        &format!("/aia/utilisateurs/{agent}/supprimer"),
+        &[("csrf", &csrf_of(&confirm))],
+    );
+    assert_eq!((s, loc.as_str()), (303, "/aia/utilisateurs?ok=supprime"));
+    // The agent's session is gone.
+    assert_eq!(get(&a, "/aia/profil").0, 303);
+    for sql in [
+        "SELECT COUNT(*) FROM users WHERE id = $1",
+        "SELECT COUNT(*) FROM user_photos WHERE user_id = $1",
+        "SELECT COUNT(*) FROM role_assignments WHERE user_id = $1",
+        "SELECT COUNT(*) FROM one_time_tokens WHERE user_id = $1",
+        "SELECT COUNT(*) FROM referents WHERE user_id = $1",
+        "SELECT COUNT(*) FROM audit_events WHERE actor_id = $1",
+    ] {
+        assert_eq!(count(&t, sql, agent), 0, "{sql}");
+    }
+    let leftover: i64 = t.block_on(async {
+        sqlx::query(
+            "SELECT COUNT(*) FROM audit_events WHERE LOWER(actor) LIKE $1 OR LOWER(target) LIKE $1 OR LOWER(details) LIKE $1",
+        )
+        .bind("%agent@mairie-exemple.fr%")
+        .fetch_one(&t.gw.dir.pool)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap()
+    });
+    assert_eq!(leftover, 0, "the e-mail is gone from the audit log");
+    let reference = convergences::directory::audit_log::pseudonym(&t.gw.secret, AGENT);
+    let (events, targets): (i64, i64) = t.block_on(async {
+        let e = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE actor = $1")
+            .bind(&reference)
+            .fetch_one(&t.gw.dir.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        let d = sqlx::query(
+            "SELECT COUNT(*) FROM audit_events WHERE target = $1 AND action = 'user_deleted'",
+        )
+        .bind(&reference)
+        .fetch_one(&t.gw.dir.pool)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+        (e, d)
+    });
+    assert!(
+        events >= 2,
+        "login and photo events kept under the reference"
+    );
+    assert_eq!(targets, 1);
+}
+
+#[test]
+fn structures_tree_edition_moves_and_referents() {
+    let t = TestGateway::start();
+    let (autre, other_ref) = add_other_mairie(&t);
+    let r = login(&t, REFERENT);
+    let tok = csrf(&r);
+    let (s, html) = get(&r, "/aia/structures?id=2");
+    assert_eq!(s, 200);
+    assert!(html.contains("Membres (2)"), "{html}");
+    assert!(html.contains("mairie-exemple.fr"));
+    assert!(html.contains("Régis"));
+    // The principal structure's data is read-only for its référent.
+    assert_eq!(get(&r, "/aia/structures/2/editer").0, 403);
+    assert_eq!(
+        post(
+            &r,
+            "/aia/structures/2/editer",
+            &[("csrf", &tok), ("short_name", "pirate")]
+        )
+        .0,
+        403
+    );
+    // Attached structures are editable; domains and parent stay as they were.
+    let (s, _, _) = post(
+        &r,
+        "/aia/structures/3/editer",
+        &[
+            ("csrf", &tok),
+            ("short_name", "ccas"),
+            ("long_name", "Centre communal d'action sociale"),
+            ("domains", "pirate.fr"),
+            ("parent_id", "1"),
+        ],
+    );
+    assert_eq!(s, 303);
+    let ccas = t.block_on(t.gw.dir.structure_info(3)).unwrap().unwrap();
+    assert_eq!(ccas.long_name, "Centre communal d'action sociale");
+    assert_eq!((ccas.parent_id, ccas.path.as_str()), (Some(2), "/2/3/"));
+    assert!(t.block_on(t.gw.dir.own_domains(3)).unwrap().is_empty());
+    // Sub-structures below their tree, not elsewhere; no domains.
+    let (s, loc, _) = post(
+        &r,
+        "/aia/structures/nouvelle",
+        &[
+            ("csrf", &tok),
+            ("parent_id", "3"),
+            ("short_name", "service-social"),
+        ],
+    );
+    assert_eq!(s, 303, "{loc}");
+    let sub = t
+        .block_on(t.gw.dir.structure_by_name("service-social"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(sub.path, format!("/2/3/{}/", sub.id));
+    let autre_s = autre.to_string();
+    assert_eq!(
+        post(
+            &r,
+            "/aia/structures/nouvelle",
+            &[("csrf", &tok), ("parent_id", &autre_s), ("short_name", "x")]
+        )
+        .0,
+        404
+    );
+    assert_eq!(
+        post(
+            &r,
+            "/aia/structures/nouvelle",
+            &[("csrf", &tok), ("parent_id", ""), ("short_name", "x")]
+        )
+        .0,
+        403
+    );
+    assert_eq!(
+        post(
+            &r,
+            "/aia/structures/nouvelle",
+            &[
+                ("csrf", &tok),
+                ("parent_id", "3"),
+                ("short_name", "x"),
+                ("domains", "x.fr")
+            ]
+        )
+        .0,
+        403
+    );
+    assert_eq!(
+        post(
+            &r,
+            "/aia/structures/2/referents",
+            &[("csrf", &tok), ("email", AGENT)]
+        )
+        .0,
+        403
+    );
+    // The other référent sees nothing of mairie-exemple.
+    let o = login(&t, OTHER_REFERENT);
+    let otok = csrf(&o);
+    assert_eq!(get(&o, "/aia/structures?id=3").0, 404);
+    assert_eq!(get_bytes(&o, "/aia/structures/3/export.csv").0, 404);
+    assert_eq!(
+        post(
+            &o,
+            "/aia/structures/3/editer",
+            &[("csrf", &otok), ("short_name", "pirate")]
+        )
+        .0,
+        404
+    );
+    // Agents have no structures tab.
+    let a = login(&t, AGENT);
+    assert_eq!(get(&a, "/aia/structures").0, 403);
+    assert_eq!(audit_count(&t, "structure_updated"), 1);
+
+    // Platform admin: domains, moves (whole subtree, cycles refused), référents.
+    let adm = login(&t, ADMIN);
+    let atok = csrf(&adm);
+    let (s, _, html) = post(
+        &adm,
+        "/aia/structures/2/editer",
+        &[
+            ("csrf", &atok),
+            ("short_name", "mairie-exemple"),
+            ("parent_id", &sub.id.to_string()),
+        ],
+    );
+    assert_eq!(s, 422, "cycle refused");
+    assert!(html.contains("sous-structures"));
+    let (s, _, _) = post(
+        &adm,
+        "/aia/structures/3/editer",
+        &[
+            ("csrf", &atok),
+            ("short_name", "ccas"),
+            ("parent_id", &autre_s),
+            ("domains", "ccas.fr, mairie-exemple.fr"),
+        ],
+    );
+    assert_eq!(s, 303);
+    let moved = t
+        .block_on(t.gw.dir.structure_info(sub.id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.path, format!("/{autre}/3/{}/", sub.id));
+    assert_eq!(
+        t.block_on(t.gw.dir.allowed_domains(sub.id)).unwrap(),
+        vec!["ccas.fr".to_string(), "mairie-exemple.fr".to_string()]
+    );
+    // Now the CCAS agent belongs to the other référent's tree.
+    let ccas_agent = t.user_id(CCAS_AGENT);
+    assert_eq!(get(&o, &format!("/aia/utilisateurs/{ccas_agent}")).0, 200);
+    assert_eq!(get(&r, &format!("/aia/utilisateurs/{ccas_agent}")).0, 404);
+    let (s, _, _) = post(
+        &adm,
+        &format!("/aia/structures/{autre}/referents"),
+        &[("csrf", &atok), ("email", CCAS_AGENT)],
+    );
+    assert_eq!(s, 303);
+    let (s, _, _) = post(
+        &adm,
+        &format!("/aia/structures/{autre}/referents/retirer"),
+        &[("csrf", &atok), ("user_id", &other_ref.to_string())],
+    );
+    assert_eq!(s, 303);
+    assert_eq!(get(&o, "/aia/structures").0, 403, "no longer référent");
+    let (s, loc, _) = post(
+        &adm,
+        &format!("/aia/structures/{autre}/referents"),
+        &[("csrf", &atok), ("email", "personne@mairie-autre.fr")],
+    );
+    assert_eq!(s, 303);
+    assert!(get(&adm, &loc).1.contains("Aucun compte ne correspond"));
+    let (_, loc, _) = post(
+        &adm,
+        &format!("/aia/structures/{autre}/referents"),
+        &[("csrf", &atok), ("email", AGENT)],
+    );
+    assert!(get(&adm, &loc)
+        .1
+        .contains("doit appartenir à cette structure"));
+    assert_eq!(audit_count(&t, "referent_added"), 1);
+    assert_eq!(audit_count(&t, "referent_removed"), 1);
+}
+
+#[test]
+fn applications_assign_unassign_and_reassign_with_subtree_rules() {
+    let t = TestGateway::start();
+    let (_, _other) = add_other_mairie(&t);
+    let ccas = t.user_id(CCAS_AGENT);
+    let agent = t.user_id(AGENT);
+    let r = login(&t, REFERENT);
+    let tok = csrf(&r);
+    let (s, html) = get(&r, "/aia/applications?app=bip&role=utilisateur");
+    assert_eq!(s, 200);
+    assert!(html.contains("Membres (1)"), "{html}");
+    assert!(html.contains("Désaffecter les membres sélectionnés"));
+    let (s, html) = get(&r, "/aia/applications/bip/utilisateur/affecter?q=ccas");
+    assert_eq!(s, 200);
+    assert!(html.contains(CCAS_AGENT));
+
+    // The CCAS agent has no BIP access yet.
+    let c = login(&t, CCAS_AGENT);
+    assert_eq!(c.visit(&t.url("bip.test", "/")).0.status(), 403);
+    let ccas_s = ccas.to_string();
+    let (s, loc, _) = post(
+        &r,
+        "/aia/applications/bip/utilisateur/affecter",
+        &[("csrf", &tok), ("user_ids", &ccas_s), ("structure", "")],
+    );
+    assert_eq!(
+        (s, loc.as_str()),
+        (303, "/aia/applications?app=bip&role=utilisateur&ok=affecte")
+    );
+    assert_eq!(c.get_json(&t.url("bip.test", "/"))["app"], "bip");
+    // Multi-establishment: the same user on behalf of the mairie too.
+    let (s, _, _) = post(
+        &r,
+        "/aia/applications/bip/utilisateur/affecter",
+        &[("csrf", &tok), ("user_ids", &ccas_s), ("structure", "2")],
+    );
+    assert_eq!(s, 303);
+    assert_eq!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM role_assignments WHERE user_id = $1",
+            ccas
+        ),
+        2
+    );
+    // Only platform admins grant administrateur.
+    assert_eq!(
+        get(&r, "/aia/applications/bip/administrateur/affecter").0,
+        403
+    );
+    assert_eq!(
+        post(
+            &r,
+            "/aia/applications/bip/administrateur/affecter",
+            &[("csrf", &tok), ("user_ids", &ccas_s)]
+        )
+        .0,
+        403
+    );
+    // Not an administrator of this application: 404.
+    let a = login(&t, AGENT);
+    assert_eq!(get(&a, "/aia/applications").0, 403);
+    assert_eq!(
+        post(
+            &a,
+            "/aia/applications/bip/utilisateur/affecter",
+            &[("csrf", &csrf(&a)), ("user_ids", &ccas_s)]
+        )
+        .0,
+        404
+    );
+    // The other référent (administrateur of BIP) cannot touch mairie-exemple's people.
+    let o = login(&t, OTHER_REFERENT);
+    let otok = csrf(&o);
+    let (_, html) = get(&o, "/aia/applications?app=bip&role=utilisateur");
+    assert!(html.contains("Membres (0)"), "{html}");
+    assert_eq!(
+        post(
+            &o,
+            "/aia/applications/bip/utilisateur/affecter",
+            &[("csrf", &otok), ("user_ids", &agent.to_string())]
+        )
+        .0,
+        404
+    );
+    let assignment: i64 = t.block_on(async {
+        sqlx::query("SELECT id FROM role_assignments WHERE user_id = $1 AND structure_id = 3")
+            .bind(ccas)
+            .fetch_one(&t.gw.dir.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap()
+    });
+    let aid = assignment.to_string();
+    assert_eq!(
+        post(
+            &o,
+            "/aia/applications/bip/utilisateur/membres",
+            &[("csrf", &otok), ("action", "desaffecter"), ("ids", &aid)]
+        )
+        .0,
+        404
+    );
+    assert_eq!(audit_count(&t, "role_unassigned"), 0);
+
+    // Removing an administrateur is for platform admins only, even one's own role.
+    let referent_id = t.user_id(REFERENT);
+    let own: i64 = t.block_on(async {
+        sqlx::query(
+            "SELECT ra.id FROM role_assignments ra JOIN app_roles r ON r.id = ra.role_id \
+             JOIN applications a ON a.id = r.app_id WHERE ra.user_id = $1 AND a.slug = 'bip'",
+        )
+        .bind(referent_id)
+        .fetch_one(&t.gw.dir.pool)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap()
+    });
+    assert_eq!(
+        post(
+            &r,
+            "/aia/applications/bip/administrateur/membres",
+            &[
+                ("csrf", &tok),
+                ("action", "desaffecter"),
+                ("ids", &own.to_string())
+            ]
+        )
+        .0,
+        403
+    );
+    // Reassign one to "administrateur": refused to the référent; then unassign both.
+    assert_eq!(
+        post(
+            &r,
+            "/aia/applications/bip/utilisateur/membres",
+            &[
+                ("csrf", &tok),
+                ("action", "reaffecter"),
+                ("to_role", "administrateur"),
+                ("ids", &aid)
+            ]
+        )
+        .0,
+        403,
+        "administrateur is not granted by référents"
+    );
+    let all: Vec<String> = t.block_on(async {
+        sqlx::query("SELECT id FROM role_assignments WHERE user_id = $1")
+            .bind(ccas)
+            .fetch_all(&t.gw.dir.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0).unwrap().to_string())
+            .collect()
+    });
+    let mut form: Vec<(&str, &str)> = vec![("csrf", &tok), ("action", "desaffecter")];
+    for id in &all {
+        form.push(("ids", id));
+    }
+    let (s, _, _) = post(&r, "/aia/applications/bip/utilisateur/membres", &form);
+    assert_eq!(s, 303);
+    assert_eq!(
+        c.client
+            .get(t.url("bip.test", "/"))
+            .send()
+            .unwrap()
+            .status(),
+        403,
+        "role removal denies the next proxied request"
+    );
+    assert_eq!(audit_count(&t, "role_unassigned"), 2);
+
+    // The platform admin reassigns the agent from utilisateur to administrateur.
+    let adm = login(&t, ADMIN);
+    let atok = csrf(&adm);
+    let agent_assignment: i64 = t.block_on(async {
+        sqlx::query("SELECT id FROM role_assignments WHERE user_id = $1")
+            .bind(agent)
+            .fetch_one(&t.gw.dir.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap()
+    });
+    let (s, _, _) = post(
+        &adm,
+        "/aia/applications/bip/utilisateur/membres",
+        &[
+            ("csrf", &atok),
+            ("action", "reaffecter"),
+            ("to_role", "administrateur"),
+            ("ids", &agent_assignment.to_string()),
+        ],
+    );
+    assert_eq!(s, 303);
+    let ident = t.block_on(t.gw.dir.identity(agent)).unwrap().unwrap();
+    assert_eq!(ident.grants.len(), 1);
+    assert_eq!(ident.grants[0].role, "administrateur");
+}
+
+/// Reads an export: BOM, ';' separator, CRLF.
+fn parse_csv(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
+    assert!(bytes.starts_with("\u{feff}".as_bytes()), "BOM");
+    assert!(bytes.windows(2).any(|w| w == b"\r\n"), "CRLF");
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(&bytes[3..]);
+    let header = rdr.headers().unwrap().iter().map(str::to_string).collect();
+    let rows = rdr
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+#[test]
+fn exports_parse_back_and_neutralise_formulas() {
+    let t = TestGateway::start();
+    let r = login(&t, REFERENT);
+    let tok = csrf(&r);
+    let form = with(
+        user_form(&tok, "formule@mairie-exemple.fr", "2"),
+        "last_name",
+        "=cmd()",
+    );
+    assert_eq!(post(&r, "/aia/utilisateurs/nouveau", &form).0, 303);
+    let (s, ct, bytes) = get_bytes(&r, "/aia/utilisateurs/export.csv");
+    assert_eq!(s, 200);
+    assert!(ct.starts_with("text/csv"));
+    let (header, rows) = parse_csv(&bytes);
+    assert_eq!(header.len(), 15);
+    assert_eq!(header[0], "Nom");
+    assert_eq!(header[14], "Applications et rôles");
+    assert_eq!(rows.len(), 4, "the mairie's tree only");
+    let f = rows
+        .iter()
+        .find(|r| r[2] == "formule@mairie-exemple.fr")
+        .unwrap();
+    assert_eq!(f[0], "'=cmd()");
+    assert_eq!(f[4], "mairie-exemple");
+    let agent = rows.iter().find(|r| r[2] == AGENT).unwrap();
+    assert_eq!(agent[14], "BIP : utilisateur (mairie-exemple)");
+    // Filters apply to the export too.
+    let (_, _, bytes) = get_bytes(&r, "/aia/utilisateurs/export.csv?q=ccas");
+    assert_eq!(parse_csv(&bytes).1.len(), 1);
+    // Members of a structure, members of a role.
+    let (s, _, bytes) = get_bytes(&r, "/aia/structures/3/export.csv");
+    assert_eq!(s, 200);
+    let (_, rows) = parse_csv(&bytes);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][2], CCAS_AGENT);
+    let (s, _, bytes) = get_bytes(&r, "/aia/applications/bip/utilisateur/export.csv");
+    assert_eq!(s, 200);
+    let (_, rows) = parse_csv(&bytes);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][2], AGENT);
+    assert_eq!(audit_count(&t, "users_exported"), 2);
+    assert_eq!(audit_count(&t, "structure_members_exported"), 1);
+    assert_eq!(audit_count(&t, "role_members_exported"), 1);
+    // The journal, and its export, for the référent's tree.
+    let (s, html) = get(&r, "/aia/journal?action=user_created");
+    assert_eq!(s, 200);
+    assert!(html.contains("Journal (1)"), "{html}");
+    let (s, _, bytes) = get_bytes(&r, "/aia/journal/export.csv");
+    assert_eq!(s, 200);
+    let (header, rows) = parse_csv(&bytes);
+    assert_eq!(header[0], "Date");
+    assert!(rows.iter().any(|r| r[3] == "formule@mairie-exemple.fr"));
+    let a = login(&t, AGENT);
+    assert_eq!(get(&a, "/aia/journal").0, 403);
+    assert_eq!(get_bytes(&a, "/aia/journal/export.csv").0, 403);
+    assert_eq!(
+        get_bytes(&a, "/aia/applications/bip/utilisateur/export.csv").0,
+        404
+    );
+}
+
+fn png_bytes(w: u32, h: u32) -> Vec<u8> {
+    let img = image::DynamicImage::new_rgb8(w, h);
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+/// Sends the profile photo form as multipart/form-data.
+fn upload(b: &Browser, data: &[u8]) -> (u16, String) {
+    upload_to(b, "/aia/profil/photo", data)
+}
+
+fn upload_to(b: &Browser, path: &str, data: &[u8]) -> (u16, String) {
+    let token = csrf(b);
+    let boundary = "----convergences-test";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{token}\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p.png\"\r\nContent-Type: image/png\r\n\r\n").as_bytes(),
+    );
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let r = b
+        .client
+        .post(b.t.url("auth.test", path))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.text().unwrap_or_default())
+}
+
+#[test]
+fn profile_photo_is_reencoded_bounded_and_served_to_authorised_viewers_only() {
+    let t = TestGateway::start();
+    add_other_mairie(&t);
+    let agent = t.user_id(AGENT);
+    let a = login(&t, AGENT);
+    let (s, html) = get(&a, "/aia/profil");
+    assert_eq!(s, 200);
+    assert!(html.contains("Ajouter une photo"));
+    assert!(html.contains("utilisateur"), "own rights");
+    let (s, html) = upload(&a, b"%PDF-1.4 this is not an image");
+    assert_eq!(s, 422);
+    assert!(html.contains("pas une image valide"), "{html}");
+    let (s, html) = upload(&a, &vec![0u8; 2 * 1024 * 1024 + 10]);
+    assert_eq!(s, 422);
+    assert!(html.contains("trop volumineux"), "{html}");
+    assert_eq!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM user_photos WHERE user_id = $1",
+            agent
+        ),
+        0
+    );
+    let (s, _) = upload(&a, &png_bytes(1500, 750));
+    assert_eq!(s, 303);
+    let (s, ct, bytes) = get_bytes(&a, &format!("/aia/photo/{agent}"));
+    assert_eq!((s, ct.as_str()), (200, "image/jpeg"));
+    let img = image::load_from_memory(&bytes).unwrap();
+    assert_eq!((img.width(), img.height()), (512, 256));
+    assert!(get(&a, "/aia/profil").1.contains("Changer la photo"));
+    // Same establishment: visible; other establishment: 404; anonymous: 404.
+    let c = login(&t, CCAS_AGENT);
+    assert_eq!(get_bytes(&c, &format!("/aia/photo/{agent}")).0, 200);
+    let o = login(&t, OTHER_REFERENT);
+    assert_eq!(get_bytes(&o, &format!("/aia/photo/{agent}")).0, 404);
+    assert_eq!(
+        get_bytes(&t.browser(), &format!("/aia/photo/{agent}")).0,
+        404
+    );
+    // A référent sets the photo of an agent of its tree from the edit form; another cannot.
+    let ccas = t.user_id(CCAS_AGENT);
+    let photo_path = format!("/aia/utilisateurs/{ccas}/photo");
+    let r = login(&t, REFERENT);
+    let (s, html) = upload_to(&r, &photo_path, b"GIF89a but truncated");
+    assert_eq!(s, 422);
+    assert!(html.contains("pas une image valide"), "{html}");
+    assert_eq!(upload_to(&o, &photo_path, &png_bytes(10, 10)).0, 404);
+    assert_eq!(upload_to(&c, &photo_path, &png_bytes(10, 10)).0, 403);
+    assert_eq!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM user_photos WHERE user_id = $1",
+            ccas
+        ),
+        0
+    );
+    let (s, _) = upload_to(&r, &photo_path, &png_bytes(10, 10));
+    assert_eq!(s, 303);
+    let (_, edit) = get(
+        &r,
+        &format!("/aia/utilisateurs/{ccas}/editer?ok=photo-agent"),
+    );
+    assert!(
+        edit.contains("Changer la photo") && edit.contains("a été enregistrée"),
+        "{edit}"
+    );
+    // Upload without a CSRF token is refused.
+    let r = a
+        .client
+        .post(t.url("auth.test", "/aia/profil/photo"))
+        .header("content-type", "multipart/form-data; boundary=x")
+        .body("--x\r\nContent-Disposition: form-data; name=\"photo\"\r\n\r\nabc\r\n--x--\r\n")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[test]
+fn malformed_ids_and_forms_get_french_answers_and_agents_see_their_establishment_only() {
+    let t = TestGateway::start();
+    add_other_mairie(&t);
+    let r = login(&t, REFERENT);
+    assert_eq!(get(&r, "/aia/utilisateurs/abc").0, 404);
+    assert_eq!(get(&r, "/aia/utilisateurs/99999999").0, 404);
+    let resp = r
+        .client
+        .post(t.url("auth.test", "/aia/utilisateurs/nouveau"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp
+        .text()
+        .unwrap()
+        .contains("Le formulaire envoyé est invalide"));
+    let (s, html) = get(&r, "/aia/utilisateurs?page=-5&par_page=abc");
+    assert_eq!(s, 200, "lenient paging: {html}");
+    // An agent sees the cards of its establishment tree and nothing else.
+    let other = t.user_id(OTHER_REFERENT);
+    let a = login(&t, CCAS_AGENT);
+    let (_, list) = get(&a, "/aia/utilisateurs");
+    assert!(list.contains("Utilisateurs (3)"), "{list}");
+    assert!(!list.contains(OTHER_REFERENT));
+    assert_eq!(get(&a, &format!("/aia/utilisateurs/{other}")).0, 404);
+    assert_eq!(
+        get(&a, &format!("/aia/utilisateurs/{}", t.user_id(ADMIN))).0,
+        404
+    );
+    assert_eq!(
+        get(&a, &format!("/aia/utilisateurs/{}", t.user_id(AGENT))).0,
+        200
+    );
+    // The référent's journal shows its tree only.
+    let o = login(&t, OTHER_REFERENT);
+    let (_, journal) = get(&o, "/aia/journal?action=login");
+    assert!(journal.contains(OTHER_REFERENT));
+    assert!(
+        !journal.contains(REFERENT) && !journal.contains(CCAS_AGENT),
+        "{journal}"
+    );
+}
+
+/// SPEC 6 sizing: lists, searches and the streamed export at 100 000 accounts. Ignored by
+/// default (it seeds 100 000 rows); run with `cargo test --test it -- --ignored scale`.
+#[test]
+#[ignore]
+fn scale_lists_search_and_export_at_100k_accounts() {
+    use std::time::Instant;
+    let t = TestGateway::start();
+    let n = 100_000;
+    let seeded = Instant::now();
+    t.block_on(async {
+        let pool = &t.gw.dir.pool;
+        sqlx::query(
+            "INSERT INTO users (uid, email, first_name, last_name, structure_id, job_title, service, created_at, updated_at) \
+             WITH RECURSIVE cnt(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM cnt WHERE i < $1) \
+             SELECT 'u' || i, 'user' || i || '@mairie-exemple.fr', 'Prenom' || i, 'Nom' || (i % 5000), \
+             CASE WHEN i % 10 = 0 THEN 3 ELSE 2 END, 'Fonction ' || (i % 50), 'Service ' || (i % 20), 0, 0 FROM cnt",
+        )
+        .bind(n as i64)
+        .execute(pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO role_assignments (user_id, role_id, structure_id, created_at) \
+             SELECT u.id, r.id, u.structure_id, 0 FROM users u, app_roles r JOIN applications a ON a.id = r.app_id \
+             WHERE a.slug = 'bip' AND r.name = 'utilisateur' AND u.email LIKE 'user%' AND u.id % 10 = 0",
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+        if t.gw.dir.backend == convergences::directory::Backend::Postgres {
+            sqlx::query("ANALYZE").execute(pool).await.unwrap();
+        }
+    });
+    eprintln!("seeded {n} accounts in {:?}", seeded.elapsed());
+    let r = login(&t, REFERENT);
+    let timed = |path: &str| {
+        let start = Instant::now();
+        let (s, html) = get(&r, path);
+        let took = start.elapsed();
+        assert_eq!(s, 200, "{path}");
+        eprintln!("{path}: {took:?}");
+        assert!(took.as_millis() < 3000, "{path} took {took:?}");
+        html
+    };
+    assert!(timed("/aia/utilisateurs").contains("Utilisateurs (100003)"));
+    assert!(timed("/aia/utilisateurs?q=user4242%40mairie").contains("Utilisateurs (1)"));
+    assert!(timed("/aia/utilisateurs?app=bip%2Futilisateur").contains("Utilisateurs (10001)"));
+    assert!(timed("/aia/utilisateurs?structure=3").contains("Utilisateurs (10001)"));
+    timed("/aia/utilisateurs?par_page=100&page=1000");
+    timed("/aia/structures?id=3");
+    timed("/aia/applications?app=bip&role=utilisateur");
+    let start = Instant::now();
+    let (s, _, bytes) = get_bytes(&r, "/aia/utilisateurs/export.csv");
+    assert_eq!(s, 200);
+    let (_, rows) = parse_csv(&bytes);
+    eprintln!("export of {} rows: {:?}", rows.len(), start.elapsed());
+    assert_eq!(rows.len(), 100_003);
+}
+
+#[test]
+fn every_action_refuses_anonymous_clients_and_missing_csrf_tokens() {
+    let t = TestGateway::start();
+    let agent = t.user_id(AGENT);
+    let actions = [
+        "/aia/utilisateurs/nouveau".to_string(),
+        format!("/aia/utilisateurs/{agent}/editer"),
+        format!("/aia/utilisateurs/{agent}/verrouillage"),
+        format!("/aia/utilisateurs/{agent}/reinitialisation"),
+        format!("/aia/utilisateurs/{agent}/supprimer"),
+        "/aia/structures/nouvelle".to_string(),
+        "/aia/structures/3/editer".to_string(),
+        "/aia/structures/2/referents".to_string(),
+        "/aia/structures/2/referents/retirer".to_string(),
+        "/aia/applications/bip/utilisateur/affecter".to_string(),
+        "/aia/applications/bip/utilisateur/membres".to_string(),
+        "/aia/profil/photo/supprimer".to_string(),
+    ];
+    let before: i64 = count(&t, "SELECT COUNT(*) FROM audit_events WHERE id > $1", 0);
+    let form = [
+        ("last_name", "X"),
+        ("first_name", "Y"),
+        ("email", "x@mairie-exemple.fr"),
+        ("structure_id", "2"),
+        ("short_name", "x"),
+        ("parent_id", "2"),
+        ("user_id", "2"),
+        ("user_ids", "4"),
+        ("ids", "1"),
+        ("action", "desaffecter"),
+        ("verrouiller", "1"),
+    ];
+    let anon = t.browser();
+    let admin = login(&t, ADMIN);
+    let after_login = count(&t, "SELECT COUNT(*) FROM audit_events WHERE id > $1", 0);
+    for path in &actions {
+        let r = anon
+            .client
+            .post(t.url("auth.test", path))
+            .form(&form)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 403, "anonymous {path}");
+        let r = admin
+            .client
+            .post(t.url("auth.test", path))
+            .form(&form)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 400, "no CSRF token {path}");
+        assert!(r.text().unwrap().contains("Le formulaire a expiré"));
+    }
+    assert_eq!(after_login, before + 1, "only the admin's login");
+    assert_eq!(
+        count(&t, "SELECT COUNT(*) FROM audit_events WHERE id > $1", 0),
+        after_login,
+        "nothing was written"
+    );
+    assert!(
+        !t.block_on(t.gw.dir.user_record(agent))
+            .unwrap()
+            .unwrap()
+            .locked
+    );
+    assert_eq!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM role_assignments WHERE user_id = $1",
+            agent
+        ),
+        1
+    );
+    // Journal filters: action, dates and text.
+    let (_, html) = get(&admin, "/aia/journal?action=login&q=cig-exemple");
+    assert!(html.contains("Journal (1)"), "{html}");
+    let (_, html) = get(&admin, "/aia/journal?du=2000-01-01&au=2000-01-02");
+    assert!(html.contains("Journal (0)"), "{html}");
+    let (_, html) = get(&admin, "/aia/journal?du=2000-01-01");
+    assert!(html.contains("Journal (1)"), "{html}");
+}
+
+#[test]
+fn a_structure_rename_reaches_the_proxied_identity_at_once() {
+    let t = TestGateway::start();
+    let a = login(&t, AGENT);
+    let echo = a.get_json(&t.url("bip.test", "/"));
+    assert_eq!(
+        echo["headers"]["x-convergences-structure"][0],
+        "mairie-exemple"
+    );
+    let adm = login(&t, ADMIN);
+    let tok = csrf(&adm);
+    let (s, _, _) = post(
+        &adm,
+        "/aia/structures/2/editer",
+        &[
+            ("csrf", &tok),
+            ("short_name", "mairie-renommee"),
+            ("domains", "mairie-exemple.fr"),
+        ],
+    );
+    assert_eq!(s, 303);
+    let echo = a.get_json(&t.url("bip.test", "/"));
+    assert_eq!(
+        echo["headers"]["x-convergences-structure"][0],
+        "mairie-renommee"
+    );
+}

@@ -1141,6 +1141,12 @@ fn malformed_ids_and_forms_get_french_answers_and_agents_see_their_establishment
     let (_, list) = get(&a, "/aia/utilisateurs");
     assert!(list.contains("Utilisateurs (3)"), "{list}");
     assert!(!list.contains(OTHER_REFERENT));
+    assert!(!list.contains("Dernière connexion") && !list.contains("Comptes verrouillés"));
+    let (_, locked) = get(&a, "/aia/utilisateurs?verrouille=1");
+    assert!(
+        locked.contains("Utilisateurs (3)"),
+        "state filters ignored for agents"
+    );
     assert_eq!(get(&a, &format!("/aia/utilisateurs/{other}")).0, 404);
     assert_eq!(
         get(&a, &format!("/aia/utilisateurs/{}", t.user_id(ADMIN))).0,

@@ -656,3 +656,53 @@ pub async fn remove_referent(
         "referent-retire",
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: i64, parent: Option<i64>, path: &str, name: &str) -> StructureInfo {
+        StructureInfo {
+            id,
+            parent_id: parent,
+            path: path.into(),
+            short_name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn tree_events_nest_children_sorted_by_name() {
+        let nodes = vec![
+            node(2, None, "/2/", "mairie"),
+            node(3, Some(2), "/2/3/", "ccas"),
+            node(5, Some(2), "/2/5/", "bibliothèque"),
+            node(9, Some(7), "/7/8/9/", "orphelin"),
+        ];
+        let counts = HashMap::from([(2, 2)]);
+        let kinds: Vec<String> = tree_events(&nodes, Some(3), &counts)
+            .iter()
+            .map(|e| match e.kind {
+                "item" => format!("{}{}", e.name, if e.current { "*" } else { "" }),
+                k => k.to_string(),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "open",
+                "mairie",
+                "open",
+                "bibliothèque",
+                "end",
+                "ccas*",
+                "end",
+                "close",
+                "end",
+                "orphelin",
+                "end",
+                "close"
+            ]
+        );
+    }
+}

@@ -57,11 +57,13 @@ impl ListQuery {
 /// Turns the query into a filter, checking the structure against the viewer's list scope
 /// (an unknown or foreign structure is a 404, like any object out of reach).
 async fn filter_of(ctx: &Ctx, v: &Viewer, q: &ListQuery) -> WebResult<UserFilter> {
+    // Account states are for managers only: agents cannot filter colleagues on them.
+    let states = v.is_manager();
     let mut f = UserFilter {
         q: q.q.chars().take(100).collect(),
-        locked: !q.verrouille.is_empty(),
-        expired: !q.expire.is_empty(),
-        never_logged_in: !q.jamais.is_empty(),
+        locked: states && !q.verrouille.is_empty(),
+        expired: states && !q.expire.is_empty(),
+        never_logged_in: states && !q.jamais.is_empty(),
         ..Default::default()
     };
     if !q.structure.trim().is_empty() {

@@ -55,6 +55,28 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AdminCommand {
+    /// Import structures from a CSV file (columns: Nom de la structure;Nom long;Structure
+    /// parente;Domaines autorisés;Adresse postale). Nothing is imported if any line is bad.
+    ImportStructures {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The CSV file (`;`, UTF-8).
+        file: PathBuf,
+        /// Import the good lines and report the bad ones instead of importing nothing.
+        #[arg(long)]
+        skip_invalid: bool,
+    },
+    /// Import accounts from a CSV file in the format of the directory's users export. Nothing
+    /// is imported if any line is bad.
+    ImportUsers {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The CSV file (`;`, UTF-8, as exported by the AIA).
+        file: PathBuf,
+        /// Import the good lines and report the bad ones instead of importing nothing.
+        #[arg(long)]
+        skip_invalid: bool,
+    },
     /// Delete audit events older than the retention (audit.retention_days, or --older-than-days).
     PurgeAudit {
         #[command(flatten)]
@@ -160,6 +182,16 @@ fn run(cli: Cli) -> Result<(), StartError> {
             );
             Ok(())
         }
+        Command::Admin(AdminCommand::ImportStructures {
+            config,
+            file,
+            skip_invalid,
+        }) => import(&config.config, &file, skip_invalid, false),
+        Command::Admin(AdminCommand::ImportUsers {
+            config,
+            file,
+            skip_invalid,
+        }) => import(&config.config, &file, skip_invalid, true),
         Command::Admin(AdminCommand::PurgeAudit {
             config,
             older_than_days,
@@ -245,6 +277,58 @@ fn run(cli: Cli) -> Result<(), StartError> {
             ))
         }
     }
+}
+
+fn import(
+    config: &std::path::Path,
+    file: &std::path::Path,
+    skip_invalid: bool,
+    users: bool,
+) -> Result<(), StartError> {
+    let config = Config::load(config)?;
+    let name = file.display().to_string();
+    let bytes = std::fs::read(file).map_err(|e| StartError::Other(format!("{name}: {e}")))?;
+    let rt = server::control_runtime()?;
+    let report = rt.block_on(async {
+        let dir = server::open_directory(&config).await?;
+        let report = if users {
+            crate::import::import_users(&dir, &config, &bytes, skip_invalid).await
+        } else {
+            crate::import::import_structures(&dir, &bytes, skip_invalid).await
+        }
+        .map_err(|e| StartError::Other(format!("{name}: {e}")))?;
+        if report.imported > 0 {
+            let details = format!("{} from {name}", report.imported);
+            dir.audit(crate::directory::audit::AuditEvent {
+                actor: "cli",
+                action: if users {
+                    "users_imported"
+                } else {
+                    "structures_imported"
+                },
+                details: &details,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        }
+        Ok::<_, StartError>(report)
+    })?;
+    for e in &report.errors {
+        eprintln!("{name}: line {}: {}", e.line, e.message);
+    }
+    let what = if users { "account(s)" } else { "structure(s)" };
+    if !report.errors.is_empty() && !skip_invalid {
+        return Err(StartError::Other(format!(
+            "{name}: {} bad line(s), nothing imported (fix them, or use --skip-invalid)",
+            report.errors.len()
+        )));
+    }
+    println!("{} {what} imported from {name}.", report.imported);
+    if users && report.imported > 0 {
+        println!("The agents choose their password through « Première visite ? » on the portal.");
+    }
+    Ok(())
 }
 
 async fn existing_user(

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod directory;
+pub mod import;
 pub mod lifecycle;
 pub mod mail;
 pub mod proxy;

@@ -335,3 +335,147 @@ fn purge_audit_deletes_only_events_older_than_the_retention() {
         "recent events stay"
     );
 }
+
+fn config_for(t: &TestGateway, dir: &std::path::Path) -> std::path::PathBuf {
+    let cfg = dir.join("conv.toml");
+    let apps: String = t
+        .gw
+        .config
+        .apps
+        .iter()
+        .map(|a| {
+            format!(
+                "[[apps]]\nslug = \"{}\"\nname = \"{}\"\nhost = \"{}.example\"\nupstreams = [\"127.0.0.1:9\"]\n",
+                a.slug, a.name, a.slug
+            )
+        })
+        .collect();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nportal_host = \"auth.test\"\ndata_dir = \"{}\"\n[database]\nurl = \"{}\"\n{apps}",
+            dir.display(),
+            t.gw.config.database_url
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+fn import(cfg: &std::path::Path, what: &str, csv: &str, extra: &[&str]) -> (i32, String, String) {
+    let file = cfg.with_file_name(format!("{what}.csv"));
+    std::fs::write(&file, csv).unwrap();
+    let out = bin()
+        .args(["admin", what, "--config"])
+        .arg(cfg)
+        .arg(&file)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).replace(&file.display().to_string(), "FILE"),
+    )
+}
+
+#[test]
+fn csv_imports_name_bad_lines_and_import_nothing_unless_told_to_skip() {
+    let t = TestGateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_for(&t, dir.path());
+    let structures = "\u{feff}Nom de la structure;Nom long;Structure parente;Domaines autorisés;Adresse postale\r\n\
+        mairie-nouvelle;Mairie Nouvelle;;mairie-nouvelle.fr;1 place de la Mairie\r\n\
+        ccas-nouvelle;CCAS de Nouvelle;mairie-nouvelle;;\r\n\
+        orpheline;Sans parent;inexistante;;\r\n";
+    let (code, _, err) = import(&cfg, "import-structures", structures, &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("FILE: line 4: Structure parente: « inexistante » n'existe pas"),
+        "{err}"
+    );
+    assert!(err.contains("1 bad line(s), nothing imported"), "{err}");
+    assert!(t
+        .block_on(t.gw.dir.structure_by_name("mairie-nouvelle"))
+        .unwrap()
+        .is_none());
+    let (code, out, _) = import(&cfg, "import-structures", structures, &["--skip-invalid"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("2 structure(s) imported"), "{out}");
+    let ccas = t
+        .block_on(t.gw.dir.structure_by_name("ccas-nouvelle"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        t.block_on(t.gw.dir.allowed_domains(ccas.id)).unwrap(),
+        vec!["mairie-nouvelle.fr"]
+    );
+
+    let header = convergences::web::aia::csv_export::USER_COLUMNS.join(";");
+    let good = "Martin;Éloïse;eloise.martin@mairie-nouvelle.fr;ccas-nouvelle;mairie-nouvelle / ccas-nouvelle;Assistante RH;RH;'+33 1 23 45 67 89;EM42;oui;2026-01-01;2030-12-31;non;;BIP : utilisateur (mairie-nouvelle)";
+    let users = format!(
+        "\u{feff}{header}\r\n{good}\r\n\
+         Durand;Paul;paul.durand@ailleurs.fr;ccas-nouvelle;;;;;;non;;;non;;\r\n\
+         Petit;Léa;lea.petit@mairie-nouvelle.fr;ccas-nouvelle;;;;0102;;non;2027-01-01;2026-01-01;non;;\r\n\
+         Agent;Déjà;agent@mairie-exemple.fr;mairie-exemple;;;;;;non;;;non;;\r\n"
+    );
+    let (code, _, err) = import(&cfg, "import-users", &users, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("FILE: line 3: Adresse e-mail: le domaine n'est pas autorisé"),
+        "{err}"
+    );
+    assert!(
+        err.contains("FILE: line 4: Téléphone: numéro de téléphone invalide.; Fin de validité"),
+        "{err}"
+    );
+    assert!(
+        err.contains("FILE: line 5: Adresse e-mail: un compte existe déjà"),
+        "{err}"
+    );
+    assert!(
+        t.block_on(
+            t.gw.dir
+                .user_id_by_email("eloise.martin@mairie-nouvelle.fr")
+        )
+        .unwrap()
+        .is_none(),
+        "nothing imported"
+    );
+
+    let (code, out, err) = import(
+        &cfg,
+        "import-users",
+        &format!("{header}\r\n{good}\r\n"),
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 account(s) imported"), "{out}");
+    let id = t.user_id("eloise.martin@mairie-nouvelle.fr");
+    let ident = t.block_on(t.gw.dir.identity(id)).unwrap().unwrap();
+    assert_eq!(ident.structure_path, "mairie-nouvelle / ccas-nouvelle");
+    assert_eq!(ident.valid_until.as_deref(), Some("2030-12-31"));
+    assert_eq!(ident.app_identifier, "EM42");
+    assert!(!ident.has_password);
+    assert_eq!(ident.grants.len(), 1);
+    assert_eq!(
+        (
+            ident.grants[0].app_slug.as_str(),
+            ident.grants[0].role.as_str()
+        ),
+        ("bip", "utilisateur")
+    );
+    assert_eq!(ident.grants[0].structure_path, "mairie-nouvelle");
+    let phone: String = t
+        .block_on(
+            sqlx::query_scalar("SELECT phone FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_one(&t.gw.dir.pool),
+        )
+        .unwrap();
+    assert_eq!(phone, "+33 1 23 45 67 89", "neutralisation undone");
+    // A malformed file is refused with its line.
+    let (code, _, err) = import(&cfg, "import-users", &format!("{header}\r\nA;B\r\n"), &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("line 2"), "{err}");
+}

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Real-browser end-to-end and accessibility suite (issue 7): Debian's Chromium driven by
+# playwright-core, axe-core on every page reached, against `convergences demo` on loopback.
+#
+#   tests/e2e/run.sh [--screenshots] [scenario files...]
+#
+# --screenshots   also (re)write docs/screenshots/*.png (1280x800)
+# Environment:    CARGO_TARGET_DIR (default: target/ at the repo root), E2E_BIN (use this binary,
+#                 no build), E2E_PROFILE=release (build --release), E2E_CHROMIUM (default
+#                 /usr/bin/chromium).
+# The last line printed is "N passed, M failed"; the exit status is non-zero on any failure, and
+# the screenshots and HTML of the failing steps plus the gateway log are kept in the printed
+# folder under tests/e2e/artifacts/.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+cd "$HERE"
+
+SCREENSHOTS=""
+FILES=()
+for arg in "$@"; do
+  case "$arg" in
+    --screenshots) SCREENSHOTS="$REPO/docs/screenshots" ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) FILES+=("$arg") ;;
+  esac
+done
+if [ ${#FILES[@]} -eq 0 ]; then
+  FILES=("$HERE"/scenarios/*.test.js)
+fi
+
+START=$(date +%s)
+log() { echo "== e2e: $*"; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root to run: $*" >&2; return 1; fi
+}
+
+# --- what the suite needs -----------------------------------------------------------------------
+CHROMIUM="${E2E_CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM" ] || ! command -v curl >/dev/null; then
+  log "installing chromium, chromium-driver, curl (apt)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver curl >/dev/null
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  log "installing nodejs, npm (apt)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
+fi
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/axe-core ] \
+   || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+if [ -n "${E2E_BIN:-}" ]; then
+  BIN="$E2E_BIN"
+else
+  TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
+  PROFILE_ARGS=()
+  PROFILE_DIR=debug
+  if [ "${E2E_PROFILE:-debug}" = release ]; then PROFILE_ARGS=(--release); PROFILE_DIR=release; fi
+  log "cargo build --bin convergences ${PROFILE_ARGS[*]:-} (target: $TARGET)"
+  (cd "$REPO" && CARGO_TARGET_DIR="$TARGET" cargo build --quiet --bin convergences "${PROFILE_ARGS[@]}")
+  BIN="$TARGET/$PROFILE_DIR/convergences"
+fi
+[ -x "$BIN" ] || { echo "no binary at $BIN" >&2; exit 1; }
+
+# --- the gateway --------------------------------------------------------------------------------
+ARTIFACTS="$HERE/artifacts/run-$(date -u +%Y%m%dT%H%M%SZ)-$$"
+mkdir -p "$ARTIFACTS"
+DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/convergences-e2e-XXXXXX")"
+GATEWAY_PID=""
+RESULT_LINE=""
+
+cleanup() {
+  local status=$?
+  if [ -n "$GATEWAY_PID" ] && kill -0 "$GATEWAY_PID" 2>/dev/null; then
+    kill -INT "$GATEWAY_PID" 2>/dev/null || true
+    wait "$GATEWAY_PID" 2>/dev/null || true
+  fi
+  rm -rf "$DATA_DIR"
+  if [ "$status" -eq 0 ]; then
+    rm -rf "$ARTIFACTS"
+  else
+    echo "artefacts (screenshots, HTML of the failing steps, gateway log): $ARTIFACTS"
+  fi
+  echo "duration: $(( $(date +%s) - START )) s"
+  if [ -z "$RESULT_LINE" ]; then RESULT_LINE="0 passed, 1 failed"; fi
+  echo "$RESULT_LINE"
+  exit "$status"
+}
+trap cleanup EXIT
+
+PORT="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+log "starting $BIN demo on 127.0.0.1:$PORT (data: $DATA_DIR)"
+CONVERGENCES_LOG="${CONVERGENCES_LOG:-info}" "$BIN" demo --listen "127.0.0.1:$PORT" --data-dir "$DATA_DIR" \
+  >"$ARTIFACTS/gateway.log" 2>&1 &
+GATEWAY_PID=$!
+
+ready=""
+for _ in $(seq 1 300); do
+  if ! kill -0 "$GATEWAY_PID" 2>/dev/null; then
+    echo "the gateway exited before it was ready:" >&2
+    tail -n 30 "$ARTIFACTS/gateway.log" >&2
+    exit 1
+  fi
+  # /healthz answers, and the demo directory is seeded (the banner is printed after seeding).
+  if curl -fsS -o /dev/null --max-time 2 -H 'Host: auth.localhost' "http://127.0.0.1:$PORT/healthz" 2>/dev/null \
+     && grep -q 'Convergences demo is running' "$ARTIFACTS/gateway.log"; then
+    ready=1
+    break
+  fi
+  sleep 0.2
+done
+if [ -z "$ready" ]; then
+  echo "the gateway did not answer /healthz within 60 s" >&2
+  tail -n 30 "$ARTIFACTS/gateway.log" >&2
+  exit 1
+fi
+log "gateway ready after $(( $(date +%s) - START )) s; running ${#FILES[@]} scenario file(s)"
+
+# --- the suite ----------------------------------------------------------------------------------
+set +e
+E2E_PORT="$PORT" E2E_DATA_DIR="$DATA_DIR" E2E_ARTIFACTS="$ARTIFACTS" E2E_SCREENSHOTS="$SCREENSHOTS" \
+E2E_CHROMIUM="$CHROMIUM" \
+  node --test --test-concurrency=1 --test-timeout=180000 \
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$ARTIFACTS/results.tap" \
+    "${FILES[@]}"
+NODE_STATUS=$?
+set -e
+
+PASSED=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$ARTIFACTS/results.tap" | tail -n 1)
+FAILED=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$ARTIFACTS/results.tap" | tail -n 1)
+CANCELLED=$(sed -n 's/^# cancelled \([0-9][0-9]*\)$/\1/p' "$ARTIFACTS/results.tap" | tail -n 1)
+PASSED=${PASSED:-0}
+FAILED=$(( ${FAILED:-0} + ${CANCELLED:-0} ))
+if [ "$NODE_STATUS" -ne 0 ] && [ "$FAILED" -eq 0 ]; then FAILED=1; fi
+RESULT_LINE="$PASSED passed, $FAILED failed"
+if [ "$FAILED" -ne 0 ] || [ "$PASSED" -eq 0 ]; then
+  exit 1
+fi
+exit 0

@@ -1,0 +1,77 @@
+'use strict';
+// Scenario 1: an agent logs in, sees the tiles of their rights, opens BIP through the gateway,
+// is refused Net-Cotisations, logs out, and the back button shows no protected page.
+const L = require('../lib');
+const { assert } = L;
+
+L.scenario('agent : connexion, tuiles, BIP, 403 Net-Cotisations, déconnexion, bouton précédent', async (s) => {
+  const page = await s.context.newPage();
+
+  s.step('page de connexion');
+  await page.goto(L.portal('/'));
+  await L.expectLoginForm(page);
+  await s.a11y(page, 'connexion');
+
+  s.step('mauvais mot de passe');
+  await L.fillLogin(page, L.ACCOUNTS.agent, 'pas-le-bon-mot-de-passe');
+  await page.getByRole('alert').waitFor();
+  await L.expectLoginForm(page);
+  await s.a11y(page, 'connexion (erreur)');
+
+  s.step('connexion');
+  await L.login(page, L.ACCOUNTS.agent);
+  await page.getByText('Connecté en tant que').waitFor();
+  assert.match(await page.locator('.user-name').innerText(), /Agnès Agent/);
+  assert.deepEqual(await L.tileNames(page), ['BIP', 'Annuaire des identités et des accès']);
+  await s.a11y(page, 'portail (agent)');
+
+  s.step('BIP dans un nouvel onglet');
+  const bipHref = await L.tileHref(page, 'BIP');
+  assert.ok(bipHref.startsWith(L.bip('')), `the BIP tile links to ${L.bip('/')} (got ${bipHref})`);
+  const [bipTab] = await Promise.all([
+    s.context.waitForEvent('page'),
+    page.locator('a.tile', { hasText: 'BIP' }).click({ modifiers: ['Control'] }),
+  ]);
+  await bipTab.waitForURL((u) => u.host === `bip.localhost:${L.PORT}`);
+  await bipTab.getByText('Assertion vérifiée avec la clé publique du portail (JWKS).').waitFor();
+  const headers = Object.fromEntries(
+    await bipTab.locator('table tbody tr').evaluateAll((rows) =>
+      rows.map((r) => [r.querySelector('th').innerText.trim(), r.querySelector('td').innerText.trim()])));
+  assert.equal(headers['X-Convergences-User'], L.ACCOUNTS.agent);
+  assert.equal(headers['X-Convergences-Name'], 'Agnès Agent');
+  assert.match(headers['X-Convergences-Roles'] || '', /utilisateur@mairie-exemple/);
+  assert.ok(headers['X-Convergences-Assertion'], 'the assertion header is shown');
+  await s.a11y(bipTab, 'application de démonstration BIP');
+  // The portal tab is still on the portal.
+  assert.deepEqual(await L.tileNames(page), ['BIP', 'Annuaire des identités et des accès']);
+
+  s.step('Net-Cotisations refusée (403)');
+  const ncTab = await s.context.newPage();
+  let lastStatus = 0;
+  ncTab.on('response', (r) => { if (r.request().isNavigationRequest()) lastStatus = r.status(); });
+  await ncTab.goto(L.netcotisations('/'));
+  await ncTab.getByRole('heading', { level: 1, name: 'Accès refusé' }).waitFor();
+  assert.equal(lastStatus, 403);
+  assert.match(await ncTab.locator('main').innerText(), /Erreur 403/);
+  await ncTab.getByRole('link', { name: 'Retour au portail' }).waitFor();
+  await s.a11y(ncTab, 'page 403');
+  await ncTab.close();
+  await bipTab.close();
+
+  s.step('déconnexion avec confirmation');
+  await L.logout(s, page, { a11y: true });
+
+  s.step('bouton précédent après déconnexion');
+  // History: /login -> / (portal) -> /logout (confirmation) -> /login. Going back must never
+  // show the portal again; reloading shows the login form.
+  for (let i = 0; i < 2; i++) {
+    await page.goBack();
+    await page.waitForLoadState('load');
+    assert.equal(await page.locator('.tiles').count(), 0, `back #${i + 1} (${page.url()}) must not show the tiles`);
+    await page.reload();
+    await L.expectLoginForm(page);
+  }
+  // The application host's own cookie is revoked too.
+  await page.goto(L.bip('/'));
+  await L.expectLoginForm(page);
+});

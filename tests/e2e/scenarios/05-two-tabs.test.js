@@ -1,0 +1,33 @@
+'use strict';
+// Scenario 5: two tabs of the same browser; a logout in one sends the other to the login page
+// on its next click.
+const L = require('../lib');
+const { assert } = L;
+
+L.scenario('deux onglets : la déconnexion dans l\'un renvoie l\'autre à la connexion', async (s) => {
+  s.step('connexion dans le premier onglet');
+  const a = await s.context.newPage();
+  await L.login(a, L.ACCOUNTS.agent);
+
+  s.step('le second onglet partage la session');
+  const b = await s.context.newPage();
+  await b.goto(L.portal('/'));
+  await b.getByRole('heading', { level: 1, name: 'Vos applications' }).waitFor();
+  assert.deepEqual(await L.tileNames(b), ['BIP', 'Annuaire des identités et des accès']);
+  // And BIP, through the handshake, in the second tab.
+  await b.goto(await L.tileHref(b, 'BIP'));
+  await b.getByText('Assertion vérifiée avec la clé publique du portail (JWKS).').waitFor();
+  await b.getByRole('link', { name: 'Retour au portail' }).first().click();
+  await b.getByRole('heading', { level: 1, name: 'Vos applications' }).waitFor();
+
+  s.step('déconnexion dans le premier onglet');
+  await L.logout(s, a);
+
+  s.step('le clic suivant du second onglet mène à la connexion');
+  await b.locator('a.tile', { hasText: 'Annuaire des identités et des accès' }).click();
+  await L.expectLoginForm(b);
+
+  s.step('l\'application aussi');
+  await b.goto(L.bip('/'));
+  await L.expectLoginForm(b);
+});

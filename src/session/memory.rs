@@ -124,4 +124,9 @@ impl SessionStore for MemoryStore {
     async fn ping(&self) -> SResult<()> {
         Ok(())
     }
+
+    fn count(&self) -> Option<usize> {
+        let now = Instant::now();
+        Some(self.sessions.iter().filter(|e| e.value().1 > now).count())
+    }
 }

@@ -59,6 +59,11 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn put_link(&self, link: SessionKey, session: SessionKey, ttl: Duration) -> SResult<()>;
     async fn get_link(&self, link: &SessionKey) -> SResult<Option<SessionKey>>;
     async fn ping(&self) -> SResult<()>;
+    /// Live sessions, when the store can count them cheaply (the in-process one can; Redis
+    /// would need a key scan, so it says `None`).
+    fn count(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Lifetime of a handshake code between the portal and an application host.

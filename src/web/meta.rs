@@ -40,7 +40,10 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
     (status, [(header::CONTENT_TYPE, "text/plain")], body)
 }
 
-pub async fn metrics() -> impl IntoResponse {
+pub async fn metrics(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
+    if let Some(n) = gw.sessions.store.count() {
+        metrics::gauge!("convergences_sessions_active").set(n as f64);
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::telemetry::render(),

@@ -751,6 +751,13 @@ fn health_readiness_metrics_and_jwks_are_served_on_the_portal_host() {
         m.contains("convergences_request_duration_seconds_bucket"),
         "{m}"
     );
+    assert!(
+        m.contains("convergences_identity_cache_total{result=\"hit\"}"),
+        "{m}"
+    );
+    if crate::harness::redis_url().is_none() {
+        assert!(m.contains("convergences_sessions_active "), "{m}");
+    }
     let set = jwks(&t);
     assert_eq!(set.keys.len(), 1);
     assert!(set.keys[0].common.key_id.is_some());

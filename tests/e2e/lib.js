@@ -58,6 +58,7 @@ before(async () => {
       '--disable-component-update',
       '--disable-sync',
       '--disable-dev-shm-usage',
+      '--lang=fr-FR',
       // Chromium resolves *.localhost to the loopback by itself; this makes it explicit.
       '--host-resolver-rules=MAP *.localhost 127.0.0.1',
     ],
@@ -181,7 +182,9 @@ async function saveArtifacts(context, name, step) {
       fs.writeFileSync(`${base}.screenshot-error.txt`, String(e));
     }
     try {
-      fs.writeFileSync(`${base}.html`, `<!-- ${p.url()} -->\n${await p.content()}`);
+      // Without the injected axe-core source (half a megabyte of script).
+      const html = (await p.content()).replace(/<script[^>]*>\/\*! axe v[\s\S]*?<\/script>/, '<script>/* axe-core */</script>');
+      fs.writeFileSync(`${base}.html`, `<!-- ${p.url()} -->\n${html}`);
     } catch (e) {
       fs.writeFileSync(`${base}.html-error.txt`, String(e));
     }
@@ -274,7 +277,7 @@ async function createUser(s, page, u, { a11yForm = false, screenshot = null } = 
   await page.getByRole('link', { name: 'Ajouter', exact: true }).click();
   await page.getByRole('heading', { level: 1 }).waitFor();
   if (a11yForm) await s.a11y(page, 'formulaire utilisateur (vide)');
-  await page.getByLabel('Nom', { exact: true }).fill(u.lastName);
+  await page.getByRole('textbox', { name: 'Nom', exact: true }).fill(u.lastName);
   await page.getByLabel('Prénom').fill(u.firstName);
   await page.getByLabel('Adresse e-mail').fill(u.email);
   await page.getByLabel("Structure d'appartenance").selectOption({ label: u.structureLabel });
@@ -306,7 +309,7 @@ async function assignRole(page, appName, role, search, email) {
   await openRole(page, appName, role);
   await page.getByRole('link', { name: 'Affecter', exact: true }).click();
   await page.getByRole('heading', { level: 1, name: /^Affecter/ }).waitFor();
-  await page.getByLabel('Rechercher').fill(search);
+  await page.getByRole('searchbox', { name: 'Rechercher' }).fill(search);
   await page.getByRole('button', { name: 'Rechercher' }).click();
   const row = page.locator('#resultats tr', { hasText: email });
   await row.waitFor();
@@ -412,6 +415,7 @@ function unique() {
 
 module.exports = {
   assert,
+  axeViolations,
   scenario,
   PORT,
   PASSWORD,

@@ -13,6 +13,7 @@
 # folder under tests/e2e/artifacts/.
 set -euo pipefail
 
+CALLER_PWD="$PWD"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 cd "$HERE"
@@ -23,7 +24,8 @@ for arg in "$@"; do
   case "$arg" in
     --screenshots) SCREENSHOTS="$REPO/docs/screenshots" ;;
     -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
-    *) FILES+=("$arg") ;;
+    /*) FILES+=("$arg") ;;
+    *) FILES+=("$CALLER_PWD/$arg") ;;
   esac
 done
 if [ ${#FILES[@]} -eq 0 ]; then
@@ -134,6 +136,7 @@ E2E_CHROMIUM="$CHROMIUM" \
 NODE_STATUS=$?
 set -e
 
+touch "$ARTIFACTS/results.tap"
 PASSED=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$ARTIFACTS/results.tap" | tail -n 1)
 FAILED=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$ARTIFACTS/results.tap" | tail -n 1)
 CANCELLED=$(sed -n 's/^# cancelled \([0-9][0-9]*\)$/\1/p' "$ARTIFACTS/results.tap" | tail -n 1)

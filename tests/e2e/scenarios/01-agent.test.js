@@ -36,11 +36,11 @@ L.scenario('agent : connexion, tuiles, BIP, 403 Net-Cotisations, déconnexion, b
   await bipTab.getByText('Assertion vérifiée avec la clé publique du portail (JWKS).').waitFor();
   const headers = Object.fromEntries(
     await bipTab.locator('table tbody tr').evaluateAll((rows) =>
-      rows.map((r) => [r.querySelector('th').innerText.trim(), r.querySelector('td').innerText.trim()])));
-  assert.equal(headers['X-Convergences-User'], L.ACCOUNTS.agent);
-  assert.equal(headers['X-Convergences-Name'], 'Agnès Agent');
-  assert.match(headers['X-Convergences-Roles'] || '', /utilisateur@mairie-exemple/);
-  assert.ok(headers['X-Convergences-Assertion'], 'the assertion header is shown');
+      rows.map((r) => [r.querySelector('th').innerText.trim().toLowerCase(), r.querySelector('td').innerText.trim()])));
+  assert.equal(headers['x-convergences-user'], L.ACCOUNTS.agent);
+  assert.equal(headers['x-convergences-name'], 'Agnès Agent');
+  assert.match(headers['x-convergences-roles'] || '', /utilisateur@mairie-exemple/);
+  assert.ok(headers['x-convergences-assertion'], 'the assertion header is shown');
   await s.a11y(bipTab, 'application de démonstration BIP');
   // The portal tab is still on the portal.
   assert.deepEqual(await L.tileNames(page), ['BIP', 'Annuaire des identités et des accès']);
@@ -52,7 +52,7 @@ L.scenario('agent : connexion, tuiles, BIP, 403 Net-Cotisations, déconnexion, b
   await ncTab.goto(L.netcotisations('/'));
   await ncTab.getByRole('heading', { level: 1, name: 'Accès refusé' }).waitFor();
   assert.equal(lastStatus, 403);
-  assert.match(await ncTab.locator('main').innerText(), /Erreur 403/);
+  assert.match(await ncTab.locator('main').innerText(), /erreur 403/i);
   await ncTab.getByRole('link', { name: 'Retour au portail' }).waitFor();
   await s.a11y(ncTab, 'page 403');
   await ncTab.close();
@@ -64,13 +64,22 @@ L.scenario('agent : connexion, tuiles, BIP, 403 Net-Cotisations, déconnexion, b
   s.step('bouton précédent après déconnexion');
   // History: /login -> / (portal) -> /logout (confirmation) -> /login. Going back must never
   // show the portal again; reloading shows the login form.
+  const visited = [];
   for (let i = 0; i < 2; i++) {
-    await page.goBack();
+    const back = await page.goBack();
+    assert.ok(back, `back #${i + 1} navigates`);
     await page.waitForLoadState('load');
+    let first = back.request();
+    while (first.redirectedFrom()) first = first.redirectedFrom();
+    visited.push({ asked: first.url(), shown: page.url() });
     assert.equal(await page.locator('.tiles').count(), 0, `back #${i + 1} (${page.url()}) must not show the tiles`);
     await page.reload();
     await L.expectLoginForm(page);
   }
+  s.t.diagnostic(`back button: ${visited.map((v) => `${v.asked} -> ${v.shown}`).join(' ; ')}`);
+  // Going back reaches the logout confirmation, then the portal's own URL: asked again
+  // (no-store), they answered the login form.
+  assert.deepEqual(visited.map((v) => v.asked), [L.portal('/logout'), L.portal('/')]);
   // The application host's own cookie is revoked too.
   await page.goto(L.bip('/'));
   await L.expectLoginForm(page);

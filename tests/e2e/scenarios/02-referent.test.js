@@ -14,7 +14,7 @@ L.scenario('référent : AIA, création (domaine refusé puis accepté), BIP, ex
   const page = await s.context.newPage();
   const id = L.unique();
   const user = {
-    lastName: `Lefèvre-Ñúñez ${id}`,
+    lastName: 'Lefèvre-Ñúñez',
     firstName: 'Éloïse',
     email: `eloise.lefevre.${id}@gmail.com`,
     jobTitle: 'Assistante sociale',
@@ -64,26 +64,35 @@ L.scenario('référent : AIA, création (domaine refusé puis accepté), BIP, ex
   // The other fields are kept.
   assert.equal(await page.getByLabel('Prénom').inputValue(), 'Éloïse');
   await s.a11y(page, 'formulaire utilisateur (erreurs)');
+  await s.screenshot(page, 'user-form.png');
 
   s.step('formulaire : adresse du domaine, acceptée');
   user.email = `eloise.lefevre.${id}@mairie-exemple.fr`;
   await emailField.fill(user.email);
-  await s.screenshot(page, 'user-form.png');
   await page.getByRole('button', { name: 'Ajouter', exact: true }).click();
-  await page.getByRole('heading', { level: 1, name: `Éloïse ${user.lastName}` }).waitFor();
+  await page.getByRole('heading', { level: 1, name: 'Éloïse Lefèvre-Ñúñez' }).waitFor();
   const card = await page.locator('main').innerText();
   assert.ok(card.includes(user.email), 'the card shows the e-mail');
   assert.match(card, /mairie-exemple \/ ccas/);
   await s.a11y(page, 'fiche utilisateur');
   const cardUrl = page.url();
 
+  s.step('ÉDITER');
+  await page.getByRole('link', { name: 'Éditer', exact: true }).click();
+  await page.getByRole('heading', { name: 'Réinitialisation mot de passe' }).waitFor();
+  assert.equal(await page.getByLabel('Prénom').inputValue(), 'Éloïse');
+  await s.a11y(page, 'formulaire utilisateur (édition)');
+
   s.step('APPLICATIONS : affecter BIP utilisateur');
+  await page.goto(L.portal('/aia/applications'));
+  await page.getByRole('heading', { level: 1, name: 'Applications' }).waitFor();
+  await s.a11y(page, 'AIA applications');
   await L.openRole(page, 'BIP', 'utilisateur');
   await s.a11y(page, 'AIA applications (rôle)');
   await page.getByRole('link', { name: 'Affecter', exact: true }).click();
   await page.getByRole('heading', { level: 1, name: /^Affecter/ }).waitFor();
   await s.a11y(page, 'AFFECTER (recherche)');
-  await page.getByLabel('Rechercher').fill(id);
+  await page.getByRole('searchbox', { name: 'Rechercher' }).fill(id);
   await page.getByRole('button', { name: 'Rechercher' }).click();
   const row = page.locator('#resultats tr', { hasText: user.email });
   await row.waitFor();
@@ -130,8 +139,15 @@ L.scenario('référent : AIA, création (domaine refusé puis accepté), BIP, ex
   assert.ok(userRows.find((r) => r[2] === L.ACCOUNTS.referent && r[1] === 'Régis' && r[0] === 'Référent'), 'accents intact');
   for (const r of userRows) assert.equal(r.length, USER_COLUMNS.length, `row ${r.join(';')} has 15 cells`);
 
+  s.step('onglet JOURNAL');
+  await page.getByRole('navigation', { name: "Rubriques de l'annuaire" }).getByRole('link', { name: 'Journal', exact: true }).click();
+  await page.waitForURL(/\/aia\/journal/);
+  await page.getByRole('heading', { level: 1 }).waitFor();
+  await s.a11y(page, 'AIA journal');
+
   s.step('suppression avec confirmation');
-  await page.getByLabel('Rechercher').fill(id);
+  await page.goto(L.portal('/aia/utilisateurs'));
+  await page.getByRole('searchbox', { name: 'Rechercher' }).fill(id);
   await page.getByRole('button', { name: 'Filtrer' }).click();
   await page.getByRole('heading', { level: 1, name: 'Utilisateurs (1)' }).waitFor();
   const userRow = page.locator('tbody tr', { hasText: user.email });

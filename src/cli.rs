@@ -292,7 +292,7 @@ fn import(
     let report = rt.block_on(async {
         let dir = server::open_directory(&config).await?;
         let report = if users {
-            crate::import::import_users(&dir, &config, &bytes, skip_invalid).await
+            crate::import::import_users(&dir, &bytes, skip_invalid).await
         } else {
             crate::import::import_structures(&dir, &bytes, skip_invalid).await
         }

@@ -3,7 +3,6 @@
 //! leading quote accepted). Every line is checked first, with the same rules as the AIA forms;
 //! any bad line and nothing is imported (unless `--skip-invalid`), and errors name their line.
 
-use crate::config::Config;
 use crate::directory::users::normalize_email;
 use crate::directory::{now, DResult, Directory};
 use crate::web::aia::form::{self, FieldErrors};
@@ -318,7 +317,6 @@ fn yes(v: &str, e: &mut FieldErrors, field: &'static str) -> bool {
 
 pub async fn import_users(
     dir: &Directory,
-    config: &Config,
     bytes: &[u8],
     skip_invalid: bool,
 ) -> Result<Report, ImportError> {
@@ -347,7 +345,6 @@ pub async fn import_users(
         );
         roles.insert((r.try_get::<String, _>(2)?.to_lowercase(), role), id);
     }
-    let _ = config;
     let mut domains_cache: HashMap<i64, Vec<String>> = HashMap::new();
     let mut seen: HashSet<String> = HashSet::new();
     let mut report = Report::default();

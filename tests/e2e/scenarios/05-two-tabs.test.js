@@ -31,3 +31,26 @@ L.scenario('deux onglets : la déconnexion dans l\'un renvoie l\'autre à la con
   await b.goto(L.bip('/'));
   await L.expectLoginForm(b);
 });
+
+// Known bug (reported, not fixed here: Rust code): a form sent from a tab whose session was
+// closed in another tab answers 403 "Accès refusé — Vous n'avez pas les droits nécessaires pour
+// cette action." (src/web/aia/mod.rs, action_viewer: anonymous => WebError::Forbidden) instead of
+// the login page. Marked TODO so that it runs and is reported without failing the suite; drop
+// the `todo` option once fixed.
+L.scenario('deux onglets : un formulaire envoyé après la déconnexion mène à la connexion', async (s) => {
+  s.step('référent connecté dans deux onglets, formulaire ouvert dans le second');
+  const a = await s.context.newPage();
+  await L.login(a, L.ACCOUNTS.referent);
+  const b = await s.context.newPage();
+  await b.goto(L.portal('/aia/utilisateurs/nouveau'));
+  await b.getByRole('textbox', { name: 'Nom', exact: true }).fill('Tardif');
+
+  s.step('déconnexion dans le premier onglet');
+  await L.logout(s, a);
+
+  s.step('envoi du formulaire du second onglet');
+  await b.getByRole('button', { name: 'Ajouter', exact: true }).click();
+  await b.waitForLoadState('load');
+  const h1 = (await b.getByRole('heading', { level: 1 }).first().innerText()).trim();
+  assert.equal(h1, 'Se connecter', `the stale form leads to the login page (got "${h1}")`);
+}, { todo: 'known bug: POST after logout answers 403 "Accès refusé" (src/web/aia/mod.rs action_viewer)' });

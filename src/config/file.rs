@@ -40,6 +40,8 @@ pub struct ServerSection {
     pub graceful_shutdown_timeout_seconds: u64,
     pub log_format: String,
     pub tls: Option<TlsSection>,
+    /// Load balancers whose X-Forwarded-For is believed (addresses or CIDR ranges).
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +66,7 @@ impl Default for ServerSection {
             graceful_shutdown_timeout_seconds: 5,
             log_format: "text".into(),
             tls: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -195,6 +195,9 @@ pub struct Config {
     pub source: String,
     pub listen: SocketAddr,
     pub tls: Option<TlsConfig>,
+    /// Peers whose X-Forwarded-For names the real client (SPEC 5: per-IP limits and audit need
+    /// the client's address, not the load balancer's).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub portal_host: String,
     /// Absolute base URL of the portal, without trailing slash.
     pub public_url: String,
@@ -404,6 +407,19 @@ fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError> {
             redirect_http: t.redirect_http,
         })
     });
+    let mut trusted_proxies = Vec::new();
+    for (i, t) in f.server.trusted_proxies.iter().enumerate() {
+        let parsed = t
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+        match parsed {
+            Ok(n) => trusted_proxies.push(n),
+            Err(_) => bad(
+                &format!("server.trusted_proxies[{i}]"),
+                format!("{t:?} is not an IP address or a CIDR range such as \"10.0.0.0/8\""),
+            ),
+        }
+    }
     let public_url = match &f.server.public_url {
         Some(u) => match url::Url::parse(u) {
             Ok(parsed)
@@ -682,6 +698,7 @@ fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError> {
         source: file.to_string(),
         listen: listen.expect("checked above"),
         tls,
+        trusted_proxies,
         issuer: f
             .assertion
             .issuer

@@ -1166,65 +1166,6 @@ fn malformed_ids_and_forms_get_french_answers_and_agents_see_their_establishment
     );
 }
 
-/// SPEC 6 sizing: lists, searches and the streamed export at 100 000 accounts. Ignored by
-/// default (it seeds 100 000 rows); run with `cargo test --test it -- --ignored scale`.
-#[test]
-#[ignore]
-fn scale_lists_search_and_export_at_100k_accounts() {
-    use std::time::Instant;
-    let t = TestGateway::start();
-    let n = 100_000;
-    let seeded = Instant::now();
-    t.block_on(async {
-        let pool = &t.gw.dir.pool;
-        sqlx::query(
-            "INSERT INTO users (uid, email, first_name, last_name, structure_id, job_title, service, created_at, updated_at) \
-             WITH RECURSIVE cnt(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM cnt WHERE i < $1) \
-             SELECT 'u' || i, 'user' || i || '@mairie-exemple.fr', 'Prenom' || i, 'Nom' || (i % 5000), \
-             CASE WHEN i % 10 = 0 THEN 3 ELSE 2 END, 'Fonction ' || (i % 50), 'Service ' || (i % 20), 0, 0 FROM cnt",
-        )
-        .bind(n as i64)
-        .execute(pool)
-        .await
-        .unwrap();
-        sqlx::query(
-            "INSERT INTO role_assignments (user_id, role_id, structure_id, created_at) \
-             SELECT u.id, r.id, u.structure_id, 0 FROM users u, app_roles r JOIN applications a ON a.id = r.app_id \
-             WHERE a.slug = 'bip' AND r.name = 'utilisateur' AND u.email LIKE 'user%' AND u.id % 10 = 0",
-        )
-        .execute(pool)
-        .await
-        .unwrap();
-        if t.gw.dir.backend == convergences::directory::Backend::Postgres {
-            sqlx::query("ANALYZE").execute(pool).await.unwrap();
-        }
-    });
-    eprintln!("seeded {n} accounts in {:?}", seeded.elapsed());
-    let r = login(&t, REFERENT);
-    let timed = |path: &str| {
-        let start = Instant::now();
-        let (s, html) = get(&r, path);
-        let took = start.elapsed();
-        assert_eq!(s, 200, "{path}");
-        eprintln!("{path}: {took:?}");
-        assert!(took.as_millis() < 3000, "{path} took {took:?}");
-        html
-    };
-    assert!(timed("/aia/utilisateurs").contains("Utilisateurs (100003)"));
-    assert!(timed("/aia/utilisateurs?q=user4242%40mairie").contains("Utilisateurs (1)"));
-    assert!(timed("/aia/utilisateurs?app=bip%2Futilisateur").contains("Utilisateurs (10001)"));
-    assert!(timed("/aia/utilisateurs?structure=3").contains("Utilisateurs (10001)"));
-    timed("/aia/utilisateurs?par_page=100&page=1000");
-    timed("/aia/structures?id=3");
-    timed("/aia/applications?app=bip&role=utilisateur");
-    let start = Instant::now();
-    let (s, _, bytes) = get_bytes(&r, "/aia/utilisateurs/export.csv");
-    assert_eq!(s, 200);
-    let (_, rows) = parse_csv(&bytes);
-    eprintln!("export of {} rows: {:?}", rows.len(), start.elapsed());
-    assert_eq!(rows.len(), 100_003);
-}
-
 #[test]
 fn every_action_refuses_anonymous_clients_and_missing_csrf_tokens() {
     let t = TestGateway::start();

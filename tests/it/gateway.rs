@@ -768,3 +768,42 @@ fn health_readiness_metrics_and_jwks_are_served_on_the_portal_host() {
         .unwrap();
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
 }
+
+#[test]
+fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+    // Not trusted: a client cannot choose its address.
+    let t = TestGateway::start();
+    let b = t.browser();
+    b.login("agent@mairie-exemple.fr", PASSWORD);
+    b.get_json(&t.url("bip.test", "/"));
+    let r = b
+        .client
+        .get(t.url("bip.test", "/"))
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .unwrap();
+    let echo: serde_json::Value = r.json().unwrap();
+    assert_eq!(
+        echo["headers"]["x-forwarded-for"],
+        serde_json::json!(["127.0.0.1"])
+    );
+    // Behind a trusted load balancer (here: the loopback), the forwarded client is used.
+    let t = TestGateway::start_with(crate::harness::Options {
+        trusted_proxies: Some("127.0.0.1/32".into()),
+        ..Default::default()
+    });
+    let b = t.browser();
+    b.login("agent@mairie-exemple.fr", PASSWORD);
+    b.get_json(&t.url("bip.test", "/"));
+    let r = b
+        .client
+        .get(t.url("bip.test", "/"))
+        .header("x-forwarded-for", "198.51.100.1, 203.0.113.7")
+        .send()
+        .unwrap();
+    let echo: serde_json::Value = r.json().unwrap();
+    assert_eq!(
+        echo["headers"]["x-forwarded-for"],
+        serde_json::json!(["203.0.113.7"])
+    );
+}

@@ -156,6 +156,8 @@ pub struct Options {
     pub bip_upstreams: Option<String>,
     /// Extra top-level sections (e.g. `[mail]`), inserted before the applications.
     pub extra_config: String,
+    /// `server.trusted_proxies`, one entry.
+    pub trusted_proxies: Option<String>,
 }
 
 impl TestGateway {
@@ -195,10 +197,13 @@ impl TestGateway {
                 sh.secret
             ));
         }
-        let public_url = match &opts.share {
+        let mut public_url = match &opts.share {
             Some(sh) => format!("public_url = \"{}\"", sh.public_url),
             None => String::new(),
         };
+        if let Some(t) = &opts.trusted_proxies {
+            public_url.push_str(&format!("\ntrusted_proxies = [\"{t}\"]"));
+        }
         let bip_upstreams = opts
             .bip_upstreams
             .unwrap_or_else(|| format!("\"{}\"", bip.addr));

@@ -80,6 +80,11 @@ L.scenario('agent : connexion, tuiles, BIP, 403 Net-Cotisations, déconnexion, b
   // Going back reaches the logout confirmation, then the portal's own URL: asked again
   // (no-store), they answered the login form.
   assert.deepEqual(visited.map((v) => v.asked), [L.portal('/logout'), L.portal('/')]);
+  s.step('page introuvable');
+  const missing = await page.goto(L.portal('/page-qui-n-existe-pas'));
+  assert.equal(missing.status(), 404);
+  await s.a11y(page, 'page 404');
+
   // The application host's own cookie is revoked too.
   await page.goto(L.bip('/'));
   await L.expectLoginForm(page);

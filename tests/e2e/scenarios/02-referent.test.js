@@ -92,10 +92,16 @@ L.scenario('référent : AIA, création (domaine refusé puis accepté), BIP, ex
   await page.getByRole('link', { name: 'Affecter', exact: true }).click();
   await page.getByRole('heading', { level: 1, name: /^Affecter/ }).waitFor();
   await s.a11y(page, 'AFFECTER (recherche)');
-  await page.getByRole('searchbox', { name: 'Rechercher' }).fill(id);
-  await page.getByRole('button', { name: 'Rechercher' }).click();
+  // Search as you type (aia.js): the results region fills in without leaving the page or
+  // moving the focus.
+  const assignUrl = page.url();
+  const search = page.getByRole('searchbox', { name: 'Rechercher' });
+  await search.click();
+  await page.keyboard.type(id.slice(0, 8));
   const row = page.locator('#resultats tr', { hasText: user.email });
   await row.waitFor();
+  assert.equal(page.url(), assignUrl, 'the live search does not navigate');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'q', 'the focus stays in the search field');
   await row.getByRole('checkbox').check();
   await s.a11y(page, 'AFFECTER (résultats)');
   await page.locator('#resultats').getByRole('button', { name: 'Affecter', exact: true }).click();

@@ -33,6 +33,15 @@ L.scenario('profil : photo PNG acceptée et affichée, faux PNG refusé', async 
   assert.equal(await page.locator('img.avatar').count(), 0, 'no photo shown after a refused file');
   await s.a11y(page, 'profil (photo refusée)');
 
+  s.step('un fichier de plus de 2 Mo est refusé');
+  await page.goto(L.portal('/aia/profil'));
+  await page.getByLabel('Fichier image').setInputFiles({
+    name: 'grande.png', mimeType: 'image/png', buffer: Buffer.concat([L.makePng(), Buffer.alloc(3 * 1024 * 1024)]),
+  });
+  await page.getByRole('button', { name: /photo$/ }).first().click();
+  await page.locator('#photo-error').waitFor();
+  assert.equal((await page.locator('#photo-error').innerText()).trim(), 'Le fichier est trop volumineux : 2 Mo au maximum.');
+
   s.step('une vraie image PNG est acceptée et affichée');
   await page.goto(L.portal('/aia/profil'));
   await page.getByLabel('Fichier image').setInputFiles({ name: 'moi.png', mimeType: 'image/png', buffer: L.makePng() });

@@ -39,4 +39,11 @@ L.scenario('authentification unique : lien profond vers BIP, retour après conne
     await page.goto(url);
     await L.expectLoginForm(page);
   }
+
+  s.step('lien profond vers l\'annuaire : retour après connexion');
+  await page.goto(L.portal('/aia/utilisateurs?q=agent'));
+  await L.expectLoginForm(page);
+  await L.fillLogin(page, L.ACCOUNTS.referent, L.PASSWORD);
+  await page.getByRole('heading', { level: 1, name: /^Utilisateurs \(\d+\)$/ }).waitFor();
+  assert.equal(await page.getByRole('searchbox', { name: 'Rechercher' }).inputValue(), 'agent');
 });

@@ -78,12 +78,17 @@ DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/convergences-e2e-XXXXXX")"
 GATEWAY_PID=""
 RESULT_LINE=""
 
-cleanup() {
-  local status=$?
+stop_gateway() {
   if [ -n "$GATEWAY_PID" ] && kill -0 "$GATEWAY_PID" 2>/dev/null; then
     kill -INT "$GATEWAY_PID" 2>/dev/null || true
     wait "$GATEWAY_PID" 2>/dev/null || true
   fi
+  GATEWAY_PID=""
+}
+
+cleanup() {
+  local status=$?
+  stop_gateway
   rm -rf "$DATA_DIR"
   if [ "$status" -eq 0 ]; then
     rm -rf "$ARTIFACTS"
@@ -97,30 +102,72 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PORT="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
-log "starting $BIN demo on 127.0.0.1:$PORT (data: $DATA_DIR)"
-CONVERGENCES_LOG="${CONVERGENCES_LOG:-info}" "$BIN" demo --listen "127.0.0.1:$PORT" --data-dir "$DATA_DIR" \
-  >"$ARTIFACTS/gateway.log" 2>&1 &
-GATEWAY_PID=$!
+# A free port below Linux's ephemeral range (32768+), where the ports that other programs and
+# test suites get from the kernel are; the gateway must then really own it (another server on
+# the same port would otherwise answer /healthz in its place).
+pick_port() {
+  node -e '
+    const net = require("net");
+    const tryPort = (n) => {
+      const p = 20000 + Math.floor(Math.random() * 12000);
+      const s = net.createServer();
+      s.once("error", () => (n > 0 ? tryPort(n - 1) : process.exit(1)));
+      s.listen(p, "127.0.0.1", () => { console.log(p); s.close(); });
+    };
+    tryPort(50);'
+}
+
+owns_port() {
+  if command -v ss >/dev/null; then
+    ss -Htlnp "sport = :$PORT" 2>/dev/null | grep -q "pid=$GATEWAY_PID,"
+  else
+    ! grep -q 'is in use' "$ARTIFACTS/gateway.log"
+  fi
+}
 
 ready=""
-for _ in $(seq 1 300); do
-  if ! kill -0 "$GATEWAY_PID" 2>/dev/null; then
-    echo "the gateway exited before it was ready:" >&2
-    tail -n 30 "$ARTIFACTS/gateway.log" >&2
-    exit 1
+for attempt in 1 2 3 4 5; do
+  PORT="$(pick_port)"
+  if [ "$attempt" = 1 ] && [ -n "${E2E_TRY_PORT:-}" ]; then PORT="$E2E_TRY_PORT"; fi
+  log "starting $BIN demo on 127.0.0.1:$PORT (data: $DATA_DIR)"
+  CONVERGENCES_LOG="${CONVERGENCES_LOG:-info}" "$BIN" demo --listen "127.0.0.1:$PORT" --data-dir "$DATA_DIR" \
+    >"$ARTIFACTS/gateway.log" 2>&1 &
+  GATEWAY_PID=$!
+  port_taken=""
+  for _ in $(seq 1 300); do
+    if ! kill -0 "$GATEWAY_PID" 2>/dev/null; then
+      echo "the gateway exited before it was ready:" >&2
+      tail -n 30 "$ARTIFACTS/gateway.log" >&2
+      exit 1
+    fi
+    if grep -q 'is in use' "$ARTIFACTS/gateway.log"; then
+      port_taken=1
+      break
+    fi
+    # /healthz answers, from our process, and the demo directory is seeded (the banner is
+    # printed after seeding).
+    if grep -q 'Convergences demo is running' "$ARTIFACTS/gateway.log" \
+       && curl -fsS -o /dev/null --max-time 2 -H 'Host: auth.localhost' "http://127.0.0.1:$PORT/healthz" 2>/dev/null \
+       && owns_port; then
+      ready=1
+      break
+    fi
+    sleep 0.2
+  done
+  [ -n "$ready" ] && break
+  if [ -n "$port_taken" ]; then
+    log "port $PORT taken meanwhile by another program; trying another"
+    stop_gateway
+    mv "$ARTIFACTS/gateway.log" "$ARTIFACTS/gateway-attempt$attempt.log"
+    rm -rf "$DATA_DIR" && mkdir -p "$DATA_DIR"
+    continue
   fi
-  # /healthz answers, and the demo directory is seeded (the banner is printed after seeding).
-  if curl -fsS -o /dev/null --max-time 2 -H 'Host: auth.localhost' "http://127.0.0.1:$PORT/healthz" 2>/dev/null \
-     && grep -q 'Convergences demo is running' "$ARTIFACTS/gateway.log"; then
-    ready=1
-    break
-  fi
-  sleep 0.2
-done
-if [ -z "$ready" ]; then
   echo "the gateway did not answer /healthz within 60 s" >&2
   tail -n 30 "$ARTIFACTS/gateway.log" >&2
+  exit 1
+done
+if [ -z "$ready" ]; then
+  echo "no free port found for the gateway" >&2
   exit 1
 fi
 log "gateway ready after $(( $(date +%s) - START )) s; running ${#FILES[@]} scenario file(s)"

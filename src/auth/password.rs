@@ -33,29 +33,59 @@ pub fn verify_blocking(password: &str, hash: Option<&str>) -> bool {
     ok && real
 }
 
-/// At most one argon2 computation per core at a time. Each needs 19 MiB; unbounded, a burst
-/// of logins spread them over many blocking threads whose allocator arenas kept the memory
-/// (bench/login measured 1.3-1.6 GiB at 10 concurrent logins). Queued logins wait instead.
-fn permits() -> &'static tokio::sync::Semaphore {
-    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
-    PERMITS.get_or_init(|| {
+/// argon2 runs on a few dedicated threads, one per core, fed through a queue. Each computation
+/// needs 19 MiB; on tokio's blocking pool a burst of logins spread them over many threads whose
+/// allocator arenas each kept that memory (bench/login measured 0.7-1.6 GiB at 10 concurrent
+/// logins). A fixed set of threads bounds it, and queued logins simply wait their turn.
+type Job = Box<dyn FnOnce() + Send>;
+
+fn workers() -> &'static std::sync::mpsc::Sender<Job> {
+    static QUEUE: OnceLock<std::sync::mpsc::Sender<Job>> = OnceLock::new();
+    QUEUE.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        tokio::sync::Semaphore::new(cores)
+        for i in 0..cores {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("convergences-argon2-{i}"))
+                .spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
+        tx
     })
 }
 
+/// Runs `f` on the hashing threads; `None` if they are gone.
+async fn on_workers<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    workers()
+        .send(Box::new(move || {
+            let _ = tx.send(f());
+        }))
+        .ok()?;
+    rx.await.ok()
+}
+
 pub async fn hash(password: String) -> Result<String, String> {
-    let _permit = permits().acquire().await.map_err(|e| e.to_string())?;
-    tokio::task::spawn_blocking(move || hash_blocking(&password).map_err(|e| e.to_string()))
+    on_workers(move || hash_blocking(&password).map_err(|e| e.to_string()))
         .await
-        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "password hashing threads unavailable".to_string())?
 }
 
 pub async fn verify(password: String, hash: Option<String>) -> bool {
-    let Ok(_permit) = permits().acquire().await else {
-        return false;
-    };
-    tokio::task::spawn_blocking(move || verify_blocking(&password, hash.as_deref()))
+    on_workers(move || verify_blocking(&password, hash.as_deref()))
         .await
         .unwrap_or(false)
 }

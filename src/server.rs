@@ -230,6 +230,20 @@ pub fn run(
     on_ready: Option<OnReady>,
 ) -> Result<(), StartError> {
     crate::telemetry::init_metrics();
+    // Pingora retries a busy address for 30 s and then panics in a service thread while the
+    // process lives on: check the listeners first and stop with a clear error instead.
+    let mut addresses = vec![("server.listen", config.listen)];
+    if let Some(tls) = &config.tls {
+        addresses.push(("server.tls.listen", tls.listen));
+    }
+    for (key, addr) in addresses {
+        if let Err(e) = std::net::TcpListener::bind(addr) {
+            return Err(StartError::Other(format!(
+                "{}: key `{key}`: cannot listen on {addr}: {e}",
+                config.source
+            )));
+        }
+    }
     let rt = control_runtime()?;
     let gw = rt.block_on(build_gateway(config))?;
     let listener = rt

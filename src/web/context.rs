@@ -25,6 +25,8 @@ pub struct Ctx {
     pub user: Option<User>,
     pub ip: String,
     pub user_agent: String,
+    /// Path and query of the request, e.g. to come back to it after logging in.
+    pub path_and_query: String,
 }
 
 fn cookie_value(parts: &Parts, name: &str) -> Option<String> {
@@ -71,7 +73,12 @@ impl FromRequestParts<Arc<Gateway>> for Ctx {
                 }
             }
         }
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| "/".to_string(), |p| p.as_str().to_string());
         Ok(Ctx {
+            path_and_query,
             gw: gw.clone(),
             session_token,
             csrf_cookie,

@@ -14,6 +14,10 @@ pub enum WebError {
     /// 403: the viewer may not do this.
     #[error("forbidden")]
     Forbidden,
+    /// 303 to the login form: an action arrived without a session (it ended in another tab,
+    /// or timed out). Nothing was done.
+    #[error("login required")]
+    LoginRequired,
     /// 400 with a French message for the user.
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -52,8 +56,16 @@ impl From<askama::Error> for WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
+        if let WebError::LoginRequired = self {
+            return (
+                StatusCode::SEE_OTHER,
+                [(axum::http::header::LOCATION, "/login?expired=1")],
+            )
+                .into_response();
+        }
         let mut reference = String::new();
         let (status, heading, message) = match &self {
+            WebError::LoginRequired => (StatusCode::SEE_OTHER, "", String::new()),
             WebError::NotFound => (
                 StatusCode::NOT_FOUND,
                 "Page introuvable",

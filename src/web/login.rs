@@ -17,6 +17,8 @@ pub struct LoginQuery {
     return_to: String,
     #[serde(default)]
     logged_out: Option<String>,
+    #[serde(default)]
+    expired: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -69,7 +71,14 @@ pub async fn form(ctx: Ctx, Query(q): Query<LoginQuery>) -> WebResult<Response> 
     if ctx.user.is_some() {
         return Ok(Redirect::to(&destination(&ctx, &return_to)).into_response());
     }
-    let notice = q.logged_out.map(|_| "Vous êtes déconnecté.".to_string());
+    let notice = match (q.logged_out, q.expired) {
+        (Some(_), _) => Some("Vous êtes déconnecté.".to_string()),
+        (None, Some(_)) => Some(
+            "Votre session a pris fin : reconnectez-vous, puis recommencez votre action."
+                .to_string(),
+        ),
+        _ => None,
+    };
     login_page(ctx, StatusCode::OK, String::new(), None, notice, return_to)
 }
 

@@ -415,6 +415,16 @@ fn other_referent_agent_and_anonymous_are_refused_on_users() {
     // Anonymous clients and missing CSRF tokens.
     let anon = t.browser();
     assert_eq!(get(&anon, "/aia/utilisateurs").0, 303);
+    // Logging in comes back to the very page asked for, query included.
+    let r = anon
+        .client
+        .get(t.url("auth.test", "/aia/utilisateurs?q=agent&par_page=50"))
+        .send()
+        .unwrap();
+    assert_eq!(
+        r.headers()["location"],
+        "/login?return_to=%2Faia%2Futilisateurs%3Fq%3Dagent%26par_page%3D50"
+    );
     assert_eq!(get_bytes(&anon, "/aia/utilisateurs/export.csv").0, 403);
     assert_eq!(
         post(
@@ -423,7 +433,8 @@ fn other_referent_agent_and_anonymous_are_refused_on_users() {
             &[("csrf", "x")]
         )
         .0,
-        403
+        303,
+        "sent to the login form, nothing done"
     );
     let r = login(&t, REFERENT);
     assert_eq!(
@@ -1208,7 +1219,12 @@ fn every_action_refuses_anonymous_clients_and_missing_csrf_tokens() {
             .form(&form)
             .send()
             .unwrap();
-        assert_eq!(r.status(), 403, "anonymous {path}");
+        assert_eq!(r.status(), 303, "anonymous {path}");
+        assert_eq!(
+            r.headers()["location"],
+            "/login?expired=1",
+            "anonymous {path}"
+        );
         let r = admin
             .client
             .post(t.url("auth.test", path))

@@ -479,3 +479,36 @@ fn csv_imports_name_bad_lines_and_import_nothing_unless_told_to_skip() {
     assert_eq!(code, 2);
     assert!(err.contains("line 2"), "{err}");
 }
+
+#[test]
+fn serve_stops_at_once_with_a_clear_error_when_its_port_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let cfg = dir.path().join("conv.toml");
+    std::fs::write(
+        &cfg,
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\nportal_host = \"auth.test\"\ndata_dir = \"{}\"\n", dir.path().display()),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = bin()
+        .arg("serve")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "key `server.listen`: cannot listen on 127.0.0.1:{port}"
+        )),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "did not wait for Pingora's retries"
+    );
+    drop(busy);
+}

@@ -148,6 +148,12 @@ pub async fn page_viewer(ctx: &Ctx, back: &str) -> WebResult<Access> {
     match viewer_of(ctx).await? {
         Some(v) => Ok(Access::Viewer(v)),
         None => {
+            // Come back to the very page asked for, query included, when it is an AIA page.
+            let back = if ctx.path_and_query.starts_with("/aia") {
+                ctx.path_and_query.as_str()
+            } else {
+                back
+            };
             let target = format!(
                 "/login?return_to={}",
                 form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
@@ -159,7 +165,7 @@ pub async fn page_viewer(ctx: &Ctx, back: &str) -> WebResult<Access> {
 
 /// For actions: anonymous requests and requests without a valid CSRF token change nothing.
 pub async fn action_viewer(ctx: &Ctx, csrf: &str) -> WebResult<Viewer> {
-    let v = viewer_of(ctx).await?.ok_or(WebError::Forbidden)?;
+    let v = viewer_of(ctx).await?.ok_or(WebError::LoginRequired)?;
     if !ctx.csrf_ok(csrf) {
         return Err(WebError::BadRequest(
             "Le formulaire a expiré. Rechargez la page et recommencez.".into(),

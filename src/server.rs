@@ -286,6 +286,10 @@ pub fn run(
         threads: cfg.threads,
         grace_period_seconds: Some(cfg.grace_period_seconds),
         graceful_shutdown_timeout_seconds: Some(cfg.graceful_shutdown_timeout_seconds),
+        ca_file: cfg
+            .upstream_ca_file
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned()),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);

@@ -42,6 +42,9 @@ pub struct ServerSection {
     pub tls: Option<TlsSection>,
     /// Load balancers whose X-Forwarded-For is believed (addresses or CIDR ranges).
     pub trusted_proxies: Vec<String>,
+    /// CA certificates (PEM) that upstream TLS certificates are verified against, instead of
+    /// the system's trust store.
+    pub upstream_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +70,7 @@ impl Default for ServerSection {
             log_format: "text".into(),
             tls: None,
             trusted_proxies: Vec::new(),
+            upstream_ca_file: None,
         }
     }
 }

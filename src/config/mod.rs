@@ -198,6 +198,7 @@ pub struct Config {
     /// Peers whose X-Forwarded-For names the real client (SPEC 5: per-IP limits and audit need
     /// the client's address, not the load balancer's).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub upstream_ca_file: Option<PathBuf>,
     pub portal_host: String,
     /// Absolute base URL of the portal, without trailing slash.
     pub public_url: String,
@@ -418,6 +419,14 @@ fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError> {
                 &format!("server.trusted_proxies[{i}]"),
                 format!("{t:?} is not an IP address or a CIDR range such as \"10.0.0.0/8\""),
             ),
+        }
+    }
+    if let Some(ca) = &f.server.upstream_ca_file {
+        if let Err(e) = std::fs::File::open(ca) {
+            bad(
+                "server.upstream_ca_file",
+                format!("cannot read {}: {e}", ca.display()),
+            );
         }
     }
     let public_url = match &f.server.public_url {
@@ -699,6 +708,7 @@ fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError> {
         listen: listen.expect("checked above"),
         tls,
         trusted_proxies,
+        upstream_ca_file: f.server.upstream_ca_file.clone(),
         issuer: f
             .assertion
             .issuer

@@ -158,6 +158,8 @@ pub struct Options {
     pub extra_config: String,
     /// `server.trusted_proxies`, one entry.
     pub trusted_proxies: Option<String>,
+    /// Extra keys of the `[server]` section.
+    pub server_extra: String,
 }
 
 impl TestGateway {
@@ -204,6 +206,8 @@ impl TestGateway {
         if let Some(t) = &opts.trusted_proxies {
             public_url.push_str(&format!("\ntrusted_proxies = [\"{t}\"]"));
         }
+        public_url.push('\n');
+        public_url.push_str(&opts.server_extra);
         let bip_upstreams = opts
             .bip_upstreams
             .unwrap_or_else(|| format!("\"{}\"", bip.addr));

@@ -165,3 +165,89 @@ fn an_unreadable_certificate_is_a_configuration_error() {
     );
     assert!(e.contains("key `server.tls.key_file`"), "{e}");
 }
+
+#[test]
+fn upstreams_can_be_reached_over_verified_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    // The TLS upstream: another gateway's HTTPS listener (it answers an unknown host with its
+    // French 404 page, which is enough to prove the TLS connection was made and verified).
+    let upstream_port = free_port();
+    let upstream = TestGateway::start_with(Options {
+        extra_config: format!(
+            "[server.tls]\nlisten = \"127.0.0.1:{upstream_port}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+        ..Default::default()
+    });
+    let app = |slug: &str, sni: &str| {
+        format!(
+            "[[apps]]\nslug = \"{slug}\"\nname = \"{slug}\"\nhost = \"{slug}.test\"\nupstreams = [\"127.0.0.1:{upstream_port}\"]\nupstream_tls = true\nupstream_sni = \"{sni}\"\nconnect_timeout_ms = 2000\n"
+        )
+    };
+    let t = TestGateway::start_with(Options {
+        server_extra: format!("upstream_ca_file = \"{}\"\n", cert.display()),
+        extra_apps: format!(
+            "{}{}",
+            app("secure", "bip.test"),
+            app("mismatch", "elsewhere.test")
+        ),
+        ..Default::default()
+    });
+    let referent = t.user_id("referent@mairie-exemple.fr");
+    let mairie = t
+        .block_on(t.gw.dir.structure_by_name("mairie-exemple"))
+        .unwrap()
+        .unwrap()
+        .id;
+    for slug in ["secure", "mismatch"] {
+        t.block_on(
+            t.gw.dir
+                .assign_role(referent, slug, "utilisateur", mairie, None),
+        )
+        .unwrap();
+    }
+    t.gw.user_changed(referent);
+    let b = t.browser();
+    b.login("referent@mairie-exemple.fr", PASSWORD);
+    let addr = SocketAddr::from(([127, 0, 0, 1], t.port));
+    let through = |slug: &str| {
+        // Handshake for that host, then the request with its cookie.
+        let enc: String =
+            form_urlencoded::byte_serialize(format!("http://{slug}.test:{}/", t.port).as_bytes())
+                .collect();
+        let r = b
+            .client
+            .get(t.url(
+                "auth.test",
+                &format!("/sso/authorize?app={slug}&return_to={enc}"),
+            ))
+            .send()
+            .unwrap();
+        let callback = r.headers()["location"].to_str().unwrap().to_string();
+        let c = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve(&format!("{slug}.test"), addr)
+            .build()
+            .unwrap();
+        let cookie = c.get(&callback).send().unwrap().headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        c.get(format!("http://{slug}.test:{}/", t.port))
+            .header("cookie", cookie)
+            .send()
+            .unwrap()
+    };
+    let r = through("secure");
+    assert_eq!(r.status(), 404, "answered by the TLS upstream");
+    assert!(r.text().unwrap().contains("Adresse inconnue"));
+    // A certificate that does not match the name: refused, 502.
+    let r = through("mismatch");
+    assert_eq!(r.status(), 502);
+    drop(upstream);
+}

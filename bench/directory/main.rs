@@ -289,6 +289,8 @@ struct PageResult {
     stat: Stat,
     baseline_p50: f64,
     note: String,
+    /// Size of the first measured body.
+    bytes: usize,
 }
 
 /// Runs `pages` for one viewer, interleaved: every measured page request is preceded by a
@@ -306,6 +308,7 @@ fn measure_pages(
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); pages.len()];
     let mut base_local = Vec::new();
     let mut notes: Vec<String> = vec![String::new(); pages.len()];
+    let mut sizes = vec![0usize; pages.len()];
     for it in 0..(warmup + iterations) {
         for (n, p) in pages.iter().enumerate() {
             let (b, s, _) = timed_get(c, &health);
@@ -314,6 +317,7 @@ fn measure_pages(
             let (ms, s, body) = timed_get(c, &g.url(&path));
             assert_eq!(s, 200, "{viewer}: GET {path}");
             if it == 0 {
+                sizes[n] = body.len();
                 if let Some((label, want)) = p.expect {
                     assert_eq!(
                         count_in(&body, label),
@@ -343,13 +347,15 @@ fn measure_pages(
         .iter()
         .zip(samples)
         .zip(notes)
-        .map(|((p, s), note)| PageResult {
+        .zip(sizes)
+        .map(|(((p, s), note), bytes)| PageResult {
             viewer: viewer.to_string(),
             label: p.label.clone(),
             example: (p.path)(0),
             stat: stat(&s),
             baseline_p50: base_p50,
             note,
+            bytes,
         })
         .collect()
 }
@@ -728,12 +734,12 @@ fn run(
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| viewer | page | p50 ms | p99 ms | max ms | p50 / baseline p50 | target p99 ≤ {PAGE_TARGET_MS:.0} ms | checked |"
+        "| viewer | page | p50 ms | p99 ms | max ms | p50 / baseline p50 | HTML KiB | target p99 ≤ {PAGE_TARGET_MS:.0} ms | checked |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
     let _ = writeln!(
         out,
-        "| (both) | baseline: GET /healthz | {:.2} | {:.2} | {:.2} | 1.0 | | {} samples |",
+        "| (both) | baseline: GET /healthz | {:.2} | {:.2} | {:.2} | 1.0 | | | {} samples |",
         base.p50, base.p99, base.max, base.n
     );
     let mut missed_pages = Vec::new();
@@ -744,7 +750,7 @@ fn run(
         }
         let _ = writeln!(
             out,
-            "| {} | {} (`{}`) | {:.1} | {:.1} | {:.1} | {:.0}× | {} | {} |",
+            "| {} | {} (`{}`) | {:.1} | {:.1} | {:.1} | {:.0}× | {:.0} | {} | {} |",
             r.viewer,
             r.label,
             r.example,
@@ -752,6 +758,7 @@ fn run(
             r.stat.p99,
             r.stat.max,
             r.stat.p50 / r.baseline_p50,
+            r.bytes as f64 / 1024.0,
             met(ok),
             r.note
         );
@@ -820,8 +827,96 @@ fn run(
         out.push_str(&g.control.block_on(plans(&g.gw.dir)));
         let _ = writeln!(out, "```\n\n</details>");
     }
+    if explain || !missed_pages.is_empty() {
+        let _ = writeln!(out);
+        out.push_str(&g.control.block_on(breakdown(&g.gw.dir)));
+    }
     drop((referent, referent_b, admin));
     g.stop();
+    out
+}
+
+/// Median time of the directory calls behind the slow pages, called directly (no HTTP, no
+/// template): where the time of a page goes.
+async fn breakdown(dir: &convergences::directory::Directory) -> String {
+    use convergences::directory::access::Scope;
+    use convergences::directory::admin_users::UserFilter;
+    async fn median_ms<F, Fut>(mut f: F) -> f64
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let mut v = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            f().await;
+            v.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        stat(&v).p50
+    }
+    let a = Scope::Subtrees(vec![format!("/{}/", seed::A_STRUCTURE)]);
+    let all = Scope::All;
+    let bip = dir
+        .role_id("bip", "utilisateur")
+        .await
+        .expect("role id")
+        .expect("bip/utilisateur");
+    let search = UserFilter {
+        q: "mar".into(),
+        ..Default::default()
+    };
+    let none = UserFilter::default();
+    let mut out = String::from(
+        "Directory calls behind the pages, called directly (median of 5, ms; no HTTP, no template):\n\n\
+         | call | référent A scope | all (platform admin) |\n|---|---|---|\n",
+    );
+    for (label, n) in [
+        ("list_users (count + page 1 of 25)", 0),
+        ("list_users, page 200 of 100", 1),
+        ("list_users, search \"mar\"", 2),
+        ("structure_choices (filter select of the users list)", 3),
+        (
+            "apps_with_roles (member counts per role; the role page calls it twice)",
+            4,
+        ),
+        ("role_members bip/utilisateur (count + page 1 of 25)", 5),
+    ] {
+        let mut cells = Vec::new();
+        for scope in [&a, &all] {
+            let (none, search) = (&none, &search);
+            let ms = median_ms(|| async move {
+                match n {
+                    0 => {
+                        let _ = dir.list_users(scope, none, 25, 0).await.expect("list");
+                    }
+                    1 => {
+                        let _ = dir
+                            .list_users(scope, none, 100, 19_900)
+                            .await
+                            .expect("list");
+                    }
+                    2 => {
+                        let _ = dir.list_users(scope, search, 25, 0).await.expect("search");
+                    }
+                    3 => {
+                        let _ = dir.structure_choices(scope).await.expect("choices");
+                    }
+                    4 => {
+                        let _ = dir.apps_with_roles(None, scope).await.expect("apps");
+                    }
+                    _ => {
+                        let _ = dir
+                            .role_members(bip, scope, "", 25, 0)
+                            .await
+                            .expect("members");
+                    }
+                }
+            })
+            .await;
+            cells.push(format!("{ms:.1}"));
+        }
+        let _ = writeln!(out, "| {label} | {} | {} |", cells[0], cells[1]);
+    }
     out
 }
 
@@ -868,6 +963,23 @@ async fn plans(dir: &convergences::directory::Directory) -> String {
             format!("SELECT {cols} {from} {search} ORDER BY u.last_name, u.first_name, u.id LIMIT 25 OFFSET 0"),
         ),
         (
+            "role member counts (apps_with_roles, admin)",
+            "SELECT ra.role_id, COUNT(DISTINCT ra.user_id) FROM role_assignments ra \
+             JOIN users u ON u.id = ra.user_id JOIN structures s ON s.id = u.structure_id \
+             JOIN app_roles r ON r.id = ra.role_id WHERE 1 = 1 AND r.app_id IN (1, 2, 3, 4) GROUP BY ra.role_id"
+                .to_string(),
+        ),
+        (
+            "role members page (bip/utilisateur, admin)",
+            "SELECT ra.id, u.id, u.last_name, u.first_name, u.email, s.path, b.id, b.path \
+             FROM role_assignments ra JOIN users u ON u.id = ra.user_id \
+             JOIN structures s ON s.id = u.structure_id JOIN structures b ON b.id = ra.structure_id \
+             WHERE 1 = 1 AND ra.role_id = (SELECT r.id FROM app_roles r JOIN applications a ON a.id = r.app_id \
+             WHERE a.slug = 'bip' AND r.name = 'utilisateur') \
+             ORDER BY u.last_name, u.first_name, u.id, b.path LIMIT 25 OFFSET 0"
+                .to_string(),
+        ),
+        (
             "export page (admin, keyset)",
             format!("SELECT u.id {from} AND u.id > 50000 ORDER BY u.id LIMIT 500"),
         ),
@@ -876,7 +988,7 @@ async fn plans(dir: &convergences::directory::Directory) -> String {
     for (label, q) in queries {
         let (explain, col) = match dir.backend {
             Backend::Sqlite => (format!("EXPLAIN QUERY PLAN {q}"), 3usize),
-            Backend::Postgres => (format!("EXPLAIN (ANALYZE, BUFFERS) {q}"), 0usize),
+            Backend::Postgres => (format!("EXPLAIN (ANALYZE, COSTS OFF) {q}"), 0usize),
         };
         let _ = writeln!(out, "-- {label}");
         let t = Instant::now();

@@ -808,3 +808,41 @@ fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
         serde_json::json!(["203.0.113.7"])
     );
 }
+
+#[test]
+fn a_failing_directory_fails_closed_with_a_503_and_recovers() {
+    let t = TestGateway::start();
+    let b = t.browser();
+    b.login("agent@mairie-exemple.fr", PASSWORD);
+    assert_eq!(b.get_json(&t.url("bip.test", "/"))["app"], "bip");
+    let agent = t.user_id("agent@mairie-exemple.fr");
+    // The directory cannot answer (table gone): nothing is let through unchecked.
+    t.block_on(
+        sqlx::query("ALTER TABLE role_assignments RENAME TO role_assignments_away")
+            .execute(&t.gw.dir.pool),
+    )
+    .unwrap();
+    t.gw.user_changed(agent);
+    let r = b.client.get(t.url("bip.test", "/")).send().unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r
+        .text()
+        .unwrap()
+        .contains("Service momentanément indisponible"));
+    let r = b.client.get(t.url("auth.test", "/readyz")).send().unwrap();
+    assert_eq!(r.status(), 200, "the database itself still answers");
+    // Back: the next request works again, with no restart.
+    t.block_on(
+        sqlx::query("ALTER TABLE role_assignments_away RENAME TO role_assignments")
+            .execute(&t.gw.dir.pool),
+    )
+    .unwrap();
+    assert_eq!(
+        b.client
+            .get(t.url("bip.test", "/"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+}

@@ -880,6 +880,7 @@ async fn breakdown(dir: &convergences::directory::Directory) -> String {
             4,
         ),
         ("role_members bip/utilisateur (count + page 1 of 25)", 5),
+        ("export_users_page (one page of 500 rows of the export)", 6),
     ] {
         let mut cells = Vec::new();
         for scope in [&a, &all] {
@@ -903,6 +904,12 @@ async fn breakdown(dir: &convergences::directory::Directory) -> String {
                     }
                     4 => {
                         let _ = dir.apps_with_roles(None, scope).await.expect("apps");
+                    }
+                    6 => {
+                        let _ = dir
+                            .export_users_page(scope, none, seed::FIRST_USER + 10_000, 500)
+                            .await
+                            .expect("export page");
                     }
                     _ => {
                         let _ = dir

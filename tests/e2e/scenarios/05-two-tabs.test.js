@@ -32,11 +32,8 @@ L.scenario('deux onglets : la déconnexion dans l\'un renvoie l\'autre à la con
   await L.expectLoginForm(b);
 });
 
-// Known bug (reported, not fixed here: Rust code): a form sent from a tab whose session was
-// closed in another tab answers 403 "Accès refusé — Vous n'avez pas les droits nécessaires pour
-// cette action." (src/web/aia/mod.rs, action_viewer: anonymous => WebError::Forbidden) instead of
-// the login page. Marked TODO so that it runs and is reported without failing the suite; drop
-// the `todo` option once fixed.
+// A form sent from a tab whose session was closed in another tab leads to the login page
+// (it used to answer 403 "Accès refusé").
 L.scenario('deux onglets : un formulaire envoyé après la déconnexion mène à la connexion', async (s) => {
   s.step('référent connecté dans deux onglets, formulaire ouvert dans le second');
   const a = await s.context.newPage();
@@ -53,4 +50,4 @@ L.scenario('deux onglets : un formulaire envoyé après la déconnexion mène à
   await b.waitForLoadState('load');
   const h1 = (await b.getByRole('heading', { level: 1 }).first().innerText()).trim();
   assert.equal(h1, 'Se connecter', `the stale form leads to the login page (got "${h1}")`);
-}, { todo: 'known bug: POST after logout answers 403 "Accès refusé" (src/web/aia/mod.rs action_viewer)' });
+});

@@ -47,10 +47,8 @@ L.scenario('authentification unique : lien profond vers BIP, retour après conne
   await page.getByRole('heading', { level: 1, name: /^Utilisateurs \(\d+\)$/ }).waitFor();
 });
 
-// Known bug (Rust code, reported): the AIA pages send anonymous visitors to
-// /login?return_to=<fixed path>, without the query string (src/web/aia/*.rs: page_viewer(&ctx,
-// "/aia/applications") etc.), so a shared link to a role's members lands on the bare tab after
-// the login. The proxied applications keep it (see above).
+// A shared link to a role's members comes back to that role after the login (the AIA used to
+// drop the query string).
 L.scenario('lien profond vers un rôle de l\'annuaire : la requête est conservée après connexion', async (s) => {
   const page = await s.context.newPage();
   s.step('lien vers les membres de BIP / utilisateur sans session');
@@ -59,4 +57,4 @@ L.scenario('lien profond vers un rôle de l\'annuaire : la requête est conserv�
   await L.fillLogin(page, L.ACCOUNTS.referent, L.PASSWORD);
   await page.getByRole('heading', { level: 1, name: 'Applications' }).waitFor();
   assert.equal(new URL(page.url()).search, '?app=bip&role=utilisateur', `landed on ${page.url()}`);
-}, { todo: 'known bug: AIA return_to drops the query string (src/web/aia/mod.rs page_viewer callers)' });
+});

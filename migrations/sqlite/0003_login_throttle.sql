@@ -1,6 +1,6 @@
 -- Failed-login bookkeeping per e-mail (SPEC 5: growing delay per account), shared by every
 -- instance. The key is a SHA-256 of the normalised e-mail, so unknown addresses are throttled
--- exactly like known ones and no address is stored in clear.
+-- exactly like known ones and no address is stored in clear. Instants are in milliseconds.
 CREATE TABLE login_throttle (
     key TEXT PRIMARY KEY,
     failures INTEGER NOT NULL,

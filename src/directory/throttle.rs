@@ -2,13 +2,21 @@
 //! threshold and is capped, and a success or a quiet day clears the count: an attacker can slow
 //! an account down but never lock its owner out for good.
 
-use super::{now, DResult, Directory};
+use super::{DResult, Directory};
 use crate::config::LoginThrottle;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 /// Failures older than this are forgotten.
 const FORGET_AFTER_SECONDS: i64 = 24 * 3600;
+
+/// Milliseconds since the Unix epoch: delays of a second or two need finer than whole seconds.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
 
 pub fn key_of(email: &str) -> String {
     let d = Sha256::digest(crate::directory::users::normalize_email(email).as_bytes());
@@ -37,23 +45,24 @@ impl Directory {
             Some(r) => r.try_get(0)?,
             None => 0,
         };
-        Ok((until - now()).max(0))
+        // Rounded up: a delay in progress never reads as 0.
+        Ok(((until - now_ms()).max(0) + 999) / 1000)
     }
 
     pub async fn login_failed(&self, email: &str, policy: &LoginThrottle) -> DResult<()> {
         let key = key_of(email);
-        let t = now();
+        let t = now_ms();
         let row =
             sqlx::query("SELECT failures, last_failure_at FROM login_throttle WHERE key = $1")
                 .bind(&key)
                 .fetch_optional(&self.pool)
                 .await?;
         let previous: i64 = match row {
-            Some(r) if t - r.try_get::<i64, _>(1)? < FORGET_AFTER_SECONDS => r.try_get(0)?,
+            Some(r) if t - r.try_get::<i64, _>(1)? < FORGET_AFTER_SECONDS * 1000 => r.try_get(0)?,
             _ => 0,
         };
         let failures = (previous + 1).clamp(0, i64::from(u32::MAX)) as u32;
-        let blocked_until = t + delay_after(policy, failures);
+        let blocked_until = t + delay_after(policy, failures) * 1000;
         sqlx::query(
             "INSERT INTO login_throttle (key, failures, last_failure_at, blocked_until) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, \

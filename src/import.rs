@@ -3,6 +3,7 @@
 //! leading quote accepted). Every line is checked first, with the same rules as the AIA forms;
 //! any bad line and nothing is imported (unless `--skip-invalid`), and errors name their line.
 
+use crate::directory::structures::{insert_structure, NewStructure};
 use crate::directory::users::normalize_email;
 use crate::directory::{now, DResult, Directory};
 use crate::web::aia::form::{self, FieldErrors};
@@ -249,39 +250,17 @@ pub async fn import_structures(
         return Ok(report);
     }
     let mut tx = dir.pool.begin().await?;
-    let mut ids: HashMap<String, (i64, String)> = by_name;
-    let t = now();
+    let mut ids: HashMap<String, i64> = by_name.into_iter().map(|(k, (id, _))| (k, id)).collect();
     for (name, long, parent, domains, address) in &valid {
-        let (parent_id, parent_path) = match ids.get(parent) {
-            Some((id, path)) if !parent.is_empty() => (Some(*id), path.clone()),
-            _ => (None, "/".to_string()),
+        let domains: Vec<&str> = domains.iter().map(String::as_str).collect();
+        let new = NewStructure {
+            parent_id: ids.get(parent).copied().filter(|_| !parent.is_empty()),
+            short_name: name,
+            long_name: long,
+            domains: &domains,
         };
-        let id: i64 = sqlx::query(
-            "INSERT INTO structures (parent_id, short_name, long_name, postal_address, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
-        )
-        .bind(parent_id)
-        .bind(name)
-        .bind(long)
-        .bind(address)
-        .bind(t)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-        let path = format!("{parent_path}{id}/");
-        sqlx::query("UPDATE structures SET path = $1 WHERE id = $2")
-            .bind(&path)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        for d in domains {
-            sqlx::query("INSERT INTO structure_domains (structure_id, domain) VALUES ($1, $2)")
-                .bind(id)
-                .bind(d)
-                .execute(&mut *tx)
-                .await?;
-        }
-        ids.insert(name.clone(), (id, path));
+        let id = insert_structure(&mut tx, &new, address).await?;
+        ids.insert(name.clone(), id);
     }
     tx.commit().await?;
     report.imported = valid.len();

@@ -206,19 +206,15 @@ impl Directory {
         long_name: &str,
         postal_address: &str,
     ) -> DResult<i64> {
-        let id = self
-            .create_structure(super::structures::NewStructure {
-                parent_id,
-                short_name,
-                long_name,
-                domains: &[],
-            })
-            .await?;
-        sqlx::query("UPDATE structures SET postal_address = $1 WHERE id = $2")
-            .bind(postal_address.trim().to_string())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let mut tx = self.pool.begin().await?;
+        let new = super::structures::NewStructure {
+            parent_id,
+            short_name,
+            long_name,
+            domains: &[],
+        };
+        let id = super::structures::insert_structure(&mut tx, &new, postal_address).await?;
+        tx.commit().await?;
         Ok(id)
     }
 

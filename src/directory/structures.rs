@@ -23,46 +23,8 @@ pub struct NewStructure<'a> {
 
 impl Directory {
     pub async fn create_structure(&self, s: NewStructure<'_>) -> DResult<i64> {
-        let short = s.short_name.trim();
-        if short.is_empty() {
-            return Err(DirectoryError::Invalid("structure name is empty".into()));
-        }
         let mut tx = self.pool.begin().await?;
-        let parent_path = match s.parent_id {
-            Some(pid) => {
-                let row = sqlx::query("SELECT path FROM structures WHERE id = $1")
-                    .bind(pid)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .ok_or(DirectoryError::NotFound)?;
-                row.try_get::<String, _>(0)?
-            }
-            None => "/".to_string(),
-        };
-        let t = now();
-        let id: i64 = sqlx::query(
-            "INSERT INTO structures (parent_id, short_name, long_name, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $4) RETURNING id",
-        )
-        .bind(s.parent_id)
-        .bind(short)
-        .bind(s.long_name.trim())
-        .bind(t)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-        sqlx::query("UPDATE structures SET path = $1 WHERE id = $2")
-            .bind(format!("{parent_path}{id}/"))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        for d in s.domains {
-            sqlx::query("INSERT INTO structure_domains (structure_id, domain) VALUES ($1, $2)")
-                .bind(id)
-                .bind(d.trim().to_ascii_lowercase())
-                .execute(&mut *tx)
-                .await?;
-        }
+        let id = insert_structure(&mut tx, &s, "").await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -175,4 +137,54 @@ fn structure_from_row(r: &sqlx::any::AnyRow) -> DResult<Structure> {
         short_name: r.try_get(3)?,
         long_name: r.try_get(4)?,
     })
+}
+
+/// Inserts a structure inside the caller's transaction, with its materialised path and its
+/// allowed domains (shared by the AIA, the demo and the CSV import). Returns its id.
+pub async fn insert_structure(
+    conn: &mut sqlx::AnyConnection,
+    s: &NewStructure<'_>,
+    postal_address: &str,
+) -> DResult<i64> {
+    let short = s.short_name.trim();
+    if short.is_empty() {
+        return Err(DirectoryError::Invalid("structure name is empty".into()));
+    }
+    let parent_path = match s.parent_id {
+        Some(pid) => {
+            let row = sqlx::query("SELECT path FROM structures WHERE id = $1")
+                .bind(pid)
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or(DirectoryError::NotFound)?;
+            row.try_get::<String, _>(0)?
+        }
+        None => "/".to_string(),
+    };
+    let t = now();
+    let id: i64 = sqlx::query(
+        "INSERT INTO structures (parent_id, short_name, long_name, postal_address, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+    )
+    .bind(s.parent_id)
+    .bind(short)
+    .bind(s.long_name.trim())
+    .bind(postal_address.trim())
+    .bind(t)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get(0)?;
+    sqlx::query("UPDATE structures SET path = $1 WHERE id = $2")
+        .bind(format!("{parent_path}{id}/"))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    for d in s.domains {
+        sqlx::query("INSERT INTO structure_domains (structure_id, domain) VALUES ($1, $2)")
+            .bind(id)
+            .bind(d.trim().to_ascii_lowercase())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(id)
 }

@@ -25,6 +25,7 @@ pub const CALLBACK_PATH: &str = "/_convergences/callback";
 
 /// French pages rendered once at start-up.
 struct Pages {
+    csp: http::HeaderValue,
     forbidden: Bytes,
     unknown: Bytes,
     bad_gateway: Bytes,
@@ -60,7 +61,12 @@ impl Proxy {
         let page = |status, heading: &str, message: &str| {
             Bytes::from(error_page(url, status, heading, message))
         };
+        let csp = format!(
+            "default-src 'none'; style-src {url}; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+        );
         let pages = Pages {
+            csp: http::HeaderValue::from_str(&csp)
+                .map_err(|_| format!("server.public_url {url:?} cannot go in a header"))?,
             forbidden: page(403, "Accès refusé", "Vous n'avez pas de droit sur cette application. Si vous en avez besoin, adressez-vous au référent administrateur de votre structure."),
             unknown: page(404, "Adresse inconnue", "Aucune application n'est déclarée à cette adresse."),
             bad_gateway: page(502, "Application indisponible", "L'application ne répond pas pour le moment. Réessayez dans quelques instants ; si le problème persiste, contactez l'assistance."),
@@ -103,6 +109,24 @@ impl Proxy {
         ))
     }
 
+    /// Writes one of the pre-rendered French pages. Their only external resource is the
+    /// portal's stylesheet, so that is all the CSP allows.
+    async fn send_page(&self, session: &mut Session, status: u16, body: &Bytes) -> Result<bool> {
+        let mut h = ResponseHeader::build(status, Some(8))?;
+        h.insert_header(header::CONTENT_TYPE, "text/html; charset=utf-8")?;
+        h.insert_header(header::CONTENT_LENGTH, body.len())?;
+        h.insert_header(header::CACHE_CONTROL, "no-store")?;
+        h.insert_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")?;
+        h.insert_header(header::X_FRAME_OPTIONS, "DENY")?;
+        h.insert_header(header::REFERRER_POLICY, "same-origin")?;
+        h.insert_header(header::CONTENT_SECURITY_POLICY, self.pages.csp.clone())?;
+        session.write_response_header(Box::new(h), false).await?;
+        session
+            .write_response_body(Some(body.clone()), true)
+            .await?;
+        Ok(true)
+    }
+
     /// Decides whether the request may reach application `i`; answers it otherwise.
     async fn authorize(
         &self,
@@ -134,7 +158,7 @@ impl Proxy {
             Ok(None) => return self.unauthenticated(session, routes, i).await,
             Err(e) => {
                 tracing::warn!(error = %e, app = %app.cfg.slug, "session store unavailable: refusing");
-                return send_page(session, 503, &self.pages.unavailable).await;
+                return self.send_page(session, 503, &self.pages.unavailable).await;
             }
         };
         let ident = match gw.identities.get(&gw.dir, live.record.user_id).await {
@@ -145,7 +169,7 @@ impl Proxy {
             }
             Err(e) => {
                 tracing::warn!(error = %e, app = %app.cfg.slug, "directory unavailable: refusing");
-                return send_page(session, 503, &self.pages.unavailable).await;
+                return self.send_page(session, 503, &self.pages.unavailable).await;
             }
         };
         ctx.user_id = Some(ident.identity.user_id);
@@ -153,13 +177,13 @@ impl Proxy {
             return self.unauthenticated(session, routes, i).await;
         }
         if !ident.identity.has_app(&app.cfg.slug) {
-            return send_page(session, 403, &self.pages.forbidden).await;
+            return self.send_page(session, 403, &self.pages.forbidden).await;
         }
         match ident.headers_for(i, &app.cfg.slug, &gw.signer, crate::directory::now()) {
             Ok(h) => ctx.headers = Some(h),
             Err(e) => {
                 tracing::error!(error = %e, "cannot sign the identity assertion");
-                return send_page(session, 503, &self.pages.unavailable).await;
+                return self.send_page(session, 503, &self.pages.unavailable).await;
             }
         }
         Ok(false)
@@ -232,32 +256,13 @@ impl Proxy {
                 c.set_secure(gw.is_tls());
                 redirect(session, &back, Some(c.to_string())).await
             }
-            Ok(None) => send_page(session, 400, &self.pages.expired_link).await,
+            Ok(None) => self.send_page(session, 400, &self.pages.expired_link).await,
             Err(e) => {
                 tracing::warn!(error = %e, "session store unavailable during handshake");
-                send_page(session, 503, &self.pages.unavailable).await
+                self.send_page(session, 503, &self.pages.unavailable).await
             }
         }
     }
-}
-
-async fn send_page(session: &mut Session, status: u16, body: &Bytes) -> Result<bool> {
-    let mut h = ResponseHeader::build(status, Some(8))?;
-    h.insert_header(header::CONTENT_TYPE, "text/html; charset=utf-8")?;
-    h.insert_header(header::CONTENT_LENGTH, body.len())?;
-    h.insert_header(header::CACHE_CONTROL, "no-store")?;
-    h.insert_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")?;
-    h.insert_header(header::X_FRAME_OPTIONS, "DENY")?;
-    h.insert_header(header::REFERRER_POLICY, "same-origin")?;
-    h.insert_header(
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src *; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-    )?;
-    session.write_response_header(Box::new(h), false).await?;
-    session
-        .write_response_body(Some(body.clone()), true)
-        .await?;
-    Ok(true)
 }
 
 async fn redirect(
@@ -341,7 +346,7 @@ impl ProxyHttp for Proxy {
         ctx.target = target;
         let answered = match target {
             Target::Portal => Ok(false),
-            Target::Unknown => send_page(session, 404, &self.pages.unknown).await,
+            Target::Unknown => self.send_page(session, 404, &self.pages.unknown).await,
             Target::App(i) => self.authorize(session, ctx, &routes, i).await,
         };
         ctx.routes = Some(routes);
@@ -476,7 +481,7 @@ impl ProxyHttp for Proxy {
                 _ => &self.pages.bad_gateway,
             };
             let status = if code == 400 { 400 } else { code };
-            if let Err(err) = send_page(session, status, body).await {
+            if let Err(err) = self.send_page(session, status, body).await {
                 tracing::debug!(error = %err, "could not send the error page");
             }
         }

@@ -327,6 +327,19 @@ fn a_user_without_role_gets_the_french_403_page() {
     assert_eq!(r.status(), 403);
     let html = r.text().unwrap();
     assert!(html.contains("Accès refusé"), "{html}");
+    // The page's CSP allows the portal's stylesheet and nothing else.
+    let r = b.client.get(t.url("nc.test", "/")).send().unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.starts_with(&format!(
+            "default-src 'none'; style-src http://auth.test:{};",
+            t.port
+        )),
+        "{csp}"
+    );
     assert!(
         html.contains(&format!("href=\"http://auth.test:{}/\"", t.port)),
         "link back to the portal"

@@ -517,8 +517,9 @@ pub async fn import_users(
     for u in &valid {
         let id: i64 = sqlx::query(
             "INSERT INTO users (uid, email, first_name, last_name, structure_id, job_title, service, phone, \
-             app_identifier, telework, valid_from, valid_until, locked, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id",
+             app_identifier, telework, valid_from, valid_until, locked, created_at, updated_at, \
+             search_text) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) RETURNING id",
         )
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(&u.email)
@@ -534,6 +535,9 @@ pub async fn import_users(
         .bind(&u.until)
         .bind(i64::from(u.locked))
         .bind(t)
+        .bind(crate::directory::search::search_text(
+            &u.last, &u.first, &u.email, &u.service, &u.job,
+        ))
         .fetch_one(&mut *tx)
         .await?
         .try_get(0)?;

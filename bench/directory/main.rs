@@ -907,7 +907,13 @@ async fn breakdown(dir: &convergences::directory::Directory) -> String {
                     }
                     6 => {
                         let _ = dir
-                            .export_users_page(scope, none, seed::FIRST_USER + 10_000, 500)
+                            .export_users_page(
+                                scope,
+                                none,
+                                seed::FIRST_USER + 10_000,
+                                500,
+                                &mut Default::default(),
+                            )
                             .await
                             .expect("export page");
                     }

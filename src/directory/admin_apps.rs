@@ -2,7 +2,8 @@
 //! paginated members restricted to the viewer's scope, and assign / unassign / reassign.
 
 use super::access::Scope;
-use super::query::{contains_pattern, Sql};
+use super::query::Sql;
+use super::search;
 use super::{now, DResult, Directory};
 use sqlx::Row;
 use std::collections::HashMap;
@@ -50,6 +51,9 @@ pub struct AssignmentInfo {
     pub on_behalf_path: String,
 }
 
+/// Above this many members, a role's page is read in name order (see `members_sql`).
+const BY_NAME_FROM: i64 = 2000;
+
 impl Directory {
     /// Active applications (all, or the given slugs) with their roles and, per role, the number
     /// of members whose account lies in `scope`: three queries.
@@ -86,18 +90,11 @@ impl Directory {
         rs.and_in("app_id", &ids);
         rs.push(" ORDER BY name");
         let roles = rs.query().fetch_all(&self.pool).await?;
-        let mut counts = Sql::new(
-            "SELECT ra.role_id, COUNT(DISTINCT ra.user_id) FROM role_assignments ra \
-             JOIN users u ON u.id = ra.user_id JOIN structures s ON s.id = u.structure_id \
-             JOIN app_roles r ON r.id = ra.role_id WHERE 1 = 1",
-        );
-        counts.and_in("r.app_id", &ids);
-        counts.and_scope("s.path", scope);
-        counts.push(" GROUP BY ra.role_id");
-        let mut per_role: HashMap<i64, i64> = HashMap::new();
-        for r in counts.query().fetch_all(&self.pool).await? {
-            per_role.insert(r.try_get(0)?, r.try_get(1)?);
-        }
+        let role_ids = roles
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<Vec<i64>, _>>()?;
+        let per_role = self.role_counts(&role_ids, scope).await?;
         for r in &roles {
             let (id, app_id, name): (i64, i64, String) =
                 (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
@@ -110,6 +107,26 @@ impl Directory {
             }
         }
         Ok(apps)
+    }
+
+    /// Assignments of each role held by accounts in `scope`, from the counts the triggers of
+    /// migration 0004 maintain per (role, structure): a sum over the structures of the scope,
+    /// not a scan of the assignments.
+    pub async fn role_counts(&self, role_ids: &[i64], scope: &Scope) -> DResult<HashMap<i64, i64>> {
+        let mut sql =
+            Sql::new("SELECT c.role_id, CAST(SUM(c.members) AS BIGINT) FROM role_member_counts c");
+        if !matches!(scope, Scope::All) {
+            sql.push(" JOIN structures s ON s.id = c.structure_id");
+        }
+        sql.push(" WHERE 1 = 1");
+        sql.and_in("c.role_id", role_ids);
+        sql.and_scope("s.path", scope);
+        sql.push(" GROUP BY c.role_id");
+        let mut per_role = HashMap::new();
+        for r in sql.query().fetch_all(&self.pool).await? {
+            per_role.insert(r.try_get(0)?, r.try_get(1)?);
+        }
+        Ok(per_role)
     }
 
     /// The id of `role` of the active application `slug`.
@@ -125,21 +142,26 @@ impl Directory {
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
-    fn members_sql(select: &str, role_id: i64, scope: &Scope, q: &str) -> Sql {
+    /// The members of a role. `users_first` reads the accounts (in the order of the query:
+    /// names, ids) and looks their assignment up, which gives the first page of a large role
+    /// without sorting it; a small role is better read from its assignments and sorted.
+    /// (`CROSS JOIN` fixes the join order for SQLite; PostgreSQL treats it as an inner join and
+    /// plans it from its statistics.)
+    fn members_sql(select: &str, role_id: i64, scope: &Scope, q: &str, users_first: bool) -> Sql {
+        let from = if users_first {
+            "FROM users u CROSS JOIN role_assignments ra"
+        } else {
+            "FROM role_assignments ra CROSS JOIN users u"
+        };
         let mut sql = Sql::new(&format!(
-            "SELECT {select} FROM role_assignments ra JOIN users u ON u.id = ra.user_id \
-             JOIN structures s ON s.id = u.structure_id JOIN structures b ON b.id = ra.structure_id \
-             WHERE 1 = 1"
+            "SELECT {select} {from} JOIN structures s ON s.id = u.structure_id \
+             JOIN structures b ON b.id = ra.structure_id WHERE u.id = ra.user_id"
         ));
         let r = sql.int(role_id);
         sql.push(&format!(" AND ra.role_id = {r}"));
         sql.and_scope("s.path", scope);
-        if q.trim().chars().count() >= super::admin_users::MIN_SEARCH {
-            let pat = sql.text(&contains_pattern(q));
-            sql.push(&format!(
-                " AND (LOWER(u.last_name) LIKE {pat} ESCAPE '\\' OR LOWER(u.first_name) LIKE {pat} ESCAPE '\\' \
-                 OR u.email LIKE {pat} ESCAPE '\\')"
-            ));
+        if let Some(n) = search::needle(q, super::admin_users::MIN_SEARCH) {
+            search::push_match(&mut sql, "u.id", &n);
         }
         sql
     }
@@ -153,16 +175,22 @@ impl Directory {
         limit: i64,
         offset: i64,
     ) -> DResult<(i64, Vec<MemberRow>)> {
-        let total: i64 = Self::members_sql("COUNT(*)", role_id, scope, q)
-            .query()
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
+        let total: i64 = if search::needle(q, super::admin_users::MIN_SEARCH).is_none() {
+            let counts = self.role_counts(&[role_id], scope).await?;
+            counts.get(&role_id).copied().unwrap_or(0)
+        } else {
+            Self::members_sql("COUNT(*)", role_id, scope, q, false)
+                .query()
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?
+        };
         let mut sql = Self::members_sql(
             "ra.id, u.id, u.last_name, u.first_name, u.email, s.path, b.id, b.path",
             role_id,
             scope,
             q,
+            total > BY_NAME_FROM,
         );
         let l = sql.int(limit);
         let o = sql.int(offset);
@@ -205,7 +233,9 @@ impl Directory {
         after: i64,
         limit: i64,
     ) -> DResult<Vec<i64>> {
-        let mut sql = Self::members_sql("DISTINCT u.id", role_id, scope, "");
+        // Account ids in order, each probed in the (user, role) index: a page stops after
+        // `limit` members instead of sorting the whole role.
+        let mut sql = Self::members_sql("DISTINCT u.id", role_id, scope, "", true);
         let a = sql.int(after);
         let l = sql.int(limit);
         sql.push(&format!(" AND u.id > {a} ORDER BY u.id LIMIT {l}"));

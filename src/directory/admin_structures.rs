@@ -121,6 +121,13 @@ impl Directory {
             .collect()
     }
 
+    /// How many structures `scope` holds (decides between a select and a search field).
+    pub async fn count_structures(&self, scope: &Scope) -> DResult<i64> {
+        let mut sql = Sql::new("SELECT COUNT(*) FROM structures WHERE 1 = 1");
+        sql.and_scope("path", scope);
+        Ok(sql.query().fetch_one(&self.pool).await?.try_get(0)?)
+    }
+
     /// Structures of the scope whose name contains `q` (tree search), at most `limit`.
     pub async fn search_structures(
         &self,

@@ -14,6 +14,7 @@ pub mod model;
 pub mod photos;
 pub mod query;
 pub mod reminders;
+pub mod search;
 pub mod structures;
 pub mod throttle;
 pub mod tokens;
@@ -102,6 +103,11 @@ impl Directory {
                     .run(&self.pool)
                     .await?
             }
+        }
+        // Accounts written before the search column existed (or seeded in SQL) get theirs.
+        let filled = self.backfill_search_text().await?;
+        if filled > 0 {
+            tracing::info!(accounts = filled, "search index filled");
         }
         Ok(())
     }

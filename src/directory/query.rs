@@ -80,6 +80,11 @@ impl Sql {
         self
     }
 
+    /// The SQL written so far (for tests and plans).
+    pub fn sql(&self) -> &str {
+        &self.text
+    }
+
     pub fn query(&self) -> Query<'static, Any, AnyArguments> {
         // Only code-written SQL and generated placeholders are in `text`.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(self.text.clone()));

@@ -42,13 +42,23 @@ impl Directory {
     /// Human path labels ("mairie-exemple / ccas") for the given materialised paths, fetched in
     /// one query for all the ancestors involved.
     pub async fn path_labels(&self, paths: &[&str]) -> DResult<HashMap<String, String>> {
+        self.path_labels_with(paths, &mut HashMap::new()).await
+    }
+
+    /// `path_labels` with a cache of structure names kept by the caller across calls (the
+    /// pages of an export), so that only names not seen yet are read.
+    pub async fn path_labels_with(
+        &self,
+        paths: &[&str],
+        names: &mut HashMap<i64, String>,
+    ) -> DResult<HashMap<String, String>> {
         let mut ids: Vec<i64> = paths
             .iter()
             .flat_map(|p| p.split('/').filter_map(|s| s.parse::<i64>().ok()))
+            .filter(|id| !names.contains_key(id))
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut names = HashMap::new();
         if ids.len() > 500 {
             // Thousands of placeholders cost more than reading every structure's name.
             for row in sqlx::query("SELECT id, short_name FROM structures")

@@ -34,8 +34,8 @@ impl Directory {
         let email = normalize_email(u.email);
         let res = sqlx::query(
             "INSERT INTO users (uid, email, first_name, last_name, structure_id, job_title, service, \
-             app_identifier, platform_admin, created_at, updated_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) RETURNING id",
+             app_identifier, platform_admin, created_at, updated_at, created_by, search_text) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) RETURNING id",
         )
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(&email)
@@ -48,6 +48,13 @@ impl Directory {
         .bind(i64::from(u.platform_admin))
         .bind(t)
         .bind(u.created_by)
+        .bind(super::search::search_text(
+            u.last_name,
+            u.first_name,
+            &email,
+            u.service,
+            u.job_title,
+        ))
         .fetch_one(&self.pool)
         .await;
         match res {

@@ -1290,3 +1290,217 @@ fn a_structure_rename_reaches_the_proxied_identity_at_once() {
         "mairie-renommee"
     );
 }
+
+#[test]
+fn search_ignores_accents_and_case_and_finds_both_name_orders() {
+    let t = TestGateway::start();
+    let b = login(&t, ADMIN);
+    for (q, who) in [
+        ("regis", REFERENT),
+        ("RÉGIS", REFERENT),
+        ("agnes agent", AGENT),
+        ("agent agn", AGENT),
+        ("celine", CCAS_AGENT),
+        ("humaines", REFERENT),
+    ] {
+        let url = format!(
+            "/aia/utilisateurs?q={}",
+            form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+        );
+        let (status, html) = get(&b, &url);
+        assert_eq!(status, 200);
+        assert!(html.contains(who), "{q} should find {who}: {html}");
+    }
+    let (_, html) = get(&b, "/aia/utilisateurs?q=agnes+agent");
+    assert!(html.contains("Utilisateurs (1)"), "{html}");
+    // A match never spans two fields: "agent" ends the last name, "agnès" follows on the
+    // "last first" line, but the e-mail line does not run into the service line.
+    let (_, html) = get(&b, "/aia/utilisateurs?q=fr+ress");
+    assert!(html.contains("Utilisateurs (0)"), "{html}");
+    // An edit is searchable at once (the search text is rewritten with the row).
+    let agent = t.user_id(AGENT);
+    t.block_on(async {
+        sqlx::query("UPDATE users SET search_text = NULL WHERE id = $1")
+            .bind(agent)
+            .execute(&t.gw.dir.pool)
+            .await
+            .unwrap();
+        // What a start-up after migration 0004 does for rows that predate it.
+        assert_eq!(t.gw.dir.backfill_search_text().await.unwrap(), 1);
+    });
+    let (_, html) = get(&b, "/aia/utilisateurs?q=agnes");
+    assert!(
+        html.contains("Utilisateurs (1)") && html.contains(AGENT),
+        "{html}"
+    );
+}
+
+#[test]
+fn structure_filter_becomes_a_search_field_for_large_scopes() {
+    let t = TestGateway::start();
+    // The référent's scope (2 structures) keeps the select.
+    let r = login(&t, REFERENT);
+    let (_, html) = get(&r, "/aia/utilisateurs");
+    assert!(html.contains("<select id=\"structure\""), "{html}");
+    t.block_on(async {
+        for i in 0..201 {
+            let name = format!("service-{i:03}");
+            t.gw.dir
+                .create_structure(NewStructure {
+                    parent_id: None,
+                    short_name: &name,
+                    long_name: "Service de test",
+                    domains: &[],
+                })
+                .await
+                .unwrap();
+        }
+    });
+    let a = login(&t, ADMIN);
+    let (_, html) = get(&a, "/aia/utilisateurs");
+    assert!(
+        !html.contains("<select id=\"structure\"") && html.contains("name=\"structure_q\""),
+        "{html}"
+    );
+    // A name selects that structure and its subtree.
+    let (_, html) = get(&a, "/aia/utilisateurs?structure_q=mairie-exem");
+    assert!(
+        html.contains("Utilisateurs (3)") && html.contains(CCAS_AGENT),
+        "{html}"
+    );
+    assert!(html.contains("Structures retenues (1)"), "{html}");
+    let (_, html) = get(&a, "/aia/utilisateurs?structure_q=CCAS");
+    assert!(
+        html.contains("Utilisateurs (1)") && html.contains(CCAS_AGENT),
+        "{html}"
+    );
+    // Nothing found, or too much: said, and no account listed.
+    let (_, html) = get(&a, "/aia/utilisateurs?structure_q=zzz");
+    assert!(
+        html.contains("Aucune structure ne correspond") && html.contains("Utilisateurs (0)"),
+        "{html}"
+    );
+    let (_, html) = get(&a, "/aia/utilisateurs?structure_q=service-");
+    assert!(
+        html.contains("Plus de 50 structures") && html.contains("Utilisateurs (0)"),
+        "{html}"
+    );
+    // A structure given by id (a link) is shown with a way to remove it.
+    let (_, html) = get(&a, "/aia/utilisateurs?structure=3");
+    assert!(
+        html.contains("Utilisateurs (1)") && html.contains("retirer ce filtre"),
+        "{html}"
+    );
+    // The référent cannot reach another establishment by typing its name.
+    let (_, html) = get(&r, "/aia/utilisateurs?structure_q=cig");
+    assert!(html.contains("Utilisateurs (0)"), "{html}");
+}
+
+/// The per-(role, structure) counts kept by triggers, against a recount of the assignments.
+fn role_counts_match(t: &TestGateway) {
+    t.block_on(async {
+        let pool = &t.gw.dir.pool;
+        let kept: Vec<(i64, i64, i64)> = sqlx::query(
+            "SELECT role_id, structure_id, members FROM role_member_counts WHERE members <> 0 \
+             ORDER BY role_id, structure_id",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+        let recount: Vec<(i64, i64, i64)> = sqlx::query(
+            "SELECT ra.role_id, u.structure_id, COUNT(*) FROM role_assignments ra \
+             JOIN users u ON u.id = ra.user_id GROUP BY ra.role_id, u.structure_id \
+             ORDER BY ra.role_id, u.structure_id",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+        assert_eq!(kept, recount);
+        assert!(!kept.is_empty());
+    });
+}
+
+#[test]
+fn role_member_counts_follow_every_change_of_assignments_and_accounts() {
+    let t = TestGateway::start();
+    role_counts_match(&t);
+    let dir = &t.gw.dir;
+    let (agent, ccas_agent, referent) =
+        (t.user_id(AGENT), t.user_id(CCAS_AGENT), t.user_id(REFERENT));
+    let ccas = 3;
+    t.block_on(async {
+        dir.assign_role(ccas_agent, "bip", "utilisateur", ccas, None)
+            .await
+            .unwrap();
+        // The same role on behalf of a second structure is a second line.
+        dir.assign_role(agent, "bip", "utilisateur", ccas, None)
+            .await
+            .unwrap();
+    });
+    role_counts_match(&t);
+    // The role page counts what it lists.
+    let b = login(&t, REFERENT);
+    let (_, html) = get(&b, "/aia/applications?app=bip&role=utilisateur");
+    assert!(html.contains("Membres (3)"), "{html}");
+    assert!(
+        html.contains("utilisateur</a> <span class=\"count\">(3)"),
+        "{html}"
+    );
+    t.block_on(async {
+        // The agent moves to the CCAS: their assignments count there now.
+        let mut rec = dir.user_record(agent).await.unwrap().unwrap();
+        rec.structure_id = ccas;
+        let input = convergences::directory::admin_users::UserInput {
+            email: rec.email.clone(),
+            last_name: rec.last_name.clone(),
+            first_name: rec.first_name.clone(),
+            structure_id: ccas,
+            ..Default::default()
+        };
+        assert!(dir.update_user_full(agent, &input).await.unwrap());
+    });
+    role_counts_match(&t);
+    t.block_on(async {
+        let to = dir.role_id("bip", "administrateur").await.unwrap().unwrap();
+        let from = dir.role_id("bip", "utilisateur").await.unwrap().unwrap();
+        let id: i64 = sqlx::query(
+            "SELECT id FROM role_assignments WHERE user_id = $1 AND role_id = $2 LIMIT 1",
+        )
+        .bind(ccas_agent)
+        .bind(from)
+        .fetch_one(&dir.pool)
+        .await
+        .unwrap()
+        .get(0);
+        let a = dir.assignment(id).await.unwrap().unwrap();
+        dir.move_assignment(&a, to, referent).await.unwrap();
+        let moved: i64 =
+            sqlx::query("SELECT id FROM role_assignments WHERE user_id = $1 AND role_id = $2")
+                .bind(ccas_agent)
+                .bind(to)
+                .fetch_one(&dir.pool)
+                .await
+                .unwrap()
+                .get(0);
+        assert!(dir.delete_assignment(moved).await.unwrap());
+    });
+    role_counts_match(&t);
+    t.block_on(async {
+        // Deleting an account removes its assignments from the counts.
+        dir.delete_user_gdpr(agent, AGENT, "utilisateur supprimé #1")
+            .await
+            .unwrap();
+        dir.unassign_role(referent, "netcotisations", "administrateur")
+            .await
+            .unwrap();
+    });
+    role_counts_match(&t);
+    let (_, html) = get(&b, "/aia/applications?app=bip&role=utilisateur");
+    assert!(html.contains("Membres (0)"), "{html}");
+}

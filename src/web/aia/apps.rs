@@ -480,12 +480,14 @@ pub async fn export(
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         .collect();
+    let names = std::sync::Arc::new(tokio::sync::Mutex::new(std::collections::HashMap::new()));
     Ok(csv_export::stream(
         &filename,
         &csv_export::USER_COLUMNS,
         move |after| {
             let gw = gw.clone();
             let scope = scope.clone();
+            let names = names.clone();
             async move {
                 let ids = gw
                     .dir
@@ -494,7 +496,8 @@ pub async fn export(
                 let next = (ids.len() as i64 == csv_export::PAGE)
                     .then(|| ids.last().copied())
                     .flatten();
-                let rows = gw.dir.export_users_by_ids(&ids).await?;
+                let mut names = names.lock().await;
+                let rows = gw.dir.export_users_by_ids(&ids, &mut names).await?;
                 Ok((rows.iter().map(csv_export::user_line).collect(), next))
             }
         },

@@ -3,13 +3,17 @@
 //! export of 100 000 accounts runs in constant memory.
 
 use super::fmt_ts;
-use crate::directory::admin_users::ExportRow;
+use crate::directory::access::Scope;
+use crate::directory::admin_users::{ExportRow, UserFilter};
 use crate::directory::DResult;
+use crate::state::Gateway;
 use axum::body::Body;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 
 /// Rows fetched per database round trip while streaming.
 pub const PAGE: i64 = 500;
@@ -135,6 +139,27 @@ where
         Body::from_stream(body),
     )
         .into_response()
+}
+
+/// Streams the accounts matching `f` inside `scope` (the users list, a structure's members),
+/// in id order; structure names are read once for the whole export.
+pub fn users(gw: Arc<Gateway>, filename: &str, scope: Scope, f: UserFilter) -> Response {
+    let names = Arc::new(tokio::sync::Mutex::new(HashMap::new()));
+    stream(filename, &USER_COLUMNS, move |after| {
+        let (gw, scope, f, names) = (gw.clone(), scope.clone(), f.clone(), names.clone());
+        async move {
+            // Pages are fetched one after the other: the lock is never contended.
+            let mut names = names.lock().await;
+            let rows = gw
+                .dir
+                .export_users_page(&scope, &f, after, PAGE, &mut names)
+                .await?;
+            let next = (rows.len() as i64 == PAGE)
+                .then(|| rows.last().map(|r| r.user.id))
+                .flatten();
+            Ok((rows.iter().map(user_line).collect(), next))
+        }
+    })
 }
 
 #[cfg(test)]

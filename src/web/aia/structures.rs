@@ -299,25 +299,11 @@ pub async fn export(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Response> {
         structure_id: Some(s.id),
         ..Default::default()
     };
-    let gw = ctx.gw.clone();
-    Ok(csv_export::stream(
+    Ok(csv_export::users(
+        ctx.gw.clone(),
         &format!("membres-structure-{id}.csv"),
-        &csv_export::USER_COLUMNS,
-        move |after| {
-            let gw = gw.clone();
-            let scope = scope.clone();
-            let f = f.clone();
-            async move {
-                let rows = gw
-                    .dir
-                    .export_users_page(&scope, &f, after, csv_export::PAGE)
-                    .await?;
-                let next = (rows.len() as i64 == csv_export::PAGE)
-                    .then(|| rows.last().map(|r| r.user.id))
-                    .flatten();
-                Ok((rows.iter().map(csv_export::user_line).collect(), next))
-            }
-        },
+        scope,
+        f,
     ))
 }
 

@@ -25,6 +25,9 @@ pub struct ListQuery {
     pub q: String,
     #[serde(default)]
     pub structure: String,
+    /// The structure filter typed as text, where a select would hold too many structures.
+    #[serde(default)]
+    pub structure_q: String,
     #[serde(default)]
     pub app: String,
     #[serde(default)]
@@ -46,6 +49,7 @@ impl ListQuery {
         vec![
             ("q", self.q.clone()),
             ("structure", self.structure.clone()),
+            ("structure_q", self.structure_q.clone()),
             ("app", self.app.clone()),
             ("verrouille", self.verrouille.clone()),
             ("expire", self.expire.clone()),
@@ -54,9 +58,31 @@ impl ListQuery {
     }
 }
 
+/// Above this many structures in the viewer's scope, the structure filter is a search field:
+/// a select of 5 000 options weighs 250 KiB and cannot be used anyway.
+const STRUCTURE_SELECT_MAX: i64 = 200;
+
+/// Structures matched by a structure filter typed as text, at most this many.
+const STRUCTURE_MATCH_MAX: usize = 50;
+
+/// What a structure filter typed as text found, shown above the list.
+#[derive(Default)]
+pub struct StructureMatches {
+    pub labels: Vec<String>,
+    pub too_many: bool,
+    /// The filter came as a structure id (a link), not as text.
+    pub by_id: bool,
+}
+
 /// Turns the query into a filter, checking the structure against the viewer's list scope
-/// (an unknown or foreign structure is a 404, like any object out of reach).
-async fn filter_of(ctx: &Ctx, v: &Viewer, q: &ListQuery) -> WebResult<UserFilter> {
+/// (an unknown or foreign structure is a 404, like any object out of reach). A structure typed
+/// as text filters on every structure of the scope whose name contains it (and their
+/// subtrees); more than `STRUCTURE_MATCH_MAX` is refused with a message, not guessed.
+async fn filter_of(
+    ctx: &Ctx,
+    v: &Viewer,
+    q: &ListQuery,
+) -> WebResult<(UserFilter, Option<StructureMatches>)> {
     // Account states are for managers only: agents cannot filter colleagues on them.
     let states = v.is_manager();
     let mut f = UserFilter {
@@ -66,6 +92,7 @@ async fn filter_of(ctx: &Ctx, v: &Viewer, q: &ListQuery) -> WebResult<UserFilter
         never_logged_in: states && !q.jamais.is_empty(),
         ..Default::default()
     };
+    let mut matches = None;
     if !q.structure.trim().is_empty() {
         let id = num(&q.structure, 0);
         let s = ctx
@@ -77,7 +104,39 @@ async fn filter_of(ctx: &Ctx, v: &Viewer, q: &ListQuery) -> WebResult<UserFilter
         if !v.can_view_card(&s.path) {
             return Err(WebError::NotFound);
         }
-        f.structure_path = Some(s.path);
+        let label = ctx.gw.dir.path_labels(&[s.path.as_str()]).await?;
+        matches = Some(StructureMatches {
+            labels: label.into_values().collect(),
+            too_many: false,
+            by_id: true,
+        });
+        f.structure_paths = Some(vec![s.path]);
+    }
+    let text = q.structure_q.trim();
+    if q.structure.trim().is_empty() && !text.is_empty() {
+        let text: String = text.chars().take(100).collect();
+        let found = ctx
+            .gw
+            .dir
+            .search_structures(&v.list_scope(), &text, STRUCTURE_MATCH_MAX as i64 + 1)
+            .await?;
+        let too_many = found.len() > STRUCTURE_MATCH_MAX;
+        let shown = &found[..found.len().min(STRUCTURE_MATCH_MAX)];
+        let paths: Vec<&str> = shown.iter().map(|s| s.path.as_str()).collect();
+        let labels = ctx.gw.dir.path_labels(&paths).await?;
+        f.structure_paths = Some(if too_many {
+            Vec::new()
+        } else {
+            shown.iter().map(|s| s.path.clone()).collect()
+        });
+        matches = Some(StructureMatches {
+            labels: paths
+                .iter()
+                .map(|p| labels.get(*p).cloned().unwrap_or_default())
+                .collect(),
+            too_many,
+            by_id: false,
+        });
     }
     if !q.app.trim().is_empty() {
         let (slug, role) = match q.app.split_once('/') {
@@ -86,7 +145,7 @@ async fn filter_of(ctx: &Ctx, v: &Viewer, q: &ListQuery) -> WebResult<UserFilter
         };
         f.app_role = Some((slug, role));
     }
-    Ok(f)
+    Ok((f, matches))
 }
 
 pub struct ListRow {
@@ -107,7 +166,12 @@ pub struct UsersPage {
     pub rows: Vec<ListRow>,
     pub pager: Pager,
     pub per_page_choices: Vec<i64>,
-    pub structures: Vec<(i64, String, String)>,
+    /// The structure filter as a select; `None` when the scope holds too many structures and
+    /// the filter is a search field instead.
+    pub structures: Option<Vec<(i64, String, String)>>,
+    pub structure_matches: Option<StructureMatches>,
+    /// This list without its structure filter.
+    pub clear_structure_url: String,
     pub app_choices: Vec<(String, String)>,
     pub can_add: bool,
     pub can_export: bool,
@@ -140,7 +204,7 @@ pub async fn list(ctx: Ctx, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Respons
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
     };
-    let f = filter_of(&ctx, &v, &q).await?;
+    let (f, structure_matches) = filter_of(&ctx, &v, &q).await?;
     let dir = &ctx.gw.dir;
     let per_page = num(&q.par_page, 25);
     let per_page = if PER_PAGE.contains(&per_page) {
@@ -172,6 +236,15 @@ pub async fn list(ctx: Ctx, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Respons
         })
         .collect();
     let params = q.params();
+    let clear_structure_url = {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, val) in &params {
+            if !val.is_empty() && !k.starts_with("structure") {
+                s.append_pair(k, val);
+            }
+        }
+        format!("/aia/utilisateurs?{}", s.finish())
+    };
     let export_url = {
         let mut s = form_urlencoded::Serializer::new(String::new());
         for (k, val) in &params {
@@ -186,7 +259,13 @@ pub async fn list(ctx: Ctx, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Respons
         nav: Nav::new(&v, "utilisateurs").with_flash(&q.ok),
         pager: Pager::new("/aia/utilisateurs", &params, page, per_page, total),
         per_page_choices: PER_PAGE.to_vec(),
-        structures: dir.structure_choices(&scope).await?,
+        structures: if dir.count_structures(&scope).await? <= STRUCTURE_SELECT_MAX {
+            Some(dir.structure_choices(&scope).await?)
+        } else {
+            None
+        },
+        structure_matches,
+        clear_structure_url,
         app_choices: app_choices(&ctx).await?,
         can_add: v.is_manager(),
         can_export: v.can_export(),
@@ -204,28 +283,14 @@ pub async fn export(ctx: Ctx, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Respo
     if !v.can_export() {
         return Err(WebError::Forbidden);
     }
-    let f = filter_of(&ctx, &v, &q).await?;
+    let (f, _) = filter_of(&ctx, &v, &q).await?;
     audit(&ctx, &v, "users_exported", "", Some(v.structure_id), "").await?;
     let scope = v.manage_scope();
-    let gw = ctx.gw.clone();
-    Ok(csv_export::stream(
+    Ok(csv_export::users(
+        ctx.gw.clone(),
         "utilisateurs.csv",
-        &csv_export::USER_COLUMNS,
-        move |after| {
-            let gw = gw.clone();
-            let scope = scope.clone();
-            let f = f.clone();
-            async move {
-                let rows = gw
-                    .dir
-                    .export_users_page(&scope, &f, after, csv_export::PAGE)
-                    .await?;
-                let next = (rows.len() as i64 == csv_export::PAGE)
-                    .then(|| rows.last().map(|r| r.user.id))
-                    .flatten();
-                Ok((rows.iter().map(csv_export::user_line).collect(), next))
-            }
-        },
+        scope,
+        f,
     ))
 }
 

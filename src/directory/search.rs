@@ -1,0 +1,168 @@
+//! The directory search (issue 3: "from 3 characters, on name, first name, e-mail, service,
+//! fonction"), made to stay an index lookup at 100 000 accounts.
+//!
+//! Each account carries a `search_text`: its searchable fields folded (lower case, no accents)
+//! and joined by line breaks. SQLite indexes it with an FTS5 trigram table, PostgreSQL with a
+//! pg_trgm GIN index behind a view of the same name (`user_search`), so one query serves both:
+//! a plain `LIKE '%needle%'` (no ESCAPE clause: FTS5 cannot use its index with one, so only a
+//! needle holding `%`, `_` or `\` gets one, and the slower scan that goes with it).
+//! Folding is done here, in Rust, because neither back end folds accents portably, and a French
+//! user typing "helene" or "EMILIE" expects "Hélène" and "Émilie".
+
+use super::query::Sql;
+use super::{DResult, Directory};
+use sqlx::Row;
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+/// Lower case without diacritics: "Émilie Lœuvre" → "emilie loeuvre".
+pub fn fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.nfd() {
+        if is_combining_mark(c) {
+            continue;
+        }
+        match c {
+            'œ' | 'Œ' => out.push_str("oe"),
+            'æ' | 'Æ' => out.push_str("ae"),
+            'ß' => out.push_str("ss"),
+            // Typographic apostrophes and dashes as typed on a keyboard.
+            '\u{2019}' | '\u{2018}' => out.push('\''),
+            '\u{2010}'..='\u{2014}' => out.push('-'),
+            _ => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
+
+/// What an account is found by. "last first" and "first last" are both there so that
+/// "jean dup" and "dupont j" find Jean Dupont; fields are separated by line breaks, which a
+/// search box cannot contain, so a match never spans two fields.
+pub fn search_text(last: &str, first: &str, email: &str, service: &str, job: &str) -> String {
+    let (last, first) = (last.trim(), first.trim());
+    fold(&format!(
+        "{last} {first}\n{first} {last}\n{}\n{}\n{}",
+        email.trim(),
+        service.trim(),
+        job.trim()
+    ))
+}
+
+/// The folded needle, `None` under `min` characters (after trimming and folding).
+pub fn needle(q: &str, min: usize) -> Option<String> {
+    let n = fold(q.trim());
+    (n.chars().count() >= min).then_some(n)
+}
+
+/// Appends "account `col` contains the folded `needle`" to `sql`. The needle is literal: one
+/// holding a `LIKE` wildcard (or `\`, PostgreSQL's default escape character) is escaped, with
+/// the ESCAPE clause that costs SQLite its index; any other needle keeps the indexed form.
+pub fn push_match(sql: &mut Sql, col: &str, needle: &str) {
+    let special = needle.contains(['%', '_', '\\']);
+    let pattern = if special {
+        super::query::contains_pattern(needle)
+    } else {
+        format!("%{needle}%")
+    };
+    let ph = sql.text(&pattern);
+    let escape = if special { " ESCAPE '\\'" } else { "" };
+    sql.push(&format!(
+        " AND {col} IN (SELECT user_id FROM user_search WHERE search_text LIKE {ph}{escape})"
+    ));
+}
+
+/// Rows computed per statement when filling `search_text` for existing accounts.
+const BACKFILL_BATCH: i64 = 500;
+
+impl Directory {
+    /// Computes the `search_text` of accounts that have none: rows written before migration
+    /// 0004, or inserted by hand in SQL. Idempotent and cheap when there is nothing to do; one
+    /// statement per batch of 500 accounts.
+    pub async fn backfill_search_text(&self) -> DResult<u64> {
+        let mut done = 0u64;
+        loop {
+            let rows = sqlx::query(
+                "SELECT id, last_name, first_name, email, service, job_title FROM users \
+                 WHERE search_text IS NULL ORDER BY id LIMIT $1",
+            )
+            .bind(BACKFILL_BATCH)
+            .fetch_all(&self.pool)
+            .await?;
+            if rows.is_empty() {
+                return Ok(done);
+            }
+            let mut values = Vec::with_capacity(rows.len());
+            let mut args: Vec<(i64, String)> = Vec::with_capacity(rows.len());
+            for (i, r) in rows.iter().enumerate() {
+                let text = search_text(
+                    &r.try_get::<String, _>(1)?,
+                    &r.try_get::<String, _>(2)?,
+                    &r.try_get::<String, _>(3)?,
+                    &r.try_get::<String, _>(4)?,
+                    &r.try_get::<String, _>(5)?,
+                );
+                args.push((r.try_get(0)?, text));
+                values.push(format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+            }
+            // UPDATE ... FROM (VALUES ...): one statement per batch on both back ends, which
+            // both name the columns of VALUES column1, column2.
+            let sql = format!(
+                "UPDATE users SET search_text = v.column2 FROM (VALUES {}) AS v \
+                 WHERE users.id = v.column1",
+                values.join(", ")
+            );
+            // Only generated placeholders are interpolated; values are bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, text) in args {
+                q = q.bind(id).bind(text);
+            }
+            done += q.execute(&self.pool).await?.rows_affected();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_case_and_accents() {
+        assert_eq!(fold("Émilie LŒUVRE"), "emilie loeuvre");
+        assert_eq!(
+            fold("Hélène d’Aubigné-Saint-Père"),
+            "helene d'aubigne-saint-pere"
+        );
+        assert_eq!(fold("ÇA"), "ca");
+    }
+
+    #[test]
+    fn search_text_has_both_name_orders_and_every_field() {
+        let t = search_text(
+            " Dupont ",
+            "Jean",
+            "jean.dupont@x.fr",
+            "Paie",
+            "Gestionnaire",
+        );
+        assert_eq!(
+            t,
+            "dupont jean\njean dupont\njean.dupont@x.fr\npaie\ngestionnaire"
+        );
+    }
+
+    #[test]
+    fn needle_needs_three_folded_characters() {
+        assert_eq!(needle("  Ém ", 3), None);
+        assert_eq!(needle(" Émi ", 3).as_deref(), Some("emi"));
+    }
+
+    #[test]
+    fn wildcards_are_escaped_only_when_present() {
+        let mut plain = Sql::new("");
+        push_match(&mut plain, "u.id", "mar");
+        assert!(!plain.sql().contains("ESCAPE"), "{}", plain.sql());
+        let mut special = Sql::new("");
+        push_match(&mut special, "u.id", "a%_b");
+        assert!(special.sql().contains("ESCAPE"), "{}", special.sql());
+    }
+}

@@ -946,68 +946,72 @@ fn email_of(g: &Running, id: i64) -> String {
         .expect("e-mail")
 }
 
-/// Plans of the listing queries, written like `directory::admin_users` writes them (copy of
-/// the SQL at this commit; for diagnosis only).
+/// Plans of the statements the directory runs for the measured pages, built by the same
+/// functions (`list_users_sql`, `role_counts_sql`, `role_members_page_sql`), not copies.
 async fn plans(dir: &convergences::directory::Directory) -> String {
+    use convergences::directory::access::Scope;
+    use convergences::directory::admin_users::{list_users_sql, UserFilter};
     use convergences::directory::Backend;
+    use convergences::directory::Directory;
     use sqlx::Row;
-    let a = format!("'/{}/'", seed::A_STRUCTURE);
-    let a_hi = format!("'/{}0'", seed::A_STRUCTURE);
-    let scope = format!("AND ((s.path >= {a} AND s.path < {a_hi}))");
-    let search = "AND (LOWER(u.last_name) LIKE '%mar%' ESCAPE '\\' OR LOWER(u.first_name) LIKE '%mar%' ESCAPE '\\' \
-         OR u.email LIKE '%mar%' ESCAPE '\\' OR LOWER(u.service) LIKE '%mar%' ESCAPE '\\' \
-         OR LOWER(u.job_title) LIKE '%mar%' ESCAPE '\\')";
-    let cols = "u.id, u.last_name, u.first_name, u.email, u.structure_id, s.path, u.job_title, u.service, u.locked, u.valid_until, u.last_login_at";
-    let from = "FROM users u JOIN structures s ON s.id = u.structure_id WHERE 1 = 1";
+    let a = Scope::Subtrees(vec![format!("/{}/", seed::A_STRUCTURE)]);
+    let all = Scope::All;
+    let none = UserFilter::default();
+    let search = UserFilter {
+        q: "mar".into(),
+        ..Default::default()
+    };
+    let role = dir
+        .role_id("bip", "utilisateur")
+        .await
+        .expect("role")
+        .expect("bip/utilisateur");
+    let roles: Vec<i64> = sqlx::query("SELECT id FROM app_roles ORDER BY id")
+        .fetch_all(&dir.pool)
+        .await
+        .expect("roles")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let members = dir
+        .role_counts(&[role], &all)
+        .await
+        .expect("counts")
+        .get(&role)
+        .copied()
+        .unwrap_or(0);
+    let (a_count, a_page) = list_users_sql(&a, &none, 25, 0);
+    let (all_count, all_deep) = list_users_sql(&all, &none, 100, 19_900);
+    let (s_count, s_page) = list_users_sql(&all, &search, 25, 0);
     let queries = [
-        ("référent list: count", format!("SELECT COUNT(*) {from} {scope}")),
-        (
-            "référent list: page",
-            format!("SELECT {cols} {from} {scope} ORDER BY u.last_name, u.first_name, u.id LIMIT 25 OFFSET 0"),
-        ),
-        ("admin list: count", format!("SELECT COUNT(*) {from}")),
-        (
-            "admin list: page 200 of 100",
-            format!("SELECT {cols} {from} ORDER BY u.last_name, u.first_name, u.id LIMIT 100 OFFSET 19900"),
-        ),
-        ("admin search: count", format!("SELECT COUNT(*) {from} {search}")),
-        (
-            "admin search: page",
-            format!("SELECT {cols} {from} {search} ORDER BY u.last_name, u.first_name, u.id LIMIT 25 OFFSET 0"),
-        ),
+        ("référent list: count", a_count),
+        ("référent list: page", a_page),
+        ("admin list: count", all_count),
+        ("admin list: page 200 of 100", all_deep),
+        ("admin search: count", s_count),
+        ("admin search: page", s_page),
         (
             "role member counts (apps_with_roles, admin)",
-            "SELECT ra.role_id, COUNT(DISTINCT ra.user_id) FROM role_assignments ra \
-             JOIN users u ON u.id = ra.user_id JOIN structures s ON s.id = u.structure_id \
-             JOIN app_roles r ON r.id = ra.role_id WHERE 1 = 1 AND r.app_id IN (1, 2, 3, 4) GROUP BY ra.role_id"
-                .to_string(),
+            Directory::role_counts_sql(&roles, &all),
+        ),
+        (
+            "role member counts (apps_with_roles, référent A)",
+            Directory::role_counts_sql(&roles, &a),
         ),
         (
             "role members page (bip/utilisateur, admin)",
-            "SELECT ra.id, u.id, u.last_name, u.first_name, u.email, s.path, b.id, b.path \
-             FROM role_assignments ra JOIN users u ON u.id = ra.user_id \
-             JOIN structures s ON s.id = u.structure_id JOIN structures b ON b.id = ra.structure_id \
-             WHERE 1 = 1 AND ra.role_id = (SELECT r.id FROM app_roles r JOIN applications a ON a.id = r.app_id \
-             WHERE a.slug = 'bip' AND r.name = 'utilisateur') \
-             ORDER BY u.last_name, u.first_name, u.id, b.path LIMIT 25 OFFSET 0"
-                .to_string(),
-        ),
-        (
-            "export page (admin, keyset)",
-            format!("SELECT u.id {from} AND u.id > 50000 ORDER BY u.id LIMIT 500"),
+            Directory::role_members_page_sql(role, &all, "", members, 25, 0),
         ),
     ];
     let mut out = String::new();
     for (label, q) in queries {
         let (explain, col) = match dir.backend {
-            Backend::Sqlite => (format!("EXPLAIN QUERY PLAN {q}"), 3usize),
-            Backend::Postgres => (format!("EXPLAIN (ANALYZE, COSTS OFF) {q}"), 0usize),
+            Backend::Sqlite => ("EXPLAIN QUERY PLAN ", 3usize),
+            Backend::Postgres => ("EXPLAIN (ANALYZE, COSTS OFF) ", 0usize),
         };
         let _ = writeln!(out, "-- {label}");
         let t = Instant::now();
-        match sqlx::query(sqlx::AssertSqlSafe(explain))
-            .fetch_all(&dir.pool)
-            .await
+        match q.query_with_prefix(explain).fetch_all(&dir.pool).await
         {
             Ok(rows) => {
                 for r in rows {
@@ -1022,7 +1026,8 @@ async fn plans(dir: &convergences::directory::Directory) -> String {
         if dir.backend == Backend::Sqlite {
             // Timing of the query itself, for the breakdown.
             let t = Instant::now();
-            let n = sqlx::query(sqlx::AssertSqlSafe(q.clone()))
+            let n = q
+                .query()
                 .fetch_all(&dir.pool)
                 .await
                 .map(|r| r.len())

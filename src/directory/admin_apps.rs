@@ -113,6 +113,18 @@ impl Directory {
     /// migration 0004 maintain per (role, structure): a sum over the structures of the scope,
     /// not a scan of the assignments.
     pub async fn role_counts(&self, role_ids: &[i64], scope: &Scope) -> DResult<HashMap<i64, i64>> {
+        let mut per_role = HashMap::new();
+        for r in Self::role_counts_sql(role_ids, scope)
+            .query()
+            .fetch_all(&self.pool)
+            .await?
+        {
+            per_role.insert(r.try_get(0)?, r.try_get(1)?);
+        }
+        Ok(per_role)
+    }
+
+    pub fn role_counts_sql(role_ids: &[i64], scope: &Scope) -> Sql {
         let mut sql =
             Sql::new("SELECT c.role_id, CAST(SUM(c.members) AS BIGINT) FROM role_member_counts c");
         if !matches!(scope, Scope::All) {
@@ -122,11 +134,7 @@ impl Directory {
         sql.and_in("c.role_id", role_ids);
         sql.and_scope("s.path", scope);
         sql.push(" GROUP BY c.role_id");
-        let mut per_role = HashMap::new();
-        for r in sql.query().fetch_all(&self.pool).await? {
-            per_role.insert(r.try_get(0)?, r.try_get(1)?);
-        }
-        Ok(per_role)
+        sql
     }
 
     /// The id of `role` of the active application `slug`.
@@ -166,6 +174,30 @@ impl Directory {
         sql
     }
 
+    /// The page query of `role_members`, for a role with `total` members in `scope`.
+    pub fn role_members_page_sql(
+        role_id: i64,
+        scope: &Scope,
+        q: &str,
+        total: i64,
+        limit: i64,
+        offset: i64,
+    ) -> Sql {
+        let mut sql = Self::members_sql(
+            "ra.id, u.id, u.last_name, u.first_name, u.email, s.path, b.id, b.path",
+            role_id,
+            scope,
+            q,
+            total > BY_NAME_FROM,
+        );
+        let l = sql.int(limit);
+        let o = sql.int(offset);
+        sql.push(&format!(
+            " ORDER BY u.last_name, u.first_name, u.id, b.path LIMIT {l} OFFSET {o}"
+        ));
+        sql
+    }
+
     /// A page of the role's members inside `scope`, with the total.
     pub async fn role_members(
         &self,
@@ -185,19 +217,10 @@ impl Directory {
                 .await?
                 .try_get(0)?
         };
-        let mut sql = Self::members_sql(
-            "ra.id, u.id, u.last_name, u.first_name, u.email, s.path, b.id, b.path",
-            role_id,
-            scope,
-            q,
-            total > BY_NAME_FROM,
-        );
-        let l = sql.int(limit);
-        let o = sql.int(offset);
-        sql.push(&format!(
-            " ORDER BY u.last_name, u.first_name, u.id, b.path LIMIT {l} OFFSET {o}"
-        ));
-        let rows = sql.query().fetch_all(&self.pool).await?;
+        let rows = Self::role_members_page_sql(role_id, scope, q, total, limit, offset)
+            .query()
+            .fetch_all(&self.pool)
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             out.push(MemberRow {

@@ -157,6 +157,27 @@ fn apply_filter(sql: &mut Sql, f: &UserFilter, scope: &Scope) {
     }
 }
 
+/// The count and the page query of `Directory::list_users`.
+pub fn list_users_sql(scope: &Scope, f: &UserFilter, limit: i64, offset: i64) -> (Sql, Sql) {
+    let from = filtered_from(f, scope);
+    let mut count = Sql::new(&format!("SELECT COUNT(*) {from}"));
+    apply_filter(&mut count, f, scope);
+    // The page's ids first, from the name index alone, then their rows: a deep page
+    // (OFFSET 19 900) skips index entries instead of joining and reading 19 900 rows.
+    let mut sql = Sql::new(&format!(
+        "SELECT {ROW_COLUMNS} FROM users u JOIN structures s ON s.id = u.structure_id \
+         WHERE u.id IN (SELECT u.id {from}"
+    ));
+    apply_filter(&mut sql, f, scope);
+    let l = sql.int(limit);
+    let o = sql.int(offset);
+    sql.push(&format!(
+        " ORDER BY u.last_name, u.first_name, u.id LIMIT {l} OFFSET {o}) \
+         ORDER BY u.last_name, u.first_name, u.id"
+    ));
+    (count, sql)
+}
+
 /// `FROM ... WHERE 1 = 1` for the filter: the structures are joined only when the filter
 /// reads their paths (every account has a structure, so the join never removes a row).
 fn filtered_from(f: &UserFilter, scope: &Scope) -> &'static str {
@@ -224,23 +245,8 @@ impl Directory {
         limit: i64,
         offset: i64,
     ) -> DResult<(i64, Vec<UserRow>)> {
-        let from = filtered_from(f, scope);
-        let mut count = Sql::new(&format!("SELECT COUNT(*) {from}"));
-        apply_filter(&mut count, f, scope);
+        let (count, sql) = list_users_sql(scope, f, limit, offset);
         let total: i64 = count.query().fetch_one(&self.pool).await?.try_get(0)?;
-        // The page's ids first, from the name index alone, then their rows: a deep page
-        // (OFFSET 19 900) skips index entries instead of joining and reading 19 900 rows.
-        let mut sql = Sql::new(&format!(
-            "SELECT {ROW_COLUMNS} FROM users u JOIN structures s ON s.id = u.structure_id \
-             WHERE u.id IN (SELECT u.id {from}"
-        ));
-        apply_filter(&mut sql, f, scope);
-        let l = sql.int(limit);
-        let o = sql.int(offset);
-        sql.push(&format!(
-            " ORDER BY u.last_name, u.first_name, u.id LIMIT {l} OFFSET {o}) \
-             ORDER BY u.last_name, u.first_name, u.id"
-        ));
         let mut rows = sql
             .query()
             .fetch_all(&self.pool)

@@ -86,8 +86,14 @@ impl Sql {
     }
 
     pub fn query(&self) -> Query<'static, Any, AnyArguments> {
+        self.query_with_prefix("")
+    }
+
+    /// The query behind `prefix` (`EXPLAIN QUERY PLAN `: the benchmark shows the plans of the
+    /// exact statements the directory runs).
+    pub fn query_with_prefix(&self, prefix: &str) -> Query<'static, Any, AnyArguments> {
         // Only code-written SQL and generated placeholders are in `text`.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(self.text.clone()));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("{prefix}{}", self.text)));
         for a in &self.args {
             q = match a {
                 Arg::Int(i) => q.bind(*i),

@@ -3,6 +3,7 @@
 //! leading quote accepted). Every line is checked first, with the same rules as the AIA forms;
 //! any bad line and nothing is imported (unless `--skip-invalid`), and errors name their line.
 
+use crate::directory::admin_users::{insert_user, UserInput};
 use crate::directory::structures::{insert_structure, NewStructure};
 use crate::directory::users::normalize_email;
 use crate::directory::{now, DResult, Directory};
@@ -515,32 +516,22 @@ pub async fn import_users(
     let t = now();
     let mut tx = dir.pool.begin().await?;
     for u in &valid {
-        let id: i64 = sqlx::query(
-            "INSERT INTO users (uid, email, first_name, last_name, structure_id, job_title, service, phone, \
-             app_identifier, telework, valid_from, valid_until, locked, created_at, updated_at, \
-             search_text) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) RETURNING id",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(&u.email)
-        .bind(&u.first)
-        .bind(&u.last)
-        .bind(u.structure_id)
-        .bind(&u.job)
-        .bind(&u.service)
-        .bind(&u.phone)
-        .bind(&u.app_id)
-        .bind(i64::from(u.telework))
-        .bind(&u.from)
-        .bind(&u.until)
-        .bind(i64::from(u.locked))
-        .bind(t)
-        .bind(crate::directory::search::search_text(
-            &u.last, &u.first, &u.email, &u.service, &u.job,
-        ))
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
+        let input = UserInput {
+            email: u.email.clone(),
+            last_name: u.last.clone(),
+            first_name: u.first.clone(),
+            structure_id: u.structure_id,
+            job_title: u.job.clone(),
+            service: u.service.clone(),
+            phone: u.phone.clone(),
+            app_identifier: u.app_id.clone(),
+            telework: u.telework,
+            valid_from: u.from.clone(),
+            valid_until: u.until.clone(),
+            locked: u.locked,
+            ..Default::default()
+        };
+        let id = insert_user(&mut tx, &input, None).await?;
         for (role_id, sid) in &u.grants {
             sqlx::query(
                 "INSERT INTO role_assignments (user_id, role_id, structure_id, created_at) VALUES ($1, $2, $3, $4) \

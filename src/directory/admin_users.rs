@@ -236,6 +236,44 @@ fn unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
+/// Inserts an account with every field of SPEC 2 and no password, in the caller's connection
+/// or transaction (shared by the AIA form and the CSV import). A taken e-mail is a unique
+/// violation the caller interprets.
+pub async fn insert_user(
+    conn: &mut sqlx::AnyConnection,
+    u: &UserInput,
+    by: Option<i64>,
+) -> DResult<i64> {
+    let t = now();
+    let row = sqlx::query(
+        "INSERT INTO users (uid, email, first_name, last_name, structure_id, job_title, service, \
+         postal_address, phone, app_identifier, telework, valid_from, valid_until, locked, \
+         platform_admin, created_at, updated_at, created_by, search_text) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15, $15, $16, \
+         $17) RETURNING id",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(super::users::normalize_email(&u.email))
+    .bind(u.first_name.trim().to_string())
+    .bind(u.last_name.trim().to_string())
+    .bind(u.structure_id)
+    .bind(u.job_title.clone())
+    .bind(u.service.clone())
+    .bind(u.postal_address.clone())
+    .bind(u.phone.clone())
+    .bind(u.app_identifier.clone())
+    .bind(i64::from(u.telework))
+    .bind(u.valid_from.clone())
+    .bind(u.valid_until.clone())
+    .bind(i64::from(u.locked))
+    .bind(t)
+    .bind(by)
+    .bind(u.search_text())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
 impl Directory {
     /// One page of users (ordered by name) and the total count for the filter.
     pub async fn list_users(
@@ -287,37 +325,11 @@ impl Directory {
     /// Creates an account with every field of SPEC 2 and no password (the agent chooses it
     /// through "Première visite ?"). `Ok(None)` when the e-mail is already taken.
     pub async fn create_user_full(&self, u: &UserInput, by: i64) -> DResult<Option<i64>> {
-        let t = now();
-        let res = sqlx::query(
-            "INSERT INTO users (uid, email, first_name, last_name, structure_id, job_title, service, \
-             postal_address, phone, app_identifier, telework, valid_from, valid_until, locked, \
-             platform_admin, created_at, updated_at, created_by, search_text) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15, $15, $16, \
-             $17) RETURNING id",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(super::users::normalize_email(&u.email))
-        .bind(u.first_name.trim().to_string())
-        .bind(u.last_name.trim().to_string())
-        .bind(u.structure_id)
-        .bind(u.job_title.clone())
-        .bind(u.service.clone())
-        .bind(u.postal_address.clone())
-        .bind(u.phone.clone())
-        .bind(u.app_identifier.clone())
-        .bind(i64::from(u.telework))
-        .bind(u.valid_from.clone())
-        .bind(u.valid_until.clone())
-        .bind(i64::from(u.locked))
-        .bind(t)
-        .bind(by)
-        .bind(u.search_text())
-        .fetch_one(&self.pool)
-        .await;
-        match res {
-            Ok(row) => Ok(Some(row.try_get(0)?)),
-            Err(e) if unique_violation(&e) => Ok(None),
-            Err(e) => Err(e.into()),
+        let mut conn = self.pool.acquire().await?;
+        match insert_user(&mut conn, u, Some(by)).await {
+            Ok(id) => Ok(Some(id)),
+            Err(DirectoryError::Db(e)) if unique_violation(&e) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 

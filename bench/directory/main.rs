@@ -1011,8 +1011,7 @@ async fn plans(dir: &convergences::directory::Directory) -> String {
         };
         let _ = writeln!(out, "-- {label}");
         let t = Instant::now();
-        match q.query_with_prefix(explain).fetch_all(&dir.pool).await
-        {
+        match q.query_with_prefix(explain).fetch_all(&dir.pool).await {
             Ok(rows) => {
                 for r in rows {
                     let line: String = r.try_get(col).unwrap_or_default();

@@ -95,6 +95,27 @@ impl RedisStore {
         Ok(cm)
     }
 
+    /// Runs an idempotent command, and once more if the connection turned out dropped. After
+    /// Redis restarts, the first command on the old connection fails and the manager
+    /// reconnects: without the retry, that request (a login, a proxied page) would get a 503
+    /// although Redis is back. Timeouts are not retried (the caller has waited enough), and
+    /// neither is GETDEL (`take_code`), which must not run twice.
+    async fn idempotent<T, F, Fut>(&self, op: F) -> SResult<T>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let c = self.conn().await?;
+        match op(c.clone()).await {
+            Ok(v) => Ok(v),
+            Err(e) if e.is_connection_dropped() || e.is_connection_refusal() => {
+                tracing::debug!(error = %e, "redis connection dropped; retrying once");
+                op(c).await.map_err(unavailable)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     fn key(&self, kind: &str, k: &SessionKey) -> String {
         format!("{}{kind}:{}", self.prefix, hex(k))
     }
@@ -120,11 +141,10 @@ impl RedisStore {
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn insert(&self, key: SessionKey, rec: SessionRecord, ttl: Duration) -> SResult<()> {
-        let mut c = self.conn().await?;
         let json = serde_json::to_string(&rec).map_err(unavailable)?;
         let user_key = self.user_key(rec.user_id);
-        redis::pipe()
-            .atomic()
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .cmd("SET")
             .arg(self.key("s", &key))
             .arg(json)
@@ -135,15 +155,22 @@ impl SessionStore for RedisStore {
             .ignore()
             // The index lives as long as the longest session could.
             .expire(&user_key, 7 * 24 * 3600)
-            .ignore()
-            .query_async::<()>(&mut c)
-            .await
-            .map_err(unavailable)
+            .ignore();
+        self.idempotent(|mut c| {
+            let pipe = pipe.clone();
+            async move { pipe.query_async::<()>(&mut c).await }
+        })
+        .await
     }
 
     async fn get(&self, key: &SessionKey) -> SResult<Option<SessionRecord>> {
-        let mut c = self.conn().await?;
-        let v: Option<String> = c.get(self.key("s", key)).await.map_err(unavailable)?;
+        let k = self.key("s", key);
+        let v: Option<String> = self
+            .idempotent(|mut c| {
+                let k = k.clone();
+                async move { c.get(k).await }
+            })
+            .await?;
         Ok(v.and_then(|s| serde_json::from_str(&s).ok()))
     }
 
@@ -153,30 +180,42 @@ impl SessionStore for RedisStore {
         };
         rec.last_seen = last_seen;
         let json = serde_json::to_string(&rec).map_err(unavailable)?;
-        let mut c = self.conn().await?;
         // XX: never resurrect a session revoked in between.
-        let _: Option<String> = redis::cmd("SET")
-            .arg(self.key("s", key))
+        let mut set = redis::cmd("SET");
+        set.arg(self.key("s", key))
             .arg(json)
             .arg("XX")
             .arg("PX")
-            .arg(millis(ttl))
-            .query_async(&mut c)
-            .await
-            .map_err(unavailable)?;
+            .arg(millis(ttl));
+        let _: Option<String> = self
+            .idempotent(|mut c| {
+                let set = set.clone();
+                async move { set.query_async(&mut c).await }
+            })
+            .await?;
         Ok(())
     }
 
     async fn remove(&self, key: &SessionKey) -> SResult<()> {
-        let mut c = self.conn().await?;
-        let _: i64 = c.del(self.key("s", key)).await.map_err(unavailable)?;
+        let k = self.key("s", key);
+        let _: i64 = self
+            .idempotent(|mut c| {
+                let k = k.clone();
+                async move { c.del(k).await }
+            })
+            .await?;
         Ok(())
     }
 
     async fn remove_user(&self, user_id: i64) -> SResult<usize> {
-        let mut c = self.conn().await?;
         let user_key = self.user_key(user_id);
-        let members: Vec<String> = c.smembers(&user_key).await.map_err(unavailable)?;
+        let members: Vec<String> = self
+            .idempotent(|mut c| {
+                let k = user_key.clone();
+                async move { c.smembers(k).await }
+            })
+            .await?;
+        let mut c = self.conn().await?;
         let keys: Vec<String> = members
             .iter()
             .filter_map(|m| unhex(m))
@@ -191,13 +230,13 @@ impl SessionStore for RedisStore {
     }
 
     async fn put_code(&self, code: SessionKey, value: HandshakeCode, ttl: Duration) -> SResult<()> {
-        let mut c = self.conn().await?;
         let json = serde_json::to_string(&value).map_err(unavailable)?;
-        let _: () = c
-            .pset_ex(self.key("c", &code), json, millis(ttl))
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        let k = self.key("c", &code);
+        self.idempotent(|mut c| {
+            let (k, json) = (k.clone(), json.clone());
+            async move { c.pset_ex(k, json, millis(ttl)).await }
+        })
+        .await
     }
 
     async fn take_code(&self, code: &SessionKey) -> SResult<Option<HandshakeCode>> {
@@ -207,26 +246,29 @@ impl SessionStore for RedisStore {
     }
 
     async fn put_link(&self, link: SessionKey, session: SessionKey, ttl: Duration) -> SResult<()> {
-        let mut c = self.conn().await?;
-        let _: () = c
-            .pset_ex(self.key("l", &link), hex(&session), millis(ttl))
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        let (k, v) = (self.key("l", &link), hex(&session));
+        self.idempotent(|mut c| {
+            let (k, v) = (k.clone(), v.clone());
+            async move { c.pset_ex(k, v, millis(ttl)).await }
+        })
+        .await
     }
 
     async fn get_link(&self, link: &SessionKey) -> SResult<Option<SessionKey>> {
-        let mut c = self.conn().await?;
-        let v: Option<String> = c.get(self.key("l", link)).await.map_err(unavailable)?;
+        let k = self.key("l", link);
+        let v: Option<String> = self
+            .idempotent(|mut c| {
+                let k = k.clone();
+                async move { c.get(k).await }
+            })
+            .await?;
         Ok(v.as_deref().and_then(unhex))
     }
 
     async fn ping(&self) -> SResult<()> {
-        let mut c = self.conn().await?;
-        let _: String = redis::cmd("PING")
-            .query_async(&mut c)
-            .await
-            .map_err(unavailable)?;
+        let _: String = self
+            .idempotent(|mut c| async move { redis::cmd("PING").query_async(&mut c).await })
+            .await?;
         Ok(())
     }
 }

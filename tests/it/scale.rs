@@ -266,3 +266,26 @@ fn without_redis_the_gateway_fails_closed_with_a_503_and_recovers() {
     assert_eq!(again.login("agent@mairie-exemple.fr", PASSWORD).0, 303);
     assert_eq!(again.get_json(&t.url("bip.test", "/"))["app"], "bip");
 }
+
+#[test]
+fn a_redis_restart_costs_no_request_on_an_instance_that_did_not_notice_it() {
+    if !needs_redis() {
+        return;
+    }
+    let port = crate::harness::free_port();
+    let mut redis = OwnRedis::start(port);
+    let t = TestGateway::start_with(Options {
+        redis_url: Some(format!("redis://127.0.0.1:{}", redis.port)),
+        ..Default::default()
+    });
+    let browser = t.browser();
+    assert_eq!(browser.login("agent@mairie-exemple.fr", PASSWORD).0, 303);
+    assert_eq!(browser.get_json(&t.url("bip.test", "/"))["app"], "bip");
+    // Redis restarts while the gateway sends it nothing: its connection is now a dead one.
+    redis.stop();
+    let _redis = OwnRedis::start(port);
+    // The first commands find the connection dropped, reconnect and succeed: no 503.
+    let again = t.browser();
+    assert_eq!(again.login("agent@mairie-exemple.fr", PASSWORD).0, 303);
+    assert_eq!(again.get_json(&t.url("bip.test", "/"))["app"], "bip");
+}

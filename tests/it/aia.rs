@@ -973,6 +973,13 @@ fn exports_parse_back_and_neutralise_formulas() {
     assert_eq!(f[4], "mairie-exemple");
     let agent = rows.iter().find(|r| r[2] == AGENT).unwrap();
     assert_eq!(agent[14], "BIP : utilisateur (mairie-exemple)");
+    let referent = rows.iter().find(|r| r[2] == REFERENT).unwrap();
+    assert_eq!(
+        referent[14],
+        "BIP : administrateur (mairie-exemple) | Net-Cotisations : administrateur (mairie-exemple)"
+    );
+    let none = rows.iter().find(|r| r[2] == CCAS_AGENT).unwrap();
+    assert_eq!(none[14], "");
     // Filters apply to the export too.
     let (_, _, bytes) = get_bytes(&r, "/aia/utilisateurs/export.csv?q=ccas");
     assert_eq!(parse_csv(&bytes).1.len(), 1);

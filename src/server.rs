@@ -284,6 +284,7 @@ pub fn run(
     let cfg = &gw.config;
     let conf = ServerConf {
         threads: cfg.threads,
+        work_stealing: cfg.work_stealing,
         grace_period_seconds: Some(cfg.grace_period_seconds),
         graceful_shutdown_timeout_seconds: Some(cfg.graceful_shutdown_timeout_seconds),
         ca_file: cfg

@@ -195,6 +195,7 @@ listen = "127.0.0.1:$port"
 portal_host = "auth.localhost"
 data_dir = "$dir/data"
 threads = ${GATEWAY_THREADS:-2}
+work_stealing = ${GATEWAY_WORK_STEALING:-true}
 grace_period_seconds = 0
 graceful_shutdown_timeout_seconds = 1
 ${GATEWAY_EXTRA_TOML:-}

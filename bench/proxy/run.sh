@@ -8,7 +8,7 @@
 # bench/RESULTS.md. See bench/README.md.
 #
 # Environment: ROUNDS (3), DURATION (10 s), WARMUP (3 s), CONNECTIONS (50), WRK_THREADS (2),
-# GATEWAY_THREADS (2), BENCH_BIN (skip the build), CARGO_TARGET_DIR,
+# GATEWAY_THREADS (2), GATEWAY_WORK_STEALING (true), BENCH_BIN (skip the build), CARGO_TARGET_DIR,
 # RESULTS_FILE (bench/RESULTS.md; "-" to not write), BENCH_NOTE (free text for RESULTS.md),
 # BENCH_KEEP_TMP=1 (keep configs and logs).
 set -euo pipefail
@@ -258,7 +258,7 @@ REPORT="$BENCH_TMP/report.md"
   echo "### Proxy overhead — $STARTED"
   echo
   echo "- Machine: $(machine_description)"
-  echo "- Binary: $BUILD_DESC; server.threads = ${GATEWAY_THREADS:-2}; nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), worker_processes 2; $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
+  echo "- Binary: $BUILD_DESC; server.threads = ${GATEWAY_THREADS:-2}, server.work_stealing = ${GATEWAY_WORK_STEALING:-true}; nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), worker_processes 2; $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
   echo "- Convergences log level: $GATEWAY_LOG_LEVEL"
   echo "- wrk -t$WRK_THREADS -c$CONNECTIONS --latency, ${DURATION} s per run, $ROUNDS rounds interleaved a b c, ${WARMUP} s warm-up each; wrk, upstream and proxies share the machine"
   echo "- Load average before/after: $LOAD_BEFORE / $LOAD_AFTER; build processes (rustc, cc, ld...) seen during the runs: up to $BUSY_MAX${BENCH_NOTE:+; $BENCH_NOTE}"

@@ -36,6 +36,9 @@ pub struct ServerSection {
     pub public_url: Option<String>,
     pub data_dir: PathBuf,
     pub threads: usize,
+    /// Pingora's work stealing between the proxy threads (`false`: one single-threaded runtime
+    /// per thread, each connection served where it was accepted).
+    pub work_stealing: bool,
     pub grace_period_seconds: u64,
     pub graceful_shutdown_timeout_seconds: u64,
     pub log_format: String,
@@ -65,6 +68,7 @@ impl Default for ServerSection {
             public_url: None,
             data_dir: PathBuf::from("data"),
             threads: 2,
+            work_stealing: true,
             grace_period_seconds: 5,
             graceful_shutdown_timeout_seconds: 5,
             log_format: "text".into(),

@@ -1015,9 +1015,10 @@ async fn plans(dir: &convergences::directory::Directory) -> String {
         .get(&role)
         .copied()
         .unwrap_or(0);
-    let (a_count, a_page) = list_users_sql(&a, &none, 25, 0);
-    let (all_count, all_deep) = list_users_sql(&all, &none, 100, 19_900);
-    let (s_count, s_page) = list_users_sql(&all, &search, 25, 0);
+    let (a_count, a_page) = list_users_sql(dir.backend, &a, &none, 25, 0);
+    let (all_count, all_deep) = list_users_sql(dir.backend, &all, &none, 100, 19_900);
+    let (s_count, s_page) = list_users_sql(dir.backend, &all, &search, 25, 0);
+    let (as_count, as_page) = list_users_sql(dir.backend, &a, &search, 25, 0);
     let queries = [
         ("référent list: count", a_count),
         ("référent list: page", a_page),
@@ -1025,6 +1026,8 @@ async fn plans(dir: &convergences::directory::Directory) -> String {
         ("admin list: page 200 of 100", all_deep),
         ("admin search: count", s_count),
         ("admin search: page", s_page),
+        ("référent search: count", as_count),
+        ("référent search: page", as_page),
         (
             "role member counts (apps_with_roles, admin)",
             Directory::role_counts_sql(&roles, &all),
@@ -1035,11 +1038,11 @@ async fn plans(dir: &convergences::directory::Directory) -> String {
         ),
         (
             "role members page (bip/utilisateur, admin)",
-            Directory::role_members_page_sql(role, &all, "", members, 25, 0),
+            Directory::role_members_page_sql(dir.backend, role, &all, "", members, 25, 0),
         ),
         (
             "role members page (bip/utilisateur, référent A)",
-            Directory::role_members_page_sql(role, &a, "", a_members, 25, 0),
+            Directory::role_members_page_sql(dir.backend, role, &a, "", a_members, 25, 0),
         ),
     ];
     let mut out = String::new();

@@ -12,9 +12,6 @@ ALTER TABLE users ADD COLUMN search_text TEXT;
 -- uses another schema and later drops it does not drop the extension of the whole database.
 CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
 CREATE INDEX users_search_trgm ON users USING gin (search_text public.gin_trgm_ops);
--- The same name as SQLite's FTS5 table, so both back ends run the same query:
--- `u.id IN (SELECT user_id FROM user_search WHERE search_text LIKE $n)`.
-CREATE VIEW user_search AS SELECT id AS user_id, search_text FROM users;
 
 -- Role assignments per (role, structure of the account), kept by triggers: the member count of
 -- a role inside a viewer's scope is a sum over the structures of that scope instead of a join

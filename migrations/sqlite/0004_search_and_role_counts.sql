@@ -7,10 +7,9 @@
 -- accents; NULL until then (the gateway fills it at start-up, see Directory::migrate).
 ALTER TABLE users ADD COLUMN search_text TEXT;
 
--- SQLite indexes substrings with an FTS5 trigram table: `search_text LIKE '%mar%'` on it is an
--- index lookup (a `LIKE` with an ESCAPE clause is not, so the application does not use one).
--- PostgreSQL has the same name as a view over a trigram GIN index, so both back ends run the
--- same query: `u.id IN (SELECT user_id FROM user_search WHERE search_text LIKE $n)`.
+-- SQLite indexes substrings with an FTS5 trigram table: the phrase query
+-- `user_search MATCH '"mar"'` finds the accounts whose text contains "mar" from the index
+-- alone (PostgreSQL uses a pg_trgm index on the column instead; see directory/search.rs).
 CREATE VIRTUAL TABLE user_search USING fts5(search_text, user_id UNINDEXED, tokenize = 'trigram');
 
 CREATE TRIGGER users_search_insert AFTER INSERT ON users BEGIN

@@ -4,7 +4,7 @@
 use super::access::Scope;
 use super::query::Sql;
 use super::search;
-use super::{now, DResult, Directory};
+use super::{now, Backend, DResult, Directory};
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -155,7 +155,14 @@ impl Directory {
     /// without sorting it; a small role is better read from its assignments and sorted.
     /// (`CROSS JOIN` fixes the join order for SQLite; PostgreSQL treats it as an inner join and
     /// plans it from its statistics.)
-    fn members_sql(select: &str, role_id: i64, scope: &Scope, q: &str, users_first: bool) -> Sql {
+    fn members_sql(
+        backend: Backend,
+        select: &str,
+        role_id: i64,
+        scope: &Scope,
+        q: &str,
+        users_first: bool,
+    ) -> Sql {
         let from = if users_first {
             "FROM users u CROSS JOIN role_assignments ra"
         } else {
@@ -169,13 +176,14 @@ impl Directory {
         sql.push(&format!(" AND ra.role_id = {r}"));
         sql.and_scope("s.path", scope);
         if let Some(n) = search::needle(q, super::admin_users::MIN_SEARCH) {
-            search::push_match(&mut sql, "u.id", &n);
+            search::push_match(&mut sql, backend, "u.id", &n);
         }
         sql
     }
 
     /// The page query of `role_members`, for a role with `total` members in `scope`.
     pub fn role_members_page_sql(
+        backend: Backend,
         role_id: i64,
         scope: &Scope,
         q: &str,
@@ -184,6 +192,7 @@ impl Directory {
         offset: i64,
     ) -> Sql {
         let mut sql = Self::members_sql(
+            backend,
             "ra.id, u.id, u.last_name, u.first_name, u.email, s.path, b.id, b.path",
             role_id,
             scope,
@@ -211,16 +220,17 @@ impl Directory {
             let counts = self.role_counts(&[role_id], scope).await?;
             counts.get(&role_id).copied().unwrap_or(0)
         } else {
-            Self::members_sql("COUNT(*)", role_id, scope, q, false)
+            Self::members_sql(self.backend, "COUNT(*)", role_id, scope, q, false)
                 .query()
                 .fetch_one(&self.pool)
                 .await?
                 .try_get(0)?
         };
-        let rows = Self::role_members_page_sql(role_id, scope, q, total, limit, offset)
-            .query()
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            Self::role_members_page_sql(self.backend, role_id, scope, q, total, limit, offset)
+                .query()
+                .fetch_all(&self.pool)
+                .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             out.push(MemberRow {
@@ -258,7 +268,7 @@ impl Directory {
     ) -> DResult<Vec<i64>> {
         // Account ids in order, each probed in the (user, role) index: a page stops after
         // `limit` members instead of sorting the whole role.
-        let mut sql = Self::members_sql("DISTINCT u.id", role_id, scope, "", true);
+        let mut sql = Self::members_sql(self.backend, "DISTINCT u.id", role_id, scope, "", true);
         let a = sql.int(after);
         let l = sql.int(limit);
         sql.push(&format!(" AND u.id > {a} ORDER BY u.id LIMIT {l}"));

@@ -5,7 +5,7 @@
 use super::access::Scope;
 use super::query::Sql;
 use super::search;
-use super::{now, today, DResult, Directory, DirectoryError};
+use super::{now, today, Backend, DResult, Directory, DirectoryError};
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -135,7 +135,7 @@ const GRANTS_COLUMN: &str =
      JOIN app_roles r ON r.id = ra.role_id JOIN applications a ON a.id = r.app_id \
      JOIN structures b ON b.id = ra.structure_id WHERE ra.user_id = u.id AND a.active = 1)";
 
-fn apply_filter(sql: &mut Sql, f: &UserFilter, scope: &Scope) {
+fn apply_filter(sql: &mut Sql, f: &UserFilter, scope: &Scope, backend: Backend) {
     sql.and_scope("s.path", scope);
     if let Some(paths) = &f.structure_paths {
         sql.and_scope("s.path", &Scope::Subtrees(paths.clone()));
@@ -145,7 +145,7 @@ fn apply_filter(sql: &mut Sql, f: &UserFilter, scope: &Scope) {
         sql.push(&format!(" AND u.structure_id = {p}"));
     }
     if let Some(n) = search::needle(&f.q, MIN_SEARCH) {
-        search::push_match(sql, "u.id", &n);
+        search::push_match(sql, backend, "u.id", &n);
     }
     if let Some((slug, role)) = &f.app_role {
         let a = sql.text(slug);
@@ -175,17 +175,23 @@ fn apply_filter(sql: &mut Sql, f: &UserFilter, scope: &Scope) {
 }
 
 /// The count and the page query of `Directory::list_users`.
-pub fn list_users_sql(scope: &Scope, f: &UserFilter, limit: i64, offset: i64) -> (Sql, Sql) {
+pub fn list_users_sql(
+    backend: Backend,
+    scope: &Scope,
+    f: &UserFilter,
+    limit: i64,
+    offset: i64,
+) -> (Sql, Sql) {
     let from = filtered_from(f, scope);
     let mut count = Sql::new(&format!("SELECT COUNT(*) {from}"));
-    apply_filter(&mut count, f, scope);
+    apply_filter(&mut count, f, scope, backend);
     // The page's ids first, from the name index alone, then their rows: a deep page
     // (OFFSET 19 900) skips index entries instead of joining and reading 19 900 rows.
     let mut sql = Sql::new(&format!(
         "SELECT {ROW_COLUMNS} FROM users u JOIN structures s ON s.id = u.structure_id \
          WHERE u.id IN (SELECT u.id {from}"
     ));
-    apply_filter(&mut sql, f, scope);
+    apply_filter(&mut sql, f, scope, backend);
     let l = sql.int(limit);
     let o = sql.int(offset);
     sql.push(&format!(
@@ -300,7 +306,7 @@ impl Directory {
         limit: i64,
         offset: i64,
     ) -> DResult<(i64, Vec<UserRow>)> {
-        let (count, sql) = list_users_sql(scope, f, limit, offset);
+        let (count, sql) = list_users_sql(self.backend, scope, f, limit, offset);
         let total: i64 = count.query().fetch_one(&self.pool).await?.try_get(0)?;
         let mut rows = sql
             .query()
@@ -443,7 +449,7 @@ impl Directory {
              JOIN structures s ON s.id = u.structure_id \
              LEFT JOIN user_photos p ON p.user_id = u.id WHERE 1 = 1"
         ));
-        apply_filter(&mut sql, f, scope);
+        apply_filter(&mut sql, f, scope, self.backend);
         let a = sql.int(after);
         let l = sql.int(limit);
         sql.push(&format!(" AND u.id > {a} ORDER BY u.id LIMIT {l}"));

@@ -1320,6 +1320,24 @@ fn search_ignores_accents_and_case_and_finds_both_name_orders() {
     }
     let (_, html) = get(&b, "/aia/utilisateurs?q=agnes+agent");
     assert!(html.contains("Utilisateurs (1)"), "{html}");
+    // Punctuation is literal, including what a full-text query language would interpret.
+    let (_, html) = get(&b, "/aia/utilisateurs?q=agent%40mairie-exem");
+    assert!(
+        html.contains("Utilisateurs (1)") && html.contains(AGENT),
+        "{html}"
+    );
+    for q in [
+        "%22ag%22",
+        "ag*%28%29",
+        "a%22b%5E-c",
+        "NOT+agent+OR",
+        "%25%25%25",
+        "___",
+    ] {
+        let (status, html) = get(&b, &format!("/aia/utilisateurs?q={q}"));
+        assert_eq!(status, 200, "{q}");
+        assert!(html.contains("Utilisateurs (0)"), "{q}: {html}");
+    }
     // A match never spans two fields: "agent" ends the last name, "agnès" follows on the
     // "last first" line, but the e-mail line does not run into the service line.
     let (_, html) = get(&b, "/aia/utilisateurs?q=fr+ress");

@@ -57,14 +57,14 @@ impl Gateway {
     pub async fn revoke_user(&self, user_id: i64) -> Result<usize, crate::session::SessionError> {
         self.identities.invalidate(user_id);
         let n = self.sessions.revoke_user(user_id).await?;
-        self.fanout.publish(Event::UserSessions(user_id));
+        self.fanout.publish_now(Event::UserSessions(user_id)).await;
         Ok(n)
     }
 
     /// Ends one session (logout) on every instance.
     pub async fn end_session(&self, key: &SessionKey) -> Result<(), crate::session::SessionError> {
         self.sessions.revoke(key).await?;
-        self.fanout.publish(Event::Session(*key));
+        self.fanout.publish_now(Event::Session(*key)).await;
         Ok(())
     }
 

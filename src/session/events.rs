@@ -59,6 +59,7 @@ impl Event {
 #[derive(Clone, Default)]
 pub struct Fanout {
     tx: Option<UnboundedSender<Event>>,
+    store: Option<Arc<RedisStore>>,
 }
 
 impl Fanout {
@@ -68,8 +69,22 @@ impl Fanout {
         }
     }
 
+    /// Publishes before returning, for revocations: they must be in force on every instance
+    /// when the revoking request is answered, not whenever the publisher task next runs (a
+    /// busy machine delayed it by up to 60 ms). The sessions are already gone from Redis; the
+    /// event only clears the other instances' sub-second caches, so a failure is logged and
+    /// the request still succeeds.
+    pub async fn publish_now(&self, e: Event) {
+        if let Some(store) = &self.store {
+            if let Err(err) = store.publish(&e.encode()).await {
+                tracing::warn!(error = %err, event = ?e, "could not publish a revocation to other instances");
+            }
+        }
+    }
+
     /// Starts the publisher task on the current runtime.
     pub fn start(store: Arc<RedisStore>) -> Fanout {
+        let store_for_now = store.clone();
         let (tx, mut rx) = unbounded_channel::<Event>();
         tokio::spawn(async move {
             while let Some(e) = rx.recv().await {
@@ -78,7 +93,10 @@ impl Fanout {
                 }
             }
         });
-        Fanout { tx: Some(tx) }
+        Fanout {
+            tx: Some(tx),
+            store: Some(store_for_now),
+        }
     }
 }
 

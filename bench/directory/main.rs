@@ -518,7 +518,13 @@ fn main() {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         run(&backend, &db_url, iterations, warmup, export_runs, explain)
     }));
-    drop_schema(&pg);
+    if std::env::var("BENCH_KEEP_SCHEMA").is_ok_and(|v| v == "1") {
+        if let Some((_, schema)) = &pg {
+            eprintln!("[directory bench] BENCH_KEEP_SCHEMA=1: schema {schema} kept");
+        }
+    } else {
+        drop_schema(&pg);
+    }
     match result {
         Ok(report) => {
             println!("{report}");
@@ -934,9 +940,10 @@ async fn breakdown(dir: &convergences::directory::Directory) -> String {
                         let _ = dir.apps_with_roles(None, scope).await.expect("apps");
                     }
                     6 => {
+                        let place = dir.place(scope, none).await.expect("place");
                         let _ = dir
                             .export_users_page(
-                                scope,
+                                &place,
                                 none,
                                 seed::FIRST_USER + 10_000,
                                 500,
@@ -1015,10 +1022,12 @@ async fn plans(dir: &convergences::directory::Directory) -> String {
         .get(&role)
         .copied()
         .unwrap_or(0);
-    let (a_count, a_page) = list_users_sql(dir.backend, &a, &none, 25, 0);
-    let (all_count, all_deep) = list_users_sql(dir.backend, &all, &none, 100, 19_900);
-    let (s_count, s_page) = list_users_sql(dir.backend, &all, &search, 25, 0);
-    let (as_count, as_page) = list_users_sql(dir.backend, &a, &search, 25, 0);
+    let a_place = dir.place(&a, &none).await.expect("place");
+    let all_place = dir.place(&all, &none).await.expect("place");
+    let (a_count, a_page) = list_users_sql(dir.backend, &a_place, &none, 25, 0);
+    let (all_count, all_deep) = list_users_sql(dir.backend, &all_place, &none, 100, 19_900);
+    let (s_count, s_page) = list_users_sql(dir.backend, &all_place, &search, 25, 0);
+    let (as_count, as_page) = list_users_sql(dir.backend, &a_place, &search, 25, 0);
     let queries = [
         ("référent list: count", a_count),
         ("référent list: page", a_page),
@@ -1038,11 +1047,11 @@ async fn plans(dir: &convergences::directory::Directory) -> String {
         ),
         (
             "role members page (bip/utilisateur, admin)",
-            Directory::role_members_page_sql(dir.backend, role, &all, "", members, 25, 0),
+            Directory::role_members_page_sql(dir.backend, role, &all_place, "", members, 25, 0),
         ),
         (
             "role members page (bip/utilisateur, référent A)",
-            Directory::role_members_page_sql(dir.backend, role, &a, "", a_members, 25, 0),
+            Directory::role_members_page_sql(dir.backend, role, &a_place, "", a_members, 25, 0),
         ),
     ];
     let mut out = String::new();

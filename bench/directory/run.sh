@@ -9,7 +9,7 @@
 # Environment: BENCH_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test), BACKENDS
 # ("sqlite postgres" when BENCH_DATABASE_URL is set, else "sqlite"), ITERATIONS (50), WARMUP (3),
 # EXPORT_RUNS (3), BENCH_SQLITE_ANALYZE=1, BENCH_EXPLAIN=1, CARGO_TARGET_DIR, RESULTS_FILE
-# (bench/RESULTS.md; "-" for none), BENCH_NOTE, BENCH_KEEP_TMP=1.
+# (bench/RESULTS.md; "-" for none), BENCH_NOTE, BENCH_KEEP_TMP=1, BENCH_KEEP_SCHEMA=1 (keep the PostgreSQL schema, for EXPLAIN by hand).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/../lib/common.sh"
@@ -87,12 +87,4 @@ REPORT="$BENCH_TMP/report.md"
   done
 } >"$REPORT"
 
-echo
-cat "$REPORT"
-if [ "$RESULTS_FILE" != "-" ]; then
-  if [ ! -s "$RESULTS_FILE" ]; then
-    printf '# Benchmark results\n\nAppended by bench/*/run.sh (see bench/README.md). Newest last.\n\n' >"$RESULTS_FILE"
-  fi
-  cat "$REPORT" >>"$RESULTS_FILE"
-  log "appended to $RESULTS_FILE"
-fi
+publish_report "$REPORT"

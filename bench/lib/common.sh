@@ -289,3 +289,17 @@ busy_processes() {
   n="$(ps -eo comm= 2>/dev/null | grep -cE '^(rustc|cargo|cc1|cc1plus|ld|lld|clang|gcc|node)$' || true)"
   printf '%s' "${n:-0}"
 }
+
+# Prints a finished report and appends it to $RESULTS_FILE ("-": print only).
+publish_report() {
+  local report=$1
+  echo
+  cat "$report"
+  if [ "$RESULTS_FILE" != "-" ]; then
+    if [ ! -s "$RESULTS_FILE" ]; then
+      printf '# Benchmark results\n\nAppended by bench/*/run.sh (see bench/README.md). Newest last.\n\n' >"$RESULTS_FILE"
+    fi
+    cat "$report" >>"$RESULTS_FILE"
+    log "appended to $RESULTS_FILE"
+  fi
+}

@@ -125,12 +125,4 @@ EOF
   echo
 } >"$REPORT"
 
-echo
-cat "$REPORT"
-if [ "$RESULTS_FILE" != "-" ]; then
-  if [ ! -s "$RESULTS_FILE" ]; then
-    printf '# Benchmark results\n\nAppended by bench/*/run.sh (see bench/README.md). Newest last.\n\n' >"$RESULTS_FILE"
-  fi
-  cat "$REPORT" >>"$RESULTS_FILE"
-  log "appended to $RESULTS_FILE"
-fi
+publish_report "$REPORT"

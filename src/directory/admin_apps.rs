@@ -2,6 +2,7 @@
 //! paginated members restricted to the viewer's scope, and assign / unassign / reassign.
 
 use super::access::Scope;
+use super::admin_users::{Place, UserFilter};
 use super::query::Sql;
 use super::search;
 use super::{now, Backend, DResult, Directory};
@@ -159,7 +160,7 @@ impl Directory {
         backend: Backend,
         select: &str,
         role_id: i64,
-        scope: &Scope,
+        place: &Place,
         q: &str,
         users_first: bool,
     ) -> Sql {
@@ -174,18 +175,18 @@ impl Directory {
         ));
         let r = sql.int(role_id);
         sql.push(&format!(" AND ra.role_id = {r}"));
-        sql.and_scope("s.path", scope);
+        place.push(&mut sql);
         if let Some(n) = search::needle(q, super::admin_users::MIN_SEARCH) {
             search::push_match(&mut sql, backend, "u.id", &n);
         }
         sql
     }
 
-    /// The page query of `role_members`, for a role with `total` members in `scope`.
+    /// The page query of `role_members`, for a role with `total` members in `place`.
     pub fn role_members_page_sql(
         backend: Backend,
         role_id: i64,
-        scope: &Scope,
+        place: &Place,
         q: &str,
         total: i64,
         limit: i64,
@@ -195,7 +196,7 @@ impl Directory {
             backend,
             "ra.id, u.id, u.last_name, u.first_name, u.email, s.path, b.id, b.path",
             role_id,
-            scope,
+            place,
             q,
             total > BY_NAME_FROM,
         );
@@ -216,18 +217,19 @@ impl Directory {
         limit: i64,
         offset: i64,
     ) -> DResult<(i64, Vec<MemberRow>)> {
+        let place = self.place(scope, &UserFilter::default()).await?;
         let total: i64 = if search::needle(q, super::admin_users::MIN_SEARCH).is_none() {
             let counts = self.role_counts(&[role_id], scope).await?;
             counts.get(&role_id).copied().unwrap_or(0)
         } else {
-            Self::members_sql(self.backend, "COUNT(*)", role_id, scope, q, false)
+            Self::members_sql(self.backend, "COUNT(*)", role_id, &place, q, false)
                 .query()
                 .fetch_one(&self.pool)
                 .await?
                 .try_get(0)?
         };
         let rows =
-            Self::role_members_page_sql(self.backend, role_id, scope, q, total, limit, offset)
+            Self::role_members_page_sql(self.backend, role_id, &place, q, total, limit, offset)
                 .query()
                 .fetch_all(&self.pool)
                 .await?;
@@ -268,7 +270,8 @@ impl Directory {
     ) -> DResult<Vec<i64>> {
         // Account ids in order, each probed in the (user, role) index: a page stops after
         // `limit` members instead of sorting the whole role.
-        let mut sql = Self::members_sql(self.backend, "DISTINCT u.id", role_id, scope, "", true);
+        let place = self.place(scope, &UserFilter::default()).await?;
+        let mut sql = Self::members_sql(self.backend, "DISTINCT u.id", role_id, &place, "", true);
         let a = sql.int(after);
         let l = sql.int(limit);
         sql.push(&format!(" AND u.id > {a} ORDER BY u.id LIMIT {l}"));

@@ -1529,3 +1529,45 @@ fn role_member_counts_follow_every_change_of_assignments_and_accounts() {
     let (_, html) = get(&b, "/aia/applications?app=bip&role=utilisateur");
     assert!(html.contains("Membres (0)"), "{html}");
 }
+
+#[test]
+fn listings_are_the_same_whether_the_scope_is_resolved_to_ids_or_to_path_ranges() {
+    use convergences::directory::access::Scope;
+    use convergences::directory::admin_users::{Place, UserFilter};
+    let t = TestGateway::start();
+    let dir = &t.gw.dir;
+    let mairie = Scope::Subtrees(vec!["/2/".into()]);
+    let none = UserFilter::default();
+    let before = t.block_on(async {
+        assert!(matches!(dir.place(&mairie, &none).await.unwrap(), Place::Ids(ref ids) if ids.len() == 2));
+        dir.list_users(&mairie, &none, 25, 0).await.unwrap()
+    });
+    assert_eq!(before.0, 3);
+    // More structures than are listed by id: the same accounts through path ranges.
+    t.block_on(async {
+        for i in 0..1000 {
+            let name = format!("bureau-{i:04}");
+            dir.create_structure(NewStructure {
+                parent_id: Some(2),
+                short_name: &name,
+                long_name: "Bureau",
+                domains: &[],
+            })
+            .await
+            .unwrap();
+        }
+        assert!(matches!(
+            dir.place(&mairie, &none).await.unwrap(),
+            Place::Paths(..)
+        ));
+        let after = dir.list_users(&mairie, &none, 25, 0).await.unwrap();
+        let ids = |rows: &[convergences::directory::admin_users::UserRow]| {
+            rows.iter().map(|r| r.id).collect::<Vec<_>>()
+        };
+        assert_eq!((after.0, ids(&after.1)), (before.0, ids(&before.1)));
+        let role = dir.role_id("bip", "utilisateur").await.unwrap().unwrap();
+        let (n, members) = dir.role_members(role, &mairie, "", 25, 0).await.unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(members[0].email, AGENT);
+    });
+}

@@ -142,24 +142,31 @@ where
 }
 
 /// Streams the accounts matching `f` inside `scope` (the users list, a structure's members),
-/// in id order; structure names are read once for the whole export.
-pub fn users(gw: Arc<Gateway>, filename: &str, scope: Scope, f: UserFilter) -> Response {
+/// in id order; the structures involved are resolved once, and their names read once, for the
+/// whole export.
+pub async fn users(
+    gw: Arc<Gateway>,
+    filename: &str,
+    scope: Scope,
+    f: UserFilter,
+) -> DResult<Response> {
+    let place = gw.dir.place(&scope, &f).await?;
     let names = Arc::new(tokio::sync::Mutex::new(HashMap::new()));
-    stream(filename, &USER_COLUMNS, move |after| {
-        let (gw, scope, f, names) = (gw.clone(), scope.clone(), f.clone(), names.clone());
+    Ok(stream(filename, &USER_COLUMNS, move |after| {
+        let (gw, place, f, names) = (gw.clone(), place.clone(), f.clone(), names.clone());
         async move {
             // Pages are fetched one after the other: the lock is never contended.
             let mut names = names.lock().await;
             let rows = gw
                 .dir
-                .export_users_page(&scope, &f, after, PAGE, &mut names)
+                .export_users_page(&place, &f, after, PAGE, &mut names)
                 .await?;
             let next = (rows.len() as i64 == PAGE)
                 .then(|| rows.last().map(|r| r.user.id))
                 .flatten();
             Ok((rows.iter().map(user_line).collect(), next))
         }
-    })
+    }))
 }
 
 #[cfg(test)]

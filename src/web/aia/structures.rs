@@ -304,7 +304,8 @@ pub async fn export(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Response> {
         &format!("membres-structure-{id}.csv"),
         scope,
         f,
-    ))
+    )
+    .await?)
 }
 
 #[derive(Deserialize, Default, Clone)]

@@ -286,12 +286,7 @@ pub async fn export(ctx: Ctx, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Respo
     let (f, _) = filter_of(&ctx, &v, &q).await?;
     audit(&ctx, &v, "users_exported", "", Some(v.structure_id), "").await?;
     let scope = v.manage_scope();
-    Ok(csv_export::users(
-        ctx.gw.clone(),
-        "utilisateurs.csv",
-        scope,
-        f,
-    ))
+    Ok(csv_export::users(ctx.gw.clone(), "utilisateurs.csv", scope, f).await?)
 }
 
 pub struct GrantRow {

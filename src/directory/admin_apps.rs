@@ -177,7 +177,7 @@ impl Directory {
         sql.push(&format!(" AND ra.role_id = {r}"));
         place.push(&mut sql);
         if let Some(n) = search::needle(q, super::admin_users::MIN_SEARCH) {
-            search::push_match(&mut sql, backend, "u.id", &n);
+            search::push_match(&mut sql, backend, "u", &n);
         }
         sql
     }

@@ -183,7 +183,7 @@ fn apply_filter(sql: &mut Sql, f: &UserFilter, place: &Place, backend: Backend) 
         sql.push(&format!(" AND u.structure_id = {p}"));
     }
     if let Some(n) = search::needle(&f.q, MIN_SEARCH) {
-        search::push_match(sql, backend, "u.id", &n);
+        search::push_match(sql, backend, "u", &n);
     }
     if let Some((slug, role)) = &f.app_role {
         let a = sql.text(slug);

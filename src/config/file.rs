@@ -68,6 +68,9 @@ impl Default for ServerSection {
             public_url: None,
             data_dir: PathBuf::from("data"),
             threads: 2,
+            // Pingora's default. `false` measured 52-56 µs of CPU per proxied request instead of
+            // 68-69 (bench/RESULTS.md, 2026-11-24 13:4x), but several gateways in one process
+            // (the integration suite) then stall; until that is understood it stays opt-in.
             work_stealing: true,
             grace_period_seconds: 5,
             graceful_shutdown_timeout_seconds: 5,

@@ -1419,6 +1419,61 @@ fn structure_filter_becomes_a_search_field_for_large_scopes() {
     // The référent cannot reach another establishment by typing its name.
     let (_, html) = get(&r, "/aia/utilisateurs?structure_q=cig");
     assert!(html.contains("Utilisateurs (0)"), "{html}");
+
+    // The account form: the structure is typed too, by name or by path.
+    let (_, html) = get(&a, "/aia/utilisateurs/nouveau");
+    assert!(
+        !html.contains("<select id=\"f-structure_id\"") && html.contains("name=\"structure_q\""),
+        "{html}"
+    );
+    let tok = csrf(&a);
+    let form = |email: &'static str, structure: &'static str| {
+        let mut f = user_form(&tok, email, "");
+        f.push(("structure_q", structure));
+        f
+    };
+    // Several structures contain "service-": refused with examples, nothing created.
+    let (status, _, html) = post(
+        &a,
+        "/aia/utilisateurs/nouveau",
+        &form("x1@mairie-exemple.fr", "service-"),
+    );
+    assert_eq!(status, 422);
+    assert!(
+        html.contains("Plusieurs structures correspondent"),
+        "{html}"
+    );
+    let (status, _, html) = post(
+        &a,
+        "/aia/utilisateurs/nouveau",
+        &form("x1@mairie-exemple.fr", "zzz"),
+    );
+    assert_eq!(status, 422);
+    assert!(html.contains("Aucune structure ne correspond"), "{html}");
+    assert!(t
+        .block_on(t.gw.dir.user_id_by_email("x1@mairie-exemple.fr"))
+        .unwrap()
+        .is_none());
+    // A unique name, then the full path as the edit form shows it.
+    let (status, loc, _) = post(
+        &a,
+        "/aia/utilisateurs/nouveau",
+        &form("x1@mairie-exemple.fr", "CCAS"),
+    );
+    assert_eq!(status, 303, "{loc}");
+    let id = t.user_id("x1@mairie-exemple.fr");
+    let rec = t.block_on(t.gw.dir.user_record(id)).unwrap().unwrap();
+    assert_eq!(rec.structure_id, 3);
+    let (_, html) = get(&a, &format!("/aia/utilisateurs/{id}/editer"));
+    assert!(html.contains("value=\"mairie-exemple / ccas\""), "{html}");
+    let (status, loc, _) = post(
+        &a,
+        &format!("/aia/utilisateurs/{id}/editer"),
+        &form("x1@mairie-exemple.fr", "mairie-exemple"),
+    );
+    assert_eq!(status, 303, "{loc}");
+    let rec = t.block_on(t.gw.dir.user_record(id)).unwrap().unwrap();
+    assert_eq!(rec.structure_id, 2);
 }
 
 /// The per-(role, structure) counts kept by triggers, against a recount of the assignments.

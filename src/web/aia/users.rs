@@ -398,6 +398,10 @@ pub struct UserForm {
     pub email: String,
     #[serde(default)]
     pub structure_id: String,
+    /// The structure typed as text (name or "établissement / service" path), where a select
+    /// would hold too many structures.
+    #[serde(default)]
+    pub structure_q: String,
     #[serde(default)]
     pub job_title: String,
     #[serde(default)]
@@ -426,6 +430,7 @@ impl UserForm {
             first_name: u.first_name.clone(),
             email: u.email.clone(),
             structure_id: u.structure_id.to_string(),
+            structure_q: u.structure_label.clone(),
             job_title: u.job_title.clone(),
             service: u.service.clone(),
             postal_address: u.postal_address.clone(),
@@ -456,7 +461,9 @@ pub struct FormPage {
     pub id: Option<i64>,
     pub f: UserForm,
     pub errors: FieldErrors,
-    pub structures: Vec<(i64, String, String)>,
+    /// The structure as a select; `None` when the manager's scope holds too many structures
+    /// and the field is typed text instead.
+    pub structures: Option<Vec<(i64, String, String)>>,
     pub message: Option<String>,
     pub has_photo: bool,
 }
@@ -517,11 +524,55 @@ async fn form_page_flash(
         id,
         f,
         errors,
-        structures: ctx.gw.dir.structure_choices(&v.manage_scope()).await?,
+        structures: if ctx.gw.dir.count_structures(&v.manage_scope()).await? <= STRUCTURE_SELECT_MAX
+        {
+            Some(ctx.gw.dir.structure_choices(&v.manage_scope()).await?)
+        } else {
+            None
+        },
         message,
         has_photo,
     };
     Ok((status, Html(page.render()?)).into_response())
+}
+
+/// The structure a manager typed: its path label ("mairie-exemple / ccas", as the field shows
+/// it) or a name that only one structure of the manager's scope contains. `Err` is the French
+/// message for the field.
+async fn structure_by_text(ctx: &Ctx, v: &Viewer, typed: &str) -> WebResult<Result<i64, String>> {
+    let typed: String = typed.chars().take(300).collect();
+    let last = typed
+        .rsplit(" / ")
+        .next()
+        .unwrap_or(&typed)
+        .trim()
+        .to_string();
+    let found = ctx
+        .gw
+        .dir
+        .search_structures(&v.manage_scope(), &last, STRUCTURE_MATCH_MAX as i64 + 1)
+        .await?;
+    let paths: Vec<&str> = found.iter().map(|s| s.path.as_str()).collect();
+    let labels = ctx.gw.dir.path_labels(&paths).await?;
+    let label = |p: &str| labels.get(p).cloned().unwrap_or_default();
+    let wanted = typed.to_lowercase();
+    if let Some(s) = found
+        .iter()
+        .find(|s| label(&s.path).to_lowercase() == wanted)
+    {
+        return Ok(Ok(s.id));
+    }
+    Ok(match found.as_slice() {
+        [one] => Ok(one.id),
+        [] => Err(format!("Aucune structure ne correspond à « {typed} ».")),
+        many => {
+            let examples: Vec<String> = many.iter().take(5).map(|s| label(&s.path)).collect();
+            Err(format!(
+                "Plusieurs structures correspondent à « {typed} » : saisissez le chemin complet, par exemple « {} ».",
+                examples.join(" », « ")
+            ))
+        }
+    })
 }
 
 /// Checks every field (SPEC 2) and returns what to store, or the errors to show.
@@ -542,10 +593,23 @@ async fn check(
         );
     }
     let mut structure_id = 0;
-    let sid = num(&f.structure_id, 0);
-    match ctx.gw.dir.structure_info(sid).await? {
-        Some(s) if v.manages_path(&s.path) => structure_id = s.id,
-        _ => e.add("structure_id", "Choisissez la structure d'appartenance."),
+    let typed = f.structure_q.trim();
+    let sid = if typed.is_empty() {
+        num(&f.structure_id, 0)
+    } else {
+        match structure_by_text(ctx, v, typed).await? {
+            Ok(id) => id,
+            Err(message) => {
+                e.add("structure_id", message);
+                -1
+            }
+        }
+    };
+    if sid >= 0 {
+        match ctx.gw.dir.structure_info(sid).await? {
+            Some(s) if v.manages_path(&s.path) => structure_id = s.id,
+            _ => e.add("structure_id", "Choisissez la structure d'appartenance."),
+        }
     }
     if structure_id != 0 && e.get("email").is_none() && !email.is_empty() {
         let allowed = ctx.gw.dir.allowed_domains(structure_id).await?;

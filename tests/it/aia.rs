@@ -1474,6 +1474,49 @@ fn structure_filter_becomes_a_search_field_for_large_scopes() {
     assert_eq!(status, 303, "{loc}");
     let rec = t.block_on(t.gw.dir.user_record(id)).unwrap().unwrap();
     assert_eq!(rec.structure_id, 2);
+
+    // AFFECTER: "Pour le compte de" is typed too.
+    let (_, html) = get(&a, "/aia/applications/bip/utilisateur/affecter?q=ccas");
+    assert!(
+        !html.contains("<select id=\"structure\"") && html.contains("name=\"structure_q\""),
+        "{html}"
+    );
+    let ccas = t.user_id(CCAS_AGENT).to_string();
+    let grants = |sid: i64| {
+        count(
+            &t,
+            "SELECT COUNT(*) FROM role_assignments WHERE structure_id = $1",
+            sid,
+        )
+    };
+    let before = grants(2);
+    let tok = csrf(&a);
+    let (status, _, html) = post(
+        &a,
+        "/aia/applications/bip/utilisateur/affecter",
+        &[
+            ("csrf", &tok),
+            ("user_ids", &ccas),
+            ("structure_q", "service-"),
+        ],
+    );
+    assert_eq!(status, 422);
+    assert!(
+        html.contains("Plusieurs structures correspondent"),
+        "{html}"
+    );
+    assert_eq!(grants(2), before);
+    let (status, loc, _) = post(
+        &a,
+        "/aia/applications/bip/utilisateur/affecter",
+        &[
+            ("csrf", &tok),
+            ("user_ids", &ccas),
+            ("structure_q", "mairie-exemple"),
+        ],
+    );
+    assert_eq!(status, 303, "{loc}");
+    assert_eq!(grants(2), before + 1);
 }
 
 /// The per-(role, structure) counts kept by triggers, against a recount of the assignments.

@@ -199,7 +199,8 @@ pub struct AssignPage {
     pub searched: bool,
     pub rows: Vec<ListRow>,
     pub pager: Pager,
-    pub structures: Vec<(i64, String, String)>,
+    /// "Pour le compte de" as a select, or `None` for a typed structure (large scopes).
+    pub structures: Option<Vec<(i64, String, String)>>,
     pub error: Option<String>,
 }
 
@@ -249,7 +250,7 @@ async fn assign_page(
         l: ctx.layout("Affecter des utilisateurs"),
         nav: Nav::new(v, "applications"),
         pager: Pager::new(&base, &[("q", q.to_string())], page_no, 25, total),
-        structures: ctx.gw.dir.structure_choices(&v.manage_scope()).await?,
+        structures: super::structure_field::choices(ctx, &v.manage_scope()).await?,
         role: role.to_string(),
         q: q.to_string(),
         searched,
@@ -303,7 +304,17 @@ pub async fn assign(
         )
         .await;
     }
-    let on_behalf = form::first(&pairs, "structure").trim().to_string();
+    let mut on_behalf = form::first(&pairs, "structure").trim().to_string();
+    let typed = form::first(&pairs, "structure_q").trim();
+    if on_behalf.is_empty() && !typed.is_empty() {
+        match super::structure_field::by_text(&ctx, &v.manage_scope(), typed).await? {
+            Ok(id) => on_behalf = id.to_string(),
+            Err(message) => {
+                let q = form::first(&pairs, "q").to_string();
+                return assign_page(&ctx, &v, app, &role, &q, 1, Some(message)).await;
+            }
+        }
+    }
     let behalf = if on_behalf.is_empty() {
         None
     } else {

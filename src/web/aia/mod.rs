@@ -10,6 +10,7 @@ pub mod home;
 pub mod journal;
 pub mod photo;
 pub mod profile;
+pub mod structure_field;
 pub mod structures;
 pub mod users;
 

@@ -6,7 +6,7 @@ use super::{
     action_viewer, audit, csv_export, fmt_date, fmt_ts, num, page_viewer, see_other, Access, Nav,
     Pager, PER_PAGE,
 };
-use super::{FrForm, FrPath, FrQuery};
+use super::{structure_field, FrForm, FrPath, FrQuery};
 use crate::directory::access::{Scope, Viewer};
 use crate::directory::admin_users::{UserFilter, UserInput, UserRecord, UserRow, MIN_SEARCH};
 use crate::directory::audit_log::pseudonym;
@@ -58,13 +58,6 @@ impl ListQuery {
     }
 }
 
-/// Above this many structures in the viewer's scope, the structure filter is a search field:
-/// a select of 5 000 options weighs 250 KiB and cannot be used anyway.
-const STRUCTURE_SELECT_MAX: i64 = 200;
-
-/// Structures matched by a structure filter typed as text, at most this many.
-const STRUCTURE_MATCH_MAX: usize = 50;
-
 /// What a structure filter typed as text found, shown above the list.
 #[derive(Default)]
 pub struct StructureMatches {
@@ -77,7 +70,7 @@ pub struct StructureMatches {
 /// Turns the query into a filter, checking the structure against the viewer's list scope
 /// (an unknown or foreign structure is a 404, like any object out of reach). A structure typed
 /// as text filters on every structure of the scope whose name contains it (and their
-/// subtrees); more than `STRUCTURE_MATCH_MAX` is refused with a message, not guessed.
+/// subtrees); more than `structure_field::MATCH_MAX` is refused with a message, not guessed.
 async fn filter_of(
     ctx: &Ctx,
     v: &Viewer,
@@ -118,10 +111,14 @@ async fn filter_of(
         let found = ctx
             .gw
             .dir
-            .search_structures(&v.list_scope(), &text, STRUCTURE_MATCH_MAX as i64 + 1)
+            .search_structures(
+                &v.list_scope(),
+                &text,
+                structure_field::MATCH_MAX as i64 + 1,
+            )
             .await?;
-        let too_many = found.len() > STRUCTURE_MATCH_MAX;
-        let shown = &found[..found.len().min(STRUCTURE_MATCH_MAX)];
+        let too_many = found.len() > structure_field::MATCH_MAX;
+        let shown = &found[..found.len().min(structure_field::MATCH_MAX)];
         let paths: Vec<&str> = shown.iter().map(|s| s.path.as_str()).collect();
         let labels = ctx.gw.dir.path_labels(&paths).await?;
         f.structure_paths = Some(if too_many {
@@ -259,11 +256,7 @@ pub async fn list(ctx: Ctx, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Respons
         nav: Nav::new(&v, "utilisateurs").with_flash(&q.ok),
         pager: Pager::new("/aia/utilisateurs", &params, page, per_page, total),
         per_page_choices: PER_PAGE.to_vec(),
-        structures: if dir.count_structures(&scope).await? <= STRUCTURE_SELECT_MAX {
-            Some(dir.structure_choices(&scope).await?)
-        } else {
-            None
-        },
+        structures: structure_field::choices(&ctx, &scope).await?,
         structure_matches,
         clear_structure_url,
         app_choices: app_choices(&ctx).await?,
@@ -524,55 +517,11 @@ async fn form_page_flash(
         id,
         f,
         errors,
-        structures: if ctx.gw.dir.count_structures(&v.manage_scope()).await? <= STRUCTURE_SELECT_MAX
-        {
-            Some(ctx.gw.dir.structure_choices(&v.manage_scope()).await?)
-        } else {
-            None
-        },
+        structures: structure_field::choices(ctx, &v.manage_scope()).await?,
         message,
         has_photo,
     };
     Ok((status, Html(page.render()?)).into_response())
-}
-
-/// The structure a manager typed: its path label ("mairie-exemple / ccas", as the field shows
-/// it) or a name that only one structure of the manager's scope contains. `Err` is the French
-/// message for the field.
-async fn structure_by_text(ctx: &Ctx, v: &Viewer, typed: &str) -> WebResult<Result<i64, String>> {
-    let typed: String = typed.chars().take(300).collect();
-    let last = typed
-        .rsplit(" / ")
-        .next()
-        .unwrap_or(&typed)
-        .trim()
-        .to_string();
-    let found = ctx
-        .gw
-        .dir
-        .search_structures(&v.manage_scope(), &last, STRUCTURE_MATCH_MAX as i64 + 1)
-        .await?;
-    let paths: Vec<&str> = found.iter().map(|s| s.path.as_str()).collect();
-    let labels = ctx.gw.dir.path_labels(&paths).await?;
-    let label = |p: &str| labels.get(p).cloned().unwrap_or_default();
-    let wanted = typed.to_lowercase();
-    if let Some(s) = found
-        .iter()
-        .find(|s| label(&s.path).to_lowercase() == wanted)
-    {
-        return Ok(Ok(s.id));
-    }
-    Ok(match found.as_slice() {
-        [one] => Ok(one.id),
-        [] => Err(format!("Aucune structure ne correspond à « {typed} ».")),
-        many => {
-            let examples: Vec<String> = many.iter().take(5).map(|s| label(&s.path)).collect();
-            Err(format!(
-                "Plusieurs structures correspondent à « {typed} » : saisissez le chemin complet, par exemple « {} ».",
-                examples.join(" », « ")
-            ))
-        }
-    })
 }
 
 /// Checks every field (SPEC 2) and returns what to store, or the errors to show.
@@ -597,7 +546,7 @@ async fn check(
     let sid = if typed.is_empty() {
         num(&f.structure_id, 0)
     } else {
-        match structure_by_text(ctx, v, typed).await? {
+        match structure_field::by_text(ctx, &v.manage_scope(), typed).await? {
             Ok(id) => id,
             Err(message) => {
                 e.add("structure_id", message);

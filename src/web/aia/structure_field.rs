@@ -1,0 +1,62 @@
+//! The "structure" field of the AIA forms and filters. A select is the simplest control while a
+//! manager's scope is small; a platform administrator's holds thousands of structures (a 5 000-
+//! option select weighs 250 KiB and cannot be used), so above `SELECT_MAX` the structure is
+//! typed instead: its name, or its path ("établissement / service") when several share a name.
+
+use super::super::context::Ctx;
+use super::super::error::WebResult;
+use crate::directory::access::Scope;
+
+/// Above this many structures in the scope, the field is typed text.
+pub const SELECT_MAX: i64 = 200;
+
+/// Structures a typed name may match, at most (filters beyond it ask for a longer name).
+pub const MATCH_MAX: usize = 50;
+
+/// The (id, path, label) options of a select, or `None` when the scope is too large for one.
+pub async fn choices(ctx: &Ctx, scope: &Scope) -> WebResult<Option<Vec<(i64, String, String)>>> {
+    if ctx.gw.dir.count_structures(scope).await? > SELECT_MAX {
+        return Ok(None);
+    }
+    Ok(Some(ctx.gw.dir.structure_choices(scope).await?))
+}
+
+/// The structure of `scope` that `typed` designates: its path label ("mairie-exemple / ccas",
+/// as the forms show it) or a name only one structure of the scope contains. `Err` holds the
+/// French message for the field.
+pub async fn by_text(ctx: &Ctx, scope: &Scope, typed: &str) -> WebResult<Result<i64, String>> {
+    let typed: String = typed.trim().chars().take(300).collect();
+    let last = typed
+        .rsplit(" / ")
+        .next()
+        .unwrap_or(&typed)
+        .trim()
+        .to_string();
+    let found = ctx
+        .gw
+        .dir
+        .search_structures(scope, &last, MATCH_MAX as i64 + 1)
+        .await?;
+    let paths: Vec<&str> = found.iter().map(|s| s.path.as_str()).collect();
+    let labels = ctx.gw.dir.path_labels(&paths).await?;
+    let label = |p: &str| labels.get(p).cloned().unwrap_or_default();
+    let wanted = typed.to_lowercase();
+    if let Some(s) = found
+        .iter()
+        .find(|s| label(&s.path).to_lowercase() == wanted)
+    {
+        return Ok(Ok(s.id));
+    }
+    Ok(match found.as_slice() {
+        [one] => Ok(one.id),
+        [] => Err(format!("Aucune structure ne correspond à « {typed} ».")),
+        many => {
+            let examples: Vec<String> = many.iter().take(5).map(|s| label(&s.path)).collect();
+            Err(format!(
+                "Plusieurs structures correspondent à « {typed} » : saisissez le chemin complet, \
+                 par exemple « {} ».",
+                examples.join(" », « ")
+            ))
+        }
+    })
+}

@@ -6,7 +6,9 @@ use super::access::Scope;
 use super::query::Sql;
 use super::search;
 use super::{now, today, Backend, DResult, Directory, DirectoryError};
-use sqlx::Row;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, Row};
 use std::collections::HashMap;
 
 /// Filters of the UTILISATEURS list and of its export. `q` is ignored under 3 characters.
@@ -297,6 +299,25 @@ fn unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
+/// Binds the editable fields in the order both `insert_user` and `update_user_full` list them
+/// (e-mail, first name, last name, structure, job, service, address, phone, application
+/// identifier, telework, validity from, until, locked).
+fn bind_fields<'q>(q: Query<'q, Any, AnyArguments>, u: &UserInput) -> Query<'q, Any, AnyArguments> {
+    q.bind(super::users::normalize_email(&u.email))
+        .bind(u.first_name.trim().to_string())
+        .bind(u.last_name.trim().to_string())
+        .bind(u.structure_id)
+        .bind(u.job_title.clone())
+        .bind(u.service.clone())
+        .bind(u.postal_address.clone())
+        .bind(u.phone.clone())
+        .bind(u.app_identifier.clone())
+        .bind(i64::from(u.telework))
+        .bind(u.valid_from.clone())
+        .bind(u.valid_until.clone())
+        .bind(i64::from(u.locked))
+}
+
 /// Inserts an account with every field of SPEC 2 and no password, in the caller's connection
 /// or transaction (shared by the AIA form and the CSV import). A taken e-mail is a unique
 /// violation the caller interprets.
@@ -306,32 +327,20 @@ pub async fn insert_user(
     by: Option<i64>,
 ) -> DResult<i64> {
     let t = now();
-    let row = sqlx::query(
+    let q = sqlx::query(
         "INSERT INTO users (uid, email, first_name, last_name, structure_id, job_title, service, \
          postal_address, phone, app_identifier, telework, valid_from, valid_until, locked, \
          platform_admin, created_at, updated_at, created_by, search_text) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15, $15, $16, \
          $17) RETURNING id",
     )
-    .bind(uuid::Uuid::new_v4().to_string())
-    .bind(super::users::normalize_email(&u.email))
-    .bind(u.first_name.trim().to_string())
-    .bind(u.last_name.trim().to_string())
-    .bind(u.structure_id)
-    .bind(u.job_title.clone())
-    .bind(u.service.clone())
-    .bind(u.postal_address.clone())
-    .bind(u.phone.clone())
-    .bind(u.app_identifier.clone())
-    .bind(i64::from(u.telework))
-    .bind(u.valid_from.clone())
-    .bind(u.valid_until.clone())
-    .bind(i64::from(u.locked))
-    .bind(t)
-    .bind(by)
-    .bind(u.search_text())
-    .fetch_one(&mut *conn)
-    .await?;
+    .bind(uuid::Uuid::new_v4().to_string());
+    let row = bind_fields(q, u)
+        .bind(t)
+        .bind(by)
+        .bind(u.search_text())
+        .fetch_one(&mut *conn)
+        .await?;
     Ok(row.try_get(0)?)
 }
 
@@ -424,30 +433,18 @@ impl Directory {
 
     /// Rewrites every editable field. `Ok(false)` when the new e-mail is already taken.
     pub async fn update_user_full(&self, id: i64, u: &UserInput) -> DResult<bool> {
-        let res = sqlx::query(
+        let q = sqlx::query(
             "UPDATE users SET email = $1, first_name = $2, last_name = $3, structure_id = $4, \
              job_title = $5, service = $6, postal_address = $7, phone = $8, app_identifier = $9, \
              telework = $10, valid_from = $11, valid_until = $12, locked = $13, updated_at = $14, \
              search_text = $16 WHERE id = $15",
-        )
-        .bind(super::users::normalize_email(&u.email))
-        .bind(u.first_name.trim().to_string())
-        .bind(u.last_name.trim().to_string())
-        .bind(u.structure_id)
-        .bind(u.job_title.clone())
-        .bind(u.service.clone())
-        .bind(u.postal_address.clone())
-        .bind(u.phone.clone())
-        .bind(u.app_identifier.clone())
-        .bind(i64::from(u.telework))
-        .bind(u.valid_from.clone())
-        .bind(u.valid_until.clone())
-        .bind(i64::from(u.locked))
-        .bind(now())
-        .bind(id)
-        .bind(u.search_text())
-        .execute(&self.pool)
-        .await;
+        );
+        let res = bind_fields(q, u)
+            .bind(now())
+            .bind(id)
+            .bind(u.search_text())
+            .execute(&self.pool)
+            .await;
         match res {
             Ok(done) if done.rows_affected() == 0 => Err(DirectoryError::NotFound),
             Ok(_) => Ok(true),

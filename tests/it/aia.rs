@@ -1517,6 +1517,71 @@ fn structure_filter_becomes_a_search_field_for_large_scopes() {
     );
     assert_eq!(status, 303, "{loc}");
     assert_eq!(grants(2), before + 1);
+
+    // The structure form: the platform administrator types the parent.
+    let (_, html) = get(&a, "/aia/structures/nouvelle");
+    assert!(
+        !html.contains("<select id=\"f-parent_id\"") && html.contains("name=\"parent_q\""),
+        "{html}"
+    );
+    let tok = csrf(&a);
+    let (status, _, html) = post(
+        &a,
+        "/aia/structures/nouvelle",
+        &[
+            ("csrf", &tok),
+            ("parent_q", "service-"),
+            ("short_name", "annexe"),
+        ],
+    );
+    assert_eq!(status, 422);
+    assert!(
+        html.contains("Plusieurs structures correspondent"),
+        "{html}"
+    );
+    let (status, loc, _) = post(
+        &a,
+        "/aia/structures/nouvelle",
+        &[
+            ("csrf", &tok),
+            ("parent_q", "mairie-exemple / ccas"),
+            ("short_name", "annexe"),
+        ],
+    );
+    assert_eq!(status, 303, "{loc}");
+    let annexe: i64 = loc
+        .trim_start_matches("/aia/structures?id=")
+        .split('&')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let info = t
+        .block_on(t.gw.dir.structure_info(annexe))
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.parent_id, Some(3));
+    // Its edit form shows the parent's path; sending it back unchanged keeps it.
+    let (_, html) = get(&a, &format!("/aia/structures/{annexe}/editer"));
+    assert!(html.contains("value=\"mairie-exemple / ccas\""), "{html}");
+    let (status, loc, _) = post(
+        &a,
+        &format!("/aia/structures/{annexe}/editer"),
+        &[
+            ("csrf", &tok),
+            ("parent_q", "mairie-exemple / ccas"),
+            ("short_name", "annexe-2"),
+        ],
+    );
+    assert_eq!(status, 303, "{loc}");
+    let info = t
+        .block_on(t.gw.dir.structure_info(annexe))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (info.parent_id, info.short_name.as_str()),
+        (Some(3), "annexe-2")
+    );
 }
 
 /// The per-(role, structure) counts kept by triggers, against a recount of the assignments.

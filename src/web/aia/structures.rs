@@ -314,6 +314,10 @@ pub struct StructureForm {
     pub csrf: String,
     #[serde(default)]
     pub parent_id: String,
+    /// The parent typed as text (platform administrators, when a select would hold too many
+    /// structures); empty means none.
+    #[serde(default)]
+    pub parent_q: String,
     #[serde(default)]
     pub short_name: String,
     #[serde(default)]
@@ -332,7 +336,8 @@ pub struct StructureFormPage {
     pub id: Option<i64>,
     pub f: StructureForm,
     pub errors: FieldErrors,
-    pub parents: Vec<(i64, String, String)>,
+    /// The parent as a select, or `None` for a typed parent (large scopes).
+    pub parents: Option<Vec<(i64, String, String)>>,
     pub admin: bool,
     /// Parent chosen by the platform admin, or fixed (shown as text) for référents.
     pub parent_label: String,
@@ -361,9 +366,9 @@ async fn form_page(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     let parents = if v.platform_admin {
-        ctx.gw.dir.structure_choices(&v.manage_scope()).await?
+        super::structure_field::choices(ctx, &v.manage_scope()).await?
     } else {
-        Vec::new()
+        Some(Vec::new())
     };
     let parent_label = match ctx.gw.dir.structure_info(num(&f.parent_id, 0)).await? {
         Some(p) if v.can_view_structure(&p.path) => ctx
@@ -427,8 +432,31 @@ fn check(f: &StructureForm, e: &mut FieldErrors) -> (String, String, String, Vec
     (short, long, address, domains)
 }
 
-pub async fn create(ctx: Ctx, FrForm(f): FrForm<StructureForm>) -> WebResult<Response> {
+/// A parent typed as text by a platform administrator becomes `parent_id`; `Some(message)`
+/// when the text designates no structure or several.
+async fn resolve_parent(ctx: &Ctx, v: &Viewer, f: &mut StructureForm) -> WebResult<Option<String>> {
+    let typed = f.parent_q.trim();
+    if !v.platform_admin || typed.is_empty() {
+        return Ok(None);
+    }
+    Ok(
+        match super::structure_field::by_text(ctx, &v.manage_scope(), typed).await? {
+            Ok(id) => {
+                f.parent_id = id.to_string();
+                None
+            }
+            Err(message) => Some(message),
+        },
+    )
+}
+
+pub async fn create(ctx: Ctx, FrForm(mut f): FrForm<StructureForm>) -> WebResult<Response> {
     let v = action_viewer(&ctx, &f.csrf).await?;
+    if let Some(message) = resolve_parent(&ctx, &v, &mut f).await? {
+        let mut e = FieldErrors::default();
+        e.add("parent_id", message);
+        return form_page(&ctx, &v, None, f, e).await;
+    }
     let parent = if f.parent_id.trim().is_empty() {
         None
     } else {
@@ -477,6 +505,7 @@ pub async fn edit_form(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Response>
     let f = StructureForm {
         csrf: String::new(),
         parent_id: s.parent_id.map(|p| p.to_string()).unwrap_or_default(),
+        parent_q: String::new(),
         short_name: s.short_name.clone(),
         long_name: s.long_name.clone(),
         postal_address: s.postal_address.clone(),
@@ -503,8 +532,13 @@ pub async fn update(
         f.parent_id = s.parent_id.map(|p| p.to_string()).unwrap_or_default();
     }
     let mut e = FieldErrors::default();
+    if let Some(message) = resolve_parent(&ctx, &v, &mut f).await? {
+        e.add("parent_id", message);
+    }
     let (short, long, address, domains) = check(&f, &mut e);
-    let new_parent = if f.parent_id.trim().is_empty() {
+    let new_parent = if e.get("parent_id").is_some() {
+        s.parent_id
+    } else if f.parent_id.trim().is_empty() {
         None
     } else {
         match dir.structure_info(num(&f.parent_id, 0)).await? {

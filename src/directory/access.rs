@@ -31,6 +31,16 @@ pub enum Scope {
     Subtrees(Vec<String>),
 }
 
+impl Scope {
+    /// `true` when a structure at `path` lies in the scope.
+    pub fn contains(&self, path: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Subtrees(roots) => roots.iter().any(|r| in_subtree(path, r)),
+        }
+    }
+}
+
 /// `true` when `path` is `root` or lies below it.
 pub fn in_subtree(path: &str, root: &str) -> bool {
     !root.is_empty() && root.ends_with('/') && path.starts_with(root)

@@ -128,6 +128,42 @@ impl Directory {
         Ok(sql.query().fetch_one(&self.pool).await?.try_get(0)?)
     }
 
+    /// The structures of `scope` whose path label is `names` ("mairie-exemple / ccas" split on
+    /// " / "), compared without case: one query per level, whatever the number of structures
+    /// sharing the last name. Usually one; several only when siblings share a name.
+    pub async fn structures_by_label(
+        &self,
+        scope: &Scope,
+        names: &[&str],
+    ) -> DResult<Vec<StructureInfo>> {
+        let mut level: Vec<StructureInfo> = Vec::new();
+        for (depth, name) in names.iter().enumerate() {
+            let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM structures WHERE 1 = 1"));
+            if depth == 0 {
+                sql.push(" AND parent_id IS NULL");
+            } else {
+                let parents: Vec<i64> = level.iter().map(|s| s.id).collect();
+                sql.and_in("parent_id", &parents);
+            }
+            let n = sql.text(&name.trim().to_lowercase());
+            sql.push(&format!(" AND LOWER(short_name) = {n}"));
+            level = sql
+                .query()
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(info_from)
+                .collect::<DResult<_>>()?;
+            if level.is_empty() {
+                break;
+            }
+        }
+        Ok(level
+            .into_iter()
+            .filter(|s| scope.contains(&s.path))
+            .collect())
+    }
+
     /// Structures of the scope whose name contains `q` (tree search), at most `limit`.
     pub async fn search_structures(
         &self,

@@ -1582,6 +1582,36 @@ fn structure_filter_becomes_a_search_field_for_large_scopes() {
         (info.parent_id, info.short_name.as_str()),
         (Some(3), "annexe-2")
     );
+
+    // A path is resolved level by level, however many structures share its last name.
+    let bureau_200 = t.block_on(async {
+        let all = convergences::directory::access::Scope::All;
+        let mut last = 0;
+        for i in 0..201 {
+            let name = format!("service-{i:03}");
+            let parent = t.gw.dir.structures_by_label(&all, &[&name]).await.unwrap()[0].id;
+            last =
+                t.gw.dir
+                    .create_structure(NewStructure {
+                        parent_id: Some(parent),
+                        short_name: "bureau",
+                        long_name: "Bureau",
+                        domains: &["bureau.fr"],
+                    })
+                    .await
+                    .unwrap();
+        }
+        last
+    });
+    let (status, loc, _) = post(
+        &a,
+        "/aia/utilisateurs/nouveau",
+        &form("x2@bureau.fr", "SERVICE-200 / Bureau"),
+    );
+    assert_eq!(status, 303, "{loc}");
+    let id = t.user_id("x2@bureau.fr");
+    let rec = t.block_on(t.gw.dir.user_record(id)).unwrap().unwrap();
+    assert_eq!(rec.structure_id, bureau_200);
 }
 
 /// The per-(role, structure) counts kept by triggers, against a recount of the assignments.

@@ -22,31 +22,25 @@ pub async fn choices(ctx: &Ctx, scope: &Scope) -> WebResult<Option<Vec<(i64, Str
 }
 
 /// The structure of `scope` that `typed` designates: its path label ("mairie-exemple / ccas",
-/// as the forms show it) or a name only one structure of the scope contains. `Err` holds the
+/// as the forms show it, resolved level by level, so it works however many structures share
+/// the last name), or else a name only one structure of the scope contains. `Err` holds the
 /// French message for the field.
 pub async fn by_text(ctx: &Ctx, scope: &Scope, typed: &str) -> WebResult<Result<i64, String>> {
     let typed: String = typed.trim().chars().take(300).collect();
-    let last = typed
-        .rsplit(" / ")
-        .next()
-        .unwrap_or(&typed)
-        .trim()
-        .to_string();
-    let found = ctx
-        .gw
-        .dir
-        .search_structures(scope, &last, MATCH_MAX as i64 + 1)
-        .await?;
+    let names: Vec<&str> = typed.split(" / ").collect();
+    let exact = ctx.gw.dir.structures_by_label(scope, &names).await?;
+    let found = if exact.is_empty() {
+        let last = names.last().copied().unwrap_or_default().trim();
+        ctx.gw
+            .dir
+            .search_structures(scope, last, MATCH_MAX as i64 + 1)
+            .await?
+    } else {
+        exact
+    };
     let paths: Vec<&str> = found.iter().map(|s| s.path.as_str()).collect();
     let labels = ctx.gw.dir.path_labels(&paths).await?;
     let label = |p: &str| labels.get(p).cloned().unwrap_or_default();
-    let wanted = typed.to_lowercase();
-    if let Some(s) = found
-        .iter()
-        .find(|s| label(&s.path).to_lowercase() == wanted)
-    {
-        return Ok(Ok(s.id));
-    }
     Ok(match found.as_slice() {
         [one] => Ok(one.id),
         [] => Err(format!("Aucune structure ne correspond à « {typed} ».")),

@@ -259,19 +259,18 @@ impl Directory {
         Ok((total, out))
     }
 
-    /// Distinct members (user ids above `after`, ascending) of a role inside `scope`, for the
-    /// streamed export.
+    /// Distinct members (user ids above `after`, ascending) of a role inside `place` (resolved
+    /// once per export by `Directory::place`), for the streamed export.
     pub async fn role_member_ids_page(
         &self,
         role_id: i64,
-        scope: &Scope,
+        place: &Place,
         after: i64,
         limit: i64,
     ) -> DResult<Vec<i64>> {
         // Account ids in order, each probed in the (user, role) index: a page stops after
         // `limit` members instead of sorting the whole role.
-        let place = self.place(scope, &UserFilter::default()).await?;
-        let mut sql = Self::members_sql(self.backend, "DISTINCT u.id", role_id, &place, "", true);
+        let mut sql = Self::members_sql(self.backend, "DISTINCT u.id", role_id, place, "", true);
         let a = sql.int(after);
         let l = sql.int(limit);
         sql.push(&format!(" AND u.id > {a} ORDER BY u.id LIMIT {l}"));

@@ -12,6 +12,7 @@ use super::{FrForm, FrPath, FrQuery};
 use crate::directory::access::Viewer;
 use crate::directory::admin_apps::{AppInfo, AssignmentInfo, MemberRow};
 use crate::directory::admin_users::{UserFilter, MIN_SEARCH};
+use crate::directory::search;
 use crate::web::context::Ctx;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
@@ -213,7 +214,8 @@ async fn assign_page(
     page_no: i64,
     error: Option<String>,
 ) -> WebResult<Response> {
-    let searched = q.trim().chars().count() >= MIN_SEARCH;
+    // The same rule as the directory's search: 3 characters once folded.
+    let searched = search::needle(q, MIN_SEARCH).is_some();
     let (total, rows) = if searched {
         let f = UserFilter {
             q: q.chars().take(100).collect(),
@@ -485,7 +487,11 @@ pub async fn export(
         &format!("{} : {}", app.name, role),
     )
     .await?;
-    let scope = v.manage_scope();
+    let place = ctx
+        .gw
+        .dir
+        .place(&v.manage_scope(), &UserFilter::default())
+        .await?;
     let gw = ctx.gw.clone();
     let filename: String = format!("membres-{slug}-{role}.csv")
         .chars()
@@ -497,12 +503,12 @@ pub async fn export(
         &csv_export::USER_COLUMNS,
         move |after| {
             let gw = gw.clone();
-            let scope = scope.clone();
+            let place = place.clone();
             let names = names.clone();
             async move {
                 let ids = gw
                     .dir
-                    .role_member_ids_page(role_id, &scope, after, csv_export::PAGE)
+                    .role_member_ids_page(role_id, &place, after, csv_export::PAGE)
                     .await?;
                 let next = (ids.len() as i64 == csv_export::PAGE)
                     .then(|| ids.last().copied())

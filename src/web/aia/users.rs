@@ -10,6 +10,7 @@ use super::{structure_field, FrForm, FrPath, FrQuery};
 use crate::directory::access::{Scope, Viewer};
 use crate::directory::admin_users::{UserFilter, UserInput, UserRecord, UserRow, MIN_SEARCH};
 use crate::directory::audit_log::pseudonym;
+use crate::directory::search;
 use crate::web::context::Ctx;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
@@ -263,7 +264,7 @@ pub async fn list(ctx: Ctx, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Respons
         can_add: v.is_manager(),
         can_export: v.can_export(),
         export_url,
-        short_search: !q.q.trim().is_empty() && q.q.trim().chars().count() < MIN_SEARCH,
+        short_search: !q.q.trim().is_empty() && search::needle(&q.q, MIN_SEARCH).is_none(),
         q,
         rows,
     };

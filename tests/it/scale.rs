@@ -202,17 +202,23 @@ impl Drop for OwnRedis {
     }
 }
 
+/// A gateway whose Redis the test can stop and start again.
+fn gateway_on_own_redis() -> (OwnRedis, TestGateway) {
+    let redis = OwnRedis::start(crate::harness::free_port());
+    let t = TestGateway::start_with(Options {
+        redis_url: Some(format!("redis://127.0.0.1:{}", redis.port)),
+        ..Default::default()
+    });
+    (redis, t)
+}
+
 #[test]
 fn without_redis_the_gateway_fails_closed_with_a_503_and_recovers() {
     if !needs_redis() {
         return;
     }
-    let port = crate::harness::free_port();
-    let mut redis = OwnRedis::start(port);
-    let t = TestGateway::start_with(Options {
-        redis_url: Some(format!("redis://127.0.0.1:{}", redis.port)),
-        ..Default::default()
-    });
+    let (mut redis, t) = gateway_on_own_redis();
+    let port = redis.port;
     let browser = t.browser();
     browser.login("agent@mairie-exemple.fr", PASSWORD);
     assert_eq!(browser.get_json(&t.url("bip.test", "/"))["app"], "bip");
@@ -272,12 +278,8 @@ fn a_redis_restart_costs_no_request_on_an_instance_that_did_not_notice_it() {
     if !needs_redis() {
         return;
     }
-    let port = crate::harness::free_port();
-    let mut redis = OwnRedis::start(port);
-    let t = TestGateway::start_with(Options {
-        redis_url: Some(format!("redis://127.0.0.1:{}", redis.port)),
-        ..Default::default()
-    });
+    let (mut redis, t) = gateway_on_own_redis();
+    let port = redis.port;
     let browser = t.browser();
     assert_eq!(browser.login("agent@mairie-exemple.fr", PASSWORD).0, 303);
     assert_eq!(browser.get_json(&t.url("bip.test", "/"))["app"], "bip");

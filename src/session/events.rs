@@ -25,6 +25,16 @@ pub enum Event {
 }
 
 impl Event {
+    /// What the event is about, for logs: a session's storage key stays out of them.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::User(_) => "user",
+            Event::All => "all",
+            Event::Session(_) => "session",
+            Event::UserSessions(_) => "user_sessions",
+        }
+    }
+
     pub fn encode(&self) -> String {
         match self {
             Event::User(id) => format!("u:{id}"),
@@ -77,7 +87,7 @@ impl Fanout {
     pub async fn publish_now(&self, e: Event) {
         if let Some(store) = &self.store {
             if let Err(err) = store.publish(&e.encode()).await {
-                tracing::warn!(error = %err, event = ?e, "could not publish a revocation to other instances");
+                tracing::warn!(error = %err, event = e.kind(), "could not publish a revocation to other instances");
             }
         }
     }
@@ -89,7 +99,7 @@ impl Fanout {
         tokio::spawn(async move {
             while let Some(e) = rx.recv().await {
                 if let Err(err) = store.publish(&e.encode()).await {
-                    tracing::warn!(error = %err, event = ?e, "could not publish a change to other instances");
+                    tracing::warn!(error = %err, event = e.kind(), "could not publish a change to other instances");
                 }
             }
         });

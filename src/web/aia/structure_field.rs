@@ -13,6 +13,9 @@ pub const SELECT_MAX: i64 = 200;
 /// Structures a typed name may match, at most (filters beyond it ask for a longer name).
 pub const MATCH_MAX: usize = 50;
 
+/// Levels of a typed path looked up at most.
+const MAX_DEPTH: usize = 16;
+
 /// The (id, path, label) options of a select, or `None` when the scope is too large for one.
 pub async fn choices(ctx: &Ctx, scope: &Scope) -> WebResult<Option<Vec<(i64, String, String)>>> {
     if ctx.gw.dir.count_structures(scope).await? > SELECT_MAX {
@@ -28,7 +31,12 @@ pub async fn choices(ctx: &Ctx, scope: &Scope) -> WebResult<Option<Vec<(i64, Str
 pub async fn by_text(ctx: &Ctx, scope: &Scope, typed: &str) -> WebResult<Result<i64, String>> {
     let typed: String = typed.trim().chars().take(300).collect();
     let names: Vec<&str> = typed.split(" / ").collect();
-    let exact = ctx.gw.dir.structures_by_label(scope, &names).await?;
+    // One query per level: a typed "path" deeper than any real tree is not looked up.
+    let exact = if names.len() <= MAX_DEPTH {
+        ctx.gw.dir.structures_by_label(scope, &names).await?
+    } else {
+        Vec::new()
+    };
     let found = if exact.is_empty() {
         let last = names.last().copied().unwrap_or_default().trim();
         ctx.gw

@@ -130,6 +130,7 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
             config.sessions.absolute_timeout,
         ),
         identities: IdentityCache::new(IDENTITY_TTL, config.apps.len()),
+        cookies: crate::session::cookies::CookieNames::new(&config),
         config: Arc::new(config),
         dir,
         signer,

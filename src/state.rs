@@ -21,6 +21,8 @@ pub struct Gateway {
     pub routes: arc_swap::ArcSwap<RouteTable>,
     /// Key of the CSRF HMAC; shared by all instances when set in the configuration.
     pub secret: Vec<u8>,
+    /// The names of the gateway's own cookies (prefixed `__Host-` under TLS).
+    pub cookies: crate::session::cookies::CookieNames,
     /// Unix socket the portal (axum) listens on; the proxy forwards portal requests there.
     pub portal_socket: PathBuf,
     pub mailer: crate::mail::Mailer,

@@ -3,6 +3,7 @@
 pub mod csrf;
 pub mod password;
 pub mod policy;
+pub mod redirect;
 
 use base64::Engine;
 use rand::RngCore;

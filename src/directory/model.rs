@@ -10,7 +10,10 @@ pub struct Identity {
     pub first_name: String,
     pub last_name: String,
     pub structure_id: i64,
+    /// "mairie-exemple / ccas": for people to read.
     pub structure_path: String,
+    /// The structure names from the root, for the identity headers.
+    pub structure_names: Vec<String>,
     pub app_identifier: String,
     pub platform_admin: bool,
     pub locked: bool,
@@ -27,6 +30,7 @@ pub struct Grant {
     pub role: String,
     pub structure_id: i64,
     pub structure_path: String,
+    pub structure_names: Vec<String>,
 }
 
 impl Identity {
@@ -64,6 +68,7 @@ mod tests {
             last_name: "Lovelace".into(),
             structure_id: 1,
             structure_path: "s".into(),
+            structure_names: vec!["s".into()],
             app_identifier: String::new(),
             platform_admin: false,
             locked: false,

@@ -52,6 +52,25 @@ impl Directory {
         paths: &[&str],
         names: &mut HashMap<i64, String>,
     ) -> DResult<HashMap<String, String>> {
+        Ok(self
+            .path_names_with(paths, names)
+            .await?
+            .into_iter()
+            .map(|(p, n)| (p, n.join(" / ")))
+            .collect())
+    }
+
+    /// The structure names along each materialised path, root first: what the identity
+    /// headers encode one by one, so that no name can be mistaken for a separator.
+    pub async fn path_names(&self, paths: &[&str]) -> DResult<HashMap<String, Vec<String>>> {
+        self.path_names_with(paths, &mut HashMap::new()).await
+    }
+
+    async fn path_names_with(
+        &self,
+        paths: &[&str],
+        names: &mut HashMap<i64, String>,
+    ) -> DResult<HashMap<String, Vec<String>>> {
         let mut ids: Vec<i64> = paths
             .iter()
             .flat_map(|p| p.split('/').filter_map(|s| s.parse::<i64>().ok()))
@@ -85,13 +104,12 @@ impl Directory {
         Ok(paths
             .iter()
             .map(|p| {
-                let label = p
+                let list = p
                     .split('/')
                     .filter_map(|s| s.parse::<i64>().ok())
                     .map(|id| names.get(&id).cloned().unwrap_or_else(|| format!("#{id}")))
-                    .collect::<Vec<_>>()
-                    .join(" / ");
-                (p.to_string(), label)
+                    .collect::<Vec<_>>();
+                (p.to_string(), list)
             })
             .collect())
     }

@@ -125,8 +125,9 @@ impl Directory {
         }
         let mut paths: Vec<&str> = raw.iter().map(|g| g.3.as_str()).collect();
         paths.push(&own_path);
-        let labels = self.path_labels(&paths).await?;
-        let label = |p: &str| labels.get(p).cloned().unwrap_or_default();
+        let names = self.path_names(&paths).await?;
+        let names_of = |p: &str| names.get(p).cloned().unwrap_or_default();
+        let label = |p: &str| names_of(p).join(" / ");
         Ok(Some(Identity {
             user_id: r.try_get(0)?,
             uid: r.try_get(1)?,
@@ -135,6 +136,7 @@ impl Directory {
             last_name: r.try_get(4)?,
             structure_id: r.try_get(5)?,
             structure_path: label(&own_path),
+            structure_names: names_of(&own_path),
             app_identifier: r.try_get(7)?,
             platform_admin: r.try_get::<i64, _>(8)? != 0,
             locked: r.try_get::<i64, _>(9)? != 0,
@@ -148,6 +150,7 @@ impl Directory {
                     role: role.clone(),
                     structure_id: *sid,
                     structure_path: label(path),
+                    structure_names: names_of(path),
                 })
                 .collect(),
         }))

@@ -1,4 +1,4 @@
-//! The signed identity assertion (SPEC 4): an EdDSA JWT per user and application, whose public
+//! The signed identity assertion (docs/gateway.md#the-signed-assertion): an EdDSA JWT per user and application, whose public
 //! key is published as a JWKS on the portal host. The signing key is read from the configured
 //! PEM file, or generated there on first start (PKCS#8, mode 0600) so that restarts and every
 //! instance sharing the file keep the same key.
@@ -26,16 +26,32 @@ pub struct Claims {
     pub sub: String,
     pub email: String,
     pub name: String,
-    /// Distinct roles held on this application.
+    /// Each role held on this application with the structure it is held for, the structure
+    /// path in the identity-header encoding (docs/gateway.md#identity-header-encoding).
+    pub grants: Vec<GrantClaim>,
+    /// The user's own structure path, in the identity-header encoding.
+    pub structure_path: String,
+    /// Deprecated (kept for one release): distinct roles held on this application, unpaired
+    /// with `structures`; read `grants` instead.
     pub roles: Vec<String>,
-    /// Structure paths on whose behalf those roles are held.
+    /// Deprecated (kept for one release): human labels ("a / b") of the structures those roles
+    /// are held for; read `grants` instead.
     pub structures: Vec<String>,
-    /// The user's own structure path.
+    /// Deprecated (kept for one release): the human label of the user's own structure; read
+    /// `structure_path` instead.
     pub structure: String,
     /// "Identifiant applicatif", empty when unset.
     pub app_id: String,
     pub iat: i64,
     pub exp: i64,
+}
+
+/// One role and the structure it is held for.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GrantClaim {
+    pub role: String,
+    /// Encoded structure path, as in `X-Convergences-Roles`.
+    pub structure: String,
 }
 
 pub struct Signer {
@@ -201,6 +217,11 @@ mod tests {
             sub: "u1".into(),
             email: "a@b.fr".into(),
             name: "Ada Lovelace".into(),
+            grants: vec![GrantClaim {
+                role: "utilisateur".into(),
+                structure: "mairie".into(),
+            }],
+            structure_path: "mairie".into(),
             roles: vec!["utilisateur".into()],
             structures: vec!["mairie".into()],
             structure: "mairie".into(),
@@ -237,6 +258,8 @@ mod tests {
             sub: "s".into(),
             email: "e@x.fr".into(),
             name: "n".into(),
+            grants: vec![],
+            structure_path: String::new(),
             roles: vec![],
             structures: vec![],
             structure: String::new(),

@@ -56,10 +56,10 @@ pub fn cookie<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
 
 /// Removes cookies named in `names` from the Cookie header(s), keeping the application's own.
 /// Allocates only when one of them is present: one string for the rebuilt header.
-pub fn strip_cookies(req: &mut RequestHeader, names: &[&str]) {
+pub fn strip_cookies<S: AsRef<str>>(req: &mut RequestHeader, names: &[S]) {
     let is_ours = |part: &str| {
-        let k = part.trim().split('=').next().unwrap_or("");
-        names.contains(&k)
+        let k = part.trim().split('=').next().unwrap_or("").trim();
+        names.iter().any(|n| n.as_ref() == k)
     };
     let present = req
         .headers
@@ -89,18 +89,133 @@ pub fn strip_cookies(req: &mut RequestHeader, names: &[&str]) {
     }
 }
 
-/// Removes every `X-Convergences-*` header and the given names (identity headers an application
-/// is configured with): a client must never be able to choose its identity.
+/// The name of the cookie a Set-Cookie value sets, as the browser will read it.
+pub fn cookie_name_of(set_cookie: &[u8]) -> &[u8] {
+    let end = set_cookie
+        .iter()
+        .position(|&b| b == b'=' || b == b';')
+        .unwrap_or(set_cookie.len());
+    set_cookie[..end].trim_ascii()
+}
+
+/// Headers through which a client could tell an application where the request came from.
+/// The client's copies are removed, whatever their spelling; the gateway sets its own
+/// (see [`set_forwarding_headers`]).
+const FORWARDING: &[&str] = &[
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "x-forwarded-scheme",
+    "x-forwarded-ssl",
+    "x-forwarded-by",
+    "x-forwarded-client-cert",
+    "x-real-ip",
+    "client-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "x-cluster-client-ip",
+    "x-original-forwarded-for",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-remote-ip",
+    "x-remote-addr",
+    "x-originating-ip",
+    "x-original-host",
+    "x-host",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-url-scheme",
+    "front-end-https",
+];
+
+/// Compares header names the way application servers may: case-insensitively, and with every
+/// character other than a letter or a digit taken as the same separator (CGI, PHP, Rack,
+/// WSGI and others fold `-` and `_` together; some fold `.` too).
+fn same_folded(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.eq_ignore_ascii_case(y) || (!x.is_ascii_alphanumeric() && !y.is_ascii_alphanumeric())
+        })
+}
+
+fn folded_prefix(name: &[u8], prefix: &[u8]) -> bool {
+    name.len() >= prefix.len() && same_folded(&name[..prefix.len()], prefix)
+}
+
+/// True for a header a client must never be able to send to an application: an identity
+/// header (any `X-Convergences-*`, and the names an application is configured with) or a
+/// forwarding header, in any spelling that an application server may fold into it.
+fn is_reserved(name: &str, configured: &[&http::HeaderName]) -> bool {
+    let n = name.as_bytes();
+    folded_prefix(n, b"x-convergences-")
+        || configured
+            .iter()
+            .any(|c| same_folded(n, c.as_str().as_bytes()))
+        || FORWARDING.iter().any(|f| same_folded(n, f.as_bytes()))
+}
+
+/// Removes every identity and forwarding header a client sent (see [`is_reserved`]): a
+/// client must never be able to choose its identity or its address. Allocates only when one
+/// is present.
 pub fn strip_identity_headers(req: &mut RequestHeader, configured: &[&http::HeaderName]) {
+    if !req
+        .headers
+        .keys()
+        .any(|k| is_reserved(k.as_str(), configured))
+    {
+        return;
+    }
     let spoofed: Vec<http::HeaderName> = req
         .headers
         .keys()
-        .filter(|k| k.as_str().starts_with("x-convergences-") || configured.contains(k))
+        .filter(|k| is_reserved(k.as_str(), configured))
         .cloned()
         .collect();
     for k in spoofed {
         let _ = req.remove_header(&k);
     }
+}
+
+/// Tells the upstream where the request came from, from what the gateway itself knows: the
+/// client address (see `client_ip`), the scheme it was received on and the host it asked for.
+pub fn set_forwarding_headers(
+    req: &mut RequestHeader,
+    ip: &str,
+    scheme: &str,
+) -> pingora::Result<()> {
+    let host = req
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let node = if ip.contains(':') {
+        format!("\"[{ip}]\"")
+    } else if ip.is_empty() {
+        "unknown".to_string()
+    } else {
+        ip.to_string()
+    };
+    let quoted_host: String = host
+        .chars()
+        .flat_map(|c| {
+            let esc = matches!(c, '"' | '\\');
+            esc.then_some('\\').into_iter().chain(std::iter::once(c))
+        })
+        .collect();
+    let forwarded = format!("for={node};proto={scheme};host=\"{quoted_host}\"");
+    req.insert_header("forwarded", forwarded)?;
+    req.insert_header("x-forwarded-for", ip)?;
+    req.insert_header("x-real-ip", ip)?;
+    req.insert_header("x-forwarded-proto", scheme)?;
+    if !host.is_empty() {
+        req.insert_header("x-forwarded-host", host)?;
+    }
+    Ok(())
 }
 
 /// True for a request a browser makes for a page (it can follow a redirect to the login form).
@@ -166,5 +281,54 @@ mod tests {
         strip_identity_headers(&mut r, &[&remote]);
         assert_eq!(r.headers.len(), 1);
         assert!(is_browser_navigation(&r));
+    }
+
+    #[test]
+    fn every_spelling_of_an_identity_or_forwarding_header_is_stripped() {
+        let remote = http::HeaderName::from_static("remote-user");
+        let spoofs = [
+            "X_Convergences_User",
+            "x-convergences_roles",
+            "X.Convergences.Name",
+            "Remote_User",
+            "REMOTE.USER",
+            "Forwarded",
+            "X-Real-IP",
+            "x_real_ip",
+            "X-Forwarded-Host",
+            "X_Forwarded_For",
+            "Client-IP",
+            "client_ip",
+            "True-Client-IP",
+            "X-Original-URL",
+        ];
+        for name in spoofs {
+            let mut r = req(&[(name, "evil"), ("x-app", "kept"), ("remote-userx", "kept")]);
+            strip_identity_headers(&mut r, &[&remote]);
+            assert_eq!(r.headers.len(), 2, "{name} survived");
+        }
+    }
+
+    #[test]
+    fn forwarding_headers_come_from_the_gateway() {
+        let mut r = req(&[("host", "bip.localhost:8080")]);
+        set_forwarding_headers(&mut r, "2001:db8::1", "https").unwrap();
+        assert_eq!(
+            r.headers["forwarded"],
+            "for=\"[2001:db8::1]\";proto=https;host=\"bip.localhost:8080\""
+        );
+        assert_eq!(r.headers["x-forwarded-host"], "bip.localhost:8080");
+        assert_eq!(r.headers["x-real-ip"], "2001:db8::1");
+    }
+
+    #[test]
+    fn set_cookie_names_are_read_like_a_browser() {
+        assert_eq!(cookie_name_of(b"a=b; Path=/"), b"a");
+        assert_eq!(
+            cookie_name_of(b" convergences_session =x"),
+            b"convergences_session"
+        );
+        assert_eq!(cookie_name_of(b"novalue"), b"novalue");
+        assert_eq!(cookie_name_of(b""), b"");
     }
 }

@@ -4,7 +4,8 @@
 //! passed. Entries are sharded (no global lock) and refreshed from the database at most every
 //! `ttl`; any directory change calls [`IdentityCache::invalidate`] for the user it touches.
 
-use super::assertion::{Claims, Signer};
+use super::assertion::{Claims, GrantClaim, Signer};
+use super::identity_encoding as encoding;
 use crate::config::HeaderNames;
 use crate::directory::model::Identity;
 use crate::directory::{DResult, Directory};
@@ -51,16 +52,9 @@ impl AppHeaders {
     }
 }
 
-/// Header values are sent as UTF-8 (names carry accents); control characters cannot occur in
-/// validated data but are replaced rather than trusted.
+/// Every value is already percent-encoded (or a JWT), hence visible ASCII.
 fn value(s: &str) -> HeaderValue {
-    HeaderValue::from_bytes(s.as_bytes()).unwrap_or_else(|_| {
-        let clean: String = s
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        HeaderValue::from_bytes(clean.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static(""))
-    })
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 impl CachedIdentity {
@@ -81,7 +75,7 @@ impl CachedIdentity {
         let id = &self.identity;
         let mut roles: Vec<String> = Vec::new();
         let mut structures: Vec<String> = Vec::new();
-        let mut pairs: Vec<String> = Vec::new();
+        let mut grants = Vec::new();
         for g in id.grants_for(slug) {
             if !roles.contains(&g.role) {
                 roles.push(g.role.clone());
@@ -89,14 +83,24 @@ impl CachedIdentity {
             if !structures.contains(&g.structure_path) {
                 structures.push(g.structure_path.clone());
             }
-            pairs.push(format!("{}@{}", g.role, g.structure_path));
+            grants.push(GrantClaim {
+                role: g.role.clone(),
+                structure: encoding::encode_path(&g.structure_names),
+            });
         }
+        let roles_header = encoding::encode_grants(
+            id.grants_for(slug)
+                .map(|g| (g.role.as_str(), g.structure_names.as_slice())),
+        );
+        let structure_path = encoding::encode_path(&id.structure_names);
         let claims = Claims {
             iss: signer.issuer.clone(),
             aud: slug.to_string(),
             sub: id.uid.clone(),
             email: id.email.clone(),
             name: id.display_name(),
+            grants,
+            structure_path,
             roles,
             structures,
             structure: id.structure_path.clone(),
@@ -107,12 +111,12 @@ impl CachedIdentity {
         let jwt = signer.sign(&claims)?;
         let h = Arc::new(AppHeaders {
             slug: slug.to_string(),
-            user: value(&id.email),
-            user_id: value(&id.uid),
-            name: value(&claims.name),
-            structure: value(&id.structure_path),
-            roles: value(&pairs.join(",")),
-            app_id: value(&id.app_identifier),
+            user: value(&encoding::encode(&id.email)),
+            user_id: value(&encoding::encode(&id.uid)),
+            name: value(&encoding::encode(&claims.name)),
+            structure: value(&claims.structure_path),
+            roles: value(&roles_header),
+            app_id: value(&encoding::encode(&id.app_identifier)),
             assertion: value(&jwt),
             refresh_at: now + (signer.ttl_seconds / 2).max(1),
         });

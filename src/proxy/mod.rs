@@ -4,6 +4,7 @@
 pub mod assertion;
 pub mod headers;
 pub mod identity_cache;
+pub mod identity_encoding;
 pub mod routes;
 pub mod service;
 

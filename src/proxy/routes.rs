@@ -2,6 +2,7 @@
 //! are ours (open-redirect protection). Built once from the configuration; lookups allocate
 //! nothing.
 
+use crate::auth::redirect;
 use crate::config::{AppConfig, Config};
 use pingora::upstreams::peer::HttpPeer;
 use std::collections::HashMap;
@@ -170,15 +171,14 @@ impl RouteTable {
 
     /// Accepts a return URL only if it points at the portal or at a declared application entry,
     /// on our scheme and port; returns it normalised. Relative paths are taken as portal paths.
+    /// Anything a browser could read differently from this check (control characters,
+    /// whitespace, backslashes: see `auth::redirect`) is refused.
     pub fn validate_return(&self, raw: &str) -> Option<String> {
-        if raw.is_empty() || raw.len() > 2048 {
+        if raw.is_empty() || raw.len() > 2048 || !redirect::has_no_ambiguous_chars(raw) {
             return None;
         }
         if raw.starts_with('/') {
-            if raw.starts_with("//") || raw.starts_with("/\\") || raw.contains(['\r', '\n']) {
-                return None;
-            }
-            return Some(raw.to_string());
+            return redirect::is_local_path(raw).then(|| raw.to_string());
         }
         let u = url::Url::parse(raw).ok()?;
         if u.scheme() != self.scheme || !u.username().is_empty() || u.password().is_some() {
@@ -271,6 +271,18 @@ mod tests {
             .validate_return("http://user@bip.localhost:8080/")
             .is_none());
         assert!(t.validate_return("javascript:alert(1)").is_none());
+        for tricky in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "\t//evil.example",
+            " //evil.example",
+            "/\u{0}x",
+            "http://bip.localhost:8080/\t",
+            "http:/\\evil.example",
+            "ht\ttp://evil.example:8080/",
+        ] {
+            assert!(t.validate_return(tricky).is_none(), "{tricky:?}");
+        }
         assert_eq!(
             t.validate_return("http://bip.localhost:8080/dossier?id=3")
                 .as_deref(),

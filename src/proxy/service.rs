@@ -3,7 +3,8 @@
 //! in `logging`.
 
 use super::headers::{
-    authority_of, cookie, host_of, is_browser_navigation, strip_cookies, strip_identity_headers,
+    authority_of, cookie, cookie_name_of, host_of, is_browser_navigation, set_forwarding_headers,
+    strip_cookies, strip_identity_headers,
 };
 use super::identity_cache::AppHeaders;
 use super::routes::{RouteTable, Target};
@@ -38,6 +39,8 @@ pub struct Proxy {
     gw: Arc<Gateway>,
     portal_peer: HttpPeer,
     pages: Pages,
+    /// Cookie names no application may receive or set (see `CookieNames::reserved`).
+    reserved_cookies: Vec<String>,
 }
 
 pub struct Ctx {
@@ -75,6 +78,7 @@ impl Proxy {
             expired_link: page(400, "Lien de connexion expiré", "Ce lien de connexion a expiré ou a déjà été utilisé. Repassez par le portail pour ouvrir l'application."),
         };
         Ok(Proxy {
+            reserved_cookies: gw.cookies.reserved(),
             gw,
             portal_peer,
             pages,
@@ -141,15 +145,15 @@ impl Proxy {
         if !app.shares_cookie && req.uri.path() == CALLBACK_PATH {
             return self.callback(session, routes, i).await;
         }
-        let s = &gw.config.sessions;
+        let names = &gw.cookies;
         let resolved = if app.shares_cookie {
-            match cookie(req, &s.cookie_name) {
+            match cookie(req, &names.session) {
                 Some(t) => gw.sessions.resolve(t).await,
                 None => Ok(None),
             }
         } else {
-            match cookie(req, &s.app_cookie_name) {
-                Some(t) => gw.sessions.resolve_link(t).await,
+            match cookie(req, &names.app) {
+                Some(t) => gw.sessions.resolve_link(t, &app.cfg.slug).await,
                 None => Ok(None),
             }
         };
@@ -217,15 +221,41 @@ impl Proxy {
             req.uri.path_and_query().map_or("/", |p| p.as_str())
         );
         let enc: String = form_urlencoded::byte_serialize(wanted.as_bytes()).collect();
-        let location = if app.shares_cookie {
-            format!("{}/login?return_to={enc}", gw.config.public_url)
-        } else {
-            format!(
-                "{}/sso/authorize?app={}&return_to={enc}",
-                gw.config.public_url, app.cfg.slug
-            )
+        if app.shares_cookie {
+            let location = format!("{}/login?return_to={enc}", gw.config.public_url);
+            return redirect(session, &location, None).await;
+        }
+        // The handshake is bound to this browser: the portal's code will only be accepted
+        // back here with the same handshake cookie (a cookie already set by a handshake in
+        // another tab is reused, so that concurrent handshakes do not void each other).
+        let (handshake, set) = match cookie(req, &gw.cookies.handshake) {
+            Some(v) if v.len() == 43 && v.bytes().all(is_token_byte) => (v.to_string(), None),
+            _ => {
+                let v = crate::auth::random_token();
+                let c = self.host_cookie(&gw.cookies.handshake, &v, Some(HANDSHAKE_MAX_AGE));
+                (v, Some(c))
+            }
         };
-        redirect(session, &location, None).await
+        let location = format!(
+            "{}/sso/authorize?app={}&return_to={enc}&hs={}",
+            gw.config.public_url,
+            app.cfg.slug,
+            crate::session::browser_binding(&handshake)
+        );
+        redirect(session, &location, set).await
+    }
+
+    /// A host-only cookie on the current host (`max_age`: `Some(0)` removes it).
+    fn host_cookie(&self, name: &str, value: &str, max_age: Option<i64>) -> String {
+        let mut c = cookie::Cookie::new(name.to_string(), value.to_string());
+        c.set_http_only(true);
+        c.set_same_site(cookie::SameSite::Lax);
+        c.set_path("/");
+        c.set_secure(self.gw.is_tls());
+        if let Some(s) = max_age {
+            c.set_max_age(cookie::time::Duration::seconds(s));
+        }
+        c.to_string()
     }
 
     /// Second half of the handshake, on the application host: trade the code for a host-only
@@ -233,28 +263,29 @@ impl Proxy {
     async fn callback(&self, session: &mut Session, routes: &RouteTable, i: usize) -> Result<bool> {
         let gw = &self.gw;
         let app = &routes.apps[i];
-        let query = session.req_header().uri.query().unwrap_or("").to_string();
+        let req = session.req_header();
+        let handshake = cookie(req, &gw.cookies.handshake).unwrap_or("").to_string();
+        let query = req.uri.query().unwrap_or("").to_string();
         let mut code = String::new();
         let mut back = String::from("/");
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             match &*k {
                 "code" => code = v.into_owned(),
-                "return_to"
-                    if v.starts_with('/') && !v.starts_with("//") && !v.starts_with("/\\") =>
-                {
-                    back = v.into_owned()
-                }
+                "return_to" if crate::auth::redirect::is_local_path(&v) => back = v.into_owned(),
                 _ => {}
             }
         }
-        match gw.sessions.redeem_code(&code, &app.cfg.slug).await {
+        match gw
+            .sessions
+            .redeem_code(&code, &app.cfg.slug, &handshake)
+            .await
+        {
             Ok(Some(link)) => {
-                let mut c = cookie::Cookie::new(gw.config.sessions.app_cookie_name.clone(), link);
-                c.set_http_only(true);
-                c.set_same_site(cookie::SameSite::Lax);
-                c.set_path("/");
-                c.set_secure(gw.is_tls());
-                redirect(session, &back, Some(c.to_string())).await
+                let cookies = [
+                    self.host_cookie(&gw.cookies.app, &link, None),
+                    self.host_cookie(&gw.cookies.handshake, "", Some(0)),
+                ];
+                redirect_with(session, &back, &cookies).await
             }
             Ok(None) => self.send_page(session, 400, &self.pages.expired_link).await,
             Err(e) => {
@@ -265,17 +296,29 @@ impl Proxy {
     }
 }
 
+/// How long a handshake may take, from the application host to the portal (login included)
+/// and back.
+const HANDSHAKE_MAX_AGE: i64 = 15 * 60;
+
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
 async fn redirect(
     session: &mut Session,
     location: &str,
     set_cookie: Option<String>,
 ) -> Result<bool> {
+    redirect_with(session, location, set_cookie.as_slice()).await
+}
+
+async fn redirect_with(session: &mut Session, location: &str, cookies: &[String]) -> Result<bool> {
     let mut h = ResponseHeader::build(302, Some(4))?;
     h.insert_header(header::LOCATION, location)?;
     h.insert_header(header::CONTENT_LENGTH, 0)?;
     h.insert_header(header::CACHE_CONTROL, "no-store")?;
-    if let Some(c) = set_cookie {
-        h.insert_header(header::SET_COOKIE, c)?;
+    for c in cookies {
+        h.append_header(header::SET_COOKIE, c)?;
     }
     session.write_response_header(Box::new(h), true).await?;
     Ok(true)
@@ -399,8 +442,7 @@ impl ProxyHttp for Proxy {
         let ip = client_ip(session, &self.gw.config.trusted_proxies);
         match ctx.target {
             Target::App(i) => {
-                let s = &self.gw.config.sessions;
-                strip_cookies(up, &[&s.cookie_name, &s.app_cookie_name]);
+                strip_cookies(up, &self.reserved_cookies);
                 let Some(app) = ctx.routes.as_ref().and_then(|r| r.apps.get(i)) else {
                     return Error::e_explain(ErrorType::HTTPStatus(502), "route vanished");
                 };
@@ -414,10 +456,8 @@ impl ProxyHttp for Proxy {
             }
             _ => strip_identity_headers(up, &[]),
         }
-        up.insert_header("x-forwarded-for", ip)?;
         let scheme = ctx.routes.as_ref().map_or("http", |r| r.scheme);
-        up.insert_header("x-forwarded-proto", scheme)?;
-        Ok(())
+        set_forwarding_headers(up, &ip, scheme)
     }
 
     async fn response_filter(
@@ -427,28 +467,25 @@ impl ProxyHttp for Proxy {
         ctx: &mut Ctx,
     ) -> Result<()> {
         if let Target::App(_) = ctx.target {
-            // An application may not set or clear the gateway's own cookies.
+            // An application may not set, clear or shadow any of the gateway's own cookies.
             if resp.headers.contains_key(header::SET_COOKIE) {
-                let s = &self.gw.config.sessions;
-                let keep: Vec<http::HeaderValue> = resp
-                    .headers
-                    .get_all(header::SET_COOKIE)
-                    .iter()
-                    .filter(|v| {
-                        let name = v
-                            .to_str()
-                            .unwrap_or("")
-                            .split('=')
-                            .next()
-                            .unwrap_or("")
-                            .trim();
-                        name != s.cookie_name && name != s.app_cookie_name
-                    })
-                    .cloned()
-                    .collect();
-                let _ = resp.remove_header(&header::SET_COOKIE);
-                for v in keep {
-                    resp.append_header(header::SET_COOKIE, v)?;
+                let reserved = &self.reserved_cookies;
+                let ours = |v: &http::HeaderValue| {
+                    let name = cookie_name_of(v.as_bytes());
+                    reserved.iter().any(|r| r.as_bytes() == name)
+                };
+                if resp.headers.get_all(header::SET_COOKIE).iter().any(ours) {
+                    let keep: Vec<http::HeaderValue> = resp
+                        .headers
+                        .get_all(header::SET_COOKIE)
+                        .iter()
+                        .filter(|v| !ours(v))
+                        .cloned()
+                        .collect();
+                    let _ = resp.remove_header(&header::SET_COOKIE);
+                    for v in keep {
+                        resp.append_header(header::SET_COOKIE, v)?;
+                    }
                 }
             }
         }

@@ -3,6 +3,7 @@
 //! a Redis store shares sessions across instances.
 
 pub mod cached;
+pub mod cookies;
 pub mod events;
 pub mod memory;
 pub mod redis;
@@ -33,6 +34,27 @@ pub struct SessionRecord {
 pub struct HandshakeCode {
     pub session: SessionKey,
     pub app_slug: String,
+    /// SHA-256 of the handshake cookie of the browser that started the handshake on the
+    /// application host: a code redeemed by another browser is refused (login CSRF).
+    #[serde(default)]
+    pub browser: SessionKey,
+}
+
+/// The store key of an application-host cookie: bound to its application, so that a cookie
+/// copied to another application's host finds nothing there.
+fn link_key(token: &str, app_slug: &str) -> SessionKey {
+    let mut h = Sha256::new();
+    h.update(b"link\0");
+    h.update(app_slug.as_bytes());
+    h.update(b"\0");
+    h.update(token.as_bytes());
+    h.finalize().into()
+}
+
+/// The handshake binding a browser presents: the SHA-256 of its handshake cookie, base64url.
+pub fn browser_binding(handshake_cookie: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key_of(handshake_cookie))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,12 +160,13 @@ impl Sessions {
         self.resolve_key(key_of(token)).await
     }
 
-    /// Resolves an application-host cookie to the central session it is bound to.
-    pub async fn resolve_link(&self, link_token: &str) -> SResult<Option<Live>> {
+    /// Resolves an application-host cookie to the central session it is bound to, if it was
+    /// issued for this application.
+    pub async fn resolve_link(&self, link_token: &str, app_slug: &str) -> SResult<Option<Live>> {
         if link_token.is_empty() || link_token.len() > 128 {
             return Ok(None);
         }
-        match self.store.get_link(&key_of(link_token)).await? {
+        match self.store.get_link(&link_key(link_token, app_slug)).await? {
             Some(session) => self.resolve_key(session).await,
             None => Ok(None),
         }
@@ -157,7 +180,14 @@ impl Sessions {
         self.store.remove_user(user_id).await
     }
 
-    pub async fn issue_code(&self, session: SessionKey, app_slug: &str) -> SResult<String> {
+    /// A one-time code for `app_slug`, redeemable only by the browser whose handshake cookie
+    /// hashes to `browser` (see [`browser_binding`]).
+    pub async fn issue_code(
+        &self,
+        session: SessionKey,
+        app_slug: &str,
+        browser: SessionKey,
+    ) -> SResult<String> {
         let code = crate::auth::random_token();
         self.store
             .put_code(
@@ -165,6 +195,7 @@ impl Sessions {
                 HandshakeCode {
                     session,
                     app_slug: app_slug.to_string(),
+                    browser,
                 },
                 CODE_TTL,
             )
@@ -172,17 +203,26 @@ impl Sessions {
         Ok(code)
     }
 
-    /// Redeems a handshake code for `app_slug` and returns a new application-host token bound
-    /// to the same central session, or `None` if the code is unknown, used, expired, or was
-    /// issued for another application.
-    pub async fn redeem_code(&self, code: &str, app_slug: &str) -> SResult<Option<String>> {
-        if code.is_empty() || code.len() > 128 {
+    /// Redeems a handshake code for `app_slug` in the browser holding `handshake_cookie`, and
+    /// returns a new application-host token bound to the same central session and to this
+    /// application; `None` if the code is unknown, used, expired, was issued for another
+    /// application or to another browser.
+    pub async fn redeem_code(
+        &self,
+        code: &str,
+        app_slug: &str,
+        handshake_cookie: &str,
+    ) -> SResult<Option<String>> {
+        if code.is_empty() || code.len() > 128 || handshake_cookie.len() > 128 {
             return Ok(None);
         }
         let Some(hc) = self.store.take_code(&key_of(code)).await? else {
             return Ok(None);
         };
-        if hc.app_slug != app_slug {
+        let browser = key_of(handshake_cookie);
+        let same_browser: bool =
+            subtle::ConstantTimeEq::ct_eq(&hc.browser[..], &browser[..]).into();
+        if hc.app_slug != app_slug || handshake_cookie.is_empty() || !same_browser {
             return Ok(None);
         }
         let Some(live) = self.resolve_key(hc.session).await? else {
@@ -194,7 +234,7 @@ impl Sessions {
         .max(1);
         self.store
             .put_link(
-                key_of(&link),
+                link_key(&link, app_slug),
                 hc.session,
                 Duration::from_secs(remaining as u64),
             )

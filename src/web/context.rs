@@ -10,9 +10,6 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use std::sync::Arc;
 
-/// Name of the pre-session cookie that anonymous forms (login) bind their CSRF token to.
-pub const CSRF_COOKIE: &str = "convergences_csrf";
-
 pub struct User {
     pub live: Live,
     pub ident: Arc<CachedIdentity>,
@@ -59,8 +56,11 @@ impl FromRequestParts<Arc<Gateway>> for Ctx {
         // Only the proxy talks to this socket, and it always sets X-Forwarded-For itself.
         let ip = header("x-forwarded-for");
         let user_agent: String = header("user-agent").chars().take(256).collect();
-        let session_token = cookie_value(parts, &gw.config.sessions.cookie_name);
-        let csrf_cookie = cookie_value(parts, CSRF_COOKIE);
+        let session_token = cookie_value(parts, &gw.cookies.session);
+        // A pre-session cookie counts only if this gateway made it, recently.
+        let csrf_cookie = cookie_value(parts, &gw.cookies.csrf).filter(|v| {
+            crate::auth::csrf::pre_session_valid(&gw.secret, v, crate::directory::now())
+        });
         let mut user = None;
         if let Some(t) = &session_token {
             if let Some(live) = gw.sessions.resolve(t).await? {
@@ -122,10 +122,11 @@ impl Ctx {
     /// Gives an anonymous visitor the pre-session cookie its forms' CSRF tokens bind to.
     pub fn ensure_csrf_cookie(&mut self, headers: &mut axum::http::HeaderMap) {
         if self.user.is_none() && self.csrf_cookie.is_none() {
-            let fresh = crate::auth::random_token();
+            let fresh =
+                crate::auth::csrf::pre_session_value(&self.gw.secret, crate::directory::now());
             headers.insert(
                 axum::http::header::SET_COOKIE,
-                super::set_cookie(&self.gw, CSRF_COOKIE, &fresh, false, false),
+                super::set_cookie(&self.gw, &self.gw.cookies.csrf, &fresh, false, false),
             );
             self.csrf_cookie = Some(fresh);
         }

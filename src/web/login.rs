@@ -1,6 +1,6 @@
 //! "Se connecter" and "Déconnexion" (SPEC 3.2 and 3.4).
 
-use super::context::{Ctx, CSRF_COOKIE};
+use super::context::Ctx;
 use super::error::{WebError, WebResult};
 use super::pages::{LoginPage, LogoutPage};
 use super::set_cookie;
@@ -221,17 +221,18 @@ pub async fn submit(ctx: Ctx, Form(f): Form<LoginForm>) -> WebResult<Response> {
     let mut headers = HeaderMap::new();
     headers.append(
         header::SET_COOKIE,
-        set_cookie(&gw, &gw.config.sessions.cookie_name, &token, true, false),
+        set_cookie(&gw, &gw.cookies.session, &token, true, false),
     );
     headers.append(
         header::SET_COOKIE,
-        set_cookie(&gw, CSRF_COOKIE, "", false, true),
+        set_cookie(&gw, &gw.cookies.csrf, "", false, true),
     );
+    // A validated destination is always a valid header value; the portal is the fallback.
     headers.insert(
         header::LOCATION,
         destination(&ctx, &return_to)
             .parse()
-            .map_err(|_| WebError::Internal("bad location".into()))?,
+            .unwrap_or_else(|_| header::HeaderValue::from_static("/")),
     );
     Ok((StatusCode::SEE_OTHER, headers).into_response())
 }
@@ -280,7 +281,7 @@ pub async fn logout(ctx: Ctx, Form(f): Form<LogoutForm>) -> WebResult<Response> 
     let mut headers = HeaderMap::new();
     headers.insert(
         header::SET_COOKIE,
-        set_cookie(gw, &gw.config.sessions.cookie_name, "", true, true),
+        set_cookie(gw, &gw.cookies.session, "", true, true),
     );
     headers.insert(
         header::LOCATION,

@@ -144,7 +144,7 @@ pub async fn submit(
         gw.dir.record_login(uid).await?;
         headers.append(
             header::SET_COOKIE,
-            set_cookie(&gw, &gw.config.sessions.cookie_name, &session, true, false),
+            set_cookie(&gw, &gw.cookies.session, &session, true, false),
         );
         "/"
     } else {

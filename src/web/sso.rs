@@ -15,6 +15,9 @@ pub struct AuthorizeQuery {
     app: String,
     #[serde(default)]
     return_to: String,
+    /// The browser binding from the application host (see `session::browser_binding`).
+    #[serde(default)]
+    hs: String,
 }
 
 pub async fn authorize(ctx: Ctx, Query(q): Query<AuthorizeQuery>) -> WebResult<Response> {
@@ -31,11 +34,20 @@ pub async fn authorize(ctx: Ctx, Query(q): Query<AuthorizeQuery>) -> WebResult<R
     if target.idx != app.idx {
         return Err(bad());
     }
+    let browser: crate::session::SessionKey = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(q.hs.as_bytes())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(bad)?
+    };
     let Some(user) = &ctx.user else {
         let here = format!(
-            "/sso/authorize?app={}&return_to={}",
+            "/sso/authorize?app={}&return_to={}&hs={}",
             form_urlencoded::byte_serialize(q.app.as_bytes()).collect::<String>(),
-            form_urlencoded::byte_serialize(wanted.as_bytes()).collect::<String>()
+            form_urlencoded::byte_serialize(wanted.as_bytes()).collect::<String>(),
+            form_urlencoded::byte_serialize(q.hs.as_bytes()).collect::<String>()
         );
         let login = format!(
             "/login?return_to={}",
@@ -43,7 +55,10 @@ pub async fn authorize(ctx: Ctx, Query(q): Query<AuthorizeQuery>) -> WebResult<R
         );
         return Ok(Redirect::to(&login).into_response());
     };
-    let code = gw.sessions.issue_code(user.live.key, &app.cfg.slug).await?;
+    let code = gw
+        .sessions
+        .issue_code(user.live.key, &app.cfg.slug, browser)
+        .await?;
     let path_and_query = url::Url::parse(&wanted)
         .map(|u| match u.query() {
             Some(q) => format!("{}?{q}", u.path()),

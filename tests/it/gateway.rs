@@ -1,6 +1,6 @@
 //! SPEC section 4 from the outside: what browsers, API clients and applications see.
 
-use crate::harness::{csrf_of, TestGateway, PASSWORD};
+use crate::harness::{app_cookie_of, csrf_of, encode, TestGateway, HANDSHAKE_COOKIE, PASSWORD};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
@@ -131,9 +131,13 @@ fn proxied_request_carries_identity_headers_and_a_jwt_that_verifies_against_the_
     assert_eq!(echo["path"], "/dossiers?id=7");
     assert_eq!(
         header(&echo, "x-convergences-user"),
-        Some("agent@mairie-exemple.fr")
+        Some(encode("agent@mairie-exemple.fr").as_str())
     );
-    assert_eq!(header(&echo, "x-convergences-name"), Some("Agnès Agent"));
+    assert_eq!(
+        header(&echo, "x-convergences-name"),
+        Some("Agn%C3%A8s%20Agent"),
+        "percent-encoded UTF-8"
+    );
     assert_eq!(
         header(&echo, "x-convergences-structure"),
         Some("mairie-exemple")
@@ -209,7 +213,7 @@ fn client_identity_headers_and_gateway_cookies_never_reach_the_upstream() {
     let echo: serde_json::Value = r.json().unwrap();
     assert_eq!(
         echo["headers"]["x-convergences-user"],
-        serde_json::json!(["agent@mairie-exemple.fr"])
+        serde_json::json!([encode("agent@mairie-exemple.fr")])
     );
     assert_eq!(
         echo["headers"]["x-convergences-roles"],
@@ -248,7 +252,7 @@ fn client_identity_headers_and_gateway_cookies_never_reach_the_upstream() {
     assert_eq!(echo["app"], "site");
     assert_eq!(
         echo["headers"]["remote-user"],
-        serde_json::json!(["agent@mairie-exemple.fr"])
+        serde_json::json!([encode("agent@mairie-exemple.fr")])
     );
     assert!(!echo["headers"]["cookie"]
         .to_string()
@@ -270,12 +274,24 @@ fn without_session_browsers_are_redirected_and_api_clients_get_401() {
         format!("http://bip.test:{}/dossiers?id=1", t.port).as_bytes(),
     )
     .collect();
+    let (before, hs) = loc.split_once("&hs=").expect("a browser binding");
     assert_eq!(
-        loc,
+        before,
         format!(
             "http://auth.test:{}/sso/authorize?app=bip&return_to={expected_return}",
             t.port
         )
+    );
+    // The binding is the hash of the handshake cookie set on the application host.
+    let set = r.headers()["set-cookie"].to_str().unwrap();
+    let value = set
+        .strip_prefix(&format!("{HANDSHAKE_COOKIE}="))
+        .and_then(|v| v.split(';').next())
+        .expect("a handshake cookie");
+    assert_eq!(hs, convergences::session::browser_binding(value));
+    assert!(
+        set.contains("HttpOnly") && set.contains("Max-Age="),
+        "{set}"
     );
     // Path-prefix app shares the portal cookie: straight to the login form.
     let r = c
@@ -367,7 +383,7 @@ fn logout_refuses_the_next_proxied_request_on_every_host() {
     ] {
         assert_eq!(
             b.get_json(&t.url(host, path))["headers"][header][0],
-            "referent@mairie-exemple.fr"
+            encode("referent@mairie-exemple.fr")
         );
     }
     b.logout();
@@ -463,13 +479,13 @@ fn single_sign_on_handshake_works_across_two_application_hosts() {
     assert_eq!(echo["path"], "/start?x=1");
     assert_eq!(
         echo["headers"]["x-convergences-user"][0],
-        "referent@mairie-exemple.fr"
+        encode("referent@mairie-exemple.fr")
     );
     // Second host: no password asked, the portal session answers the handshake.
     let echo = b.get_json(&t.url("nc.test", "/"));
     assert_eq!(
         echo["headers"]["x-convergences-user"][0],
-        "referent@mairie-exemple.fr"
+        encode("referent@mairie-exemple.fr")
     );
     assert_eq!(
         echo["headers"]["x-convergences-roles"][0],
@@ -496,15 +512,7 @@ fn handshake_codes_are_single_use_and_bound_to_their_application() {
     let t = TestGateway::start();
     let b = t.browser();
     b.login("referent@mairie-exemple.fr", PASSWORD);
-    let enc: String = form_urlencoded::byte_serialize(t.url("bip.test", "/").as_bytes()).collect();
-    let r = b
-        .client
-        .get(t.url(
-            "auth.test",
-            &format!("/sso/authorize?app=bip&return_to={enc}"),
-        ))
-        .send()
-        .unwrap();
+    let (r, handshake) = b.authorize("bip", &t.url("bip.test", "/"));
     assert_eq!(r.status(), 303);
     let callback = r.headers()["location"].to_str().unwrap().to_string();
     assert!(
@@ -512,38 +520,138 @@ fn handshake_codes_are_single_use_and_bound_to_their_application() {
         "{callback}"
     );
     // Replayed on the other application's host: refused (and consumed).
-    let stranger = t.client(true);
+    let app_host = t.client(false);
     let on_nc = callback.replace("bip.test", "nc.test");
-    assert_eq!(stranger.get(&on_nc).send().unwrap().status(), 400);
+    let get = |url: &str| {
+        app_host
+            .get(url)
+            .header("cookie", &handshake)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(get(&on_nc).status(), 400);
     assert_eq!(
-        stranger.get(&callback).send().unwrap().status(),
+        get(&callback).status(),
         400,
         "consumed by the failed attempt"
     );
     // A fresh code works once.
-    let r = b
-        .client
-        .get(t.url(
-            "auth.test",
-            &format!("/sso/authorize?app=bip&return_to={enc}"),
-        ))
+    let (r, handshake) = b.authorize("bip", &t.url("bip.test", "/"));
+    let callback = r.headers()["location"].to_str().unwrap().to_string();
+    let first = app_host
+        .get(&callback)
+        .header("cookie", &handshake)
         .send()
         .unwrap();
-    let callback = r.headers()["location"].to_str().unwrap().to_string();
-    let first = stranger.get(&callback).send().unwrap();
     assert_eq!(first.status(), 302);
-    let set_cookie = first.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(set_cookie.starts_with("convergences_app="), "{set_cookie}");
+    let set_cookies: Vec<String> = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    let app_cookie = set_cookies
+        .iter()
+        .find(|c| c.starts_with("convergences_app="))
+        .expect("the application cookie");
     assert!(
-        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
-        "{set_cookie}"
+        app_cookie.contains("HttpOnly") && app_cookie.contains("SameSite=Lax"),
+        "{app_cookie}"
     );
-    assert!(!set_cookie.contains("Domain"), "host-only: {set_cookie}");
+    assert!(!app_cookie.contains("Domain"), "host-only: {app_cookie}");
+    assert!(
+        set_cookies
+            .iter()
+            .any(|c| c.starts_with("convergences_handshake=;") && c.contains("Max-Age=0")),
+        "the handshake cookie is removed: {set_cookies:?}"
+    );
     assert_eq!(
-        t.client(true).get(&callback).send().unwrap().status(),
+        app_host
+            .get(&callback)
+            .header("cookie", &handshake)
+            .send()
+            .unwrap()
+            .status(),
         400,
         "second use"
     );
+}
+
+#[test]
+fn a_handshake_code_only_works_in_the_browser_that_started_the_handshake() {
+    // Login CSRF: an attacker mints a code in his own session and sends the callback link to
+    // a victim, whose browser would then use the application as the attacker.
+    let t = TestGateway::start();
+    let attacker = t.browser();
+    attacker.login("referent@mairie-exemple.fr", PASSWORD);
+    let victim = t.browser();
+    victim.login("agent@mairie-exemple.fr", PASSWORD);
+    let victim_host = t.client(false);
+    let attempts: Vec<Option<String>> = vec![
+        None,                                                   // no handshake cookie at all
+        Some(format!("{HANDSHAKE_COOKIE}=")),                   // an empty one
+        Some(format!("{HANDSHAKE_COOKIE}={}", "A".repeat(43))), // the victim's own, another value
+        Some(format!("{HANDSHAKE_COOKIE}={}", "x".repeat(500))),
+    ];
+    for cookie in attempts {
+        let (r, _attackers_cookie) = attacker.authorize("bip", &t.url("bip.test", "/"));
+        let callback = r.headers()["location"].to_str().unwrap().to_string();
+        let mut req = victim_host.get(&callback);
+        if let Some(c) = &cookie {
+            req = req.header("cookie", c);
+        }
+        let r = req.send().unwrap();
+        assert_eq!(r.status(), 400, "{cookie:?}");
+        assert!(r.headers().get("set-cookie").is_none(), "{cookie:?}");
+        assert!(r.text().unwrap().contains("Lien de connexion expiré"));
+    }
+    // The portal refuses to mint a code without a well-formed browser binding.
+    for hs in ["", "short", &"A".repeat(44), "%00"] {
+        let enc: String =
+            form_urlencoded::byte_serialize(t.url("bip.test", "/").as_bytes()).collect();
+        let r = attacker
+            .client
+            .get(t.url(
+                "auth.test",
+                &format!("/sso/authorize?app=bip&return_to={enc}&hs={hs}"),
+            ))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 400, "hs={hs:?}");
+    }
+    // Through the real flow the victim's browser gets its own session on the application.
+    let echo = victim.get_json(&t.url("bip.test", "/"));
+    assert_eq!(
+        echo["headers"]["x-convergences-user"][0],
+        encode("agent@mairie-exemple.fr")
+    );
+}
+
+#[test]
+fn an_application_cookie_only_opens_its_own_application() {
+    let t = TestGateway::start();
+    let b = t.browser();
+    b.login("referent@mairie-exemple.fr", PASSWORD);
+    // The referent holds a role on both applications; a BIP cookie must still not open NC.
+    b.get_json(&t.url("bip.test", "/"));
+    let bip_cookie = b.cookies(&t.url("bip.test", "/"));
+    assert!(bip_cookie.contains("convergences_app="), "{bip_cookie}");
+    let r = t
+        .client(false)
+        .get(t.url("nc.test", "/"))
+        .header("cookie", &bip_cookie)
+        .header("accept", "application/json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401, "a BIP cookie on the NC host");
+    let r = t
+        .client(false)
+        .get(t.url("bip.test", "/"))
+        .header("cookie", &bip_cookie)
+        .header("accept", "application/json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "and still works on BIP");
 }
 
 #[test]
@@ -639,26 +747,10 @@ fn upstream_failures_give_french_pages_and_fail_over() {
         .build()
         .unwrap();
     // Give the down host its cookie through the handshake, then hit the dead upstream.
-    let enc: String =
-        form_urlencoded::byte_serialize(format!("http://down.test:{}/", t.port).as_bytes())
-            .collect();
-    let r = b
-        .client
-        .get(t.url(
-            "auth.test",
-            &format!("/sso/authorize?app=down&return_to={enc}"),
-        ))
-        .send()
-        .unwrap();
+    let (r, handshake) = b.authorize("down", &format!("http://down.test:{}/", t.port));
     let callback = r.headers()["location"].to_str().unwrap().to_string();
-    let r = c.get(&callback).send().unwrap();
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let r = c.get(&callback).header("cookie", handshake).send().unwrap();
+    let cookie = app_cookie_of(&r);
     let r = c
         .get(format!("http://down.test:{}/", t.port))
         .header("cookie", cookie)

@@ -13,6 +13,19 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 pub const PASSWORD: &str = convergences::demo::DEMO_PASSWORD;
+pub use convergences::proxy::identity_encoding::encode;
+
+/// The `name=value` of the application cookie a handshake callback sets.
+pub fn app_cookie_of(r: &Response) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.contains("convergences_app="))
+        .and_then(|c| c.split(';').next())
+        .expect("an application cookie")
+        .to_string()
+}
 
 /// Runtime for the harness's own servers and set-up queries.
 pub fn rt() -> &'static tokio::runtime::Runtime {
@@ -411,7 +424,29 @@ fn absolute(base: &str, location: &str) -> String {
     u.join(location).expect("join").to_string()
 }
 
+/// Name of the handshake cookie on application hosts (plain HTTP).
+pub const HANDSHAKE_COOKIE: &str = "convergences_handshake";
+
 impl Browser<'_> {
+    /// The first half of a handshake for application `app`, driven by hand as an application
+    /// host would start it: returns the portal's answer to `/sso/authorize` (a redirect to the
+    /// callback when logged in) and the `Cookie` header value the application host's browser
+    /// must present at the callback.
+    pub fn authorize(&self, app: &str, return_to: &str) -> (Response, String) {
+        let handshake = convergences::auth::random_token();
+        let hs = convergences::session::browser_binding(&handshake);
+        let enc: String = form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
+        let r = self
+            .client
+            .get(self.t.url(
+                "auth.test",
+                &format!("/sso/authorize?app={app}&return_to={enc}&hs={hs}"),
+            ))
+            .send()
+            .expect("authorize");
+        (r, format!("{HANDSHAKE_COOKIE}={handshake}"))
+    }
+
     /// The Cookie header this browser would send to `url`.
     pub fn cookies(&self, url: &str) -> String {
         use reqwest::cookie::CookieStore;

@@ -2,7 +2,7 @@
 //! across instances, and failure of the session store. These need Redis: they run in the
 //! services suite (TEST_REDIS_URL, see scripts/test.sh --services).
 
-use crate::harness::{redis_url, Options, TestGateway, PASSWORD};
+use crate::harness::{encode, redis_url, Options, TestGateway, PASSWORD};
 use std::time::{Duration, Instant};
 
 fn needs_redis() -> bool {
@@ -61,7 +61,7 @@ fn a_session_opened_on_one_instance_works_and_is_revoked_on_another() {
         .unwrap();
     assert_eq!(
         echo["headers"]["x-convergences-user"][0],
-        "agent@mairie-exemple.fr"
+        encode("agent@mairie-exemple.fr")
     );
 
     // Role removed through A: B answers 403 within a second.

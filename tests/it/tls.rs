@@ -1,7 +1,7 @@
 //! The TLS listener (issue 5): HTTPS with a test certificate, Secure cookies and HSTS, and the
 //! plain listener redirecting to HTTPS.
 
-use crate::harness::{csrf_of, free_port, Options, TestGateway, PASSWORD};
+use crate::harness::{app_cookie_of, csrf_of, encode, free_port, Options, TestGateway, PASSWORD};
 use std::net::SocketAddr;
 
 /// A self-signed certificate for the test hosts, made with the openssl command.
@@ -74,7 +74,10 @@ fn the_gateway_serves_https_with_secure_cookies_and_redirects_plain_http() {
         "max-age=31536000"
     );
     let csrf_cookie = page.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(csrf_cookie.contains("Secure"), "{csrf_cookie}");
+    assert!(
+        csrf_cookie.starts_with("__Host-convergences_csrf=") && csrf_cookie.contains("Secure"),
+        "host-only and unforgeable from other hosts under TLS: {csrf_cookie}"
+    );
     let csrf = csrf_of(&page.text().unwrap());
     let r = client
         .post(format!("{base}/login"))
@@ -91,10 +94,13 @@ fn the_gateway_serves_https_with_secure_cookies_and_redirects_plain_http() {
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("convergences_session="))
+        .find(|c| c.starts_with("__Host-convergences_session="))
         .unwrap();
     assert!(
-        session.contains("Secure") && session.contains("HttpOnly"),
+        session.contains("Secure")
+            && session.contains("HttpOnly")
+            && session.contains("Path=/")
+            && !session.contains("Domain"),
         "{session}"
     );
     // The application through TLS, after the handshake (also over HTTPS).
@@ -120,7 +126,7 @@ fn the_gateway_serves_https_with_secure_cookies_and_redirects_plain_http() {
         let echo: serde_json::Value = r.json().unwrap();
         assert_eq!(
             echo["headers"]["x-convergences-user"][0],
-            "agent@mairie-exemple.fr"
+            encode("agent@mairie-exemple.fr")
         );
         assert_eq!(echo["headers"]["x-forwarded-proto"][0], "https");
         reached = true;
@@ -214,30 +220,14 @@ fn upstreams_can_be_reached_over_verified_tls() {
     let addr = SocketAddr::from(([127, 0, 0, 1], t.port));
     let through = |slug: &str| {
         // Handshake for that host, then the request with its cookie.
-        let enc: String =
-            form_urlencoded::byte_serialize(format!("http://{slug}.test:{}/", t.port).as_bytes())
-                .collect();
-        let r = b
-            .client
-            .get(t.url(
-                "auth.test",
-                &format!("/sso/authorize?app={slug}&return_to={enc}"),
-            ))
-            .send()
-            .unwrap();
+        let (r, handshake) = b.authorize(slug, &format!("http://{slug}.test:{}/", t.port));
         let callback = r.headers()["location"].to_str().unwrap().to_string();
         let c = reqwest::blocking::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .resolve(&format!("{slug}.test"), addr)
             .build()
             .unwrap();
-        let cookie = c.get(&callback).send().unwrap().headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
+        let cookie = app_cookie_of(&c.get(&callback).header("cookie", handshake).send().unwrap());
         c.get(format!("http://{slug}.test:{}/", t.port))
             .header("cookie", cookie)
             .send()

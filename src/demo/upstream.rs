@@ -16,7 +16,8 @@ struct DemoPage {
     app_name: String,
     portal_url: String,
     user_name: String,
-    headers: Vec<(String, String)>,
+    /// Name, decoded value, value as received.
+    headers: Vec<(String, String, String)>,
     assertion_ok: bool,
     assertion_status: String,
     claims: String,
@@ -37,16 +38,14 @@ pub fn router(app: DemoApp) -> Router {
 }
 
 async fn page(State(app): State<Arc<DemoApp>>, uri: Uri, headers: HeaderMap) -> Html<String> {
-    let received: Vec<(String, String)> = headers
+    let received: Vec<(String, String, String)> = headers
         .iter()
         .filter(|(k, _)| {
             k.as_str().starts_with("x-convergences-") || k.as_str().starts_with("x-forwarded-")
         })
         .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
+            let raw = String::from_utf8_lossy(v.as_bytes()).into_owned();
+            (k.as_str().to_string(), decoded(k.as_str(), &raw), raw)
         })
         .collect();
     let header = |name: &str| {
@@ -59,7 +58,7 @@ async fn page(State(app): State<Arc<DemoApp>>, uri: Uri, headers: HeaderMap) -> 
     let page = DemoPage {
         app_name: app.name.clone(),
         portal_url: app.portal_url.clone(),
-        user_name: header("x-convergences-name"),
+        user_name: decoded("x-convergences-name", &header("x-convergences-name")),
         headers: received,
         assertion_ok: ok,
         assertion_status: status,
@@ -70,6 +69,27 @@ async fn page(State(app): State<Arc<DemoApp>>, uri: Uri, headers: HeaderMap) -> 
         page.render()
             .unwrap_or_else(|e| format!("template error: {e}")),
     )
+}
+
+/// What an application reads from an identity header once decoded (see
+/// `proxy::identity_encoding`): the roles as "role@structure / sub-structure" entries.
+fn decoded(name: &str, raw: &str) -> String {
+    use crate::proxy::identity_encoding as enc;
+    if !name.starts_with("x-convergences-") || name == "x-convergences-assertion" {
+        return raw.to_string();
+    }
+    let shown = match name {
+        "x-convergences-roles" => enc::decode_grants(raw).map(|grants| {
+            grants
+                .iter()
+                .map(|(role, path)| format!("{role}@{}", path.join(" / ")))
+                .collect::<Vec<_>>()
+                .join(" ; ")
+        }),
+        "x-convergences-structure" => enc::decode_path(raw).map(|p| p.join(" / ")),
+        _ => enc::decode(raw),
+    };
+    shown.unwrap_or_else(|| format!("(valeur mal encodée) {raw}"))
 }
 
 fn verify(app: &DemoApp, jwt: &str) -> (bool, String, String) {

@@ -132,6 +132,22 @@ const FORWARDING: &[&str] = &[
     "front-end-https",
 ];
 
+/// Headers that applications behind authenticating proxies commonly take as the user's
+/// identity: removed even when no application here is configured with them, since an
+/// application server may trust them on its own (REMOTE_USER in CGI, for one).
+const CONVENTIONAL_IDENTITY: &[&str] = &[
+    "remote-user",
+    "x-remote-user",
+    "x-forwarded-user",
+    "x-forwarded-email",
+    "x-forwarded-preferred-username",
+    "x-forwarded-groups",
+    "x-auth-request-user",
+    "x-auth-request-email",
+    "x-auth-request-groups",
+    "x-authenticated-user",
+];
+
 /// Compares header names the way application servers may: case-insensitively, and with every
 /// character other than a letter or a digit taken as the same separator (CGI, PHP, Rack,
 /// WSGI and others fold `-` and `_` together; some fold `.` too).
@@ -155,7 +171,10 @@ fn is_reserved(name: &str, configured: &[&http::HeaderName]) -> bool {
         || configured
             .iter()
             .any(|c| same_folded(n, c.as_str().as_bytes()))
-        || FORWARDING.iter().any(|f| same_folded(n, f.as_bytes()))
+        || FORWARDING
+            .iter()
+            .chain(CONVENTIONAL_IDENTITY)
+            .any(|f| same_folded(n, f.as_bytes()))
 }
 
 /// Removes every identity and forwarding header a client sent (see [`is_reserved`]): a
@@ -301,10 +320,15 @@ mod tests {
             "client_ip",
             "True-Client-IP",
             "X-Original-URL",
+            "X_Forwarded_User",
+            "x-auth-request-email",
         ];
         for name in spoofs {
             let mut r = req(&[(name, "evil"), ("x-app", "kept"), ("remote-userx", "kept")]);
             strip_identity_headers(&mut r, &[&remote]);
+            assert_eq!(r.headers.len(), 2, "{name} survived");
+            let mut r = req(&[(name, "evil"), ("x-app", "kept"), ("remote-userx", "kept")]);
+            strip_identity_headers(&mut r, &[]);
             assert_eq!(r.headers.len(), 2, "{name} survived");
         }
     }

@@ -72,13 +72,21 @@ pub fn echo_upstream(name: &'static str) -> Upstream {
                 }
                 let body =
                     serde_json::json!({ "app": name, "path": uri.to_string(), "headers": map });
-                (
-                    [(
-                        axum::http::header::SET_COOKIE,
-                        "convergences_session=evil; Path=/",
-                    )],
-                    axum::Json(body),
-                )
+                // Plays a malicious application: always tries to set the gateway's session
+                // cookie, and any cookie a test asks for with `?set_cookie=`.
+                let mut out = axum::http::HeaderMap::new();
+                out.append(
+                    axum::http::header::SET_COOKIE,
+                    axum::http::HeaderValue::from_static("convergences_session=evil; Path=/"),
+                );
+                for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+                    if k == "set_cookie" {
+                        if let Ok(v) = axum::http::HeaderValue::from_str(&v) {
+                            out.append(axum::http::header::SET_COOKIE, v);
+                        }
+                    }
+                }
+                (out, axum::Json(body))
             },
         );
         let _ = axum::serve(l, app).await;

@@ -2,6 +2,7 @@
 //! Run on SQLite by default; on PostgreSQL with TEST_DATABASE_URL=postgres://... .
 
 mod aia;
+mod attacks;
 mod cli;
 mod gateway;
 mod harness;

@@ -1,4 +1,4 @@
-//! The `convergences` command line (SPEC 7).
+//! The `convergences` command line (docs/product.md#operator-interface).
 
 use crate::config::Config;
 use crate::directory::structures::NewStructure;

@@ -1,5 +1,6 @@
 //! Convergences: a single sign-on gateway (Pingora) and identity directory (the AIA) for a
-//! French HR service centre and its affiliated local authorities. See shared/SPEC.md.
+//! French HR service centre and its affiliated local authorities. What it does:
+//! docs/product.md; how the code fits together: docs/architecture.md; why: docs/decisions/.
 
 pub mod auth;
 pub mod cli;

@@ -22,8 +22,9 @@ use std::time::Duration;
 /// through this instance invalidate at once; this bounds the staleness of anything else.
 pub const IDENTITY_TTL: Duration = Duration::from_secs(10);
 
-/// How long an instance may trust a session it read from the shared store (SPEC: a revoked
-/// session is refused everywhere within 1 s, even if the revocation event is lost).
+/// How long an instance may trust a session it read from the shared store: a revoked session
+/// is refused everywhere within 1 s, even if the revocation event is lost
+/// (docs/gateway.md#revocation).
 pub const SESSION_CACHE_TTL: Duration = Duration::from_millis(900);
 
 #[derive(Debug, thiserror::Error)]

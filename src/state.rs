@@ -1,5 +1,6 @@
 //! The state shared by the proxy and the portal: built once at start-up, on the control runtime
-//! that owns the database pool (STACK-NOTES: pools die with the runtime that created them).
+//! that owns the database pool (a pool dies with the runtime that created it: see
+//! docs/decisions/0002-portal-axum-behind-pingora-on-a-unix-socket.md).
 
 use crate::config::Config;
 use crate::directory::Directory;

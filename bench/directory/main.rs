@@ -1,5 +1,6 @@
-//! Directory benchmark at 100 000 accounts (issue 6): seeds 5 000 structures, 100 000
-//! accounts and 300 000 role assignments into a fresh database (SQLite by default, PostgreSQL
+//! Directory benchmark at 100 000 accounts (docs/product.md#performance-targets): seeds
+//! 5 000 structures, 100 000 accounts and 300 000 role assignments into a fresh database
+//! (SQLite by default, PostgreSQL
 //! with BENCH_BACKEND=postgres and BENCH_DATABASE_URL), starts the real gateway in-process, and
 //! times the AIA pages and the streamed CSV export with real HTTP requests, against a baseline
 //! request (GET /healthz) measured in the same run. Run by `bench/directory/run.sh` through
@@ -26,9 +27,9 @@ use std::time::{Duration, Instant};
 
 const PORTAL: &str = "auth.bench";
 const ADMIN: &str = "admin@cig-exemple.fr";
-/// Directory pages: p99 at most this (issue 6).
+/// Directory pages: p99 at most this (docs/product.md#performance-targets).
 const PAGE_TARGET_MS: f64 = 50.0;
-/// Full export of 100 000 accounts: at most this (issue 6).
+/// Full export of 100 000 accounts: at most this (docs/product.md#performance-targets).
 const EXPORT_TARGET_S: f64 = 3.0;
 /// "Memory does not grow with the row count": the export of 100 000 rows may not raise the
 /// peak RSS by more than this over the export of 10 000 rows.

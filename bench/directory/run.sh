@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Directory benchmark at 100 000 accounts (issue 6): seeds 5 000 structures, 100 000 accounts and
+# Directory benchmark at 100 000 accounts (docs/product.md#performance-targets): seeds
+# 5 000 structures, 100 000 accounts and
 # 300 000 role assignments into a fresh database, starts the real gateway in-process and times
 # the AIA pages (p50/p99 against a GET /healthz baseline) and the streamed CSV export (time to
 # the last byte, rows, peak memory growth). SQLite always; PostgreSQL too when

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Proxy overhead benchmark (issue 6, part 1): the same small upstream measured
+# Proxy overhead benchmark (docs/product.md#performance-targets): the same small upstream
+# measured
 #   (a) directly, (b) through nginx as a plain reverse proxy, (c) through Convergences with an
 #   authenticated single sign-on request (identity headers and a fresh signed assertion on
 #   every request),

@@ -1,5 +1,6 @@
-//! Password policy (SPEC 5), after the CNIL recommendation for password-only authentication
-//! (délibération 2022-100): about 80 bits of entropy, reached by one of
+//! Password policy (docs/security.md#passwords), after the CNIL recommendation for
+//! password-only authentication (délibération 2022-100): about 80 bits of entropy, reached by
+//! one of
 //! - 12 characters mixing upper case, lower case, digits and special characters,
 //! - 14 characters mixing upper case, lower case and digits,
 //! - 16 characters mixing upper and lower case,

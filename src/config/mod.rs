@@ -195,8 +195,8 @@ pub struct Config {
     pub source: String,
     pub listen: SocketAddr,
     pub tls: Option<TlsConfig>,
-    /// Peers whose X-Forwarded-For names the real client (SPEC 5: per-IP limits and audit need
-    /// the client's address, not the load balancer's).
+    /// Peers whose X-Forwarded-For names the real client: per-IP limits and the audit journal
+    /// need the client's address, not the load balancer's (docs/security.md#brute-force).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub upstream_ca_file: Option<PathBuf>,
     pub portal_host: String,

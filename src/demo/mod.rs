@@ -1,5 +1,5 @@
-//! `convergences demo` (SPEC 8): the gateway with an embedded SQLite directory, two built-in
-//! upstream applications that display what they receive, and demo accounts.
+//! `convergences demo` (docs/product.md#demo): the gateway with an embedded SQLite directory,
+//! two built-in upstream applications that display what they receive, and demo accounts.
 
 pub mod upstream;
 

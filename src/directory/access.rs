@@ -1,9 +1,10 @@
-//! Who may see and change what in the directory (SPEC 1 and 5), as pure functions of a
-//! [`Viewer`] and of the materialised paths ("/2/5/") of the objects involved. Every AIA handler
-//! asks these questions before reading or changing anything, so the rules live in one place and
-//! are unit-tested here rather than spread over handlers.
+//! Who may see and change what in the directory (docs/product.md#permissions,
+//! docs/aia.md#authorisation), as pure functions of a [`Viewer`] and of the materialised paths
+//! ("/2/5/") of the objects involved. Every AIA handler asks these questions before reading or
+//! changing anything, so the rules live in one place and are unit-tested here rather than
+//! spread over handlers.
 
-/// The role that only platform administrators may grant or remove (SPEC 2).
+/// The role that only platform administrators may grant or remove (docs/product.md#permissions).
 pub const ADMIN_ROLE: &str = "administrateur";
 
 /// What the server knows about the person behind a request, for authorisation only.
@@ -93,7 +94,8 @@ impl Viewer {
         self.platform_admin || self.is_referent()
     }
 
-    /// May create, edit, lock, delete accounts and export in this structure (SPEC 1).
+    /// May create, edit, lock, delete accounts and export in this structure
+    /// (docs/product.md#permissions).
     pub fn manages_path(&self, path: &str) -> bool {
         self.platform_admin || self.referent_paths.iter().any(|r| in_subtree(path, r))
     }
@@ -103,8 +105,8 @@ impl Viewer {
     }
 
     /// Directory cards: managers of the user's structure, and agents of the same
-    /// establishment tree (SPEC 1: "views other agents' directory cards within their own
-    /// establishment tree").
+    /// establishment tree (docs/product.md#actors: an agent looks up the directory cards of
+    /// their own establishment tree).
     pub fn can_view_card(&self, target_structure_path: &str) -> bool {
         self.manages_path(target_structure_path)
             || in_subtree(target_structure_path, &self.establishment_path)
@@ -134,7 +136,7 @@ impl Viewer {
                 .any(|r| in_subtree(path, r) && path != r)
     }
 
-    /// Allowed domains, moves, référents: the centre's staff only (SPEC 1 and 2).
+    /// Allowed domains, moves, référents: the centre's staff only (docs/product.md#permissions).
     pub fn can_edit_domains(&self) -> bool {
         self.platform_admin
     }
@@ -152,7 +154,7 @@ impl Viewer {
         self.platform_admin || self.admin_apps.iter().any(|a| a == slug)
     }
 
-    /// Only platform admins grant or remove `administrateur` (SPEC 2).
+    /// Only platform admins grant or remove `administrateur` (docs/product.md#permissions).
     pub fn can_grant_role(&self, slug: &str, role: &str) -> bool {
         self.can_admin_app(slug) && (role != ADMIN_ROLE || self.platform_admin)
     }

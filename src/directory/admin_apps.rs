@@ -1,4 +1,4 @@
-//! Applications, roles and role members for the APPLICATIONS tab (SPEC 3.5): counts per role,
+//! Applications, roles and role members for the APPLICATIONS tab (docs/aia.md): counts per role,
 //! paginated members restricted to the viewer's scope, and assign / unassign / reassign.
 
 use super::access::Scope;

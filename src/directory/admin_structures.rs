@@ -1,6 +1,7 @@
-//! Structure administration for the AIA (SPEC 2 and 3.5): the viewer's scope, the partial tree
-//! shown on screen (bounded whatever the number of structures), edition, allowed domains,
-//! référents and moves that rewrite the materialised paths of a whole subtree in one UPDATE.
+//! Structure administration for the AIA (docs/aia.md, docs/product.md#structures): the
+//! viewer's scope, the partial tree shown on screen (bounded whatever the number of
+//! structures), edition, allowed domains, référents and moves that rewrite the materialised
+//! paths of a whole subtree in one UPDATE.
 
 use super::access::{normalize_paths, subtree_upper, Scope};
 use super::query::{contains_pattern, Sql};

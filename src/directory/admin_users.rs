@@ -1,6 +1,7 @@
-//! Account administration for the AIA (SPEC 2 and 3.5): filtered, paginated listings, the full
-//! record of one account, creation and edition with every field, lock, and the GDPR deletion.
-//! Listings cost a fixed number of queries per page (no per-row query).
+//! Account administration for the AIA (docs/aia.md, docs/product.md#accounts): filtered,
+//! paginated listings, the full record of one account, creation and edition with every field,
+//! lock, and the GDPR deletion. Listings cost a fixed number of queries per page (no per-row
+//! query).
 
 use super::access::Scope;
 use super::query::Sql;
@@ -47,7 +48,8 @@ pub struct UserRow {
     pub last_login_at: Option<i64>,
 }
 
-/// Every field of an account (SPEC 2), for the card, the edit form and the export.
+/// Every field of an account (docs/product.md#accounts), for the card, the edit form and the
+/// export.
 #[derive(Clone, Debug, Default)]
 pub struct UserRecord {
     pub id: i64,
@@ -318,9 +320,9 @@ fn bind_fields<'q>(q: Query<'q, Any, AnyArguments>, u: &UserInput) -> Query<'q, 
         .bind(i64::from(u.locked))
 }
 
-/// Inserts an account with every field of SPEC 2 and no password, in the caller's connection
-/// or transaction (shared by the AIA form and the CSV import). A taken e-mail is a unique
-/// violation the caller interprets.
+/// Inserts an account with every field (docs/product.md#accounts) and no password, in the
+/// caller's connection or transaction (shared by the AIA form and the CSV import). A taken
+/// e-mail is a unique violation the caller interprets.
 pub async fn insert_user(
     conn: &mut sqlx::AnyConnection,
     u: &UserInput,
@@ -420,8 +422,9 @@ impl Directory {
         Ok(Some(rec))
     }
 
-    /// Creates an account with every field of SPEC 2 and no password (the agent chooses it
-    /// through "Première visite ?"). `Ok(None)` when the e-mail is already taken.
+    /// Creates an account with every field (docs/product.md#accounts) and no password (the
+    /// agent chooses it through "Première visite ?"). `Ok(None)` when the e-mail is already
+    /// taken.
     pub async fn create_user_full(&self, u: &UserInput, by: i64) -> DResult<Option<i64>> {
         let mut conn = self.pool.acquire().await?;
         match insert_user(&mut conn, u, Some(by)).await {
@@ -453,9 +456,9 @@ impl Directory {
         }
     }
 
-    /// GDPR deletion (SPEC 3.6): removes the account and, by cascade, its photo, référent
-    /// designations, role assignments and one-time tokens, and replaces the e-mail by
-    /// `reference` in every earlier audit row naming it, in one transaction.
+    /// GDPR deletion (docs/product.md#account-deletion): removes the account and, by cascade,
+    /// its photo, référent designations, role assignments and one-time tokens, and replaces the
+    /// e-mail by `reference` in every earlier audit row naming it, in one transaction.
     pub async fn delete_user_gdpr(
         &self,
         user_id: i64,

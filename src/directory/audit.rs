@@ -1,4 +1,5 @@
-//! The audit log (SPEC 2): one row per change, login success or failure, logout and export.
+//! The audit log (docs/product.md#audit-journal): one row per change, login success or
+//! failure, logout and export.
 
 use super::{now, DResult, Directory};
 

@@ -31,9 +31,9 @@ pub struct AuditRow {
     pub details: String,
 }
 
-/// The reference that stands for the e-mail of a deleted account in the audit log (SPEC 3.6):
-/// an HMAC-SHA256 under the gateway secret, so it cannot be reversed by guessing addresses
-/// without the secret, yet all events of one person stay linked.
+/// The reference that stands for the e-mail of a deleted account in the audit log
+/// (docs/product.md#account-deletion): an HMAC-SHA256 under the gateway secret, so it cannot be
+/// reversed by guessing addresses without the secret, yet all events of one person stay linked.
 pub fn pseudonym(secret: &[u8], email: &str) -> String {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
         return "supprimé".to_string();

@@ -1,7 +1,7 @@
 //! The directory: structures, users, applications, roles, one-time tokens and audit events,
 //! stored through sqlx's Any driver so that one set of portable queries serves SQLite and
-//! PostgreSQL (see shared/STACK-NOTES.md: Any decodes only integers, floats, text and bytes, so
-//! booleans are 0/1 and instants are Unix seconds).
+//! PostgreSQL (docs/decisions/0001-portable-sql-with-sqlx-any.md: Any decodes only integers,
+//! floats, text and bytes, so booleans are 0/1 and instants are Unix seconds).
 
 pub mod access;
 pub mod admin_apps;
@@ -53,7 +53,8 @@ pub struct Directory {
 
 impl Directory {
     /// Connects (creating the SQLite file if needed). The pool must be created on a runtime that
-    /// lives as long as the process (STACK-NOTES: pools die with their runtime).
+    /// lives as long as the process: a pool dies with its runtime (see
+    /// docs/decisions/0002-portal-axum-behind-pingora-on-a-unix-socket.md).
     pub async fn connect(url: &str, max_connections: u32) -> DResult<Directory> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {

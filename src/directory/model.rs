@@ -38,7 +38,8 @@ impl Identity {
         format!("{} {}", self.first_name, self.last_name)
     }
 
-    /// SPEC 2: usable = has a password, is not locked and `today` is inside the validity dates.
+    /// Usable = has a password, is not locked and `today` is inside the validity dates
+    /// (docs/product.md#accounts).
     pub fn is_usable(&self, today: &str) -> bool {
         self.has_password
             && !self.locked

@@ -1,4 +1,5 @@
-//! Profile photos (SPEC 2 and 5): stored already re-encoded by `web::aia::photo`.
+//! Profile photos (docs/security.md#input-and-uploads): stored already re-encoded by
+//! `web::aia::photo`.
 
 use super::{now, DResult, Directory};
 use sqlx::Row;

@@ -1,5 +1,5 @@
-//! The directory search (issue 3: "from 3 characters, on name, first name, e-mail, service,
-//! fonction"), made to stay an index lookup at 100 000 accounts.
+//! The directory search (docs/aia.md: from 3 characters, on name, first name, e-mail,
+//! service, fonction), made to stay an index lookup at 100 000 accounts.
 //!
 //! Each account carries a `search_text`: its searchable fields folded (lower case, no accents)
 //! and joined by line breaks. SQLite indexes it with an FTS5 trigram table (`user_search`),

@@ -114,7 +114,8 @@ impl Directory {
             .collect())
     }
 
-    /// Allowed e-mail domains of a structure: its own, or the nearest ancestor's (SPEC 2).
+    /// Allowed e-mail domains of a structure: its own, or the nearest ancestor's
+    /// (docs/product.md#structures).
     pub async fn allowed_domains(&self, structure_id: i64) -> DResult<Vec<String>> {
         let path: String = sqlx::query("SELECT path FROM structures WHERE id = $1")
             .bind(structure_id)

@@ -1,6 +1,6 @@
-//! Failed-login delays per e-mail (SPEC 5). The delay doubles with each failure past the
-//! threshold and is capped, and a success or a quiet day clears the count: an attacker can slow
-//! an account down but never lock its owner out for good.
+//! Failed-login delays per e-mail (docs/security.md#brute-force). The delay doubles with each
+//! failure past the threshold and is capped, and a success or a quiet day clears the count: an
+//! attacker can slow an account down but never lock its owner out for good.
 
 use super::{DResult, Directory};
 use crate::config::LoginThrottle;

@@ -1,5 +1,6 @@
-//! One-time tokens for first visits and password resets (SPEC 2): only a SHA-256 of the token is
-//! stored, each is single use, expires, and a newer token of the same purpose voids older ones.
+//! One-time tokens for first visits and password resets (docs/product.md#one-time-links): only
+//! a SHA-256 of the token is stored, each is single use, expires, and a newer token of the same
+//! purpose voids older ones.
 
 use super::{now, DResult, Directory};
 use sha2::{Digest, Sha256};

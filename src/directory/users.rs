@@ -23,7 +23,8 @@ pub struct LoginRecord {
     pub password_hash: Option<String>,
 }
 
-/// E-mail addresses are compared case-insensitively (SPEC 2): they are stored lower-cased.
+/// E-mail addresses are compared case-insensitively (docs/product.md#accounts): they are
+/// stored lower-cased.
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
@@ -156,8 +157,8 @@ impl Directory {
         }))
     }
 
-    /// Sets a new password hash and voids every outstanding one-time link of the user (SPEC 2:
-    /// a password change invalidates tokens).
+    /// Sets a new password hash and voids every outstanding one-time link of the user (a
+    /// password change invalidates them: docs/product.md#one-time-links).
     pub async fn set_password_hash(&self, user_id: i64, hash: &str) -> DResult<()> {
         let t = now();
         let mut tx = self.pool.begin().await?;

@@ -1,6 +1,6 @@
 //! Outgoing mail: SMTP in production (lettre, STARTTLS/TLS, authentication), or an "outbox"
 //! that writes each message as an .eml file in the data folder and logs its link, so that a
-//! single machine works with no mail server (SPEC 7).
+//! single machine works with no mail server (docs/product.md#mail).
 
 use crate::config::{MailSettings, MailTransport, SmtpSecurity};
 use lettre::message::{header::ContentTransferEncoding, Mailbox, MultiPart, SinglePart};

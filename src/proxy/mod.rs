@@ -1,5 +1,6 @@
 //! The Pingora proxy: routes each request to the portal (axum, over a Unix socket) or to an
-//! application, and enforces SPEC section 4 on the way (login, role, identity headers).
+//! application, and enforces the gateway contract (docs/gateway.md) on the way: login, role,
+//! identity headers. Request flow: docs/architecture.md#a-request-to-an-application.
 
 pub mod assertion;
 pub mod headers;

@@ -1,7 +1,8 @@
-//! Fan-out of directory and session changes to every instance (SPEC 4: revocation takes effect
-//! on every instance, target under 1 s), over Redis pub/sub. Publishing never blocks the caller:
-//! events go through a channel to a publisher task. The subscriber clears what each event
-//! names, and clears everything whenever it (re)connects, since events may have been missed.
+//! Fan-out of directory and session changes to every instance over Redis pub/sub (revocation
+//! takes effect on every instance, target under 1 s: docs/gateway.md#revocation). Publishing
+//! never blocks the caller: events go through a channel to a publisher task. The subscriber
+//! clears what each event names, and clears everything whenever it (re)connects, since events
+//! may have been missed.
 
 use super::cached::CachedStore;
 use super::redis::RedisStore;

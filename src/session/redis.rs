@@ -1,5 +1,6 @@
-//! Sessions in Redis, shared by every gateway instance (SPEC 6). Keys carry a configurable
-//! prefix; every entry has a TTL so Redis forgets by itself. Commands time out quickly: when
+//! Sessions in Redis, shared by every gateway instance (docs/product.md#storage-and-scale,
+//! docs/decisions/0003-session-model.md). Keys carry a configurable prefix; every entry has a
+//! TTL so Redis forgets by itself. Commands time out quickly: when
 //! Redis is unreachable the caller gets `SessionError::Unavailable` and refuses the request
 //! (fail closed) instead of hanging; the connection manager reconnects in the background, and
 //! a connection that could not be made at start is retried on use.

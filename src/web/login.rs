@@ -1,4 +1,4 @@
-//! "Se connecter" and "Déconnexion" (SPEC 3.2 and 3.4).
+//! "Se connecter" and "Déconnexion" (docs/product.md#login-and-logout).
 
 use super::context::Ctx;
 use super::error::{WebError, WebResult};

@@ -53,8 +53,8 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .with_state(gw)
 }
 
-/// SPEC 5: CSP, framing, referrer and (under TLS) HSTS on every portal response; HTML is never
-/// cached (it shows personal data and CSRF tokens).
+/// CSP, framing, referrer and (under TLS) HSTS on every portal response; HTML is never cached
+/// (it shows personal data and CSRF tokens). See docs/security.md#security-headers.
 async fn security_headers(State(gw): State<Arc<Gateway>>, mut res: Response) -> Response {
     let h = res.headers_mut();
     let routes = gw.routes();
@@ -88,8 +88,8 @@ async fn security_headers(State(gw): State<Arc<Gateway>>, mut res: Response) -> 
     res
 }
 
-/// Builds a Set-Cookie value with the rules of SPEC 5 (HttpOnly, SameSite=Lax, Secure under
-/// TLS, host-only unless a cookie domain is configured and `shared` is set).
+/// Builds a Set-Cookie value with the rules of docs/security.md#cookies (HttpOnly, SameSite=Lax,
+/// Secure under TLS, host-only unless a cookie domain is configured and `shared` is set).
 pub fn set_cookie(gw: &Gateway, name: &str, value: &str, shared: bool, clear: bool) -> HeaderValue {
     let mut c = cookie::Cookie::new(name.to_string(), value.to_string());
     c.set_http_only(true);

@@ -1,4 +1,5 @@
-//! "Vos applications" (SPEC 3.2). The profile lives in the AIA (`web::aia::profile`).
+//! "Vos applications" (docs/product.md#portal). The profile lives in the AIA
+//! (`web::aia::profile`).
 
 use super::context::Ctx;
 use super::error::WebResult;

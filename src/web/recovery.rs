@@ -1,6 +1,6 @@
-//! "Première visite ?" and "Mot de passe oublié ?" (SPEC 3.1 and 3.3): the page answers the same
-//! text whatever the e-mail, and the link is sent in the background (see
-//! `lifecycle::request_link`).
+//! "Première visite ?" and "Mot de passe oublié ?"
+//! (docs/product.md#first-visit-and-password-reset): the page answers the same text whatever
+//! the e-mail, and the link is sent in the background (see `lifecycle::request_link`).
 
 use super::context::Ctx;
 use super::error::WebResult;

@@ -1,6 +1,6 @@
-//! First half of the single sign-on handshake (SPEC 4), on the portal: an application host
-//! without the portal's cookie sends the browser here; with a session, the browser goes back
-//! with a one-time code; without one, it logs in first.
+//! First half of the single sign-on handshake (docs/gateway.md#sso-handshake), on the portal:
+//! an application host without the portal's cookie sends the browser here; with a session, the
+//! browser goes back with a one-time code; without one, it logs in first.
 
 use super::context::Ctx;
 use super::error::{WebError, WebResult};

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Real-browser end-to-end and accessibility suite (issue 7): Debian's Chromium driven by
-# playwright-core, axe-core on every page reached, against `convergences demo` on loopback.
+# Real-browser end-to-end and accessibility suite (docs/product.md#accessibility): Debian's
+# Chromium driven by playwright-core, axe-core on every page reached, against
+# `convergences demo` on loopback.
 #
 #   tests/e2e/run.sh [--screenshots] [scenario files...]
 #

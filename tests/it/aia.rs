@@ -1,6 +1,6 @@
-//! The directory screens (issue 3, SPEC 3.5-3.6 and 5) from the outside: each action by the
-//! allowed actor, and the same action refused to a référent of another structure, an agent and
-//! an anonymous client, whatever ids they forge.
+//! The directory screens (docs/aia.md, docs/product.md#permissions) from the outside: each
+//! action by the allowed actor, and the same action refused to a référent of another
+//! structure, an agent and an anonymous client, whatever ids they forge.
 
 use crate::harness::{csrf_of, Browser, TestGateway, PASSWORD};
 use convergences::directory::structures::NewStructure;

@@ -1,4 +1,5 @@
-//! SPEC section 4 from the outside: what browsers, API clients and applications see.
+//! The gateway contract (docs/gateway.md) from the outside: what browsers, API clients and
+//! applications see.
 
 use crate::harness::{app_cookie_of, csrf_of, encode, TestGateway, HANDSHAKE_COOKIE, PASSWORD};
 use jsonwebtoken::jwk::JwkSet;

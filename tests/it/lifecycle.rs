@@ -1,5 +1,6 @@
-//! SPEC 3.1-3.4 and 5: first visit, forgotten password, links, password policy, brute force,
-//! reminders, all through a real SMTP server.
+//! First visit, forgotten password, links, password policy, brute force, reminders, all
+//! through a real SMTP server (docs/product.md#first-visit-and-password-reset,
+//! docs/security.md).
 
 use crate::harness::{csrf_of, encode, Options, TestGateway, PASSWORD};
 use crate::smtp::SmtpSink;

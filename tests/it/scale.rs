@@ -1,6 +1,7 @@
-//! SPEC 6 and issue 5: several instances sharing PostgreSQL (or SQLite) and Redis, revocation
-//! across instances, and failure of the session store. These need Redis: they run in the
-//! services suite (TEST_REDIS_URL, see scripts/test.sh --services).
+//! Scale-out (docs/product.md#storage-and-scale, docs/architecture.md#several-instances):
+//! several instances sharing PostgreSQL (or SQLite) and Redis, revocation across instances,
+//! and failure of the session store. These need Redis: they run in the services suite
+//! (TEST_REDIS_URL, see scripts/test.sh --services).
 
 use crate::harness::{encode, redis_url, Options, TestGateway, PASSWORD};
 use std::time::{Duration, Instant};

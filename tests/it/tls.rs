@@ -1,5 +1,5 @@
-//! The TLS listener (issue 5): HTTPS with a test certificate, Secure cookies and HSTS, and the
-//! plain listener redirecting to HTTPS.
+//! The TLS listener (docs/gateway.md#tls): HTTPS with a test certificate, Secure cookies and
+//! HSTS, and the plain listener redirecting to HTTPS.
 
 use crate::harness::{app_cookie_of, csrf_of, encode, free_port, Options, TestGateway, PASSWORD};
 use std::net::SocketAddr;

@@ -1,4 +1,4 @@
-//! APPLICATIONS (SPEC 3.5): the applications the viewer administers, their roles, the members
+//! APPLICATIONS (docs/aia.md): the applications the viewer administers, their roles, the members
 //! of a role, AFFECTER, "Désaffecter les membres sélectionnés", "Réaffecter" and the export.
 //! Every id in a form is re-checked: one foreign id and nothing at all is changed.
 

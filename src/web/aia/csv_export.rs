@@ -1,6 +1,6 @@
-//! CSV exports (SPEC 3.5 and 5): UTF-8 with BOM, ';' separator, CRLF (what French spreadsheet
-//! software opens directly), formula-like cells neutralised, and streamed page by page so an
-//! export of 100 000 accounts runs in constant memory.
+//! CSV exports (docs/aia.md#exports): UTF-8 with BOM, ';' separator, CRLF (what French
+//! spreadsheet software opens directly), formula-like cells neutralised, and streamed page by
+//! page so an export of 100 000 accounts runs in constant memory.
 
 use super::fmt_ts;
 use crate::directory::access::Scope;

@@ -1,5 +1,6 @@
 //! Field checks shared by the AIA forms, with the French messages shown next to the fields
-//! (SPEC 5: bad input gets a clear message and changes nothing). Pure functions, unit-tested.
+//! (bad input gets a clear message and changes nothing: docs/security.md#input-and-uploads).
+//! Pure functions, unit-tested.
 
 /// Errors of a form: (field name, French message), in field order.
 #[derive(Clone, Debug, Default)]

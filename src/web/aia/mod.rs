@@ -1,4 +1,4 @@
-//! The "Annuaire des identités et des accès" (SPEC 3.5): tabs UTILISATEURS / STRUCTURES /
+//! The "Annuaire des identités et des accès" (docs/aia.md): tabs UTILISATEURS / STRUCTURES /
 //! APPLICATIONS, the profile and the journal. One file per screen; every handler builds a
 //! [`Viewer`] and asks `directory::access` before touching an object. Objects outside the
 //! viewer's reach answer 404 (their existence is not revealed), forbidden actions 403.

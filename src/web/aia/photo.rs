@@ -1,6 +1,7 @@
-//! Profile photo upload (SPEC 5): size-limited, decoded and re-encoded on the server (so
-//! metadata such as EXIF/GPS is dropped and only pixels survive), bounded dimensions. The small
-//! multipart reader below handles the one-file form of the profile page and nothing else.
+//! Profile photo upload (docs/security.md#input-and-uploads): size-limited, decoded and
+//! re-encoded on the server (so metadata such as EXIF/GPS is dropped and only pixels survive),
+//! bounded dimensions. The small multipart reader below handles the one-file form of the
+//! profile page and nothing else.
 
 use crate::directory::access::Viewer;
 use crate::web::context::Ctx;

@@ -1,4 +1,4 @@
-//! "Profil" (SPEC 3.5): the user's own data and rights, and the photo ("Ajouter une photo"),
+//! "Profil" (docs/aia.md): the user's own data and rights, and the photo ("Ajouter une photo"),
 //! plus the authorised URL that serves photos on directory cards.
 
 use super::photo;

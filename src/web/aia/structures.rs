@@ -1,6 +1,6 @@
-//! STRUCTURES (SPEC 2 and 3.5): the tree, the selected structure with its référents and
-//! "Membres (N)", creation and edition (référents below their principal structure only;
-//! domains, moves and référents by platform admins), and the members export.
+//! STRUCTURES (docs/aia.md, docs/product.md#structures): the tree, the selected structure with
+//! its référents and "Membres (N)", creation and edition (référents below their principal
+//! structure only; domains, moves and référents by platform admins), and the members export.
 
 use super::form::{self, FieldErrors, MAX_TEXT};
 use super::users::ListRow;

@@ -1,5 +1,6 @@
-//! UTILISATEURS (SPEC 3.5): the list with search, filters and pagination, the card, AJOUTER /
-//! ÉDITER with every field of SPEC 2, lock, password reset, GDPR deletion and the export.
+//! UTILISATEURS (docs/aia.md): the list with search, filters and pagination, the card,
+//! AJOUTER / ÉDITER with every field of an account (docs/product.md#accounts), lock, password
+//! reset, GDPR deletion and the export.
 
 use super::form::{self, FieldErrors, MAX_TEXT};
 use super::{
@@ -525,7 +526,8 @@ async fn form_page_flash(
     Ok((status, Html(page.render()?)).into_response())
 }
 
-/// Checks every field (SPEC 2) and returns what to store, or the errors to show.
+/// Checks every field (docs/product.md#accounts) and returns what to store, or the errors to
+/// show.
 async fn check(
     ctx: &Ctx,
     v: &Viewer,
@@ -794,8 +796,8 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-/// "Réinitialisation mot de passe" (SPEC 3.3): sends a one-time link; the old password stays
-/// valid until the new one is set.
+/// "Réinitialisation mot de passe": sends a one-time link; the old password stays valid until
+/// the new one is set (docs/product.md#first-visit-and-password-reset).
 pub async fn reset_password(
     ctx: Ctx,
     FrPath(id): FrPath<i64>,
@@ -859,8 +861,8 @@ pub async fn confirm_delete(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Resp
     Ok(Html(page.render()?).into_response())
 }
 
-/// GDPR deletion (SPEC 3.6): personal data gone at once, sessions and assignments revoked, the
-/// audit log keeps the event under a non-reversible reference.
+/// GDPR deletion (docs/product.md#account-deletion): personal data gone at once, sessions and
+/// assignments revoked, the audit log keeps the event under a non-reversible reference.
 pub async fn delete(
     ctx: Ctx,
     FrPath(id): FrPath<i64>,

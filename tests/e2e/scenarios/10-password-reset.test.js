@@ -1,6 +1,7 @@
 'use strict';
-// "Mot de passe oublié ?" (SPEC 3.3): the old password stays valid until the new one is set;
-// setting it closes the sessions that were open, and only the new password works afterwards.
+// "Mot de passe oublié ?" (docs/product.md#first-visit-and-password-reset): the old password
+// stays valid until the new one is set; setting it closes the sessions that were open, and only
+// the new password works afterwards.
 const L = require('../lib');
 const { assert } = L;
 

@@ -454,7 +454,15 @@ impl ProxyHttp for Proxy {
                     }
                 }
             }
-            _ => strip_identity_headers(up, &[]),
+            _ => {
+                strip_identity_headers(up, &[]);
+                // The portal's HTTP server (hyper) closes a connection after some answers
+                // without saying so (a request it could not parse, a body it did not read);
+                // pooled, that connection would fail the next request with a 502. Portal
+                // requests are page views, not the proxied hot path: each gets its own
+                // connection over the local socket.
+                up.insert_header(header::CONNECTION, "close")?;
+            }
         }
         let scheme = ctx.routes.as_ref().map_or("http", |r| r.scheme);
         set_forwarding_headers(up, &ip, scheme)

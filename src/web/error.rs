@@ -21,6 +21,9 @@ pub enum WebError {
     /// 400 with a French message for the user.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// 413: a body larger than any form of the portal takes.
+    #[error("request body too large")]
+    TooLarge,
     /// 503: the directory or session store cannot be reached.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -77,6 +80,11 @@ impl IntoResponse for WebError {
                 "Vous n'avez pas les droits nécessaires pour cette action.".to_string(),
             ),
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Demande invalide", m.clone()),
+            WebError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Envoi trop volumineux",
+                "Le formulaire ou le fichier envoyé dépasse la taille acceptée (2 Mo pour une photo). Réduisez-le, puis recommencez.".to_string(),
+            ),
             WebError::Unavailable(detail) => {
                 reference = crate::auth::random_token()[..10].to_string();
                 tracing::warn!(reference, error = %detail, "service unavailable");

@@ -2,6 +2,7 @@
 //! the health endpoints. An axum app served on a Unix socket behind the Pingora listener.
 
 pub mod aia;
+pub mod body;
 pub mod context;
 pub mod error;
 pub mod login;
@@ -46,6 +47,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/_static/password.js", get(meta::password_js))
         .merge(aia::routes())
         .fallback(meta::not_found)
+        .layer(axum::middleware::from_fn(body::read_whole_body))
         .layer(axum::middleware::map_response_with_state(
             gw.clone(),
             security_headers,

@@ -7,6 +7,7 @@ mod cli;
 mod gateway;
 mod harness;
 mod lifecycle;
+mod malformed;
 mod scale;
 mod smtp;
 mod tls;

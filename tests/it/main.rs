@@ -7,5 +7,6 @@ mod gateway;
 mod harness;
 mod lifecycle;
 mod scale;
+mod security;
 mod smtp;
 mod tls;

@@ -1098,7 +1098,9 @@ fn profile_photo_is_reencoded_bounded_and_served_to_authorised_viewers_only() {
     let ccas = t.user_id(CCAS_AGENT);
     let photo_path = format!("/aia/utilisateurs/{ccas}/photo");
     let r = login(&t, REFERENT);
-    let (s, html) = upload_to(&r, &photo_path, b"GIF89a but truncated");
+    // A 10 × 10 GIF cut after its header (`GIF89a but truncated` now reads as a
+    // 25 120-pixel-wide image, refused as too large before anything else).
+    let (s, html) = upload_to(&r, &photo_path, b"GIF89a\x0a\x00\x0a\x00 truncated");
     assert_eq!(s, 422);
     assert!(html.contains("pas une image valide"), "{html}");
     assert_eq!(upload_to(&o, &photo_path, &png_bytes(10, 10)).0, 404);
@@ -1130,6 +1132,97 @@ fn profile_photo_is_reencoded_bounded_and_served_to_authorised_viewers_only() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 400);
+}
+
+/// A black 1-bit greyscale PNG of `w` × `h`, built by hand: a few kilobytes whatever the
+/// dimensions, but `w` × `h` bytes once decoded.
+fn bilevel_png(w: u32, h: u32) -> Vec<u8> {
+    use std::io::Write;
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&crc.sum().to_be_bytes());
+    }
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[1, 0, 0, 0, 0]);
+    let row = vec![0u8; 1 + (w as usize).div_ceil(8)];
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    for _ in 0..h {
+        z.write_all(&row).unwrap();
+    }
+    let idat = z.finish().unwrap();
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &idat);
+    chunk(&mut out, b"IEND", b"");
+    out
+}
+
+#[test]
+fn a_photo_of_huge_dimensions_is_refused_before_decoding_and_normal_ones_still_work() {
+    let t = TestGateway::start();
+    let agent = t.user_id(AGENT);
+    let ccas = t.user_id(CCAS_AGENT);
+    let photos = |id| {
+        count(
+            &t,
+            "SELECT COUNT(*) FROM user_photos WHERE user_id = $1",
+            id,
+        )
+    };
+    // 9000 × 9000 pixels in 10 KB: 81 MB (and, in RGB, 240 MB) once decoded.
+    let bomb = bilevel_png(9000, 9000);
+    assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
+    let a = login(&t, AGENT);
+    let r = login(&t, REFERENT);
+    let ccas_path = format!("/aia/utilisateurs/{ccas}/photo");
+    // Several at once, on both forms: each gets the French refusal, none a 500.
+    std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for i in 0..6 {
+            let (b, path) = if i % 2 == 0 {
+                (&a, "/aia/profil/photo")
+            } else {
+                (&r, ccas_path.as_str())
+            };
+            let bomb = &bomb;
+            handles.push(s.spawn(move || upload_to(b, path, bomb)));
+        }
+        for h in handles {
+            let (status, html) = h.join().unwrap();
+            assert_eq!(status, 422, "{html}");
+            assert!(
+                html.contains("L&#39;image est trop grande")
+                    || html.contains("L'image est trop grande"),
+                "{html}"
+            );
+            assert!(html.contains("16 millions de pixels"), "{html}");
+        }
+    });
+    assert_eq!(photos(agent), 0);
+    assert_eq!(photos(ccas), 0);
+    // Just over the pixel bound, and a side over 8192: refused too.
+    for (w, h) in [(4200, 4200), (8193, 16)] {
+        let (status, html) = upload(&a, &bilevel_png(w, h));
+        assert_eq!(status, 422, "{w}×{h}");
+        assert!(html.contains("16 millions de pixels"), "{html}");
+    }
+    assert_eq!(photos(agent), 0);
+    // Normal photos still go through, on both forms.
+    assert_eq!(upload(&a, &png_bytes(800, 600)).0, 303);
+    assert_eq!(photos(agent), 1);
+    assert_eq!(upload_to(&r, &ccas_path, &bilevel_png(1000, 700)).0, 303);
+    assert_eq!(photos(ccas), 1);
+    let (s, ct, bytes) = get_bytes(&r, &format!("/aia/photo/{ccas}"));
+    assert_eq!((s, ct.as_str()), (200, "image/jpeg"));
+    let img = image::load_from_memory(&bytes).unwrap();
+    assert_eq!((img.width(), img.height()), (512, 358));
 }
 
 #[test]

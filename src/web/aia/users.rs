@@ -898,8 +898,12 @@ pub async fn upload_photo(
     headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> WebResult<Response> {
-    let (v, encoded) = super::photo::receive(&ctx, &headers, body).await?;
+    let (v, data) = super::photo::receive(&ctx, &headers, body).await?;
     let u = managed_user(&ctx, &v, id).await?;
+    let encoded = match data {
+        Ok(data) => super::photo::process(data).await?,
+        Err(e) => Err(e),
+    };
     match encoded {
         Ok((content_type, bytes)) => {
             ctx.gw.dir.set_photo(id, content_type, bytes).await?;

@@ -10,6 +10,7 @@ pub mod pages;
 pub mod password;
 pub mod portal;
 pub mod recovery;
+pub mod rejections;
 pub mod sso;
 
 use crate::state::Gateway;
@@ -46,6 +47,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/_static/password.js", get(meta::password_js))
         .merge(aia::routes())
         .fallback(meta::not_found)
+        .layer(axum::middleware::from_fn(rejections::reject_nul))
         .layer(axum::middleware::map_response_with_state(
             gw.clone(),
             security_headers,

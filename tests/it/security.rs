@@ -130,3 +130,153 @@ fn an_existing_data_folder_readable_by_others_is_tightened_at_start() {
     assert_eq!(mode(&outbox.join("old.eml")), 0o600, "old outbox message");
     assert_private(&t);
 }
+
+const REFERENT: &str = "referent@mairie-exemple.fr";
+const AGENT: &str = "agent@mairie-exemple.fr";
+
+fn login<'a>(t: &'a TestGateway, email: &str) -> crate::harness::Browser<'a> {
+    let b = t.browser();
+    assert_eq!(
+        b.login(email, crate::harness::PASSWORD).0,
+        303,
+        "login {email}"
+    );
+    b
+}
+
+fn csrf(b: &crate::harness::Browser) -> String {
+    let r = b
+        .client
+        .get(b.t.url("auth.test", "/aia/profil"))
+        .send()
+        .unwrap();
+    crate::harness::csrf_of(&r.text().unwrap())
+}
+
+/// Status, content type and body.
+fn answer(r: reqwest::blocking::Response) -> (u16, String, String) {
+    let status = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or("").to_string())
+        .unwrap_or_default();
+    (status, ct, r.text().unwrap_or_default())
+}
+
+/// The French error page with this status.
+fn assert_french_page(got: &(u16, String, String), status: u16, what: &str) {
+    let (s, ct, html) = got;
+    assert_eq!(*s, status, "{what}: {html}");
+    assert!(ct.starts_with("text/html"), "{what}: {ct}");
+    assert!(html.contains("<html lang=\"fr\""), "{what}: {html}");
+    assert!(html.contains(&format!("Erreur {status}")), "{what}: {html}");
+    // Not axum's English text.
+    assert!(
+        !html.contains("Failed to") && !html.contains("Expected request"),
+        "{what}: {html}"
+    );
+}
+
+fn assert_nul_refused(got: (u16, String, String), what: &str) {
+    assert_french_page(&got, 400, what);
+    assert!(got.2.contains("caractère nul"), "{what}: {}", got.2);
+}
+
+#[test]
+fn a_nul_byte_in_a_query_string_path_or_form_is_a_french_400_on_every_back_end() {
+    let t = TestGateway::start();
+    let r = login(&t, REFERENT);
+    let get = |path: &str| {
+        answer(
+            r.client
+                .get(t.url("auth.test", path))
+                .header("accept", "text/html")
+                .send()
+                .unwrap(),
+        )
+    };
+    // Search, structure search, filters and the export (which streamed a 502 on PostgreSQL).
+    for path in [
+        "/aia/utilisateurs?q=ag%00ent",
+        "/aia/utilisateurs?q=%00%00%00",
+        "/aia/utilisateurs?structure_q=mairie%00",
+        "/aia/utilisateurs?app=bip%00",
+        "/aia/utilisateurs/export.csv?q=ag%00ent",
+        "/aia/applications?q=ag%00ent",
+        "/aia/journal?action=login%00",
+        "/aia/applications/bip%00/utilisateur/affecter",
+        "/login?return_to=%2Faia%00",
+    ] {
+        assert_nul_refused(get(path), path);
+    }
+    // Other control characters are harmless: searched (and found) like any text, never a 500.
+    let (s, _, html) = get("/aia/utilisateurs?q=ag%01ent%0A");
+    assert_eq!(s, 200, "{html}");
+    assert!(html.contains("Utilisateurs ("), "{html}");
+    let (s, _, _) = get("/aia/utilisateurs/export.csv?q=%0Dagent");
+    assert_eq!(s, 200);
+
+    // Forms: an edit with a NUL in a field changes nothing.
+    let agent = t.user_id(AGENT);
+    let before = t.block_on(t.gw.dir.user_record(agent)).unwrap().unwrap();
+    let token = csrf(&r);
+    let edit = format!("/aia/utilisateurs/{agent}/editer");
+    let form = |last_name: &str| {
+        vec![
+            ("csrf".to_string(), token.clone()),
+            ("last_name".to_string(), last_name.to_string()),
+            ("first_name".to_string(), before.first_name.clone()),
+            ("email".to_string(), before.email.clone()),
+            ("structure_id".to_string(), before.structure_id.to_string()),
+        ]
+    };
+    let got = answer(
+        r.client
+            .post(t.url("auth.test", &edit))
+            .form(&form("Agent\0Nul"))
+            .send()
+            .unwrap(),
+    );
+    assert_nul_refused(got, "edit form, %00");
+    // The same with a raw NUL byte in the body.
+    let raw = format!(
+        "csrf={}&last_name=Agent\0Nul&first_name=A&email={}&structure_id={}",
+        token, before.email, before.structure_id
+    );
+    let got = answer(
+        r.client
+            .post(t.url("auth.test", &edit))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(raw)
+            .send()
+            .unwrap(),
+    );
+    assert_nul_refused(got, "edit form, raw NUL");
+    let after = t.block_on(t.gw.dir.user_record(agent)).unwrap().unwrap();
+    assert_eq!(after.last_name, before.last_name);
+    // The login and self-service forms, anonymous.
+    let c = t.client(true);
+    for (path, field) in [
+        ("/login", "email"),
+        ("/mot-de-passe-oublie", "email"),
+        ("/premiere-visite", "email"),
+    ] {
+        let got = answer(
+            c.post(t.url("auth.test", path))
+                .form(&[(field, "agent@mairie-exemple.fr\0"), ("password", "x")])
+                .send()
+                .unwrap(),
+        );
+        assert_nul_refused(got, path);
+    }
+    // The edit still works without the NUL.
+    let (s, _, html) = answer(
+        r.client
+            .post(t.url("auth.test", &edit))
+            .form(&form("Agent"))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(s, 303, "{html}");
+}

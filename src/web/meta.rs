@@ -72,12 +72,8 @@ pub async fn metrics(
         .and_then(|v| v.to_str().ok());
     if !bearer_matches(auth, token) {
         return Ok((
-            StatusCode::UNAUTHORIZED,
-            [
-                (header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\""),
-                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-            ],
-            "Jeton d'accès aux métriques absent ou invalide.\n",
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+            WebError::Rejected(StatusCode::UNAUTHORIZED),
         )
             .into_response());
     }

@@ -48,6 +48,9 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .merge(aia::routes())
         .fallback(meta::not_found)
         .layer(axum::middleware::from_fn(rejections::reject_nul))
+        .layer(axum::middleware::map_response(
+            rejections::french_rejections,
+        ))
         .layer(axum::middleware::map_response_with_state(
             gw.clone(),
             security_headers,

@@ -4,11 +4,14 @@
 //! - [`reject_nul`]: no NUL byte reaches a handler (and so the database: PostgreSQL text cannot
 //!   hold one, and a query with one fails as a 500) from the path, the query string or an
 //!   `application/x-www-form-urlencoded` body. Such a request is a 400.
+//! - [`french_rejections`]: axum's own rejections (a form too large, the wrong content type, a
+//!   malformed body or query, a method the route does not take) come as English plain text;
+//!   they are replaced by the French error page, status kept.
 
 use super::error::WebError;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -70,6 +73,35 @@ pub async fn reject_nul(req: Request, next: Next) -> Response {
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// See the module documentation: a 4xx in plain text (or, for a 405, with no body at all) is
+/// an extractor's or the router's rejection, never a page of ours.
+pub async fn french_rejections(res: Response) -> Response {
+    let status = res.status();
+    if !status.is_client_error() {
+        return res;
+    }
+    let ct = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let plain = ct.starts_with("text/plain");
+    let bare_405 = status == StatusCode::METHOD_NOT_ALLOWED && ct.is_empty();
+    if !plain && !bare_405 {
+        return res;
+    }
+    let allow = res.headers().get(header::ALLOW).cloned();
+    let mut page = WebError::Rejected(status).into_response();
+    if let Some(a) = allow {
+        page.headers_mut().insert(header::ALLOW, a);
+    }
+    page.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    page
 }
 
 #[cfg(test)]

@@ -1239,11 +1239,11 @@ fn malformed_ids_and_forms_get_french_answers_and_agents_see_their_establishment
         .body("{}")
         .send()
         .unwrap();
-    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.status(), 415, "not a form");
     assert!(resp
         .text()
         .unwrap()
-        .contains("Le formulaire envoyé est invalide"));
+        .contains("pas été envoyé dans le format attendu"));
     let (s, html) = get(&r, "/aia/utilisateurs?page=-5&par_page=abc");
     assert_eq!(s, 200, "lenient paging: {html}");
     // An agent sees the cards of its establishment tree and nothing else.

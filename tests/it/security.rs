@@ -280,3 +280,52 @@ fn a_nul_byte_in_a_query_string_path_or_form_is_a_french_400_on_every_back_end()
     );
     assert_eq!(s, 303, "{html}");
 }
+
+#[test]
+fn rejected_requests_get_the_french_page_with_their_status() {
+    let t = TestGateway::start();
+    let r = login(&t, REFERENT);
+    let c = t.client(true);
+    // 413: a form over the 2 MiB limit, on the login form and on a directory form.
+    let big = format!("csrf=x&email={}", "a".repeat(2 * 1024 * 1024 + 10));
+    for (client, path) in [(&c, "/login"), (&r.client, "/aia/utilisateurs/nouveau")] {
+        let got = answer(
+            client
+                .post(t.url("auth.test", path))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(big.clone())
+                .send()
+                .unwrap(),
+        );
+        assert_french_page(&got, 413, path);
+        assert!(got.2.contains("Envoi trop volumineux"), "{}", got.2);
+    }
+    // 415: not a form.
+    for (client, path) in [
+        (&c, "/login"),
+        (&c, "/mot-de-passe-oublie"),
+        (&r.client, "/aia/utilisateurs/nouveau"),
+    ] {
+        for ct in [
+            "application/json",
+            "text/plain",
+            "multipart/form-data; boundary=x",
+        ] {
+            let got = answer(
+                client
+                    .post(t.url("auth.test", path))
+                    .header("content-type", ct)
+                    .body("email=a@b.fr")
+                    .send()
+                    .unwrap(),
+            );
+            assert_french_page(&got, 415, &format!("{path} {ct}"));
+            assert!(got.2.contains("format attendu"), "{}", got.2);
+        }
+    }
+    // 405: a method the page does not take (the Allow header is kept).
+    let r405 = c.put(t.url("auth.test", "/login")).send().unwrap();
+    assert!(r405.headers().contains_key("allow"));
+    let got = answer(r405);
+    assert_french_page(&got, 405, "PUT /login");
+}

@@ -387,10 +387,15 @@ pub struct FrQuery<T>(pub T);
 pub struct FrPath<T>(pub T);
 
 impl From<axum::extract::rejection::FormRejection> for WebError {
-    fn from(_: axum::extract::rejection::FormRejection) -> Self {
-        WebError::BadRequest(
-            "Le formulaire envoyé est invalide. Rechargez la page et recommencez.".into(),
-        )
+    fn from(r: axum::extract::rejection::FormRejection) -> Self {
+        // Too large (413) or not a form (415) keep their status; anything else is a 400.
+        match r.status() {
+            s @ (axum::http::StatusCode::PAYLOAD_TOO_LARGE
+            | axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE) => WebError::Rejected(s),
+            _ => WebError::BadRequest(
+                "Le formulaire envoyé est invalide. Rechargez la page et recommencez.".into(),
+            ),
+        }
     }
 }
 

@@ -1857,3 +1857,198 @@ fn listings_are_the_same_whether_the_scope_is_resolved_to_ids_or_to_path_ranges(
         assert_eq!(members[0].email, AGENT);
     });
 }
+
+/// Messages written to the outbox so far, as (recipient, text with quoted-printable undone).
+fn outbox(t: &TestGateway) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(t.gw.config.data_dir.join("outbox")) else {
+        return Vec::new();
+    };
+    entries
+        .map(|e| {
+            let data = std::fs::read_to_string(e.unwrap().path()).unwrap();
+            let to = data
+                .lines()
+                .find_map(|l| l.strip_prefix("To: "))
+                .unwrap_or_default()
+                .to_string();
+            let text = crate::smtp::Received {
+                to: vec![to.clone()],
+                data,
+            }
+            .text();
+            (to, text)
+        })
+        .collect()
+}
+
+/// The edit form filled with what the account holds now, the e-mail replaced.
+fn edit_form_of(t: &TestGateway, id: i64, csrf: &str, email: &str) -> Vec<(String, String)> {
+    let u = t.block_on(t.gw.dir.user_record(id)).unwrap().unwrap();
+    let mut f = vec![
+        ("csrf", csrf.to_string()),
+        ("last_name", u.last_name),
+        ("first_name", u.first_name),
+        ("email", email.to_string()),
+        ("structure_id", u.structure_id.to_string()),
+        ("job_title", u.job_title),
+        ("service", u.service),
+        ("postal_address", u.postal_address),
+        ("phone", u.phone),
+        ("app_identifier", u.app_identifier),
+        ("valid_from", u.valid_from.unwrap_or_default()),
+        ("valid_until", u.valid_until.unwrap_or_default()),
+    ];
+    if u.telework {
+        f.push(("telework", "1".into()));
+    }
+    if u.locked {
+        f.push(("locked", "1".into()));
+    }
+    f.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+fn post_owned(b: &Browser, path: &str, form: &[(String, String)]) -> (u16, String, String) {
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    post(b, path, &pairs)
+}
+
+fn email_of(t: &TestGateway, id: i64) -> String {
+    t.block_on(t.gw.dir.user_record(id)).unwrap().unwrap().email
+}
+
+#[test]
+fn a_referent_cannot_take_over_an_account_whose_rights_it_could_not_grant_and_every_email_change_warns_the_old_address(
+) {
+    let t = TestGateway::start();
+    let (other_mairie, _) = add_other_mairie(&t);
+    let agent = t.user_id(AGENT);
+    let ccas_agent = t.user_id(CCAS_AGENT);
+    let mairie = t
+        .block_on(t.gw.dir.user_record(agent))
+        .unwrap()
+        .unwrap()
+        .structure_id;
+    let ccas = t
+        .block_on(t.gw.dir.user_record(ccas_agent))
+        .unwrap()
+        .unwrap()
+        .structure_id;
+    let r = login(&t, REFERENT);
+    let tok = csrf(&r);
+    let edit = |id: i64| format!("/aia/utilisateurs/{id}/editer");
+
+    // The agent holds `utilisateur` of BIP, which the référent (administrateur of BIP) grants:
+    // the change goes through, and the old address is told, by whom and to what.
+    let renamed = "agent.bis@mairie-exemple.fr";
+    let (s, loc, html) = post_owned(&r, &edit(agent), &edit_form_of(&t, agent, &tok, renamed));
+    assert_eq!(s, 303, "{html}");
+    assert_eq!(loc, format!("/aia/utilisateurs/{agent}?ok=email-modifie"));
+    assert_eq!(email_of(&t, agent), renamed);
+    let mails = outbox(&t);
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let (to, text) = &mails[0];
+    assert_eq!(to, AGENT, "sent to the previous address");
+    assert!(
+        text.contains("vient d'être modifiée par Régis Référent (referent@mairie-exemple.fr)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Nouvelle adresse : {renamed}")),
+        "{text}"
+    );
+    assert!(text.contains("prévenez sans attendre"), "{text}");
+    assert_eq!(audit_count(&t, "email_changed"), 1);
+
+    // Once the agent is administrateur of BIP (which only platform administrators grant),
+    // the référent may no longer change its e-mail: the takeover (new address, then a reset
+    // link sent there) is refused on the form, in French, and nothing changes.
+    t.block_on(
+        t.gw.dir
+            .assign_role(agent, "bip", "administrateur", mairie, None),
+    )
+    .unwrap();
+    let pirate = "pirate@mairie-exemple.fr";
+    let (s, _, html) = post_owned(&r, &edit(agent), &edit_form_of(&t, agent, &tok, pirate));
+    assert_eq!(s, 422, "{html}");
+    assert!(
+        html.contains("Seul un administrateur de la plateforme peut modifier"),
+        "{html}"
+    );
+    assert!(html.contains("class=\"field-error\""), "{html}");
+    assert_eq!(email_of(&t, agent), renamed);
+    assert_eq!(t.user_id(renamed), agent);
+    assert_eq!(audit_count(&t, "email_change_refused"), 1);
+    // Other fields of that account stay editable by the référent (e-mail unchanged).
+    let mut same = edit_form_of(&t, agent, &tok, renamed);
+    same.retain(|(k, _)| k != "service");
+    same.push(("service".into(), "Paie".into()));
+    assert_eq!(post_owned(&r, &edit(agent), &same).0, 303);
+
+    // The same for a référent (designated by platform administrators only), and for a role
+    // held on behalf of a structure outside the référent's subtree.
+    t.block_on(t.gw.dir.add_referent(ccas_agent, ccas)).unwrap();
+    let (s, _, html) = post_owned(
+        &r,
+        &edit(ccas_agent),
+        &edit_form_of(&t, ccas_agent, &tok, "autre.ccas@mairie-exemple.fr"),
+    );
+    assert_eq!(s, 422, "référent: {html}");
+    assert_eq!(email_of(&t, ccas_agent), CCAS_AGENT);
+    let nina = t
+        .block_on(t.gw.dir.create_user(NewUser {
+            email: "nina@mairie-exemple.fr",
+            first_name: "Nina",
+            last_name: "Nouvelle",
+            structure_id: mairie,
+            job_title: "",
+            service: "",
+            app_identifier: "",
+            platform_admin: false,
+            created_by: None,
+        }))
+        .unwrap();
+    t.block_on(
+        t.gw.dir
+            .assign_role(nina, "bip", "utilisateur", other_mairie, None),
+    )
+    .unwrap();
+    let (s, _, html) = post_owned(
+        &r,
+        &edit(nina),
+        &edit_form_of(&t, nina, &tok, "nina.bis@mairie-exemple.fr"),
+    );
+    assert_eq!(s, 422, "role for another structure: {html}");
+    assert_eq!(email_of(&t, nina), "nina@mairie-exemple.fr");
+    assert_eq!(audit_count(&t, "email_change_refused"), 3);
+    assert_eq!(outbox(&t).len(), 1, "no message for refused changes");
+
+    // The platform administrator may, and the previous address is told as well.
+    let a = login(&t, ADMIN);
+    let atok = csrf(&a);
+    let fixed = "agent.ter@mairie-exemple.fr";
+    let (s, _, html) = post_owned(&a, &edit(agent), &edit_form_of(&t, agent, &atok, fixed));
+    assert_eq!(s, 303, "{html}");
+    assert_eq!(email_of(&t, agent), fixed);
+    let mails = outbox(&t);
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    let (_, text) = mails
+        .iter()
+        .find(|(to, _)| to == renamed)
+        .expect("a message to the previous address");
+    assert!(
+        text.contains(&format!("Nouvelle adresse : {fixed}")),
+        "{text}"
+    );
+    assert!(text.contains("Camille Administratrice"), "{text}");
+    assert_eq!(audit_count(&t, "email_changed"), 2);
+    let journal = get(&a, "/aia/journal?action=email_changed").1;
+    assert!(
+        journal.contains("Changement d&#39;adresse e-mail")
+            || journal.contains("Changement d'adresse e-mail"),
+        "{journal}"
+    );
+    assert!(
+        journal.contains(&format!("ancienne adresse : {renamed}")),
+        "{journal}"
+    );
+}

@@ -233,6 +233,7 @@ pub fn flash_message(code: &str) -> Option<&'static str> {
     Some(match code {
         "cree" => "Compte créé. L'agent pourra choisir son mot de passe via « Première visite ? ».",
         "modifie" => "Les modifications ont été enregistrées.",
+        "email-modifie" => "Les modifications ont été enregistrées. Un message a prévenu l'ancienne adresse e-mail du changement.",
         "verrouille" => "Le compte est verrouillé.",
         "deverrouille" => "Le compte est déverrouillé.",
         "lien" => "Un lien de réinitialisation du mot de passe a été envoyé à l'utilisateur.",

@@ -23,7 +23,8 @@ pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
 
 /// Removes every group and other permission bit of `path` (0755 → 0700, 0644 → 0600, 0444 →
 /// 0400: the owner's bits are kept). Returns the old mode when it changed anything, `None`
-/// when the path is missing or already private. Symbolic links are not followed.
+/// when the path is missing or already private. Symbolic links are not followed; a folder
+/// that is sticky or writable by everyone (/tmp as data_dir) is refused, not closed.
 pub fn tighten(path: &Path) -> std::io::Result<Option<u32>> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
@@ -36,6 +37,12 @@ pub fn tighten(path: &Path) -> std::io::Result<Option<u32>> {
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 == 0 {
         return Ok(None);
+    }
+    if meta.is_dir() && mode & 0o1002 != 0 {
+        // Sticky or world-writable: a folder shared on purpose (/tmp, ...), not ours to close.
+        return Err(std::io::Error::other(
+            "a shared folder (sticky or writable by everyone): give the gateway a folder of its own",
+        ));
     }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
     Ok(Some(mode))
@@ -143,6 +150,14 @@ mod tests {
         tighten(&f).unwrap();
         assert_eq!(mode(&f), 0o400, "a read-only file stays read-only");
         assert_eq!(tighten(&d.path().join("missing")).unwrap(), None);
+        let shared = d.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(
+            tighten(&shared).is_err(),
+            "a /tmp-like folder is left alone"
+        );
+        assert_eq!(mode(&shared), 0o1777);
         let sub = d.path().join("a/b");
         create_private_dir(&sub).unwrap();
         assert_eq!(mode(&sub), 0o700);

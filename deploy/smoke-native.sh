@@ -78,9 +78,11 @@ start_nginx upstream "
 mkdir -p "$T/keys"
 openssl genpkey -algorithm ed25519 -out "$T/keys/assertion-key.pem" 2>/dev/null
 chmod 0444 "$T/keys/assertion-key.pem"
+METRICS_TOKEN="$(openssl rand -hex 32)"
 export_env=(
   "CONVERGENCES_DATABASE__URL=postgres://postgres@127.0.0.1:$PG_PORT/convergences"
   "CONVERGENCES_SECURITY__SECRET=$(openssl rand -hex 32)"
+  "CONVERGENCES_SERVER__METRICS_TOKEN=$METRICS_TOKEN"
 )
 # write_config N PORT [previous keys TOML array]
 write_config() {
@@ -156,14 +158,14 @@ grep -qi "^x-echo-user: $EMAIL" "$T/h" || die "upstream did not get X-Convergenc
 pass "password link, login and single sign-on through the balancer; 20 app requests 200"
 
 count_on() { # metrics port -> proxied bip requests
-  curl -s -m 5 "http://127.0.0.1:$1/metrics" |
+  curl -s -m 5 -H "Authorization: Bearer $METRICS_TOKEN" "http://127.0.0.1:$1/metrics" |
     awk '/^convergences_requests_total\{/ && /app="bip"/ { s += $NF } END { print s + 0 }'
 }
 n1=$(count_on "$M1")
 n2=$(count_on "$M2")
 [ "$n1" -gt 0 ] && [ "$n2" -gt 0 ] || die "requests did not land on both instances ($n1, $n2)"
 pass "requests served by both instances ($n1 and $n2), metrics frontends :$M1 and :$M2 work"
-code="$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: auth.localhost' "http://127.0.0.1:$LB/metrics")"
+code="$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: auth.localhost' -H "Authorization: Bearer $METRICS_TOKEN" "http://127.0.0.1:$LB/metrics")"
 [ "$code" = 404 ] || die "/metrics on the public frontend answered $code (expected 404)"
 pass "/metrics refused on the public frontend"
 j1="$(curl -s -H 'Host: auth.localhost' "http://127.0.0.1:$GW1/.well-known/jwks.json")"

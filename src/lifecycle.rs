@@ -177,6 +177,46 @@ async fn request_link_now(
 }
 
 #[derive(Template)]
+#[template(path = "mail/email_changed.txt")]
+struct EmailChangedText<'a> {
+    first_name: &'a str,
+    by: &'a str,
+    old_email: &'a str,
+    new_email: &'a str,
+    portal_url: &'a str,
+}
+
+/// Tells the account's previous address that its e-mail was changed, and by whom: the login
+/// and the reset links now go elsewhere, so the owner must hear of it where they still read
+/// (an account taken over this way is noticed). Sent for every change, whoever makes it.
+pub async fn notify_email_changed(
+    gw: &Gateway,
+    first_name: &str,
+    old_email: &str,
+    new_email: &str,
+    by: &str,
+) -> Result<(), LifecycleError> {
+    let text = EmailChangedText {
+        first_name,
+        by,
+        old_email,
+        new_email,
+        portal_url: &gw.config.public_url,
+    }
+    .render()?;
+    gw.mailer
+        .send(Mail {
+            to: old_email.to_string(),
+            subject: "Convergences : l'adresse e-mail de votre compte a été modifiée".into(),
+            text,
+            html: None,
+            link: None,
+        })
+        .await?;
+    Ok(())
+}
+
+#[derive(Template)]
 #[template(path = "mail/reminder.txt")]
 struct ReminderText<'a> {
     first_name: &'a str,

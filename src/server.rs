@@ -68,6 +68,7 @@ pub async fn open_directory(config: &Config) -> Result<Directory, StartError> {
         url: redact_url(&config.database_url),
         source,
     };
+    crate::data_dir::secure(config);
     let dir = Directory::connect(&config.database_url, config.db_max_connections)
         .await
         .map_err(db_err)?;
@@ -251,7 +252,14 @@ pub fn run(
     let listener = rt
         .block_on(async {
             let _ = std::fs::remove_file(&gw.portal_socket);
-            tokio::net::UnixListener::bind(&gw.portal_socket)
+            let l = tokio::net::UnixListener::bind(&gw.portal_socket)?;
+            // Only the proxy (this process) talks to the portal, which trusts its headers.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                &gw.portal_socket,
+                std::fs::Permissions::from_mode(crate::data_dir::FILE_MODE),
+            )?;
+            Ok::<_, std::io::Error>(l)
         })
         .map_err(|e| {
             StartError::Other(format!("portal socket {}: {e}", gw.portal_socket.display()))

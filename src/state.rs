@@ -124,7 +124,7 @@ pub fn load_secret(config: &Config) -> Result<Vec<u8>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             use std::io::Write;
             use std::os::unix::fs::OpenOptionsExt;
-            std::fs::create_dir_all(&config.data_dir)
+            crate::data_dir::create_private_dir(&config.data_dir)
                 .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
             let secret = crate::auth::random_token().into_bytes();
             let mut f = std::fs::OpenOptions::new()

@@ -6,6 +6,8 @@
 BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BENCH_PIDS=()
 BENCH_TMP=""
+# Bearer token of the bench gateways' /metrics (server.metrics_token).
+METRICS_TOKEN="bench-metrics-token-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() {
@@ -198,6 +200,7 @@ threads = ${GATEWAY_THREADS:-2}
 work_stealing = ${GATEWAY_WORK_STEALING:-true}
 grace_period_seconds = 0
 graceful_shutdown_timeout_seconds = 1
+metrics_token = "$METRICS_TOKEN"
 ${GATEWAY_EXTRA_TOML:-}
 
 [[apps]]
@@ -207,6 +210,11 @@ description = "Benchmark upstream"
 host = "bench.localhost"
 upstreams = ["127.0.0.1:$up"]
 EOF
+  # Versions before server.metrics_token refuse the key (and serve /metrics to anyone).
+  if ! gw check-config --config "$GATEWAY_CONFIG" >"$dir/check-config.log" 2>&1 &&
+    grep -q metrics_token "$dir/check-config.log"; then
+    sed -i '/^metrics_token = /d' "$GATEWAY_CONFIG"
+  fi
   gw check-config --config "$GATEWAY_CONFIG" >"$dir/check-config.log" 2>&1 ||
     die "check-config failed: $(cat "$dir/check-config.log")"
   # Logs at warn, so that one access-log line per request does not dominate. Some versions

@@ -142,7 +142,8 @@ parse_wrk() {
 # /metrics. Aborted: status 0 (label "1xx"), the client closed the connection before the answer
 # (wrk stopping with requests in flight).
 gateway_counts() {
-  curl -s -m 5 -H 'Host: auth.localhost' "http://127.0.0.1:$GW_PORT/metrics" |
+  curl -s -m 5 -H 'Host: auth.localhost' -H "Authorization: Bearer $METRICS_TOKEN" \
+    "http://127.0.0.1:$GW_PORT/metrics" |
     awk '/^convergences_requests_total\{/ && /app="bench"/ {
            if ($0 ~ /status="200"/) ok += $NF; else if ($0 ~ /status="1xx"/) ab += $NF; else other += $NF }
          END { printf "%d %d %d\n", ok, ab, other }'

@@ -48,6 +48,8 @@ pub struct ServerSection {
     /// CA certificates (PEM) that upstream TLS certificates are verified against, instead of
     /// the system's trust store.
     pub upstream_ca_file: Option<PathBuf>,
+    /// Bearer token that `/metrics` requires; without one, `/metrics` answers 404.
+    pub metrics_token: Option<super::Secret>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +80,7 @@ impl Default for ServerSection {
             tls: None,
             trusted_proxies: Vec::new(),
             upstream_ca_file: None,
+            metrics_token: None,
         }
     }
 }

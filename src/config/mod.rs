@@ -127,7 +127,8 @@ pub struct AppConfig {
     pub upstream_sni: String,
 }
 
-#[derive(Clone)]
+#[derive(Clone, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Secret(pub String);
 
 impl fmt::Debug for Secret {
@@ -199,6 +200,8 @@ pub struct Config {
     /// need the client's address, not the load balancer's (docs/security.md#brute-force).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub upstream_ca_file: Option<PathBuf>,
+    /// Bearer token of `/metrics` (`None`: the endpoint answers 404).
+    pub metrics_token: Option<Secret>,
     pub portal_host: String,
     /// Absolute base URL of the portal, without trailing slash.
     pub public_url: String,
@@ -427,6 +430,14 @@ fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError> {
             bad(
                 "server.upstream_ca_file",
                 format!("cannot read {}: {e}", ca.display()),
+            );
+        }
+    }
+    if let Some(Secret(t)) = &f.server.metrics_token {
+        if !t.is_empty() && (t.len() < 32 || !t.bytes().all(|b| b.is_ascii_graphic())) {
+            bad(
+                "server.metrics_token",
+                "must be at least 32 printable characters without spaces (generate one with `openssl rand -hex 32`)".into(),
             );
         }
     }
@@ -710,6 +721,8 @@ fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError> {
         tls,
         trusted_proxies,
         upstream_ca_file: f.server.upstream_ca_file.clone(),
+        // Empty (e.g. an unset variable in a compose file) means no token: /metrics is off.
+        metrics_token: f.server.metrics_token.clone().filter(|t| !t.0.is_empty()),
         issuer: f
             .assertion
             .issuer

@@ -159,3 +159,28 @@ fn shipped_example_is_valid() {
     let c = Config::load(std::path::Path::new(path)).unwrap();
     assert!(!c.apps.is_empty());
 }
+
+#[test]
+fn metrics_token_from_file_or_environment_is_checked_and_redacted() {
+    let c = Config::from_toml("conv.toml", MINIMAL, &[]).unwrap();
+    assert!(
+        c.metrics_token.is_none(),
+        "no token by default: /metrics is off"
+    );
+    let token = "0123456789abcdef0123456789abcdef-metrics";
+    let env = vec![(
+        "CONVERGENCES_SERVER__METRICS_TOKEN".to_string(),
+        token.to_string(),
+    )];
+    let c = Config::from_toml("conv.toml", MINIMAL, &env).unwrap();
+    assert_eq!(c.metrics_token.as_ref().map(|s| s.0.as_str()), Some(token));
+    assert!(!format!("{c:?}").contains(token), "redacted in Debug");
+    let e = err(&MINIMAL.replace("[server]", "[server]\nmetrics_token = \"short\""));
+    assert!(
+        e.contains("key `server.metrics_token`: must be at least 32"),
+        "{e}"
+    );
+    let empty = MINIMAL.replace("[server]", "[server]\nmetrics_token = \"\"");
+    let c = Config::from_toml("conv.toml", &empty, &[]).unwrap();
+    assert!(c.metrics_token.is_none(), "empty means unset");
+}

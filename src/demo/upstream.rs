@@ -24,6 +24,9 @@ struct DemoPage {
     path: String,
 }
 
+/// Seconds an assertion is still accepted after its `exp` (clock skew between hosts).
+pub const ASSERTION_LEEWAY_SECONDS: u64 = 5;
+
 pub struct DemoApp {
     pub slug: String,
     pub name: String,
@@ -103,6 +106,10 @@ fn verify(app: &DemoApp, jwt: &str) -> (bool, String, String) {
     let mut v = Validation::new(Algorithm::EdDSA);
     v.set_audience(&[&app.slug]);
     v.set_issuer(&[&app.issuer]);
+    // jsonwebtoken accepts 60 s past `exp` by default, which would keep a 60 s assertion
+    // valid for two minutes; integrators copy this code, so it shows a small explicit leeway
+    // (clock skew between the gateway and the application only).
+    v.leeway = ASSERTION_LEEWAY_SECONDS;
     for k in &keys.keys {
         let Ok(key) = DecodingKey::from_jwk(k) else {
             continue;
@@ -120,4 +127,58 @@ fn verify(app: &DemoApp, jwt: &str) -> (bool, String, String) {
         "L'assertion ne se vérifie avec aucune clé du JWKS.".into(),
         String::new(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::assertion::{Claims, Signer};
+
+    fn app_and_signer() -> (DemoApp, Signer, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let signer =
+            Signer::load_or_generate(&dir.path().join("k.pem"), "https://auth".into(), 60).unwrap();
+        let app = DemoApp {
+            slug: "bip".into(),
+            name: "BIP".into(),
+            portal_url: "https://auth".into(),
+            issuer: "https://auth".into(),
+            jwks: signer.jwks_json().to_string(),
+        };
+        (app, signer, dir)
+    }
+
+    fn assertion(signer: &Signer, exp_from_now: i64) -> String {
+        let now = crate::directory::now();
+        signer
+            .sign(&Claims {
+                iss: "https://auth".into(),
+                aud: "bip".into(),
+                sub: "u1".into(),
+                email: "a@b.fr".into(),
+                name: "Ada Lovelace".into(),
+                grants: vec![],
+                structure_path: "mairie".into(),
+                roles: vec!["utilisateur".into()],
+                structures: vec!["mairie".into()],
+                structure: "mairie".into(),
+                app_id: String::new(),
+                iat: now - 60,
+                exp: now + exp_from_now,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn an_assertion_expired_10_seconds_ago_is_refused() {
+        let (app, signer, _dir) = app_and_signer();
+        assert!(
+            verify(&app, &assertion(&signer, 30)).0,
+            "a valid one passes"
+        );
+        let (ok, status, _) = verify(&app, &assertion(&signer, -10));
+        assert!(!ok, "expired 10 s ago: {status}");
+        // Within the clock-skew allowance it still passes.
+        assert!(verify(&app, &assertion(&signer, -2)).0);
+    }
 }

@@ -24,6 +24,18 @@ pub struct Viewer {
     pub establishment_path: String,
 }
 
+/// What an account holds, as far as taking it over is concerned (see
+/// [`Viewer::can_change_email`]).
+#[derive(Clone, Debug, Default)]
+pub struct AccountPowers {
+    /// Path of the account's structure.
+    pub structure_path: String,
+    /// (application slug, role, path of the structure on whose behalf it is held).
+    pub grants: Vec<(String, String, String)>,
+    pub referent: bool,
+    pub platform_admin: bool,
+}
+
 /// The set of structures a listing is restricted to, turned into SQL by `query::scope_sql`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -173,6 +185,25 @@ impl Viewer {
             && self.manages_path(on_behalf_path)
     }
 
+    /// Changing an account's e-mail (its login, where reset links go) hands the account over:
+    /// allowed only to someone who could have given it everything it holds. A référent may
+    /// not change the address of an account that holds a role they could not assign
+    /// (`administrateur` of an application, a role of an application they do not administer,
+    /// a role held on behalf of a structure outside their subtree), nor of a référent or a
+    /// platform administrator, whom only platform administrators designate.
+    pub fn can_change_email(&self, target: &AccountPowers) -> bool {
+        if self.platform_admin {
+            return true;
+        }
+        if target.platform_admin || (target.referent && !self.can_manage_referents()) {
+            return false;
+        }
+        self.manages_path(&target.structure_path)
+            && target.grants.iter().all(|(slug, role, on_behalf)| {
+                self.can_change_assignment(slug, role, &target.structure_path, on_behalf)
+            })
+    }
+
     pub fn can_read_journal(&self) -> bool {
         self.is_manager()
     }
@@ -285,6 +316,73 @@ mod tests {
         assert!(!r.can_change_assignment("bip", "utilisateur", "/7/", "/2/"));
         assert!(!r.can_change_assignment("bip", "utilisateur", "/2/", "/7/"));
         assert!(admin().can_change_assignment("x", ADMIN_ROLE, "/7/", "/2/"));
+    }
+
+    #[test]
+    fn email_changes_need_every_right_the_account_holds() {
+        let r = referent();
+        let grant = |slug: &str, role: &str, on: &str| (slug.into(), role.into(), on.into());
+        let plain = AccountPowers {
+            structure_path: "/2/3/".into(),
+            ..Default::default()
+        };
+        assert!(r.can_change_email(&plain));
+        let user_of_bip = AccountPowers {
+            grants: vec![grant("bip", "utilisateur", "/2/")],
+            ..plain.clone()
+        };
+        assert!(r.can_change_email(&user_of_bip));
+        for (what, target) in [
+            (
+                "administrateur of an application",
+                AccountPowers {
+                    grants: vec![
+                        grant("bip", "utilisateur", "/2/"),
+                        grant("bip", ADMIN_ROLE, "/2/"),
+                    ],
+                    ..plain.clone()
+                },
+            ),
+            (
+                "a role of an application the référent does not administer",
+                AccountPowers {
+                    grants: vec![grant("netcotisations", "utilisateur", "/2/")],
+                    ..plain.clone()
+                },
+            ),
+            (
+                "a role held on behalf of a structure outside the subtree",
+                AccountPowers {
+                    grants: vec![grant("bip", "utilisateur", "/7/")],
+                    ..plain.clone()
+                },
+            ),
+            (
+                "a référent",
+                AccountPowers {
+                    referent: true,
+                    ..plain.clone()
+                },
+            ),
+            (
+                "a platform administrator",
+                AccountPowers {
+                    platform_admin: true,
+                    ..plain.clone()
+                },
+            ),
+            (
+                "an account outside the subtree",
+                AccountPowers {
+                    structure_path: "/7/".into(),
+                    ..Default::default()
+                },
+            ),
+        ] {
+            assert!(!r.can_change_email(&target), "{what}");
+            assert!(admin().can_change_email(&target), "{what}: platform admin");
+        }
+        assert!(!agent().can_change_email(&plain));
     }
 
     #[test]

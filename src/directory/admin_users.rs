@@ -3,7 +3,7 @@
 //! lock, and the GDPR deletion. Listings cost a fixed number of queries per page (no per-row
 //! query).
 
-use super::access::Scope;
+use super::access::{AccountPowers, Scope};
 use super::query::Sql;
 use super::search;
 use super::{now, today, Backend, DResult, Directory, DirectoryError};
@@ -420,6 +420,46 @@ impl Directory {
         let labels = self.path_labels(&[rec.structure_path.as_str()]).await?;
         rec.structure_label = labels.get(&rec.structure_path).cloned().unwrap_or_default();
         Ok(Some(rec))
+    }
+
+    /// What the account holds that bears on who may change its e-mail
+    /// ([`super::access::Viewer::can_change_email`]): every role assignment, those of
+    /// applications currently switched off included (they come back with the application),
+    /// its référent designations and platform administration. `None` when it does not exist.
+    pub async fn account_powers(&self, user_id: i64) -> DResult<Option<AccountPowers>> {
+        let Some(u) = sqlx::query(
+            "SELECT s.path, u.platform_admin FROM users u JOIN structures s ON s.id = u.structure_id \
+             WHERE u.id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT a.slug, r.name, s.path FROM role_assignments ra \
+             JOIN app_roles r ON r.id = ra.role_id JOIN applications a ON a.id = r.app_id \
+             JOIN structures s ON s.id = ra.structure_id WHERE ra.user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut grants = Vec::with_capacity(rows.len());
+        for g in &rows {
+            grants.push((g.try_get(0)?, g.try_get(1)?, g.try_get(2)?));
+        }
+        let referent: i64 = sqlx::query("SELECT COUNT(*) FROM referents WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(Some(AccountPowers {
+            structure_path: u.try_get(0)?,
+            platform_admin: u.try_get::<i64, _>(1)? != 0,
+            grants,
+            referent: referent > 0,
+        }))
     }
 
     /// Creates an account with every field (docs/product.md#accounts) and no password (the

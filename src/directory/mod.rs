@@ -66,12 +66,28 @@ impl Directory {
             if let Some(path) = sqlite_file(url) {
                 if let Some(parent) = std::path::Path::new(&path).parent() {
                     if !parent.as_os_str().is_empty() {
-                        std::fs::create_dir_all(parent).map_err(|e| {
+                        crate::data_dir::create_private_dir(parent).map_err(|e| {
                             DirectoryError::Invalid(format!(
                                 "cannot create the folder of the SQLite database {path}: {e}"
                             ))
                         })?;
                     }
+                }
+                // SQLite would create the file 0644 (and its WAL and shared-memory files with
+                // the same mode): create it 0600 first.
+                if url.contains("mode=rwc") && !std::path::Path::new(&path).exists() {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .mode(crate::data_dir::FILE_MODE)
+                        .open(&path)
+                        .map_err(|e| {
+                            DirectoryError::Invalid(format!(
+                                "cannot create the SQLite database {path}: {e}"
+                            ))
+                        })?;
                 }
             }
         }

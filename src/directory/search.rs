@@ -47,8 +47,11 @@ pub fn search_text(last: &str, first: &str, email: &str, service: &str, job: &st
     ))
 }
 
-/// The folded needle, `None` under `min` characters (after trimming and folding).
+/// The folded needle, `None` under `min` characters (after trimming and folding). Control
+/// characters (NUL, line breaks, ...) are dropped: none can be typed in a search box, a NUL
+/// cannot even be sent to PostgreSQL, and a line break would let a match span two fields.
 pub fn needle(q: &str, min: usize) -> Option<String> {
+    let q: String = q.chars().filter(|c| !c.is_control()).collect();
     let n = fold(q.trim());
     (n.chars().count() >= min).then_some(n)
 }
@@ -160,6 +163,8 @@ mod tests {
     fn needle_needs_three_folded_characters() {
         assert_eq!(needle("  Ém ", 3), None);
         assert_eq!(needle(" Émi ", 3).as_deref(), Some("emi"));
+        assert_eq!(needle("du\0pont\n", 3).as_deref(), Some("dupont"));
+        assert_eq!(needle("\0\0\0", 3), None);
     }
 
     #[test]

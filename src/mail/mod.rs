@@ -122,9 +122,22 @@ impl Mailer {
                     &crate::auth::random_token()[..8]
                 );
                 let path = dir.join(name);
+                // Messages carry password links: the outbox is the owner's only (0700/0600).
                 let write = async {
-                    tokio::fs::create_dir_all(dir).await?;
-                    tokio::fs::write(&path, message.formatted()).await
+                    tokio::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(crate::data_dir::DIR_MODE)
+                        .create(dir)
+                        .await?;
+                    let mut f = tokio::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(crate::data_dir::FILE_MODE)
+                        .open(&path)
+                        .await?;
+                    use tokio::io::AsyncWriteExt;
+                    f.write_all(&message.formatted()).await?;
+                    f.flush().await
                 };
                 write.await.map_err(|source| MailError::Outbox {
                     path: path.display().to_string(),

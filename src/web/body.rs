@@ -38,7 +38,8 @@ pub async fn read_whole_body(req: Request, next: Next) -> Response {
         }
     }
     if seen > MAX_BODY {
-        return super::error::WebError::TooLarge.into_response();
+        return super::error::WebError::Rejected(axum::http::StatusCode::PAYLOAD_TOO_LARGE)
+            .into_response();
     }
     next.run(Request::from_parts(parts, Body::from(kept))).await
 }

@@ -21,9 +21,10 @@ pub enum WebError {
     /// 400 with a French message for the user.
     #[error("bad request: {0}")]
     BadRequest(String),
-    /// 413: a body larger than any form of the portal takes.
-    #[error("request body too large")]
-    TooLarge,
+    /// A request refused before any handler looked at it (malformed, too large, wrong content
+    /// type, NUL byte...): the status is kept, the page is French ([`rejection_text`]).
+    #[error("rejected: {0}")]
+    Rejected(StatusCode),
     /// 503: the directory or session store cannot be reached.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -80,11 +81,10 @@ impl IntoResponse for WebError {
                 "Vous n'avez pas les droits nécessaires pour cette action.".to_string(),
             ),
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Demande invalide", m.clone()),
-            WebError::TooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Envoi trop volumineux",
-                "Le formulaire ou le fichier envoyé dépasse la taille acceptée (2 Mo pour une photo). Réduisez-le, puis recommencez.".to_string(),
-            ),
+            WebError::Rejected(status) => {
+                let (heading, message) = rejection_text(*status);
+                (*status, heading, message.to_string())
+            }
             WebError::Unavailable(detail) => {
                 reference = crate::auth::random_token()[..10].to_string();
                 tracing::warn!(reference, error = %detail, "service unavailable");
@@ -115,3 +115,45 @@ impl IntoResponse for WebError {
 }
 
 pub type WebResult<T> = Result<T, WebError>;
+
+/// French heading and message for a request refused for its form rather than its meaning.
+pub fn rejection_text(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "Envoi trop volumineux",
+            "Les données envoyées dépassent la taille autorisée. Allégez-les puis recommencez.",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "Format d'envoi non pris en charge",
+            "Le formulaire n'a pas été envoyé dans le format attendu. Rechargez la page et recommencez.",
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY => (
+            "Formulaire invalide",
+            "Le formulaire envoyé est incomplet ou invalide. Rechargez la page et recommencez.",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "Action non autorisée sur cette page",
+            "Cette adresse ne peut pas être utilisée de cette façon. Revenez au portail et recommencez.",
+        ),
+        StatusCode::UNAUTHORIZED => (
+            "Authentification requise",
+            "Cette adresse demande une authentification.",
+        ),
+        StatusCode::NOT_FOUND => (
+            "Page introuvable",
+            "La page demandée n'existe pas ou ne vous est pas accessible.",
+        ),
+        StatusCode::FORBIDDEN => (
+            "Accès refusé",
+            "Vous n'avez pas les droits nécessaires pour cette action.",
+        ),
+        StatusCode::TOO_MANY_REQUESTS => (
+            "Trop de demandes",
+            "Trop de demandes ont été envoyées. Patientez quelques instants puis recommencez.",
+        ),
+        _ => (
+            "Demande invalide",
+            "La demande envoyée est invalide. Rechargez la page et recommencez.",
+        ),
+    }
+}

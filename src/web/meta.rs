@@ -1,10 +1,11 @@
 //! Machine endpoints: JWKS, liveness, readiness, metrics, the stylesheet, and the 404 page.
 
 use super::error::WebError;
+use crate::config::Secret;
 use crate::state::Gateway;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 pub async fn jwks(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
@@ -40,14 +41,50 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
     (status, [(header::CONTENT_TYPE, "text/plain")], body)
 }
 
-pub async fn metrics(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
+/// `true` when `authorization` is `Bearer <token>` with the configured token. Both sides are
+/// hashed first so that the comparison takes the same time whatever the length or content of
+/// what was sent.
+pub fn bearer_matches(authorization: Option<&str>, token: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let given = authorization
+        .and_then(|v| {
+            let (scheme, rest) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .unwrap_or("");
+    let a = Sha256::digest(given.as_bytes());
+    let b = Sha256::digest(token.as_bytes());
+    !given.is_empty() && bool::from(a.ct_eq(&b))
+}
+
+/// Prometheus text format, for the holder of `server.metrics_token` only: without a configured
+/// token the endpoint does not exist (404), a missing or wrong token is a 401.
+pub async fn metrics(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let Some(Secret(token)) = &gw.config.metrics_token else {
+        return Err(WebError::NotFound);
+    };
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !bearer_matches(auth, token) {
+        return Ok((
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+            WebError::Rejected(StatusCode::UNAUTHORIZED),
+        )
+            .into_response());
+    }
     if let Some(n) = gw.sessions.store.count() {
         metrics::gauge!("convergences_sessions_active").set(n as f64);
     }
-    (
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::telemetry::render(),
     )
+        .into_response())
 }
 
 const STYLESHEET: &str = include_str!("../../static/style.css");
@@ -76,4 +113,25 @@ pub async fn password_js() -> impl IntoResponse {
 
 pub async fn not_found() -> WebError {
     WebError::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_matches;
+
+    #[test]
+    fn bearer_token_must_match_exactly() {
+        let t = "0123456789abcdef0123456789abcdef";
+        assert!(bearer_matches(Some(&format!("Bearer {t}")), t));
+        assert!(bearer_matches(Some(&format!("bearer  {t} ")), t));
+        assert!(!bearer_matches(None, t));
+        assert!(!bearer_matches(Some(t), t), "scheme required");
+        assert!(!bearer_matches(Some(&format!("Basic {t}")), t));
+        assert!(!bearer_matches(Some(&format!("Bearer {t}x")), t));
+        assert!(!bearer_matches(Some("Bearer "), t));
+        assert!(
+            !bearer_matches(Some("Bearer "), ""),
+            "an empty token never matches"
+        );
+    }
 }

@@ -11,6 +11,7 @@ pub mod pages;
 pub mod password;
 pub mod portal;
 pub mod recovery;
+pub mod rejections;
 pub mod sso;
 
 use crate::state::Gateway;
@@ -47,6 +48,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/_static/password.js", get(meta::password_js))
         .merge(aia::routes())
         .fallback(meta::not_found)
+        .layer(axum::middleware::from_fn(rejections::reject_nul))
+        .layer(axum::middleware::map_response(
+            rejections::french_rejections,
+        ))
         .layer(axum::middleware::from_fn(body::read_whole_body))
         .layer(axum::middleware::map_response_with_state(
             gw.clone(),

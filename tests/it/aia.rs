@@ -1098,7 +1098,9 @@ fn profile_photo_is_reencoded_bounded_and_served_to_authorised_viewers_only() {
     let ccas = t.user_id(CCAS_AGENT);
     let photo_path = format!("/aia/utilisateurs/{ccas}/photo");
     let r = login(&t, REFERENT);
-    let (s, html) = upload_to(&r, &photo_path, b"GIF89a but truncated");
+    // A 10 × 10 GIF cut after its header (`GIF89a but truncated` now reads as a
+    // 25 120-pixel-wide image, refused as too large before anything else).
+    let (s, html) = upload_to(&r, &photo_path, b"GIF89a\x0a\x00\x0a\x00 truncated");
     assert_eq!(s, 422);
     assert!(html.contains("pas une image valide"), "{html}");
     assert_eq!(upload_to(&o, &photo_path, &png_bytes(10, 10)).0, 404);
@@ -1132,6 +1134,97 @@ fn profile_photo_is_reencoded_bounded_and_served_to_authorised_viewers_only() {
     assert_eq!(r.status(), 400);
 }
 
+/// A black 1-bit greyscale PNG of `w` × `h`, built by hand: a few kilobytes whatever the
+/// dimensions, but `w` × `h` bytes once decoded.
+fn bilevel_png(w: u32, h: u32) -> Vec<u8> {
+    use std::io::Write;
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&crc.sum().to_be_bytes());
+    }
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[1, 0, 0, 0, 0]);
+    let row = vec![0u8; 1 + (w as usize).div_ceil(8)];
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    for _ in 0..h {
+        z.write_all(&row).unwrap();
+    }
+    let idat = z.finish().unwrap();
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &idat);
+    chunk(&mut out, b"IEND", b"");
+    out
+}
+
+#[test]
+fn a_photo_of_huge_dimensions_is_refused_before_decoding_and_normal_ones_still_work() {
+    let t = TestGateway::start();
+    let agent = t.user_id(AGENT);
+    let ccas = t.user_id(CCAS_AGENT);
+    let photos = |id| {
+        count(
+            &t,
+            "SELECT COUNT(*) FROM user_photos WHERE user_id = $1",
+            id,
+        )
+    };
+    // 9000 × 9000 pixels in 10 KB: 81 MB (and, in RGB, 240 MB) once decoded.
+    let bomb = bilevel_png(9000, 9000);
+    assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
+    let a = login(&t, AGENT);
+    let r = login(&t, REFERENT);
+    let ccas_path = format!("/aia/utilisateurs/{ccas}/photo");
+    // Several at once, on both forms: each gets the French refusal, none a 500.
+    std::thread::scope(|s| {
+        let mut handles = Vec::new();
+        for i in 0..6 {
+            let (b, path) = if i % 2 == 0 {
+                (&a, "/aia/profil/photo")
+            } else {
+                (&r, ccas_path.as_str())
+            };
+            let bomb = &bomb;
+            handles.push(s.spawn(move || upload_to(b, path, bomb)));
+        }
+        for h in handles {
+            let (status, html) = h.join().unwrap();
+            assert_eq!(status, 422, "{html}");
+            assert!(
+                html.contains("L&#39;image est trop grande")
+                    || html.contains("L'image est trop grande"),
+                "{html}"
+            );
+            assert!(html.contains("16 millions de pixels"), "{html}");
+        }
+    });
+    assert_eq!(photos(agent), 0);
+    assert_eq!(photos(ccas), 0);
+    // Just over the pixel bound, and a side over 8192: refused too.
+    for (w, h) in [(4200, 4200), (8193, 16)] {
+        let (status, html) = upload(&a, &bilevel_png(w, h));
+        assert_eq!(status, 422, "{w}×{h}");
+        assert!(html.contains("16 millions de pixels"), "{html}");
+    }
+    assert_eq!(photos(agent), 0);
+    // Normal photos still go through, on both forms.
+    assert_eq!(upload(&a, &png_bytes(800, 600)).0, 303);
+    assert_eq!(photos(agent), 1);
+    assert_eq!(upload_to(&r, &ccas_path, &bilevel_png(1000, 700)).0, 303);
+    assert_eq!(photos(ccas), 1);
+    let (s, ct, bytes) = get_bytes(&r, &format!("/aia/photo/{ccas}"));
+    assert_eq!((s, ct.as_str()), (200, "image/jpeg"));
+    let img = image::load_from_memory(&bytes).unwrap();
+    assert_eq!((img.width(), img.height()), (512, 358));
+}
+
 #[test]
 fn malformed_ids_and_forms_get_french_answers_and_agents_see_their_establishment_only() {
     let t = TestGateway::start();
@@ -1146,11 +1239,11 @@ fn malformed_ids_and_forms_get_french_answers_and_agents_see_their_establishment
         .body("{}")
         .send()
         .unwrap();
-    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.status(), 415, "not a form");
     assert!(resp
         .text()
         .unwrap()
-        .contains("Le formulaire envoyé est invalide"));
+        .contains("pas été envoyé dans le format attendu"));
     let (s, html) = get(&r, "/aia/utilisateurs?page=-5&par_page=abc");
     assert_eq!(s, 200, "lenient paging: {html}");
     // An agent sees the cards of its establishment tree and nothing else.
@@ -1763,4 +1856,199 @@ fn listings_are_the_same_whether_the_scope_is_resolved_to_ids_or_to_path_ranges(
         assert_eq!(n, 1);
         assert_eq!(members[0].email, AGENT);
     });
+}
+
+/// Messages written to the outbox so far, as (recipient, text with quoted-printable undone).
+fn outbox(t: &TestGateway) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(t.gw.config.data_dir.join("outbox")) else {
+        return Vec::new();
+    };
+    entries
+        .map(|e| {
+            let data = std::fs::read_to_string(e.unwrap().path()).unwrap();
+            let to = data
+                .lines()
+                .find_map(|l| l.strip_prefix("To: "))
+                .unwrap_or_default()
+                .to_string();
+            let text = crate::smtp::Received {
+                to: vec![to.clone()],
+                data,
+            }
+            .text();
+            (to, text)
+        })
+        .collect()
+}
+
+/// The edit form filled with what the account holds now, the e-mail replaced.
+fn edit_form_of(t: &TestGateway, id: i64, csrf: &str, email: &str) -> Vec<(String, String)> {
+    let u = t.block_on(t.gw.dir.user_record(id)).unwrap().unwrap();
+    let mut f = vec![
+        ("csrf", csrf.to_string()),
+        ("last_name", u.last_name),
+        ("first_name", u.first_name),
+        ("email", email.to_string()),
+        ("structure_id", u.structure_id.to_string()),
+        ("job_title", u.job_title),
+        ("service", u.service),
+        ("postal_address", u.postal_address),
+        ("phone", u.phone),
+        ("app_identifier", u.app_identifier),
+        ("valid_from", u.valid_from.unwrap_or_default()),
+        ("valid_until", u.valid_until.unwrap_or_default()),
+    ];
+    if u.telework {
+        f.push(("telework", "1".into()));
+    }
+    if u.locked {
+        f.push(("locked", "1".into()));
+    }
+    f.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+fn post_owned(b: &Browser, path: &str, form: &[(String, String)]) -> (u16, String, String) {
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    post(b, path, &pairs)
+}
+
+fn email_of(t: &TestGateway, id: i64) -> String {
+    t.block_on(t.gw.dir.user_record(id)).unwrap().unwrap().email
+}
+
+#[test]
+fn a_referent_cannot_take_over_an_account_whose_rights_it_could_not_grant_and_every_email_change_warns_the_old_address(
+) {
+    let t = TestGateway::start();
+    let (other_mairie, _) = add_other_mairie(&t);
+    let agent = t.user_id(AGENT);
+    let ccas_agent = t.user_id(CCAS_AGENT);
+    let mairie = t
+        .block_on(t.gw.dir.user_record(agent))
+        .unwrap()
+        .unwrap()
+        .structure_id;
+    let ccas = t
+        .block_on(t.gw.dir.user_record(ccas_agent))
+        .unwrap()
+        .unwrap()
+        .structure_id;
+    let r = login(&t, REFERENT);
+    let tok = csrf(&r);
+    let edit = |id: i64| format!("/aia/utilisateurs/{id}/editer");
+
+    // The agent holds `utilisateur` of BIP, which the référent (administrateur of BIP) grants:
+    // the change goes through, and the old address is told, by whom and to what.
+    let renamed = "agent.bis@mairie-exemple.fr";
+    let (s, loc, html) = post_owned(&r, &edit(agent), &edit_form_of(&t, agent, &tok, renamed));
+    assert_eq!(s, 303, "{html}");
+    assert_eq!(loc, format!("/aia/utilisateurs/{agent}?ok=email-modifie"));
+    assert_eq!(email_of(&t, agent), renamed);
+    let mails = outbox(&t);
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let (to, text) = &mails[0];
+    assert_eq!(to, AGENT, "sent to the previous address");
+    assert!(
+        text.contains("vient d'être modifiée par Régis Référent (referent@mairie-exemple.fr)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Nouvelle adresse : {renamed}")),
+        "{text}"
+    );
+    assert!(text.contains("prévenez sans attendre"), "{text}");
+    assert_eq!(audit_count(&t, "email_changed"), 1);
+
+    // Once the agent is administrateur of BIP (which only platform administrators grant),
+    // the référent may no longer change its e-mail: the takeover (new address, then a reset
+    // link sent there) is refused on the form, in French, and nothing changes.
+    t.block_on(
+        t.gw.dir
+            .assign_role(agent, "bip", "administrateur", mairie, None),
+    )
+    .unwrap();
+    let pirate = "pirate@mairie-exemple.fr";
+    let (s, _, html) = post_owned(&r, &edit(agent), &edit_form_of(&t, agent, &tok, pirate));
+    assert_eq!(s, 422, "{html}");
+    assert!(
+        html.contains("Seul un administrateur de la plateforme peut modifier"),
+        "{html}"
+    );
+    assert!(html.contains("class=\"field-error\""), "{html}");
+    assert_eq!(email_of(&t, agent), renamed);
+    assert_eq!(t.user_id(renamed), agent);
+    assert_eq!(audit_count(&t, "email_change_refused"), 1);
+    // Other fields of that account stay editable by the référent (e-mail unchanged).
+    let mut same = edit_form_of(&t, agent, &tok, renamed);
+    same.retain(|(k, _)| k != "service");
+    same.push(("service".into(), "Paie".into()));
+    assert_eq!(post_owned(&r, &edit(agent), &same).0, 303);
+
+    // The same for a référent (designated by platform administrators only), and for a role
+    // held on behalf of a structure outside the référent's subtree.
+    t.block_on(t.gw.dir.add_referent(ccas_agent, ccas)).unwrap();
+    let (s, _, html) = post_owned(
+        &r,
+        &edit(ccas_agent),
+        &edit_form_of(&t, ccas_agent, &tok, "autre.ccas@mairie-exemple.fr"),
+    );
+    assert_eq!(s, 422, "référent: {html}");
+    assert_eq!(email_of(&t, ccas_agent), CCAS_AGENT);
+    let nina = t
+        .block_on(t.gw.dir.create_user(NewUser {
+            email: "nina@mairie-exemple.fr",
+            first_name: "Nina",
+            last_name: "Nouvelle",
+            structure_id: mairie,
+            job_title: "",
+            service: "",
+            app_identifier: "",
+            platform_admin: false,
+            created_by: None,
+        }))
+        .unwrap();
+    t.block_on(
+        t.gw.dir
+            .assign_role(nina, "bip", "utilisateur", other_mairie, None),
+    )
+    .unwrap();
+    let (s, _, html) = post_owned(
+        &r,
+        &edit(nina),
+        &edit_form_of(&t, nina, &tok, "nina.bis@mairie-exemple.fr"),
+    );
+    assert_eq!(s, 422, "role for another structure: {html}");
+    assert_eq!(email_of(&t, nina), "nina@mairie-exemple.fr");
+    assert_eq!(audit_count(&t, "email_change_refused"), 3);
+    assert_eq!(outbox(&t).len(), 1, "no message for refused changes");
+
+    // The platform administrator may, and the previous address is told as well.
+    let a = login(&t, ADMIN);
+    let atok = csrf(&a);
+    let fixed = "agent.ter@mairie-exemple.fr";
+    let (s, _, html) = post_owned(&a, &edit(agent), &edit_form_of(&t, agent, &atok, fixed));
+    assert_eq!(s, 303, "{html}");
+    assert_eq!(email_of(&t, agent), fixed);
+    let mails = outbox(&t);
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    let (_, text) = mails
+        .iter()
+        .find(|(to, _)| to == renamed)
+        .expect("a message to the previous address");
+    assert!(
+        text.contains(&format!("Nouvelle adresse : {fixed}")),
+        "{text}"
+    );
+    assert!(text.contains("Camille Administratrice"), "{text}");
+    assert_eq!(audit_count(&t, "email_changed"), 2);
+    let journal = get(&a, "/aia/journal?action=email_changed").1;
+    assert!(
+        journal.contains("Changement d&#39;adresse e-mail")
+            || journal.contains("Changement d'adresse e-mail"),
+        "{journal}"
+    );
+    assert!(
+        journal.contains(&format!("ancienne adresse : {renamed}")),
+        "{journal}"
+    );
 }

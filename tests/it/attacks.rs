@@ -210,10 +210,12 @@ fn return_urls_a_browser_could_read_as_another_site_are_never_followed() {
         let b = t.browser();
         let enc: String = form_urlencoded::byte_serialize(bad.as_bytes()).collect();
         let (page, _) = b.visit(&t.url("auth.test", &format!("/login?return_to={enc}")));
-        assert_eq!(page.status(), 200, "{bad:?}");
-        let html = page.text().unwrap();
-        assert!(!html.contains("evil.test"), "{bad:?}");
-        let csrf = csrf_of(&html);
+        // A NUL never reaches a handler: the French 400 page (docs/security.md).
+        let nul = bad.contains('\0');
+        assert_eq!(page.status(), if nul { 400 } else { 200 }, "{bad:?}");
+        assert!(!page.text().unwrap().contains("evil.test"), "{bad:?}");
+        let (page, _) = b.visit(&t.url("auth.test", "/login"));
+        let csrf = csrf_of(&page.text().unwrap());
         let r = b
             .client
             .post(t.url("auth.test", "/login"))
@@ -225,6 +227,10 @@ fn return_urls_a_browser_could_read_as_another_site_are_never_followed() {
             ])
             .send()
             .unwrap();
+        if nul {
+            assert_eq!(r.status(), 400, "{bad:?}: never a 500");
+            continue;
+        }
         assert_eq!(r.status(), 303, "{bad:?}: never a 500");
         assert_eq!(r.headers()["location"], "/", "{bad:?}");
     }

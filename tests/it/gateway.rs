@@ -824,7 +824,11 @@ fn removing_a_role_or_locking_the_account_refuses_the_next_request() {
 
 #[test]
 fn health_readiness_metrics_and_jwks_are_served_on_the_portal_host() {
-    let t = TestGateway::start();
+    let token = "metrics-token-0123456789abcdef-0123456789";
+    let t = TestGateway::start_with(crate::harness::Options {
+        server_extra: format!("metrics_token = \"{token}\"\n"),
+        ..Default::default()
+    });
     let c = t.client(false);
     assert_eq!(
         c.get(t.url("auth.test", "/healthz"))
@@ -840,8 +844,30 @@ fn health_readiness_metrics_and_jwks_are_served_on_the_portal_host() {
     let b = t.browser();
     b.login("agent@mairie-exemple.fr", PASSWORD);
     b.get_json(&t.url("bip.test", "/"));
+    // /metrics needs the bearer token: none or a wrong one is a 401.
+    let r = c.get(t.url("auth.test", "/metrics")).send().unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
+    assert!(!r.text().unwrap().contains("convergences_"));
+    for wrong in [
+        format!("Bearer {token}x"),
+        format!("Bearer {}", &token[..token.len() - 1]),
+        format!("Basic {token}"),
+        token.to_string(),
+    ] {
+        let r = c
+            .get(t.url("auth.test", "/metrics"))
+            .header("authorization", wrong.as_str())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 401, "{wrong}");
+    }
     let m = c
         .get(t.url("auth.test", "/metrics"))
+        .bearer_auth(token)
         .send()
         .unwrap()
         .text()

@@ -181,6 +181,9 @@ pub struct Options {
     pub trusted_proxies: Option<String>,
     /// Extra keys of the `[server]` section.
     pub server_extra: String,
+    /// The data folder (and the SQLite file's folder), e.g. one the test prepared; default: a
+    /// fresh temporary folder.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl TestGateway {
@@ -190,13 +193,17 @@ impl TestGateway {
 
     pub fn start_with(opts: Options) -> TestGateway {
         let data = tempfile::tempdir().expect("tempdir");
+        let data_path = opts
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| data.path().to_path_buf());
         let bip = echo_upstream("bip");
         let nc = echo_upstream("nc");
         let site = echo_upstream("site");
         let port = free_port();
         let (db, pg_schema) = match &opts.share {
             Some(sh) => (sh.db_url.clone(), None),
-            None => database_url(data.path()),
+            None => database_url(&data_path),
         };
         let redis = match (&opts.share, &opts.redis_url) {
             (Some(sh), _) => sh.redis.clone(),
@@ -269,7 +276,7 @@ upstreams = ["{site}"]
 user = "Remote-User"
 {extra}
 "#,
-            data = data.path().display(),
+            data = data_path.display(),
             db = db,
             nc = nc.addr,
             site = site.addr,

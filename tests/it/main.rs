@@ -9,5 +9,6 @@ mod harness;
 mod lifecycle;
 mod malformed;
 mod scale;
+mod security;
 mod smtp;
 mod tls;

@@ -15,12 +15,14 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
 /// Actions offered in the filter, with their French labels.
-pub const ACTIONS: [(&str, &str); 24] = [
+pub const ACTIONS: [(&str, &str); 26] = [
     ("login", "Connexion"),
     ("login_failed", "Échec de connexion"),
     ("logout", "Déconnexion"),
     ("user_created", "Création d'un compte"),
     ("user_updated", "Modification d'un compte"),
+    ("email_changed", "Changement d'adresse e-mail"),
+    ("email_change_refused", "Changement d'adresse e-mail refusé"),
     ("user_locked", "Verrouillage d'un compte"),
     ("user_unlocked", "Déverrouillage d'un compte"),
     ("user_deleted", "Suppression d'un compte"),

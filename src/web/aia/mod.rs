@@ -233,6 +233,7 @@ pub fn flash_message(code: &str) -> Option<&'static str> {
     Some(match code {
         "cree" => "Compte créé. L'agent pourra choisir son mot de passe via « Première visite ? ».",
         "modifie" => "Les modifications ont été enregistrées.",
+        "email-modifie" => "Les modifications ont été enregistrées. Un message a prévenu l'ancienne adresse e-mail du changement.",
         "verrouille" => "Le compte est verrouillé.",
         "deverrouille" => "Le compte est déverrouillé.",
         "lien" => "Un lien de réinitialisation du mot de passe a été envoyé à l'utilisateur.",
@@ -387,10 +388,15 @@ pub struct FrQuery<T>(pub T);
 pub struct FrPath<T>(pub T);
 
 impl From<axum::extract::rejection::FormRejection> for WebError {
-    fn from(_: axum::extract::rejection::FormRejection) -> Self {
-        WebError::BadRequest(
-            "Le formulaire envoyé est invalide. Rechargez la page et recommencez.".into(),
-        )
+    fn from(r: axum::extract::rejection::FormRejection) -> Self {
+        // Too large (413) or not a form (415) keep their status; anything else is a 400.
+        match r.status() {
+            s @ (axum::http::StatusCode::PAYLOAD_TOO_LARGE
+            | axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE) => WebError::Rejected(s),
+            _ => WebError::BadRequest(
+                "Le formulaire envoyé est invalide. Rechargez la page et recommencez.".into(),
+            ),
+        }
     }
 }
 

@@ -2,6 +2,14 @@
 //! re-encoded on the server (so metadata such as EXIF/GPS is dropped and only pixels survive),
 //! bounded dimensions. The small multipart reader below handles the one-file form of the
 //! profile page and nothing else.
+//!
+//! Decoding is what costs memory: a 2 MiB PNG can declare 9000 × 9000 pixels and take 240 MB
+//! once decoded. So the dimensions are read from the header first and anything over
+//! [`MAX_PIXELS`] (16 Mpx, e.g. 4000 × 4000; at most [`MAX_DIMENSION`] a side) is refused
+//! before a single pixel is decoded; the decoder's own limits ([`decoder_limits`]) are a second
+//! guard for formats whose header could lie; and at most [`MAX_CONCURRENT_DECODES`] images are
+//! decoded at once, on blocking threads, so that the worst case stays near
+//! 2 × [`MAX_DECODE_ALLOC`] whatever the number of uploads in flight.
 
 use crate::directory::access::Viewer;
 use crate::web::context::Ctx;
@@ -16,12 +24,28 @@ use std::io::Cursor;
 pub const MAX_UPLOAD: usize = 2 * 1024 * 1024;
 /// Stored photos fit in this square.
 pub const MAX_SIDE: u32 = 512;
+/// Largest image accepted, in pixels (16 Mpx: a 12 Mpx phone photo, 4032 × 3024, passes).
+pub const MAX_PIXELS: u64 = 16 * 1024 * 1024;
+/// Largest width or height accepted, whatever the pixel count.
+pub const MAX_DIMENSION: u32 = 8192;
+/// Most memory one decoder may allocate: a 16 Mpx image at 8 bytes a pixel (16-bit RGBA).
+pub const MAX_DECODE_ALLOC: u64 = MAX_PIXELS * 8;
+/// Images decoded at the same time; further uploads wait for a slot.
+pub const MAX_CONCURRENT_DECODES: usize = 2;
+/// How long an upload waits for a decoding slot before it is turned away.
+pub const DECODE_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+static DECODES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CONCURRENT_DECODES);
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum PhotoError {
     TooLarge,
     Empty,
     NotAnImage,
+    /// More pixels than [`MAX_PIXELS`] or a side over [`MAX_DIMENSION`].
+    TooManyPixels,
+    /// Every decoding slot stayed busy for [`DECODE_WAIT`].
+    Busy,
 }
 
 impl PhotoError {
@@ -31,6 +55,12 @@ impl PhotoError {
             PhotoError::Empty => "Choisissez un fichier image (JPEG, PNG, WebP ou GIF).",
             PhotoError::NotAnImage => {
                 "Le fichier n'est pas une image valide. Formats acceptés : JPEG, PNG, WebP ou GIF."
+            }
+            PhotoError::TooManyPixels => {
+                "L'image est trop grande : 16 millions de pixels au maximum (par exemple 4000 × 4000), et 8192 pixels au plus de largeur ou de hauteur. Réduisez-la puis recommencez."
+            }
+            PhotoError::Busy => {
+                "Trop de photos sont en cours de traitement. Réessayez dans quelques instants."
             }
         }
     }
@@ -63,14 +93,15 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
-/// Reads the photo form (fields `csrf` and `photo`): the viewer, CSRF-checked, and the
-/// re-encoded image or why it was refused. Anonymous requests and bad CSRF tokens are errors;
-/// a body over the limit is reported as [`PhotoError::TooLarge`] (nothing is stored then).
+/// Reads the photo form (fields `csrf` and `photo`): the viewer, CSRF-checked, and the file as
+/// sent or why it was refused. Anonymous requests and bad CSRF tokens are errors; a body over
+/// the limit is reported as [`PhotoError::TooLarge`] (nothing is stored then). Nothing is
+/// decoded here: the caller checks what the viewer may do first, then calls [`process`].
 pub async fn receive(
     ctx: &Ctx,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> WebResult<(Viewer, Result<(&'static str, Vec<u8>), PhotoError>)> {
+) -> WebResult<(Viewer, Result<Vec<u8>, PhotoError>)> {
     let v = super::viewer_of(ctx).await?.ok_or(WebError::Forbidden)?;
     let Ok(body) = body else {
         return Ok((v, Err(PhotoError::TooLarge)));
@@ -97,10 +128,26 @@ pub async fn receive(
         )
     };
     let v = super::action_viewer(ctx, &csrf).await?;
-    let encoded = tokio::task::spawn_blocking(move || reencode(&data))
-        .await
-        .map_err(|e| WebError::Internal(e.to_string()))?;
-    Ok((v, encoded))
+    Ok((v, Ok(data)))
+}
+
+/// Checks and re-encodes an uploaded file on a blocking thread, once one of the
+/// [`MAX_CONCURRENT_DECODES`] slots is free (waiting at most [`DECODE_WAIT`]). The slot is
+/// held until decoding ends, even if the client goes away meanwhile.
+pub async fn process(data: Vec<u8>) -> WebResult<Result<(&'static str, Vec<u8>), PhotoError>> {
+    // Cheap refusals first: they need no slot.
+    if let Err(e) = check_header(&data) {
+        return Ok(Err(e));
+    }
+    let Ok(Ok(permit)) = tokio::time::timeout(DECODE_WAIT, DECODES.acquire()).await else {
+        return Ok(Err(PhotoError::Busy));
+    };
+    tokio::task::spawn_blocking(move || {
+        let _slot = permit;
+        reencode(&data)
+    })
+    .await
+    .map_err(|e| WebError::Internal(e.to_string()))
 }
 
 /// The parts of a multipart body as (field name, content); malformed bodies give what could be
@@ -141,27 +188,63 @@ pub fn parts<'a>(body: &'a [u8], boundary: &str) -> Vec<(String, &'a [u8])> {
     out
 }
 
-/// Decodes an uploaded image (JPEG, PNG, WebP or GIF) under strict limits and re-encodes it as
-/// a JPEG of at most [`MAX_SIDE`] pixels a side. Returns (content type, bytes).
-pub fn reencode(data: &[u8]) -> Result<(&'static str, Vec<u8>), PhotoError> {
-    if data.is_empty() {
-        return Err(PhotoError::Empty);
-    }
-    if data.len() > MAX_UPLOAD {
-        return Err(PhotoError::TooLarge);
-    }
+/// The decoder limits: the second guard, for an image whose header understates what decoding
+/// it takes (e.g. GIF frames larger than the declared screen).
+pub fn decoder_limits() -> Limits {
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_DIMENSION);
+    limits.max_image_height = Some(MAX_DIMENSION);
+    limits.max_alloc = Some(MAX_DECODE_ALLOC);
+    limits
+}
+
+/// A reader of `data` in its guessed format, with [`decoder_limits`].
+fn reader(data: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, PhotoError> {
     let mut reader = ImageReader::new(Cursor::new(data))
         .with_guessed_format()
         .map_err(|_| PhotoError::NotAnImage)?;
     if reader.format().is_none() {
         return Err(PhotoError::NotAnImage);
     }
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(10_000);
-    limits.max_image_height = Some(10_000);
-    limits.max_alloc = Some(256 * 1024 * 1024);
-    reader.limits(limits);
-    let img = reader.decode().map_err(|_| PhotoError::NotAnImage)?;
+    reader.limits(decoder_limits());
+    Ok(reader)
+}
+
+/// `true` when an image of `width` × `height` may be decoded.
+pub fn dimensions_ok(width: u32, height: u32) -> bool {
+    width <= MAX_DIMENSION
+        && height <= MAX_DIMENSION
+        && u64::from(width) * u64::from(height) <= MAX_PIXELS
+}
+
+/// Size, format and dimensions, from the header only (no pixel is decoded).
+pub fn check_header(data: &[u8]) -> Result<(u32, u32), PhotoError> {
+    if data.is_empty() {
+        return Err(PhotoError::Empty);
+    }
+    if data.len() > MAX_UPLOAD {
+        return Err(PhotoError::TooLarge);
+    }
+    let (w, h) = match reader(data)?.into_dimensions() {
+        Ok(d) => d,
+        Err(image::ImageError::Limits(_)) => return Err(PhotoError::TooManyPixels),
+        Err(_) => return Err(PhotoError::NotAnImage),
+    };
+    if !dimensions_ok(w, h) {
+        return Err(PhotoError::TooManyPixels);
+    }
+    Ok((w, h))
+}
+
+/// Decodes an uploaded image (JPEG, PNG, WebP or GIF) under strict limits and re-encodes it as
+/// a JPEG of at most [`MAX_SIDE`] pixels a side. Returns (content type, bytes). Blocking and
+/// memory-hungry: call it through [`process`].
+pub fn reencode(data: &[u8]) -> Result<(&'static str, Vec<u8>), PhotoError> {
+    check_header(data)?;
+    let img = reader(data)?.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => PhotoError::TooManyPixels,
+        _ => PhotoError::NotAnImage,
+    })?;
     let img = if img.width() > MAX_SIDE || img.height() > MAX_SIDE {
         img.thumbnail(MAX_SIDE, MAX_SIDE)
     } else {
@@ -187,6 +270,36 @@ mod tests {
         out
     }
 
+    /// A black 1-bit greyscale PNG of `w` × `h` built by hand: a few kilobytes whatever the
+    /// dimensions (the zlib stream of all-zero rows compresses ~1000:1).
+    pub fn bilevel_png(w: u32, h: u32) -> Vec<u8> {
+        use std::io::Write;
+        fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let mut crc = flate2::Crc::new();
+            crc.update(kind);
+            crc.update(data);
+            out.extend_from_slice(kind);
+            out.extend_from_slice(data);
+            out.extend_from_slice(&crc.sum().to_be_bytes());
+        }
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&w.to_be_bytes());
+        ihdr.extend_from_slice(&h.to_be_bytes());
+        ihdr.extend_from_slice(&[1, 0, 0, 0, 0]);
+        let row = vec![0u8; 1 + (w as usize).div_ceil(8)];
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        for _ in 0..h {
+            z.write_all(&row).unwrap();
+        }
+        let idat = z.finish().unwrap();
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        chunk(&mut out, b"IHDR", &ihdr);
+        chunk(&mut out, b"IDAT", &idat);
+        chunk(&mut out, b"IEND", b"");
+        out
+    }
+
     #[test]
     fn reencodes_and_bounds_images() {
         let (ct, bytes) = reencode(&png(1200, 600)).unwrap();
@@ -198,10 +311,35 @@ mod tests {
             Err(PhotoError::NotAnImage)
         );
         assert_eq!(reencode(b""), Err(PhotoError::Empty));
+        // 4200 × 4200 is 17.6 Mpx: refused from the header, before decoding.
+        let huge = bilevel_png(9000, 9000);
+        assert!(huge.len() < 64 * 1024, "{}", huge.len());
+        assert_eq!(reencode(&huge), Err(PhotoError::TooManyPixels));
+        assert_eq!(
+            check_header(&bilevel_png(4200, 4200)),
+            Err(PhotoError::TooManyPixels)
+        );
+        assert_eq!(
+            check_header(&bilevel_png(8193, 1)),
+            Err(PhotoError::TooManyPixels)
+        );
+        assert_eq!(check_header(&bilevel_png(4032, 3024)), Ok((4032, 3024)));
         assert_eq!(
             reencode(&vec![0u8; MAX_UPLOAD + 1]),
             Err(PhotoError::TooLarge)
         );
+    }
+
+    #[test]
+    fn dimension_bounds() {
+        assert!(dimensions_ok(4096, 4096));
+        assert!(dimensions_ok(8192, 2048));
+        assert!(!dimensions_ok(8192, 2049));
+        assert!(!dimensions_ok(9000, 9000));
+        assert!(!dimensions_ok(u32::MAX, 1));
+        let l = decoder_limits();
+        assert_eq!(l.max_image_width, Some(MAX_DIMENSION));
+        assert_eq!(l.max_alloc, Some(MAX_DECODE_ALLOC));
     }
 
     #[test]

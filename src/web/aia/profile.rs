@@ -105,7 +105,11 @@ pub async fn upload_photo(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> WebResult<Response> {
-    let (v, encoded) = photo::receive(&ctx, &headers, body).await?;
+    let (v, data) = photo::receive(&ctx, &headers, body).await?;
+    let encoded = match data {
+        Ok(data) => photo::process(data).await?,
+        Err(e) => Err(e),
+    };
     match encoded {
         Ok((content_type, bytes)) => {
             ctx.gw.dir.set_photo(v.user_id, content_type, bytes).await?;

@@ -711,6 +711,29 @@ pub async fn update(
             "Vous ne pouvez pas verrouiller votre propre compte.",
         );
     }
+    let email_changed = before.email != input.email;
+    if email_changed && errors.get("email").is_none() {
+        // The e-mail is the login and where reset links go: changing it hands the account
+        // over, so it needs every right the account holds.
+        let powers = ctx
+            .gw
+            .dir
+            .account_powers(id)
+            .await?
+            .ok_or(WebError::NotFound)?;
+        if !v.can_change_email(&powers) {
+            errors.add("email", EMAIL_CHANGE_REFUSED);
+            audit(
+                &ctx,
+                &v,
+                "email_change_refused",
+                &before.email,
+                Some(before.structure_id),
+                &format!("adresse demandée : {}", input.email),
+            )
+            .await?;
+        }
+    }
     if !errors.is_empty() {
         return form_page(&ctx, &v, Some(id), f, errors, None).await;
     }
@@ -747,7 +770,62 @@ pub async fn update(
     } else {
         ctx.gw.user_changed(id);
     }
+    if email_changed {
+        email_change_notice(&ctx, &v, &before, &input).await?;
+        return Ok(see_other(
+            &format!("/aia/utilisateurs/{id}"),
+            "email-modifie",
+        ));
+    }
     Ok(see_other(&format!("/aia/utilisateurs/{id}"), "modifie"))
+}
+
+/// Shown next to the e-mail field when the viewer may not change it.
+pub const EMAIL_CHANGE_REFUSED: &str = "Seul un administrateur de la plateforme peut modifier l'adresse e-mail de ce compte : il détient des droits que vous ne pouvez pas attribuer vous-même (rôle administrateur d'une application, rôle d'une application que vous n'administrez pas ou détenu pour une autre structure, désignation de référent). Adressez-vous au correspondant CIG.";
+
+/// After an e-mail change: the previous address is told (by whom), and the change is audited
+/// with the old address and whether that message went out. A delivery failure does not undo
+/// the change; it is logged and recorded in the audit event.
+async fn email_change_notice(
+    ctx: &Ctx,
+    v: &Viewer,
+    before: &UserRecord,
+    input: &UserInput,
+) -> WebResult<()> {
+    let by = match &ctx.user {
+        Some(u) => format!("{} ({})", u.ident.identity.display_name(), v.email),
+        None => v.email.clone(),
+    };
+    let sent = crate::lifecycle::notify_email_changed(
+        &ctx.gw,
+        &before.first_name,
+        &before.email,
+        &input.email,
+        &by,
+    )
+    .await;
+    let details = match &sent {
+        Ok(()) => format!(
+            "ancienne adresse : {} ; avertissement envoyé à l'ancienne adresse",
+            before.email
+        ),
+        Err(e) => {
+            tracing::error!(user_id = before.id, error = %e, "e-mail change notice not sent to the previous address");
+            format!(
+                "ancienne adresse : {} ; l'avertissement n'a pas pu être envoyé à l'ancienne adresse",
+                before.email
+            )
+        }
+    };
+    audit(
+        ctx,
+        v,
+        "email_changed",
+        &input.email,
+        Some(input.structure_id),
+        &details,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -900,8 +978,12 @@ pub async fn upload_photo(
     headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> WebResult<Response> {
-    let (v, encoded) = super::photo::receive(&ctx, &headers, body).await?;
+    let (v, data) = super::photo::receive(&ctx, &headers, body).await?;
     let u = managed_user(&ctx, &v, id).await?;
+    let encoded = match data {
+        Ok(data) => super::photo::process(data).await?,
+        Err(e) => Err(e),
+    };
     match encoded {
         Ok((content_type, bytes)) => {
             ctx.gw.dir.set_photo(id, content_type, bytes).await?;

@@ -8,6 +8,7 @@ pub mod config;
 pub mod data_dir;
 pub mod demo;
 pub mod directory;
+pub mod error_page;
 pub mod import;
 pub mod lifecycle;
 pub mod mail;

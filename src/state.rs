@@ -109,6 +109,15 @@ impl Gateway {
     }
 }
 
+impl crate::session::events::Invalidate for Gateway {
+    fn user(&self, user_id: i64) {
+        self.identities.invalidate(user_id);
+    }
+    fn all_users(&self) {
+        self.identities.invalidate_all();
+    }
+}
+
 /// Reads the CSRF secret from the configuration or from `data_dir/secret.key`, creating it.
 pub fn load_secret(config: &Config) -> Result<Vec<u8>, String> {
     if let Some(s) = &config.secret {

@@ -8,6 +8,9 @@ use pingora::upstreams::peer::HttpPeer;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
+/// Path on application hosts where the portal's handshake code lands (docs/gateway.md#sso-handshake).
+pub const CALLBACK_PATH: &str = "/_convergences/callback";
+
 /// One application as the proxy sees it.
 pub struct AppRoute {
     pub idx: usize,

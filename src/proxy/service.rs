@@ -7,9 +7,9 @@ use super::headers::{
     strip_cookies, strip_identity_headers,
 };
 use super::identity_cache::AppHeaders;
-use super::routes::{RouteTable, Target};
+use super::routes::{RouteTable, Target, CALLBACK_PATH};
+use crate::error_page::error_page;
 use crate::state::Gateway;
-use crate::web::pages::error_page;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::header;
@@ -20,9 +20,6 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Path on application hosts where the portal's handshake code lands.
-pub const CALLBACK_PATH: &str = "/_convergences/callback";
 
 /// French pages rendered once at start-up.
 struct Pages {

@@ -7,7 +7,6 @@
 use super::cached::CachedStore;
 use super::redis::RedisStore;
 use super::SessionKey;
-use crate::proxy::identity_cache::IdentityCache;
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,23 +110,31 @@ impl Fanout {
     }
 }
 
+/// The per-user caches above the session layer (the identity cache) that events invalidate.
+/// A trait, so that the session layer does not depend on the layers that own those caches.
+pub trait Invalidate: Send + Sync {
+    fn user(&self, user_id: i64);
+    fn all_users(&self);
+}
+
 /// Applies events from other instances (and our own, harmlessly) to the local caches.
-pub fn apply(e: &Event, identities: &IdentityCache, sessions: &CachedStore) {
+pub fn apply(e: &Event, identities: &dyn Invalidate, sessions: &CachedStore) {
     match e {
-        Event::User(id) => identities.invalidate(*id),
-        Event::All => identities.invalidate_all(),
+        Event::User(id) => identities.user(*id),
+        Event::All => identities.all_users(),
         Event::Session(k) => sessions.forget(k),
         Event::UserSessions(id) => {
-            identities.invalidate(*id);
+            identities.user(*id);
             sessions.forget_user(*id);
         }
     }
 }
 
-/// The subscriber loop: runs until the process ends, reconnecting after failures.
-pub async fn subscribe(
+/// The subscriber loop: runs until the process ends (until `gw` is dropped), reconnecting
+/// after failures.
+pub async fn subscribe<G: Invalidate + 'static>(
     store: Arc<RedisStore>,
-    gw: std::sync::Weak<crate::state::Gateway>,
+    gw: std::sync::Weak<G>,
     sessions: Arc<CachedStore>,
 ) {
     loop {
@@ -136,7 +143,7 @@ pub async fn subscribe(
                 if pubsub.subscribe(store.channel()).await.is_ok() {
                     // Anything may have changed while we were not listening.
                     let Some(g) = gw.upgrade() else { return };
-                    g.identities.invalidate_all();
+                    g.all_users();
                     sessions.forget_all();
                     drop(g);
                     let mut stream = pubsub.on_message();
@@ -148,7 +155,7 @@ pub async fn subscribe(
                             .as_deref()
                             .and_then(Event::decode)
                         {
-                            apply(&e, &g.identities, &sessions);
+                            apply(&e, g.as_ref(), &sessions);
                         }
                     }
                     tracing::warn!("lost the Redis event subscription; reconnecting");

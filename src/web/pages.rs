@@ -1,26 +1,8 @@
-//! Template structs, one per page (askama, compiled in). The proxy renders its error pages from
-//! here too, once at start-up.
+//! Template structs, one per page (askama, compiled in). The layout and the error page, which
+//! the proxy renders too, are in `crate::error_page`.
 
+pub use crate::error_page::{error_page, ErrorPage, Layout};
 use askama::Template;
-
-/// Fields shared by every gateway page.
-#[derive(Clone, Debug, Default)]
-pub struct Layout {
-    pub title: String,
-    pub user_name: Option<String>,
-    pub csrf: String,
-    pub portal_url: String,
-}
-
-impl Layout {
-    pub fn new(title: &str, portal_url: &str) -> Layout {
-        Layout {
-            title: title.to_string(),
-            portal_url: portal_url.to_string(),
-            ..Default::default()
-        }
-    }
-}
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -54,16 +36,6 @@ pub struct LogoutPage {
 }
 
 #[derive(Template)]
-#[template(path = "error.html")]
-pub struct ErrorPage {
-    pub l: Layout,
-    pub status: u16,
-    pub heading: String,
-    pub message: String,
-    pub request_id: String,
-}
-
-#[derive(Template)]
 #[template(path = "message.html")]
 pub struct MessagePage {
     pub l: Layout,
@@ -71,19 +43,6 @@ pub struct MessagePage {
     pub message: String,
     pub link_url: String,
     pub link_label: String,
-}
-
-/// Renders the French error page for `status`.
-pub fn error_page(portal_url: &str, status: u16, heading: &str, message: &str) -> String {
-    ErrorPage {
-        l: Layout::new(heading, portal_url),
-        status,
-        heading: heading.to_string(),
-        message: message.to_string(),
-        request_id: String::new(),
-    }
-    .render()
-    .unwrap_or_else(|_| format!("Erreur {status}"))
 }
 
 /// Initials for a tile icon: first letters of the first two words.

@@ -4,7 +4,7 @@
 
 use super::context::Ctx;
 use super::error::{WebError, WebResult};
-use crate::proxy::service::CALLBACK_PATH;
+use crate::proxy::routes::CALLBACK_PATH;
 use axum::extract::Query;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;

@@ -1,0 +1,47 @@
+//! The page layout and the French error page, shared by the proxy (which renders its own
+//! error pages once at start-up) and the portal: a module below both, so that neither depends
+//! on the other for them (docs/architecture.md#layers).
+
+use askama::Template;
+
+/// Fields shared by every gateway page.
+#[derive(Clone, Debug, Default)]
+pub struct Layout {
+    pub title: String,
+    pub user_name: Option<String>,
+    pub csrf: String,
+    pub portal_url: String,
+}
+
+impl Layout {
+    pub fn new(title: &str, portal_url: &str) -> Layout {
+        Layout {
+            title: title.to_string(),
+            portal_url: portal_url.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub l: Layout,
+    pub status: u16,
+    pub heading: String,
+    pub message: String,
+    pub request_id: String,
+}
+
+/// Renders the French error page for `status`.
+pub fn error_page(portal_url: &str, status: u16, heading: &str, message: &str) -> String {
+    ErrorPage {
+        l: Layout::new(heading, portal_url),
+        status,
+        heading: heading.to_string(),
+        message: message.to_string(),
+        request_id: String::new(),
+    }
+    .render()
+    .unwrap_or_else(|_| format!("Erreur {status}"))
+}

@@ -519,7 +519,10 @@ fn demo(listen: &str, data_dir: Option<PathBuf>) -> Result<(), StartError> {
     let public = config.public_url.clone();
     let on_ready = Box::new(
         move |gw: &std::sync::Arc<crate::state::Gateway>, rt: &tokio::runtime::Runtime| {
-            let seeded = rt.block_on(crate::demo::seed(&gw.dir));
+            let seeded = rt.block_on(async {
+                crate::demo::seed(&gw.dir).await?;
+                crate::demo::seed_second_factor_account(gw).await
+            });
             if let Err(x) = &seeded {
                 eprintln!("error: cannot seed the demo directory: {x}");
             }
@@ -559,6 +562,12 @@ fn demo(listen: &str, data_dir: Option<PathBuf>) -> Result<(), StartError> {
             println!("  referent@mairie-exemple.fr     référent of Mairie d'Exemple, administrateur of BIP and Net-Cotisations");
             println!("  agent@mairie-exemple.fr        utilisateur of BIP");
             println!("  agent.ccas@mairie-exemple.fr   CCAS d'Exemple, no application yet");
+            println!(
+                "  {}     utilisateur of BIP, asks for a second factor: TOTP secret {} (demo only; `oathtool --totp -b {}`)",
+                crate::demo::DEMO_TOTP_ACCOUNT,
+                crate::demo::DEMO_TOTP_SECRET,
+                crate::demo::DEMO_TOTP_SECRET
+            );
             println!(
                 "Without a browser: curl -H 'Host: auth.localhost' http://{}/login",
                 gw.config.listen

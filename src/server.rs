@@ -108,6 +108,7 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
     )?
     .with_previous_keys(&config.assertion_previous_key_files)?;
     let secret = load_secret(&config).map_err(StartError::Other)?;
+    let factor_keys = crate::state::load_factor_keys(&config).map_err(StartError::Other)?;
     let routes = RouteTable::new(&config);
     let portal_socket = std::env::temp_dir().join(format!(
         "convergences-{}-{}.sock",
@@ -133,6 +134,7 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
         ),
         identities: IdentityCache::new(IDENTITY_TTL, config.apps.len()),
         cookies: crate::session::cookies::CookieNames::new(&config),
+        factor_keys,
         config: Arc::new(config),
         dir,
         signer,
@@ -140,6 +142,7 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
         secret,
         portal_socket,
     });
+    crate::second_factor::reseal_stale(&gw).await;
     if let (Some(r), Some(cache)) = (redis, session_cache) {
         tokio::spawn(crate::session::events::subscribe(
             r,

@@ -22,6 +22,8 @@ pub struct Gateway {
     pub routes: arc_swap::ArcSwap<RouteTable>,
     /// Key of the CSRF HMAC; shared by all instances when set in the configuration.
     pub secret: Vec<u8>,
+    /// The keys that seal second-factor secrets at rest (`data_dir/factors.key`).
+    pub factor_keys: crate::auth::sealed::KeyRing,
     /// The names of the gateway's own cookies (prefixed `__Host-` under TLS).
     pub cookies: crate::session::cookies::CookieNames,
     /// Unix socket the portal (axum) listens on; the proxy forwards portal requests there.
@@ -116,6 +118,54 @@ impl crate::session::events::Invalidate for Gateway {
     fn all_users(&self) {
         self.identities.invalidate_all();
     }
+}
+
+/// The key that seals TOTP secrets, from `data_dir/factors.key` (created, 0600, on first start),
+/// and the previous one from `data_dir/factors.previous.key` during a rotation
+/// (docs/security.md#second-factor). Base64 text, so that it can be copied to other instances.
+pub fn load_factor_keys(config: &Config) -> Result<crate::auth::sealed::KeyRing, String> {
+    use crate::auth::sealed::{KeyRing, SealKey};
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let read = |path: &std::path::Path| -> Result<Option<SealKey>, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let bytes = b64
+                    .decode(text.trim())
+                    .map_err(|e| format!("{}: not base64 ({e})", path.display()))?;
+                SealKey::from_bytes(&bytes)
+                    .map(Some)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    };
+    let path = config.data_dir.join("factors.key");
+    let current = match read(&path)? {
+        Some(k) => k,
+        None => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            crate::data_dir::create_private_dir(&config.data_dir)
+                .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+            let bytes = SealKey::generate();
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            f.write_all(b64.encode(&bytes).as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            tracing::info!(path = %path.display(), "generated a new key for second-factor secrets");
+            SealKey::from_bytes(&bytes)?
+        }
+    };
+    let previous = read(&config.data_dir.join("factors.previous.key"))?
+        .into_iter()
+        .collect();
+    Ok(KeyRing { current, previous })
 }
 
 /// Reads the CSRF secret from the configuration or from `data_dir/secret.key`, creating it.

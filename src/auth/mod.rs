@@ -4,6 +4,8 @@ pub mod csrf;
 pub mod password;
 pub mod policy;
 pub mod redirect;
+pub mod sealed;
+pub mod totp;
 
 use base64::Engine;
 use rand::RngCore;

@@ -10,6 +10,11 @@ use crate::directory::{DResult, Directory};
 use std::path::Path;
 
 pub const DEMO_PASSWORD: &str = "Convergences-Demo-2026!";
+/// The demo account whose login asks for a second factor, and its TOTP secret (demo only:
+/// printed with the accounts, so that anyone can try the second step with an authenticator
+/// application or `oathtool --totp -b JBSWY3DPEHPK3PXP`).
+pub const DEMO_TOTP_ACCOUNT: &str = "securise@mairie-exemple.fr";
+pub const DEMO_TOTP_SECRET: &str = "JBSWY3DPEHPK3PXP";
 
 /// The demo configuration: the portal on `auth.localhost`, BIP and Net-Cotisations on their
 /// own hosts, proxied to the given demo upstream ports.
@@ -149,4 +154,39 @@ pub async fn seed(dir: &Directory) -> DResult<bool> {
     dir.assign_role(agent, "bip", "utilisateur", mairie, None)
         .await?;
     Ok(true)
+}
+
+/// Adds the demo's account with a second factor, enrolled on its published TOTP secret, unless
+/// it exists (sealing needs the gateway's factor keys, which the directory seed does not have).
+pub async fn seed_second_factor_account(gw: &crate::state::Gateway) -> DResult<()> {
+    let dir = &gw.dir;
+    if dir.user_id_by_email(DEMO_TOTP_ACCOUNT).await?.is_some() {
+        return Ok(());
+    }
+    let Some(mairie) = dir.structure_by_name("mairie-exemple").await? else {
+        return Ok(());
+    };
+    let hash = tokio::task::spawn_blocking(|| crate::auth::password::hash_blocking(DEMO_PASSWORD))
+        .await
+        .map_err(|e| crate::directory::DirectoryError::Invalid(e.to_string()))?
+        .map_err(|e| crate::directory::DirectoryError::Invalid(e.to_string()))?;
+    let id = dir
+        .create_user(NewUser {
+            email: DEMO_TOTP_ACCOUNT,
+            first_name: "Sandrine",
+            last_name: "Sécurisée",
+            structure_id: mairie.id,
+            job_title: "Gestionnaire paie",
+            service: "Ressources humaines",
+            app_identifier: "",
+            platform_admin: false,
+            created_by: None,
+        })
+        .await?;
+    dir.set_password_hash(id, &hash).await?;
+    dir.assign_role(id, "bip", "utilisateur", mairie.id, None)
+        .await?;
+    let secret = crate::auth::totp::from_base32(DEMO_TOTP_SECRET).unwrap_or_default();
+    crate::second_factor::enrol_totp(gw, id, &secret).await?;
+    Ok(())
 }

@@ -163,6 +163,9 @@ mod tests {
                 structures: vec!["mairie".into()],
                 structure: "mairie".into(),
                 app_id: String::new(),
+                auth_time: now - 60,
+                amr: vec!["pwd".into()],
+                acr: "eidas1".into(),
                 iat: now - 60,
                 exp: now + exp_from_now,
             })

@@ -10,6 +10,7 @@ pub mod admin_users;
 pub mod apps;
 pub mod audit;
 pub mod audit_log;
+pub mod factors;
 pub mod model;
 pub mod photos;
 pub mod query;

@@ -42,6 +42,11 @@ pub struct Claims {
     pub structure: String,
     /// "Identifiant applicatif", empty when unset.
     pub app_id: String,
+    /// When the user authenticated (Unix time), how (`amr`, RFC 8176) and at what level
+    /// (`acr`: `eidas1` password, `eidas2` with a second factor).
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub acr: String,
     pub iat: i64,
     pub exp: i64,
 }
@@ -226,6 +231,9 @@ mod tests {
             structures: vec!["mairie".into()],
             structure: "mairie".into(),
             app_id: String::new(),
+            auth_time: now,
+            amr: vec!["pwd".into()],
+            acr: "eidas1".into(),
             iat: now,
             exp: now + 60,
         };
@@ -264,6 +272,9 @@ mod tests {
             structures: vec![],
             structure: String::new(),
             app_id: String::new(),
+            auth_time: 0,
+            amr: vec![],
+            acr: String::new(),
             iat: crate::directory::now(),
             exp: crate::directory::now() + 60,
         };

@@ -9,6 +9,7 @@ use super::identity_encoding as encoding;
 use crate::config::HeaderNames;
 use crate::directory::model::Identity;
 use crate::directory::{DResult, Directory};
+use crate::session::Assurance;
 use arc_swap::ArcSwapOption;
 use dashmap::DashMap;
 use http::HeaderValue;
@@ -36,6 +37,8 @@ pub struct AppHeaders {
     pub app_id: HeaderValue,
     pub assertion: HeaderValue,
     refresh_at: i64,
+    /// The session assurance the assertion states: reused only for a session with the same.
+    assurance: Assurance,
 }
 
 impl AppHeaders {
@@ -64,11 +67,12 @@ impl CachedIdentity {
         idx: usize,
         slug: &str,
         signer: &Signer,
+        assurance: &Assurance,
         now: i64,
     ) -> Result<Arc<AppHeaders>, super::assertion::AssertionError> {
         let slot = self.headers.get(idx);
         if let Some(h) = slot.and_then(|s| s.load_full()) {
-            if now < h.refresh_at && h.slug == slug {
+            if now < h.refresh_at && h.slug == slug && h.assurance == *assurance {
                 return Ok(h);
             }
         }
@@ -105,6 +109,9 @@ impl CachedIdentity {
             structures,
             structure: id.structure_path.clone(),
             app_id: id.app_identifier.clone(),
+            auth_time: assurance.auth_time,
+            amr: assurance.amr.clone(),
+            acr: assurance.acr.clone(),
             iat: now,
             exp: now + signer.ttl_seconds,
         };
@@ -119,6 +126,7 @@ impl CachedIdentity {
             app_id: value(&encoding::encode(&id.app_identifier)),
             assertion: value(&jwt),
             refresh_at: now + (signer.ttl_seconds / 2).max(1),
+            assurance: assurance.clone(),
         });
         if let Some(slot) = slot {
             slot.store(Some(h.clone()));

@@ -180,7 +180,22 @@ impl Proxy {
         if !ident.identity.has_app(&app.cfg.slug) {
             return self.send_page(session, 403, &self.pages.forbidden).await;
         }
-        match ident.headers_for(i, &app.cfg.slug, &gw.signer, crate::directory::now()) {
+        // Sessions from before assurance was recorded stand for a password (no allocation
+        // otherwise: this is the per-request path).
+        let fallback;
+        let assurance = if live.record.assurance.amr.is_empty() {
+            fallback = crate::session::Assurance::password(live.record.created_at);
+            &fallback
+        } else {
+            &live.record.assurance
+        };
+        match ident.headers_for(
+            i,
+            &app.cfg.slug,
+            &gw.signer,
+            assurance,
+            crate::directory::now(),
+        ) {
             Ok(h) => ctx.headers = Some(h),
             Err(e) => {
                 tracing::error!(error = %e, "cannot sign the identity assertion");

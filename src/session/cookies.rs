@@ -14,11 +14,14 @@ pub struct CookieNames {
     pub csrf: String,
     /// The value that binds a handshake to the browser that started it.
     pub handshake: String,
+    /// The sealed state of a login waiting for its second factor.
+    pub pending_login: String,
 }
 
 /// Name of the pre-session cookie before its prefix.
 const CSRF: &str = "convergences_csrf";
 const HANDSHAKE: &str = "convergences_handshake";
+const PENDING_LOGIN: &str = "convergences_mfa";
 
 impl CookieNames {
     pub fn new(config: &Config) -> CookieNames {
@@ -40,13 +43,20 @@ impl CookieNames {
             app: host_only(&s.app_cookie_name),
             csrf: host_only(CSRF),
             handshake: host_only(HANDSHAKE),
+            pending_login: host_only(PENDING_LOGIN),
         }
     }
 
     /// Every name an application must neither receive nor set, prefixed or not.
     pub fn reserved(&self) -> Vec<String> {
         let mut all = Vec::new();
-        for n in [&self.session, &self.app, &self.csrf, &self.handshake] {
+        for n in [
+            &self.session,
+            &self.app,
+            &self.csrf,
+            &self.handshake,
+            &self.pending_login,
+        ] {
             let bare = n.strip_prefix("__Host-").unwrap_or(n);
             for v in [
                 bare.to_string(),

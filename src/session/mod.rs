@@ -27,6 +27,62 @@ pub struct SessionRecord {
     pub last_seen: i64,
     pub client_ip: String,
     pub user_agent: String,
+    /// How the user signed in; absent from sessions made before it was recorded (a password).
+    #[serde(default)]
+    pub assurance: Assurance,
+}
+
+/// When and how the user proved who they are (docs/security.md#assurance), carried to the
+/// applications in the assertion and, later, in OpenID Connect tokens: `auth_time`, the
+/// methods (`amr`, RFC 8176) and the level (`acr`, the eIDAS levels ProConnect uses).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct Assurance {
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub acr: String,
+}
+
+/// `acr` of a password alone.
+pub const ACR_PASSWORD: &str = "eidas1";
+/// `acr` with a second factor.
+pub const ACR_SECOND_FACTOR: &str = "eidas2";
+
+impl Assurance {
+    pub fn password(at: i64) -> Assurance {
+        Assurance {
+            auth_time: at,
+            amr: vec!["pwd".into()],
+            acr: ACR_PASSWORD.into(),
+        }
+    }
+
+    /// A password then a one-time code (`otp`) or a recovery code (no RFC 8176 value of its
+    /// own: `mfa` says that two factors were used).
+    pub fn second_factor(at: i64, method: Option<&str>) -> Assurance {
+        let mut amr = vec!["pwd".to_string()];
+        if let Some(m) = method {
+            amr.push(m.to_string());
+        }
+        amr.push("mfa".into());
+        Assurance {
+            auth_time: at,
+            amr,
+            acr: ACR_SECOND_FACTOR.into(),
+        }
+    }
+
+    /// What a session recorded before assurance existed stands for: a password at login.
+    pub fn or_password(&self, created_at: i64) -> Assurance {
+        if self.amr.is_empty() {
+            Assurance::password(created_at)
+        } else {
+            self.clone()
+        }
+    }
+
+    pub fn has_second_factor(&self) -> bool {
+        self.acr == ACR_SECOND_FACTOR
+    }
 }
 
 /// A handshake code: proves to an application host that the portal saw a valid session.
@@ -116,7 +172,13 @@ impl Sessions {
     }
 
     /// Starts a session and returns the token to put in the cookie.
-    pub async fn create(&self, user_id: i64, client_ip: &str, user_agent: &str) -> SResult<String> {
+    pub async fn create(
+        &self,
+        user_id: i64,
+        client_ip: &str,
+        user_agent: &str,
+        assurance: Assurance,
+    ) -> SResult<String> {
         let token = crate::auth::random_token();
         let now = crate::directory::now();
         let rec = SessionRecord {
@@ -125,6 +187,7 @@ impl Sessions {
             last_seen: now,
             client_ip: client_ip.chars().take(64).collect(),
             user_agent: user_agent.chars().take(256).collect(),
+            assurance,
         };
         self.store.insert(key_of(&token), rec, self.idle).await?;
         Ok(token)

@@ -196,6 +196,11 @@ pub async fn submit(ctx: Ctx, Form(f): Form<LoginForm>) -> WebResult<Response> {
         return Err(WebError::Internal("usable identity vanished".into()));
     };
     let user_id = ident.identity.user_id;
+    if crate::second_factor::has_factor(&gw, user_id).await? {
+        // The password is right, but the login is not done until the second factor is: the
+        // failure count stays, so that codes are throttled like passwords.
+        return super::second_factor::ask(&ctx, user_id, &email, &return_to);
+    }
     gw.dir.login_succeeded(&email).await?;
     // Session fixation: any session the browser came with ends here; a new id is issued.
     if let Some(old) = &ctx.session_token {
@@ -203,7 +208,12 @@ pub async fn submit(ctx: Ctx, Form(f): Form<LoginForm>) -> WebResult<Response> {
     }
     let token = gw
         .sessions
-        .create(user_id, &ctx.ip, &ctx.user_agent)
+        .create(
+            user_id,
+            &ctx.ip,
+            &ctx.user_agent,
+            crate::session::Assurance::password(crate::directory::now()),
+        )
         .await?;
     crate::telemetry::login(true);
     crate::telemetry::sessions_created();
@@ -293,7 +303,7 @@ pub async fn logout(ctx: Ctx, Form(f): Form<LogoutForm>) -> WebResult<Response> 
 }
 
 /// "3 secondes", "2 minutes": how long to wait, rounded up.
-fn french_duration(seconds: i64) -> String {
+pub(super) fn french_duration(seconds: i64) -> String {
     if seconds < 60 {
         format!("{seconds} seconde{}", if seconds > 1 { "s" } else { "" })
     } else {

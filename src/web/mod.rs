@@ -12,13 +12,15 @@ pub mod password;
 pub mod portal;
 pub mod recovery;
 pub mod rejections;
+pub mod second_factor;
+pub mod security;
 pub mod sso;
 
 use crate::state::Gateway;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
 
@@ -27,6 +29,21 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/", get(portal::home))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", get(login::confirm_logout).post(login::logout))
+        .route(
+            "/login/verification",
+            get(second_factor::form).post(second_factor::submit),
+        )
+        .route("/aia/profil/securite", get(security::page))
+        .route("/aia/profil/securite/totp", post(security::start))
+        .route(
+            "/aia/profil/securite/totp/confirmer",
+            post(security::confirm),
+        )
+        .route(
+            "/aia/profil/securite/totp/supprimer",
+            post(security::remove),
+        )
+        .route("/aia/profil/securite/codes", post(security::regenerate))
         .route("/sso/authorize", get(sso::authorize))
         .route(
             "/mot-de-passe/{token}",

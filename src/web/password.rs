@@ -139,8 +139,19 @@ pub async fn submit(
         .await?;
     let mut headers = HeaderMap::new();
     let fresh = gw.identities.get(&gw.dir, uid).await?;
-    let location = if fresh.is_some_and(|i| i.identity.is_usable(&crate::directory::today())) {
-        let session = gw.sessions.create(uid, &ctx.ip, &ctx.user_agent).await?;
+    // A link proves access to the mailbox, not the second factor: an account that has one
+    // signs in through the login form, which asks for it.
+    let usable = fresh.is_some_and(|i| i.identity.is_usable(&crate::directory::today()));
+    let location = if usable && !crate::second_factor::has_factor(&gw, uid).await? {
+        let session = gw
+            .sessions
+            .create(
+                uid,
+                &ctx.ip,
+                &ctx.user_agent,
+                crate::session::Assurance::password(crate::directory::now()),
+            )
+            .await?;
         gw.dir.record_login(uid).await?;
         headers.append(
             header::SET_COOKIE,

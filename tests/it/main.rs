@@ -9,6 +9,7 @@ mod harness;
 mod lifecycle;
 mod malformed;
 mod scale;
+mod second_factor;
 mod security;
 mod smtp;
 mod tls;

@@ -1,0 +1,363 @@
+//! "Sécurité du compte" (docs/security.md#second-factor): the user's own second factor,
+//! enrolled from here with a QR code rendered on the server and confirmed by a first code;
+//! recovery codes shown once; removal and regeneration confirmed with a current code. Every
+//! change is audited and told to the user by mail.
+
+use super::context::Ctx;
+use super::error::{WebError, WebResult};
+use crate::auth::totp;
+use crate::directory::audit::AuditEvent;
+use crate::second_factor::CodeCheck;
+use askama::Template;
+use axum::extract::{Form, Query};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+
+const PATH: &str = "/aia/profil/securite";
+/// How long an enrolment may wait for its confirming code.
+const ENROL_SECONDS: i64 = 15 * 60;
+
+#[derive(Template)]
+#[template(path = "security.html")]
+struct SecurityPage {
+    l: super::pages::Layout,
+    notice: Option<String>,
+    error: Option<String>,
+    totp_since: Option<String>,
+    codes_left: i64,
+}
+
+#[derive(Template)]
+#[template(path = "security_enrol.html")]
+struct EnrolPage {
+    l: super::pages::Layout,
+    error: Option<String>,
+    qr_svg: String,
+    account: String,
+    secret_grouped: String,
+    sealed: String,
+}
+
+#[derive(Template)]
+#[template(path = "security_codes.html")]
+struct CodesPage {
+    l: super::pages::Layout,
+    heading: String,
+    codes: Vec<String>,
+}
+
+/// The secret being enrolled travels sealed in the form, bound to the user and dated: nothing
+/// is stored until the first code confirms it.
+#[derive(Serialize, Deserialize)]
+struct Enrolment {
+    secret: String,
+    expires: i64,
+}
+
+fn enrol_aad(user_id: i64) -> Vec<u8> {
+    format!("enrol:{user_id}").into_bytes()
+}
+
+/// The signed-in user, or the way to the login form (and back here).
+fn signed_in(ctx: &Ctx) -> Result<&super::context::User, Redirect> {
+    ctx.user.as_ref().ok_or_else(|| {
+        let back: String = form_urlencoded::byte_serialize(PATH.as_bytes()).collect();
+        Redirect::to(&format!("/login?return_to={back}"))
+    })
+}
+
+fn french_date(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .map(|d| format!("{:02}/{:02}/{}", d.day(), d.month() as u8, d.year()))
+        .unwrap_or_default()
+}
+
+async fn render(
+    ctx: &Ctx,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+) -> WebResult<Response> {
+    let user = ctx.require_user()?;
+    let uid = user.ident.identity.user_id;
+    let totp = ctx.gw.dir.totp(uid).await?;
+    let codes_left = ctx.gw.dir.recovery_codes_left(uid).await?;
+    let html = SecurityPage {
+        l: ctx.layout("Sécurité du compte"),
+        notice,
+        error,
+        totp_since: totp.map(|t| french_date(t.created_at)),
+        codes_left,
+    }
+    .render()?;
+    Ok((status, Html(html)).into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct Flash {
+    #[serde(default)]
+    ok: String,
+}
+
+pub async fn page(ctx: Ctx, Query(q): Query<Flash>) -> WebResult<Response> {
+    if let Err(r) = signed_in(&ctx) {
+        return Ok(r.into_response());
+    }
+    let notice = match q.ok.as_str() {
+        "desactivee" => Some("La vérification en deux étapes est désactivée.".to_string()),
+        _ => None,
+    };
+    render(&ctx, StatusCode::OK, notice, None).await
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+fn enrol_page(
+    ctx: &Ctx,
+    status: StatusCode,
+    secret: &[u8],
+    sealed: String,
+    error: Option<String>,
+) -> WebResult<Response> {
+    let user = ctx.require_user()?;
+    let account = user.ident.identity.email.clone();
+    let uri = totp::otpauth_uri(secret, "Convergences", &account);
+    let b32 = totp::to_base32(secret);
+    let grouped = b32
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let html = EnrolPage {
+        l: ctx.layout("Activer la vérification en deux étapes"),
+        error,
+        qr_svg: totp::qr_svg(&uri).unwrap_or_default(),
+        account,
+        secret_grouped: grouped,
+        sealed,
+    }
+    .render()?;
+    Ok((status, Html(html)).into_response())
+}
+
+/// Starts an enrolment: a new secret, shown as a QR code and in base32.
+pub async fn start(ctx: Ctx, Form(f): Form<CsrfForm>) -> WebResult<Response> {
+    let user = match signed_in(&ctx) {
+        Ok(u) => u,
+        Err(r) => return Ok(r.into_response()),
+    };
+    if !ctx.csrf_ok(&f.csrf) {
+        return Err(WebError::BadRequest(
+            "Le formulaire a expiré. Revenez à la page Sécurité du compte et recommencez.".into(),
+        ));
+    }
+    let uid = user.ident.identity.user_id;
+    let secret = totp::new_secret();
+    let enrolment = Enrolment {
+        secret: totp::to_base32(&secret),
+        expires: crate::directory::now() + ENROL_SECONDS,
+    };
+    let json = serde_json::to_vec(&enrolment).map_err(|e| WebError::Internal(e.to_string()))?;
+    let sealed = ctx.gw.factor_keys.seal(&json, &enrol_aad(uid));
+    enrol_page(&ctx, StatusCode::OK, &secret, sealed, None)
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    enrol: String,
+    #[serde(default)]
+    code: String,
+}
+
+pub async fn confirm(ctx: Ctx, Form(f): Form<ConfirmForm>) -> WebResult<Response> {
+    let user = match signed_in(&ctx) {
+        Ok(u) => u,
+        Err(r) => return Ok(r.into_response()),
+    };
+    let id = user.ident.identity.clone();
+    if !ctx.csrf_ok(&f.csrf) {
+        return Err(WebError::BadRequest(
+            "Le formulaire a expiré. Revenez à la page Sécurité du compte et recommencez.".into(),
+        ));
+    }
+    let gw = ctx.gw.clone();
+    let now = crate::directory::now();
+    let enrolment = gw
+        .factor_keys
+        .open(&f.enrol, &enrol_aad(id.user_id))
+        .and_then(|p| serde_json::from_slice::<Enrolment>(&p).ok())
+        .filter(|e| e.expires > now);
+    let Some(secret) = enrolment.and_then(|e| totp::from_base32(&e.secret)) else {
+        return render(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            Some(
+                "L'activation a expiré. Recommencez : un nouveau QR code vous sera présenté."
+                    .into(),
+            ),
+        )
+        .await;
+    };
+    let code: String = f.code.chars().filter(|c| !c.is_whitespace()).collect();
+    let Some(step) = totp::matching_step(&secret, &code, now) else {
+        return enrol_page(
+            &ctx,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &secret,
+            f.enrol.clone(),
+            Some("Ce code ne correspond pas. Vérifiez que l'heure de votre téléphone est juste, puis saisissez le code affiché en ce moment.".into()),
+        );
+    };
+    let codes = crate::second_factor::enrol_totp(&gw, id.user_id, &secret).await?;
+    // The confirming code counts as used: it cannot open a login afterwards.
+    gw.dir.use_totp_step(id.user_id, step).await?;
+    gw.dir
+        .audit(AuditEvent {
+            actor_id: Some(id.user_id),
+            actor: &id.email,
+            action: "factor_added",
+            target: &id.email,
+            structure_id: Some(id.structure_id),
+            client_ip: &ctx.ip,
+            details: "authenticator application (TOTP)",
+        })
+        .await?;
+    crate::second_factor::notify(
+        &gw,
+        &id.email,
+        &id.first_name,
+        "La vérification en deux étapes vient d'être activée sur votre compte Convergences, avec une application d'authentification.",
+    )
+    .await;
+    let html = CodesPage {
+        l: ctx.layout("Vos codes de secours"),
+        heading: "La vérification en deux étapes est activée.".into(),
+        codes,
+    }
+    .render()?;
+    Ok(Html(html).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// Checks the current code of the signed-in user for a change to their factors; an error page
+/// (422) when it does not match.
+async fn confirm_with_code(ctx: &Ctx, f: &CodeForm) -> WebResult<Result<(), Response>> {
+    let user = ctx.require_user()?;
+    if !ctx.csrf_ok(&f.csrf) {
+        return Err(WebError::BadRequest(
+            "Le formulaire a expiré. Revenez à la page Sécurité du compte et recommencez.".into(),
+        ));
+    }
+    let gw = &ctx.gw;
+    let id = &user.ident.identity;
+    let wait = gw.dir.login_wait(&id.email).await?;
+    if wait > 0 {
+        let msg = "Trop de codes erronés : patientez avant de réessayer.".to_string();
+        return Ok(Err(render(
+            ctx,
+            StatusCode::TOO_MANY_REQUESTS,
+            None,
+            Some(msg),
+        )
+        .await?));
+    }
+    let check =
+        crate::second_factor::check_code(gw, id.user_id, &f.code, crate::directory::now()).await?;
+    if let CodeCheck::Accepted(_) = check {
+        return Ok(Ok(()));
+    }
+    gw.dir.login_failed(&id.email, &gw.config.throttle).await?;
+    let msg = "Code incorrect : saisissez le code affiché en ce moment par votre application.";
+    Ok(Err(render(
+        ctx,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        None,
+        Some(msg.into()),
+    )
+    .await?))
+}
+
+pub async fn remove(ctx: Ctx, Form(f): Form<CodeForm>) -> WebResult<Response> {
+    if let Err(r) = signed_in(&ctx) {
+        return Ok(r.into_response());
+    }
+    if let Err(page) = confirm_with_code(&ctx, &f).await? {
+        return Ok(page);
+    }
+    let id = ctx.require_user()?.ident.identity.clone();
+    let gw = &ctx.gw;
+    gw.dir.remove_factors(id.user_id).await?;
+    gw.dir
+        .audit(AuditEvent {
+            actor_id: Some(id.user_id),
+            actor: &id.email,
+            action: "factor_removed",
+            target: &id.email,
+            structure_id: Some(id.structure_id),
+            client_ip: &ctx.ip,
+            details: "by the user",
+        })
+        .await?;
+    crate::second_factor::notify(
+        gw,
+        &id.email,
+        &id.first_name,
+        "La vérification en deux étapes vient d'être désactivée sur votre compte Convergences : il n'est plus protégé que par votre mot de passe.",
+    )
+    .await;
+    Ok(Redirect::to(&format!("{PATH}?ok=desactivee")).into_response())
+}
+
+pub async fn regenerate(ctx: Ctx, Form(f): Form<CodeForm>) -> WebResult<Response> {
+    if let Err(r) = signed_in(&ctx) {
+        return Ok(r.into_response());
+    }
+    if let Err(page) = confirm_with_code(&ctx, &f).await? {
+        return Ok(page);
+    }
+    let id = ctx.require_user()?.ident.identity.clone();
+    let gw = &ctx.gw;
+    let codes = crate::second_factor::regenerate_codes(gw, id.user_id).await?;
+    gw.dir
+        .audit(AuditEvent {
+            actor_id: Some(id.user_id),
+            actor: &id.email,
+            action: "recovery_codes_regenerated",
+            target: &id.email,
+            structure_id: Some(id.structure_id),
+            client_ip: &ctx.ip,
+            ..Default::default()
+        })
+        .await?;
+    crate::second_factor::notify(
+        gw,
+        &id.email,
+        &id.first_name,
+        "De nouveaux codes de secours viennent d'être générés pour votre compte Convergences ; les précédents ne fonctionnent plus.",
+    )
+    .await;
+    let html = CodesPage {
+        l: ctx.layout("Vos codes de secours"),
+        heading: "Vos nouveaux codes de secours remplacent les précédents.".into(),
+        codes,
+    }
+    .render()?;
+    Ok(Html(html).into_response())
+}

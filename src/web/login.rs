@@ -136,7 +136,7 @@ pub async fn submit(ctx: Ctx, Form(f): Form<LoginForm>) -> WebResult<Response> {
             .await?;
         let message = format!(
             "Trop de tentatives infructueuses pour ce compte. Réessayez dans {}.",
-            french_duration(wait)
+            super::french::duration(wait)
         );
         return login_page(
             ctx,
@@ -300,25 +300,4 @@ pub async fn logout(ctx: Ctx, Form(f): Form<LogoutForm>) -> WebResult<Response> 
             .map_err(|_| WebError::Internal("bad location".into()))?,
     );
     Ok((StatusCode::SEE_OTHER, headers).into_response())
-}
-
-/// "3 secondes", "2 minutes": how long to wait, rounded up.
-pub(super) fn french_duration(seconds: i64) -> String {
-    if seconds < 60 {
-        format!("{seconds} seconde{}", if seconds > 1 { "s" } else { "" })
-    } else {
-        let minutes = (seconds + 59) / 60;
-        format!("{minutes} minute{}", if minutes > 1 { "s" } else { "" })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn durations_in_french() {
-        assert_eq!(super::french_duration(1), "1 seconde");
-        assert_eq!(super::french_duration(30), "30 secondes");
-        assert_eq!(super::french_duration(61), "2 minutes");
-        assert_eq!(super::french_duration(60), "1 minute");
-    }
 }

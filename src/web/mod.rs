@@ -5,6 +5,7 @@ pub mod aia;
 pub mod body;
 pub mod context;
 pub mod error;
+pub mod french;
 pub mod login;
 pub mod meta;
 pub mod pages;

@@ -139,7 +139,7 @@ pub async fn submit(ctx: Ctx, headers: HeaderMap, Form(f): Form<CodeForm>) -> We
         crate::telemetry::login(false);
         let msg = format!(
             "Trop de tentatives infructueuses pour ce compte. Réessayez dans {}.",
-            super::login::french_duration(wait)
+            super::french::duration(wait)
         );
         return page(ctx, StatusCode::TOO_MANY_REQUESTS, Some(msg));
     }

@@ -15,13 +15,17 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
 /// Actions offered in the filter, with their French labels.
-pub const ACTIONS: [(&str, &str); 26] = [
+pub const ACTIONS: [(&str, &str); 30] = [
     ("login", "Connexion"),
     ("login_failed", "Échec de connexion"),
     ("logout", "Déconnexion"),
     ("user_created", "Création d'un compte"),
     ("user_updated", "Modification d'un compte"),
     ("email_changed", "Changement d'adresse e-mail"),
+    ("factor_added", "Activation de la vérification en deux étapes"),
+    ("factor_removed", "Désactivation de la vérification en deux étapes"),
+    ("recovery_codes_regenerated", "Nouveaux codes de secours"),
+    ("recovery_code_used", "Connexion avec un code de secours"),
     ("email_change_refused", "Changement d'adresse e-mail refusé"),
     ("user_locked", "Verrouillage d'un compte"),
     ("user_unlocked", "Déverrouillage d'un compte"),

@@ -12,8 +12,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
-/// The largest body a portal handler receives: a profile photo and its form fields.
-pub const MAX_BODY: usize = super::aia::photo::MAX_UPLOAD + 64 * 1024;
+/// The largest body a portal handler receives: twice the largest photo, so that a photo a
+/// little too large still reaches its form, which says so next to the field; past this, the
+/// French 413 page.
+pub const MAX_BODY: usize = 2 * super::aia::photo::MAX_UPLOAD;
 /// Past this, the connection is closed rather than read to its end.
 const MAX_DRAINED: usize = 64 * 1024 * 1024;
 

@@ -22,8 +22,14 @@ pub const ACTIONS: [(&str, &str); 30] = [
     ("user_created", "Création d'un compte"),
     ("user_updated", "Modification d'un compte"),
     ("email_changed", "Changement d'adresse e-mail"),
-    ("factor_added", "Activation de la vérification en deux étapes"),
-    ("factor_removed", "Désactivation de la vérification en deux étapes"),
+    (
+        "factor_added",
+        "Activation de la vérification en deux étapes",
+    ),
+    (
+        "factor_removed",
+        "Désactivation de la vérification en deux étapes",
+    ),
     ("recovery_codes_regenerated", "Nouveaux codes de secours"),
     ("recovery_code_used", "Connexion avec un code de secours"),
     ("email_change_refused", "Changement d'adresse e-mail refusé"),

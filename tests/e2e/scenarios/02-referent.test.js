@@ -108,7 +108,8 @@ L.scenario('référent : AIA, création (domaine refusé puis accepté), BIP, ex
   await page.getByRole('heading', { name: /^Membres \(\d+\)$/ }).waitFor();
   const members = page.locator('table', { has: page.locator('caption', { hasText: 'Détails de la liste des membres' }) });
   await members.locator('tr', { hasText: user.email }).waitFor();
-  assert.match(await page.getByRole('heading', { name: /^Membres/ }).innerText(), /^Membres \(2\)$/);
+  // The agent, the demo's second-factor account (securise@) and the new user.
+  assert.match(await page.getByRole('heading', { name: /^Membres/ }).innerText(), /^Membres \(3\)$/);
   await s.a11y(page, 'membres du rôle');
   await s.screenshot(page, 'role-members.png');
 
@@ -124,7 +125,7 @@ L.scenario('référent : AIA, création (domaine refusé puis accepté), BIP, ex
   assert.equal(mine[4], 'mairie-exemple / ccas');
   assert.match(mine[14], /BIP : utilisateur \(mairie-exemple \/ ccas\)/);
   assert.ok(roleRows.find((r) => r[2] === L.ACCOUNTS.agent), 'the demo agent is in the role export');
-  assert.equal(roleRows.length, 3, 'header + 2 members');
+  assert.equal(roleRows.length, 4, 'header + 3 members (the agent, securise@, the new user)');
 
   s.step('la fiche montre le rôle');
   await page.goto(cardUrl);

@@ -10,6 +10,8 @@ pub mod admin_users;
 pub mod apps;
 pub mod audit;
 pub mod audit_log;
+pub mod csv;
+pub mod fields;
 pub mod model;
 pub mod photos;
 pub mod query;

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod audit_log;
 pub mod csv;
 pub mod fields;
+pub mod import;
 pub mod model;
 pub mod photos;
 pub mod query;

@@ -12,8 +12,8 @@ pub use crate::directory::csv::STRUCTURE_COLUMNS;
 pub use structures::import_structures;
 pub use users::import_users;
 
-use crate::directory::csv::{restore, SEPARATOR};
-use crate::directory::fields::FieldErrors;
+use crate::directory::csv::{parse_yes_no, restore, SEPARATOR};
+use crate::directory::fields::{self, FieldErrors};
 use std::collections::HashMap;
 
 /// One refused line: its number in the file (the header is line 1) and why.
@@ -120,11 +120,48 @@ fn columns(
     Ok(at)
 }
 
-/// A line's cell in the named column; empty when the file has no such column.
-fn get<'a>(row: &'a [String], at: &HashMap<String, usize>, col: &str) -> &'a str {
-    at.get(col)
-        .and_then(|&i| row.get(i))
-        .map_or("", |s| s.as_str())
+/// One data line and the header's column positions. Each check names the field after its
+/// column, so that a message tells the operator which cell to fix.
+struct Cells<'a> {
+    row: &'a [String],
+    at: &'a HashMap<String, usize>,
+}
+
+impl<'a> Cells<'a> {
+    /// The cell of the named column; empty when the file has no such column.
+    fn get(&self, col: &str) -> &'a str {
+        self.at
+            .get(col)
+            .and_then(|&i| self.row.get(i))
+            .map_or("", |s| s.as_str())
+    }
+
+    fn text(&self, e: &mut FieldErrors, col: &'static str, required: bool, max: usize) -> String {
+        fields::text(e, col, self.get(col), required, max)
+    }
+
+    fn date(&self, e: &mut FieldErrors, col: &'static str) -> Option<String> {
+        fields::date(e, col, self.get(col))
+    }
+
+    fn domains(&self, e: &mut FieldErrors, col: &'static str) -> Vec<String> {
+        fields::parse_domains(e, col, self.get(col))
+    }
+
+    /// A yes/no cell (`directory::csv::parse_yes_no`); anything else is a field error.
+    fn yes(&self, e: &mut FieldErrors, col: &'static str) -> bool {
+        let v = self.get(col);
+        parse_yes_no(v).unwrap_or_else(|| {
+            e.add(
+                col,
+                format!(
+                    "« {} » : attendu « oui » ou « non ».",
+                    v.trim().to_lowercase()
+                ),
+            );
+            false
+        })
+    }
 }
 
 fn describe(errors: &FieldErrors) -> String {

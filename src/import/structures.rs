@@ -1,12 +1,12 @@
 //! `import-structures`: one structure a line, columns `directory::csv::STRUCTURE_COLUMNS`. A
 //! parent may be a structure of the directory or one created by an earlier line.
 
-use super::{columns, describe, get, read, ImportError, LineError, Report};
+use super::{columns, describe, read, Cells, ImportError, LineError, Report};
 use crate::directory::csv::STRUCTURE_COLUMNS;
 use crate::directory::fields::{self, FieldErrors};
 use crate::directory::import::StructureLine;
 use crate::directory::Directory;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 pub async fn import_structures(
     dir: &Directory,
@@ -20,7 +20,7 @@ pub async fn import_structures(
     let mut report = Report::default();
     let mut valid = Vec::new();
     for (line, row) in rows {
-        match check(&row, &at, &known) {
+        match check(&Cells { row: &row, at: &at }, &known) {
             Ok(s) => {
                 known.insert(s.short_name.clone());
                 valid.push(s);
@@ -41,45 +41,13 @@ pub async fn import_structures(
 
 /// `known`: the short names of the directory and of the lines above. A principal establishment
 /// needs an allowed domain, or no account could ever be created in it (docs/product.md#structures).
-fn check(
-    row: &[String],
-    at: &HashMap<String, usize>,
-    known: &HashSet<String>,
-) -> Result<StructureLine, FieldErrors> {
+fn check(c: &Cells, known: &HashSet<String>) -> Result<StructureLine, FieldErrors> {
     let mut e = FieldErrors::default();
-    let name = fields::text(
-        &mut e,
-        "Nom de la structure",
-        get(row, at, "Nom de la structure"),
-        true,
-        100,
-    );
-    let long = fields::text(
-        &mut e,
-        "Nom long",
-        get(row, at, "Nom long"),
-        false,
-        fields::MAX_TEXT,
-    );
-    let parent = fields::text(
-        &mut e,
-        "Structure parente",
-        get(row, at, "Structure parente"),
-        false,
-        100,
-    );
-    let domains = fields::parse_domains(
-        &mut e,
-        "Domaines autorisés",
-        get(row, at, "Domaines autorisés"),
-    );
-    let address = fields::text(
-        &mut e,
-        "Adresse postale",
-        get(row, at, "Adresse postale"),
-        false,
-        500,
-    );
+    let name = c.text(&mut e, "Nom de la structure", true, 100);
+    let long = c.text(&mut e, "Nom long", false, fields::MAX_TEXT);
+    let parent = c.text(&mut e, "Structure parente", false, 100);
+    let domains = c.domains(&mut e, "Domaines autorisés");
+    let address = c.text(&mut e, "Adresse postale", false, 500);
     if !name.is_empty() && known.contains(&name) {
         e.add("Nom de la structure", format!("« {name} » existe déjà."));
     }

@@ -2,9 +2,9 @@
 //! (`directory::csv::USER_COLUMNS`), so that an export can be loaded into another directory.
 //! Accounts are new ones only: an e-mail already in the directory is a bad line.
 
-use super::{columns, describe, get, read, ImportError, LineError, Report};
+use super::{columns, describe, read, Cells, ImportError, LineError, Report};
 use crate::directory::admin_users::UserInput;
-use crate::directory::csv::{grants_of, parse_grant, parse_yes_no, USER_COLUMNS};
+use crate::directory::csv::{grants_of, parse_grant, USER_COLUMNS};
 use crate::directory::fields::{self, FieldErrors};
 use crate::directory::import::{StructureIndex, UserLine};
 use crate::directory::users::normalize_email;
@@ -33,7 +33,7 @@ pub async fn import_users(
     let mut report = Report::default();
     let mut valid = Vec::new();
     for (line, row) in rows {
-        match checks.line(&row, &at).await? {
+        match checks.line(&Cells { row: &row, at: &at }).await? {
             Ok(u) => valid.push(u),
             Err(e) => report.errors.push(LineError {
                 line,
@@ -63,25 +63,15 @@ struct Checks<'a> {
 
 impl Checks<'_> {
     /// The account of one line, or every field error of it (docs/product.md#accounts).
-    async fn line(
-        &mut self,
-        row: &[String],
-        at: &HashMap<String, usize>,
-    ) -> DResult<Result<UserLine, FieldErrors>> {
+    async fn line(&mut self, c: &Cells<'_>) -> DResult<Result<UserLine, FieldErrors>> {
         let mut e = FieldErrors::default();
-        let last = fields::text(&mut e, "Nom", get(row, at, "Nom"), true, 100);
-        let first = fields::text(&mut e, "Prénom", get(row, at, "Prénom"), true, 100);
-        let email = normalize_email(&fields::text(
-            &mut e,
-            "Adresse e-mail",
-            get(row, at, "Adresse e-mail"),
-            true,
-            254,
-        ));
+        let last = c.text(&mut e, "Nom", true, 100);
+        let first = c.text(&mut e, "Prénom", true, 100);
+        let email = normalize_email(&c.text(&mut e, "Adresse e-mail", true, 254));
         if !email.is_empty() && !fields::email_syntax_ok(&email) {
             e.add("Adresse e-mail", "Adresse e-mail invalide.");
         }
-        let structure_id = self.structure(row, at, &mut e);
+        let structure_id = self.structure(c, &mut e);
         if structure_id != 0 && !email.is_empty() {
             self.check_domain(&email, structure_id, &mut e).await?;
         }
@@ -98,45 +88,23 @@ impl Checks<'_> {
                 );
             }
         }
-        let job = fields::text(
-            &mut e,
-            "Fonction",
-            get(row, at, "Fonction"),
-            false,
-            fields::MAX_TEXT,
-        );
-        let service = fields::text(
-            &mut e,
-            "Service",
-            get(row, at, "Service"),
-            false,
-            fields::MAX_TEXT,
-        );
-        let phone = fields::text(&mut e, "Téléphone", get(row, at, "Téléphone"), false, 30);
+        let job = c.text(&mut e, "Fonction", false, fields::MAX_TEXT);
+        let service = c.text(&mut e, "Service", false, fields::MAX_TEXT);
+        let phone = c.text(&mut e, "Téléphone", false, 30);
         if !phone.is_empty() && !fields::phone_ok(&phone) {
             e.add("Téléphone", "numéro de téléphone invalide.");
         }
-        let app_id = fields::text(
-            &mut e,
-            "Identifiant applicatif",
-            get(row, at, "Identifiant applicatif"),
-            false,
-            100,
-        );
-        let telework = yes(get(row, at, "Télétravail"), &mut e, "Télétravail");
-        let locked = yes(get(row, at, "Verrouillé"), &mut e, "Verrouillé");
-        let from = fields::date(
-            &mut e,
-            "Début de validité",
-            get(row, at, "Début de validité"),
-        );
-        let until = fields::date(&mut e, "Fin de validité", get(row, at, "Fin de validité"));
+        let app_id = c.text(&mut e, "Identifiant applicatif", false, 100);
+        let telework = c.yes(&mut e, "Télétravail");
+        let locked = c.yes(&mut e, "Verrouillé");
+        let from = c.date(&mut e, "Début de validité");
+        let until = c.date(&mut e, "Fin de validité");
         if let (Some(f), Some(u)) = (&from, &until) {
             if f > u {
                 e.add("Fin de validité", "la fin de validité précède le début.");
             }
         }
-        let grants = self.grants(get(row, at, "Applications et rôles"), structure_id, &mut e);
+        let grants = self.grants(c.get("Applications et rôles"), structure_id, &mut e);
         if !e.is_empty() {
             return Ok(Err(e));
         }
@@ -162,9 +130,9 @@ impl Checks<'_> {
 
     /// The structure's id by its path label, else by its short name; 0 (with an error) when
     /// unknown.
-    fn structure(&self, row: &[String], at: &HashMap<String, usize>, e: &mut FieldErrors) -> i64 {
-        let path_label = get(row, at, "Chemin de la structure").trim();
-        let short = get(row, at, "Structure").trim();
+    fn structure(&self, c: &Cells, e: &mut FieldErrors) -> i64 {
+        let path_label = c.get("Chemin de la structure").trim();
+        let short = c.get("Structure").trim();
         let structure = if !path_label.is_empty() {
             self.index.by_label.get(path_label).copied()
         } else {
@@ -252,18 +220,4 @@ impl Checks<'_> {
         }
         grants
     }
-}
-
-/// A yes/no cell (`directory::csv::parse_yes_no`); anything else is a field error.
-fn yes(v: &str, e: &mut FieldErrors, field: &'static str) -> bool {
-    parse_yes_no(v).unwrap_or_else(|| {
-        e.add(
-            field,
-            format!(
-                "« {} » : attendu « oui » ou « non ».",
-                v.trim().to_lowercase()
-            ),
-        );
-        false
-    })
 }

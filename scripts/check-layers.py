@@ -24,6 +24,8 @@ LAYERS = [
 ]
 # `state` is the composition root that proxy and web are handed; they may name it (the cycle
 # check below still refuses any file-level cycle).
+# Operator commands use the directory for their rules and SQL, never the web forms.
+FORBIDDEN = {("import", "web"), ("cli", "web")}
 ALLOWED_UP = {("proxy", "state"), ("web", "state"), ("lifecycle", "state"), ("second_factor", "state")}
 
 
@@ -144,6 +146,8 @@ def main():
             if la is None or lb is None:
                 problems.append(f"{a}: module {ta if la is None else tb} has no layer in scripts/check-layers.py")
                 continue
+            if (ta, tb) in FORBIDDEN:
+                problems.append(f"layering: {a} may not use {b}")
             if lb > la and (ta, tb) not in ALLOWED_UP:
                 problems.append(f"layering: {a} (layer {la}) uses {b} (layer {lb})")
     for p in sorted(set(problems)):

@@ -1,4 +1,5 @@
 use super::*;
+use std::time::Duration;
 
 const MINIMAL: &str = r#"
 [server]
@@ -183,4 +184,196 @@ fn metrics_token_from_file_or_environment_is_checked_and_redacted() {
     let empty = MINIMAL.replace("[server]", "[server]\nmetrics_token = \"\"");
     let c = Config::from_toml("conv.toml", &empty, &[]).unwrap();
     assert!(c.metrics_token.is_none(), "empty means unset");
+}
+
+/// Every message validation can give, in the order it gives them: the messages are part of the
+/// operator interface (docs/product.md#operator-interface), so a change to any of them, or to
+/// their order, must be deliberate.
+#[test]
+fn every_message_is_stable() {
+    let first = r#"
+[server]
+listen = "nowhere"
+portal_host = "Auth Example"
+trusted_proxies = ["10.0.0.0/8", "192.168.1.1", "proxy"]
+upstream_ca_file = "/nonexistent/ca.pem"
+metrics_token = "short"
+public_url = "ftp://auth.example.fr"
+threads = 0
+log_format = "xml"
+[server.tls]
+listen = "everywhere"
+cert_file = "/nonexistent/cert.pem"
+key_file = "/nonexistent/key.pem"
+[database]
+url = "mysql://db/conv"
+max_connections = 0
+[sessions]
+store = "memcached"
+cookie_name = "bad name"
+app_cookie_name = "bad name"
+cookie_domain = "other.fr"
+idle_timeout_seconds = 0
+[assertion]
+ttl_seconds = 0
+[security]
+secret = "short"
+login_delay_seconds = 0
+attempts_per_ip_per_minute = 0
+link_ttl_hours = 0
+[mail]
+from = "not an address"
+transport = "smtp"
+smtp_security = "ssl"
+smtp_username = "relay"
+[audit]
+retention_days = 0
+[reminders]
+hour = 24
+expiring_within_days = 0
+[[apps]]
+slug = "BIP!"
+name = " "
+upstreams = []
+roles = ["utilisateur", "Chef"]
+connect_timeout_ms = 0
+read_timeout_ms = 0
+[apps.headers]
+user = "bad header"
+name = "X-Convergences-User-Id"
+"#;
+    let second = r#"
+[server]
+listen = "127.0.0.1:8080"
+portal_host = "auth.example.fr"
+[sessions]
+store = "redis"
+redis_url = "http://cache:6379"
+cookie_name = "sso"
+app_cookie_name = "sso"
+idle_timeout_seconds = 600
+absolute_timeout_seconds = 60
+[mail]
+transport = "pigeon"
+[[apps]]
+slug = "bip"
+name = "BIP"
+host = "bip.example.fr"
+upstreams = ["127.0.0.1:9001"]
+[[apps]]
+slug = "bip"
+name = "BIP bis"
+host = "BIP.example.fr"
+upstreams = ["127.0.0.1:9002", "bip:80x"]
+roles = ["administrateur", "administrateur"]
+[[apps]]
+slug = "portal"
+name = "On the portal"
+host = "auth.example.fr"
+upstreams = ["127.0.0.1:9003"]
+[[apps]]
+slug = "aia"
+name = "Shadowing"
+path_prefix = "/aia/x"
+upstreams = ["127.0.0.1:9004"]
+[[apps]]
+slug = "nc"
+name = "Net-Cotisations"
+path_prefix = "nc"
+upstreams = ["127.0.0.1:9005"]
+[[apps]]
+slug = "bip2"
+name = "BIP again"
+host = "bip.example.fr"
+path_prefix = "/"
+upstreams = ["127.0.0.1:9006"]
+[[apps]]
+slug = "bip3"
+name = "BIP twice"
+host = "bip.example.fr"
+upstreams = ["127.0.0.1:9007"]
+[[apps]]
+slug = "bip"
+name = "BIP elsewhere"
+host = "bip.example.org"
+upstreams = ["127.0.0.1:9008"]
+"#;
+    let third = r#"
+[sessions]
+store = "redis"
+[mail]
+transport = "smtp"
+"#;
+    let env = [
+        ("CONVERGENCES_DATABASE_URL", "x"),
+        ("CONVERGENCES_APPS__SLUG", "x"),
+        ("CONVERGENCES_SERVER__LISTEN", "x"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let fourth = Config::from_toml("conv.toml", "server = 1", &env)
+        .unwrap_err()
+        .to_string();
+    let got = [err(first), err(second), err(third), fourth].join("\n--\n");
+    let want = r##"conv.toml: key `server.listen`: "nowhere" is not an address:port such as "127.0.0.1:8080" or "[::]:443"
+conv.toml: key `server.portal_host`: "Auth Example" is not a host name (letters, digits, '-' and '.')
+conv.toml: key `server.tls.listen`: "everywhere" is not an address:port such as "0.0.0.0:443"
+conv.toml: key `server.tls.cert_file`: cannot read /nonexistent/cert.pem: No such file or directory (os error 2)
+conv.toml: key `server.tls.key_file`: cannot read /nonexistent/key.pem: No such file or directory (os error 2)
+conv.toml: key `server.trusted_proxies[2]`: "proxy" is not an IP address or a CIDR range such as "10.0.0.0/8"
+conv.toml: key `server.upstream_ca_file`: cannot read /nonexistent/ca.pem: No such file or directory (os error 2)
+conv.toml: key `server.metrics_token`: must be at least 32 printable characters without spaces (generate one with `openssl rand -hex 32`)
+conv.toml: key `server.public_url`: "ftp://auth.example.fr" must be an http(s) URL on server.portal_host with no path, e.g. "https://auth example"
+conv.toml: key `server.threads`: must be at least 1
+conv.toml: key `server.log_format`: "xml" is not one of "text", "json"
+conv.toml: key `database.url`: must start with sqlite:, postgres:// or postgresql://
+conv.toml: key `database.max_connections`: must be at least 1
+conv.toml: key `sessions.store`: "memcached" is not one of "memory", "redis"
+conv.toml: key `sessions.cookie_name`: "bad name" must be letters, digits, '_' or '-'
+conv.toml: key `sessions.app_cookie_name`: "bad name" must be letters, digits, '_' or '-'
+conv.toml: key `sessions.app_cookie_name`: must differ from sessions.cookie_name
+conv.toml: key `sessions.cookie_domain`: "other.fr" must be a domain that contains server.portal_host (auth example)
+conv.toml: key `sessions.idle_timeout_seconds`: must be at least 1
+conv.toml: key `assertion.ttl_seconds`: must be between 1 and 3600
+conv.toml: key `security.secret`: must be at least 32 characters (generate one with `openssl rand -hex 32`)
+conv.toml: key `security.login_max_delay_seconds`: must be at least security.login_delay_seconds, which must be at least 1
+conv.toml: key `security.attempts_per_ip_per_minute`: must be at least 1
+conv.toml: key `security.link_ttl_hours`: must be between 1 and 720
+conv.toml: key `mail.from`: "not an address" is not an address such as "Convergences <no-reply@example.fr>"
+conv.toml: key `mail.smtp_security`: "ssl" is not one of "starttls", "tls", "none"
+conv.toml: key `mail.smtp_host`: is required when mail.transport = "smtp"
+conv.toml: key `mail.smtp_password`: mail.smtp_username and mail.smtp_password go together
+conv.toml: key `audit.retention_days`: must be at least 1
+conv.toml: key `reminders.hour`: must be between 0 and 23
+conv.toml: key `reminders.expiring_within_days`: reminder periods must be at least one day
+conv.toml: key `apps[0].slug`: "BIP!" must be lower-case letters, digits, '-' or '_'
+conv.toml: key `apps[0].name`: must not be empty
+conv.toml: key `apps[0].host`: an application needs a host, a path_prefix, or both
+conv.toml: key `apps[0].upstreams`: needs at least one "host:port"
+conv.toml: key `apps[0].roles[1]`: "Chef" must be lower-case letters, digits, '-' or '_'
+conv.toml: key `apps[0].roles`: must include "administrateur" (the role that delegates the application)
+conv.toml: key `apps[0].headers.user`: "bad header" is not a valid header name
+conv.toml: key `apps[0].headers.name`: "X-Convergences-User-Id" is used twice
+conv.toml: key `apps[0].connect_timeout_ms`: must be at least 1
+conv.toml: key `apps[0].read_timeout_ms`: must be at least 1
+--
+conv.toml: key `sessions.redis_url`: must start with redis:// or rediss://
+conv.toml: key `sessions.app_cookie_name`: must differ from sessions.cookie_name
+conv.toml: key `sessions.absolute_timeout_seconds`: must be at least sessions.idle_timeout_seconds
+conv.toml: key `mail.transport`: "pigeon" is not one of "outbox", "smtp"
+conv.toml: key `apps[1].upstreams[1]`: "bip:80x" is not a reachable "host:port" (name did not resolve or port missing)
+conv.toml: key `apps[1].roles[1]`: "administrateur" is listed twice
+conv.toml: key `apps[2].host`: is the portal host: give the application a path_prefix or another host
+conv.toml: key `apps[3].path_prefix`: "/aia/x" is reserved by the portal
+conv.toml: key `apps[4].path_prefix`: "nc" must look like "/bip"
+conv.toml: key `apps[5].path_prefix`: "/" must look like "/bip"
+conv.toml: key `apps[6]`: host "bip.example.fr" with path prefix "" is already used by another application
+conv.toml: key `apps[7].slug`: "bip" is declared twice
+--
+conv.toml: key `sessions.redis_url`: is required when sessions.store = "redis" (e.g. "redis://127.0.0.1:6379")
+conv.toml: key `mail.smtp_host`: is required when mail.transport = "smtp"
+--
+conv.toml: key `CONVERGENCES_DATABASE_URL`: environment overrides take the form CONVERGENCES_SECTION__KEY (e.g. CONVERGENCES_DATABASE__URL)
+conv.toml: key `CONVERGENCES_APPS__SLUG`: [[apps]] cannot be set from the environment
+conv.toml: key `server`: is not a table, so CONVERGENCES_SERVER__LISTEN cannot override a key in it"##;
+    assert_eq!(got, want, "\n{got}");
 }

@@ -600,14 +600,14 @@ impl Directory {
                         let path = parts.next().unwrap_or_default();
                         let role = parts.next().unwrap_or_default();
                         let app = parts.next().unwrap_or_default();
-                        format!("{app} : {role} ({})", label(path))
+                        super::csv::grant(app, role, &label(path))
                     })
                     .collect();
                 let mut user = u.clone();
                 user.structure_label = label(&u.structure_path);
                 ExportRow {
                     user,
-                    roles: roles.join(" | "),
+                    roles: super::csv::grants_cell(&roles),
                 }
             })
             .collect())

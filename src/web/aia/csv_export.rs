@@ -18,37 +18,12 @@ use std::sync::Arc;
 /// Rows fetched per database round trip while streaming.
 pub const PAGE: i64 = 500;
 
-/// Columns of the users export; the CSV import reads the same format.
-pub const USER_COLUMNS: [&str; 15] = [
-    "Nom",
-    "Prénom",
-    "Adresse e-mail",
-    "Structure",
-    "Chemin de la structure",
-    "Fonction",
-    "Service",
-    "Téléphone",
-    "Identifiant applicatif",
-    "Télétravail",
-    "Début de validité",
-    "Fin de validité",
-    "Verrouillé",
-    "Dernière connexion",
-    "Applications et rôles",
-];
-
-/// A cell a spreadsheet could take for a formula gets a leading quote (OWASP CSV injection).
-pub fn neutralise(cell: &str) -> String {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
-        _ => cell.to_string(),
-    }
-}
+pub use crate::directory::csv::{neutralise, USER_COLUMNS};
 
 /// Encodes rows as CSV lines (';', CRLF, quoting as needed, cells neutralised).
 pub fn encode(rows: &[Vec<String>]) -> Result<Bytes, std::io::Error> {
     let mut w = csv::WriterBuilder::new()
-        .delimiter(b';')
+        .delimiter(crate::directory::csv::SEPARATOR)
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::with_capacity(rows.len() * 128));
     for r in rows {
@@ -61,7 +36,7 @@ pub fn encode(rows: &[Vec<String>]) -> Result<Bytes, std::io::Error> {
 }
 
 fn yes_no(b: bool) -> String {
-    if b { "oui" } else { "non" }.to_string()
+    crate::directory::csv::yes_no(b).to_string()
 }
 
 /// One line of the users export, in the order of [`USER_COLUMNS`].

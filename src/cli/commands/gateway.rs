@@ -1,0 +1,33 @@
+//! `serve`, `check-config` and `migrate`: the gateway's life on one configuration file.
+
+use crate::config::Config;
+use crate::server::{self, StartError};
+use std::path::Path;
+
+pub fn serve(config: &Path) -> Result<(), StartError> {
+    server::run(Config::load(config)?, None, None)
+}
+
+/// Loading is validating: every problem of the file is in the error.
+pub fn check_config(path: &Path) -> Result<(), StartError> {
+    let config = Config::load(path)?;
+    println!(
+        "{}: OK ({} application(s), portal {}, database {})",
+        path.display(),
+        config.apps.len(),
+        config.public_url,
+        server::redact_url(&config.database_url)
+    );
+    Ok(())
+}
+
+/// Opening the directory applies the pending migrations.
+pub fn migrate(path: &Path) -> Result<(), StartError> {
+    let config = Config::load(path)?;
+    super::with_directory(&config, |_| async { Ok(()) })?;
+    println!(
+        "migrations applied to {}",
+        server::redact_url(&config.database_url)
+    );
+    Ok(())
+}

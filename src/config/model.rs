@@ -1,0 +1,188 @@
+//! The validated configuration, what the rest of the program reads. Unlike the file's structs
+//! (`file.rs`), every value here has been checked and converted (addresses parsed, header names
+//! built, durations typed, defaults that depend on other keys filled in), so that no consumer
+//! has to handle a bad value at run time.
+
+use http::HeaderName;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    Memory,
+    Redis,
+}
+
+/// docs/decisions/0003-session-model.md explains the two timeouts and the two stores.
+#[derive(Clone, Debug)]
+pub struct SessionSettings {
+    pub store: StoreKind,
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
+    pub cookie_name: String,
+    pub app_cookie_name: String,
+    /// Lower-cased, without a leading dot; it contains the portal host (docs/decisions/0004-sso-redirect-handshake.md).
+    pub cookie_domain: Option<String>,
+    pub idle_timeout: Duration,
+    pub absolute_timeout: Duration,
+}
+
+/// Identity header names sent to one application.
+#[derive(Clone, Debug)]
+pub struct HeaderNames {
+    pub user: HeaderName,
+    pub user_id: HeaderName,
+    pub name: HeaderName,
+    pub structure: HeaderName,
+    pub roles: HeaderName,
+    pub app_id: HeaderName,
+    pub assertion: HeaderName,
+}
+
+impl HeaderNames {
+    /// Every name, so that the proxy can strip all of them from client requests whatever the
+    /// application renamed (docs/gateway.md#identity-headers).
+    pub fn all(&self) -> [&HeaderName; 7] {
+        [
+            &self.user,
+            &self.user_id,
+            &self.name,
+            &self.structure,
+            &self.roles,
+            &self.app_id,
+            &self.assertion,
+        ]
+    }
+}
+
+/// One `[[apps]]` entry (docs/gateway.md#routing).
+#[derive(Clone, Debug)]
+pub struct AppConfig {
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    /// Lower-cased.
+    pub host: Option<String>,
+    /// Normalised: starts with `/`, no trailing `/`.
+    pub path_prefix: Option<String>,
+    pub upstreams: Vec<SocketAddr>,
+    pub roles: Vec<String>,
+    pub headers: HeaderNames,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub upstream_tls: bool,
+    /// The application's host unless the file names another.
+    pub upstream_sni: String,
+}
+
+/// A value that must never reach a log line: `Debug` prints `<redacted>`, so a configuration
+/// can be logged whole (docs/security.md#secrets-and-keys).
+#[derive(Clone, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    StartTls,
+    Tls,
+    None,
+}
+
+/// Without a mail server, messages go to an outbox folder so that one machine works with
+/// nothing installed (docs/product.md#mail).
+#[derive(Clone, Debug)]
+pub enum MailTransport {
+    Outbox {
+        dir: PathBuf,
+    },
+    Smtp {
+        host: String,
+        /// The file's port, else the usual one for `security` (465, 587 or 25).
+        port: u16,
+        security: SmtpSecurity,
+        username: Option<String>,
+        password: Option<Secret>,
+        timeout: Duration,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct MailSettings {
+    pub transport: MailTransport,
+    pub from: lettre::message::Mailbox,
+}
+
+/// Delays after failed logins and the per-IP limit (docs/security.md#brute-force).
+#[derive(Clone, Debug)]
+pub struct LoginThrottle {
+    pub failures_before_delay: u32,
+    pub delay: Duration,
+    pub max_delay: Duration,
+    pub attempts_per_ip_per_minute: u32,
+}
+
+/// The daily reminders to référents (docs/product.md#directory).
+#[derive(Clone, Debug)]
+pub struct Reminders {
+    pub enabled: bool,
+    pub hour: u32,
+    pub expiring_within_days: u32,
+    pub unused_for_days: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct TlsConfig {
+    pub listen: SocketAddr,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// The plain listener answers 301 to the HTTPS address (but for health probes).
+    pub redirect_http: bool,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it was read from, for messages that send the operator back to it.
+    pub source: String,
+    pub listen: SocketAddr,
+    pub tls: Option<TlsConfig>,
+    /// Peers whose X-Forwarded-For names the real client: per-IP limits and the audit journal
+    /// need the client's address, not the load balancer's (docs/security.md#brute-force).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub upstream_ca_file: Option<PathBuf>,
+    /// Bearer token of `/metrics` (`None`: the endpoint answers 404).
+    pub metrics_token: Option<Secret>,
+    /// Lower-cased.
+    pub portal_host: String,
+    /// Absolute base URL of the portal, without trailing slash.
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub threads: usize,
+    pub work_stealing: bool,
+    pub grace_period_seconds: u64,
+    pub graceful_shutdown_timeout_seconds: u64,
+    pub log_json: bool,
+    pub database_url: String,
+    pub db_max_connections: u32,
+    pub sessions: SessionSettings,
+    pub assertion_key_file: PathBuf,
+    pub assertion_previous_key_files: Vec<PathBuf>,
+    pub assertion_ttl: Duration,
+    pub issuer: String,
+    pub secret: Option<Secret>,
+    pub throttle: LoginThrottle,
+    pub link_ttl: Duration,
+    pub mail: MailSettings,
+    pub reminders: Reminders,
+    /// Days an audit event is kept.
+    pub audit_retention_days: u32,
+    pub apps: Vec<AppConfig>,
+}

@@ -1,0 +1,114 @@
+//! Validation of the deserialised file into [`Config`], one file per section. Each section's
+//! check records its problems and still returns its best value, so that every problem of the
+//! file is reported at once (docs/product.md#operator-interface); only when none was found is
+//! the [`Config`] assembled. Problems are reported in the order of the sections below, which is
+//! the order of the documented example file.
+
+mod apps;
+mod assertion;
+mod audit;
+mod database;
+mod mail;
+mod reminders;
+mod security;
+mod server;
+mod sessions;
+
+pub use apps::RESERVED_PREFIXES;
+
+use super::error::{ConfigError, Problem};
+use super::file::FileConfig;
+use super::model::Config;
+
+/// The problems found so far, in the order they were found.
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError> {
+    let mut p = Problems::default();
+    let server = server::check(&f.server, &mut p);
+    let data_dir = f.server.data_dir.clone();
+    let database_url = database::check(&f.database, &data_dir, &mut p);
+    let sessions = sessions::check(&f.sessions, &server.portal_host, &mut p);
+    let assertion = assertion::check(&f.assertion, &server.public_url, &data_dir, &mut p);
+    let security = security::check(&f.security, &mut p);
+    let mail = mail::check(&f.mail, &data_dir, &mut p);
+    let audit_retention_days = audit::check(&f.audit, &mut p);
+    let reminders = reminders::check(&f.reminders, &mut p);
+    let apps = apps::check(&f.apps, &server.portal_host, &mut p);
+
+    // A section without a usable value has recorded why.
+    let (Some(listen), Some(mail), 0) = (server.listen, mail, p.len()) else {
+        return Err(ConfigError::Invalid {
+            file: file.to_string(),
+            problems: p.0,
+        });
+    };
+    Ok(Config {
+        source: file.to_string(),
+        listen,
+        tls: server.tls,
+        trusted_proxies: server.trusted_proxies,
+        upstream_ca_file: f.server.upstream_ca_file.clone(),
+        metrics_token: server.metrics_token,
+        issuer: assertion.issuer,
+        public_url: server.public_url,
+        portal_host: server.portal_host,
+        assertion_key_file: assertion.key_file,
+        assertion_previous_key_files: assertion.previous_key_files,
+        data_dir,
+        threads: f.server.threads,
+        work_stealing: f.server.work_stealing,
+        grace_period_seconds: f.server.grace_period_seconds,
+        graceful_shutdown_timeout_seconds: f.server.graceful_shutdown_timeout_seconds,
+        log_json: server.log_json,
+        database_url,
+        db_max_connections: f.database.max_connections,
+        sessions,
+        assertion_ttl: assertion.ttl,
+        secret: security.secret,
+        throttle: security.throttle,
+        link_ttl: security.link_ttl,
+        mail,
+        reminders,
+        audit_retention_days,
+        apps,
+    })
+}
+
+/// Lower-case DNS names only: hosts are compared with the request's Host header, which the
+/// proxy lower-cases (docs/gateway.md#routing).
+fn is_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+/// Application slugs and role names: they travel in headers, the assertion and the database, so
+/// they are kept to characters that need no escaping anywhere.
+fn is_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}

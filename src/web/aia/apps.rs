@@ -13,7 +13,7 @@ use crate::directory::access::Viewer;
 use crate::directory::admin_apps::{AppInfo, AssignmentInfo, MemberRow};
 use crate::directory::admin_users::{UserFilter, MIN_SEARCH};
 use crate::directory::search;
-use crate::web::context::Ctx;
+use crate::web::context::PortalRequest;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
@@ -66,7 +66,7 @@ pub struct AppsPage {
 }
 
 /// The applications listed for the viewer.
-async fn visible_apps(ctx: &Ctx, v: &Viewer) -> WebResult<Vec<AppInfo>> {
+async fn visible_apps(ctx: &PortalRequest, v: &Viewer) -> WebResult<Vec<AppInfo>> {
     let only = if v.platform_admin {
         None
     } else {
@@ -76,7 +76,12 @@ async fn visible_apps(ctx: &Ctx, v: &Viewer) -> WebResult<Vec<AppInfo>> {
 }
 
 /// The role `slug`/`role` if the viewer administers the application, else 404.
-async fn role_of(ctx: &Ctx, v: &Viewer, slug: &str, role: &str) -> WebResult<(AppInfo, i64)> {
+async fn role_of(
+    ctx: &PortalRequest,
+    v: &Viewer,
+    slug: &str,
+    role: &str,
+) -> WebResult<(AppInfo, i64)> {
     if !v.can_admin_app(slug) {
         return Err(WebError::NotFound);
     }
@@ -104,7 +109,7 @@ fn find_role(apps: &[AppInfo], v: &Viewer, slug: &str, role: &str) -> WebResult<
     Ok((app, role_id))
 }
 
-pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<PageQuery>) -> WebResult<Response> {
+pub async fn page(ctx: PortalRequest, FrQuery(q): FrQuery<PageQuery>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, "/aia/applications").await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -206,7 +211,7 @@ pub struct AssignPage {
 }
 
 async fn assign_page(
-    ctx: &Ctx,
+    ctx: &PortalRequest,
     v: &Viewer,
     app: AppInfo,
     role: &str,
@@ -264,7 +269,7 @@ async fn assign_page(
 }
 
 pub async fn assign_form(
-    ctx: Ctx,
+    ctx: PortalRequest,
     FrPath((slug, role)): FrPath<(String, String)>,
     FrQuery(q): FrQuery<AssignQuery>,
 ) -> WebResult<Response> {
@@ -282,7 +287,7 @@ pub async fn assign_form(
 /// AFFECTER: grants the role to the selected users on behalf of the chosen structure (their
 /// own by default). All ids are checked before anything is written.
 pub async fn assign(
-    ctx: Ctx,
+    ctx: PortalRequest,
     FrPath((slug, role)): FrPath<(String, String)>,
     FrForm(pairs): FrForm<Vec<(String, String)>>,
 ) -> WebResult<Response> {
@@ -372,7 +377,7 @@ pub async fn assign(
 
 /// "Désaffecter les membres sélectionnés" and "Réaffecter" (to `to_role`).
 pub async fn members_action(
-    ctx: Ctx,
+    ctx: PortalRequest,
     FrPath((slug, role)): FrPath<(String, String)>,
     FrForm(pairs): FrForm<Vec<(String, String)>>,
 ) -> WebResult<Response> {
@@ -473,7 +478,7 @@ pub async fn members_action(
 
 /// "Exporter" the members of a role (those in the viewer's structures), streamed.
 pub async fn export(
-    ctx: Ctx,
+    ctx: PortalRequest,
     FrPath((slug, role)): FrPath<(String, String)>,
 ) -> WebResult<Response> {
     let v = super::viewer_of(&ctx).await?.ok_or(WebError::Forbidden)?;

@@ -1,7 +1,7 @@
 //! The AIA home: the tabs the viewer may use and what each is for.
 
 use super::{page_viewer, Access, Nav};
-use crate::web::context::Ctx;
+use crate::web::context::PortalRequest;
 use crate::web::error::WebResult;
 use crate::web::pages::Layout;
 use askama::Template;
@@ -15,7 +15,7 @@ pub struct HomePage {
     pub manager: bool,
 }
 
-pub async fn home(ctx: Ctx) -> WebResult<Response> {
+pub async fn home(ctx: PortalRequest) -> WebResult<Response> {
     let v = match page_viewer(&ctx, "/aia").await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),

@@ -6,7 +6,7 @@ use super::FrQuery;
 use super::{audit, csv_export, fmt_ts, num, page_viewer, Access, Nav, Pager, PER_PAGE};
 use crate::directory::access::Viewer;
 use crate::directory::audit_log::{AuditFilter, AuditRow};
-use crate::web::context::Ctx;
+use crate::web::context::PortalRequest;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
@@ -118,7 +118,7 @@ fn allowed(v: &Viewer) -> WebResult<()> {
     }
 }
 
-pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<JournalQuery>) -> WebResult<Response> {
+pub async fn page(ctx: PortalRequest, FrQuery(q): FrQuery<JournalQuery>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, "/aia/journal").await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -168,7 +168,7 @@ pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<JournalQuery>) -> WebResult<Resp
     Ok(Html(page.render()?).into_response())
 }
 
-pub async fn export(ctx: Ctx, FrQuery(q): FrQuery<JournalQuery>) -> WebResult<Response> {
+pub async fn export(ctx: PortalRequest, FrQuery(q): FrQuery<JournalQuery>) -> WebResult<Response> {
     let v = super::viewer_of(&ctx).await?.ok_or(WebError::Forbidden)?;
     allowed(&v)?;
     audit(&ctx, &v, "audit_exported", "", Some(v.structure_id), "").await?;

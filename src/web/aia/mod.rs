@@ -14,7 +14,7 @@ pub mod structure_field;
 pub mod structures;
 pub mod users;
 
-use super::context::Ctx;
+use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use crate::directory::access::{Viewer, ADMIN_ROLE};
 use crate::directory::audit::AuditEvent;
@@ -114,7 +114,7 @@ pub async fn script() -> impl IntoResponse {
 
 /// The viewer behind the request, `None` when anonymous. Référent designations are read from
 /// the database on every request so that a removal applies at once.
-pub async fn viewer_of(ctx: &Ctx) -> WebResult<Option<Viewer>> {
+pub async fn viewer_of(ctx: &PortalRequest) -> WebResult<Option<Viewer>> {
     let Some(user) = &ctx.user else {
         return Ok(None);
     };
@@ -145,7 +145,7 @@ pub enum Access {
     Login(Response),
 }
 
-pub async fn page_viewer(ctx: &Ctx, back: &str) -> WebResult<Access> {
+pub async fn page_viewer(ctx: &PortalRequest, back: &str) -> WebResult<Access> {
     match viewer_of(ctx).await? {
         Some(v) => Ok(Access::Viewer(v)),
         None => {
@@ -165,7 +165,7 @@ pub async fn page_viewer(ctx: &Ctx, back: &str) -> WebResult<Access> {
 }
 
 /// For actions: anonymous requests and requests without a valid CSRF token change nothing.
-pub async fn action_viewer(ctx: &Ctx, csrf: &str) -> WebResult<Viewer> {
+pub async fn action_viewer(ctx: &PortalRequest, csrf: &str) -> WebResult<Viewer> {
     let v = viewer_of(ctx).await?.ok_or(WebError::LoginRequired)?;
     if !ctx.csrf_ok(csrf) {
         return Err(WebError::BadRequest(
@@ -177,7 +177,7 @@ pub async fn action_viewer(ctx: &Ctx, csrf: &str) -> WebResult<Viewer> {
 
 /// Writes an audit event for an AIA action.
 pub async fn audit(
-    ctx: &Ctx,
+    ctx: &PortalRequest,
     v: &Viewer,
     action: &str,
     target: &str,

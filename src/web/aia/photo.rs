@@ -12,7 +12,7 @@
 //! 2 × [`MAX_DECODE_ALLOC`] whatever the number of uploads in flight.
 
 use crate::directory::access::Viewer;
-use crate::web::context::Ctx;
+use crate::web::context::PortalRequest;
 use crate::web::error::{WebError, WebResult};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -98,7 +98,7 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 /// the limit is reported as [`PhotoError::TooLarge`] (nothing is stored then). Nothing is
 /// decoded here: the caller checks what the viewer may do first, then calls [`process`].
 pub async fn receive(
-    ctx: &Ctx,
+    ctx: &PortalRequest,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> WebResult<(Viewer, Result<Vec<u8>, PhotoError>)> {

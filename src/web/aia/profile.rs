@@ -6,7 +6,7 @@ use super::{action_viewer, audit, page_viewer, see_other, Access, Nav};
 use super::{FrForm, FrPath, FrQuery};
 use crate::directory::access::Viewer;
 use crate::directory::admin_users::UserRecord;
-use crate::web::context::Ctx;
+use crate::web::context::PortalRequest;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
@@ -41,7 +41,7 @@ pub struct FlashQuery {
 }
 
 async fn render(
-    ctx: &Ctx,
+    ctx: &PortalRequest,
     v: &Viewer,
     nav: Nav,
     photo_error: Option<String>,
@@ -83,7 +83,7 @@ async fn render(
     Ok(Html(page.render()?))
 }
 
-pub async fn profile(ctx: Ctx, FrQuery(q): FrQuery<FlashQuery>) -> WebResult<Response> {
+pub async fn profile(ctx: PortalRequest, FrQuery(q): FrQuery<FlashQuery>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, "/aia/profil").await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -92,7 +92,7 @@ pub async fn profile(ctx: Ctx, FrQuery(q): FrQuery<FlashQuery>) -> WebResult<Res
     Ok(render(&ctx, &v, nav, None).await?.into_response())
 }
 
-async fn fail(ctx: &Ctx, v: &Viewer, err: &str) -> WebResult<Response> {
+async fn fail(ctx: &PortalRequest, v: &Viewer, err: &str) -> WebResult<Response> {
     let nav = Nav::new(v, "profil");
     let html = render(ctx, v, nav, Some(err.to_string())).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
@@ -101,7 +101,7 @@ async fn fail(ctx: &Ctx, v: &Viewer, err: &str) -> WebResult<Response> {
 /// Receives the one-file form; any failure re-renders the profile with a French message and
 /// stores nothing.
 pub async fn upload_photo(
-    ctx: Ctx,
+    ctx: PortalRequest,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> WebResult<Response> {
@@ -134,7 +134,7 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-pub async fn delete_photo(ctx: Ctx, FrForm(f): FrForm<CsrfForm>) -> WebResult<Response> {
+pub async fn delete_photo(ctx: PortalRequest, FrForm(f): FrForm<CsrfForm>) -> WebResult<Response> {
     let v = action_viewer(&ctx, &f.csrf).await?;
     ctx.gw.dir.delete_photo(v.user_id).await?;
     audit(
@@ -150,7 +150,7 @@ pub async fn delete_photo(ctx: Ctx, FrForm(f): FrForm<CsrfForm>) -> WebResult<Re
 }
 
 /// Serves a photo to those who may see the user's card (and to the user).
-pub async fn photo(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Response> {
+pub async fn photo(ctx: PortalRequest, FrPath(id): FrPath<i64>) -> WebResult<Response> {
     let v = super::viewer_of(&ctx).await?.ok_or(WebError::NotFound)?;
     if id != v.user_id {
         let u = ctx

@@ -3,7 +3,7 @@
 //! option select weighs 250 KiB and cannot be used), so above `SELECT_MAX` the structure is
 //! typed instead: its name, or its path ("établissement / service") when several share a name.
 
-use super::super::context::Ctx;
+use super::super::context::PortalRequest;
 use super::super::error::WebResult;
 use crate::directory::access::Scope;
 
@@ -17,7 +17,10 @@ pub const MATCH_MAX: usize = 50;
 const MAX_DEPTH: usize = 16;
 
 /// The (id, path, label) options of a select, or `None` when the scope is too large for one.
-pub async fn choices(ctx: &Ctx, scope: &Scope) -> WebResult<Option<Vec<(i64, String, String)>>> {
+pub async fn choices(
+    ctx: &PortalRequest,
+    scope: &Scope,
+) -> WebResult<Option<Vec<(i64, String, String)>>> {
     if ctx.gw.dir.count_structures(scope).await? > SELECT_MAX {
         return Ok(None);
     }
@@ -28,7 +31,11 @@ pub async fn choices(ctx: &Ctx, scope: &Scope) -> WebResult<Option<Vec<(i64, Str
 /// as the forms show it, resolved level by level, so it works however many structures share
 /// the last name), or else a name only one structure of the scope contains. `Err` holds the
 /// French message for the field.
-pub async fn by_text(ctx: &Ctx, scope: &Scope, typed: &str) -> WebResult<Result<i64, String>> {
+pub async fn by_text(
+    ctx: &PortalRequest,
+    scope: &Scope,
+    typed: &str,
+) -> WebResult<Result<i64, String>> {
     let typed: String = typed.trim().chars().take(300).collect();
     let names: Vec<&str> = typed.split(" / ").collect();
     // One query per level: a typed "path" deeper than any real tree is not looked up.

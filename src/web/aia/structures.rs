@@ -13,7 +13,7 @@ use crate::directory::access::{depth, Viewer};
 use crate::directory::admin_structures::{ReferentRow, StructureInfo};
 use crate::directory::admin_users::UserFilter;
 use crate::directory::DirectoryError;
-use crate::web::context::Ctx;
+use crate::web::context::PortalRequest;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
@@ -152,7 +152,7 @@ fn error_message(code: &str) -> Option<String> {
 }
 
 /// A structure the viewer manages, else 404 (existence not revealed).
-async fn visible(ctx: &Ctx, v: &Viewer, id: i64) -> WebResult<StructureInfo> {
+async fn visible(ctx: &PortalRequest, v: &Viewer, id: i64) -> WebResult<StructureInfo> {
     let s = ctx
         .gw
         .dir
@@ -165,7 +165,7 @@ async fn visible(ctx: &Ctx, v: &Viewer, id: i64) -> WebResult<StructureInfo> {
     Ok(s)
 }
 
-pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<PageQuery>) -> WebResult<Response> {
+pub async fn page(ctx: PortalRequest, FrQuery(q): FrQuery<PageQuery>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, "/aia/structures").await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -279,7 +279,7 @@ pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<PageQuery>) -> WebResult<Respons
 }
 
 /// "Exporter" the members of a structure.
-pub async fn export(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Response> {
+pub async fn export(ctx: PortalRequest, FrPath(id): FrPath<i64>) -> WebResult<Response> {
     let v = super::viewer_of(&ctx).await?.ok_or(WebError::Forbidden)?;
     let s = visible(&ctx, &v, id).await?;
     if !v.can_export() {
@@ -354,7 +354,7 @@ impl StructureFormPage {
 }
 
 async fn form_page(
-    ctx: &Ctx,
+    ctx: &PortalRequest,
     v: &Viewer,
     id: Option<i64>,
     f: StructureForm,
@@ -403,7 +403,7 @@ pub struct NewQuery {
     parent: String,
 }
 
-pub async fn new_form(ctx: Ctx, FrQuery(q): FrQuery<NewQuery>) -> WebResult<Response> {
+pub async fn new_form(ctx: PortalRequest, FrQuery(q): FrQuery<NewQuery>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, "/aia/structures/nouvelle").await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -434,7 +434,11 @@ fn check(f: &StructureForm, e: &mut FieldErrors) -> (String, String, String, Vec
 
 /// A parent typed as text by a platform administrator becomes `parent_id`; `Some(message)`
 /// when the text designates no structure or several.
-async fn resolve_parent(ctx: &Ctx, v: &Viewer, f: &mut StructureForm) -> WebResult<Option<String>> {
+async fn resolve_parent(
+    ctx: &PortalRequest,
+    v: &Viewer,
+    f: &mut StructureForm,
+) -> WebResult<Option<String>> {
     let typed = f.parent_q.trim();
     if !v.platform_admin || typed.is_empty() {
         return Ok(None);
@@ -450,7 +454,10 @@ async fn resolve_parent(ctx: &Ctx, v: &Viewer, f: &mut StructureForm) -> WebResu
     )
 }
 
-pub async fn create(ctx: Ctx, FrForm(mut f): FrForm<StructureForm>) -> WebResult<Response> {
+pub async fn create(
+    ctx: PortalRequest,
+    FrForm(mut f): FrForm<StructureForm>,
+) -> WebResult<Response> {
     let v = action_viewer(&ctx, &f.csrf).await?;
     if let Some(message) = resolve_parent(&ctx, &v, &mut f).await? {
         let mut e = FieldErrors::default();
@@ -493,7 +500,7 @@ pub async fn create(ctx: Ctx, FrForm(mut f): FrForm<StructureForm>) -> WebResult
     Ok(see_other(&format!("/aia/structures?id={id}"), "structure"))
 }
 
-pub async fn edit_form(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Response> {
+pub async fn edit_form(ctx: PortalRequest, FrPath(id): FrPath<i64>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, &format!("/aia/structures/{id}/editer")).await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -515,7 +522,7 @@ pub async fn edit_form(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Response>
 }
 
 pub async fn update(
-    ctx: Ctx,
+    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
     FrForm(mut f): FrForm<StructureForm>,
 ) -> WebResult<Response> {
@@ -604,7 +611,7 @@ pub struct ReferentForm {
 
 /// Designates a référent (platform admins): the person must belong to the structure's tree.
 pub async fn add_referent(
-    ctx: Ctx,
+    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
     FrForm(f): FrForm<ReferentForm>,
 ) -> WebResult<Response> {
@@ -643,7 +650,7 @@ pub async fn add_referent(
 }
 
 pub async fn remove_referent(
-    ctx: Ctx,
+    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
     FrForm(f): FrForm<ReferentForm>,
 ) -> WebResult<Response> {

@@ -12,7 +12,7 @@ use crate::directory::access::{Scope, Viewer};
 use crate::directory::admin_users::{UserFilter, UserInput, UserRecord, UserRow, MIN_SEARCH};
 use crate::directory::audit_log::pseudonym;
 use crate::directory::search;
-use crate::web::context::Ctx;
+use crate::web::context::PortalRequest;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
@@ -74,7 +74,7 @@ pub struct StructureMatches {
 /// as text filters on every structure of the scope whose name contains it (and their
 /// subtrees); more than `structure_field::MATCH_MAX` is refused with a message, not guessed.
 async fn filter_of(
-    ctx: &Ctx,
+    ctx: &PortalRequest,
     v: &Viewer,
     q: &ListQuery,
 ) -> WebResult<(UserFilter, Option<StructureMatches>)> {
@@ -179,7 +179,7 @@ pub struct UsersPage {
 }
 
 /// (value, label) of the application/role filter.
-async fn app_choices(ctx: &Ctx) -> WebResult<Vec<(String, String)>> {
+async fn app_choices(ctx: &PortalRequest) -> WebResult<Vec<(String, String)>> {
     let apps = ctx
         .gw
         .dir
@@ -198,7 +198,7 @@ async fn app_choices(ctx: &Ctx) -> WebResult<Vec<(String, String)>> {
     Ok(out)
 }
 
-pub async fn list(ctx: Ctx, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Response> {
+pub async fn list(ctx: PortalRequest, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, "/aia/utilisateurs").await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -273,7 +273,7 @@ pub async fn list(ctx: Ctx, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Respons
 }
 
 /// "Exporter": every user the viewer manages (within the current filters), streamed.
-pub async fn export(ctx: Ctx, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Response> {
+pub async fn export(ctx: PortalRequest, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Response> {
     let v = super::viewer_of(&ctx).await?.ok_or(WebError::Forbidden)?;
     if !v.can_export() {
         return Err(WebError::Forbidden);
@@ -306,7 +306,7 @@ pub struct CardPage {
 }
 
 /// Loads a user the viewer may see, else 404.
-async fn visible_user(ctx: &Ctx, v: &Viewer, id: i64) -> WebResult<UserRecord> {
+async fn visible_user(ctx: &PortalRequest, v: &Viewer, id: i64) -> WebResult<UserRecord> {
     let u = ctx
         .gw
         .dir
@@ -321,7 +321,7 @@ async fn visible_user(ctx: &Ctx, v: &Viewer, id: i64) -> WebResult<UserRecord> {
 
 /// Loads a user the viewer manages: 404 when out of sight, 403 when only visible. Platform
 /// administrators' accounts are managed by platform administrators only.
-async fn managed_user(ctx: &Ctx, v: &Viewer, id: i64) -> WebResult<UserRecord> {
+async fn managed_user(ctx: &PortalRequest, v: &Viewer, id: i64) -> WebResult<UserRecord> {
     let u = visible_user(ctx, v, id).await?;
     if !v.can_manage_user(&u.structure_path) || (u.platform_admin && !v.platform_admin) {
         return Err(WebError::Forbidden);
@@ -329,7 +329,12 @@ async fn managed_user(ctx: &Ctx, v: &Viewer, id: i64) -> WebResult<UserRecord> {
     Ok(u)
 }
 
-async fn card_page(ctx: &Ctx, v: &Viewer, u: UserRecord, nav: Nav) -> WebResult<Html<String>> {
+async fn card_page(
+    ctx: &PortalRequest,
+    v: &Viewer,
+    u: UserRecord,
+    nav: Nav,
+) -> WebResult<Html<String>> {
     let ident = ctx.gw.dir.identity(u.id).await?;
     let grants = ident
         .map(|i| i.grants)
@@ -367,7 +372,7 @@ pub struct OkQuery {
 }
 
 pub async fn card(
-    ctx: Ctx,
+    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
     FrQuery(q): FrQuery<OkQuery>,
 ) -> WebResult<Response> {
@@ -474,7 +479,7 @@ impl FormPage {
 }
 
 async fn form_page(
-    ctx: &Ctx,
+    ctx: &PortalRequest,
     v: &Viewer,
     id: Option<i64>,
     f: UserForm,
@@ -486,7 +491,7 @@ async fn form_page(
 
 /// The form with a flash message (`?ok=`) and, when editing, the account's photo.
 async fn form_page_flash(
-    ctx: &Ctx,
+    ctx: &PortalRequest,
     v: &Viewer,
     id: Option<i64>,
     f: UserForm,
@@ -529,7 +534,7 @@ async fn form_page_flash(
 /// Checks every field (docs/product.md#accounts) and returns what to store, or the errors to
 /// show.
 async fn check(
-    ctx: &Ctx,
+    ctx: &PortalRequest,
     v: &Viewer,
     f: &UserForm,
     editing: Option<i64>,
@@ -634,7 +639,7 @@ pub struct NewQuery {
     structure: String,
 }
 
-pub async fn new_form(ctx: Ctx, FrQuery(q): FrQuery<NewQuery>) -> WebResult<Response> {
+pub async fn new_form(ctx: PortalRequest, FrQuery(q): FrQuery<NewQuery>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, "/aia/utilisateurs/nouveau").await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -649,7 +654,7 @@ pub async fn new_form(ctx: Ctx, FrQuery(q): FrQuery<NewQuery>) -> WebResult<Resp
     form_page(&ctx, &v, None, f, FieldErrors::default(), None).await
 }
 
-pub async fn create(ctx: Ctx, FrForm(f): FrForm<UserForm>) -> WebResult<Response> {
+pub async fn create(ctx: PortalRequest, FrForm(f): FrForm<UserForm>) -> WebResult<Response> {
     let v = action_viewer(&ctx, &f.csrf).await?;
     if !v.is_manager() {
         return Err(WebError::Forbidden);
@@ -676,7 +681,7 @@ pub async fn create(ctx: Ctx, FrForm(f): FrForm<UserForm>) -> WebResult<Response
 }
 
 pub async fn edit_form(
-    ctx: Ctx,
+    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
     FrQuery(q): FrQuery<OkQuery>,
 ) -> WebResult<Response> {
@@ -698,7 +703,7 @@ pub async fn edit_form(
 }
 
 pub async fn update(
-    ctx: Ctx,
+    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
     FrForm(f): FrForm<UserForm>,
 ) -> WebResult<Response> {
@@ -787,7 +792,7 @@ pub const EMAIL_CHANGE_REFUSED: &str = "Seul un administrateur de la plateforme 
 /// with the old address and whether that message went out. A delivery failure does not undo
 /// the change; it is logged and recorded in the audit event.
 async fn email_change_notice(
-    ctx: &Ctx,
+    ctx: &PortalRequest,
     v: &Viewer,
     before: &UserRecord,
     input: &UserInput,
@@ -838,7 +843,7 @@ pub struct LockForm {
 
 /// "Verrouillage du compte": a locked account loses its sessions at once.
 pub async fn lock(
-    ctx: Ctx,
+    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
     FrForm(f): FrForm<LockForm>,
 ) -> WebResult<Response> {
@@ -877,7 +882,7 @@ pub struct CsrfForm {
 /// "Réinitialisation mot de passe": sends a one-time link; the old password stays valid until
 /// the new one is set (docs/product.md#first-visit-and-password-reset).
 pub async fn reset_password(
-    ctx: Ctx,
+    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
     FrForm(f): FrForm<CsrfForm>,
 ) -> WebResult<Response> {
@@ -925,7 +930,7 @@ pub struct DeletePage {
     pub u: UserRecord,
 }
 
-pub async fn confirm_delete(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Response> {
+pub async fn confirm_delete(ctx: PortalRequest, FrPath(id): FrPath<i64>) -> WebResult<Response> {
     let v = match page_viewer(&ctx, &format!("/aia/utilisateurs/{id}/supprimer")).await? {
         Access::Viewer(v) => v,
         Access::Login(r) => return Ok(r),
@@ -942,7 +947,7 @@ pub async fn confirm_delete(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Resp
 /// GDPR deletion (docs/product.md#account-deletion): personal data gone at once, sessions and
 /// assignments revoked, the audit log keeps the event under a non-reversible reference.
 pub async fn delete(
-    ctx: Ctx,
+    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
     FrForm(f): FrForm<CsrfForm>,
 ) -> WebResult<Response> {
@@ -973,7 +978,7 @@ pub async fn delete(
 
 /// "Ajouter une photo" on the edit form: a manager sets the photo of an account they manage.
 pub async fn upload_photo(
-    ctx: Ctx,
+    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
     headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,

@@ -11,14 +11,16 @@
 //! decoded at once, on blocking threads, so that the worst case stays near
 //! 2 × [`MAX_DECODE_ALLOC`] whatever the number of uploads in flight.
 
-use crate::directory::access::Viewer;
+use super::extract::{SignedIn, EXPIRED_FORM};
+use crate::state::Gateway;
 use crate::web::context::PortalRequest;
 use crate::web::error::{WebError, WebResult};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{header, HeaderMap};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
 use image::{DynamicImage, ImageReader, Limits};
 use std::io::Cursor;
+use std::sync::Arc;
 
 /// Largest accepted file (2 MiB).
 pub const MAX_UPLOAD: usize = 2 * 1024 * 1024;
@@ -93,27 +95,51 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
-/// Reads the photo form (fields `csrf` and `photo`): the viewer, CSRF-checked, and the file as
-/// sent or why it was refused. Anonymous requests and bad CSRF tokens are errors; a body over
-/// the limit is reported as [`PhotoError::TooLarge`] (nothing is stored then). Nothing is
-/// decoded here: the caller checks what the viewer may do first, then calls [`process`].
-pub async fn receive(
-    ctx: &PortalRequest,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> WebResult<(Viewer, Result<Vec<u8>, PhotoError>)> {
-    let v = super::viewer_of(ctx).await?.ok_or(WebError::Forbidden)?;
-    let Ok(body) = body else {
-        return Ok((v, Err(PhotoError::TooLarge)));
-    };
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let Some(b) = boundary(ct) else {
-        return Ok((v, Err(PhotoError::Empty)));
-    };
-    let (csrf, data) = {
+/// The photo form (fields `csrf` and `photo`), read by the extractor: who sends it, CSRF-checked,
+/// and the file. Anonymous requests (403) and bad tokens (French 400) are rejected; a form
+/// that holds no usable file is not, so that the page can say why (nothing is stored then).
+/// Nothing is decoded here: the handler checks what the viewer may do first, then calls
+/// [`SentPhoto::reencode`].
+pub struct PhotoUpload {
+    pub who: SignedIn,
+    pub file: SentPhoto,
+}
+
+/// The file of a photo form as sent, or why it was refused before any decoding.
+pub struct SentPhoto(Result<Vec<u8>, PhotoError>);
+
+/// A photo ready to store.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reencoded {
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+impl FromRequest<Arc<Gateway>> for PhotoUpload {
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, gw: &Arc<Gateway>) -> Result<Self, WebError> {
+        let (mut head, body) = request.into_parts();
+        let req = PortalRequest::from_request_parts(&mut head, gw).await?;
+        let who = SignedIn::of(req).await?.ok_or(WebError::Forbidden)?;
+        let content_type = head
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let Ok(body) = Bytes::from_request(Request::from_parts(head, body), gw).await else {
+            return Ok(PhotoUpload {
+                who,
+                file: SentPhoto(Err(PhotoError::TooLarge)),
+            });
+        };
+        let Some(b) = boundary(&content_type) else {
+            return Ok(PhotoUpload {
+                who,
+                file: SentPhoto(Err(PhotoError::Empty)),
+            });
+        };
         let parts = parts(&body, &b);
         let field = |name: &str| {
             parts
@@ -122,19 +148,30 @@ pub async fn receive(
                 .map(|(_, c)| c.to_vec())
                 .unwrap_or_default()
         };
-        (
-            String::from_utf8_lossy(&field("csrf")).into_owned(),
-            field("photo"),
-        )
-    };
-    let v = super::action_viewer(ctx, &csrf).await?;
-    Ok((v, Ok(data)))
+        if !who.req.csrf_ok(&String::from_utf8_lossy(&field("csrf"))) {
+            return Err(WebError::BadRequest(EXPIRED_FORM.into()));
+        }
+        Ok(PhotoUpload {
+            who,
+            file: SentPhoto(Ok(field("photo"))),
+        })
+    }
+}
+
+impl SentPhoto {
+    /// The file checked and re-encoded (see [`process`]), or why it is refused.
+    pub async fn reencode(self) -> WebResult<Result<Reencoded, PhotoError>> {
+        match self.0 {
+            Ok(data) => process(data).await,
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
 }
 
 /// Checks and re-encodes an uploaded file on a blocking thread, once one of the
 /// [`MAX_CONCURRENT_DECODES`] slots is free (waiting at most [`DECODE_WAIT`]). The slot is
 /// held until decoding ends, even if the client goes away meanwhile.
-pub async fn process(data: Vec<u8>) -> WebResult<Result<(&'static str, Vec<u8>), PhotoError>> {
+pub async fn process(data: Vec<u8>) -> WebResult<Result<Reencoded, PhotoError>> {
     // Cheap refusals first: they need no slot.
     if let Err(e) = check_header(&data) {
         return Ok(Err(e));
@@ -237,9 +274,9 @@ pub fn check_header(data: &[u8]) -> Result<(u32, u32), PhotoError> {
 }
 
 /// Decodes an uploaded image (JPEG, PNG, WebP or GIF) under strict limits and re-encodes it as
-/// a JPEG of at most [`MAX_SIDE`] pixels a side. Returns (content type, bytes). Blocking and
-/// memory-hungry: call it through [`process`].
-pub fn reencode(data: &[u8]) -> Result<(&'static str, Vec<u8>), PhotoError> {
+/// a JPEG of at most [`MAX_SIDE`] pixels a side. Blocking and memory-hungry: call it through
+/// [`process`].
+pub fn reencode(data: &[u8]) -> Result<Reencoded, PhotoError> {
     check_header(data)?;
     let img = reader(data)?.decode().map_err(|e| match e {
         image::ImageError::Limits(_) => PhotoError::TooManyPixels,
@@ -255,7 +292,10 @@ pub fn reencode(data: &[u8]) -> Result<(&'static str, Vec<u8>), PhotoError> {
     let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85);
     rgb.write_with_encoder(encoder)
         .map_err(|_| PhotoError::NotAnImage)?;
-    Ok(("image/jpeg", out))
+    Ok(Reencoded {
+        content_type: "image/jpeg",
+        bytes: out,
+    })
 }
 
 #[cfg(test)]
@@ -302,7 +342,10 @@ mod tests {
 
     #[test]
     fn reencodes_and_bounds_images() {
-        let (ct, bytes) = reencode(&png(1200, 600)).unwrap();
+        let Reencoded {
+            content_type: ct,
+            bytes,
+        } = reencode(&png(1200, 600)).unwrap();
         assert_eq!(ct, "image/jpeg");
         let back = image::load_from_memory(&bytes).unwrap();
         assert_eq!((back.width(), back.height()), (512, 256));

@@ -2,18 +2,15 @@
 //! its référents and "Membres (N)", creation and edition (référents below their principal
 //! structure only; domains, moves and référents by platform admins), and the members export.
 
+use super::extract::{require, Action, CsrfProtected, SignedIn};
 use super::form::{self, FieldErrors, MAX_TEXT};
 use super::users::ListRow;
-use super::{
-    action_viewer, audit, csv_export, fmt_ts, num, page_viewer, see_other, Access, Nav, Pager,
-    PER_PAGE,
-};
-use super::{FrForm, FrPath, FrQuery};
-use crate::directory::access::{depth, Viewer};
+use super::{csv_export, fmt_ts, num, page_number, per_page, see_other, Pager, PER_PAGE};
+use super::{FrPath, FrQuery, Nav};
+use crate::directory::access::depth;
 use crate::directory::admin_structures::{ReferentRow, StructureInfo};
 use crate::directory::admin_users::UserFilter;
 use crate::directory::DirectoryError;
-use crate::web::context::PortalRequest;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
@@ -152,28 +149,21 @@ fn error_message(code: &str) -> Option<String> {
 }
 
 /// A structure the viewer manages, else 404 (existence not revealed).
-async fn visible(ctx: &PortalRequest, v: &Viewer, id: i64) -> WebResult<StructureInfo> {
-    let s = ctx
-        .gw
-        .dir
+async fn visible(who: &SignedIn, id: i64) -> WebResult<StructureInfo> {
+    let s = who
+        .dir()
         .structure_info(id)
         .await?
         .ok_or(WebError::NotFound)?;
-    if !v.can_view_structure(&s.path) {
+    if !who.viewer.can_view_structure(&s.path) {
         return Err(WebError::NotFound);
     }
     Ok(s)
 }
 
-pub async fn page(ctx: PortalRequest, FrQuery(q): FrQuery<PageQuery>) -> WebResult<Response> {
-    let v = match page_viewer(&ctx, "/aia/structures").await? {
-        Access::Viewer(v) => v,
-        Access::Login(r) => return Ok(r),
-    };
-    if !v.is_manager() {
-        return Err(WebError::Forbidden);
-    }
-    let dir = &ctx.gw.dir;
+pub async fn page(FrQuery(q): FrQuery<PageQuery>, who: SignedIn) -> WebResult<Response> {
+    let (v, dir) = (&who.viewer, who.dir());
+    require(v.is_manager())?;
     let scope = v.manage_scope();
     // A référent lands on the structure they were designated for.
     let default_id = if q.q.trim().is_empty() && !v.platform_admin {
@@ -186,9 +176,9 @@ pub async fn page(ctx: PortalRequest, FrQuery(q): FrQuery<PageQuery>) -> WebResu
         None
     };
     let selected_info = if !q.id.trim().is_empty() {
-        Some(visible(&ctx, &v, num(&q.id, 0)).await?)
+        Some(visible(&who, num(&q.id, 0)).await?)
     } else if let Some(id) = default_id {
-        Some(visible(&ctx, &v, id).await?)
+        Some(visible(&who, id).await?)
     } else {
         None
     };
@@ -210,13 +200,8 @@ pub async fn page(ctx: PortalRequest, FrQuery(q): FrQuery<PageQuery>) -> WebResu
             .map(|s| (s.id, labels.get(&s.path).cloned().unwrap_or_default()))
             .collect()
     };
-    let per_page = num(&q.par_page, 25);
-    let per_page = if PER_PAGE.contains(&per_page) {
-        per_page
-    } else {
-        25
-    };
-    let page_no = num(&q.page, 1).max(1);
+    let per_page = per_page(&q.par_page);
+    let page_no = page_number(&q.page);
     let mut members = Vec::new();
     let mut total = 0;
     let mut selected = None;
@@ -255,10 +240,10 @@ pub async fn page(ctx: PortalRequest, FrQuery(q): FrQuery<PageQuery>) -> WebResu
         .as_ref()
         .map(|s| s.s.id.to_string())
         .unwrap_or_default();
-    let mut nav = Nav::new(&v, "structures").with_flash(&q.ok);
+    let mut nav = who.nav("structures").with_flash(&q.ok);
     nav.error = error_message(&q.err);
     let page = StructuresPage {
-        l: ctx.layout("Structures"),
+        l: who.layout("Structures"),
         nav,
         tree,
         q: q.q.clone(),
@@ -279,28 +264,19 @@ pub async fn page(ctx: PortalRequest, FrQuery(q): FrQuery<PageQuery>) -> WebResu
 }
 
 /// "Exporter" the members of a structure.
-pub async fn export(ctx: PortalRequest, FrPath(id): FrPath<i64>) -> WebResult<Response> {
-    let v = super::viewer_of(&ctx).await?.ok_or(WebError::Forbidden)?;
-    let s = visible(&ctx, &v, id).await?;
-    if !v.can_export() {
-        return Err(WebError::Forbidden);
-    }
-    audit(
-        &ctx,
-        &v,
-        "structure_members_exported",
-        &s.short_name,
-        Some(s.id),
-        "",
-    )
-    .await?;
-    let scope = v.manage_scope();
+pub async fn export(FrPath(id): FrPath<i64>, who: Option<SignedIn>) -> WebResult<Response> {
+    let who = who.ok_or(WebError::Forbidden)?;
+    let s = visible(&who, id).await?;
+    require(who.viewer.can_export())?;
+    who.audit("structure_members_exported", &s.short_name, Some(s.id), "")
+        .await?;
+    let scope = who.viewer.manage_scope();
     let f = UserFilter {
         structure_id: Some(s.id),
         ..Default::default()
     };
     Ok(csv_export::users(
-        ctx.gw.clone(),
+        who.gw().clone(),
         &format!("membres-structure-{id}.csv"),
         scope,
         f,
@@ -343,6 +319,12 @@ pub struct StructureFormPage {
     pub parent_label: String,
 }
 
+impl CsrfProtected for StructureForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 impl StructureFormPage {
     pub fn err(&self, field: &str) -> Option<&str> {
         self.errors.get(field)
@@ -354,26 +336,25 @@ impl StructureFormPage {
 }
 
 async fn form_page(
-    ctx: &PortalRequest,
-    v: &Viewer,
+    who: &SignedIn,
     id: Option<i64>,
     f: StructureForm,
     errors: FieldErrors,
 ) -> WebResult<Response> {
+    let v = &who.viewer;
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
     let parents = if v.platform_admin {
-        super::structure_field::choices(ctx, &v.manage_scope()).await?
+        super::structure_field::choices(who.dir(), &v.manage_scope()).await?
     } else {
         Some(Vec::new())
     };
-    let parent_label = match ctx.gw.dir.structure_info(num(&f.parent_id, 0)).await? {
-        Some(p) if v.can_view_structure(&p.path) => ctx
-            .gw
-            .dir
+    let parent_label = match who.dir().structure_info(num(&f.parent_id, 0)).await? {
+        Some(p) if v.can_view_structure(&p.path) => who
+            .dir()
             .path_labels(&[p.path.as_str()])
             .await?
             .remove(&p.path)
@@ -381,12 +362,12 @@ async fn form_page(
         _ => String::new(),
     };
     let page = StructureFormPage {
-        l: ctx.layout(if id.is_some() {
+        l: who.layout(if id.is_some() {
             "Éditer la structure"
         } else {
             "Nouvelle structure"
         }),
-        nav: Nav::new(v, "structures"),
+        nav: who.nav("structures"),
         id,
         f,
         errors,
@@ -403,24 +384,21 @@ pub struct NewQuery {
     parent: String,
 }
 
-pub async fn new_form(ctx: PortalRequest, FrQuery(q): FrQuery<NewQuery>) -> WebResult<Response> {
-    let v = match page_viewer(&ctx, "/aia/structures/nouvelle").await? {
-        Access::Viewer(v) => v,
-        Access::Login(r) => return Ok(r),
-    };
+pub async fn new_form(FrQuery(q): FrQuery<NewQuery>, who: SignedIn) -> WebResult<Response> {
     let parent = if q.parent.trim().is_empty() {
         None
     } else {
-        Some(visible(&ctx, &v, num(&q.parent, 0)).await?)
+        Some(visible(&who, num(&q.parent, 0)).await?)
     };
-    if !v.can_create_structure(parent.as_ref().map(|p| p.path.as_str())) {
-        return Err(WebError::Forbidden);
-    }
+    require(
+        who.viewer
+            .can_create_structure(parent.as_ref().map(|p| p.path.as_str())),
+    )?;
     let f = StructureForm {
         parent_id: parent.map(|p| p.id.to_string()).unwrap_or_default(),
         ..Default::default()
     };
-    form_page(&ctx, &v, None, f, FieldErrors::default()).await
+    form_page(&who, None, f, FieldErrors::default()).await
 }
 
 /// Common checks of the structure form: names, address and (platform admins) domains.
@@ -434,17 +412,14 @@ fn check(f: &StructureForm, e: &mut FieldErrors) -> (String, String, String, Vec
 
 /// A parent typed as text by a platform administrator becomes `parent_id`; `Some(message)`
 /// when the text designates no structure or several.
-async fn resolve_parent(
-    ctx: &PortalRequest,
-    v: &Viewer,
-    f: &mut StructureForm,
-) -> WebResult<Option<String>> {
+async fn resolve_parent(who: &SignedIn, f: &mut StructureForm) -> WebResult<Option<String>> {
+    let v = &who.viewer;
     let typed = f.parent_q.trim();
     if !v.platform_admin || typed.is_empty() {
         return Ok(None);
     }
     Ok(
-        match super::structure_field::by_text(ctx, &v.manage_scope(), typed).await? {
+        match super::structure_field::by_text(who.dir(), &v.manage_scope(), typed).await? {
             Ok(id) => {
                 f.parent_id = id.to_string();
                 None
@@ -454,61 +429,40 @@ async fn resolve_parent(
     )
 }
 
-pub async fn create(
-    ctx: PortalRequest,
-    FrForm(mut f): FrForm<StructureForm>,
-) -> WebResult<Response> {
-    let v = action_viewer(&ctx, &f.csrf).await?;
-    if let Some(message) = resolve_parent(&ctx, &v, &mut f).await? {
+pub async fn create(Action(who, mut f): Action<StructureForm>) -> WebResult<Response> {
+    let v = &who.viewer;
+    if let Some(message) = resolve_parent(&who, &mut f).await? {
         let mut e = FieldErrors::default();
         e.add("parent_id", message);
-        return form_page(&ctx, &v, None, f, e).await;
+        return form_page(&who, None, f, e).await;
     }
     let parent = if f.parent_id.trim().is_empty() {
         None
     } else {
-        Some(visible(&ctx, &v, num(&f.parent_id, 0)).await?)
+        Some(visible(&who, num(&f.parent_id, 0)).await?)
     };
-    if !v.can_create_structure(parent.as_ref().map(|p| p.path.as_str())) {
-        return Err(WebError::Forbidden);
-    }
-    if !f.domains.trim().is_empty() && !v.can_edit_domains() {
-        return Err(WebError::Forbidden);
-    }
+    require(v.can_create_structure(parent.as_ref().map(|p| p.path.as_str())))?;
+    require(f.domains.trim().is_empty() || v.can_edit_domains())?;
     let mut e = FieldErrors::default();
     let (short, long, address, domains) = check(&f, &mut e);
     if !e.is_empty() {
-        return form_page(&ctx, &v, None, f, e).await;
+        return form_page(&who, None, f, e).await;
     }
-    let id = ctx
-        .gw
-        .dir
+    let id = who
+        .dir()
         .create_structure_full(parent.as_ref().map(|p| p.id), &short, &long, &address)
         .await?;
     if !domains.is_empty() {
-        ctx.gw.dir.set_domains(id, &domains).await?;
+        who.dir().set_domains(id, &domains).await?;
     }
-    audit(
-        &ctx,
-        &v,
-        "structure_created",
-        &short,
-        Some(id),
-        &domains.join(", "),
-    )
-    .await?;
+    who.audit("structure_created", &short, Some(id), &domains.join(", "))
+        .await?;
     Ok(see_other(&format!("/aia/structures?id={id}"), "structure"))
 }
 
-pub async fn edit_form(ctx: PortalRequest, FrPath(id): FrPath<i64>) -> WebResult<Response> {
-    let v = match page_viewer(&ctx, &format!("/aia/structures/{id}/editer")).await? {
-        Access::Viewer(v) => v,
-        Access::Login(r) => return Ok(r),
-    };
-    let s = visible(&ctx, &v, id).await?;
-    if !v.can_edit_structure(&s.path) {
-        return Err(WebError::Forbidden);
-    }
+pub async fn edit_form(FrPath(id): FrPath<i64>, who: SignedIn) -> WebResult<Response> {
+    let s = visible(&who, id).await?;
+    require(who.viewer.can_edit_structure(&s.path))?;
     let f = StructureForm {
         csrf: String::new(),
         parent_id: s.parent_id.map(|p| p.to_string()).unwrap_or_default(),
@@ -516,22 +470,18 @@ pub async fn edit_form(ctx: PortalRequest, FrPath(id): FrPath<i64>) -> WebResult
         short_name: s.short_name.clone(),
         long_name: s.long_name.clone(),
         postal_address: s.postal_address.clone(),
-        domains: ctx.gw.dir.own_domains(id).await?.join(", "),
+        domains: who.dir().own_domains(id).await?.join(", "),
     };
-    form_page(&ctx, &v, Some(id), f, FieldErrors::default()).await
+    form_page(&who, Some(id), f, FieldErrors::default()).await
 }
 
 pub async fn update(
-    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
-    FrForm(mut f): FrForm<StructureForm>,
+    Action(who, mut f): Action<StructureForm>,
 ) -> WebResult<Response> {
-    let v = action_viewer(&ctx, &f.csrf).await?;
-    let s = visible(&ctx, &v, id).await?;
-    if !v.can_edit_structure(&s.path) {
-        return Err(WebError::Forbidden);
-    }
-    let dir = &ctx.gw.dir;
+    let (v, dir) = (&who.viewer, who.dir());
+    let s = visible(&who, id).await?;
+    require(v.can_edit_structure(&s.path))?;
     let old_domains = dir.own_domains(id).await?;
     if !v.can_edit_domains() {
         // Référents neither see nor change domains or the parent.
@@ -539,7 +489,7 @@ pub async fn update(
         f.parent_id = s.parent_id.map(|p| p.to_string()).unwrap_or_default();
     }
     let mut e = FieldErrors::default();
-    if let Some(message) = resolve_parent(&ctx, &v, &mut f).await? {
+    if let Some(message) = resolve_parent(&who, &mut f).await? {
         e.add("parent_id", message);
     }
     let (short, long, address, domains) = check(&f, &mut e);
@@ -565,7 +515,7 @@ pub async fn update(
         }
     };
     if !e.is_empty() {
-        return form_page(&ctx, &v, Some(id), f, e).await;
+        return form_page(&who, Some(id), f, e).await;
     }
     dir.update_structure(id, &short, &long, &address).await?;
     let mut details = Vec::new();
@@ -581,21 +531,14 @@ pub async fn update(
                     "parent_id",
                     "Une structure ne peut pas être rattachée à elle-même ni à l'une de ses sous-structures.",
                 );
-                return form_page(&ctx, &v, Some(id), f, e).await;
+                return form_page(&who, Some(id), f, e).await;
             }
             Err(other) => return Err(other.into()),
         }
     }
-    audit(
-        &ctx,
-        &v,
-        "structure_updated",
-        &short,
-        Some(id),
-        &details.join("; "),
-    )
-    .await?;
-    ctx.gw.directory_changed();
+    who.audit("structure_updated", &short, Some(id), &details.join("; "))
+        .await?;
+    who.gw().directory_changed();
     Ok(see_other(&format!("/aia/structures?id={id}"), "structure"))
 }
 
@@ -609,18 +552,20 @@ pub struct ReferentForm {
     user_id: String,
 }
 
+impl CsrfProtected for ReferentForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// Designates a référent (platform admins): the person must belong to the structure's tree.
 pub async fn add_referent(
-    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
-    FrForm(f): FrForm<ReferentForm>,
+    Action(who, f): Action<ReferentForm>,
 ) -> WebResult<Response> {
-    let v = action_viewer(&ctx, &f.csrf).await?;
-    let s = visible(&ctx, &v, id).await?;
-    if !v.can_manage_referents() {
-        return Err(WebError::Forbidden);
-    }
-    let dir = &ctx.gw.dir;
+    let s = visible(&who, id).await?;
+    require(who.viewer.can_manage_referents())?;
+    let dir = who.dir();
     let Some(uid) = dir.user_id_by_email(f.email.trim()).await? else {
         return Ok(see_other(
             &format!("/aia/structures?id={id}&err=inconnu"),
@@ -636,49 +581,30 @@ pub async fn add_referent(
         ));
     }
     dir.add_referent(uid, id).await?;
-    audit(
-        &ctx,
-        &v,
-        "referent_added",
-        &u.email,
-        Some(id),
-        &s.short_name,
-    )
-    .await?;
-    ctx.gw.user_changed(uid);
+    who.audit("referent_added", &u.email, Some(id), &s.short_name)
+        .await?;
+    who.gw().user_changed(uid);
     Ok(see_other(&format!("/aia/structures?id={id}"), "referent"))
 }
 
 pub async fn remove_referent(
-    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
-    FrForm(f): FrForm<ReferentForm>,
+    Action(who, f): Action<ReferentForm>,
 ) -> WebResult<Response> {
-    let v = action_viewer(&ctx, &f.csrf).await?;
-    let s = visible(&ctx, &v, id).await?;
-    if !v.can_manage_referents() {
-        return Err(WebError::Forbidden);
-    }
+    let s = visible(&who, id).await?;
+    require(who.viewer.can_manage_referents())?;
     let uid = num(&f.user_id, 0);
-    let u = ctx
-        .gw
-        .dir
+    let u = who
+        .dir()
         .user_record(uid)
         .await?
         .ok_or(WebError::NotFound)?;
-    if !ctx.gw.dir.remove_referent(uid, id).await? {
+    if !who.dir().remove_referent(uid, id).await? {
         return Err(WebError::NotFound);
     }
-    audit(
-        &ctx,
-        &v,
-        "referent_removed",
-        &u.email,
-        Some(id),
-        &s.short_name,
-    )
-    .await?;
-    ctx.gw.user_changed(uid);
+    who.audit("referent_removed", &u.email, Some(id), &s.short_name)
+        .await?;
+    who.gw().user_changed(uid);
     Ok(see_other(
         &format!("/aia/structures?id={id}"),
         "referent-retire",

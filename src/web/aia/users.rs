@@ -2,17 +2,19 @@
 //! AJOUTER / ÉDITER with every field of an account (docs/product.md#accounts), lock, password
 //! reset, GDPR deletion and the export.
 
+use super::extract::{require, Action, CsrfOnly, CsrfProtected, SignedIn};
 use super::form::{self, FieldErrors, MAX_TEXT};
+use super::photo::PhotoUpload;
 use super::{
-    action_viewer, audit, csv_export, fmt_date, fmt_ts, num, page_viewer, see_other, Access, Nav,
-    Pager, PER_PAGE,
+    csv_export, fmt_date, fmt_ts, grant_rows, num, page_number, per_page, see_other, FlashQuery,
+    GrantRow, Nav, Pager, PER_PAGE,
 };
-use super::{structure_field, FrForm, FrPath, FrQuery};
+use super::{structure_field, FrPath, FrQuery};
 use crate::directory::access::{Scope, Viewer};
 use crate::directory::admin_users::{UserFilter, UserInput, UserRecord, UserRow, MIN_SEARCH};
 use crate::directory::audit_log::pseudonym;
 use crate::directory::search;
-use crate::web::context::PortalRequest;
+use crate::directory::Directory;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
@@ -74,10 +76,10 @@ pub struct StructureMatches {
 /// as text filters on every structure of the scope whose name contains it (and their
 /// subtrees); more than `structure_field::MATCH_MAX` is refused with a message, not guessed.
 async fn filter_of(
-    ctx: &PortalRequest,
-    v: &Viewer,
+    who: &SignedIn,
     q: &ListQuery,
 ) -> WebResult<(UserFilter, Option<StructureMatches>)> {
+    let (v, dir) = (&who.viewer, who.dir());
     // Account states are for managers only: agents cannot filter colleagues on them.
     let states = v.is_manager();
     let mut f = UserFilter {
@@ -90,16 +92,11 @@ async fn filter_of(
     let mut matches = None;
     if !q.structure.trim().is_empty() {
         let id = num(&q.structure, 0);
-        let s = ctx
-            .gw
-            .dir
-            .structure_info(id)
-            .await?
-            .ok_or(WebError::NotFound)?;
+        let s = dir.structure_info(id).await?.ok_or(WebError::NotFound)?;
         if !v.can_view_card(&s.path) {
             return Err(WebError::NotFound);
         }
-        let label = ctx.gw.dir.path_labels(&[s.path.as_str()]).await?;
+        let label = dir.path_labels(&[s.path.as_str()]).await?;
         matches = Some(StructureMatches {
             labels: label.into_values().collect(),
             too_many: false,
@@ -110,9 +107,7 @@ async fn filter_of(
     let text = q.structure_q.trim();
     if q.structure.trim().is_empty() && !text.is_empty() {
         let text: String = text.chars().take(100).collect();
-        let found = ctx
-            .gw
-            .dir
+        let found = dir
             .search_structures(
                 &v.list_scope(),
                 &text,
@@ -122,7 +117,7 @@ async fn filter_of(
         let too_many = found.len() > structure_field::MATCH_MAX;
         let shown = &found[..found.len().min(structure_field::MATCH_MAX)];
         let paths: Vec<&str> = shown.iter().map(|s| s.path.as_str()).collect();
-        let labels = ctx.gw.dir.path_labels(&paths).await?;
+        let labels = dir.path_labels(&paths).await?;
         f.structure_paths = Some(if too_many {
             Vec::new()
         } else {
@@ -179,12 +174,8 @@ pub struct UsersPage {
 }
 
 /// (value, label) of the application/role filter.
-async fn app_choices(ctx: &PortalRequest) -> WebResult<Vec<(String, String)>> {
-    let apps = ctx
-        .gw
-        .dir
-        .apps_with_roles(None, &Scope::Subtrees(vec![]))
-        .await?;
+async fn app_choices(dir: &Directory) -> WebResult<Vec<(String, String)>> {
+    let apps = dir.apps_with_roles(None, &Scope::Subtrees(vec![])).await?;
     let mut out = Vec::new();
     for a in apps {
         out.push((a.slug.clone(), format!("{} (tous les rôles)", a.name)));
@@ -198,20 +189,11 @@ async fn app_choices(ctx: &PortalRequest) -> WebResult<Vec<(String, String)>> {
     Ok(out)
 }
 
-pub async fn list(ctx: PortalRequest, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Response> {
-    let v = match page_viewer(&ctx, "/aia/utilisateurs").await? {
-        Access::Viewer(v) => v,
-        Access::Login(r) => return Ok(r),
-    };
-    let (f, structure_matches) = filter_of(&ctx, &v, &q).await?;
-    let dir = &ctx.gw.dir;
-    let per_page = num(&q.par_page, 25);
-    let per_page = if PER_PAGE.contains(&per_page) {
-        per_page
-    } else {
-        25
-    };
-    let page = num(&q.page, 1).max(1);
+pub async fn list(FrQuery(q): FrQuery<ListQuery>, who: SignedIn) -> WebResult<Response> {
+    let (f, structure_matches) = filter_of(&who, &q).await?;
+    let (v, dir) = (&who.viewer, who.dir());
+    let per_page = per_page(&q.par_page);
+    let page = page_number(&q.page);
     let scope = v.list_scope();
     let (mut total, mut rows) = dir
         .list_users(&scope, &f, per_page, (page - 1).saturating_mul(per_page))
@@ -254,14 +236,14 @@ pub async fn list(ctx: PortalRequest, FrQuery(q): FrQuery<ListQuery>) -> WebResu
         format!("/aia/utilisateurs/export.csv?{}", s.finish())
     };
     let page = UsersPage {
-        l: ctx.layout("Utilisateurs"),
-        nav: Nav::new(&v, "utilisateurs").with_flash(&q.ok),
+        l: who.layout("Utilisateurs"),
+        nav: who.nav("utilisateurs").with_flash(&q.ok),
         pager: Pager::new("/aia/utilisateurs", &params, page, per_page, total),
         per_page_choices: PER_PAGE.to_vec(),
-        structures: structure_field::choices(&ctx, &scope).await?,
+        structures: structure_field::choices(dir, &scope).await?,
         structure_matches,
         clear_structure_url,
-        app_choices: app_choices(&ctx).await?,
+        app_choices: app_choices(dir).await?,
         can_add: v.is_manager(),
         can_export: v.can_export(),
         export_url,
@@ -273,21 +255,14 @@ pub async fn list(ctx: PortalRequest, FrQuery(q): FrQuery<ListQuery>) -> WebResu
 }
 
 /// "Exporter": every user the viewer manages (within the current filters), streamed.
-pub async fn export(ctx: PortalRequest, FrQuery(q): FrQuery<ListQuery>) -> WebResult<Response> {
-    let v = super::viewer_of(&ctx).await?.ok_or(WebError::Forbidden)?;
-    if !v.can_export() {
-        return Err(WebError::Forbidden);
-    }
-    let (f, _) = filter_of(&ctx, &v, &q).await?;
-    audit(&ctx, &v, "users_exported", "", Some(v.structure_id), "").await?;
-    let scope = v.manage_scope();
-    Ok(csv_export::users(ctx.gw.clone(), "utilisateurs.csv", scope, f).await?)
-}
-
-pub struct GrantRow {
-    pub app: String,
-    pub role: String,
-    pub structure: String,
+pub async fn export(FrQuery(q): FrQuery<ListQuery>, who: Option<SignedIn>) -> WebResult<Response> {
+    let who = who.ok_or(WebError::Forbidden)?;
+    require(who.viewer.can_export())?;
+    let (f, _) = filter_of(&who, &q).await?;
+    who.audit("users_exported", "", Some(who.viewer.structure_id), "")
+        .await?;
+    let scope = who.viewer.manage_scope();
+    Ok(csv_export::users(who.gw().clone(), "utilisateurs.csv", scope, f).await?)
 }
 
 #[derive(Template)]
@@ -306,13 +281,9 @@ pub struct CardPage {
 }
 
 /// Loads a user the viewer may see, else 404.
-async fn visible_user(ctx: &PortalRequest, v: &Viewer, id: i64) -> WebResult<UserRecord> {
-    let u = ctx
-        .gw
-        .dir
-        .user_record(id)
-        .await?
-        .ok_or(WebError::NotFound)?;
+async fn visible_user(who: &SignedIn, id: i64) -> WebResult<UserRecord> {
+    let v = &who.viewer;
+    let u = who.dir().user_record(id).await?.ok_or(WebError::NotFound)?;
     if u.id != v.user_id && !v.can_view_card(&u.structure_path) {
         return Err(WebError::NotFound);
     }
@@ -321,39 +292,26 @@ async fn visible_user(ctx: &PortalRequest, v: &Viewer, id: i64) -> WebResult<Use
 
 /// Loads a user the viewer manages: 404 when out of sight, 403 when only visible. Platform
 /// administrators' accounts are managed by platform administrators only.
-async fn managed_user(ctx: &PortalRequest, v: &Viewer, id: i64) -> WebResult<UserRecord> {
-    let u = visible_user(ctx, v, id).await?;
-    if !v.can_manage_user(&u.structure_path) || (u.platform_admin && !v.platform_admin) {
-        return Err(WebError::Forbidden);
-    }
+async fn managed_user(who: &SignedIn, id: i64) -> WebResult<UserRecord> {
+    let u = visible_user(who, id).await?;
+    require(manages_account(&who.viewer, &u))?;
     Ok(u)
 }
 
-async fn card_page(
-    ctx: &PortalRequest,
-    v: &Viewer,
-    u: UserRecord,
-    nav: Nav,
-) -> WebResult<Html<String>> {
-    let ident = ctx.gw.dir.identity(u.id).await?;
-    let grants = ident
-        .map(|i| i.grants)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|g| GrantRow {
-            app: ctx
-                .gw
-                .routes()
-                .app_by_slug(&g.app_slug)
-                .map_or_else(|| g.app_slug.clone(), |a| a.cfg.name.clone()),
-            role: g.role,
-            structure: g.structure_path,
-        })
-        .collect();
+/// Whether `v` may change the account `u`. A platform administrator's account is changed by
+/// platform administrators only: anyone else could take over the whole platform through it.
+fn manages_account(v: &Viewer, u: &UserRecord) -> bool {
+    v.can_manage_user(&u.structure_path) && (!u.platform_admin || v.platform_admin)
+}
+
+async fn card_page(who: &SignedIn, u: UserRecord, nav: Nav) -> WebResult<Html<String>> {
+    let v = &who.viewer;
+    let ident = who.dir().identity(u.id).await?;
+    let grants = grant_rows(who.gw(), ident.map(|i| i.grants).unwrap_or_default());
     let page = CardPage {
-        l: ctx.layout(&format!("{} {}", u.first_name, u.last_name)),
+        l: who.layout(&format!("{} {}", u.first_name, u.last_name)),
         nav,
-        manage: v.can_manage_user(&u.structure_path) && (!u.platform_admin || v.platform_admin),
+        manage: manages_account(v, &u),
         is_self: u.id == v.user_id,
         last_login: u.last_login_at.map(fmt_ts).unwrap_or_default(),
         created: fmt_ts(u.created_at),
@@ -365,24 +323,14 @@ async fn card_page(
     Ok(Html(page.render()?))
 }
 
-#[derive(Deserialize, Default)]
-pub struct OkQuery {
-    #[serde(default)]
-    ok: String,
-}
-
 pub async fn card(
-    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
-    FrQuery(q): FrQuery<OkQuery>,
+    FrQuery(q): FrQuery<FlashQuery>,
+    who: SignedIn,
 ) -> WebResult<Response> {
-    let v = match page_viewer(&ctx, &format!("/aia/utilisateurs/{id}")).await? {
-        Access::Viewer(v) => v,
-        Access::Login(r) => return Ok(r),
-    };
-    let u = visible_user(&ctx, &v, id).await?;
-    let nav = Nav::new(&v, "utilisateurs").with_flash(&q.ok);
-    Ok(card_page(&ctx, &v, u, nav).await?.into_response())
+    let u = visible_user(&who, id).await?;
+    let nav = who.nav("utilisateurs").with_flash(&q.ok);
+    Ok(card_page(&who, u, nav).await?.into_response())
 }
 
 /// The fields of AJOUTER / ÉDITER as typed.
@@ -452,6 +400,12 @@ impl UserForm {
     }
 }
 
+impl CsrfProtected for UserForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 #[derive(Template)]
 #[template(path = "aia/user_form.html")]
 pub struct FormPage {
@@ -479,20 +433,18 @@ impl FormPage {
 }
 
 async fn form_page(
-    ctx: &PortalRequest,
-    v: &Viewer,
+    who: &SignedIn,
     id: Option<i64>,
     f: UserForm,
     errors: FieldErrors,
     message: Option<String>,
 ) -> WebResult<Response> {
-    form_page_flash(ctx, v, id, f, errors, message, "").await
+    form_page_flash(who, id, f, errors, message, "").await
 }
 
 /// The form with a flash message (`?ok=`) and, when editing, the account's photo.
 async fn form_page_flash(
-    ctx: &PortalRequest,
-    v: &Viewer,
+    who: &SignedIn,
     id: Option<i64>,
     f: UserForm,
     errors: FieldErrors,
@@ -500,9 +452,8 @@ async fn form_page_flash(
     flash: &str,
 ) -> WebResult<Response> {
     let has_photo = match id {
-        Some(id) => ctx
-            .gw
-            .dir
+        Some(id) => who
+            .dir()
             .user_record(id)
             .await?
             .is_some_and(|u| u.has_photo),
@@ -519,12 +470,12 @@ async fn form_page_flash(
         "Ajout d'un nouvel utilisateur"
     };
     let page = FormPage {
-        l: ctx.layout(title),
-        nav: Nav::new(v, "utilisateurs").with_flash(flash),
+        l: who.layout(title),
+        nav: who.nav("utilisateurs").with_flash(flash),
         id,
         f,
         errors,
-        structures: structure_field::choices(ctx, &v.manage_scope()).await?,
+        structures: structure_field::choices(who.dir(), &who.viewer.manage_scope()).await?,
         message,
         has_photo,
     };
@@ -534,11 +485,11 @@ async fn form_page_flash(
 /// Checks every field (docs/product.md#accounts) and returns what to store, or the errors to
 /// show.
 async fn check(
-    ctx: &PortalRequest,
-    v: &Viewer,
+    who: &SignedIn,
     f: &UserForm,
     editing: Option<i64>,
 ) -> WebResult<(UserInput, FieldErrors)> {
+    let (v, dir) = (&who.viewer, who.dir());
     let mut e = FieldErrors::default();
     let last_name = form::text(&mut e, "last_name", &f.last_name, true, MAX_TEXT);
     let first_name = form::text(&mut e, "first_name", &f.first_name, true, MAX_TEXT);
@@ -554,7 +505,7 @@ async fn check(
     let sid = if typed.is_empty() {
         num(&f.structure_id, 0)
     } else {
-        match structure_field::by_text(ctx, &v.manage_scope(), typed).await? {
+        match structure_field::by_text(dir, &v.manage_scope(), typed).await? {
             Ok(id) => id,
             Err(message) => {
                 e.add("structure_id", message);
@@ -563,13 +514,13 @@ async fn check(
         }
     };
     if sid >= 0 {
-        match ctx.gw.dir.structure_info(sid).await? {
+        match dir.structure_info(sid).await? {
             Some(s) if v.manages_path(&s.path) => structure_id = s.id,
             _ => e.add("structure_id", "Choisissez la structure d'appartenance."),
         }
     }
     if structure_id != 0 && e.get("email").is_none() && !email.is_empty() {
-        let allowed = ctx.gw.dir.allowed_domains(structure_id).await?;
+        let allowed = dir.allowed_domains(structure_id).await?;
         if allowed.is_empty() {
             e.add(
                 "email",
@@ -586,7 +537,7 @@ async fn check(
         }
     }
     if e.get("email").is_none() && !email.is_empty() {
-        if let Some(other) = ctx.gw.dir.user_id_by_email(&email).await? {
+        if let Some(other) = dir.user_id_by_email(&email).await? {
             if Some(other) != editing {
                 e.add("email", "Un compte existe déjà avec cette adresse e-mail.");
             }
@@ -639,60 +590,43 @@ pub struct NewQuery {
     structure: String,
 }
 
-pub async fn new_form(ctx: PortalRequest, FrQuery(q): FrQuery<NewQuery>) -> WebResult<Response> {
-    let v = match page_viewer(&ctx, "/aia/utilisateurs/nouveau").await? {
-        Access::Viewer(v) => v,
-        Access::Login(r) => return Ok(r),
-    };
-    if !v.is_manager() {
-        return Err(WebError::Forbidden);
-    }
+pub async fn new_form(FrQuery(q): FrQuery<NewQuery>, who: SignedIn) -> WebResult<Response> {
+    require(who.viewer.is_manager())?;
     let f = UserForm {
         structure_id: q.structure,
         ..Default::default()
     };
-    form_page(&ctx, &v, None, f, FieldErrors::default(), None).await
+    form_page(&who, None, f, FieldErrors::default(), None).await
 }
 
-pub async fn create(ctx: PortalRequest, FrForm(f): FrForm<UserForm>) -> WebResult<Response> {
-    let v = action_viewer(&ctx, &f.csrf).await?;
-    if !v.is_manager() {
-        return Err(WebError::Forbidden);
-    }
-    let (input, errors) = check(&ctx, &v, &f, None).await?;
+pub async fn create(Action(who, f): Action<UserForm>) -> WebResult<Response> {
+    require(who.viewer.is_manager())?;
+    let (input, errors) = check(&who, &f, None).await?;
     if !errors.is_empty() {
-        return form_page(&ctx, &v, None, f, errors, None).await;
+        return form_page(&who, None, f, errors, None).await;
     }
-    let Some(id) = ctx.gw.dir.create_user_full(&input, v.user_id).await? else {
+    let Some(id) = who
+        .dir()
+        .create_user_full(&input, who.viewer.user_id)
+        .await?
+    else {
         let mut errors = FieldErrors::default();
         errors.add("email", "Un compte existe déjà avec cette adresse e-mail.");
-        return form_page(&ctx, &v, None, f, errors, None).await;
+        return form_page(&who, None, f, errors, None).await;
     };
-    audit(
-        &ctx,
-        &v,
-        "user_created",
-        &input.email,
-        Some(input.structure_id),
-        "",
-    )
-    .await?;
+    who.audit("user_created", &input.email, Some(input.structure_id), "")
+        .await?;
     Ok(see_other(&format!("/aia/utilisateurs/{id}"), "cree"))
 }
 
 pub async fn edit_form(
-    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
-    FrQuery(q): FrQuery<OkQuery>,
+    FrQuery(q): FrQuery<FlashQuery>,
+    who: SignedIn,
 ) -> WebResult<Response> {
-    let v = match page_viewer(&ctx, &format!("/aia/utilisateurs/{id}/editer")).await? {
-        Access::Viewer(v) => v,
-        Access::Login(r) => return Ok(r),
-    };
-    let u = managed_user(&ctx, &v, id).await?;
+    let u = managed_user(&who, id).await?;
     form_page_flash(
-        &ctx,
-        &v,
+        &who,
         Some(id),
         UserForm::from_record(&u),
         FieldErrors::default(),
@@ -703,14 +637,12 @@ pub async fn edit_form(
 }
 
 pub async fn update(
-    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
-    FrForm(f): FrForm<UserForm>,
+    Action(who, f): Action<UserForm>,
 ) -> WebResult<Response> {
-    let v = action_viewer(&ctx, &f.csrf).await?;
-    let before = managed_user(&ctx, &v, id).await?;
-    let (input, mut errors) = check(&ctx, &v, &f, Some(id)).await?;
-    if id == v.user_id && input.locked {
+    let before = managed_user(&who, id).await?;
+    let (input, mut errors) = check(&who, &f, Some(id)).await?;
+    if id == who.viewer.user_id && input.locked {
         errors.add(
             "locked",
             "Vous ne pouvez pas verrouiller votre propre compte.",
@@ -720,17 +652,14 @@ pub async fn update(
     if email_changed && errors.get("email").is_none() {
         // The e-mail is the login and where reset links go: changing it hands the account
         // over, so it needs every right the account holds.
-        let powers = ctx
-            .gw
-            .dir
+        let powers = who
+            .dir()
             .account_powers(id)
             .await?
             .ok_or(WebError::NotFound)?;
-        if !v.can_change_email(&powers) {
+        if !who.viewer.can_change_email(&powers) {
             errors.add("email", EMAIL_CHANGE_REFUSED);
-            audit(
-                &ctx,
-                &v,
+            who.audit(
                 "email_change_refused",
                 &before.email,
                 Some(before.structure_id),
@@ -740,12 +669,12 @@ pub async fn update(
         }
     }
     if !errors.is_empty() {
-        return form_page(&ctx, &v, Some(id), f, errors, None).await;
+        return form_page(&who, Some(id), f, errors, None).await;
     }
-    if !ctx.gw.dir.update_user_full(id, &input).await? {
+    if !who.dir().update_user_full(id, &input).await? {
         let mut errors = FieldErrors::default();
         errors.add("email", "Un compte existe déjà avec cette adresse e-mail.");
-        return form_page(&ctx, &v, Some(id), f, errors, None).await;
+        return form_page(&who, Some(id), f, errors, None).await;
     }
     let mut details = Vec::new();
     if before.email != input.email {
@@ -761,9 +690,7 @@ pub async fn update(
             "déverrouillé"
         });
     }
-    audit(
-        &ctx,
-        &v,
+    who.audit(
         "user_updated",
         &input.email,
         Some(input.structure_id),
@@ -771,12 +698,12 @@ pub async fn update(
     )
     .await?;
     if input.locked && !before.locked {
-        ctx.gw.revoke_user(id).await?;
+        who.gw().revoke_user(id).await?;
     } else {
-        ctx.gw.user_changed(id);
+        who.gw().user_changed(id);
     }
     if email_changed {
-        email_change_notice(&ctx, &v, &before, &input).await?;
+        email_change_notice(&who, &before, &input).await?;
         return Ok(see_other(
             &format!("/aia/utilisateurs/{id}"),
             "email-modifie",
@@ -792,17 +719,17 @@ pub const EMAIL_CHANGE_REFUSED: &str = "Seul un administrateur de la plateforme 
 /// with the old address and whether that message went out. A delivery failure does not undo
 /// the change; it is logged and recorded in the audit event.
 async fn email_change_notice(
-    ctx: &PortalRequest,
-    v: &Viewer,
+    who: &SignedIn,
     before: &UserRecord,
     input: &UserInput,
 ) -> WebResult<()> {
-    let by = match &ctx.user {
-        Some(u) => format!("{} ({})", u.ident.identity.display_name(), v.email),
-        None => v.email.clone(),
+    let email = &who.viewer.email;
+    let by = match &who.req.user {
+        Some(u) => format!("{} ({email})", u.ident.identity.display_name()),
+        None => email.clone(),
     };
     let sent = crate::lifecycle::notify_email_changed(
-        &ctx.gw,
+        who.gw(),
         &before.first_name,
         &before.email,
         &input.email,
@@ -822,9 +749,7 @@ async fn email_change_notice(
             )
         }
     };
-    audit(
-        ctx,
-        v,
+    who.audit(
         "email_changed",
         &input.email,
         Some(input.structure_id),
@@ -841,31 +766,36 @@ pub struct LockForm {
     verrouiller: String,
 }
 
+impl CsrfProtected for LockForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// "Verrouillage du compte": a locked account loses its sessions at once.
 pub async fn lock(
-    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
-    FrForm(f): FrForm<LockForm>,
+    Action(who, f): Action<LockForm>,
 ) -> WebResult<Response> {
-    let v = action_viewer(&ctx, &f.csrf).await?;
-    let u = managed_user(&ctx, &v, id).await?;
-    if u.id == v.user_id {
+    let u = managed_user(&who, id).await?;
+    if u.id == who.viewer.user_id {
         return Err(WebError::BadRequest(
             "Vous ne pouvez pas verrouiller votre propre compte.".into(),
         ));
     }
     let locked = f.verrouiller == "1";
-    ctx.gw.dir.set_locked(id, locked).await?;
+    who.dir().set_locked(id, locked).await?;
     let action = if locked {
         "user_locked"
     } else {
         "user_unlocked"
     };
-    audit(&ctx, &v, action, &u.email, Some(u.structure_id), "").await?;
+    who.audit(action, &u.email, Some(u.structure_id), "")
+        .await?;
     if locked {
-        ctx.gw.revoke_user(id).await?;
+        who.gw().revoke_user(id).await?;
     } else {
-        ctx.gw.user_changed(id);
+        who.gw().user_changed(id);
     }
     Ok(see_other(
         &format!("/aia/utilisateurs/{id}"),
@@ -873,45 +803,29 @@ pub async fn lock(
     ))
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// "Réinitialisation mot de passe": sends a one-time link; the old password stays valid until
 /// the new one is set (docs/product.md#first-visit-and-password-reset).
 pub async fn reset_password(
-    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
-    FrForm(f): FrForm<CsrfForm>,
+    Action(who, _): Action<CsrfOnly>,
 ) -> WebResult<Response> {
-    let v = action_viewer(&ctx, &f.csrf).await?;
-    let u = managed_user(&ctx, &v, id).await?;
+    let u = managed_user(&who, id).await?;
     match crate::lifecycle::send_password_link(
-        &ctx.gw,
+        who.gw(),
         id,
         crate::directory::tokens::Purpose::Reset,
     )
     .await
     {
         Ok(_) => {
-            audit(
-                &ctx,
-                &v,
-                "password_reset_sent",
-                &u.email,
-                Some(u.structure_id),
-                "",
-            )
-            .await?;
+            who.audit("password_reset_sent", &u.email, Some(u.structure_id), "")
+                .await?;
             Ok(see_other(&format!("/aia/utilisateurs/{id}/editer"), "lien"))
         }
         Err(e) => {
             tracing::warn!(user_id = id, error = %e, "password reset link not sent");
             form_page(
-                &ctx,
-                &v,
+                &who,
                 Some(id),
                 UserForm::from_record(&u),
                 FieldErrors::default(),
@@ -930,15 +844,11 @@ pub struct DeletePage {
     pub u: UserRecord,
 }
 
-pub async fn confirm_delete(ctx: PortalRequest, FrPath(id): FrPath<i64>) -> WebResult<Response> {
-    let v = match page_viewer(&ctx, &format!("/aia/utilisateurs/{id}/supprimer")).await? {
-        Access::Viewer(v) => v,
-        Access::Login(r) => return Ok(r),
-    };
-    let u = managed_user(&ctx, &v, id).await?;
+pub async fn confirm_delete(FrPath(id): FrPath<i64>, who: SignedIn) -> WebResult<Response> {
+    let u = managed_user(&who, id).await?;
     let page = DeletePage {
-        l: ctx.layout("Supprimer l'utilisateur"),
-        nav: Nav::new(&v, "utilisateurs"),
+        l: who.layout("Supprimer l'utilisateur"),
+        nav: who.nav("utilisateurs"),
         u,
     };
     Ok(Html(page.render()?).into_response())
@@ -947,73 +857,48 @@ pub async fn confirm_delete(ctx: PortalRequest, FrPath(id): FrPath<i64>) -> WebR
 /// GDPR deletion (docs/product.md#account-deletion): personal data gone at once, sessions and
 /// assignments revoked, the audit log keeps the event under a non-reversible reference.
 pub async fn delete(
-    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
-    FrForm(f): FrForm<CsrfForm>,
+    Action(who, _): Action<CsrfOnly>,
 ) -> WebResult<Response> {
-    let v = action_viewer(&ctx, &f.csrf).await?;
-    let u = managed_user(&ctx, &v, id).await?;
-    if u.id == v.user_id {
+    let u = managed_user(&who, id).await?;
+    if u.id == who.viewer.user_id {
         return Err(WebError::BadRequest(
             "Vous ne pouvez pas supprimer votre propre compte.".into(),
         ));
     }
-    let reference = pseudonym(&ctx.gw.secret, &u.email);
-    ctx.gw
-        .dir
-        .delete_user_gdpr(id, &u.email, &reference)
+    let reference = pseudonym(&who.gw().secret, &u.email);
+    who.dir().delete_user_gdpr(id, &u.email, &reference).await?;
+    who.gw().revoke_user(id).await?;
+    who.audit("user_deleted", &reference, Some(u.structure_id), "")
         .await?;
-    ctx.gw.revoke_user(id).await?;
-    audit(
-        &ctx,
-        &v,
-        "user_deleted",
-        &reference,
-        Some(u.structure_id),
-        "",
-    )
-    .await?;
     Ok(see_other("/aia/utilisateurs", "supprime"))
 }
 
 /// "Ajouter une photo" on the edit form: a manager sets the photo of an account they manage.
 pub async fn upload_photo(
-    ctx: PortalRequest,
     FrPath(id): FrPath<i64>,
-    headers: axum::http::HeaderMap,
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    PhotoUpload { who, file }: PhotoUpload,
 ) -> WebResult<Response> {
-    let (v, data) = super::photo::receive(&ctx, &headers, body).await?;
-    let u = managed_user(&ctx, &v, id).await?;
-    let encoded = match data {
-        Ok(data) => super::photo::process(data).await?,
-        Err(e) => Err(e),
-    };
-    match encoded {
-        Ok((content_type, bytes)) => {
-            ctx.gw.dir.set_photo(id, content_type, bytes).await?;
-            audit(
-                &ctx,
-                &v,
-                "photo_updated",
-                &u.email,
-                Some(u.structure_id),
-                "",
-            )
-            .await?;
+    let u = managed_user(&who, id).await?;
+    match file.reencode().await? {
+        Ok(photo) => {
+            who.dir()
+                .set_photo(id, photo.content_type, photo.bytes)
+                .await?;
+            who.audit("photo_updated", &u.email, Some(u.structure_id), "")
+                .await?;
             Ok(see_other(
                 &format!("/aia/utilisateurs/{id}/editer"),
                 "photo-agent",
             ))
         }
-        Err(e) => {
+        Err(refused) => {
             form_page(
-                &ctx,
-                &v,
+                &who,
                 Some(id),
                 UserForm::from_record(&u),
                 FieldErrors::default(),
-                Some(e.message().to_string()),
+                Some(refused.message().to_string()),
             )
             .await
         }

@@ -3,6 +3,7 @@
 //! Every id in a form is re-checked: one foreign id and nothing at all is changed.
 
 use super::extract::{require, Action, SignedIn};
+use super::form_page::{self, FormErrors, FormPage};
 use super::users::ListRow;
 use super::{csv_export, fmt_ts, num, page_number, per_page, see_other, Pager, PER_PAGE};
 use super::{enc, form};
@@ -15,7 +16,6 @@ use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
 
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
@@ -189,16 +189,23 @@ pub struct AssignPage {
     pub pager: Pager,
     /// "Pour le compte de" as a select, or `None` for a typed structure (large scopes).
     pub structures: Option<Vec<(i64, String, String)>>,
-    pub error: Option<String>,
+    pub errors: FormErrors,
 }
 
+impl FormPage for AssignPage {
+    fn errors(&self) -> &FormErrors {
+        &self.errors
+    }
+}
+
+/// AFFECTER: the search `q` (its page `page_no`) and what is wrong with the last submission.
 async fn assign_page(
     who: &SignedIn,
     app: AppInfo,
     role: &str,
     q: &str,
     page_no: i64,
-    error: Option<String>,
+    errors: FormErrors,
 ) -> WebResult<Response> {
     let v = &who.viewer;
     // The same rule as the directory's search: 3 characters once folded.
@@ -229,11 +236,6 @@ async fn assign_page(
         enc(&app.slug),
         enc(role)
     );
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
     let page = AssignPage {
         l: who.layout("Affecter des utilisateurs"),
         nav: who.nav("applications"),
@@ -244,9 +246,9 @@ async fn assign_page(
         searched,
         rows,
         app,
-        error,
+        errors,
     };
-    Ok((status, Html(page.render()?)).into_response())
+    form_page::render(&page)
 }
 
 pub async fn assign_form(
@@ -256,7 +258,8 @@ pub async fn assign_form(
 ) -> WebResult<Response> {
     let (app, _) = role_of(&who, &slug, &role).await?;
     require(who.viewer.can_grant_role(&slug, &role))?;
-    assign_page(&who, app, &role, &q.q, page_number(&q.page), None).await
+    let page_no = page_number(&q.page);
+    assign_page(&who, app, &role, &q.q, page_no, FormErrors::default()).await
 }
 
 /// AFFECTER: grants the role to the selected users on behalf of the chosen structure (their
@@ -270,16 +273,9 @@ pub async fn assign(
     require(v.can_grant_role(&slug, &role))?;
     let user_ids = form::ids(&pairs, "user_ids");
     if user_ids.is_empty() || user_ids.len() > 500 {
-        let q = form::first(&pairs, "q").to_string();
-        return assign_page(
-            &who,
-            app,
-            &role,
-            &q,
-            1,
-            Some("Sélectionnez au moins un utilisateur.".into()),
-        )
-        .await;
+        let q = form::first(&pairs, "q");
+        let none = FormErrors::message("Sélectionnez au moins un utilisateur.");
+        return assign_page(&who, app, &role, q, 1, none).await;
     }
     let mut on_behalf = form::first(&pairs, "structure").trim().to_string();
     let typed = form::first(&pairs, "structure_q").trim();
@@ -287,8 +283,9 @@ pub async fn assign(
         match super::structure_field::by_text(dir, &v.manage_scope(), typed).await? {
             Ok(id) => on_behalf = id.to_string(),
             Err(message) => {
-                let q = form::first(&pairs, "q").to_string();
-                return assign_page(&who, app, &role, &q, 1, Some(message)).await;
+                let q = form::first(&pairs, "q");
+                let unknown = FormErrors::message(message);
+                return assign_page(&who, app, &role, q, 1, unknown).await;
             }
         }
     }

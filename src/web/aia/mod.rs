@@ -7,6 +7,7 @@ pub mod apps;
 pub mod csv_export;
 pub mod extract;
 pub mod form;
+pub mod form_page;
 pub mod home;
 pub mod journal;
 pub mod photo;

@@ -2,6 +2,7 @@
 //! plus the authorised URL that serves photos on directory cards.
 
 use super::extract::{Action, CsrfOnly, SignedIn};
+use super::form_page::{self, FormErrors, FormPage};
 use super::photo::PhotoUpload;
 use super::{grant_rows, see_other, FlashQuery, GrantRow, Nav};
 use super::{FrPath, FrQuery};
@@ -10,8 +11,8 @@ use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 
 #[derive(Template)]
 #[template(path = "aia/profile.html")]
@@ -21,10 +22,17 @@ pub struct ProfilePage {
     pub u: UserRecord,
     pub grants: Vec<GrantRow>,
     pub referent_of: Vec<String>,
-    pub photo_error: Option<String>,
+    /// A refused photo, next to the file field.
+    pub errors: FormErrors,
 }
 
-async fn render(who: &SignedIn, nav: Nav, photo_error: Option<String>) -> WebResult<Html<String>> {
+impl FormPage for ProfilePage {
+    fn errors(&self) -> &FormErrors {
+        &self.errors
+    }
+}
+
+async fn show(who: &SignedIn, nav: Nav, errors: FormErrors) -> WebResult<Response> {
     let v = &who.viewer;
     let dir = who.dir();
     let u = dir
@@ -46,14 +54,14 @@ async fn render(who: &SignedIn, nav: Nav, photo_error: Option<String>) -> WebRes
         u,
         grants,
         referent_of,
-        photo_error,
+        errors,
     };
-    Ok(Html(page.render()?))
+    form_page::render(&page)
 }
 
 pub async fn profile(FrQuery(q): FrQuery<FlashQuery>, who: SignedIn) -> WebResult<Response> {
     let nav = who.nav("profil").with_flash(&q.ok);
-    Ok(render(&who, nav, None).await?.into_response())
+    show(&who, nav, FormErrors::default()).await
 }
 
 /// Receives the one-file form; any failure re-renders the profile with a French message and
@@ -70,8 +78,8 @@ pub async fn upload_photo(PhotoUpload { who, file }: PhotoUpload) -> WebResult<R
             Ok(see_other("/aia/profil", "photo"))
         }
         Err(refused) => {
-            let html = render(&who, who.nav("profil"), Some(refused.message().to_string())).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+            let errors = FormErrors::field("photo", refused.message());
+            show(&who, who.nav("profil"), errors).await
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use super::extract::{require, Action, CsrfProtected, SignedIn};
 use super::form::{self, FieldErrors, MAX_TEXT};
+use super::form_page::{self, FormErrors, FormPage};
 use super::users::ListRow;
 use super::{csv_export, fmt_ts, num, page_number, per_page, see_other, Pager, PER_PAGE};
 use super::{FrPath, FrQuery, Nav};
@@ -15,7 +16,6 @@ use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
 
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -311,7 +311,7 @@ pub struct StructureFormPage {
     pub nav: Nav,
     pub id: Option<i64>,
     pub f: StructureForm,
-    pub errors: FieldErrors,
+    pub errors: FormErrors,
     /// The parent as a select, or `None` for a typed parent (large scopes).
     pub parents: Option<Vec<(i64, String, String)>>,
     pub admin: bool,
@@ -325,28 +325,27 @@ impl CsrfProtected for StructureForm {
     }
 }
 
-impl StructureFormPage {
-    pub fn err(&self, field: &str) -> Option<&str> {
-        self.errors.get(field)
+impl FormPage for StructureFormPage {
+    fn errors(&self) -> &FormErrors {
+        &self.errors
     }
+}
 
+impl StructureFormPage {
     pub fn is_parent(&self, id: &i64) -> bool {
         self.f.parent_id == id.to_string()
     }
 }
 
-async fn form_page(
+/// The new structure form (`id` is `None`) or the edit form, with what was typed and what is
+/// wrong.
+async fn show_form(
     who: &SignedIn,
     id: Option<i64>,
     f: StructureForm,
-    errors: FieldErrors,
+    errors: FormErrors,
 ) -> WebResult<Response> {
     let v = &who.viewer;
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
     let parents = if v.platform_admin {
         super::structure_field::choices(who.dir(), &v.manage_scope()).await?
     } else {
@@ -375,7 +374,7 @@ async fn form_page(
         admin: v.platform_admin,
         parent_label,
     };
-    Ok((status, Html(page.render()?)).into_response())
+    form_page::render(&page)
 }
 
 #[derive(Deserialize, Default)]
@@ -398,17 +397,31 @@ pub async fn new_form(FrQuery(q): FrQuery<NewQuery>, who: SignedIn) -> WebResult
         parent_id: parent.map(|p| p.id.to_string()).unwrap_or_default(),
         ..Default::default()
     };
-    form_page(&who, None, f, FieldErrors::default()).await
+    show_form(&who, None, f, FormErrors::default()).await
 }
 
-/// Common checks of the structure form: names, address and (platform admins) domains.
-fn check(f: &StructureForm, e: &mut FieldErrors) -> (String, String, String, Vec<String>) {
-    let short = form::text(e, "short_name", &f.short_name, true, MAX_TEXT);
-    let long = form::text(e, "long_name", &f.long_name, false, MAX_TEXT);
-    let address = form::text(e, "postal_address", &f.postal_address, false, 500);
-    let domains = form::parse_domains(e, "domains", &f.domains);
-    (short, long, address, domains)
+/// The fields of the structure form once checked.
+struct StructureFields {
+    short_name: String,
+    long_name: String,
+    postal_address: String,
+    domains: Vec<String>,
 }
+
+/// The checks the new and edit forms share: names, address and (platform admins) domains;
+/// what is wrong goes to `e`, next to what the caller found already.
+fn check(f: &StructureForm, e: &mut FieldErrors) -> StructureFields {
+    StructureFields {
+        short_name: form::text(e, "short_name", &f.short_name, true, MAX_TEXT),
+        long_name: form::text(e, "long_name", &f.long_name, false, MAX_TEXT),
+        postal_address: form::text(e, "postal_address", &f.postal_address, false, 500),
+        domains: form::parse_domains(e, "domains", &f.domains),
+    }
+}
+
+/// Shown when a move would put a structure below itself.
+const MOVE_INTO_ITSELF: &str =
+    "Une structure ne peut pas être rattachée à elle-même ni à l'une de ses sous-structures.";
 
 /// A parent typed as text by a platform administrator becomes `parent_id`; `Some(message)`
 /// when the text designates no structure or several.
@@ -432,9 +445,7 @@ async fn resolve_parent(who: &SignedIn, f: &mut StructureForm) -> WebResult<Opti
 pub async fn create(Action(who, mut f): Action<StructureForm>) -> WebResult<Response> {
     let v = &who.viewer;
     if let Some(message) = resolve_parent(&who, &mut f).await? {
-        let mut e = FieldErrors::default();
-        e.add("parent_id", message);
-        return form_page(&who, None, f, e).await;
+        return show_form(&who, None, f, FormErrors::field("parent_id", message)).await;
     }
     let parent = if f.parent_id.trim().is_empty() {
         None
@@ -444,18 +455,24 @@ pub async fn create(Action(who, mut f): Action<StructureForm>) -> WebResult<Resp
     require(v.can_create_structure(parent.as_ref().map(|p| p.path.as_str())))?;
     require(f.domains.trim().is_empty() || v.can_edit_domains())?;
     let mut e = FieldErrors::default();
-    let (short, long, address, domains) = check(&f, &mut e);
+    let fields = check(&f, &mut e);
     if !e.is_empty() {
-        return form_page(&who, None, f, e).await;
+        return show_form(&who, None, f, e.into()).await;
     }
     let id = who
         .dir()
-        .create_structure_full(parent.as_ref().map(|p| p.id), &short, &long, &address)
+        .create_structure_full(
+            parent.as_ref().map(|p| p.id),
+            &fields.short_name,
+            &fields.long_name,
+            &fields.postal_address,
+        )
         .await?;
-    if !domains.is_empty() {
-        who.dir().set_domains(id, &domains).await?;
+    if !fields.domains.is_empty() {
+        who.dir().set_domains(id, &fields.domains).await?;
     }
-    who.audit("structure_created", &short, Some(id), &domains.join(", "))
+    let domains = fields.domains.join(", ");
+    who.audit("structure_created", &fields.short_name, Some(id), &domains)
         .await?;
     Ok(see_other(&format!("/aia/structures?id={id}"), "structure"))
 }
@@ -472,7 +489,7 @@ pub async fn edit_form(FrPath(id): FrPath<i64>, who: SignedIn) -> WebResult<Resp
         postal_address: s.postal_address.clone(),
         domains: who.dir().own_domains(id).await?.join(", "),
     };
-    form_page(&who, Some(id), f, FieldErrors::default()).await
+    show_form(&who, Some(id), f, FormErrors::default()).await
 }
 
 pub async fn update(
@@ -492,7 +509,7 @@ pub async fn update(
     if let Some(message) = resolve_parent(&who, &mut f).await? {
         e.add("parent_id", message);
     }
-    let (short, long, address, domains) = check(&f, &mut e);
+    let fields = check(&f, &mut e);
     let new_parent = if e.get("parent_id").is_some() {
         s.parent_id
     } else if f.parent_id.trim().is_empty() {
@@ -501,10 +518,7 @@ pub async fn update(
         match dir.structure_info(num(&f.parent_id, 0)).await? {
             Some(p) if v.can_view_structure(&p.path) => {
                 if p.path.starts_with(&s.path) {
-                    e.add(
-                        "parent_id",
-                        "Une structure ne peut pas être rattachée à elle-même ni à l'une de ses sous-structures.",
-                    );
+                    e.add("parent_id", MOVE_INTO_ITSELF);
                 }
                 Some(p.id)
             }
@@ -515,28 +529,32 @@ pub async fn update(
         }
     };
     if !e.is_empty() {
-        return form_page(&who, Some(id), f, e).await;
+        return show_form(&who, Some(id), f, e.into()).await;
     }
-    dir.update_structure(id, &short, &long, &address).await?;
+    dir.update_structure(
+        id,
+        &fields.short_name,
+        &fields.long_name,
+        &fields.postal_address,
+    )
+    .await?;
     let mut details = Vec::new();
-    if v.can_edit_domains() && domains != old_domains {
-        dir.set_domains(id, &domains).await?;
-        details.push(format!("domaines : {}", domains.join(", ")));
+    if v.can_edit_domains() && fields.domains != old_domains {
+        dir.set_domains(id, &fields.domains).await?;
+        details.push(format!("domaines : {}", fields.domains.join(", ")));
     }
     if new_parent != s.parent_id && v.can_move_structure() {
         match dir.move_structure(id, new_parent).await {
             Ok(()) => details.push("structure déplacée".to_string()),
             Err(DirectoryError::Invalid(_)) => {
-                e.add(
-                    "parent_id",
-                    "Une structure ne peut pas être rattachée à elle-même ni à l'une de ses sous-structures.",
-                );
-                return form_page(&who, Some(id), f, e).await;
+                let refused = FormErrors::field("parent_id", MOVE_INTO_ITSELF);
+                return show_form(&who, Some(id), f, refused).await;
             }
             Err(other) => return Err(other.into()),
         }
     }
-    who.audit("structure_updated", &short, Some(id), &details.join("; "))
+    let details = details.join("; ");
+    who.audit("structure_updated", &fields.short_name, Some(id), &details)
         .await?;
     who.gw().directory_changed();
     Ok(see_other(&format!("/aia/structures?id={id}"), "structure"))

@@ -4,6 +4,7 @@
 
 use super::extract::{require, Action, CsrfOnly, CsrfProtected, SignedIn};
 use super::form::{self, FieldErrors, MAX_TEXT};
+use super::form_page::{self, Checked, FormErrors, FormPage};
 use super::photo::PhotoUpload;
 use super::{
     csv_export, fmt_date, fmt_ts, grant_rows, num, page_number, per_page, see_other, FlashQuery,
@@ -19,7 +20,6 @@ use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
 
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
@@ -408,47 +408,42 @@ impl CsrfProtected for UserForm {
 
 #[derive(Template)]
 #[template(path = "aia/user_form.html")]
-pub struct FormPage {
+pub struct UserFormPage {
     pub l: Layout,
     pub nav: Nav,
     /// `Some(id)` when editing.
     pub id: Option<i64>,
     pub f: UserForm,
-    pub errors: FieldErrors,
+    pub errors: FormErrors,
     /// The structure as a select; `None` when the manager's scope holds too many structures
     /// and the field is typed text instead.
     pub structures: Option<Vec<(i64, String, String)>>,
-    pub message: Option<String>,
     pub has_photo: bool,
 }
 
-impl FormPage {
-    pub fn err(&self, field: &str) -> Option<&str> {
-        self.errors.get(field)
+impl FormPage for UserFormPage {
+    fn errors(&self) -> &FormErrors {
+        &self.errors
     }
+}
 
+impl UserFormPage {
     pub fn is_selected(&self, id: &i64) -> bool {
         self.f.structure_id == id.to_string()
     }
 }
 
-async fn form_page(
-    who: &SignedIn,
-    id: Option<i64>,
-    f: UserForm,
-    errors: FieldErrors,
-    message: Option<String>,
-) -> WebResult<Response> {
-    form_page_flash(who, id, f, errors, message, "").await
-}
+/// Shown when the e-mail belongs to another account.
+const EMAIL_TAKEN: &str = "Un compte existe déjà avec cette adresse e-mail.";
 
-/// The form with a flash message (`?ok=`) and, when editing, the account's photo.
-async fn form_page_flash(
+/// AJOUTER (`id` is `None`) or ÉDITER, with what was typed and what is wrong. `flash` is the
+/// code of the message after a redirect (`?ok=`), empty for none; when editing, the page also
+/// offers the account's photo.
+async fn show_form(
     who: &SignedIn,
     id: Option<i64>,
     f: UserForm,
-    errors: FieldErrors,
-    message: Option<String>,
+    errors: FormErrors,
     flash: &str,
 ) -> WebResult<Response> {
     let has_photo = match id {
@@ -459,36 +454,29 @@ async fn form_page_flash(
             .is_some_and(|u| u.has_photo),
         None => false,
     };
-    let status = if errors.is_empty() && message.is_none() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
     let title = if id.is_some() {
         "Éditer l'utilisateur"
     } else {
         "Ajout d'un nouvel utilisateur"
     };
-    let page = FormPage {
+    let page = UserFormPage {
         l: who.layout(title),
         nav: who.nav("utilisateurs").with_flash(flash),
         id,
         f,
         errors,
         structures: structure_field::choices(who.dir(), &who.viewer.manage_scope()).await?,
-        message,
         has_photo,
     };
-    Ok((status, Html(page.render()?)).into_response())
+    form_page::render(&page)
 }
 
-/// Checks every field (docs/product.md#accounts) and returns what to store, or the errors to
-/// show.
+/// Checks every field (docs/product.md#accounts): what to store and what is wrong.
 async fn check(
     who: &SignedIn,
     f: &UserForm,
     editing: Option<i64>,
-) -> WebResult<(UserInput, FieldErrors)> {
+) -> WebResult<Checked<UserInput>> {
     let (v, dir) = (&who.viewer, who.dir());
     let mut e = FieldErrors::default();
     let last_name = form::text(&mut e, "last_name", &f.last_name, true, MAX_TEXT);
@@ -539,7 +527,7 @@ async fn check(
     if e.get("email").is_none() && !email.is_empty() {
         if let Some(other) = dir.user_id_by_email(&email).await? {
             if Some(other) != editing {
-                e.add("email", "Un compte existe déjà avec cette adresse e-mail.");
+                e.add("email", EMAIL_TAKEN);
             }
         }
     }
@@ -564,8 +552,8 @@ async fn check(
             );
         }
     }
-    Ok((
-        UserInput {
+    Ok(Checked {
+        value: UserInput {
             email,
             last_name,
             first_name,
@@ -580,8 +568,8 @@ async fn check(
             valid_until,
             locked: f.locked_checked(),
         },
-        e,
-    ))
+        errors: e,
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -596,23 +584,24 @@ pub async fn new_form(FrQuery(q): FrQuery<NewQuery>, who: SignedIn) -> WebResult
         structure_id: q.structure,
         ..Default::default()
     };
-    form_page(&who, None, f, FieldErrors::default(), None).await
+    show_form(&who, None, f, FormErrors::default(), "").await
 }
 
 pub async fn create(Action(who, f): Action<UserForm>) -> WebResult<Response> {
     require(who.viewer.is_manager())?;
-    let (input, errors) = check(&who, &f, None).await?;
+    let Checked {
+        value: input,
+        errors,
+    } = check(&who, &f, None).await?;
     if !errors.is_empty() {
-        return form_page(&who, None, f, errors, None).await;
+        return show_form(&who, None, f, errors.into(), "").await;
     }
     let Some(id) = who
         .dir()
         .create_user_full(&input, who.viewer.user_id)
         .await?
     else {
-        let mut errors = FieldErrors::default();
-        errors.add("email", "Un compte existe déjà avec cette adresse e-mail.");
-        return form_page(&who, None, f, errors, None).await;
+        return show_form(&who, None, f, FormErrors::field("email", EMAIL_TAKEN), "").await;
     };
     who.audit("user_created", &input.email, Some(input.structure_id), "")
         .await?;
@@ -625,15 +614,8 @@ pub async fn edit_form(
     who: SignedIn,
 ) -> WebResult<Response> {
     let u = managed_user(&who, id).await?;
-    form_page_flash(
-        &who,
-        Some(id),
-        UserForm::from_record(&u),
-        FieldErrors::default(),
-        None,
-        &q.ok,
-    )
-    .await
+    let f = UserForm::from_record(&u);
+    show_form(&who, Some(id), f, FormErrors::default(), &q.ok).await
 }
 
 pub async fn update(
@@ -641,7 +623,10 @@ pub async fn update(
     Action(who, f): Action<UserForm>,
 ) -> WebResult<Response> {
     let before = managed_user(&who, id).await?;
-    let (input, mut errors) = check(&who, &f, Some(id)).await?;
+    let Checked {
+        value: input,
+        mut errors,
+    } = check(&who, &f, Some(id)).await?;
     if id == who.viewer.user_id && input.locked {
         errors.add(
             "locked",
@@ -669,12 +654,11 @@ pub async fn update(
         }
     }
     if !errors.is_empty() {
-        return form_page(&who, Some(id), f, errors, None).await;
+        return show_form(&who, Some(id), f, errors.into(), "").await;
     }
     if !who.dir().update_user_full(id, &input).await? {
-        let mut errors = FieldErrors::default();
-        errors.add("email", "Un compte existe déjà avec cette adresse e-mail.");
-        return form_page(&who, Some(id), f, errors, None).await;
+        let taken = FormErrors::field("email", EMAIL_TAKEN);
+        return show_form(&who, Some(id), f, taken, "").await;
     }
     let mut details = Vec::new();
     if before.email != input.email {
@@ -824,14 +808,9 @@ pub async fn reset_password(
         }
         Err(e) => {
             tracing::warn!(user_id = id, error = %e, "password reset link not sent");
-            form_page(
-                &who,
-                Some(id),
-                UserForm::from_record(&u),
-                FieldErrors::default(),
-                Some("Le message n'a pas pu être envoyé. Réessayez dans quelques instants ou contactez le correspondant CIG.".into()),
-            )
-            .await
+            let f = UserForm::from_record(&u);
+            let errors = FormErrors::message("Le message n'a pas pu être envoyé. Réessayez dans quelques instants ou contactez le correspondant CIG.");
+            show_form(&who, Some(id), f, errors, "").await
         }
     }
 }
@@ -893,14 +872,9 @@ pub async fn upload_photo(
             ))
         }
         Err(refused) => {
-            form_page(
-                &who,
-                Some(id),
-                UserForm::from_record(&u),
-                FieldErrors::default(),
-                Some(refused.message().to_string()),
-            )
-            .await
+            let f = UserForm::from_record(&u);
+            let errors = FormErrors::message(refused.message());
+            show_form(&who, Some(id), f, errors, "").await
         }
     }
 }

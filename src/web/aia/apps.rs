@@ -73,8 +73,14 @@ async fn visible_apps(who: &SignedIn) -> WebResult<Vec<AppInfo>> {
     Ok(who.dir().apps_with_roles(only, &v.manage_scope()).await?)
 }
 
+/// A role of an application the viewer administers.
+struct AdministeredRole {
+    app: AppInfo,
+    role_id: i64,
+}
+
 /// The role `slug`/`role` if the viewer administers the application, else 404.
-async fn role_of(who: &SignedIn, slug: &str, role: &str) -> WebResult<(AppInfo, i64)> {
+async fn role_of(who: &SignedIn, slug: &str, role: &str) -> WebResult<AdministeredRole> {
     if !who.viewer.can_admin_app(slug) {
         return Err(WebError::NotFound);
     }
@@ -84,7 +90,7 @@ async fn role_of(who: &SignedIn, slug: &str, role: &str) -> WebResult<(AppInfo, 
 
 /// The role among applications already loaded (the page has them: counting every role's
 /// members twice per request was most of the page's time at 300 000 assignments).
-fn find_role(apps: &[AppInfo], v: &Viewer, slug: &str, role: &str) -> WebResult<(AppInfo, i64)> {
+fn find_role(apps: &[AppInfo], v: &Viewer, slug: &str, role: &str) -> WebResult<AdministeredRole> {
     if !v.can_admin_app(slug) {
         return Err(WebError::NotFound);
     }
@@ -99,7 +105,7 @@ fn find_role(apps: &[AppInfo], v: &Viewer, slug: &str, role: &str) -> WebResult<
         .find(|r| r.name == role)
         .map(|r| r.id)
         .ok_or(WebError::NotFound)?;
-    Ok((app, role_id))
+    Ok(AdministeredRole { app, role_id })
 }
 
 pub async fn page(FrQuery(q): FrQuery<PageQuery>, who: SignedIn) -> WebResult<Response> {
@@ -112,7 +118,7 @@ pub async fn page(FrQuery(q): FrQuery<PageQuery>, who: SignedIn) -> WebResult<Re
     let mut members = Vec::new();
     let mut total = 0;
     if !q.app.is_empty() && !q.role.is_empty() {
-        let (app, role_id) = find_role(&apps, v, &q.app, &q.role)?;
+        let AdministeredRole { app, role_id } = find_role(&apps, v, &q.app, &q.role)?;
         let (t, rows) = who
             .dir()
             .role_members(
@@ -256,7 +262,7 @@ pub async fn assign_form(
     FrQuery(q): FrQuery<AssignQuery>,
     who: SignedIn,
 ) -> WebResult<Response> {
-    let (app, _) = role_of(&who, &slug, &role).await?;
+    let app = role_of(&who, &slug, &role).await?.app;
     require(who.viewer.can_grant_role(&slug, &role))?;
     let page_no = page_number(&q.page);
     assign_page(&who, app, &role, &q.q, page_no, FormErrors::default()).await
@@ -269,7 +275,7 @@ pub async fn assign(
     Action(who, pairs): Action<Vec<(String, String)>>,
 ) -> WebResult<Response> {
     let (v, dir) = (&who.viewer, who.dir());
-    let (app, role_id) = role_of(&who, &slug, &role).await?;
+    let AdministeredRole { app, role_id } = role_of(&who, &slug, &role).await?;
     require(v.can_grant_role(&slug, &role))?;
     let user_ids = form::ids(&pairs, "user_ids");
     if user_ids.is_empty() || user_ids.len() > 500 {
@@ -344,7 +350,7 @@ pub async fn members_action(
     Action(who, pairs): Action<Vec<(String, String)>>,
 ) -> WebResult<Response> {
     let v = &who.viewer;
-    let (app, role_id) = role_of(&who, &slug, &role).await?;
+    let AdministeredRole { app, role_id } = role_of(&who, &slug, &role).await?;
     let action = form::first(&pairs, "action");
     let target = match action {
         "desaffecter" => None,
@@ -435,7 +441,7 @@ pub async fn export(
 ) -> WebResult<Response> {
     let who = who.ok_or(WebError::Forbidden)?;
     let v = &who.viewer;
-    let (app, role_id) = role_of(&who, &slug, &role).await?;
+    let AdministeredRole { app, role_id } = role_of(&who, &slug, &role).await?;
     who.audit(
         "role_members_exported",
         "",

@@ -144,8 +144,8 @@ impl FromRequest<Arc<Gateway>> for PhotoUpload {
         let field = |name: &str| {
             parts
                 .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, c)| c.to_vec())
+                .find(|p| p.name == name)
+                .map(|p| p.content.to_vec())
                 .unwrap_or_default()
         };
         if !who.req.csrf_ok(&String::from_utf8_lossy(&field("csrf"))) {
@@ -187,9 +187,15 @@ pub async fn process(data: Vec<u8>) -> WebResult<Result<Reencoded, PhotoError>> 
     .map_err(|e| WebError::Internal(e.to_string()))
 }
 
-/// The parts of a multipart body as (field name, content); malformed bodies give what could be
-/// read (possibly nothing).
-pub fn parts<'a>(body: &'a [u8], boundary: &str) -> Vec<(String, &'a [u8])> {
+/// One field of a multipart body.
+pub struct FormPart<'a> {
+    pub name: String,
+    pub content: &'a [u8],
+}
+
+/// The fields of a multipart body; malformed bodies give what could be read (possibly
+/// nothing).
+pub fn parts<'a>(body: &'a [u8], boundary: &str) -> Vec<FormPart<'a>> {
     let delim = format!("--{boundary}");
     let mut out = Vec::new();
     let Some(mut pos) = find(body, delim.as_bytes(), 0) else {
@@ -219,7 +225,10 @@ pub fn parts<'a>(body: &'a [u8], boundary: &str) -> Vec<(String, &'a [u8])> {
         let Some(end) = find(body, closing.as_bytes(), content_start) else {
             break;
         };
-        out.push((name, &body[content_start..end]));
+        out.push(FormPart {
+            name,
+            content: &body[content_start..end],
+        });
         pos = end + 2;
     }
     out
@@ -254,8 +263,15 @@ pub fn dimensions_ok(width: u32, height: u32) -> bool {
         && u64::from(width) * u64::from(height) <= MAX_PIXELS
 }
 
+/// Width and height of an image, in pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dimensions {
+    pub width: u32,
+    pub height: u32,
+}
+
 /// Size, format and dimensions, from the header only (no pixel is decoded).
-pub fn check_header(data: &[u8]) -> Result<(u32, u32), PhotoError> {
+pub fn check_header(data: &[u8]) -> Result<Dimensions, PhotoError> {
     if data.is_empty() {
         return Err(PhotoError::Empty);
     }
@@ -270,7 +286,10 @@ pub fn check_header(data: &[u8]) -> Result<(u32, u32), PhotoError> {
     if !dimensions_ok(w, h) {
         return Err(PhotoError::TooManyPixels);
     }
-    Ok((w, h))
+    Ok(Dimensions {
+        width: w,
+        height: h,
+    })
 }
 
 /// Decodes an uploaded image (JPEG, PNG, WebP or GIF) under strict limits and re-encodes it as
@@ -366,7 +385,13 @@ mod tests {
             check_header(&bilevel_png(8193, 1)),
             Err(PhotoError::TooManyPixels)
         );
-        assert_eq!(check_header(&bilevel_png(4032, 3024)), Ok((4032, 3024)));
+        assert_eq!(
+            check_header(&bilevel_png(4032, 3024)),
+            Ok(Dimensions {
+                width: 4032,
+                height: 3024
+            })
+        );
         assert_eq!(
             reencode(&vec![0u8; MAX_UPLOAD + 1]),
             Err(PhotoError::TooLarge)
@@ -391,8 +416,11 @@ mod tests {
         let b = boundary("multipart/form-data; boundary=XyZ").unwrap();
         let p = parts(body, &b);
         assert_eq!(p.len(), 2);
-        assert_eq!((p[0].0.as_str(), p[0].1), ("csrf", &b"tok"[..]));
-        assert_eq!((p[1].0.as_str(), p[1].1), ("photo", &b"\x89PNG"[..]));
+        assert_eq!((p[0].name.as_str(), p[0].content), ("csrf", &b"tok"[..]));
+        assert_eq!(
+            (p[1].name.as_str(), p[1].content),
+            ("photo", &b"\x89PNG"[..])
+        );
         assert!(boundary("text/plain").is_none());
     }
 }

@@ -62,14 +62,17 @@ pub struct StructureMatches {
     pub by_id: bool,
 }
 
+/// The filter of a users list and, when it names structures, what they turned out to be.
+pub(super) struct ListFilter {
+    pub filter: UserFilter,
+    pub structures: Option<StructureMatches>,
+}
+
 /// Turns the query into a filter, checking the structure against the viewer's list scope
 /// (an unknown or foreign structure is a 404, like any object out of reach). A structure typed
 /// as text filters on every structure of the scope whose name contains it (and their
 /// subtrees); more than `structure_field::MATCH_MAX` is refused with a message, not guessed.
-pub(super) async fn filter_of(
-    who: &SignedIn,
-    q: &ListQuery,
-) -> WebResult<(UserFilter, Option<StructureMatches>)> {
+pub(super) async fn filter_of(who: &SignedIn, q: &ListQuery) -> WebResult<ListFilter> {
     let (v, dir) = (&who.viewer, who.dir());
     // Account states are for managers only: agents cannot filter colleagues on them.
     let states = v.is_manager();
@@ -130,8 +133,12 @@ pub(super) async fn filter_of(
         };
         f.app_role = Some((slug, role));
     }
-    Ok((f, matches))
+    Ok(ListFilter {
+        filter: f,
+        structures: matches,
+    })
 }
+
 #[derive(Template)]
 #[template(path = "aia/users.html")]
 pub struct UsersPage {
@@ -147,31 +154,43 @@ pub struct UsersPage {
     pub structure_matches: Option<StructureMatches>,
     /// This list without its structure filter.
     pub clear_structure_url: String,
-    pub app_choices: Vec<(String, String)>,
+    pub app_choices: Vec<AppChoice>,
     pub can_add: bool,
     pub can_export: bool,
     pub export_url: String,
     pub short_search: bool,
 }
 
-/// (value, label) of the application/role filter.
-async fn app_choices(dir: &Directory) -> WebResult<Vec<(String, String)>> {
+/// An option of the application/role filter: `value` is "slug" or "slug/role".
+pub struct AppChoice {
+    pub value: String,
+    pub label: String,
+}
+
+/// Every application, then each of its roles.
+async fn app_choices(dir: &Directory) -> WebResult<Vec<AppChoice>> {
     let apps = dir.apps_with_roles(None, &Scope::Subtrees(vec![])).await?;
     let mut out = Vec::new();
     for a in apps {
-        out.push((a.slug.clone(), format!("{} (tous les rôles)", a.name)));
+        out.push(AppChoice {
+            value: a.slug.clone(),
+            label: format!("{} (tous les rôles)", a.name),
+        });
         for r in a.roles {
-            out.push((
-                format!("{}/{}", a.slug, r.name),
-                format!("{} — {}", a.name, r.name),
-            ));
+            out.push(AppChoice {
+                value: format!("{}/{}", a.slug, r.name),
+                label: format!("{} — {}", a.name, r.name),
+            });
         }
     }
     Ok(out)
 }
 
 pub async fn list(FrQuery(q): FrQuery<ListQuery>, who: SignedIn) -> WebResult<Response> {
-    let (f, structure_matches) = filter_of(&who, &q).await?;
+    let ListFilter {
+        filter: f,
+        structures: structure_matches,
+    } = filter_of(&who, &q).await?;
     let (v, dir) = (&who.viewer, who.dir());
     let per_page = per_page(&q.par_page);
     let page = page_number(&q.page);

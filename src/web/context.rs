@@ -10,12 +10,17 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use std::sync::Arc;
 
+/// The account behind a request: its session is live and the account usable today (a locked or
+/// expired account counts as anonymous, docs/product.md#accounts).
 pub struct User {
     pub live: Live,
     pub ident: Arc<CachedIdentity>,
 }
 
-pub struct Ctx {
+/// What every portal handler needs to know about the request it answers, read once by the
+/// extractor below: the session and identity come through the proxy's identity cache, so a
+/// portal page costs no more than a proxied request (docs/architecture.md#the-portal).
+pub struct PortalRequest {
     pub gw: Arc<Gateway>,
     pub session_token: Option<String>,
     pub csrf_cookie: Option<String>,
@@ -38,7 +43,7 @@ fn cookie_value(parts: &Parts, name: &str) -> Option<String> {
     None
 }
 
-impl FromRequestParts<Arc<Gateway>> for Ctx {
+impl FromRequestParts<Arc<Gateway>> for PortalRequest {
     type Rejection = WebError;
 
     async fn from_request_parts(
@@ -77,7 +82,7 @@ impl FromRequestParts<Arc<Gateway>> for Ctx {
             .uri
             .path_and_query()
             .map_or_else(|| "/".to_string(), |p| p.as_str().to_string());
-        Ok(Ctx {
+        Ok(PortalRequest {
             path_and_query,
             gw: gw.clone(),
             session_token,
@@ -89,7 +94,7 @@ impl FromRequestParts<Arc<Gateway>> for Ctx {
     }
 }
 
-impl Ctx {
+impl PortalRequest {
     /// What CSRF tokens are bound to: the session when logged in, else the pre-session cookie.
     fn csrf_binding(&self) -> Option<&str> {
         if self.user.is_some() {

@@ -1,6 +1,6 @@
 //! "Se connecter" and "Déconnexion" (docs/product.md#login-and-logout).
 
-use super::context::Ctx;
+use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use super::pages::{LoginPage, LogoutPage};
 use super::set_cookie;
@@ -34,7 +34,7 @@ pub struct LoginForm {
 }
 
 /// Where to go after login: a validated return URL, else the portal.
-fn destination(ctx: &Ctx, return_to: &str) -> String {
+fn destination(ctx: &PortalRequest, return_to: &str) -> String {
     ctx.gw
         .routes()
         .validate_return(return_to)
@@ -43,7 +43,7 @@ fn destination(ctx: &Ctx, return_to: &str) -> String {
 
 /// Renders the login page, creating the pre-session CSRF cookie when the browser has none.
 fn login_page(
-    mut ctx: Ctx,
+    mut ctx: PortalRequest,
     status: StatusCode,
     email: String,
     error: Option<String>,
@@ -62,7 +62,7 @@ fn login_page(
     Ok((status, headers, Html(page.render()?)).into_response())
 }
 
-pub async fn form(ctx: Ctx, Query(q): Query<LoginQuery>) -> WebResult<Response> {
+pub async fn form(ctx: PortalRequest, Query(q): Query<LoginQuery>) -> WebResult<Response> {
     let return_to = ctx
         .gw
         .routes()
@@ -82,7 +82,7 @@ pub async fn form(ctx: Ctx, Query(q): Query<LoginQuery>) -> WebResult<Response> 
     login_page(ctx, StatusCode::OK, String::new(), None, notice, return_to)
 }
 
-pub async fn submit(ctx: Ctx, Form(f): Form<LoginForm>) -> WebResult<Response> {
+pub async fn submit(ctx: PortalRequest, Form(f): Form<LoginForm>) -> WebResult<Response> {
     let return_to = ctx
         .gw
         .routes()
@@ -247,7 +247,7 @@ pub async fn submit(ctx: Ctx, Form(f): Form<LoginForm>) -> WebResult<Response> {
     Ok((StatusCode::SEE_OTHER, headers).into_response())
 }
 
-pub async fn confirm_logout(ctx: Ctx) -> WebResult<Response> {
+pub async fn confirm_logout(ctx: PortalRequest) -> WebResult<Response> {
     if ctx.user.is_none() {
         return Ok(Redirect::to("/login").into_response());
     }
@@ -267,7 +267,7 @@ pub struct LogoutForm {
 }
 
 /// Ends the session everywhere: application-host cookies are bound to it, so they die with it.
-pub async fn logout(ctx: Ctx, Form(f): Form<LogoutForm>) -> WebResult<Response> {
+pub async fn logout(ctx: PortalRequest, Form(f): Form<LogoutForm>) -> WebResult<Response> {
     let Some(user) = &ctx.user else {
         return Ok(Redirect::to("/login").into_response());
     };

@@ -1,7 +1,7 @@
 //! "Créer mon mot de passe" from a one-time link (first visit, reset, or the link the admin CLI
 //! prints). On success every other session of the user ends and the user is logged in.
 
-use super::context::Ctx;
+use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use super::pages::{Layout, MessagePage};
 use super::set_cookie;
@@ -34,7 +34,7 @@ pub struct PasswordForm {
 }
 
 /// A token is valid for either purpose; which one only changes the wording.
-async fn token_user(ctx: &Ctx, token: &str) -> WebResult<Option<(i64, Purpose)>> {
+async fn token_user(ctx: &PortalRequest, token: &str) -> WebResult<Option<(i64, Purpose)>> {
     if token.len() > 128 {
         return Ok(None);
     }
@@ -46,7 +46,7 @@ async fn token_user(ctx: &Ctx, token: &str) -> WebResult<Option<(i64, Purpose)>>
     Ok(None)
 }
 
-fn invalid_link(ctx: &Ctx) -> WebResult<Response> {
+fn invalid_link(ctx: &PortalRequest) -> WebResult<Response> {
     let page = MessagePage {
         l: ctx.layout("Lien invalide"),
         heading: "Ce lien n'est plus valide".into(),
@@ -64,7 +64,7 @@ fn heading(p: Purpose) -> String {
     }
 }
 
-pub async fn form(mut ctx: Ctx, Path(token): Path<String>) -> WebResult<Response> {
+pub async fn form(mut ctx: PortalRequest, Path(token): Path<String>) -> WebResult<Response> {
     let Some((uid, purpose)) = token_user(&ctx, &token).await? else {
         return invalid_link(&ctx);
     };
@@ -82,7 +82,7 @@ pub async fn form(mut ctx: Ctx, Path(token): Path<String>) -> WebResult<Response
 }
 
 pub async fn submit(
-    ctx: Ctx,
+    ctx: PortalRequest,
     Path(token): Path<String>,
     Form(f): Form<PasswordForm>,
 ) -> WebResult<Response> {

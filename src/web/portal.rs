@@ -1,13 +1,13 @@
 //! "Vos applications" (docs/product.md#portal). The profile lives in the AIA
 //! (`web::aia::profile`).
 
-use super::context::Ctx;
+use super::context::PortalRequest;
 use super::error::WebResult;
 use super::pages::{initials, PortalPage, Tile};
 use askama::Template;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
-pub async fn home(ctx: Ctx) -> WebResult<Response> {
+pub async fn home(ctx: PortalRequest) -> WebResult<Response> {
     let Some(user) = &ctx.user else {
         return Ok(Redirect::to("/login").into_response());
     };

@@ -2,7 +2,7 @@
 //! (docs/product.md#first-visit-and-password-reset): the page answers the same text whatever
 //! the e-mail, and the link is sent in the background (see `lifecycle::request_link`).
 
-use super::context::Ctx;
+use super::context::PortalRequest;
 use super::error::WebResult;
 use super::pages::Layout;
 use crate::directory::tokens::Purpose;
@@ -51,7 +51,7 @@ fn texts(purpose: Purpose) -> (&'static str, &'static str, &'static str) {
 }
 
 fn page(
-    mut ctx: Ctx,
+    mut ctx: PortalRequest,
     purpose: Purpose,
     status: StatusCode,
     email: String,
@@ -73,7 +73,7 @@ fn page(
     Ok((status, headers, Html(p.render()?)).into_response())
 }
 
-async fn submit(ctx: Ctx, f: RequestForm, purpose: Purpose) -> WebResult<Response> {
+async fn submit(ctx: PortalRequest, f: RequestForm, purpose: Purpose) -> WebResult<Response> {
     let email = f.email.trim().to_string();
     if !ctx.csrf_ok(&f.csrf) {
         let msg = "Le formulaire a expiré : veuillez le renvoyer.".to_string();
@@ -122,7 +122,7 @@ async fn submit(ctx: Ctx, f: RequestForm, purpose: Purpose) -> WebResult<Respons
     )
 }
 
-pub async fn first_visit_form(ctx: Ctx) -> WebResult<Response> {
+pub async fn first_visit_form(ctx: PortalRequest) -> WebResult<Response> {
     page(
         ctx,
         Purpose::FirstVisit,
@@ -133,11 +133,14 @@ pub async fn first_visit_form(ctx: Ctx) -> WebResult<Response> {
     )
 }
 
-pub async fn first_visit_submit(ctx: Ctx, Form(f): Form<RequestForm>) -> WebResult<Response> {
+pub async fn first_visit_submit(
+    ctx: PortalRequest,
+    Form(f): Form<RequestForm>,
+) -> WebResult<Response> {
     submit(ctx, f, Purpose::FirstVisit).await
 }
 
-pub async fn forgot_form(ctx: Ctx) -> WebResult<Response> {
+pub async fn forgot_form(ctx: PortalRequest) -> WebResult<Response> {
     page(
         ctx,
         Purpose::Reset,
@@ -148,6 +151,6 @@ pub async fn forgot_form(ctx: Ctx) -> WebResult<Response> {
     )
 }
 
-pub async fn forgot_submit(ctx: Ctx, Form(f): Form<RequestForm>) -> WebResult<Response> {
+pub async fn forgot_submit(ctx: PortalRequest, Form(f): Form<RequestForm>) -> WebResult<Response> {
     submit(ctx, f, Purpose::Reset).await
 }

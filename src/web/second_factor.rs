@@ -4,7 +4,7 @@
 //! login; the brute-force protections of the password (growing delay per account, pause per
 //! address) count the codes too.
 
-use super::context::Ctx;
+use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use super::set_cookie;
 use crate::directory::audit::AuditEvent;
@@ -45,14 +45,14 @@ fn cookie_of(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|c| c.value().to_string())
 }
 
-fn read_pending(ctx: &Ctx, headers: &HeaderMap) -> Option<Pending> {
+fn read_pending(ctx: &PortalRequest, headers: &HeaderMap) -> Option<Pending> {
     let raw = cookie_of(headers, &ctx.gw.cookies.pending_login)?;
     let plain = ctx.gw.factor_keys.open(&raw, PENDING_AAD)?;
     let p: Pending = serde_json::from_slice(&plain).ok()?;
     (p.expires > crate::directory::now()).then_some(p)
 }
 
-fn pending_cookie(ctx: &Ctx, value: &str, clear: bool) -> HeaderValue {
+fn pending_cookie(ctx: &PortalRequest, value: &str, clear: bool) -> HeaderValue {
     let mut c = cookie::Cookie::new(ctx.gw.cookies.pending_login.clone(), value.to_string());
     c.set_http_only(true);
     c.set_same_site(cookie::SameSite::Lax);
@@ -68,7 +68,7 @@ fn pending_cookie(ctx: &Ctx, value: &str, clear: bool) -> HeaderValue {
 
 /// After a right password for an account with a second factor: remember who is logging in
 /// (sealed, five minutes) and ask for the code.
-pub fn ask(ctx: &Ctx, user_id: i64, email: &str, return_to: &str) -> WebResult<Response> {
+pub fn ask(ctx: &PortalRequest, user_id: i64, email: &str, return_to: &str) -> WebResult<Response> {
     let pending = Pending {
         user_id,
         email: email.to_string(),
@@ -86,7 +86,7 @@ pub fn ask(ctx: &Ctx, user_id: i64, email: &str, return_to: &str) -> WebResult<R
     Ok((StatusCode::SEE_OTHER, headers).into_response())
 }
 
-fn page(mut ctx: Ctx, status: StatusCode, error: Option<String>) -> WebResult<Response> {
+fn page(mut ctx: PortalRequest, status: StatusCode, error: Option<String>) -> WebResult<Response> {
     let mut headers = HeaderMap::new();
     ctx.ensure_csrf_cookie(&mut headers);
     let html = SecondFactorPage {
@@ -97,7 +97,7 @@ fn page(mut ctx: Ctx, status: StatusCode, error: Option<String>) -> WebResult<Re
     Ok((status, headers, Html(html)).into_response())
 }
 
-pub async fn form(ctx: Ctx, headers: HeaderMap) -> WebResult<Response> {
+pub async fn form(ctx: PortalRequest, headers: HeaderMap) -> WebResult<Response> {
     if read_pending(&ctx, &headers).is_none() {
         return Ok(Redirect::to("/login?expired=1").into_response());
     }
@@ -112,7 +112,11 @@ pub struct CodeForm {
     code: String,
 }
 
-pub async fn submit(ctx: Ctx, headers: HeaderMap, Form(f): Form<CodeForm>) -> WebResult<Response> {
+pub async fn submit(
+    ctx: PortalRequest,
+    headers: HeaderMap,
+    Form(f): Form<CodeForm>,
+) -> WebResult<Response> {
     let Some(pending) = read_pending(&ctx, &headers) else {
         return Ok(Redirect::to("/login?expired=1").into_response());
     };

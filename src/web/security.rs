@@ -3,7 +3,7 @@
 //! recovery codes shown once; removal and regeneration confirmed with a current code. Every
 //! change is audited and told to the user by mail.
 
-use super::context::Ctx;
+use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use crate::auth::totp;
 use crate::directory::audit::AuditEvent;
@@ -60,7 +60,7 @@ fn enrol_aad(user_id: i64) -> Vec<u8> {
 }
 
 /// The signed-in user, or the way to the login form (and back here).
-fn signed_in(ctx: &Ctx) -> Result<&super::context::User, Redirect> {
+fn signed_in(ctx: &PortalRequest) -> Result<&super::context::User, Redirect> {
     ctx.user.as_ref().ok_or_else(|| {
         let back: String = form_urlencoded::byte_serialize(PATH.as_bytes()).collect();
         Redirect::to(&format!("/login?return_to={back}"))
@@ -74,7 +74,7 @@ fn french_date(unix: i64) -> String {
 }
 
 async fn render(
-    ctx: &Ctx,
+    ctx: &PortalRequest,
     status: StatusCode,
     notice: Option<String>,
     error: Option<String>,
@@ -100,7 +100,7 @@ pub struct Flash {
     ok: String,
 }
 
-pub async fn page(ctx: Ctx, Query(q): Query<Flash>) -> WebResult<Response> {
+pub async fn page(ctx: PortalRequest, Query(q): Query<Flash>) -> WebResult<Response> {
     if let Err(r) = signed_in(&ctx) {
         return Ok(r.into_response());
     }
@@ -118,7 +118,7 @@ pub struct CsrfForm {
 }
 
 fn enrol_page(
-    ctx: &Ctx,
+    ctx: &PortalRequest,
     status: StatusCode,
     secret: &[u8],
     sealed: String,
@@ -147,7 +147,7 @@ fn enrol_page(
 }
 
 /// Starts an enrolment: a new secret, shown as a QR code and in base32.
-pub async fn start(ctx: Ctx, Form(f): Form<CsrfForm>) -> WebResult<Response> {
+pub async fn start(ctx: PortalRequest, Form(f): Form<CsrfForm>) -> WebResult<Response> {
     let user = match signed_in(&ctx) {
         Ok(u) => u,
         Err(r) => return Ok(r.into_response()),
@@ -178,7 +178,7 @@ pub struct ConfirmForm {
     code: String,
 }
 
-pub async fn confirm(ctx: Ctx, Form(f): Form<ConfirmForm>) -> WebResult<Response> {
+pub async fn confirm(ctx: PortalRequest, Form(f): Form<ConfirmForm>) -> WebResult<Response> {
     let user = match signed_in(&ctx) {
         Ok(u) => u,
         Err(r) => return Ok(r.into_response()),
@@ -258,7 +258,7 @@ pub struct CodeForm {
 
 /// Checks the current code of the signed-in user for a change to their factors; an error page
 /// (422) when it does not match.
-async fn confirm_with_code(ctx: &Ctx, f: &CodeForm) -> WebResult<Result<(), Response>> {
+async fn confirm_with_code(ctx: &PortalRequest, f: &CodeForm) -> WebResult<Result<(), Response>> {
     let user = ctx.require_user()?;
     if !ctx.csrf_ok(&f.csrf) {
         return Err(WebError::BadRequest(
@@ -294,7 +294,7 @@ async fn confirm_with_code(ctx: &Ctx, f: &CodeForm) -> WebResult<Result<(), Resp
     .await?))
 }
 
-pub async fn remove(ctx: Ctx, Form(f): Form<CodeForm>) -> WebResult<Response> {
+pub async fn remove(ctx: PortalRequest, Form(f): Form<CodeForm>) -> WebResult<Response> {
     if let Err(r) = signed_in(&ctx) {
         return Ok(r.into_response());
     }
@@ -325,7 +325,7 @@ pub async fn remove(ctx: Ctx, Form(f): Form<CodeForm>) -> WebResult<Response> {
     Ok(Redirect::to(&format!("{PATH}?ok=desactivee")).into_response())
 }
 
-pub async fn regenerate(ctx: Ctx, Form(f): Form<CodeForm>) -> WebResult<Response> {
+pub async fn regenerate(ctx: PortalRequest, Form(f): Form<CodeForm>) -> WebResult<Response> {
     if let Err(r) = signed_in(&ctx) {
         return Ok(r.into_response());
     }

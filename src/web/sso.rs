@@ -2,7 +2,7 @@
 //! an application host without the portal's cookie sends the browser here; with a session, the
 //! browser goes back with a one-time code; without one, it logs in first.
 
-use super::context::Ctx;
+use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use crate::proxy::routes::CALLBACK_PATH;
 use axum::extract::Query;
@@ -20,7 +20,7 @@ pub struct AuthorizeQuery {
     hs: String,
 }
 
-pub async fn authorize(ctx: Ctx, Query(q): Query<AuthorizeQuery>) -> WebResult<Response> {
+pub async fn authorize(ctx: PortalRequest, Query(q): Query<AuthorizeQuery>) -> WebResult<Response> {
     let gw = &ctx.gw;
     let bad = || {
         WebError::BadRequest(

@@ -2,23 +2,20 @@
 //! of a role, AFFECTER, "Désaffecter les membres sélectionnés", "Réaffecter" and the export.
 //! Every id in a form is re-checked: one foreign id and nothing at all is changed.
 
+use super::extract::{require, Action, SignedIn};
+use super::form_page::{self, FormErrors, FormPage};
 use super::users::ListRow;
-use super::{
-    action_viewer, audit, csv_export, fmt_ts, num, page_viewer, see_other, Access, Nav, Pager,
-    PER_PAGE,
-};
+use super::{csv_export, fmt_ts, num, page_number, per_page, see_other, Pager, PER_PAGE};
 use super::{enc, form};
-use super::{FrForm, FrPath, FrQuery};
+use super::{FrPath, FrQuery, Nav};
 use crate::directory::access::Viewer;
 use crate::directory::admin_apps::{AppInfo, AssignmentInfo, MemberRow};
 use crate::directory::admin_users::{UserFilter, MIN_SEARCH};
 use crate::directory::search;
-use crate::web::context::Ctx;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
 
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
@@ -66,27 +63,34 @@ pub struct AppsPage {
 }
 
 /// The applications listed for the viewer.
-async fn visible_apps(ctx: &Ctx, v: &Viewer) -> WebResult<Vec<AppInfo>> {
+async fn visible_apps(who: &SignedIn) -> WebResult<Vec<AppInfo>> {
+    let v = &who.viewer;
     let only = if v.platform_admin {
         None
     } else {
         Some(v.admin_apps.as_slice())
     };
-    Ok(ctx.gw.dir.apps_with_roles(only, &v.manage_scope()).await?)
+    Ok(who.dir().apps_with_roles(only, &v.manage_scope()).await?)
+}
+
+/// A role of an application the viewer administers.
+struct AdministeredRole {
+    app: AppInfo,
+    role_id: i64,
 }
 
 /// The role `slug`/`role` if the viewer administers the application, else 404.
-async fn role_of(ctx: &Ctx, v: &Viewer, slug: &str, role: &str) -> WebResult<(AppInfo, i64)> {
-    if !v.can_admin_app(slug) {
+async fn role_of(who: &SignedIn, slug: &str, role: &str) -> WebResult<AdministeredRole> {
+    if !who.viewer.can_admin_app(slug) {
         return Err(WebError::NotFound);
     }
-    let apps = visible_apps(ctx, v).await?;
-    find_role(&apps, v, slug, role)
+    let apps = visible_apps(who).await?;
+    find_role(&apps, &who.viewer, slug, role)
 }
 
 /// The role among applications already loaded (the page has them: counting every role's
 /// members twice per request was most of the page's time at 300 000 assignments).
-fn find_role(apps: &[AppInfo], v: &Viewer, slug: &str, role: &str) -> WebResult<(AppInfo, i64)> {
+fn find_role(apps: &[AppInfo], v: &Viewer, slug: &str, role: &str) -> WebResult<AdministeredRole> {
     if !v.can_admin_app(slug) {
         return Err(WebError::NotFound);
     }
@@ -101,33 +105,22 @@ fn find_role(apps: &[AppInfo], v: &Viewer, slug: &str, role: &str) -> WebResult<
         .find(|r| r.name == role)
         .map(|r| r.id)
         .ok_or(WebError::NotFound)?;
-    Ok((app, role_id))
+    Ok(AdministeredRole { app, role_id })
 }
 
-pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<PageQuery>) -> WebResult<Response> {
-    let v = match page_viewer(&ctx, "/aia/applications").await? {
-        Access::Viewer(v) => v,
-        Access::Login(r) => return Ok(r),
-    };
-    if !v.platform_admin && v.admin_apps.is_empty() {
-        return Err(WebError::Forbidden);
-    }
-    let apps = visible_apps(&ctx, &v).await?;
-    let per_page = num(&q.par_page, 25);
-    let per_page = if PER_PAGE.contains(&per_page) {
-        per_page
-    } else {
-        25
-    };
-    let page_no = num(&q.page, 1).max(1);
+pub async fn page(FrQuery(q): FrQuery<PageQuery>, who: SignedIn) -> WebResult<Response> {
+    let v = &who.viewer;
+    require(v.platform_admin || !v.admin_apps.is_empty())?;
+    let apps = visible_apps(&who).await?;
+    let per_page = per_page(&q.par_page);
+    let page_no = page_number(&q.page);
     let mut selected = None;
     let mut members = Vec::new();
     let mut total = 0;
     if !q.app.is_empty() && !q.role.is_empty() {
-        let (app, role_id) = find_role(&apps, &v, &q.app, &q.role)?;
-        let (t, rows) = ctx
-            .gw
-            .dir
+        let AdministeredRole { app, role_id } = find_role(&apps, v, &q.app, &q.role)?;
+        let (t, rows) = who
+            .dir()
             .role_members(
                 role_id,
                 &v.manage_scope(),
@@ -169,8 +162,8 @@ pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<PageQuery>) -> WebResult<Respons
         ("q", q.q.clone()),
     ];
     let page = AppsPage {
-        l: ctx.layout("Applications"),
-        nav: Nav::new(&v, "applications").with_flash(&q.ok),
+        l: who.layout("Applications"),
+        nav: who.nav("applications").with_flash(&q.ok),
         apps,
         selected,
         members,
@@ -202,18 +195,25 @@ pub struct AssignPage {
     pub pager: Pager,
     /// "Pour le compte de" as a select, or `None` for a typed structure (large scopes).
     pub structures: Option<Vec<(i64, String, String)>>,
-    pub error: Option<String>,
+    pub errors: FormErrors,
 }
 
+impl FormPage for AssignPage {
+    fn errors(&self) -> &FormErrors {
+        &self.errors
+    }
+}
+
+/// AFFECTER: the search `q` (its page `page_no`) and what is wrong with the last submission.
 async fn assign_page(
-    ctx: &Ctx,
-    v: &Viewer,
+    who: &SignedIn,
     app: AppInfo,
     role: &str,
     q: &str,
     page_no: i64,
-    error: Option<String>,
+    errors: FormErrors,
 ) -> WebResult<Response> {
+    let v = &who.viewer;
     // The same rule as the directory's search: 3 characters once folded.
     let searched = search::needle(q, MIN_SEARCH).is_some();
     let (total, rows) = if searched {
@@ -221,8 +221,7 @@ async fn assign_page(
             q: q.chars().take(100).collect(),
             ..Default::default()
         };
-        ctx.gw
-            .dir
+        who.dir()
             .list_users(&v.manage_scope(), &f, 25, (page_no - 1).saturating_mul(25))
             .await?
     } else {
@@ -243,77 +242,56 @@ async fn assign_page(
         enc(&app.slug),
         enc(role)
     );
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
     let page = AssignPage {
-        l: ctx.layout("Affecter des utilisateurs"),
-        nav: Nav::new(v, "applications"),
+        l: who.layout("Affecter des utilisateurs"),
+        nav: who.nav("applications"),
         pager: Pager::new(&base, &[("q", q.to_string())], page_no, 25, total),
-        structures: super::structure_field::choices(ctx, &v.manage_scope()).await?,
+        structures: super::structure_field::choices(who.dir(), &v.manage_scope()).await?,
         role: role.to_string(),
         q: q.to_string(),
         searched,
         rows,
         app,
-        error,
+        errors,
     };
-    Ok((status, Html(page.render()?)).into_response())
+    form_page::render(&page)
 }
 
 pub async fn assign_form(
-    ctx: Ctx,
     FrPath((slug, role)): FrPath<(String, String)>,
     FrQuery(q): FrQuery<AssignQuery>,
+    who: SignedIn,
 ) -> WebResult<Response> {
-    let v = match page_viewer(&ctx, "/aia/applications").await? {
-        Access::Viewer(v) => v,
-        Access::Login(r) => return Ok(r),
-    };
-    let (app, _) = role_of(&ctx, &v, &slug, &role).await?;
-    if !v.can_grant_role(&slug, &role) {
-        return Err(WebError::Forbidden);
-    }
-    assign_page(&ctx, &v, app, &role, &q.q, num(&q.page, 1).max(1), None).await
+    let app = role_of(&who, &slug, &role).await?.app;
+    require(who.viewer.can_grant_role(&slug, &role))?;
+    let page_no = page_number(&q.page);
+    assign_page(&who, app, &role, &q.q, page_no, FormErrors::default()).await
 }
 
 /// AFFECTER: grants the role to the selected users on behalf of the chosen structure (their
 /// own by default). All ids are checked before anything is written.
 pub async fn assign(
-    ctx: Ctx,
     FrPath((slug, role)): FrPath<(String, String)>,
-    FrForm(pairs): FrForm<Vec<(String, String)>>,
+    Action(who, pairs): Action<Vec<(String, String)>>,
 ) -> WebResult<Response> {
-    let v = action_viewer(&ctx, form::first(&pairs, "csrf")).await?;
-    let (app, role_id) = role_of(&ctx, &v, &slug, &role).await?;
-    if !v.can_grant_role(&slug, &role) {
-        return Err(WebError::Forbidden);
-    }
-    let dir = &ctx.gw.dir;
+    let (v, dir) = (&who.viewer, who.dir());
+    let AdministeredRole { app, role_id } = role_of(&who, &slug, &role).await?;
+    require(v.can_grant_role(&slug, &role))?;
     let user_ids = form::ids(&pairs, "user_ids");
     if user_ids.is_empty() || user_ids.len() > 500 {
-        let q = form::first(&pairs, "q").to_string();
-        return assign_page(
-            &ctx,
-            &v,
-            app,
-            &role,
-            &q,
-            1,
-            Some("Sélectionnez au moins un utilisateur.".into()),
-        )
-        .await;
+        let q = form::first(&pairs, "q");
+        let none = FormErrors::message("Sélectionnez au moins un utilisateur.");
+        return assign_page(&who, app, &role, q, 1, none).await;
     }
     let mut on_behalf = form::first(&pairs, "structure").trim().to_string();
     let typed = form::first(&pairs, "structure_q").trim();
     if on_behalf.is_empty() && !typed.is_empty() {
-        match super::structure_field::by_text(&ctx, &v.manage_scope(), typed).await? {
+        match super::structure_field::by_text(dir, &v.manage_scope(), typed).await? {
             Ok(id) => on_behalf = id.to_string(),
             Err(message) => {
-                let q = form::first(&pairs, "q").to_string();
-                return assign_page(&ctx, &v, app, &role, &q, 1, Some(message)).await;
+                let q = form::first(&pairs, "q");
+                let unknown = FormErrors::message(message);
+                return assign_page(&who, app, &role, q, 1, unknown).await;
             }
         }
     }
@@ -343,26 +321,22 @@ pub async fn assign(
                 u.structure_label.clone(),
             ),
         };
-        if !v.can_change_assignment(&slug, &role, &u.structure_path, &spath) {
-            return Err(WebError::Forbidden);
-        }
+        require(v.can_change_assignment(&slug, &role, &u.structure_path, &spath))?;
         plan.push((u, sid, slabel));
     }
     for (u, sid, slabel) in &plan {
         dir.assign_role_id(u.id, role_id, *sid, v.user_id).await?;
-        audit(
-            &ctx,
-            &v,
+        who.audit(
             "role_assigned",
             &u.email,
             Some(*sid),
             &format!("{} : {} ({})", app.name, role, slabel),
         )
         .await?;
-        ctx.gw.user_changed(u.id);
+        who.gw().user_changed(u.id);
     }
     if plan.len() > 1 {
-        ctx.gw.directory_changed();
+        who.gw().directory_changed();
     }
     Ok(see_other(
         &format!("/aia/applications?app={}&role={}", enc(&slug), enc(&role)),
@@ -372,12 +346,11 @@ pub async fn assign(
 
 /// "Désaffecter les membres sélectionnés" and "Réaffecter" (to `to_role`).
 pub async fn members_action(
-    ctx: Ctx,
     FrPath((slug, role)): FrPath<(String, String)>,
-    FrForm(pairs): FrForm<Vec<(String, String)>>,
+    Action(who, pairs): Action<Vec<(String, String)>>,
 ) -> WebResult<Response> {
-    let v = action_viewer(&ctx, form::first(&pairs, "csrf")).await?;
-    let (app, role_id) = role_of(&ctx, &v, &slug, &role).await?;
+    let v = &who.viewer;
+    let AdministeredRole { app, role_id } = role_of(&who, &slug, &role).await?;
     let action = form::first(&pairs, "action");
     let target = match action {
         "desaffecter" => None,
@@ -393,9 +366,7 @@ pub async fn members_action(
                         "Choisissez le rôle vers lequel réaffecter les membres.".into(),
                     )
                 })?;
-            if !v.can_grant_role(&slug, &to) {
-                return Err(WebError::Forbidden);
-            }
+            require(v.can_grant_role(&slug, &to))?;
             Some((to, to_id))
         }
         _ => return Err(WebError::BadRequest("Action inconnue.".into())),
@@ -406,20 +377,16 @@ pub async fn members_action(
             "Sélectionnez au moins un membre.".into(),
         ));
     }
-    let dir = &ctx.gw.dir;
+    let dir = who.dir();
     let mut plan: Vec<AssignmentInfo> = Vec::with_capacity(ids.len());
     for id in &ids {
         let a = dir.assignment(*id).await?.ok_or(WebError::NotFound)?;
         if a.role_id != role_id || !v.manages_path(&a.user_path) {
             return Err(WebError::NotFound);
         }
-        if !v.can_change_assignment(&slug, &role, &a.user_path, &a.on_behalf_path) {
-            return Err(WebError::Forbidden);
-        }
+        require(v.can_change_assignment(&slug, &role, &a.user_path, &a.on_behalf_path))?;
         if let Some((to, _)) = &target {
-            if !v.can_change_assignment(&slug, to, &a.user_path, &a.on_behalf_path) {
-                return Err(WebError::Forbidden);
-            }
+            require(v.can_change_assignment(&slug, to, &a.user_path, &a.on_behalf_path))?;
         }
         plan.push(a);
     }
@@ -432,9 +399,7 @@ pub async fn members_action(
         match &target {
             None => {
                 dir.delete_assignment(a.id).await?;
-                audit(
-                    &ctx,
-                    &v,
+                who.audit(
                     "role_unassigned",
                     &email,
                     Some(a.structure_id),
@@ -444,9 +409,7 @@ pub async fn members_action(
             }
             Some((to, to_id)) => {
                 dir.move_assignment(a, *to_id, v.user_id).await?;
-                audit(
-                    &ctx,
-                    &v,
+                who.audit(
                     "role_reassigned",
                     &email,
                     Some(a.structure_id),
@@ -455,10 +418,10 @@ pub async fn members_action(
                 .await?;
             }
         }
-        ctx.gw.user_changed(a.user_id);
+        who.gw().user_changed(a.user_id);
     }
     if plan.len() > 1 {
-        ctx.gw.directory_changed();
+        who.gw().directory_changed();
     }
     let code = if target.is_some() {
         "reaffecte"
@@ -473,26 +436,24 @@ pub async fn members_action(
 
 /// "Exporter" the members of a role (those in the viewer's structures), streamed.
 pub async fn export(
-    ctx: Ctx,
     FrPath((slug, role)): FrPath<(String, String)>,
+    who: Option<SignedIn>,
 ) -> WebResult<Response> {
-    let v = super::viewer_of(&ctx).await?.ok_or(WebError::Forbidden)?;
-    let (app, role_id) = role_of(&ctx, &v, &slug, &role).await?;
-    audit(
-        &ctx,
-        &v,
+    let who = who.ok_or(WebError::Forbidden)?;
+    let v = &who.viewer;
+    let AdministeredRole { app, role_id } = role_of(&who, &slug, &role).await?;
+    who.audit(
         "role_members_exported",
         "",
         Some(v.structure_id),
         &format!("{} : {}", app.name, role),
     )
     .await?;
-    let place = ctx
-        .gw
-        .dir
+    let place = who
+        .dir()
         .place(&v.manage_scope(), &UserFilter::default())
         .await?;
-    let gw = ctx.gw.clone();
+    let gw = who.gw().clone();
     let filename: String = format!("membres-{slug}-{role}.csv")
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))

@@ -1,7 +1,7 @@
 //! The AIA home: the tabs the viewer may use and what each is for.
 
-use super::{page_viewer, Access, Nav};
-use crate::web::context::Ctx;
+use super::extract::SignedIn;
+use super::Nav;
 use crate::web::error::WebResult;
 use crate::web::pages::Layout;
 use askama::Template;
@@ -15,15 +15,11 @@ pub struct HomePage {
     pub manager: bool,
 }
 
-pub async fn home(ctx: Ctx) -> WebResult<Response> {
-    let v = match page_viewer(&ctx, "/aia").await? {
-        Access::Viewer(v) => v,
-        Access::Login(r) => return Ok(r),
-    };
+pub async fn home(who: SignedIn) -> WebResult<Response> {
     let page = HomePage {
-        l: ctx.layout("Annuaire des identités et des accès"),
-        nav: Nav::new(&v, "accueil"),
-        manager: v.is_manager(),
+        l: who.layout("Annuaire des identités et des accès"),
+        nav: who.nav("accueil"),
+        manager: who.viewer.is_manager(),
     };
     Ok(Html(page.render()?).into_response())
 }

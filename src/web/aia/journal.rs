@@ -1,12 +1,11 @@
 //! "Journal": the audit log of the viewer's structures (platform admins: everything), with
 //! filters on action, dates and text, and its CSV export.
 
+use super::extract::{require, SignedIn};
 use super::form::date_start;
 use super::FrQuery;
-use super::{audit, csv_export, fmt_ts, num, page_viewer, Access, Nav, Pager, PER_PAGE};
-use crate::directory::access::Viewer;
+use super::{csv_export, fmt_ts, page_number, per_page, Nav, Pager, PER_PAGE};
 use crate::directory::audit_log::{AuditFilter, AuditRow};
-use crate::web::context::Ctx;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
@@ -120,32 +119,14 @@ pub struct JournalPage {
     pub export_url: String,
 }
 
-fn allowed(v: &Viewer) -> WebResult<()> {
-    if v.can_read_journal() {
-        Ok(())
-    } else {
-        Err(WebError::Forbidden)
-    }
-}
-
-pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<JournalQuery>) -> WebResult<Response> {
-    let v = match page_viewer(&ctx, "/aia/journal").await? {
-        Access::Viewer(v) => v,
-        Access::Login(r) => return Ok(r),
-    };
-    allowed(&v)?;
-    let per_page = num(&q.par_page, 25);
-    let per_page = if PER_PAGE.contains(&per_page) {
-        per_page
-    } else {
-        25
-    };
-    let page_no = num(&q.page, 1).max(1);
-    let (total, rows) = ctx
-        .gw
-        .dir
+pub async fn page(FrQuery(q): FrQuery<JournalQuery>, who: SignedIn) -> WebResult<Response> {
+    require(who.viewer.can_read_journal())?;
+    let per_page = per_page(&q.par_page);
+    let page_no = page_number(&q.page);
+    let (total, rows) = who
+        .dir()
         .list_audit(
-            &v.manage_scope(),
+            &who.viewer.manage_scope(),
             &q.filter(),
             per_page,
             (page_no - 1).saturating_mul(per_page),
@@ -159,8 +140,8 @@ pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<JournalQuery>) -> WebResult<Resp
         }
     }
     let page = JournalPage {
-        l: ctx.layout("Journal"),
-        nav: Nav::new(&v, "journal"),
+        l: who.layout("Journal"),
+        nav: who.nav("journal"),
         export_url: format!("/aia/journal/export.csv?{}", s.finish()),
         pager: Pager::new("/aia/journal", &params, page_no, per_page, total),
         per_page_choices: PER_PAGE.to_vec(),
@@ -178,13 +159,17 @@ pub async fn page(ctx: Ctx, FrQuery(q): FrQuery<JournalQuery>) -> WebResult<Resp
     Ok(Html(page.render()?).into_response())
 }
 
-pub async fn export(ctx: Ctx, FrQuery(q): FrQuery<JournalQuery>) -> WebResult<Response> {
-    let v = super::viewer_of(&ctx).await?.ok_or(WebError::Forbidden)?;
-    allowed(&v)?;
-    audit(&ctx, &v, "audit_exported", "", Some(v.structure_id), "").await?;
-    let scope = v.manage_scope();
+pub async fn export(
+    FrQuery(q): FrQuery<JournalQuery>,
+    who: Option<SignedIn>,
+) -> WebResult<Response> {
+    let who = who.ok_or(WebError::Forbidden)?;
+    require(who.viewer.can_read_journal())?;
+    who.audit("audit_exported", "", Some(who.viewer.structure_id), "")
+        .await?;
+    let scope = who.viewer.manage_scope();
     let f = q.filter();
-    let gw = ctx.gw.clone();
+    let gw = who.gw().clone();
     Ok(csv_export::stream(
         "journal.csv",
         &[

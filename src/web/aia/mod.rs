@@ -5,7 +5,9 @@
 
 pub mod apps;
 pub mod csv_export;
+pub mod extract;
 pub mod form;
+pub mod form_page;
 pub mod home;
 pub mod journal;
 pub mod photo;
@@ -14,13 +16,11 @@ pub mod structure_field;
 pub mod structures;
 pub mod users;
 
-use super::context::Ctx;
-use super::error::{WebError, WebResult};
-use crate::directory::access::{Viewer, ADMIN_ROLE};
-use crate::directory::audit::AuditEvent;
+use super::error::WebError;
+use crate::directory::access::Viewer;
 use crate::state::Gateway;
 use axum::http::header;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
@@ -112,93 +112,6 @@ pub async fn script() -> impl IntoResponse {
     )
 }
 
-/// The viewer behind the request, `None` when anonymous. Référent designations are read from
-/// the database on every request so that a removal applies at once.
-pub async fn viewer_of(ctx: &Ctx) -> WebResult<Option<Viewer>> {
-    let Some(user) = &ctx.user else {
-        return Ok(None);
-    };
-    let id = &user.ident.identity;
-    let (establishment_path, referent_paths) = ctx.gw.dir.viewer_paths(id.user_id).await?;
-    let mut admin_apps: Vec<String> = id
-        .grants
-        .iter()
-        .filter(|g| g.role == ADMIN_ROLE)
-        .map(|g| g.app_slug.clone())
-        .collect();
-    admin_apps.sort();
-    admin_apps.dedup();
-    Ok(Some(Viewer {
-        user_id: id.user_id,
-        email: id.email.clone(),
-        structure_id: id.structure_id,
-        platform_admin: id.platform_admin,
-        referent_paths,
-        admin_apps,
-        establishment_path,
-    }))
-}
-
-/// For pages: anonymous visitors are sent to the login form.
-pub enum Access {
-    Viewer(Viewer),
-    Login(Response),
-}
-
-pub async fn page_viewer(ctx: &Ctx, back: &str) -> WebResult<Access> {
-    match viewer_of(ctx).await? {
-        Some(v) => Ok(Access::Viewer(v)),
-        None => {
-            // Come back to the very page asked for, query included, when it is an AIA page.
-            let back = if ctx.path_and_query.starts_with("/aia") {
-                ctx.path_and_query.as_str()
-            } else {
-                back
-            };
-            let target = format!(
-                "/login?return_to={}",
-                form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
-            );
-            Ok(Access::Login(Redirect::to(&target).into_response()))
-        }
-    }
-}
-
-/// For actions: anonymous requests and requests without a valid CSRF token change nothing.
-pub async fn action_viewer(ctx: &Ctx, csrf: &str) -> WebResult<Viewer> {
-    let v = viewer_of(ctx).await?.ok_or(WebError::LoginRequired)?;
-    if !ctx.csrf_ok(csrf) {
-        return Err(WebError::BadRequest(
-            "Le formulaire a expiré. Rechargez la page et recommencez.".into(),
-        ));
-    }
-    Ok(v)
-}
-
-/// Writes an audit event for an AIA action.
-pub async fn audit(
-    ctx: &Ctx,
-    v: &Viewer,
-    action: &str,
-    target: &str,
-    structure_id: Option<i64>,
-    details: &str,
-) -> WebResult<()> {
-    ctx.gw
-        .dir
-        .audit(AuditEvent {
-            actor_id: Some(v.user_id),
-            actor: &v.email,
-            action,
-            target,
-            structure_id,
-            client_ip: &ctx.ip,
-            details,
-        })
-        .await?;
-    Ok(())
-}
-
 /// The tabs and the message of the page.
 #[derive(Clone, Debug, Default)]
 pub struct Nav {
@@ -226,6 +139,36 @@ impl Nav {
         self.flash = flash_message(code).map(str::to_string);
         self
     }
+}
+
+/// The query of a page reached by a redirect after an action: its flash code.
+#[derive(serde::Deserialize, Default)]
+pub struct FlashQuery {
+    #[serde(default)]
+    pub ok: String,
+}
+
+/// An application role as shown on cards and the profile.
+pub struct GrantRow {
+    pub app: String,
+    pub role: String,
+    pub structure: String,
+}
+
+/// The rows of `grants`, applications by their current name (a slug when the application left
+/// the configuration).
+pub fn grant_rows(gw: &Gateway, grants: Vec<crate::directory::model::Grant>) -> Vec<GrantRow> {
+    let routes = gw.routes();
+    grants
+        .into_iter()
+        .map(|g| GrantRow {
+            app: routes
+                .app_by_slug(&g.app_slug)
+                .map_or_else(|| g.app_slug.clone(), |a| a.cfg.name.clone()),
+            role: g.role,
+            structure: g.structure_path,
+        })
+        .collect()
 }
 
 /// Messages shown after a redirect (`?ok=code`): fixed texts, nothing from the URL is echoed.
@@ -346,6 +289,21 @@ impl Pager {
 /// Lenient number parsing for query strings: anything invalid falls back to the default.
 pub fn num(s: &str, default: i64) -> i64 {
     s.trim().parse().unwrap_or(default)
+}
+
+/// "Éléments par page" as asked (`par_page`), or 25 for a size that is not offered.
+pub fn per_page(raw: &str) -> i64 {
+    let asked = num(raw, 25);
+    if PER_PAGE.contains(&asked) {
+        asked
+    } else {
+        25
+    }
+}
+
+/// The page number asked for (`page`), lenient like every paging parameter: 1 unless valid.
+pub fn page_number(raw: &str) -> i64 {
+    num(raw, 1).max(1)
 }
 
 /// A 303 to a page with a fixed flash code (none when `code` is empty). Never panics: a location that is not a valid

@@ -11,14 +11,16 @@
 //! decoded at once, on blocking threads, so that the worst case stays near
 //! 2 × [`MAX_DECODE_ALLOC`] whatever the number of uploads in flight.
 
-use crate::directory::access::Viewer;
-use crate::web::context::Ctx;
+use super::extract::{SignedIn, EXPIRED_FORM};
+use crate::state::Gateway;
+use crate::web::context::PortalRequest;
 use crate::web::error::{WebError, WebResult};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{header, HeaderMap};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
 use image::{DynamicImage, ImageReader, Limits};
 use std::io::Cursor;
+use std::sync::Arc;
 
 /// Largest accepted file (2 MiB).
 pub const MAX_UPLOAD: usize = 2 * 1024 * 1024;
@@ -93,48 +95,83 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
-/// Reads the photo form (fields `csrf` and `photo`): the viewer, CSRF-checked, and the file as
-/// sent or why it was refused. Anonymous requests and bad CSRF tokens are errors; a body over
-/// the limit is reported as [`PhotoError::TooLarge`] (nothing is stored then). Nothing is
-/// decoded here: the caller checks what the viewer may do first, then calls [`process`].
-pub async fn receive(
-    ctx: &Ctx,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> WebResult<(Viewer, Result<Vec<u8>, PhotoError>)> {
-    let v = super::viewer_of(ctx).await?.ok_or(WebError::Forbidden)?;
-    let Ok(body) = body else {
-        return Ok((v, Err(PhotoError::TooLarge)));
-    };
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let Some(b) = boundary(ct) else {
-        return Ok((v, Err(PhotoError::Empty)));
-    };
-    let (csrf, data) = {
+/// The photo form (fields `csrf` and `photo`), read by the extractor: who sends it, CSRF-checked,
+/// and the file. Anonymous requests (403) and bad tokens (French 400) are rejected; a form
+/// that holds no usable file is not, so that the page can say why (nothing is stored then).
+/// Nothing is decoded here: the handler checks what the viewer may do first, then calls
+/// [`SentPhoto::reencode`].
+pub struct PhotoUpload {
+    pub who: SignedIn,
+    pub file: SentPhoto,
+}
+
+/// The file of a photo form as sent, or why it was refused before any decoding.
+pub struct SentPhoto(Result<Vec<u8>, PhotoError>);
+
+/// A photo ready to store.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reencoded {
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+impl FromRequest<Arc<Gateway>> for PhotoUpload {
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, gw: &Arc<Gateway>) -> Result<Self, WebError> {
+        let (mut head, body) = request.into_parts();
+        let req = PortalRequest::from_request_parts(&mut head, gw).await?;
+        let who = SignedIn::of(req).await?.ok_or(WebError::Forbidden)?;
+        let content_type = head
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let Ok(body) = Bytes::from_request(Request::from_parts(head, body), gw).await else {
+            return Ok(PhotoUpload {
+                who,
+                file: SentPhoto(Err(PhotoError::TooLarge)),
+            });
+        };
+        let Some(b) = boundary(&content_type) else {
+            return Ok(PhotoUpload {
+                who,
+                file: SentPhoto(Err(PhotoError::Empty)),
+            });
+        };
         let parts = parts(&body, &b);
         let field = |name: &str| {
             parts
                 .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, c)| c.to_vec())
+                .find(|p| p.name == name)
+                .map(|p| p.content.to_vec())
                 .unwrap_or_default()
         };
-        (
-            String::from_utf8_lossy(&field("csrf")).into_owned(),
-            field("photo"),
-        )
-    };
-    let v = super::action_viewer(ctx, &csrf).await?;
-    Ok((v, Ok(data)))
+        if !who.req.csrf_ok(&String::from_utf8_lossy(&field("csrf"))) {
+            return Err(WebError::BadRequest(EXPIRED_FORM.into()));
+        }
+        Ok(PhotoUpload {
+            who,
+            file: SentPhoto(Ok(field("photo"))),
+        })
+    }
+}
+
+impl SentPhoto {
+    /// The file checked and re-encoded (see [`process`]), or why it is refused.
+    pub async fn reencode(self) -> WebResult<Result<Reencoded, PhotoError>> {
+        match self.0 {
+            Ok(data) => process(data).await,
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
 }
 
 /// Checks and re-encodes an uploaded file on a blocking thread, once one of the
 /// [`MAX_CONCURRENT_DECODES`] slots is free (waiting at most [`DECODE_WAIT`]). The slot is
 /// held until decoding ends, even if the client goes away meanwhile.
-pub async fn process(data: Vec<u8>) -> WebResult<Result<(&'static str, Vec<u8>), PhotoError>> {
+pub async fn process(data: Vec<u8>) -> WebResult<Result<Reencoded, PhotoError>> {
     // Cheap refusals first: they need no slot.
     if let Err(e) = check_header(&data) {
         return Ok(Err(e));
@@ -150,9 +187,15 @@ pub async fn process(data: Vec<u8>) -> WebResult<Result<(&'static str, Vec<u8>),
     .map_err(|e| WebError::Internal(e.to_string()))
 }
 
-/// The parts of a multipart body as (field name, content); malformed bodies give what could be
-/// read (possibly nothing).
-pub fn parts<'a>(body: &'a [u8], boundary: &str) -> Vec<(String, &'a [u8])> {
+/// One field of a multipart body.
+pub struct FormPart<'a> {
+    pub name: String,
+    pub content: &'a [u8],
+}
+
+/// The fields of a multipart body; malformed bodies give what could be read (possibly
+/// nothing).
+pub fn parts<'a>(body: &'a [u8], boundary: &str) -> Vec<FormPart<'a>> {
     let delim = format!("--{boundary}");
     let mut out = Vec::new();
     let Some(mut pos) = find(body, delim.as_bytes(), 0) else {
@@ -182,7 +225,10 @@ pub fn parts<'a>(body: &'a [u8], boundary: &str) -> Vec<(String, &'a [u8])> {
         let Some(end) = find(body, closing.as_bytes(), content_start) else {
             break;
         };
-        out.push((name, &body[content_start..end]));
+        out.push(FormPart {
+            name,
+            content: &body[content_start..end],
+        });
         pos = end + 2;
     }
     out
@@ -217,8 +263,15 @@ pub fn dimensions_ok(width: u32, height: u32) -> bool {
         && u64::from(width) * u64::from(height) <= MAX_PIXELS
 }
 
+/// Width and height of an image, in pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dimensions {
+    pub width: u32,
+    pub height: u32,
+}
+
 /// Size, format and dimensions, from the header only (no pixel is decoded).
-pub fn check_header(data: &[u8]) -> Result<(u32, u32), PhotoError> {
+pub fn check_header(data: &[u8]) -> Result<Dimensions, PhotoError> {
     if data.is_empty() {
         return Err(PhotoError::Empty);
     }
@@ -233,13 +286,16 @@ pub fn check_header(data: &[u8]) -> Result<(u32, u32), PhotoError> {
     if !dimensions_ok(w, h) {
         return Err(PhotoError::TooManyPixels);
     }
-    Ok((w, h))
+    Ok(Dimensions {
+        width: w,
+        height: h,
+    })
 }
 
 /// Decodes an uploaded image (JPEG, PNG, WebP or GIF) under strict limits and re-encodes it as
-/// a JPEG of at most [`MAX_SIDE`] pixels a side. Returns (content type, bytes). Blocking and
-/// memory-hungry: call it through [`process`].
-pub fn reencode(data: &[u8]) -> Result<(&'static str, Vec<u8>), PhotoError> {
+/// a JPEG of at most [`MAX_SIDE`] pixels a side. Blocking and memory-hungry: call it through
+/// [`process`].
+pub fn reencode(data: &[u8]) -> Result<Reencoded, PhotoError> {
     check_header(data)?;
     let img = reader(data)?.decode().map_err(|e| match e {
         image::ImageError::Limits(_) => PhotoError::TooManyPixels,
@@ -255,7 +311,10 @@ pub fn reencode(data: &[u8]) -> Result<(&'static str, Vec<u8>), PhotoError> {
     let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85);
     rgb.write_with_encoder(encoder)
         .map_err(|_| PhotoError::NotAnImage)?;
-    Ok(("image/jpeg", out))
+    Ok(Reencoded {
+        content_type: "image/jpeg",
+        bytes: out,
+    })
 }
 
 #[cfg(test)]
@@ -302,7 +361,10 @@ mod tests {
 
     #[test]
     fn reencodes_and_bounds_images() {
-        let (ct, bytes) = reencode(&png(1200, 600)).unwrap();
+        let Reencoded {
+            content_type: ct,
+            bytes,
+        } = reencode(&png(1200, 600)).unwrap();
         assert_eq!(ct, "image/jpeg");
         let back = image::load_from_memory(&bytes).unwrap();
         assert_eq!((back.width(), back.height()), (512, 256));
@@ -323,7 +385,13 @@ mod tests {
             check_header(&bilevel_png(8193, 1)),
             Err(PhotoError::TooManyPixels)
         );
-        assert_eq!(check_header(&bilevel_png(4032, 3024)), Ok((4032, 3024)));
+        assert_eq!(
+            check_header(&bilevel_png(4032, 3024)),
+            Ok(Dimensions {
+                width: 4032,
+                height: 3024
+            })
+        );
         assert_eq!(
             reencode(&vec![0u8; MAX_UPLOAD + 1]),
             Err(PhotoError::TooLarge)
@@ -348,8 +416,11 @@ mod tests {
         let b = boundary("multipart/form-data; boundary=XyZ").unwrap();
         let p = parts(body, &b);
         assert_eq!(p.len(), 2);
-        assert_eq!((p[0].0.as_str(), p[0].1), ("csrf", &b"tok"[..]));
-        assert_eq!((p[1].0.as_str(), p[1].1), ("photo", &b"\x89PNG"[..]));
+        assert_eq!((p[0].name.as_str(), p[0].content), ("csrf", &b"tok"[..]));
+        assert_eq!(
+            (p[1].name.as_str(), p[1].content),
+            ("photo", &b"\x89PNG"[..])
+        );
         assert!(boundary("text/plain").is_none());
     }
 }

@@ -1,27 +1,18 @@
 //! "Profil" (docs/aia.md): the user's own data and rights, and the photo ("Ajouter une photo"),
 //! plus the authorised URL that serves photos on directory cards.
 
-use super::photo;
-use super::{action_viewer, audit, page_viewer, see_other, Access, Nav};
-use super::{FrForm, FrPath, FrQuery};
-use crate::directory::access::Viewer;
+use super::extract::{Action, CsrfOnly, SignedIn};
+use super::form_page::{self, FormErrors, FormPage};
+use super::photo::PhotoUpload;
+use super::{grant_rows, see_other, FlashQuery, GrantRow, Nav};
+use super::{FrPath, FrQuery};
 use crate::directory::admin_users::UserRecord;
-use crate::web::context::Ctx;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
-use serde::Deserialize;
-
-pub struct GrantRow {
-    pub app: String,
-    pub role: String,
-    pub structure: String,
-}
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 
 #[derive(Template)]
 #[template(path = "aia/profile.html")]
@@ -31,40 +22,25 @@ pub struct ProfilePage {
     pub u: UserRecord,
     pub grants: Vec<GrantRow>,
     pub referent_of: Vec<String>,
-    pub photo_error: Option<String>,
+    /// A refused photo, next to the file field.
+    pub errors: FormErrors,
 }
 
-#[derive(Deserialize, Default)]
-pub struct FlashQuery {
-    #[serde(default)]
-    ok: String,
+impl FormPage for ProfilePage {
+    fn errors(&self) -> &FormErrors {
+        &self.errors
+    }
 }
 
-async fn render(
-    ctx: &Ctx,
-    v: &Viewer,
-    nav: Nav,
-    photo_error: Option<String>,
-) -> WebResult<Html<String>> {
-    let dir = &ctx.gw.dir;
+async fn show(who: &SignedIn, nav: Nav, errors: FormErrors) -> WebResult<Response> {
+    let v = &who.viewer;
+    let dir = who.dir();
     let u = dir
         .user_record(v.user_id)
         .await?
         .ok_or(WebError::NotFound)?;
     let ident = dir.identity(v.user_id).await?.ok_or(WebError::NotFound)?;
-    let grants = ident
-        .grants
-        .iter()
-        .map(|g| GrantRow {
-            app: ctx
-                .gw
-                .routes()
-                .app_by_slug(&g.app_slug)
-                .map_or_else(|| g.app_slug.clone(), |a| a.cfg.name.clone()),
-            role: g.role.clone(),
-            structure: g.structure_path.clone(),
-        })
-        .collect();
+    let grants = grant_rows(who.gw(), ident.grants);
     let refs: Vec<&str> = v.referent_paths.iter().map(String::as_str).collect();
     let labels = dir.path_labels(&refs).await?;
     let referent_of = v
@@ -73,97 +49,60 @@ async fn render(
         .filter_map(|p| labels.get(p).cloned())
         .collect();
     let page = ProfilePage {
-        l: ctx.layout("Mon profil"),
+        l: who.layout("Mon profil"),
         nav,
         u,
         grants,
         referent_of,
-        photo_error,
+        errors,
     };
-    Ok(Html(page.render()?))
+    form_page::render(&page)
 }
 
-pub async fn profile(ctx: Ctx, FrQuery(q): FrQuery<FlashQuery>) -> WebResult<Response> {
-    let v = match page_viewer(&ctx, "/aia/profil").await? {
-        Access::Viewer(v) => v,
-        Access::Login(r) => return Ok(r),
-    };
-    let nav = Nav::new(&v, "profil").with_flash(&q.ok);
-    Ok(render(&ctx, &v, nav, None).await?.into_response())
-}
-
-async fn fail(ctx: &Ctx, v: &Viewer, err: &str) -> WebResult<Response> {
-    let nav = Nav::new(v, "profil");
-    let html = render(ctx, v, nav, Some(err.to_string())).await?;
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
+pub async fn profile(FrQuery(q): FrQuery<FlashQuery>, who: SignedIn) -> WebResult<Response> {
+    let nav = who.nav("profil").with_flash(&q.ok);
+    show(&who, nav, FormErrors::default()).await
 }
 
 /// Receives the one-file form; any failure re-renders the profile with a French message and
 /// stores nothing.
-pub async fn upload_photo(
-    ctx: Ctx,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> WebResult<Response> {
-    let (v, data) = photo::receive(&ctx, &headers, body).await?;
-    let encoded = match data {
-        Ok(data) => photo::process(data).await?,
-        Err(e) => Err(e),
-    };
-    match encoded {
-        Ok((content_type, bytes)) => {
-            ctx.gw.dir.set_photo(v.user_id, content_type, bytes).await?;
-            audit(
-                &ctx,
-                &v,
-                "photo_updated",
-                &v.email,
-                Some(v.structure_id),
-                "",
-            )
-            .await?;
+pub async fn upload_photo(PhotoUpload { who, file }: PhotoUpload) -> WebResult<Response> {
+    match file.reencode().await? {
+        Ok(photo) => {
+            let v = &who.viewer;
+            who.dir()
+                .set_photo(v.user_id, photo.content_type, photo.bytes)
+                .await?;
+            who.audit("photo_updated", &v.email, Some(v.structure_id), "")
+                .await?;
             Ok(see_other("/aia/profil", "photo"))
         }
-        Err(e) => fail(&ctx, &v, e.message()).await,
+        Err(refused) => {
+            let errors = FormErrors::field("photo", refused.message());
+            show(&who, who.nav("profil"), errors).await
+        }
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-pub async fn delete_photo(ctx: Ctx, FrForm(f): FrForm<CsrfForm>) -> WebResult<Response> {
-    let v = action_viewer(&ctx, &f.csrf).await?;
-    ctx.gw.dir.delete_photo(v.user_id).await?;
-    audit(
-        &ctx,
-        &v,
-        "photo_deleted",
-        &v.email,
-        Some(v.structure_id),
-        "",
-    )
-    .await?;
+pub async fn delete_photo(Action(who, _): Action<CsrfOnly>) -> WebResult<Response> {
+    let v = &who.viewer;
+    who.dir().delete_photo(v.user_id).await?;
+    who.audit("photo_deleted", &v.email, Some(v.structure_id), "")
+        .await?;
     Ok(see_other("/aia/profil", "photo-supprimee"))
 }
 
 /// Serves a photo to those who may see the user's card (and to the user).
-pub async fn photo(ctx: Ctx, FrPath(id): FrPath<i64>) -> WebResult<Response> {
-    let v = super::viewer_of(&ctx).await?.ok_or(WebError::NotFound)?;
+pub async fn photo(FrPath(id): FrPath<i64>, who: Option<SignedIn>) -> WebResult<Response> {
+    let who = who.ok_or(WebError::NotFound)?;
+    let v = &who.viewer;
     if id != v.user_id {
-        let u = ctx
-            .gw
-            .dir
-            .user_record(id)
-            .await?
-            .ok_or(WebError::NotFound)?;
+        let u = who.dir().user_record(id).await?.ok_or(WebError::NotFound)?;
         if !v.can_view_card(&u.structure_path) {
             return Err(WebError::NotFound);
         }
     }
-    let (ct, data) = ctx.gw.dir.photo(id).await?.ok_or(WebError::NotFound)?;
+    let (ct, data) = who.dir().photo(id).await?.ok_or(WebError::NotFound)?;
     let ct = HeaderValue::from_str(&ct).unwrap_or_else(|_| HeaderValue::from_static("image/jpeg"));
     Ok((
         [

@@ -1,0 +1,97 @@
+//! Editing a structure: names and address; domains and moves for platform administrators.
+
+use crate::directory::DirectoryError;
+use crate::web::aia::extract::{require, Action, SignedIn};
+use crate::web::aia::form::FieldErrors;
+use crate::web::aia::form_page::FormErrors;
+use crate::web::aia::FrPath;
+use crate::web::aia::{num, see_other};
+use crate::web::error::WebResult;
+
+use axum::response::Response;
+
+use super::form::{check, resolve_parent, show_form, StructureForm, MOVE_INTO_ITSELF};
+use super::visible;
+
+pub async fn edit_form(FrPath(id): FrPath<i64>, who: SignedIn) -> WebResult<Response> {
+    let s = visible(&who, id).await?;
+    require(who.viewer.can_edit_structure(&s.path))?;
+    let f = StructureForm {
+        csrf: String::new(),
+        parent_id: s.parent_id.map(|p| p.to_string()).unwrap_or_default(),
+        parent_q: String::new(),
+        short_name: s.short_name.clone(),
+        long_name: s.long_name.clone(),
+        postal_address: s.postal_address.clone(),
+        domains: who.dir().own_domains(id).await?.join(", "),
+    };
+    show_form(&who, Some(id), f, FormErrors::default()).await
+}
+
+pub async fn update(
+    FrPath(id): FrPath<i64>,
+    Action(who, mut f): Action<StructureForm>,
+) -> WebResult<Response> {
+    let (v, dir) = (&who.viewer, who.dir());
+    let s = visible(&who, id).await?;
+    require(v.can_edit_structure(&s.path))?;
+    let old_domains = dir.own_domains(id).await?;
+    if !v.can_edit_domains() {
+        // Référents neither see nor change domains or the parent.
+        f.domains = old_domains.join(", ");
+        f.parent_id = s.parent_id.map(|p| p.to_string()).unwrap_or_default();
+    }
+    let mut e = FieldErrors::default();
+    if let Some(message) = resolve_parent(&who, &mut f).await? {
+        e.add("parent_id", message);
+    }
+    let fields = check(&f, &mut e);
+    let new_parent = if e.get("parent_id").is_some() {
+        s.parent_id
+    } else if f.parent_id.trim().is_empty() {
+        None
+    } else {
+        match dir.structure_info(num(&f.parent_id, 0)).await? {
+            Some(p) if v.can_view_structure(&p.path) => {
+                if p.path.starts_with(&s.path) {
+                    e.add("parent_id", MOVE_INTO_ITSELF);
+                }
+                Some(p.id)
+            }
+            _ => {
+                e.add("parent_id", "Choisissez une structure de rattachement.");
+                None
+            }
+        }
+    };
+    if !e.is_empty() {
+        return show_form(&who, Some(id), f, e.into()).await;
+    }
+    dir.update_structure(
+        id,
+        &fields.short_name,
+        &fields.long_name,
+        &fields.postal_address,
+    )
+    .await?;
+    let mut details = Vec::new();
+    if v.can_edit_domains() && fields.domains != old_domains {
+        dir.set_domains(id, &fields.domains).await?;
+        details.push(format!("domaines : {}", fields.domains.join(", ")));
+    }
+    if new_parent != s.parent_id && v.can_move_structure() {
+        match dir.move_structure(id, new_parent).await {
+            Ok(()) => details.push("structure déplacée".to_string()),
+            Err(DirectoryError::Invalid(_)) => {
+                let refused = FormErrors::field("parent_id", MOVE_INTO_ITSELF);
+                return show_form(&who, Some(id), f, refused).await;
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    let details = details.join("; ");
+    who.audit("structure_updated", &fields.short_name, Some(id), &details)
+        .await?;
+    who.gw().directory_changed();
+    Ok(see_other(&format!("/aia/structures?id={id}"), "structure"))
+}

@@ -221,27 +221,46 @@ pub async fn confirm(ctx: PortalRequest, Form(f): Form<ConfirmForm>) -> WebResul
     let codes = crate::second_factor::enrol_totp(&gw, id.user_id, &secret).await?;
     // The confirming code counts as used: it cannot open a login afterwards.
     gw.dir.use_totp_step(id.user_id, step).await?;
-    gw.dir
+    record_change(
+        &ctx,
+        &id,
+        "factor_added",
+        "authenticator application (TOTP)",
+        "La vérification en deux étapes vient d'être activée sur votre compte Convergences, avec une application d'authentification.",
+    )
+    .await?;
+    codes_page(&ctx, "La vérification en deux étapes est activée.", codes)
+}
+
+/// Records a change to the user's own factors: audited, and told to the user by mail.
+async fn record_change(
+    ctx: &PortalRequest,
+    id: &crate::directory::model::Identity,
+    action: &str,
+    details: &str,
+    mail: &str,
+) -> WebResult<()> {
+    ctx.gw
+        .dir
         .audit(AuditEvent {
             actor_id: Some(id.user_id),
             actor: &id.email,
-            action: "factor_added",
+            action,
             target: &id.email,
             structure_id: Some(id.structure_id),
             client_ip: &ctx.ip,
-            details: "authenticator application (TOTP)",
+            details,
         })
         .await?;
-    crate::second_factor::notify(
-        &gw,
-        &id.email,
-        &id.first_name,
-        "La vérification en deux étapes vient d'être activée sur votre compte Convergences, avec une application d'authentification.",
-    )
-    .await;
+    crate::second_factor::notify(&ctx.gw, &id.email, &id.first_name, mail).await;
+    Ok(())
+}
+
+/// The recovery codes, shown once.
+fn codes_page(ctx: &PortalRequest, heading: &str, codes: Vec<String>) -> WebResult<Response> {
     let html = CodesPage {
         l: ctx.layout("Vos codes de secours"),
-        heading: "La vérification en deux étapes est activée.".into(),
+        heading: heading.into(),
         codes,
     }
     .render()?;
@@ -304,24 +323,14 @@ pub async fn remove(ctx: PortalRequest, Form(f): Form<CodeForm>) -> WebResult<Re
     let id = ctx.require_user()?.ident.identity.clone();
     let gw = &ctx.gw;
     gw.dir.remove_factors(id.user_id).await?;
-    gw.dir
-        .audit(AuditEvent {
-            actor_id: Some(id.user_id),
-            actor: &id.email,
-            action: "factor_removed",
-            target: &id.email,
-            structure_id: Some(id.structure_id),
-            client_ip: &ctx.ip,
-            details: "by the user",
-        })
-        .await?;
-    crate::second_factor::notify(
-        gw,
-        &id.email,
-        &id.first_name,
+    record_change(
+        &ctx,
+        &id,
+        "factor_removed",
+        "by the user",
         "La vérification en deux étapes vient d'être désactivée sur votre compte Convergences : il n'est plus protégé que par votre mot de passe.",
     )
-    .await;
+    .await?;
     Ok(Redirect::to(&format!("{PATH}?ok=desactivee")).into_response())
 }
 
@@ -335,29 +344,17 @@ pub async fn regenerate(ctx: PortalRequest, Form(f): Form<CodeForm>) -> WebResul
     let id = ctx.require_user()?.ident.identity.clone();
     let gw = &ctx.gw;
     let codes = crate::second_factor::regenerate_codes(gw, id.user_id).await?;
-    gw.dir
-        .audit(AuditEvent {
-            actor_id: Some(id.user_id),
-            actor: &id.email,
-            action: "recovery_codes_regenerated",
-            target: &id.email,
-            structure_id: Some(id.structure_id),
-            client_ip: &ctx.ip,
-            ..Default::default()
-        })
-        .await?;
-    crate::second_factor::notify(
-        gw,
-        &id.email,
-        &id.first_name,
+    record_change(
+        &ctx,
+        &id,
+        "recovery_codes_regenerated",
+        "",
         "De nouveaux codes de secours viennent d'être générés pour votre compte Convergences ; les précédents ne fonctionnent plus.",
     )
-    .await;
-    let html = CodesPage {
-        l: ctx.layout("Vos codes de secours"),
-        heading: "Vos nouveaux codes de secours remplacent les précédents.".into(),
+    .await?;
+    codes_page(
+        &ctx,
+        "Vos nouveaux codes de secours remplacent les précédents.",
         codes,
-    }
-    .render()?;
-    Ok(Html(html).into_response())
+    )
 }

@@ -47,7 +47,11 @@ pub fn pre_session_valid(secret: &[u8], value: &str, now: i64) -> bool {
     let Ok(at) = issued.parse::<i64>() else {
         return false;
     };
-    let fresh = at <= now + 60 && now - at < PRE_SESSION_MAX_AGE;
+    // Checked: the issue time is the client's text, any i64.
+    let fresh = at <= now.saturating_add(60)
+        && now
+            .checked_sub(at)
+            .is_some_and(|age| age < PRE_SESSION_MAX_AGE);
     let expected = pre_session_mac(secret, random, issued);
     let genuine: bool = expected.as_bytes().ct_eq(mac.as_bytes()).into();
     fresh && genuine && random.len() == 43
@@ -84,7 +88,16 @@ mod tests {
         let (head, _) = v.rsplit_once('.').unwrap();
         let later = format!("{}.{}", head.rsplit_once('.').unwrap().0, now + 3600);
         assert!(!pre_session_valid(b"secret", &format!("{later}.x"), now));
-        for junk in ["", "a", "a.b", "a.b.c", "..", &"x".repeat(200)] {
+        for junk in [
+            "",
+            "a",
+            "a.b",
+            "a.b.c",
+            "..",
+            &"x".repeat(200),
+            "x.-9223372036854775808.y",
+            "x.9223372036854775807.y",
+        ] {
             assert!(!pre_session_valid(b"secret", junk, now), "{junk:?}");
         }
     }

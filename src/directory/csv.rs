@@ -37,7 +37,8 @@ pub const USER_COLUMNS: [&str; 15] = [
 /// A cell a spreadsheet could take for a formula gets a leading quote (OWASP CSV injection).
 pub fn neutralise(cell: &str) -> String {
     match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
+        // A leading quote is quoted too, so that the import's `restore` gives it back as is.
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'') => format!("'{cell}"),
         _ => cell.to_string(),
     }
 }
@@ -47,7 +48,7 @@ pub fn neutralise(cell: &str) -> String {
 pub fn restore(raw: &str) -> String {
     let t = raw.trim();
     match t.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest.to_string(),
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r', '\'']) => rest.to_string(),
         _ => t.to_string(),
     }
 }
@@ -108,6 +109,9 @@ mod tests {
         assert_eq!(restore("'=cmd()"), "=cmd()");
         assert_eq!(restore("'+33 1 23 45 67 89"), "+33 1 23 45 67 89");
         assert_eq!(restore("'quoted"), "'quoted");
+        // A cell that starts with a quote before a formula character survives the round trip.
+        assert_eq!(restore(&neutralise("'=cmd()")), "'=cmd()");
+        assert_eq!(restore(&neutralise("''")), "''");
         assert_eq!(restore("  plain "), "plain");
         for cell in ["=1+1", "+33 1", "-x", "@x", "Dupont", "'quoted"] {
             assert_eq!(restore(&neutralise(cell)), cell);

@@ -134,8 +134,17 @@ pub fn date(errors: &mut FieldErrors, field: &'static str, raw: &str) -> Option<
     if v.is_empty() {
         return None;
     }
+    // Exactly AAAA-MM-JJ: `time` would also take a signed or five-digit year, which would be
+    // stored in another form and compare wrongly with real dates.
+    let b = v.as_bytes();
+    let shaped = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    match time::Date::parse(v, &fmt) {
+    match time::Date::parse(v, &fmt).ok().filter(|_| shaped).ok_or(()) {
         Ok(d) => Some(format!(
             "{:04}-{:02}-{:02}",
             d.year(),
@@ -152,6 +161,26 @@ pub fn date(errors: &mut FieldErrors, field: &'static str, raw: &str) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_exactly_four_two_two_digits() {
+        for bad in [
+            "-0017-01-01",
+            "+1013-02-28",
+            "10000-01-01",
+            "2026-1-01",
+            "2026-02-30",
+        ] {
+            let mut e = FieldErrors::default();
+            assert_eq!(date(&mut e, "d", bad), None, "{bad}");
+            assert!(!e.is_empty(), "{bad}");
+        }
+        let mut e = FieldErrors::default();
+        assert_eq!(
+            date(&mut e, "d", " 2026-02-28 ").as_deref(),
+            Some("2026-02-28")
+        );
+    }
 
     #[test]
     fn emails() {

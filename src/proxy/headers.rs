@@ -28,10 +28,8 @@ pub fn authority_of(req: &RequestHeader) -> &str {
 
 pub fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
-        return host
-            .split(']')
-            .next()
-            .map_or(host, |h| &host[..h.len() + 1]);
+        // An IPv6 literal keeps its brackets; without a closing one, the host is left as is.
+        return host.find(']').map_or(host, |i| &host[..=i]);
     }
     match host.rfind(':') {
         Some(i) => &host[..i],
@@ -264,6 +262,8 @@ mod tests {
         assert_eq!(strip_port("bip.localhost:8080"), "bip.localhost");
         assert_eq!(strip_port("bip.localhost"), "bip.localhost");
         assert_eq!(strip_port("[::1]:8080"), "[::1]");
+        assert_eq!(strip_port("[::1"), "[::1", "no closing bracket: no panic");
+        assert_eq!(strip_port("["), "[");
         assert_eq!(
             host_of(&req(&[("host", "Auth.localhost:8080")])),
             "Auth.localhost"

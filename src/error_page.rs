@@ -11,6 +11,8 @@ pub struct Layout {
     pub user_name: Option<String>,
     pub csrf: String,
     pub portal_url: String,
+    /// A notice shown on every page (the second-factor policy's deadline).
+    pub banner: Option<String>,
 }
 
 impl Layout {

@@ -135,6 +135,10 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
         identities: IdentityCache::new(IDENTITY_TTL, config.apps.len()),
         cookies: crate::session::cookies::CookieNames::new(&config),
         factor_keys,
+        webauthn: crate::second_factor::passkeys::relying_party(
+            &config.portal_host,
+            &config.public_url,
+        ),
         config: Arc::new(config),
         dir,
         signer,

@@ -24,6 +24,8 @@ pub struct Gateway {
     pub secret: Vec<u8>,
     /// The keys that seal second-factor secrets at rest (`data_dir/factors.key`).
     pub factor_keys: crate::auth::sealed::KeyRing,
+    /// The WebAuthn relying party (the portal); `None` when its address cannot be one.
+    pub webauthn: Option<webauthn_rs::Webauthn>,
     /// The names of the gateway's own cookies (prefixed `__Host-` under TLS).
     pub cookies: crate::session::cookies::CookieNames,
     /// Unix socket the portal (axum) listens on; the proxy forwards portal requests there.

@@ -119,6 +119,15 @@ pub(super) enum AdminCommand {
         #[arg(long)]
         structure: String,
     },
+    /// Remove every second factor of an account (authenticator application, passkeys,
+    /// recovery codes) and end its sessions: the break-glass for the last platform
+    /// administrator who lost them. Audited; the account's owner is told by mail.
+    ResetFactors {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        email: String,
+    },
     /// Create a platform administrator and print a one-time link to set its password.
     CreatePlatformAdmin {
         #[command(flatten)]
@@ -149,6 +158,7 @@ impl AdminCommand {
             | AdminCommand::SendReminders { config, .. }
             | AdminCommand::AssignRole { config, .. }
             | AdminCommand::DesignateReferent { config, .. }
+            | AdminCommand::ResetFactors { config, .. }
             | AdminCommand::CreatePlatformAdmin { config, .. } => &config.config,
         }
     }

@@ -64,6 +64,7 @@ fn run_admin(config: &Config, command: AdminCommand) -> Result<(), StartError> {
         AdminCommand::DesignateReferent {
             email, structure, ..
         } => admin::designate_referent(config, &email, &structure),
+        AdminCommand::ResetFactors { email, .. } => admin::reset_factors(config, &email),
         AdminCommand::CreatePlatformAdmin {
             email,
             first_name,

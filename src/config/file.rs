@@ -166,6 +166,13 @@ pub struct SecuritySection {
     pub attempts_per_ip_per_minute: u32,
     /// Lifetime of first-visit and reset links.
     pub link_ttl_hours: u64,
+    /// Référents and platform administrators must have a second factor
+    /// (docs/security.md#second-factor-policy).
+    pub second_factor_for_administrators: bool,
+    /// Days an account may postpone its enrolment once a rule requires a second factor of it.
+    pub second_factor_grace_days: u32,
+    /// Sensitive directory actions need an authentication at most this old (step-up).
+    pub reauth_minutes: u32,
 }
 
 impl Default for SecuritySection {
@@ -177,6 +184,9 @@ impl Default for SecuritySection {
             login_max_delay_seconds: 900,
             attempts_per_ip_per_minute: 30,
             link_ttl_hours: 24,
+            second_factor_for_administrators: true,
+            second_factor_grace_days: 14,
+            reauth_minutes: 15,
         }
     }
 }
@@ -284,6 +294,9 @@ pub struct AppSection {
     pub upstream_tls: bool,
     #[serde(default)]
     pub upstream_sni: Option<String>,
+    /// Sessions without a second factor are sent to confirm one before reaching the app.
+    #[serde(default)]
+    pub require_mfa: bool,
 }
 
 fn default_roles() -> Vec<String> {

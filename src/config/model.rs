@@ -75,6 +75,8 @@ pub struct AppConfig {
     pub upstream_tls: bool,
     /// The application's host unless the file names another.
     pub upstream_sni: String,
+    /// Only sessions confirmed with a second factor reach it (docs/security.md#step-up).
+    pub require_mfa: bool,
 }
 
 /// A value that must never reach a log line: `Debug` prints `<redacted>`, so a configuration
@@ -147,6 +149,15 @@ pub struct TlsConfig {
     pub redirect_http: bool,
 }
 
+/// Who must have a second factor and how fresh an authentication sensitive actions need
+/// (docs/security.md#second-factor-policy, docs/security.md#step-up).
+#[derive(Clone, Debug)]
+pub struct SecondFactorPolicy {
+    pub for_administrators: bool,
+    pub grace: Duration,
+    pub reauth: Duration,
+}
+
 /// The validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -180,6 +191,7 @@ pub struct Config {
     pub secret: Option<Secret>,
     pub throttle: LoginThrottle,
     pub link_ttl: Duration,
+    pub second_factor: SecondFactorPolicy,
     pub mail: MailSettings,
     pub reminders: Reminders,
     /// Days an audit event is kept.

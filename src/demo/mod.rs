@@ -33,6 +33,10 @@ data_dir = "{data}"
 grace_period_seconds = 1
 graceful_shutdown_timeout_seconds = 2
 
+[security]
+# The demo accounts sign in with a password alone; securise@ shows the second step.
+second_factor_for_administrators = false
+
 [[apps]]
 slug = "bip"
 name = "BIP"
@@ -187,6 +191,6 @@ pub async fn seed_second_factor_account(gw: &crate::state::Gateway) -> DResult<(
     dir.assign_role(id, "bip", "utilisateur", mairie.id, None)
         .await?;
     let secret = crate::auth::totp::from_base32(DEMO_TOTP_SECRET).unwrap_or_default();
-    crate::second_factor::enrol_totp(gw, id, &secret).await?;
+    crate::second_factor::enrol_totp(gw, id, &secret, true).await?;
     Ok(())
 }

@@ -67,20 +67,54 @@ impl Directory {
             .collect()
     }
 
-    /// Removes the account's second factors (TOTP and recovery codes). True if it had one.
+    /// Removes every second factor of the account (TOTP, passkeys, recovery codes), as a reset
+    /// does. True if it had one.
     pub async fn remove_factors(&self, user_id: i64) -> DResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let mut n = 0;
+        for sql in [
+            "DELETE FROM user_totp WHERE user_id = $1",
+            "DELETE FROM user_passkeys WHERE user_id = $1",
+            "DELETE FROM recovery_codes WHERE user_id = $1",
+        ] {
+            n += sqlx::query(sql)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Removes the account's TOTP secret; the recovery codes too when no passkey remains.
+    /// True if it had one.
+    pub async fn remove_totp(&self, user_id: i64) -> DResult<bool> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query("DELETE FROM user_totp WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
+        Self::drop_codes_without_factor(&mut tx, user_id).await?;
         tx.commit().await?;
         Ok(n > 0)
+    }
+
+    /// Recovery codes only make sense beside a factor: once the last one is gone, so are they.
+    pub(super) async fn drop_codes_without_factor(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        user_id: i64,
+    ) -> DResult<()> {
+        sqlx::query(
+            "DELETE FROM recovery_codes WHERE user_id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM user_totp WHERE user_id = $1) \
+             AND NOT EXISTS (SELECT 1 FROM user_passkeys WHERE user_id = $1)",
+        )
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
     }
 
     /// Records `step` as used if it is later than the last step used: one conditional update,
@@ -138,5 +172,92 @@ impl Directory {
         .fetch_one(&self.pool)
         .await?
         .try_get(0)?)
+    }
+}
+
+/// What the second-factor policy is decided on (`crate::second_factor::policy`).
+#[derive(Clone, Debug, Default)]
+pub struct SecondFactorFacts {
+    pub own_path: String,
+    pub referent_paths: Vec<String>,
+    /// Paths of the structures that require a second factor of every account.
+    pub requiring: Vec<String>,
+    /// The deadline recorded when a rule first applied to the account.
+    pub due: Option<i64>,
+}
+
+impl Directory {
+    pub async fn second_factor_facts(&self, user_id: i64) -> DResult<SecondFactorFacts> {
+        let row = sqlx::query(
+            "SELECT s.path, u.second_factor_due FROM users u JOIN structures s ON s.id = u.structure_id \
+             WHERE u.id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(super::DirectoryError::NotFound)?;
+        let referents = sqlx::query(
+            "SELECT s.path FROM referents r JOIN structures s ON s.id = r.structure_id WHERE r.user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(SecondFactorFacts {
+            own_path: row.try_get(0)?,
+            due: row.try_get(1)?,
+            referent_paths: referents
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?,
+            requiring: self.structures_requiring_second_factor().await?,
+        })
+    }
+
+    /// Paths of the structures that require a second factor of every account in them.
+    pub async fn structures_requiring_second_factor(&self) -> DResult<Vec<String>> {
+        let rows = sqlx::query("SELECT path FROM structures WHERE second_factor_required = 1")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub async fn set_second_factor_due(&self, user_id: i64, due: Option<i64>) -> DResult<()> {
+        sqlx::query("UPDATE users SET second_factor_due = $1 WHERE id = $2")
+            .bind(due)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the structure itself (not its parents) requires a second factor of its accounts.
+    pub async fn structure_requires_second_factor(&self, structure_id: i64) -> DResult<bool> {
+        let v: Option<i64> =
+            sqlx::query("SELECT second_factor_required FROM structures WHERE id = $1")
+                .bind(structure_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        Ok(v == Some(1))
+    }
+
+    pub async fn set_structure_requires_second_factor(
+        &self,
+        structure_id: i64,
+        required: bool,
+    ) -> DResult<()> {
+        sqlx::query(
+            "UPDATE structures SET second_factor_required = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(i64::from(required))
+        .bind(now())
+        .bind(structure_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }

@@ -15,6 +15,7 @@ pub mod factors;
 pub mod fields;
 pub mod import;
 pub mod model;
+pub mod passkeys;
 pub mod photos;
 pub mod query;
 pub mod reminders;

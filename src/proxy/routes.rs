@@ -10,6 +10,11 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 /// Path on application hosts where the portal's handshake code lands (docs/gateway.md#sso-handshake).
 pub const CALLBACK_PATH: &str = "/_convergences/callback";
+/// The portal's confirmation of identity (step-up, docs/security.md#step-up).
+pub const STEP_UP_PATH: &str = "/login/confirmer";
+/// The portal's page where an account enrols a second factor the policy requires of it
+/// (docs/security.md#second-factor-policy).
+pub const ENROLMENT_PATH: &str = "/aia/profil/securite?obligatoire=1";
 
 /// One application as the proxy sees it.
 pub struct AppRoute {

@@ -7,7 +7,7 @@ use super::headers::{
     strip_cookies, strip_identity_headers,
 };
 use super::identity_cache::AppHeaders;
-use super::routes::{RouteTable, Target, CALLBACK_PATH};
+use super::routes::{RouteTable, Target, CALLBACK_PATH, ENROLMENT_PATH, STEP_UP_PATH};
 use crate::error_page::error_page;
 use crate::state::Gateway;
 use async_trait::async_trait;
@@ -29,6 +29,7 @@ struct Pages {
     bad_gateway: Bytes,
     timeout: Bytes,
     unavailable: Bytes,
+    second_factor: Bytes,
     expired_link: Bytes,
 }
 
@@ -72,6 +73,7 @@ impl Proxy {
             bad_gateway: page(502, "Application indisponible", "L'application ne répond pas pour le moment. Réessayez dans quelques instants ; si le problème persiste, contactez l'assistance."),
             timeout: page(504, "Application trop lente", "L'application n'a pas répondu à temps. Réessayez dans quelques instants."),
             unavailable: page(503, "Service momentanément indisponible", "La vérification de votre session est impossible pour le moment. Réessayez dans quelques instants."),
+            second_factor: page(403, "Vérification en deux étapes requise", "Cette application n'est accessible qu'après la vérification en deux étapes. Ouvrez-la depuis le portail, dans votre navigateur."),
             expired_link: page(400, "Lien de connexion expiré", "Ce lien de connexion a expiré ou a déjà été utilisé. Repassez par le portail pour ouvrir l'application."),
         };
         Ok(Proxy {
@@ -189,13 +191,12 @@ impl Proxy {
         } else {
             &live.record.assurance
         };
-        match ident.headers_for(
-            i,
-            &app.cfg.slug,
-            &gw.signer,
-            assurance,
-            crate::directory::now(),
-        ) {
+        let now = crate::directory::now();
+        let must_enrol = live.record.must_enrol(now);
+        if must_enrol || (app.cfg.require_mfa && !assurance.has_second_factor()) {
+            return self.second_factor_first(session, routes, must_enrol).await;
+        }
+        match ident.headers_for(i, &app.cfg.slug, &gw.signer, assurance, now) {
             Ok(h) => ctx.headers = Some(h),
             Err(e) => {
                 tracing::error!(error = %e, "cannot sign the identity assertion");
@@ -203,6 +204,32 @@ impl Proxy {
             }
         }
         Ok(false)
+    }
+
+    /// The session may not reach the application without a second factor: the account must
+    /// enrol one (the policy's grace period is over), or the application requires one that this
+    /// session did not use. Browsers go to the portal to do it and come back; others get 403.
+    async fn second_factor_first(
+        &self,
+        session: &mut Session,
+        routes: &RouteTable,
+        must_enrol: bool,
+    ) -> Result<bool> {
+        let req = session.req_header();
+        if !is_browser_navigation(req) {
+            return self
+                .send_page(session, 403, &self.pages.second_factor)
+                .await;
+        }
+        let portal = &self.gw.config.public_url;
+        let location = if must_enrol {
+            format!("{portal}{ENROLMENT_PATH}")
+        } else {
+            let enc: String =
+                form_urlencoded::byte_serialize(wanted_url(req, routes).as_bytes()).collect();
+            format!("{portal}{STEP_UP_PATH}?mfa=1&return_to={enc}")
+        };
+        redirect(session, &location, None).await
     }
 
     /// No usable session: browsers go to the portal (login or handshake), others get 401.
@@ -226,13 +253,8 @@ impl Proxy {
         }
         let gw = &self.gw;
         let app = &routes.apps[i];
-        let wanted = format!(
-            "{}://{}{}",
-            routes.scheme,
-            authority_of(req),
-            req.uri.path_and_query().map_or("/", |p| p.as_str())
-        );
-        let enc: String = form_urlencoded::byte_serialize(wanted.as_bytes()).collect();
+        let enc: String =
+            form_urlencoded::byte_serialize(wanted_url(req, routes).as_bytes()).collect();
         if app.shares_cookie {
             let location = format!("{}/login?return_to={enc}", gw.config.public_url);
             return redirect(session, &location, None).await;
@@ -314,6 +336,16 @@ const HANDSHAKE_MAX_AGE: i64 = 15 * 60;
 
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// The absolute URL the browser asked for, to come back to it.
+fn wanted_url(req: &RequestHeader, routes: &RouteTable) -> String {
+    format!(
+        "{}://{}{}",
+        routes.scheme,
+        authority_of(req),
+        req.uri.path_and_query().map_or("/", |p| p.as_str())
+    )
 }
 
 async fn redirect(

@@ -30,6 +30,17 @@ pub struct SessionRecord {
     /// How the user signed in; absent from sessions made before it was recorded (a password).
     #[serde(default)]
     pub assurance: Assurance,
+    /// The account must enrol a second factor (docs/security.md#second-factor-policy): until
+    /// this time it may postpone, after it the session reaches nothing but the enrolment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrol_by: Option<i64>,
+}
+
+impl SessionRecord {
+    /// The grace period is over and no factor was enrolled in this session.
+    pub fn must_enrol(&self, now: i64) -> bool {
+        self.enrol_by.is_some_and(|t| now >= t)
+    }
 }
 
 /// When and how the user proved who they are (docs/security.md#assurance), carried to the
@@ -77,6 +88,35 @@ impl Assurance {
             Assurance::password(created_at)
         } else {
             self.clone()
+        }
+    }
+
+    /// A confirmation of identity during the session (step-up): it is dated now, and adds
+    /// its method to those already used. `method` is the RFC 8176 value of a second factor
+    /// (or `None` for a recovery code), `second_factor` false for a password alone.
+    pub fn confirmed(&self, at: i64, method: Option<&str>, second_factor: bool) -> Assurance {
+        let mut amr = self.amr.clone();
+        let mut add = |m: &str| {
+            if !amr.iter().any(|x| x == m) {
+                amr.push(m.to_string());
+            }
+        };
+        if second_factor {
+            if let Some(m) = method {
+                add(m);
+            }
+            add("mfa");
+        } else {
+            add("pwd");
+        }
+        Assurance {
+            auth_time: at,
+            amr,
+            acr: if second_factor || self.has_second_factor() {
+                ACR_SECOND_FACTOR.into()
+            } else {
+                ACR_PASSWORD.into()
+            },
         }
     }
 
@@ -136,6 +176,12 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn take_code(&self, code: &SessionKey) -> SResult<Option<HandshakeCode>>;
     async fn put_link(&self, link: SessionKey, session: SessionKey, ttl: Duration) -> SResult<()>;
     async fn get_link(&self, link: &SessionKey) -> SResult<Option<SessionKey>>;
+    /// Overwrites a live session's record; a session removed in between stays removed.
+    async fn replace(&self, key: &SessionKey, rec: SessionRecord, ttl: Duration) -> SResult<()>;
+    /// Keeps a short-lived value (a WebAuthn ceremony's state...) that any instance can take.
+    async fn put_once(&self, key: SessionKey, value: String, ttl: Duration) -> SResult<()>;
+    /// Returns and deletes a value kept by `put_once`: it is read once.
+    async fn take_once(&self, key: &SessionKey) -> SResult<Option<String>>;
     async fn ping(&self) -> SResult<()>;
     /// Live sessions, when the store can count them cheaply (the in-process one can; Redis
     /// would need a key scan, so it says `None`).
@@ -179,6 +225,19 @@ impl Sessions {
         user_agent: &str,
         assurance: Assurance,
     ) -> SResult<String> {
+        self.create_with(user_id, client_ip, user_agent, assurance, None)
+            .await
+    }
+
+    /// [`create`](Self::create), for an account the second-factor policy asks to enrol.
+    pub async fn create_with(
+        &self,
+        user_id: i64,
+        client_ip: &str,
+        user_agent: &str,
+        assurance: Assurance,
+        enrol_by: Option<i64>,
+    ) -> SResult<String> {
         let token = crate::auth::random_token();
         let now = crate::directory::now();
         let rec = SessionRecord {
@@ -188,6 +247,7 @@ impl Sessions {
             client_ip: client_ip.chars().take(64).collect(),
             user_agent: user_agent.chars().take(256).collect(),
             assurance,
+            enrol_by,
         };
         self.store.insert(key_of(&token), rec, self.idle).await?;
         Ok(token)
@@ -214,6 +274,31 @@ impl Sessions {
             self.store.touch(&key, now, ttl).await?;
         }
         Ok(Some(Live { key, record: rec }))
+    }
+
+    /// Records a fresh authentication on a live session (step-up): the session keeps its
+    /// token and timeouts, its assurance is the new one. False if the session is gone.
+    pub async fn reassure(&self, key: &SessionKey, assurance: Assurance) -> SResult<bool> {
+        self.modify(key, |rec| rec.assurance = assurance).await
+    }
+
+    /// Changes a live session's record in place (same token, same timeouts). False if the
+    /// session is gone.
+    pub async fn modify(
+        &self,
+        key: &SessionKey,
+        change: impl FnOnce(&mut SessionRecord),
+    ) -> SResult<bool> {
+        let Some(mut rec) = self.store.get(key).await? else {
+            return Ok(false);
+        };
+        let now = crate::directory::now();
+        let remaining = (rec.created_at + self.absolute.as_secs() as i64 - now).max(1) as u64;
+        change(&mut rec);
+        rec.last_seen = now;
+        let ttl = self.idle.min(Duration::from_secs(remaining));
+        self.store.replace(key, rec, ttl).await?;
+        Ok(true)
     }
 
     pub async fn resolve(&self, token: &str) -> SResult<Option<Live>> {

@@ -266,6 +266,39 @@ impl SessionStore for RedisStore {
         Ok(v.as_deref().and_then(unhex))
     }
 
+    async fn replace(&self, key: &SessionKey, rec: SessionRecord, ttl: Duration) -> SResult<()> {
+        let json = serde_json::to_string(&rec).map_err(unavailable)?;
+        // XX: never resurrect a session revoked in between.
+        let mut set = redis::cmd("SET");
+        set.arg(self.key("s", key))
+            .arg(json)
+            .arg("XX")
+            .arg("PX")
+            .arg(millis(ttl));
+        let _: Option<String> = self
+            .idempotent(|mut c| {
+                let set = set.clone();
+                async move { set.query_async(&mut c).await }
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn put_once(&self, key: SessionKey, value: String, ttl: Duration) -> SResult<()> {
+        let k = self.key("o", &key);
+        self.idempotent(|mut c| {
+            let (k, v) = (k.clone(), value.clone());
+            async move { c.pset_ex(k, v, millis(ttl)).await }
+        })
+        .await
+    }
+
+    async fn take_once(&self, key: &SessionKey) -> SResult<Option<String>> {
+        // GETDEL is not idempotent: no retry.
+        let mut c = self.conn().await?;
+        c.get_del(self.key("o", key)).await.map_err(unavailable)
+    }
+
     async fn ping(&self) -> SResult<()> {
         let _: String = self
             .idempotent(|mut c| async move { redis::cmd("PING").query_async(&mut c).await })

@@ -31,8 +31,10 @@ pub struct PortalRequest {
     pub path_and_query: String,
 }
 
-fn cookie_value(parts: &Parts, name: &str) -> Option<String> {
-    for h in parts.headers.get_all(axum::http::header::COOKIE) {
+/// The value of the cookie `name` in a request's headers (the first one, as browsers send the
+/// most specific first).
+pub fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    for h in headers.get_all(axum::http::header::COOKIE) {
         let Ok(s) = h.to_str() else { continue };
         for c in cookie::Cookie::split_parse(s).flatten() {
             if c.name() == name {
@@ -41,6 +43,16 @@ fn cookie_value(parts: &Parts, name: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// What a session whose grace period is over may still reach: the enrolment itself, the
+/// sign-in pages and logout (docs/security.md#second-factor-policy).
+fn reachable_before_enrolment(path: &str) -> bool {
+    path == "/aia/profil/securite"
+        || path.starts_with("/aia/profil/securite/")
+        || path == "/logout"
+        || path == "/login"
+        || path.starts_with("/login/")
 }
 
 impl FromRequestParts<Arc<Gateway>> for PortalRequest {
@@ -61,9 +73,9 @@ impl FromRequestParts<Arc<Gateway>> for PortalRequest {
         // Only the proxy talks to this socket, and it always sets X-Forwarded-For itself.
         let ip = header("x-forwarded-for");
         let user_agent: String = header("user-agent").chars().take(256).collect();
-        let session_token = cookie_value(parts, &gw.cookies.session);
+        let session_token = cookie_value(&parts.headers, &gw.cookies.session);
         // A pre-session cookie counts only if this gateway made it, recently.
-        let csrf_cookie = cookie_value(parts, &gw.cookies.csrf).filter(|v| {
+        let csrf_cookie = cookie_value(&parts.headers, &gw.cookies.csrf).filter(|v| {
             crate::auth::csrf::pre_session_valid(&gw.secret, v, crate::directory::now())
         });
         let mut user = None;
@@ -75,6 +87,20 @@ impl FromRequestParts<Arc<Gateway>> for PortalRequest {
                     }
                     Some(_) => {}
                     None => gw.sessions.revoke(&live.key).await?,
+                }
+            }
+        }
+        if let Some(u) = &user {
+            if u.live.record.must_enrol(crate::directory::now())
+                && !reachable_before_enrolment(parts.uri.path())
+            {
+                // Enrolled meanwhile (in another session)? Then this one is free too.
+                if crate::second_factor::has_factor(gw, u.live.record.user_id).await? {
+                    gw.sessions
+                        .modify(&u.live.key, |r| r.enrol_by = None)
+                        .await?;
+                } else {
+                    return Err(WebError::EnrolmentRequired);
                 }
             }
         }
@@ -121,6 +147,7 @@ impl PortalRequest {
             user_name: self.user.as_ref().map(|u| u.ident.identity.display_name()),
             csrf: self.csrf_token(),
             portal_url: String::new(),
+            banner: self.enrolment_banner(),
         }
     }
 
@@ -135,6 +162,15 @@ impl PortalRequest {
             );
             self.csrf_cookie = Some(fresh);
         }
+    }
+
+    /// During the grace period of the second-factor policy: until when the user may postpone.
+    fn enrolment_banner(&self) -> Option<String> {
+        let by = self.user.as_ref()?.live.record.enrol_by?;
+        Some(format!(
+            "Votre compte doit être protégé par la vérification en deux étapes : activez-la avant le {}.",
+            super::french::date(by)
+        ))
     }
 
     pub fn require_user(&self) -> Result<&User, WebError> {

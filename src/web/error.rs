@@ -18,6 +18,14 @@ pub enum WebError {
     /// or timed out). Nothing was done.
     #[error("login required")]
     LoginRequired,
+    /// 303 to the enrolment page: the second-factor policy's grace period is over and the
+    /// account has no factor yet (docs/security.md#second-factor-policy).
+    #[error("second factor enrolment required")]
+    EnrolmentRequired,
+    /// 303 to the confirmation of identity (step-up, docs/security.md#step-up): the action is
+    /// sensitive and the session's authentication too old. Nothing was done.
+    #[error("identity confirmation required")]
+    ConfirmIdentity(String),
     /// 400 with a French message for the user.
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -67,9 +75,29 @@ impl IntoResponse for WebError {
             )
                 .into_response();
         }
+        if let WebError::ConfirmIdentity(location) = &self {
+            return match axum::http::HeaderValue::from_str(location) {
+                Ok(v) => {
+                    (StatusCode::SEE_OTHER, [(axum::http::header::LOCATION, v)]).into_response()
+                }
+                Err(_) => StatusCode::BAD_REQUEST.into_response(),
+            };
+        }
+        if let WebError::EnrolmentRequired = self {
+            return (
+                StatusCode::SEE_OTHER,
+                [(
+                    axum::http::header::LOCATION,
+                    crate::proxy::routes::ENROLMENT_PATH,
+                )],
+            )
+                .into_response();
+        }
         let mut reference = String::new();
         let (status, heading, message) = match &self {
-            WebError::LoginRequired => (StatusCode::SEE_OTHER, "", String::new()),
+            WebError::LoginRequired
+            | WebError::EnrolmentRequired
+            | WebError::ConfirmIdentity(_) => (StatusCode::SEE_OTHER, "", String::new()),
             WebError::NotFound => (
                 StatusCode::NOT_FOUND,
                 "Page introuvable",

@@ -10,8 +10,21 @@ pub fn duration(seconds: i64) -> String {
     }
 }
 
+/// "05/03/2027": a day as French pages write it (UTC).
+pub fn date(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .map(|d| format!("{:02}/{:02}/{}", d.day(), d.month() as u8, d.year()))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn dates_in_french() {
+        assert_eq!(super::date(0), "01/01/1970");
+        assert_eq!(super::date(1_800_000_000), "15/01/2027");
+    }
+
     #[test]
     fn durations_in_french() {
         assert_eq!(super::duration(1), "1 seconde");

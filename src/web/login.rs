@@ -201,50 +201,15 @@ pub async fn submit(ctx: PortalRequest, Form(f): Form<LoginForm>) -> WebResult<R
         // failure count stays, so that codes are throttled like passwords.
         return super::second_factor::ask(&ctx, user_id, &email, &return_to);
     }
-    gw.dir.login_succeeded(&email).await?;
-    // Session fixation: any session the browser came with ends here; a new id is issued.
-    if let Some(old) = &ctx.session_token {
-        gw.end_session(&crate::session::key_of(old)).await?;
-    }
-    let token = gw
-        .sessions
-        .create(
-            user_id,
-            &ctx.ip,
-            &ctx.user_agent,
-            crate::session::Assurance::password(crate::directory::now()),
-        )
-        .await?;
-    crate::telemetry::login(true);
-    crate::telemetry::sessions_created();
-    gw.dir.record_login(user_id).await?;
-    gw.dir
-        .audit(AuditEvent {
-            actor_id: Some(user_id),
-            actor: &ident.identity.email,
-            action: "login",
-            structure_id: Some(ident.identity.structure_id),
-            client_ip: &ctx.ip,
-            ..Default::default()
-        })
-        .await?;
-    let mut headers = HeaderMap::new();
-    headers.append(
-        header::SET_COOKIE,
-        set_cookie(&gw, &gw.cookies.session, &token, true, false),
-    );
-    headers.append(
-        header::SET_COOKIE,
-        set_cookie(&gw, &gw.cookies.csrf, "", false, true),
-    );
-    // A validated destination is always a valid header value; the portal is the fallback.
-    headers.insert(
-        header::LOCATION,
-        destination(&ctx, &return_to)
-            .parse()
-            .unwrap_or_else(|_| header::HeaderValue::from_static("/")),
-    );
-    Ok((StatusCode::SEE_OTHER, headers).into_response())
+    super::sign_in::open_session(
+        &ctx,
+        &ident.identity,
+        crate::session::Assurance::password(crate::directory::now()),
+        "",
+        &return_to,
+        &[],
+    )
+    .await
 }
 
 pub async fn confirm_logout(ctx: PortalRequest) -> WebResult<Response> {

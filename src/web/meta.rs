@@ -99,16 +99,26 @@ pub async fn stylesheet() -> impl IntoResponse {
     )
 }
 
-const PASSWORD_JS: &str = include_str!("../../static/password.js");
-
-pub async fn password_js() -> impl IntoResponse {
+fn script(text: &'static str) -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        PASSWORD_JS,
+        text,
     )
+}
+
+pub async fn password_js() -> impl IntoResponse {
+    script(include_str!("../../static/password.js"))
+}
+
+pub async fn passkey_js() -> impl IntoResponse {
+    script(include_str!("../../static/passkey.js"))
+}
+
+pub async fn continue_js() -> impl IntoResponse {
+    script(include_str!("../../static/continue.js"))
 }
 
 pub async fn not_found() -> WebError {

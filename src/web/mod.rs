@@ -5,17 +5,21 @@ pub mod aia;
 pub mod body;
 pub mod context;
 pub mod error;
+pub mod factor_check;
 pub mod french;
 pub mod login;
 pub mod meta;
 pub mod pages;
+pub mod passkeys;
 pub mod password;
 pub mod portal;
 pub mod recovery;
 pub mod rejections;
 pub mod second_factor;
 pub mod security;
+pub mod sign_in;
 pub mod sso;
+pub mod step_up;
 
 use crate::state::Gateway;
 use axum::extract::State;
@@ -34,7 +38,22 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             "/login/verification",
             get(second_factor::form).post(second_factor::submit),
         )
+        .route(
+            "/login/verification/cle",
+            post(second_factor::passkey_options),
+        )
+        .route(step_up::PATH, get(step_up::form).post(step_up::submit))
+        .route("/login/confirmer/cle", post(step_up::passkey_options))
         .route("/aia/profil/securite", get(security::page))
+        .route(
+            "/aia/profil/securite/cles/options",
+            post(passkeys::registration_options),
+        )
+        .route("/aia/profil/securite/cles", post(passkeys::register))
+        .route(
+            "/aia/profil/securite/cles/{id}/supprimer",
+            post(passkeys::remove),
+        )
         .route("/aia/profil/securite/totp", post(security::start))
         .route(
             "/aia/profil/securite/totp/confirmer",
@@ -64,6 +83,8 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/metrics", get(meta::metrics))
         .route("/_static/style.css", get(meta::stylesheet))
         .route("/_static/password.js", get(meta::password_js))
+        .route("/_static/passkey.js", get(meta::passkey_js))
+        .route("/_static/continue.js", get(meta::continue_js))
         .merge(aia::routes())
         .fallback(meta::not_found)
         .layer(axum::middleware::from_fn(rejections::reject_nul))

@@ -6,9 +6,9 @@
 
 use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
-use super::set_cookie;
+use super::factor_check::{Outcome, ProofForm};
 use crate::directory::audit::AuditEvent;
-use crate::second_factor::{CodeCheck, Method};
+use crate::second_factor::Method;
 use crate::session::Assurance;
 use askama::Template;
 use axum::extract::Form;
@@ -33,20 +33,12 @@ struct Pending {
 struct SecondFactorPage {
     l: super::pages::Layout,
     error: Option<String>,
-}
-
-fn cookie_of(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|h| h.to_str().ok())
-        .flat_map(|s| cookie::Cookie::split_parse(s.to_string()).flatten())
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_string())
+    offer_code: bool,
+    offer_passkey: bool,
 }
 
 fn read_pending(ctx: &PortalRequest, headers: &HeaderMap) -> Option<Pending> {
-    let raw = cookie_of(headers, &ctx.gw.cookies.pending_login)?;
+    let raw = super::context::cookie_value(headers, &ctx.gw.cookies.pending_login)?;
     let plain = ctx.gw.factor_keys.open(&raw, PENDING_AAD)?;
     let p: Pending = serde_json::from_slice(&plain).ok()?;
     (p.expires > crate::directory::now()).then_some(p)
@@ -86,136 +78,82 @@ pub fn ask(ctx: &PortalRequest, user_id: i64, email: &str, return_to: &str) -> W
     Ok((StatusCode::SEE_OTHER, headers).into_response())
 }
 
-fn page(mut ctx: PortalRequest, status: StatusCode, error: Option<String>) -> WebResult<Response> {
+async fn page(
+    mut ctx: PortalRequest,
+    pending: &Pending,
+    status: StatusCode,
+    error: Option<String>,
+) -> WebResult<Response> {
     let mut headers = HeaderMap::new();
     ctx.ensure_csrf_cookie(&mut headers);
+    let offer = super::factor_check::offer(&ctx, pending.user_id).await?;
     let html = SecondFactorPage {
         l: ctx.layout("Vérification en deux étapes"),
         error,
+        offer_code: offer.code,
+        offer_passkey: offer.passkey,
     }
     .render()?;
     Ok((status, headers, Html(html)).into_response())
 }
 
 pub async fn form(ctx: PortalRequest, headers: HeaderMap) -> WebResult<Response> {
-    if read_pending(&ctx, &headers).is_none() {
+    let Some(pending) = read_pending(&ctx, &headers) else {
         return Ok(Redirect::to("/login?expired=1").into_response());
+    };
+    page(ctx, &pending, StatusCode::OK, None).await
+}
+
+/// The options of a passkey authentication for the account being signed in (JSON, for the
+/// page's script).
+pub async fn passkey_options(
+    ctx: PortalRequest,
+    headers: HeaderMap,
+    Form(f): Form<ProofForm>,
+) -> WebResult<Response> {
+    let Some(pending) = read_pending(&ctx, &headers) else {
+        return Ok(StatusCode::UNAUTHORIZED.into_response());
+    };
+    if !ctx.csrf_ok(&f.csrf) {
+        return Ok(StatusCode::BAD_REQUEST.into_response());
     }
-    page(ctx, StatusCode::OK, None)
+    super::factor_check::passkey_options(&ctx, pending.user_id).await
 }
 
-#[derive(Deserialize)]
-pub struct CodeForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    code: String,
-}
-
+/// A code or a passkey's answer.
 pub async fn submit(
     ctx: PortalRequest,
     headers: HeaderMap,
-    Form(f): Form<CodeForm>,
+    Form(f): Form<ProofForm>,
 ) -> WebResult<Response> {
     let Some(pending) = read_pending(&ctx, &headers) else {
         return Ok(Redirect::to("/login?expired=1").into_response());
     };
     if !ctx.csrf_ok(&f.csrf) {
-        let msg = "Le formulaire a expiré. Saisissez à nouveau le code.";
-        return page(ctx, StatusCode::BAD_REQUEST, Some(msg.into()));
+        let msg = "Le formulaire a expiré. Recommencez la vérification.";
+        return page(ctx, &pending, StatusCode::BAD_REQUEST, Some(msg.into())).await;
     }
-    let gw = ctx.gw.clone();
-    if f.code.len() > 64 {
-        return page(
-            ctx,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("Code incorrect.".into()),
-        );
+    match super::factor_check::check(&ctx, pending.user_id, &pending.email, &f).await? {
+        Outcome::Accepted(method) => finish(&ctx, &pending, method).await,
+        Outcome::Refused(status, msg) => page(ctx, &pending, status, Some(msg)).await,
     }
-    if gw.ip_blocked(&ctx.ip) {
-        crate::telemetry::login(false);
-        let msg =
-            "Trop de tentatives depuis votre connexion. Patientez une minute avant de réessayer.";
-        return page(ctx, StatusCode::TOO_MANY_REQUESTS, Some(msg.into()));
-    }
-    let wait = gw.dir.login_wait(&pending.email).await?;
-    if wait > 0 {
-        crate::telemetry::login(false);
-        let msg = format!(
-            "Trop de tentatives infructueuses pour ce compte. Réessayez dans {}.",
-            super::french::duration(wait)
-        );
-        return page(ctx, StatusCode::TOO_MANY_REQUESTS, Some(msg));
-    }
+}
+
+/// The second factor is right: audits a recovery code's use, then opens the session.
+async fn finish(ctx: &PortalRequest, pending: &Pending, method: Method) -> WebResult<Response> {
+    let gw = &ctx.gw;
     let now = crate::directory::now();
-    let check = crate::second_factor::check_code(&gw, pending.user_id, &f.code, now).await?;
-    let method = match check {
-        CodeCheck::Accepted(m) => m,
-        CodeCheck::Replayed | CodeCheck::Wrong => {
-            crate::telemetry::login(false);
-            gw.dir
-                .login_failed(&pending.email, &gw.config.throttle)
-                .await?;
-            gw.ip_failed(&ctx.ip);
-            gw.dir
-                .audit(AuditEvent {
-                    actor_id: Some(pending.user_id),
-                    actor: &pending.email,
-                    action: "login_failed",
-                    client_ip: &ctx.ip,
-                    details: if check == CodeCheck::Replayed {
-                        "second factor code already used"
-                    } else {
-                        "wrong second factor code"
-                    },
-                    ..Default::default()
-                })
-                .await?;
-            let msg = if check == CodeCheck::Replayed {
-                "Ce code a déjà servi. Attendez le suivant (30 secondes au plus), puis saisissez-le."
-            } else {
-                "Code incorrect. Vérifiez l'heure de votre téléphone et saisissez le code affiché en ce moment."
-            };
-            return page(ctx, StatusCode::UNAUTHORIZED, Some(msg.into()));
-        }
-    };
     // The account may have been locked or have expired since the password step.
     let ident = gw.identities.get(&gw.dir, pending.user_id).await?;
     let Some(ident) = ident.filter(|i| i.identity.is_usable(&crate::directory::today())) else {
         return Ok(Redirect::to("/login").into_response());
     };
-    gw.dir.login_succeeded(&pending.email).await?;
-    if let Some(old) = &ctx.session_token {
-        gw.end_session(&crate::session::key_of(old)).await?;
-    }
-    let token = gw
-        .sessions
-        .create(
-            pending.user_id,
-            &ctx.ip,
-            &ctx.user_agent,
-            Assurance::second_factor(now, method.amr()),
-        )
-        .await?;
-    crate::telemetry::login(true);
-    crate::telemetry::sessions_created();
-    gw.dir.record_login(pending.user_id).await?;
     let id = &ident.identity;
     let details = match method {
         Method::Totp => "second factor: authenticator code",
         Method::RecoveryCode => "second factor: recovery code",
+        Method::Passkey { .. } => "second factor: passkey or security key",
     };
-    gw.dir
-        .audit(AuditEvent {
-            actor_id: Some(id.user_id),
-            actor: &id.email,
-            action: "login",
-            structure_id: Some(id.structure_id),
-            client_ip: &ctx.ip,
-            details,
-            ..Default::default()
-        })
-        .await?;
     if method == Method::RecoveryCode {
         let left = gw.dir.recovery_codes_left(id.user_id).await?;
         gw.dir
@@ -232,27 +170,15 @@ pub async fn submit(
         let what = format!(
             "Un code de secours vient d'être utilisé pour vous connecter au portail Convergences. Il vous en reste {left}."
         );
-        crate::second_factor::notify(&gw, &id.email, &id.first_name, &what).await;
+        crate::second_factor::notify(gw, &id.email, &id.first_name, &what).await;
     }
-    let mut out = HeaderMap::new();
-    out.append(
-        header::SET_COOKIE,
-        set_cookie(&gw, &gw.cookies.session, &token, true, false),
-    );
-    out.append(
-        header::SET_COOKIE,
-        set_cookie(&gw, &gw.cookies.csrf, "", false, true),
-    );
-    out.append(header::SET_COOKIE, pending_cookie(&ctx, "", true));
-    let destination = gw
-        .routes()
-        .validate_return(&pending.return_to)
-        .unwrap_or_else(|| "/".to_string());
-    out.insert(
-        header::LOCATION,
-        destination
-            .parse()
-            .unwrap_or_else(|_| HeaderValue::from_static("/")),
-    );
-    Ok((StatusCode::SEE_OTHER, out).into_response())
+    super::sign_in::open_session(
+        ctx,
+        id,
+        Assurance::second_factor(now, method.amr()),
+        details,
+        &pending.return_to,
+        &[pending_cookie(ctx, "", true)],
+    )
+    .await
 }

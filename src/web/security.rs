@@ -1,7 +1,9 @@
-//! "Sécurité du compte" (docs/security.md#second-factor): the user's own second factor,
-//! enrolled from here with a QR code rendered on the server and confirmed by a first code;
-//! recovery codes shown once; removal and regeneration confirmed with a current code. Every
-//! change is audited and told to the user by mail.
+//! "Sécurité du compte" (docs/security.md#second-factor): the user's own second factors. The
+//! authenticator application (TOTP) is enrolled from here with a QR code rendered on the
+//! server and confirmed by a first code; passkeys are handled in `super::passkeys`; recovery
+//! codes are shown once. Removal and regeneration are confirmed with a current code, or with a
+//! recent authentication for an account without TOTP. Every change is audited and told to the
+//! user by mail.
 
 use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
@@ -14,7 +16,9 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
-const PATH: &str = "/aia/profil/securite";
+pub const PATH: &str = "/aia/profil/securite";
+pub const EXPIRED: &str =
+    "Le formulaire a expiré. Revenez à la page Sécurité du compte et recommencez.";
 /// How long an enrolment may wait for its confirming code.
 const ENROL_SECONDS: i64 = 15 * 60;
 
@@ -26,6 +30,18 @@ struct SecurityPage {
     error: Option<String>,
     totp_since: Option<String>,
     codes_left: i64,
+    passkeys: Vec<KeyRow>,
+    /// The portal's address can serve passkeys.
+    passkeys_available: bool,
+    /// The policy requires a factor and the grace period is over.
+    required_now: bool,
+}
+
+struct KeyRow {
+    id: i64,
+    name: String,
+    added: String,
+    last_used: String,
 }
 
 #[derive(Template)]
@@ -67,13 +83,7 @@ fn signed_in(ctx: &PortalRequest) -> Result<&super::context::User, Redirect> {
     })
 }
 
-fn french_date(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .map(|d| format!("{:02}/{:02}/{}", d.day(), d.month() as u8, d.year()))
-        .unwrap_or_default()
-}
-
-async fn render(
+pub async fn render(
     ctx: &PortalRequest,
     status: StatusCode,
     notice: Option<String>,
@@ -83,12 +93,28 @@ async fn render(
     let uid = user.ident.identity.user_id;
     let totp = ctx.gw.dir.totp(uid).await?;
     let codes_left = ctx.gw.dir.recovery_codes_left(uid).await?;
+    let passkeys = ctx
+        .gw
+        .dir
+        .passkeys(uid)
+        .await?
+        .into_iter()
+        .map(|k| KeyRow {
+            id: k.id,
+            name: k.name,
+            added: super::french::date(k.created_at),
+            last_used: k.last_used_at.map(super::french::date).unwrap_or_default(),
+        })
+        .collect();
     let html = SecurityPage {
         l: ctx.layout("Sécurité du compte"),
         notice,
         error,
-        totp_since: totp.map(|t| french_date(t.created_at)),
+        totp_since: totp.map(|t| super::french::date(t.created_at)),
         codes_left,
+        passkeys,
+        passkeys_available: ctx.gw.webauthn.is_some(),
+        required_now: user.live.record.must_enrol(crate::directory::now()),
     }
     .render()?;
     Ok((status, Html(html)).into_response())
@@ -105,9 +131,13 @@ pub async fn page(ctx: PortalRequest, Query(q): Query<Flash>) -> WebResult<Respo
         return Ok(r.into_response());
     }
     let notice = match q.ok.as_str() {
-        "desactivee" => Some("La vérification en deux étapes est désactivée.".to_string()),
+        "desactivee" => Some("L'application d'authentification est retirée de votre compte."),
+        "cle" => Some("La clé de sécurité est enregistrée."),
+        "totp" => Some("L'application d'authentification est enregistrée."),
+        "cle-retiree" => Some("La clé de sécurité est retirée de votre compte."),
         _ => None,
-    };
+    }
+    .map(str::to_string);
     render(&ctx, StatusCode::OK, notice, None).await
 }
 
@@ -153,10 +183,10 @@ pub async fn start(ctx: PortalRequest, Form(f): Form<CsrfForm>) -> WebResult<Res
         Err(r) => return Ok(r.into_response()),
     };
     if !ctx.csrf_ok(&f.csrf) {
-        return Err(WebError::BadRequest(
-            "Le formulaire a expiré. Revenez à la page Sécurité du compte et recommencez.".into(),
-        ));
+        return Err(WebError::BadRequest(EXPIRED.into()));
     }
+    let form = format!("csrf={}", super::aia::enc(&f.csrf));
+    super::step_up::require_recent(&ctx, Some(form.as_bytes())).await?;
     let uid = user.ident.identity.user_id;
     let secret = totp::new_secret();
     let enrolment = Enrolment {
@@ -218,9 +248,26 @@ pub async fn confirm(ctx: PortalRequest, Form(f): Form<ConfirmForm>) -> WebResul
             Some("Ce code ne correspond pas. Vérifiez que l'heure de votre téléphone est juste, puis saisissez le code affiché en ce moment.".into()),
         );
     };
-    let codes = crate::second_factor::enrol_totp(&gw, id.user_id, &secret).await?;
+    let first = !crate::second_factor::has_factor(&gw, id.user_id).await?;
+    let codes = crate::second_factor::enrol_totp(&gw, id.user_id, &secret, first).await?;
     // The confirming code counts as used: it cannot open a login afterwards.
     gw.dir.use_totp_step(id.user_id, step).await?;
+    // It also confirms this session with the new factor, which owes no enrolment any more.
+    if let Some(user) = &ctx.user {
+        let now = crate::directory::now();
+        let previous = user
+            .live
+            .record
+            .assurance
+            .or_password(user.live.record.created_at);
+        let assurance = previous.confirmed(now, Some("otp"), true);
+        gw.sessions
+            .modify(&user.live.key, |r| {
+                r.assurance = assurance;
+                r.enrol_by = None;
+            })
+            .await?;
+    }
     record_change(
         &ctx,
         &id,
@@ -229,11 +276,14 @@ pub async fn confirm(ctx: PortalRequest, Form(f): Form<ConfirmForm>) -> WebResul
         "La vérification en deux étapes vient d'être activée sur votre compte Convergences, avec une application d'authentification.",
     )
     .await?;
-    codes_page(&ctx, "La vérification en deux étapes est activée.", codes)
+    match codes {
+        Some(codes) => codes_page(&ctx, "La vérification en deux étapes est activée.", codes),
+        None => Ok(Redirect::to(&format!("{PATH}?ok=totp")).into_response()),
+    }
 }
 
 /// Records a change to the user's own factors: audited, and told to the user by mail.
-async fn record_change(
+pub async fn record_change(
     ctx: &PortalRequest,
     id: &crate::directory::model::Identity,
     action: &str,
@@ -257,7 +307,7 @@ async fn record_change(
 }
 
 /// The recovery codes, shown once.
-fn codes_page(ctx: &PortalRequest, heading: &str, codes: Vec<String>) -> WebResult<Response> {
+pub fn codes_page(ctx: &PortalRequest, heading: &str, codes: Vec<String>) -> WebResult<Response> {
     let html = CodesPage {
         l: ctx.layout("Vos codes de secours"),
         heading: heading.into(),
@@ -286,6 +336,12 @@ async fn confirm_with_code(ctx: &PortalRequest, f: &CodeForm) -> WebResult<Resul
     }
     let gw = &ctx.gw;
     let id = &user.ident.identity;
+    if gw.dir.totp(id.user_id).await?.is_none() {
+        // No code to give (passkeys only): a recent authentication confirms instead.
+        let form = format!("csrf={}", super::aia::enc(&f.csrf));
+        super::step_up::require_recent(ctx, Some(form.as_bytes())).await?;
+        return Ok(Ok(()));
+    }
     let wait = gw.dir.login_wait(&id.email).await?;
     if wait > 0 {
         let msg = "Trop de codes erronés : patientez avant de réessayer.".to_string();
@@ -322,13 +378,18 @@ pub async fn remove(ctx: PortalRequest, Form(f): Form<CodeForm>) -> WebResult<Re
     }
     let id = ctx.require_user()?.ident.identity.clone();
     let gw = &ctx.gw;
-    gw.dir.remove_factors(id.user_id).await?;
+    gw.dir.remove_totp(id.user_id).await?;
+    let mail = if crate::second_factor::has_factor(gw, id.user_id).await? {
+        "L'application d'authentification vient d'être retirée de votre compte Convergences ; vos clés de sécurité restent actives."
+    } else {
+        "La vérification en deux étapes vient d'être désactivée sur votre compte Convergences : il n'est plus protégé que par votre mot de passe."
+    };
     record_change(
         &ctx,
         &id,
         "factor_removed",
-        "by the user",
-        "La vérification en deux étapes vient d'être désactivée sur votre compte Convergences : il n'est plus protégé que par votre mot de passe.",
+        "authenticator application (TOTP), by the user",
+        mail,
     )
     .await?;
     Ok(Redirect::to(&format!("{PATH}?ok=desactivee")).into_response())

@@ -2,7 +2,7 @@
 //! grants through directory text, header spellings, return URLs a browser reads differently,
 //! and cookies an application tries to set.
 
-use crate::harness::{csrf_of, encode, TestGateway, HANDSHAKE_COOKIE, PASSWORD};
+use crate::harness::{claims_of, csrf_of, encode, TestGateway, HANDSHAKE_COOKIE, PASSWORD};
 use convergences::directory::structures::NewStructure;
 use convergences::proxy::identity_encoding::{decode, decode_grants, decode_path};
 
@@ -113,15 +113,6 @@ fn no_directory_text_can_forge_a_grant_in_the_identity_headers_or_the_assertion(
     );
     let name = echo["headers"]["x-convergences-name"][0].as_str().unwrap();
     assert_eq!(decode(name).unwrap(), "Zoé, \"la\" 1ère Agent");
-}
-
-fn claims_of(jwt: &str) -> serde_json::Value {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
 }
 
 #[test]

@@ -181,6 +181,9 @@ pub struct Options {
     pub trusted_proxies: Option<String>,
     /// Extra keys of the `[server]` section.
     pub server_extra: String,
+    /// Extra keys of the `[security]` section. Unless they say otherwise, référents and
+    /// platform administrators sign in with a password alone, as in the demo.
+    pub security: String,
     /// The data folder (and the SQLite file's folder), e.g. one the test prepared; default: a
     /// fresh temporary folder.
     pub data_dir: Option<std::path::PathBuf>,
@@ -220,11 +223,17 @@ impl TestGateway {
                 "[sessions]\nstore = \"redis\"\nredis_url = \"{url}\"\nredis_prefix = \"{prefix}\"\n"
             ));
         }
+        sections.push_str("[security]\n");
+        if !opts.security.contains("second_factor_for_administrators") {
+            sections.push_str("second_factor_for_administrators = false\n");
+        }
+        sections.push_str(&opts.security);
+        sections.push('\n');
         if let Some(sh) = &opts.share {
             sections.push_str(&format!(
-                "[assertion]\nkey_file = \"{}\"\n[security]\nsecret = \"{}\"\n",
+                "secret = \"{}\"\n[assertion]\nkey_file = \"{}\"\n",
+                sh.secret,
                 sh.key_file.display(),
-                sh.secret
             ));
         }
         let mut public_url = match &opts.share {
@@ -427,6 +436,18 @@ pub struct Browser<'a> {
     pub jar: Arc<reqwest::cookie::Jar>,
 }
 
+/// The claims of a JWT (the identity assertion), without checking its signature.
+pub fn claims_of(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url payload"),
+    )
+    .expect("JSON claims")
+}
+
 pub fn csrf_of(html: &str) -> String {
     let marker = "name=\"csrf\" value=\"";
     let start = html.find(marker).expect("a csrf field") + marker.len();
@@ -494,6 +515,54 @@ impl Browser<'_> {
         panic!("too many redirects from {url}");
     }
 
+    /// The claims of the assertion application `host` (an echo upstream) receives now.
+    pub fn assertion_claims(&self, host: &str) -> serde_json::Value {
+        let echo = self.get_json(&self.t.url(host, "/"));
+        claims_of(
+            echo["headers"]["x-convergences-assertion"][0]
+                .as_str()
+                .expect("an assertion"),
+        )
+    }
+
+    /// The store key of this browser's portal session.
+    pub fn session_key(&self) -> convergences::session::SessionKey {
+        let cookies = self.cookies(&self.t.url("auth.test", "/"));
+        let token = cookies
+            .split("; ")
+            .find_map(|c| c.strip_prefix("convergences_session="))
+            .expect("a session cookie");
+        convergences::session::key_of(token)
+    }
+
+    /// Makes this browser's last authentication `seconds` older, as time would.
+    pub fn age_authentication(&self, seconds: i64) {
+        let key = self.session_key();
+        let changed = self
+            .t
+            .block_on(self.t.gw.sessions.modify(&key, |r| {
+                r.assurance = r.assurance.or_password(r.created_at);
+                r.assurance.auth_time -= seconds;
+            }))
+            .expect("session store");
+        assert!(changed, "a live session");
+    }
+
+    /// The CSRF token of the portal page at `path`.
+    pub fn csrf(&self, path: &str) -> String {
+        let (page, url) = self.visit(&self.t.url("auth.test", path));
+        csrf_of(&page.text().unwrap_or_else(|_| panic!("page {url}")))
+    }
+
+    /// POSTs a form to the portal, not following the answer.
+    pub fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.t.url("auth.test", path))
+            .form(form)
+            .send()
+            .expect("post")
+    }
+
     pub fn get_json(&self, url: &str) -> serde_json::Value {
         let (r, _) = self.visit(url);
         assert_eq!(r.status(), 200, "GET {url}");
@@ -543,4 +612,47 @@ impl Browser<'_> {
             .expect("logout post");
         assert_eq!(r.status(), 303);
     }
+}
+
+/// The référent of "mairie-autre" (see [`add_other_mairie`]).
+pub const OTHER_REFERENT: &str = "referent@mairie-autre.fr";
+
+/// A second principal establishment, "mairie-autre", with its own référent, who is also
+/// `administrateur` of BIP (so only the subtree rule stops them).
+pub fn add_other_mairie(t: &TestGateway) -> (i64, i64) {
+    t.block_on(async {
+        let dir = &t.gw.dir;
+        let s = dir
+            .create_structure(convergences::directory::structures::NewStructure {
+                parent_id: None,
+                short_name: "mairie-autre",
+                long_name: "Mairie Autre",
+                domains: &["mairie-autre.fr"],
+            })
+            .await
+            .unwrap();
+        let u = dir
+            .create_user(convergences::directory::users::NewUser {
+                email: OTHER_REFERENT,
+                first_name: "Olivier",
+                last_name: "Autre",
+                structure_id: s,
+                job_title: "",
+                service: "",
+                app_identifier: "",
+                platform_admin: false,
+                created_by: None,
+            })
+            .await
+            .unwrap();
+        let hash = convergences::auth::password::hash(PASSWORD.to_string())
+            .await
+            .unwrap();
+        dir.set_password_hash(u, &hash).await.unwrap();
+        dir.add_referent(u, s).await.unwrap();
+        dir.assign_role(u, "bip", "administrateur", s, None)
+            .await
+            .unwrap();
+        (s, u)
+    })
 }

@@ -7,13 +7,15 @@ use crate::smtp::SmtpSink;
 use convergences::directory::tokens::Purpose;
 use convergences::directory::users::NewUser;
 
-fn gateway_with_mail(extra: &str) -> (TestGateway, SmtpSink) {
+/// A gateway mailing through a local SMTP sink; `security`: extra keys of `[security]`.
+fn gateway_with_mail(security: &str) -> (TestGateway, SmtpSink) {
     let sink = SmtpSink::start();
     let t = TestGateway::start_with(Options {
         extra_config: format!(
-            "[mail]\ntransport = \"smtp\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\nsmtp_security = \"none\"\nfrom = \"Convergences <no-reply@cig-exemple.fr>\"\n{extra}",
+            "[mail]\ntransport = \"smtp\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\nsmtp_security = \"none\"\nfrom = \"Convergences <no-reply@cig-exemple.fr>\"\n",
             sink.port
         ),
+        security: security.to_string(),
         ..Default::default()
     });
     (t, sink)
@@ -324,7 +326,9 @@ fn a_password_reset_keeps_the_old_password_until_changed_then_revokes_every_sess
 
 #[test]
 fn repeated_failures_delay_the_account_but_never_lock_its_owner_out() {
-    let (t, _sink) = gateway_with_mail("[security]\nlogin_failures_before_delay = 3\nlogin_delay_seconds = 2\nlogin_max_delay_seconds = 4\n");
+    let (t, _sink) = gateway_with_mail(
+        "login_failures_before_delay = 3\nlogin_delay_seconds = 2\nlogin_max_delay_seconds = 4\n",
+    );
     for email in ["agent@mairie-exemple.fr", "personne@mairie-exemple.fr"] {
         let b = t.browser();
         for _ in 0..3 {
@@ -380,7 +384,7 @@ fn repeated_failures_delay_the_account_but_never_lock_its_owner_out() {
 
 #[test]
 fn too_many_failures_from_one_address_pause_that_address() {
-    let (t, _sink) = gateway_with_mail("[security]\nattempts_per_ip_per_minute = 4\n");
+    let (t, _sink) = gateway_with_mail("attempts_per_ip_per_minute = 4\n");
     // Successful logins do not count.
     for _ in 0..6 {
         assert_eq!(

@@ -12,4 +12,5 @@ mod scale;
 mod second_factor;
 mod security;
 mod smtp;
+mod strong_auth;
 mod tls;

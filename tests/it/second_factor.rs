@@ -2,7 +2,7 @@
 //! recovery codes, enrolment from the security page, brute-force delay on codes, and the
 //! assurance (`auth_time`, `amr`, `acr`) carried in the assertion.
 
-use crate::harness::{csrf_of, Browser, TestGateway, PASSWORD};
+use crate::harness::{claims_of, csrf_of, Browser, TestGateway, PASSWORD};
 use convergences::auth::totp;
 use convergences::demo::{DEMO_TOTP_ACCOUNT, DEMO_TOTP_SECRET};
 
@@ -51,17 +51,6 @@ fn code_step(b: &Browser, code: &str) -> reqwest::blocking::Response {
         .form(&[("csrf", csrf.as_str()), ("code", code)])
         .send()
         .unwrap()
-}
-
-fn claims_of(jwt: &str) -> serde_json::Value {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 #[test]

@@ -114,6 +114,44 @@ pub fn designate_referent(config: &Config, email: &str, structure: &str) -> Resu
     })
 }
 
+/// Needs the whole gateway: the account's sessions end in the session store and its owner is
+/// told through the mailer (docs/security.md#lost-factor).
+pub fn reset_factors(config: &Config, email: &str) -> Result<(), StartError> {
+    let rt = server::control_runtime()?;
+    let removed = rt.block_on(async {
+        let gw = server::build_gateway(config.clone()).await?;
+        let user = existing_user(&gw.dir, email).await?;
+        let removed = gw.dir.remove_factors(user.user_id).await.map_err(failed)?;
+        gw.revoke_user(user.user_id).await.map_err(failed)?;
+        gw.dir
+            .audit(AuditEvent {
+                actor: "cli",
+                action: "factors_reset",
+                target: &user.email,
+                structure_id: Some(user.structure_id),
+                ..Default::default()
+            })
+            .await
+            .map_err(failed)?;
+        if removed {
+            crate::second_factor::notify(
+                &gw,
+                &user.email,
+                &user.first_name,
+                "La vérification en deux étapes de votre compte Convergences vient d'être réinitialisée par l'exploitant de la plateforme : vos applications d'authentification, clés de sécurité et codes de secours sont retirés. Connectez-vous avec votre mot de passe, puis activez-la à nouveau.",
+            )
+            .await;
+        }
+        Ok::<_, StartError>(removed)
+    })?;
+    if removed {
+        println!("The second factors of {email} are removed and its sessions ended.");
+    } else {
+        println!("{email} had no second factor; its sessions are ended.");
+    }
+    Ok(())
+}
+
 /// `create-platform-admin`'s options.
 pub struct NewPlatformAdmin<'a> {
     pub email: &'a str,

@@ -97,6 +97,7 @@ fn app(i: usize, a: &AppSection, portal_host: &str, p: &mut Problems) -> Option<
     }
     Some(AppConfig {
         slug: a.slug.clone(),
+        require_mfa: a.require_mfa,
         name: a.name.trim().to_string(),
         description: a.description.trim().to_string(),
         upstream_sni: a

@@ -82,6 +82,7 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
         secret: security.secret,
         throttle: security.throttle,
         link_ttl: security.link_ttl,
+        second_factor: security.second_factor,
         mail,
         reminders,
         audit_retention_days,

@@ -3,13 +3,14 @@
 
 use super::Problems;
 use crate::config::file::SecuritySection;
-use crate::config::model::{LoginThrottle, Secret};
+use crate::config::model::{LoginThrottle, SecondFactorPolicy, Secret};
 use std::time::Duration;
 
 pub(super) struct Security {
     pub secret: Option<Secret>,
     pub throttle: LoginThrottle,
     pub link_ttl: Duration,
+    pub second_factor: SecondFactorPolicy,
 }
 
 pub(super) fn check(s: &SecuritySection, p: &mut Problems) -> Security {
@@ -34,6 +35,15 @@ pub(super) fn check(s: &SecuritySection, p: &mut Problems) -> Security {
     if !(1..=24 * 30).contains(&s.link_ttl_hours) {
         p.add("security.link_ttl_hours", "must be between 1 and 720");
     }
+    if s.second_factor_grace_days > 365 {
+        p.add(
+            "security.second_factor_grace_days",
+            "must be between 0 (enrol at once) and 365",
+        );
+    }
+    if !(1..=24 * 60).contains(&s.reauth_minutes) {
+        p.add("security.reauth_minutes", "must be between 1 and 1440");
+    }
     Security {
         secret,
         throttle: LoginThrottle {
@@ -44,5 +54,10 @@ pub(super) fn check(s: &SecuritySection, p: &mut Problems) -> Security {
         },
         // Saturating: an out-of-range value was reported above and is never used.
         link_ttl: Duration::from_secs(s.link_ttl_hours.saturating_mul(3600)),
+        second_factor: SecondFactorPolicy {
+            for_administrators: s.second_factor_for_administrators,
+            grace: Duration::from_secs(u64::from(s.second_factor_grace_days) * 86_400),
+            reauth: Duration::from_secs(u64::from(s.reauth_minutes) * 60),
+        },
     }
 }

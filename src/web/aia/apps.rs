@@ -9,6 +9,7 @@ use super::{csv_export, fmt_ts, num, page_number, per_page, see_other, Pager, PE
 use super::{enc, form};
 use super::{FrPath, FrQuery, Nav};
 use crate::directory::access::Viewer;
+use crate::directory::access::ADMIN_ROLE;
 use crate::directory::admin_apps::{AppInfo, AssignmentInfo, MemberRow};
 use crate::directory::admin_users::{UserFilter, MIN_SEARCH};
 use crate::directory::search;
@@ -283,6 +284,9 @@ pub async fn assign(
         let none = FormErrors::message("Sélectionnez au moins un utilisateur.");
         return assign_page(&who, app, &role, q, 1, none).await;
     }
+    if role == ADMIN_ROLE {
+        who.require_recent_form(&pairs).await?;
+    }
     let mut on_behalf = form::first(&pairs, "structure").trim().to_string();
     let typed = form::first(&pairs, "structure_q").trim();
     if on_behalf.is_empty() && !typed.is_empty() {
@@ -377,6 +381,9 @@ pub async fn members_action(
             "Sélectionnez au moins un membre.".into(),
         ));
     }
+    if role == ADMIN_ROLE || target.as_ref().is_some_and(|(to, _)| to == ADMIN_ROLE) {
+        who.require_recent_form(&pairs).await?;
+    }
     let dir = who.dir();
     let mut plan: Vec<AssignmentInfo> = Vec::with_capacity(ids.len());
     for id in &ids {
@@ -442,6 +449,7 @@ pub async fn export(
     let who = who.ok_or(WebError::Forbidden)?;
     let v = &who.viewer;
     let AdministeredRole { app, role_id } = role_of(&who, &slug, &role).await?;
+    who.require_recent().await?;
     who.audit(
         "role_members_exported",
         "",

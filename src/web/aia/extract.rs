@@ -185,6 +185,47 @@ impl CsrfProtected for Vec<(String, String)> {
 /// session, or forged).
 pub const EXPIRED_FORM: &str = "Le formulaire a expiré. Rechargez la page et recommencez.";
 
+/// A sensitive action (docs/security.md#step-up): an [`Action`] whose session authenticated
+/// recently enough; otherwise the form is kept and the user sent to confirm their identity,
+/// then brought back to send it again. Nothing has been changed when it is refused.
+pub struct Sensitive<F>(pub SignedIn, pub F);
+
+impl<F> FromRequest<Arc<Gateway>> for Sensitive<F>
+where
+    F: DeserializeOwned + CsrfProtected + Send + 'static,
+{
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, gw: &Arc<Gateway>) -> Result<Self, WebError> {
+        let (parts, body) = request.into_parts();
+        // The body was already read and bounded by the portal's body layer (`web::body`).
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|_| WebError::Rejected(axum::http::StatusCode::PAYLOAD_TOO_LARGE))?;
+        let rebuilt = Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
+        let Action(who, form) = Action::<F>::from_request(rebuilt, gw).await?;
+        crate::web::step_up::require_recent(&who.req, Some(&bytes)).await?;
+        Ok(Sensitive(who, form))
+    }
+}
+
+impl SignedIn {
+    /// For a sensitive read (an export): the session authenticated recently enough, else the
+    /// error that sends the user to confirm and come back.
+    pub async fn require_recent(&self) -> WebResult<()> {
+        crate::web::step_up::require_recent(&self.req, None).await
+    }
+
+    /// For a form that is sensitive only for some values (granting `administrateur`): the
+    /// same check, keeping the form's fields to send them again after the confirmation.
+    pub async fn require_recent_form(&self, pairs: &[(String, String)]) -> WebResult<()> {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        crate::web::step_up::require_recent(&self.req, Some(body.as_bytes())).await
+    }
+}
+
 /// A state-changing request: who sends it and the form `F`, its CSRF token checked. Rejections,
 /// in this order: a malformed form (French 400, or 413/415), no session (303 to the login
 /// form), a bad token (French 400). Nothing has been changed in any of these cases.

@@ -14,21 +14,20 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
 /// Actions offered in the filter, with their French labels.
-pub const ACTIONS: [(&str, &str); 30] = [
+pub const ACTIONS: &[(&str, &str)] = &[
     ("login", "Connexion"),
     ("login_failed", "Échec de connexion"),
     ("logout", "Déconnexion"),
     ("user_created", "Création d'un compte"),
     ("user_updated", "Modification d'un compte"),
     ("email_changed", "Changement d'adresse e-mail"),
+    ("factor_added", "Ajout d'un second facteur"),
+    ("factor_removed", "Retrait d'un second facteur"),
     (
-        "factor_added",
-        "Activation de la vérification en deux étapes",
+        "factors_reset",
+        "Réinitialisation de la vérification en deux étapes",
     ),
-    (
-        "factor_removed",
-        "Désactivation de la vérification en deux étapes",
-    ),
+    ("identity_confirmed", "Confirmation d'identité"),
     ("recovery_codes_regenerated", "Nouveaux codes de secours"),
     ("recovery_code_used", "Connexion avec un code de secours"),
     ("email_change_refused", "Changement d'adresse e-mail refusé"),
@@ -54,6 +53,23 @@ pub const ACTIONS: [(&str, &str); 30] = [
     ("photo_deleted", "Suppression d'une photo"),
     ("password_changed", "Changement de mot de passe"),
     ("password_link_sent", "Envoi d'un lien de mot de passe"),
+    ("password_set", "Choix d'un mot de passe par lien"),
+    (
+        "first_visit_link_sent",
+        "Envoi d'un lien de première visite",
+    ),
+    ("reset_link_sent", "Envoi d'un lien de réinitialisation"),
+    ("mail_failed", "Échec d'envoi d'un message"),
+    (
+        "referent_designated",
+        "Désignation d'un référent (ligne de commande)",
+    ),
+    ("users_imported", "Import de comptes"),
+    ("structures_imported", "Import de structures"),
+    (
+        "platform_admin_created",
+        "Création d'un administrateur de plateforme",
+    ),
 ];
 
 fn label(action: &str) -> String {
@@ -165,6 +181,7 @@ pub async fn export(
 ) -> WebResult<Response> {
     let who = who.ok_or(WebError::Forbidden)?;
     require(who.viewer.can_read_journal())?;
+    who.require_recent().await?;
     who.audit("audit_exported", "", Some(who.viewer.structure_id), "")
         .await?;
     let scope = who.viewer.manage_scope();

@@ -24,6 +24,11 @@ pub async fn edit_form(FrPath(id): FrPath<i64>, who: SignedIn) -> WebResult<Resp
         long_name: s.long_name.clone(),
         postal_address: s.postal_address.clone(),
         domains: who.dir().own_domains(id).await?.join(", "),
+        second_factor_required: who
+            .dir()
+            .structure_requires_second_factor(id)
+            .await?
+            .then(|| "1".to_string()),
     };
     show_form(&who, Some(id), f, FormErrors::default()).await
 }
@@ -75,6 +80,18 @@ pub async fn update(
     )
     .await?;
     let mut details = Vec::new();
+    let wanted = crate::web::aia::form::checked(&f.second_factor_required);
+    if wanted != dir.structure_requires_second_factor(id).await? {
+        dir.set_structure_requires_second_factor(id, wanted).await?;
+        details.push(
+            if wanted {
+                "vérification en deux étapes exigée"
+            } else {
+                "vérification en deux étapes non exigée"
+            }
+            .to_string(),
+        );
+    }
     if v.can_edit_domains() && fields.domains != old_domains {
         dir.set_domains(id, &fields.domains).await?;
         details.push(format!("domaines : {}", fields.domains.join(", ")));

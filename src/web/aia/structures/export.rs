@@ -15,6 +15,7 @@ pub async fn export(FrPath(id): FrPath<i64>, who: Option<SignedIn>) -> WebResult
     let who = who.ok_or(WebError::Forbidden)?;
     let s = visible(&who, id).await?;
     require(who.viewer.can_export())?;
+    who.require_recent().await?;
     who.audit("structure_members_exported", &s.short_name, Some(s.id), "")
         .await?;
     let scope = who.viewer.manage_scope();

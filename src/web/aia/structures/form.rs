@@ -32,6 +32,9 @@ pub struct StructureForm {
     pub postal_address: String,
     #[serde(default)]
     pub domains: String,
+    /// The checkbox "Exiger la vérification en deux étapes" (edition only).
+    #[serde(default)]
+    pub second_factor_required: Option<String>,
 }
 
 #[derive(Template)]

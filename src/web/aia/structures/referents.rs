@@ -1,6 +1,6 @@
 //! Designating and removing référents (platform administrators).
 
-use crate::web::aia::extract::{require, Action, CsrfProtected};
+use crate::web::aia::extract::{require, Action, CsrfProtected, Sensitive};
 use crate::web::aia::FrPath;
 use crate::web::aia::{num, see_other};
 use crate::web::error::{WebError, WebResult};
@@ -29,7 +29,7 @@ impl CsrfProtected for ReferentForm {
 /// Designates a référent (platform admins): the person must belong to the structure's tree.
 pub async fn add_referent(
     FrPath(id): FrPath<i64>,
-    Action(who, f): Action<ReferentForm>,
+    Sensitive(who, f): Sensitive<ReferentForm>,
 ) -> WebResult<Response> {
     let s = visible(&who, id).await?;
     require(who.viewer.can_manage_referents())?;

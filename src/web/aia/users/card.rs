@@ -23,6 +23,8 @@ pub struct CardPage {
     pub created: String,
     pub valid_from: String,
     pub valid_until: String,
+    /// The account has a second factor (a référent may reset it).
+    pub has_factor: bool,
 }
 
 async fn card_page(who: &SignedIn, u: UserRecord, nav: Nav) -> WebResult<Html<String>> {
@@ -39,6 +41,7 @@ async fn card_page(who: &SignedIn, u: UserRecord, nav: Nav) -> WebResult<Html<St
         valid_from: u.valid_from.as_deref().map(fmt_date).unwrap_or_default(),
         valid_until: u.valid_until.as_deref().map(fmt_date).unwrap_or_default(),
         grants,
+        has_factor: crate::second_factor::has_factor(who.gw(), u.id).await?,
         u,
     };
     Ok(Html(page.render()?))

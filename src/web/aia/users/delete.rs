@@ -3,7 +3,7 @@
 use super::managed_user;
 use crate::directory::admin_users::UserRecord;
 use crate::directory::audit_log::pseudonym;
-use crate::web::aia::extract::{Action, CsrfOnly, SignedIn};
+use crate::web::aia::extract::{CsrfOnly, Sensitive, SignedIn};
 use crate::web::aia::FrPath;
 use crate::web::aia::{see_other, Nav};
 use crate::web::error::{WebError, WebResult};
@@ -33,7 +33,7 @@ pub async fn confirm_delete(FrPath(id): FrPath<i64>, who: SignedIn) -> WebResult
 /// assignments revoked, the audit log keeps the event under a non-reversible reference.
 pub async fn delete(
     FrPath(id): FrPath<i64>,
-    Action(who, _): Action<CsrfOnly>,
+    Sensitive(who, _): Sensitive<CsrfOnly>,
 ) -> WebResult<Response> {
     let u = managed_user(&who, id).await?;
     if u.id == who.viewer.user_id {

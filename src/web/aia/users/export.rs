@@ -11,6 +11,7 @@ use axum::response::Response;
 pub async fn export(FrQuery(q): FrQuery<ListQuery>, who: Option<SignedIn>) -> WebResult<Response> {
     let who = who.ok_or(WebError::Forbidden)?;
     require(who.viewer.can_export())?;
+    who.require_recent().await?;
     let f = filter_of(&who, &q).await?.filter;
     who.audit("users_exported", "", Some(who.viewer.structure_id), "")
         .await?;

@@ -3,6 +3,9 @@
 //! Secrets are sealed with the gateway's factor keys and recovery codes hashed with them: the
 //! directory stores only what a database dump cannot use.
 
+pub mod passkeys;
+pub mod policy;
+
 use crate::auth::totp;
 use crate::directory::DResult;
 use crate::mail::Mail;
@@ -16,6 +19,10 @@ pub const RECOVERY_CODES: usize = 10;
 pub enum Method {
     Totp,
     RecoveryCode,
+    /// A passkey or security key; `hardware`: bound to its device (not synchronised).
+    Passkey {
+        hardware: bool,
+    },
 }
 
 impl Method {
@@ -24,6 +31,8 @@ impl Method {
         match self {
             Method::Totp => Some("otp"),
             Method::RecoveryCode => None,
+            Method::Passkey { hardware: true } => Some("hwk"),
+            Method::Passkey { hardware: false } => Some("swk"),
         }
     }
 }
@@ -48,8 +57,9 @@ pub fn open_secret(gw: &Gateway, user_id: i64, sealed: &str) -> Option<Vec<u8>> 
     gw.factor_keys.open(sealed, &aad(user_id))
 }
 
+/// True when the account has a second factor (an authenticator application or a passkey).
 pub async fn has_factor(gw: &Gateway, user_id: i64) -> DResult<bool> {
-    Ok(gw.dir.totp(user_id).await?.is_some())
+    Ok(gw.dir.totp(user_id).await?.is_some() || gw.dir.passkey_count(user_id).await? > 0)
 }
 
 /// "ABCDE-FGHJK": 10 characters of an alphabet without look-alikes (50 bits).
@@ -111,13 +121,21 @@ pub async fn check_code(gw: &Gateway, user_id: i64, code: &str, now: i64) -> DRe
     Ok(CodeCheck::Wrong)
 }
 
-/// Stores a confirmed TOTP secret and a new set of recovery codes, returned in clear to be
-/// shown once.
-pub async fn enrol_totp(gw: &Gateway, user_id: i64, secret: &[u8]) -> DResult<Vec<String>> {
+/// Stores a confirmed TOTP secret; for the account's first factor, a new set of recovery
+/// codes too, returned in clear to be shown once.
+pub async fn enrol_totp(
+    gw: &Gateway,
+    user_id: i64,
+    secret: &[u8],
+    first_factor: bool,
+) -> DResult<Option<Vec<String>>> {
     gw.dir
         .set_totp(user_id, &seal_secret(gw, user_id, secret))
         .await?;
-    regenerate_codes(gw, user_id).await
+    if first_factor {
+        return regenerate_codes(gw, user_id).await.map(Some);
+    }
+    Ok(None)
 }
 
 /// A new set of recovery codes; the previous set is void.

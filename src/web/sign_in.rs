@@ -1,0 +1,85 @@
+//! The last step of every sign-in (password alone, second step, password set from a link):
+//! the session the browser came with ends (fixation), the second-factor policy is applied
+//! (docs/security.md#second-factor-policy), the new session is opened with its assurance, the
+//! login is recorded and audited, and the browser goes where it was going — or to the
+//! enrolment page when the policy's grace period is over.
+
+use super::context::PortalRequest;
+use super::error::WebResult;
+use super::set_cookie;
+use crate::directory::audit::AuditEvent;
+use crate::directory::model::Identity;
+use crate::second_factor::policy::{self, Standing};
+use crate::session::Assurance;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// Where the policy sends an account whose grace period is over.
+pub const ENROLMENT_PAGE: &str = crate::proxy::routes::ENROLMENT_PATH;
+
+/// Opens the session and answers with the cookies and the redirect. `details` goes to the
+/// journal ("second factor: ..."), `extra` cookies are added (e.g. clearing the pending login).
+pub async fn open_session(
+    ctx: &PortalRequest,
+    id: &Identity,
+    assurance: Assurance,
+    details: &str,
+    return_to: &str,
+    extra: &[HeaderValue],
+) -> WebResult<Response> {
+    let gw = &ctx.gw;
+    let now = crate::directory::now();
+    gw.dir.login_succeeded(&id.email).await?;
+    if let Some(old) = &ctx.session_token {
+        gw.end_session(&crate::session::key_of(old)).await?;
+    }
+    let enrol_by = match policy::standing(gw, id.user_id, id.platform_admin, now).await? {
+        Standing::Free => None,
+        Standing::EnrolBy(t) => Some(t),
+    };
+    let token = gw
+        .sessions
+        .create_with(id.user_id, &ctx.ip, &ctx.user_agent, assurance, enrol_by)
+        .await?;
+    crate::telemetry::login(true);
+    crate::telemetry::sessions_created();
+    gw.dir.record_login(id.user_id).await?;
+    gw.dir
+        .audit(AuditEvent {
+            actor_id: Some(id.user_id),
+            actor: &id.email,
+            action: "login",
+            structure_id: Some(id.structure_id),
+            client_ip: &ctx.ip,
+            details,
+            ..Default::default()
+        })
+        .await?;
+    let mut headers = HeaderMap::new();
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(gw, &gw.cookies.session, &token, true, false),
+    );
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(gw, &gw.cookies.csrf, "", false, true),
+    );
+    for c in extra {
+        headers.append(header::SET_COOKIE, c.clone());
+    }
+    let destination = if enrol_by.is_some_and(|t| now >= t) {
+        ENROLMENT_PAGE.to_string()
+    } else {
+        gw.routes()
+            .validate_return(return_to)
+            .unwrap_or_else(|| "/".to_string())
+    };
+    // A validated destination is always a valid header value; the portal is the fallback.
+    headers.insert(
+        header::LOCATION,
+        destination
+            .parse()
+            .unwrap_or_else(|_| HeaderValue::from_static("/")),
+    );
+    Ok((StatusCode::SEE_OTHER, headers).into_response())
+}

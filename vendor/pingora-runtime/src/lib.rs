@@ -23,7 +23,7 @@
 //! This flavor is as efficient as the single-threaded runtime while allows the async
 //! program to use multiple cores.
 
-use once_cell::sync::{Lazy, OnceCell};
+use once_cell::sync::OnceCell;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 #[cfg(feature = "dial9")]
@@ -31,7 +31,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use thread_local::ThreadLocal;
 use tokio::runtime::{Builder, Handle};
 use tokio::sync::oneshot::{channel, Sender};
 
@@ -566,23 +565,33 @@ impl Runtime {
 }
 
 // only NoStealRuntime set the pools in thread threads
-static CURRENT_HANDLE: Lazy<ThreadLocal<Pools>> = Lazy::new(ThreadLocal::new);
+//
+// Patched (Convergences): a `std` thread-local rather than `thread_local::ThreadLocal`. The
+// latter recycles the IDs of exited threads and keeps their values, so once a NoStealRuntime
+// was shut down, a later thread (of another runtime, or of a new NoStealRuntime, whose
+// `get_or` then kept the stale value) could be handed the dead runtime's pools, and every
+// task spawned through `current_handle()` was lost: a second server in one process stalled.
+thread_local! {
+    static CURRENT_HANDLE: once_cell::unsync::OnceCell<Pools> =
+        const { once_cell::unsync::OnceCell::new() };
+}
 
 /// Return the [Handle] of current runtime.
 /// If the current thread is under a `Steal` runtime, the current [Handle] is returned.
 /// If the current thread is under a `NoSteal` runtime, the [Handle] of a random thread
 /// under this runtime is returned. This function will panic if called outside any runtime.
 pub fn current_handle() -> Handle {
-    if let Some(pools) = CURRENT_HANDLE.get() {
-        // safety: the CURRENT_HANDLE is set when the pool is being initialized in init_pools()
-        let pools = pools.get().unwrap();
-        let mut rng = rand::thread_rng();
-        let index = rng.gen_range(0..pools.len());
-        pools[index].clone()
-    } else {
-        // not NoStealRuntime, just check the current tokio runtime
-        Handle::current()
-    }
+    let pooled = CURRENT_HANDLE.with(|cell| {
+        cell.get().map(|pools| {
+            // safety: the CURRENT_HANDLE is set when the pool is being initialized in init_pools()
+            let pools = pools.get().unwrap();
+            let mut rng = rand::thread_rng();
+            let index = rng.gen_range(0..pools.len());
+            pools[index].clone()
+        })
+    });
+    // not NoStealRuntime, just check the current tokio runtime
+    pooled.unwrap_or_else(Handle::current)
 }
 
 type Control = (Sender<Duration>, JoinHandle<()>);
@@ -636,7 +645,9 @@ impl NoStealRuntime {
             let join = std::thread::Builder::new()
                 .name(self.name.clone())
                 .spawn(move || {
-                    CURRENT_HANDLE.get_or(|| pools_ref);
+                    CURRENT_HANDLE.with(|cell| {
+                        let _ = cell.set(pools_ref);
+                    });
                     if let Ok(timeout) = rt.block_on(rx) {
                         rt.shutdown_timeout(timeout);
                     } // else Err(_): tx is dropped, just exit

@@ -337,7 +337,16 @@ impl ListenerEndpointBuilder {
             .listen_addr
             .expect("Tried to listen with no addr specified");
 
-        let listener = if let Some(fds_table) = fds {
+        // Patched (Convergences): a listener asking for SO_REUSEPORT gets a socket of its own
+        // even when another listener of this process already holds that address. Reusing the
+        // inherited table's descriptor would give several services one socket (and two
+        // owners of one descriptor, closed twice), not the kernel's per-socket balancing the
+        // option asks for.
+        let own_socket = matches!(
+            &listen_addr,
+            ServerAddress::Tcp(_, Some(TcpSocketOptions { so_reuseport: Some(true), .. }))
+        );
+        let listener = if let Some(fds_table) = fds.filter(|_| !own_socket) {
             let addr_str = listen_addr.as_ref();
 
             // Acquire a per-address async lock so that only one task at a

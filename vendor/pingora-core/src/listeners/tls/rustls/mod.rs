@@ -38,6 +38,8 @@ pub struct TlsSettings {
     client_cert_verifier: Option<Arc<dyn ClientCertVerifier>>,
     callbacks: Option<TlsAcceptCallbacks>,
     offload_threadpool: Option<(usize, usize)>,
+    // Patched (Convergences): a ready configuration, shared by several listeners.
+    server_config: Option<Arc<ServerConfig>>,
 }
 
 pub struct Acceptor {
@@ -57,6 +59,16 @@ impl TlsSettings {
     pub fn build(self) -> Acceptor {
         // rustls 0.23+ requires an explicit CryptoProvider.
         pingora_rustls::install_default_crypto_provider();
+
+        if let Some(config) = self.server_config {
+            return Acceptor {
+                acceptor: RusTlsAcceptor::from(config),
+                callbacks: self.callbacks.map(SharedTlsAcceptCallbacks::from),
+                offload: self.offload_threadpool.map(|(shards, threads_per_shard)| {
+                    OffloadRuntime::new("downstream TLS offload", shards, threads_per_shard)
+                }),
+            };
+        }
 
         let builder =
             ServerConfig::builder_with_protocol_versions(&[&version::TLS12, &version::TLS13]);
@@ -200,7 +212,24 @@ impl TlsSettings {
             client_cert_verifier: None,
             callbacks: None,
             offload_threadpool: None,
+            server_config: None,
         })
+    }
+
+    /// Patched (Convergences): settings that use a ready rustls [`ServerConfig`] as it is
+    /// (certificates, ALPN, session cache), e.g. one shared by the listeners of several
+    /// services on one address, so that a session resumed on any of them is found.
+    pub fn from_server_config(config: Arc<ServerConfig>) -> Self {
+        TlsSettings {
+            alpn_protocols: None,
+            cert_path: String::new(),
+            key_path: String::new(),
+            cert_resolver: None,
+            client_cert_verifier: None,
+            callbacks: None,
+            offload_threadpool: None,
+            server_config: Some(config),
+        }
     }
 
     /// Create a new [`TlsSettings`] with post-handshake callbacks.
@@ -220,6 +249,7 @@ impl TlsSettings {
             client_cert_verifier: None,
             callbacks: Some(callbacks),
             offload_threadpool: None,
+            server_config: None,
         })
     }
 }

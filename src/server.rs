@@ -6,7 +6,6 @@ use crate::directory::Directory;
 use crate::proxy::assertion::Signer;
 use crate::proxy::identity_cache::IdentityCache;
 use crate::proxy::routes::RouteTable;
-use crate::proxy::Proxy;
 use crate::session::cached::CachedStore;
 use crate::session::events::Fanout;
 use crate::session::memory::MemoryStore;
@@ -280,6 +279,13 @@ pub fn run(
             })
             .await;
     });
+    rt.spawn(async {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            crate::telemetry::upkeep();
+        }
+    });
     {
         let gw = gw.clone();
         rt.spawn(async move {
@@ -301,7 +307,7 @@ pub fn run(
     let cfg = &gw.config;
     let conf = ServerConf {
         threads: cfg.threads,
-        work_stealing: cfg.work_stealing,
+        work_stealing: crate::proxy::listeners::work_stealing(cfg),
         grace_period_seconds: Some(cfg.grace_period_seconds),
         graceful_shutdown_timeout_seconds: Some(cfg.graceful_shutdown_timeout_seconds),
         ca_file: cfg
@@ -312,26 +318,8 @@ pub fn run(
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let proxy = Proxy::new(gw.clone()).map_err(StartError::Other)?;
-    let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);
-    service.add_tcp(&cfg.listen.to_string());
-    if let Some(tls) = &cfg.tls {
-        service
-            .add_tls(
-                &tls.listen.to_string(),
-                &tls.cert_file.to_string_lossy(),
-                &tls.key_file.to_string_lossy(),
-            )
-            .map_err(|e| {
-                StartError::Other(format!(
-                    "server.tls: cannot use {} and {}: {e}",
-                    tls.cert_file.display(),
-                    tls.key_file.display()
-                ))
-            })?;
-    }
-    server.add_service(service);
-    tracing::info!(listen = %cfg.listen, tls = ?cfg.tls.as_ref().map(|t| t.listen), portal = %cfg.public_url, apps = cfg.apps.len(), "gateway listening");
+    crate::proxy::listeners::add_services(&mut server, &gw).map_err(StartError::Other)?;
+    tracing::info!(listen = %cfg.listen, tls = ?cfg.tls.as_ref().map(|t| t.listen), threading = ?cfg.threading, threads = cfg.threads, portal = %cfg.public_url, apps = cfg.apps.len(), "gateway listening");
     let args = match signal {
         Some(shutdown_signal) => RunArgs { shutdown_signal },
         None => RunArgs::default(),

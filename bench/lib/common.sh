@@ -77,6 +77,7 @@ build_gateway() {
   if [ -n "${BENCH_BIN:-}" ]; then
     [ -x "$BENCH_BIN" ] || die "BENCH_BIN=$BENCH_BIN is not executable"
     log "using $BENCH_BIN (not rebuilt)"
+    BENCH_BIN_GIVEN=1
     BUILD_DESC="given binary $BENCH_BIN (built $(date -u -r "$BENCH_BIN" '+%H:%M UTC'); working tree now: $tree)"
     return
   fi
@@ -90,6 +91,26 @@ build_gateway() {
   [ -x "$BENCH_BIN" ] || die "no binary at $BENCH_BIN after the build"
 }
 
+# Sets BARE_BIN, the bare Pingora proxy of bench/proxy (the example bare_proxy): the given one,
+# else the one next to BENCH_BIN, else builds it (release profile, like the gateway).
+build_bare_proxy() {
+  if [ -n "${BARE_BIN:-}" ]; then
+    [ -x "$BARE_BIN" ] || die "BARE_BIN=$BARE_BIN is not executable"
+    return
+  fi
+  BARE_BIN="$(dirname "$BENCH_BIN")/examples/bare_proxy"
+  if [ -n "${BENCH_BIN_GIVEN:-}" ] && [ -x "$BARE_BIN" ]; then
+    log "using $BARE_BIN (not rebuilt)"
+    return
+  fi
+  command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (rustup) first"
+  log "building the bare Pingora proxy (cargo build --release --example bare_proxy)"
+  (cd "$BENCH_ROOT" && cargo build --release --quiet --example bare_proxy)
+  BARE_BIN="${CARGO_TARGET_DIR:-$BENCH_ROOT/target}/release/examples/bare_proxy"
+  case "$BARE_BIN" in /*) ;; *) BARE_BIN="$BENCH_ROOT/$BARE_BIN" ;; esac
+  [ -x "$BARE_BIN" ] || die "no binary at $BARE_BIN after the build"
+}
+
 # gw ARGS...: runs the gateway binary without any CONVERGENCES_* variable of the caller's
 # environment (the gateway reads them as configuration overrides). GW_ENV=VAR=value adds one.
 gw() {
@@ -101,12 +122,13 @@ gw() {
 }
 
 # gw_bg ARGS...: the same, to be run with & (it execs, so $! is the gateway's own PID).
+# GW_WRAPPER: a command to run it under (e.g. valgrind ...), which must keep the PID.
 gw_bg() {
   local unset=() v
   for v in $(compgen -e); do
     case $v in CONVERGENCES_*) unset+=(-u "$v") ;; esac
   done
-  exec env "${unset[@]}" ${GW_ENV:+"$GW_ENV"} "$BENCH_BIN" "$@"
+  exec env "${unset[@]}" ${GW_ENV:+"$GW_ENV"} ${GW_WRAPPER:-} "$BENCH_BIN" "$@"
 }
 
 # pick_port VAR: sets VAR to a TCP port of 127.0.0.1 that nothing listens on (and that no
@@ -175,6 +197,9 @@ start_upstream() {
     server {
         listen 127.0.0.1:$1 backlog=4096;
         keepalive_requests 1000000;
+        location = /__status {
+            stub_status;
+        }
         location / {
             default_type text/plain;
             add_header X-Echo-User \$http_x_convergences_user always;
@@ -233,8 +258,8 @@ EOF
   fi
   GATEWAY_PID=$!
   track_pid "$GATEWAY_PID"
-  wait_http "http://127.0.0.1:$port/healthz" auth.localhost 60 ||
-    die "gateway not ready after 60 s; log: $(tail -20 "$dir/gateway.log")"
+  wait_http "http://127.0.0.1:$port/healthz" auth.localhost "${GATEWAY_START_SECONDS:-60}" ||
+    die "gateway not ready after ${GATEWAY_START_SECONDS:-60} s; log: $(tail -20 "$dir/gateway.log")"
 }
 
 # create_bench_user PORT EMAIL PASSWORD: platform administrator EMAIL with role utilisateur of
@@ -278,8 +303,11 @@ app_cookie() {
     -H "Host: bench.localhost:$port" -H "Cookie: convergences_app=$value" "http://127.0.0.1:$port/")"
   [ "$code" = 200 ] || die "authenticated request through the gateway answered $code (expected 200)"
   echo_user="$(tr -d '\r' <"$dir/check-headers.txt" | awk -F': ' 'tolower($1) == "x-echo-user" { print $2 }')"
-  [ "$echo_user" = "$email" ] ||
-    die "upstream did not receive X-Convergences-User=$email (got '$echo_user')"
+  # Identity headers are percent-encoded (docs/gateway.md#identity-header-encoding).
+  local encoded
+  encoded="$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$email")"
+  [ "$echo_user" = "$encoded" ] ||
+    die "upstream did not receive X-Convergences-User=$encoded (got '$echo_user')"
   printf '%s\n' "$value"
 }
 

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Proxy overhead benchmark (docs/product.md#performance-targets): the same small upstream
 # measured
-#   (a) directly, (b) through nginx as a plain reverse proxy, (c) through Convergences with an
-#   authenticated single sign-on request (identity headers and a fresh signed assertion on
-#   every request),
-# interleaved a b c a b c ... for ROUNDS rounds of DURATION seconds at CONNECTIONS connections
-# (wrk --latency), with the peak RSS of each server. Prints a table and appends it to
-# bench/RESULTS.md. See bench/README.md.
+#   (a) directly, (b) through nginx as a plain reverse proxy, (d) through a bare Pingora proxy
+#   (bench/proxy/bare_proxy.rs: same Pingora, same threads and layout, no authentication),
+#   (c) through Convergences with one user's authenticated single sign-on cookie on every
+#   request, (e) through Convergences with the cookies of SESSIONS signed-in users spread over
+#   the connections (identity headers and a signed assertion on every request),
+# interleaved a b d c e ... for ROUNDS rounds of DURATION seconds at CONNECTIONS connections
+# (wrk --latency), with the peak RSS of each server and the new upstream connections each
+# proxy opened during its runs. Prints a table and appends it to bench/RESULTS.md. See
+# bench/README.md.
 #
 # Environment: ROUNDS (3), DURATION (10 s), WARMUP (3 s), CONNECTIONS (50), WRK_THREADS (2),
-# GATEWAY_THREADS (2), GATEWAY_WORK_STEALING (true), BENCH_BIN (skip the build), CARGO_TARGET_DIR,
+# SESSIONS (1000), GATEWAY_THREADS (2), GATEWAY_THREADING (per_thread), GATEWAY_WORK_STEALING
+# (true; shared layout only), BENCH_BIN (skip the build), BARE_BIN, CARGO_TARGET_DIR,
 # RESULTS_FILE (bench/RESULTS.md; "-" to not write), BENCH_NOTE (free text for RESULTS.md),
 # BENCH_KEEP_TMP=1 (keep configs and logs).
 set -euo pipefail
@@ -20,18 +24,43 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 CONNECTIONS=${CONNECTIONS:-50}
 WRK_THREADS=${WRK_THREADS:-2}
+SESSIONS=${SESSIONS:-1000}
+# PROFILE=callgrind: instructions per request of (d), (c) and (e) under valgrind's callgrind;
+# PROFILE=strace: system calls (futex among them) per request, strace attached during a run.
+# Both are counts, not times: what a shared, noisy machine still measures faithfully.
+PROFILE=${PROFILE:-}
+# TLS=1: also (f) nginx and (g) Convergences over TLS with one certificate (keep-alive requests
+# in the rounds, then handshakes per second, new and resumed, with openssl s_time).
+TLS=${TLS:-1}
+HANDSHAKE_SECONDS=${HANDSHAKE_SECONDS:-5}
+case $PROFILE in "" | callgrind | strace) ;; *) die "PROFILE must be callgrind or strace" ;; esac
+GATEWAY_THREADING=${GATEWAY_THREADING:-per_thread}
 RESULTS_FILE=${RESULTS_FILE:-$BENCH_ROOT/bench/RESULTS.md}
 EMAIL=bench@bench.example.fr
 PASSWORD='Mesure-Debit-2026!xq'
-for v in ROUNDS DURATION WARMUP CONNECTIONS WRK_THREADS; do
+case $GATEWAY_THREADING in per_thread | shared) ;; *) die "GATEWAY_THREADING must be per_thread or shared" ;; esac
+for v in ROUNDS DURATION WARMUP CONNECTIONS WRK_THREADS SESSIONS; do
   [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "$v must be a positive integer"
 done
 [ "$DURATION" -le 600 ] || die "DURATION is capped at 600 s"
 [ "$ROUNDS" -le 50 ] || die "ROUNDS is capped at 50"
+[ "$SESSIONS" -le 100000 ] || die "SESSIONS is capped at 100000"
 
 trap cleanup EXIT
-ensure_packages nginx:nginx wrk:wrk curl:curl
+ensure_packages nginx:nginx wrk:wrk curl:curl sqlite3:sqlite3 python3:python3
+case $PROFILE in
+  callgrind) ensure_packages valgrind:valgrind ;;
+  strace) ensure_packages strace:strace ;;
+esac
+WRAPPER=""
+if [ "$PROFILE" = callgrind ]; then
+  # Instrumentation off until the measured window (start-up and sign-ins run at valgrind's
+  # plain speed); one output file per process.
+  WRAPPER="valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=%q{BENCH_TMP}/callgrind.%p"
+  GATEWAY_START_SECONDS=600
+fi
 build_gateway
+build_bare_proxy
 make_tmp
 STARTED="$(date -u '+%Y-%m-%d %H:%M UTC')"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -39,6 +68,32 @@ LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 pick_port UP_PORT
 pick_port NGINX_PORT
 pick_port GW_PORT
+pick_port BARE_PORT
+pick_port NGINX_TLS_PORT
+pick_port GW_TLS_PORT
+NGINX_TLS=""
+if [ "$TLS" = 1 ]; then
+  # One self-signed P-256 certificate for both TLS proxies.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench.localhost \
+    -addext "subjectAltName=DNS:bench.localhost,DNS:auth.localhost" \
+    -keyout "$BENCH_TMP/key.pem" -out "$BENCH_TMP/cert.pem" 2>/dev/null || die "openssl could not make the certificate"
+  chmod 644 "$BENCH_TMP/key.pem"
+  NGINX_TLS="
+    server {
+        listen 127.0.0.1:$NGINX_TLS_PORT ssl http2 backlog=4096;
+        ssl_certificate $BENCH_TMP/cert.pem;
+        ssl_certificate_key $BENCH_TMP/key.pem;
+        ssl_session_cache shared:SSL:10m;
+        ssl_session_tickets on;
+        keepalive_requests 1000000;
+        location / {
+            proxy_pass http://bench_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_set_header Host \$host;
+        }
+    }"
+fi
 
 log "upstream (nginx, fixed 200) on 127.0.0.1:$UP_PORT"
 start_upstream "$UP_PORT"
@@ -60,18 +115,72 @@ start_nginx proxy "
             proxy_set_header Connection \"\";
             proxy_set_header Host \$host;
         }
-    }" 2
+    }$NGINX_TLS" 2
 PROXY_PID=$NGINX_PID
 wait_http "http://127.0.0.1:$NGINX_PORT/" bench.localhost 20 || die "nginx proxy did not start: $(cat "$BENCH_TMP/proxy/error.log")"
 
+# clone_users N: users u1..uN@bench.example.fr, copies of $EMAIL (structure, password hash, not
+# platform administrators) with its role of app bench, written straight into the SQLite file.
+clone_users() {
+  local n=$1 db="$BENCH_TMP/gateway/data/convergences.db"
+  [ -f "$db" ] || die "no SQLite database at $db"
+  sqlite3 "$db" >/dev/null "PRAGMA busy_timeout = 10000;
+    WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < $n)
+    INSERT INTO users (uid, email, last_name, first_name, structure_id, password_hash,
+                       created_at, updated_at, password_changed_at)
+      SELECT 'bench-' || i, 'u' || i || '@bench.example.fr', 'Utilisateur ' || i, 'Bench',
+             u.structure_id, u.password_hash, u.created_at, u.updated_at, u.password_changed_at
+      FROM seq, users u WHERE u.email = '$EMAIL';
+    INSERT INTO role_assignments (user_id, role_id, structure_id, created_at)
+      SELECT c.id, r.role_id, r.structure_id, r.created_at
+      FROM users c, users u JOIN role_assignments r ON r.user_id = u.id
+      WHERE u.email = '$EMAIL' AND c.email LIKE 'u%@bench.example.fr';" ||
+    die "could not copy the bench user in $db"
+}
+
+log "bare Pingora proxy ($BARE_BIN) on 127.0.0.1:$BARE_PORT"
+BENCH_TMP=$BENCH_TMP $WRAPPER "$BARE_BIN" "127.0.0.1:$BARE_PORT" "127.0.0.1:$UP_PORT" "${GATEWAY_THREADS:-2}" "$GATEWAY_THREADING" \
+  "${GATEWAY_WORK_STEALING:-true}" >"$BENCH_TMP/bare.log" 2>&1 &
+BARE_PID=$!
+track_pid "$BARE_PID"
+wait_http "http://127.0.0.1:$BARE_PORT/" bench.localhost "${GATEWAY_START_SECONDS:-20}" || die "bare proxy did not start: $(tail -5 "$BENCH_TMP/bare.log")"
+
 log "Convergences ($BENCH_BIN) on 127.0.0.1:$GW_PORT"
-start_gateway "$GW_PORT" "$UP_PORT"
+# Many users sign in from 127.0.0.1: the per-IP login limit would refuse most of them.
+GATEWAY_EXTRA_TOML="threading = \"$GATEWAY_THREADING\""
+if [ "$TLS" = 1 ]; then
+  # The portal stays on plain HTTP (the sign-ins use it), so the cookies are not Secure and
+  # the same application cookie works on both listeners.
+  GATEWAY_EXTRA_TOML="$GATEWAY_EXTRA_TOML
+public_url = \"http://auth.localhost:$GW_PORT\"
+[server.tls]
+listen = \"127.0.0.1:$GW_TLS_PORT\"
+cert_file = \"$BENCH_TMP/cert.pem\"
+key_file = \"$BENCH_TMP/key.pem\""
+fi
+GATEWAY_EXTRA_TOML="$GATEWAY_EXTRA_TOML
+[security]
+attempts_per_ip_per_minute = 1000000"
+BENCH_TMP=$BENCH_TMP GW_WRAPPER=$WRAPPER start_gateway "$GW_PORT" "$UP_PORT"
 log "creating $EMAIL (role utilisateur of app bench), setting its password, signing in"
 create_bench_user "$GW_PORT" "$EMAIL" "$PASSWORD"
 APP_COOKIE="$(app_cookie "$GW_PORT" "$EMAIL")"
 log "single sign-on done: 200 from the upstream with X-Convergences-User: $EMAIL"
+log "$SESSIONS more users (copies of $EMAIL's account, password and role, in SQL), each signing in"
+clone_users "$SESSIONS"
+python3 "$BENCH_ROOT/bench/proxy/sessions.py" --port "$GW_PORT" --email-format 'u{}@bench.example.fr' \
+  --count "$SESSIONS" --password "$PASSWORD" --out "$BENCH_TMP/cookies.txt" ||
+  die "signing $SESSIONS users in failed"
+log "$SESSIONS users signed in, one application cookie each"
 
 # --- measurement helpers -------------------------------------------------------------------
+
+# upstream_accepts: connections the upstream nginx accepted so far (stub_status), minus the
+# one asking.
+upstream_accepts() {
+  curl -s -m 5 -H 'Host: status.localhost' "http://127.0.0.1:$UP_PORT/__status" |
+    awk 'NR == 3 { print $1 - 1 }'
+}
 
 # tree_rss PID: adds the VmRSS (kB) of PID and its descendants to TREE_RSS (no forks).
 tree_rss() {
@@ -153,26 +262,58 @@ declare -A URL NAME PID_OF
 URL[a]="http://127.0.0.1:$UP_PORT/"
 URL[b]="http://127.0.0.1:$NGINX_PORT/"
 URL[c]="http://127.0.0.1:$GW_PORT/"
+URL[d]="http://127.0.0.1:$BARE_PORT/"
+URL[e]="http://127.0.0.1:$GW_PORT/"
 NAME[a]="(a) upstream direct"
 NAME[b]="(b) nginx proxy"
-NAME[c]="(c) Convergences"
+NAME[c]="(c) Convergences, 1 session"
+NAME[d]="(d) bare Pingora proxy"
+NAME[e]="(e) Convergences, $SESSIONS sessions"
 PID_OF[a]=$UPSTREAM_PID
 PID_OF[b]=$PROXY_PID
 PID_OF[c]=$GATEWAY_PID
+PID_OF[d]=$BARE_PID
+PID_OF[e]=$GATEWAY_PID
+TARGETS="a b d c e"
+URL[f]="https://127.0.0.1:$NGINX_TLS_PORT/"
+URL[g]="https://127.0.0.1:$GW_TLS_PORT/"
+NAME[f]="(f) nginx proxy over TLS"
+NAME[g]="(g) Convergences over TLS, 1 session"
+PID_OF[f]=$PROXY_PID
+PID_OF[g]=$GATEWAY_PID
+[ "$TLS" = 1 ] && [ -z "$PROFILE" ] && TARGETS="$TARGETS f g"
 
 wrk_args() { # target -> wrk header arguments
   case $1 in
-    a | b) printf '%s\n' -H "Host: bench.localhost" ;;
+    a | b | d | f) printf '%s\n' -H "Host: bench.localhost" ;;
     c) printf '%s\n' -H "Host: bench.localhost:$GW_PORT" -H "Cookie: convergences_app=$APP_COOKIE" ;;
+    g) printf '%s\n' -H "Host: bench.localhost:$GW_TLS_PORT" -H "Cookie: convergences_app=$APP_COOKIE" ;;
+    e) printf '%s\n' -s "$BENCH_ROOT/bench/proxy/cookies.lua" ;;
+  esac
+}
+
+wrk_script_args() { # target -> arguments after the URL
+  case $1 in
+    e) printf '%s\n' -- "bench.localhost:$GW_PORT" "$BENCH_TMP/cookies.txt" ;;
   esac
 }
 
 # run_one TARGET SECONDS OUTFILE [RSSFILE]
 run_one() {
   local t=$1 secs=$2 out=$3 rssfile=${4:-} sampler="" before after
-  local -a hdr
+  local -a hdr tail
   mapfile -t hdr < <(wrk_args "$t")
-  [ "$t" = c ] && before="$(gateway_counts)"
+  mapfile -t tail < <(wrk_script_args "$t")
+  case $t in c | e | g) before="$(gateway_counts)" ;; esac
+  # New upstream connections in the steady part of the run: from 1 s after its start to 1 s
+  # before its end (when wrk stops, the requests in flight are cut and their upstream
+  # connections cannot go back to the pool).
+  local steady="$BENCH_TMP/steady-$t.txt" steady_pid=""
+  rm -f "$steady" "$steady.0"
+  if [ "$secs" -ge 3 ]; then
+    (sleep 1; upstream_accepts >"$steady.0"; sleep $((secs - 2)); upstream_accepts >"$steady.1"; mv "$steady.1" "$steady") &
+    steady_pid=$!
+  fi
   if [ -n "$rssfile" ]; then
     rss_sampler "${PID_OF[$t]}" "$rssfile" &
     sampler=$!
@@ -180,11 +321,19 @@ run_one() {
   TREE_CPU=0
   tree_cpu "${PID_OF[$t]}"
   local cpu0=$TREE_CPU
-  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 5s --latency "${hdr[@]}" "${URL[$t]}" >"$out" 2>&1 ||
+  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 5s --latency "${hdr[@]}" "${URL[$t]}" "${tail[@]}" >"$out" 2>&1 ||
     die "wrk failed for ${NAME[$t]}: $(cat "$out")"
   TREE_CPU=0
   tree_cpu "${PID_OF[$t]}"
   LAST_CPU_TICKS=$((TREE_CPU - cpu0))
+  [ -n "$steady_pid" ] && wait "$steady_pid" 2>/dev/null
+  LAST_NEW_UPSTREAM=0
+  if [ -f "$steady" ] && [ -f "$steady.0" ]; then
+    # Minus the first reading's own connection.
+    LAST_NEW_UPSTREAM=$(($(cat "$steady") - $(cat "$steady.0") - 1))
+  fi
+  # The direct runs connect to the upstream themselves.
+  [ "$t" = a ] && LAST_NEW_UPSTREAM=0
   if [ -n "$sampler" ]; then
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
@@ -193,7 +342,7 @@ run_one() {
   local rps p50 p99 req non sock
   read -r rps p50 p99 req non sock < <(parse_wrk "$out")
   [ "$non" -eq 0 ] || die "${NAME[$t]}: $non non-2xx/3xx answers (wrk output: $out)"
-  if [ "$t" = c ]; then
+  if [ "$t" = c ] || [ "$t" = e ] || [ "$t" = g ]; then
     after="$(gateway_counts)"
     local b_ok b_ab b_other a_ok a_ab a_other
     read -r b_ok b_ab b_other <<<"$before"
@@ -201,23 +350,88 @@ run_one() {
     local ok=$((a_ok - b_ok)) aborted=$((a_ab - b_ab)) other=$((a_other - b_other))
     [ "$other" -eq 0 ] ||
       die "Convergences answered $other requests with a status other than 200 (redirect or 401: the cookie is not accepted)"
-    [ "$aborted" -le "$CONNECTIONS" ] ||
+    # At most one per connection when wrk stops, and as many again from the previous run of
+    # the same gateway when they are counted late (a loaded machine).
+    [ "$aborted" -le $((2 * CONNECTIONS)) ] ||
       die "Convergences saw $aborted requests aborted before their answer (at most one per connection expected, when wrk stops)"
     [ "$ok" -ge "$req" ] ||
       die "Convergences counted $ok proxied 200s for $req wrk requests: requests did not reach the upstream"
   fi
 }
 
+# --- counts per request (PROFILE) ------------------------------------------------------------
+
+# profile_one TARGET: COUNT_LINE for one target after a warm-up run.
+profile_one() {
+  local t=$1 pid=${PID_OF[$1]} out="$BENCH_TMP/profile-$1.txt" req
+  run_one "$t" "$WARMUP" "$BENCH_TMP/warmup-$t.txt"
+  case $PROFILE in
+    callgrind)
+      callgrind_control -z "$pid" >/dev/null
+      callgrind_control -i on "$pid" >/dev/null
+      run_one "$t" "$DURATION" "$out"
+      callgrind_control -i off "$pid" >/dev/null
+      rm -f "$BENCH_TMP"/callgrind."$pid".*
+      callgrind_control -d "profile-$t" "$pid" >/dev/null
+      local dump
+      dump="$(ls -t "$BENCH_TMP"/callgrind."$pid".* 2>/dev/null | head -1)"
+      [ -n "$dump" ] || die "no callgrind dump for ${NAME[$t]}"
+      cp "$dump" "$BENCH_TMP/callgrind-$t.out"
+      req="$(awk '/requests in/ { print $1 }' "$out")"
+      local ir
+      ir="$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')"
+      COUNT_LINE="$(awk -v ir="$ir" -v n="$req" 'BEGIN { printf "%.0f instructions per request (%d requests)", ir / n, n }')"
+      callgrind_annotate --inclusive=yes "$dump" 2>/dev/null | head -60 >"$BENCH_TMP/callgrind-$t.txt"
+      ;;
+    strace)
+      strace -f -c -p "$pid" -o "$BENCH_TMP/strace-$t.txt" &
+      local tracer=$!
+      sleep 1
+      run_one "$t" "$DURATION" "$out"
+      kill -INT "$tracer" 2>/dev/null || true
+      wait "$tracer" 2>/dev/null || true
+      req="$(awk '/requests in/ { print $1 }' "$out")"
+      COUNT_LINE="$(awk -v n="$req" '$NF == "futex" { f = $4 } $NF == "total" { t = $4 }
+        END { printf "%.2f system calls per request, of which futex %.3f (%d requests)", t / n, f / n, n }' "$BENCH_TMP/strace-$t.txt")"
+      ;;
+  esac
+}
+
+if [ -n "$PROFILE" ]; then
+  REPORT="$BENCH_TMP/report.md"
+  {
+    echo "### Proxy counts per request ($PROFILE) — $STARTED"
+    echo
+    echo "- Machine: $(machine_description); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- Binary: $BUILD_DESC; server.threads = ${GATEWAY_THREADS:-2}, server.threading = $GATEWAY_THREADING; wrk -t$WRK_THREADS -c$CONNECTIONS, ${DURATION} s after ${WARMUP} s of warm-up"
+    echo
+    for t in d c e; do
+      log "profiling ${NAME[$t]} ($PROFILE)"
+      profile_one "$t"
+      echo "- ${NAME[$t]}: $COUNT_LINE"
+    done
+    echo
+  } >"$BENCH_TMP/report.body"
+  cat "$BENCH_TMP/report.body" >"$REPORT"
+  for t in d c e; do
+    [ -f "$BENCH_TMP/callgrind-$t.txt" ] && { echo "--- $t"; cat "$BENCH_TMP/callgrind-$t.txt"; }
+  done >"$BENCH_TMP/profiles.txt" || true
+  log "profiles (if any) in $BENCH_TMP/profiles.txt"
+  BENCH_KEEP_TMP=1
+  publish_report "$REPORT"
+  exit 0
+fi
+
 # --- warm-up and rounds ----------------------------------------------------------------------
 
 log "warm-up: ${WARMUP} s each"
-for t in a b c; do run_one "$t" "$WARMUP" "$BENCH_TMP/warmup-$t.txt"; done
+for t in $TARGETS; do run_one "$t" "$WARMUP" "$BENCH_TMP/warmup-$t.txt"; done
 
 BUSY_MAX=$(busy_processes)
 declare -A RES PEAK
-for t in a b c; do PEAK[$t]=0; done
+for t in $TARGETS; do PEAK[$t]=0; done
 for r in $(seq 1 "$ROUNDS"); do
-  for t in a b c; do
+  for t in $TARGETS; do
     b="$(busy_processes)"
     [ "$b" -gt "$BUSY_MAX" ] && BUSY_MAX=$b
     log "round $r/$ROUNDS ${NAME[$t]}: ${DURATION} s, $CONNECTIONS connections"
@@ -226,10 +440,37 @@ for r in $(seq 1 "$ROUNDS"); do
     set -- ${RES[$t,$r]}
     # CPU time of the server per request, in microseconds: column 7 of RES.
     RES[$t,$r]="${RES[$t,$r]} $(awk -v k="$LAST_CPU_TICKS" -v hz="$CLK_TCK" -v n="$4" 'BEGIN { printf "%.1f", k * 1e6 / hz / n }')"
+    # New upstream connections during the run: column 8.
+    RES[$t,$r]="${RES[$t,$r]} $LAST_NEW_UPSTREAM"
     rss=$(cat "$BENCH_TMP/rss-$t-$r.txt" 2>/dev/null || echo 0)
     [ "$rss" -gt "${PEAK[$t]}" ] && PEAK[$t]=$rss
   done
 done
+# TLS handshakes per second (openssl s_time: one connection at a time, a full handshake each
+# (-new) or a resumed one (-reuse)), interleaved nginx / Convergences.
+declare -A HS
+if [ "$TLS" = 1 ]; then
+  for r in $(seq 1 "$ROUNDS"); do
+    for t in f g; do
+      port=$NGINX_TLS_PORT
+      [ "$t" = g ] && port=$GW_TLS_PORT
+      for mode in new reuse; do
+        log "round $r/$ROUNDS ${NAME[$t]}: TLS handshakes ($mode), ${HANDSHAKE_SECONDS} s"
+        out="$BENCH_TMP/s_time-$t-$mode-$r.txt"
+        t0=$(date +%s.%N)
+        openssl s_time -connect "127.0.0.1:$port" -www / -"$mode" -time "$HANDSHAKE_SECONDS" >"$out" 2>&1 || true
+        t1=$(date +%s.%N)
+        rate="$(awk -v s="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" '/connections in .* real seconds/ { printf "%.0f", $1 / s }' "$out" | tail -1)"
+        [ -n "$rate" ] || die "openssl s_time failed against ${NAME[$t]}: $(tail -3 "$out")"
+        HS[$t,$mode,$r]=$rate
+        # With -reuse, every connection after the first should resume ('r' in the progress line).
+        if [ "$mode" = reuse ]; then
+          HS[$t,resumed,$r]="$(tr -cd 'r*' <"$out" | awk '{ n = length($0); r = gsub(/r/, ""); printf "%d/%d", r, n }')"
+        fi
+      done
+    done
+  done
+fi
 GW_HWM="$(awk '/^VmHWM/ { print $2 }' "/proc/$GATEWAY_PID/status")"
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -260,14 +501,14 @@ REPORT="$BENCH_TMP/report.md"
   echo "### Proxy overhead — $STARTED"
   echo
   echo "- Machine: $(machine_description)"
-  echo "- Binary: $BUILD_DESC; server.threads = ${GATEWAY_THREADS:-2}, server.work_stealing = ${GATEWAY_WORK_STEALING:-true}; nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), worker_processes 2; $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
-  echo "- Convergences log level: $GATEWAY_LOG_LEVEL"
-  echo "- wrk -t$WRK_THREADS -c$CONNECTIONS --latency, ${DURATION} s per run, $ROUNDS rounds interleaved a b c, ${WARMUP} s warm-up each; wrk, upstream and proxies share the machine"
+  echo "- Binary: $BUILD_DESC; server.threads = ${GATEWAY_THREADS:-2}, server.threading = $GATEWAY_THREADING, server.work_stealing = ${GATEWAY_WORK_STEALING:-true} (shared layout only); bare Pingora proxy with the same threads and layout; nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), worker_processes 2; $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
+  echo "- Convergences log level: $GATEWAY_LOG_LEVEL; (e): $SESSIONS signed-in users, wrk cycling through their cookies (bench/proxy/cookies.lua)"
+  echo "- wrk -t$WRK_THREADS -c$CONNECTIONS --latency, ${DURATION} s per run, $ROUNDS rounds interleaved ${TARGETS// /, }, ${WARMUP} s warm-up each; wrk, upstream and proxies share the machine"
   echo "- Load average before/after: $LOAD_BEFORE / $LOAD_AFTER; build processes (rustc, cc, ld...) seen during the runs: up to $BUSY_MAX${BENCH_NOTE:+; $BENCH_NOTE}"
   echo
-  echo "| target | requests/s median (min–max) | p50 ms median (min–max) | p99 ms median (min–max) | server CPU µs/request median (min–max) | errors | peak RSS |"
-  echo "|---|---|---|---|---|---|---|"
-  for t in a b c; do
+  echo "| target | requests/s median (min–max) | p50 ms median (min–max) | p99 ms median (min–max) | server CPU µs/request median (min–max) | errors | new upstream connections | peak RSS |"
+  echo "|---|---|---|---|---|---|---|---|"
+  for t in $TARGETS; do
     read -r rm rl rh < <(stats 1 "$t")
     read -r pm pl ph < <(stats 2 "$t")
     read -r qm ql qh < <(stats 3 "$t")
@@ -277,34 +518,49 @@ REPORT="$BENCH_TMP/report.md"
     MED[$t,p50]=$pm
     MED[$t,p99]=$qm
     errs=$(($(sum_col 5 "$t") + $(sum_col 6 "$t")))
+    newup=$(sum_col 8 "$t")
     case $t in
-      a) rssnote="$((PEAK[a] / 1024)) MiB (upstream nginx, master + workers)" ;;
+      a) rssnote="$((PEAK[a] / 1024)) MiB (upstream nginx, master + workers)"; newup="–" ;;
       b) rssnote="$((PEAK[b] / 1024)) MiB (master + 2 workers)" ;;
-      c) rssnote="$((PEAK[c] / 1024)) MiB (VmHWM $((GW_HWM / 1024)) MiB)" ;;
+      d) rssnote="$((PEAK[d] / 1024)) MiB" ;;
+      c | e | g) rssnote="$((PEAK[$t] / 1024)) MiB (VmHWM $((GW_HWM / 1024)) MiB)" ;;
+      f) rssnote="$((PEAK[f] / 1024)) MiB (master + 2 workers)" ;;
     esac
-    printf '| %s | %.0f (%.0f–%.0f) | %.2f (%.2f–%.2f) | %.2f (%.2f–%.2f) | %.1f (%.1f–%.1f) | %s | %s |\n' \
-      "${NAME[$t]}" "$rm" "$rl" "$rh" "$pm" "$pl" "$ph" "$qm" "$ql" "$qh" "$um" "$ul" "$uh" "$errs" "$rssnote"
+    printf '| %s | %.0f (%.0f–%.0f) | %.2f (%.2f–%.2f) | %.2f (%.2f–%.2f) | %.1f (%.1f–%.1f) | %s | %s | %s |\n' \
+      "${NAME[$t]}" "$rm" "$rl" "$rh" "$pm" "$pl" "$ph" "$qm" "$ql" "$qh" "$um" "$ul" "$uh" "$errs" "$newup" "$rssnote"
   done
   echo
-  awk -v a="${MED[a,rps]}" -v b="${MED[b,rps]}" -v c="${MED[c,rps]}" \
-    -v a50="${MED[a,p50]}" -v b50="${MED[b,p50]}" -v c50="${MED[c,p50]}" \
-    -v a99="${MED[a,p99]}" -v b99="${MED[b,p99]}" -v c99="${MED[c,p99]}" \
-    -v bcpu="${MED[b,cpu]}" -v ccpu="${MED[c,cpu]}" 'BEGIN {
-      printf "- Throughput: c/b = %.2f, c/a = %.2f (b/a = %.2f)\n", c / b, c / a, b / a
-      printf "- Proxy CPU per request: Convergences %.1f µs, nginx %.1f µs (%.1f×); the least noise-sensitive figure on a shared machine\n", ccpu, bcpu, ccpu / bcpu
-      printf "- Added latency over the direct upstream: Convergences p50 %+.2f ms, p99 %+.2f ms; nginx p50 %+.2f ms, p99 %+.2f ms\n", c50 - a50, c99 - a99, b50 - a50, b99 - a99
+  awk -v a="${MED[a,rps]}" -v b="${MED[b,rps]}" -v c="${MED[c,rps]}" -v d="${MED[d,rps]}" -v e="${MED[e,rps]}" \
+    -v a99="${MED[a,p99]}" -v b99="${MED[b,p99]}" -v c99="${MED[c,p99]}" -v d99="${MED[d,p99]}" -v e99="${MED[e,p99]}" \
+    -v a50="${MED[a,p50]}" -v c50="${MED[c,p50]}" -v e50="${MED[e,p50]}" \
+    -v bcpu="${MED[b,cpu]}" -v ccpu="${MED[c,cpu]}" -v dcpu="${MED[d,cpu]}" -v ecpu="${MED[e,cpu]}" -v n="$SESSIONS" 'BEGIN {
+      printf "- Our own overhead, Convergences / bare Pingora: requests/s %.2f (1 session), %.2f (%d sessions); CPU per request %.2f×, %.2f× (targets: ≥ 0.9 and ≤ 1.1×)\n", c / d, e / d, n, ccpu / dcpu, ecpu / dcpu
+      printf "- Against nginx: Convergences / nginx requests/s %.2f (1 session), %.2f (%d sessions); bare Pingora / nginx %.2f (target for Convergences: ≥ 0.6, stretch 0.8)\n", c / b, e / b, n, d / b
+      printf "- Proxy CPU per request: Convergences %.1f µs (1 session), %.1f µs (%d sessions); bare Pingora %.1f µs; nginx %.1f µs\n", ccpu, ecpu, n, dcpu, bcpu
+      printf "- Added latency over the direct upstream: Convergences p50 %+.2f ms, p99 %+.2f ms (1 session), p99 %+.2f ms (%d sessions); bare Pingora p99 %+.2f ms; nginx p99 %+.2f ms\n", c50 - a50, c99 - a99, e99 - a99, n, d99 - a99, b99 - a99
     }'
+  if [ "$TLS" = 1 ]; then
+    for t in f g; do
+      for mode in new reuse; do
+        HS[$t,$mode]="$(for r in $(seq 1 "$ROUNDS"); do echo "${HS[$t,$mode,$r]}"; done | sort -g | awk '{ v[NR] = $1 } END { printf "%s (%s–%s)", v[int((NR + 1) / 2)], v[1], v[NR] }')"
+      done
+    done
+    echo "- TLS handshakes per second, one connection at a time (openssl s_time -www /, HTTP/1.0 without a Host: nginx proxies it, Convergences answers its 404 page; ${HANDSHAKE_SECONDS} s × $ROUNDS, median (min–max)): nginx ${HS[f,new]} full, ${HS[f,reuse]} resumed (resumed connections in the last round: ${HS[f,resumed,$ROUNDS]}); Convergences ${HS[g,new]} full, ${HS[g,reuse]} resumed (${HS[g,resumed,$ROUNDS]}); same P-256 certificate"
+    awk -v f="${MED[f,rps]}" -v g="${MED[g,rps]}" -v fc="${MED[f,cpu]}" -v gc="${MED[g,cpu]}" 'BEGIN {
+      printf "- Keep-alive over TLS: Convergences / nginx requests/s %.2f; CPU per request %.1f µs vs %.1f µs\n", g / f, gc, fc }'
+  fi
   echo "- Errors = wrk non-2xx/3xx answers + socket errors, summed over the rounds; every Convergences answer was checked to be a proxied 200 (gateway metrics)."
+  echo "- New upstream connections: connections the upstream accepted (nginx stub_status) from 1 s after the start of each run to 1 s before its end, summed over the rounds: 0 when the proxy's pool keeps every upstream connection in a steady run."
   echo "- Server CPU: utime + stime of the server's processes (nginx: master + workers) during the run, divided by the requests wrk counted."
   echo "- Peak RSS: largest sum of VmRSS of the process tree sampled every 0.25 s during its runs (shared pages of nginx workers counted in each)."
   echo
-  echo "<details><summary>per round (requests/s, p50 ms, p99 ms, server CPU per request)</summary>"
+  echo "<details><summary>per round (requests/s, p50 ms, p99 ms, server CPU per request, new upstream connections)</summary>"
   echo
   for r in $(seq 1 "$ROUNDS"); do
     line="round $r:"
-    for t in a b c; do
+    for t in $TARGETS; do
       set -- ${RES[$t,$r]}
-      line="$line ${t} $1 / $2 / $3 / $7 µs;"
+      line="$line ${t} $1 / $2 / $3 / $7 µs / $8;"
     done
     echo "- ${line%;}"
   done

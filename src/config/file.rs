@@ -36,8 +36,9 @@ pub struct ServerSection {
     pub public_url: Option<String>,
     pub data_dir: PathBuf,
     pub threads: usize,
-    /// Pingora's work stealing between the proxy threads (`false`: one single-threaded runtime
-    /// per thread, each connection served where it was accepted).
+    pub threading: super::model::Threading,
+    /// Pingora's work stealing between the proxy threads of the `shared` layout (`false`: one
+    /// single-threaded runtime per thread, each connection served where it was accepted).
     pub work_stealing: bool,
     pub grace_period_seconds: u64,
     pub graceful_shutdown_timeout_seconds: u64,
@@ -70,9 +71,8 @@ impl Default for ServerSection {
             public_url: None,
             data_dir: PathBuf::from("data"),
             threads: 2,
-            // Pingora's default. `false` measured 52-56 µs of CPU per proxied request instead of
-            // 68-69 (bench/RESULTS.md, 2026-11-24 13:4x), but several gateways in one process
-            // (the integration suite) then stall; until that is understood it stays opt-in.
+            threading: super::model::Threading::PerThread,
+            // Pingora's default, for the `shared` layout only.
             work_stealing: true,
             grace_period_seconds: 5,
             graceful_shutdown_timeout_seconds: 5,

@@ -14,7 +14,7 @@ pub use env::ENV_PREFIX;
 pub use error::{ConfigError, Problem};
 pub use model::{
     AppConfig, Config, HeaderNames, LoginThrottle, MailSettings, MailTransport, Reminders, Secret,
-    SessionSettings, SmtpSecurity, StoreKind, TlsConfig,
+    SessionSettings, SmtpSecurity, StoreKind, Threading, TlsConfig,
 };
 pub use validate::RESERVED_PREFIXES;
 

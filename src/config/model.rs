@@ -9,6 +9,20 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// How the proxy's threads are laid out (docs/decisions/0007-proxy-threading-layout.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Threading {
+    /// One listening service per thread on the same address (`SO_REUSEPORT`), each with its
+    /// own single-threaded runtime and upstream connection pool: a connection is accepted,
+    /// served and proxied on one thread.
+    #[default]
+    PerThread,
+    /// One service whose `threads` share a listening socket and an upstream pool (Pingora's
+    /// default layout); `work_stealing` chooses the runtime.
+    Shared,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreKind {
     Memory,
@@ -177,6 +191,7 @@ pub struct Config {
     pub public_url: String,
     pub data_dir: PathBuf,
     pub threads: usize,
+    pub threading: Threading,
     pub work_stealing: bool,
     pub grace_period_seconds: u64,
     pub graceful_shutdown_timeout_seconds: u64,

@@ -46,6 +46,19 @@ fn wrong_type_names_the_key_and_the_expectation() {
 }
 
 #[test]
+fn threading_defaults_to_one_service_per_thread_and_names_the_key_when_wrong() {
+    use crate::config::Threading;
+    let c = Config::from_toml("conv.toml", MINIMAL, &[]).unwrap();
+    assert_eq!(c.threading, Threading::PerThread);
+    let shared = MINIMAL.replace("[server]", "[server]\nthreading = \"shared\"");
+    let c = Config::from_toml("conv.toml", &shared, &[]).unwrap();
+    assert_eq!(c.threading, Threading::Shared);
+    let e = err(&MINIMAL.replace("[server]", "[server]\nthreading = \"per_core\""));
+    assert!(e.contains("key `server.threading`"), "{e}");
+    assert!(e.contains("per_thread") && e.contains("shared"), "{e}");
+}
+
+#[test]
 fn syntax_errors_give_the_line() {
     let e = err("[server\nlisten = 1");
     assert!(e.starts_with("conv.toml: invalid TOML"), "{e}");

@@ -52,19 +52,21 @@ pub fn cookie<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
     None
 }
 
-/// Removes cookies named in `names` from the Cookie header(s), keeping the application's own.
-/// Allocates only when one of them is present: one string for the rebuilt header.
+/// Removes cookies named in `names` from the Cookie header(s), keeping the application's own
+/// in one header. Several Cookie headers (an HTTP/2 client may send each cookie in its own)
+/// are joined with "; ", as an HTTP/1.1 upstream expects (RFC 9113, 8.2.3). Allocates only
+/// when one of ours is present or there are several headers: one string for the new header.
 pub fn strip_cookies<S: AsRef<str>>(req: &mut RequestHeader, names: &[S]) {
     let is_ours = |part: &str| {
         let k = part.trim().split('=').next().unwrap_or("").trim();
         names.iter().any(|n| n.as_ref() == k)
     };
-    let present = req
-        .headers
-        .get_all(http::header::COOKIE)
+    let all = req.headers.get_all(http::header::COOKIE);
+    let several = all.iter().nth(1).is_some();
+    let present = all
         .iter()
         .any(|h| h.to_str().map_or(true, |s| s.split(';').any(is_ours)));
-    if !present {
+    if !present && !several {
         return;
     }
     let mut kept = String::new();
@@ -286,6 +288,17 @@ mod tests {
         let mut only = req(&[("cookie", "convergences_session=abc")]);
         strip_cookies(&mut only, &["convergences_session"]);
         assert!(only.headers.get("cookie").is_none());
+    }
+
+    #[test]
+    fn cookies_sent_in_several_headers_reach_the_application_in_one() {
+        let mut r = req(&[("cookie", "a=1"), ("cookie", "b=2; c=3"), ("cookie", "d=4")]);
+        strip_cookies(&mut r, &["convergences_app"]);
+        let all: Vec<_> = r.headers.get_all("cookie").iter().collect();
+        assert_eq!(all, ["a=1; b=2; c=3; d=4"]);
+        let mut one = req(&[("cookie", "a=1;b=2")]);
+        strip_cookies(&mut one, &["convergences_app"]);
+        assert_eq!(one.headers["cookie"], "a=1;b=2", "one header is left as sent");
     }
 
     #[test]

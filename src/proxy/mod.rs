@@ -6,6 +6,7 @@ pub mod assertion;
 pub mod headers;
 pub mod identity_cache;
 pub mod identity_encoding;
+pub mod listeners;
 pub mod routes;
 pub mod service;
 

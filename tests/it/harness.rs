@@ -255,7 +255,7 @@ listen = "127.0.0.1:{port}"
 portal_host = "auth.test"
 {public_url}
 data_dir = "{data}"
-threads = 1
+threads = 2
 grace_period_seconds = 0
 graceful_shutdown_timeout_seconds = 1
 [database]

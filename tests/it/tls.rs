@@ -39,8 +39,29 @@ fn certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf
     (cert, key)
 }
 
+/// Which protocol the HTTPS client speaks: whatever ALPN gives (HTTP/2, which the gateway
+/// offers first), or HTTP/1.1 only (a client that offers nothing else).
+#[derive(Clone, Copy, PartialEq)]
+enum Protocol {
+    Negotiated,
+    Http1Only,
+}
+
 #[test]
 fn the_gateway_serves_https_with_secure_cookies_and_redirects_plain_http() {
+    serves_https(Protocol::Http1Only);
+}
+
+#[test]
+fn browsers_get_http2_over_tls_through_alpn_for_the_portal_and_the_applications() {
+    serves_https(Protocol::Negotiated);
+}
+
+fn serves_https(protocol: Protocol) {
+    let expected = match protocol {
+        Protocol::Negotiated => reqwest::Version::HTTP_2,
+        Protocol::Http1Only => reqwest::Version::HTTP_11,
+    };
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = certificate(dir.path());
     let tls_port = free_port();
@@ -58,17 +79,20 @@ fn the_gateway_serves_https_with_secure_cookies_and_redirects_plain_http() {
     );
     let root = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], tls_port));
-    let client = reqwest::blocking::Client::builder()
+    let mut builder = reqwest::blocking::Client::builder()
         .add_root_certificate(root)
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
         .resolve("auth.test", addr)
-        .resolve("bip.test", addr)
-        .build()
-        .unwrap();
+        .resolve("bip.test", addr);
+    if protocol == Protocol::Http1Only {
+        builder = builder.http1_only();
+    }
+    let client = builder.build().unwrap();
     let base = format!("https://auth.test:{tls_port}");
     let page = client.get(format!("{base}/login")).send().unwrap();
     assert_eq!(page.status(), 200);
+    assert_eq!(page.version(), expected, "the portal's protocol");
     assert_eq!(
         page.headers()["strict-transport-security"],
         "max-age=31536000"
@@ -123,6 +147,7 @@ fn the_gateway_serves_https_with_secure_cookies_and_redirects_plain_http() {
             continue;
         }
         assert_eq!(r.status(), 200);
+        assert_eq!(r.version(), expected, "the application's protocol");
         let echo: serde_json::Value = r.json().unwrap();
         assert_eq!(
             echo["headers"]["x-convergences-user"][0],

@@ -71,6 +71,7 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
         assertion_previous_key_files: assertion.previous_key_files,
         data_dir,
         threads: f.server.threads,
+        threading: f.server.threading,
         work_stealing: f.server.work_stealing,
         grace_period_seconds: f.server.grace_period_seconds,
         graceful_shutdown_timeout_seconds: f.server.graceful_shutdown_timeout_seconds,

@@ -1,0 +1,74 @@
+//! The baseline of bench/proxy: a bare Pingora reverse proxy with no authentication, built
+//! from the same Pingora as the gateway (the same patched copy, the same profile), with the
+//! same listener and threading layouts. The gateway's ratio to it is the gateway's own cost.
+//!
+//! Usage: bare_proxy LISTEN UPSTREAM THREADS [per_thread|shared] [work_stealing: true|false]
+
+use async_trait::async_trait;
+use pingora::listeners::TcpSocketOptions;
+use pingora::prelude::*;
+use pingora::proxy::{ProxyHttp, Session};
+use pingora::server::configuration::ServerConf;
+use pingora::upstreams::peer::HttpPeer;
+
+struct Bare {
+    peer: HttpPeer,
+}
+
+#[async_trait]
+impl ProxyHttp for Bare {
+    type CTX = ();
+
+    fn new_ctx(&self) {}
+
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
+        Ok(Box::new(self.peer.clone()))
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 4 {
+        eprintln!(
+            "usage: {} LISTEN UPSTREAM THREADS [per_thread|shared] [true|false]",
+            args[0]
+        );
+        std::process::exit(2);
+    }
+    let (listen, upstream) = (&args[1], &args[2]);
+    let threads: usize = match args[3].parse() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            eprintln!("THREADS must be a positive integer");
+            std::process::exit(2);
+        }
+    };
+    let per_thread = args.get(4).is_none_or(|l| l == "per_thread");
+    let work_stealing = !per_thread && args.get(5).is_none_or(|w| w == "true");
+    let conf = ServerConf {
+        threads,
+        work_stealing,
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let services = if per_thread { threads } else { 1 };
+    for _ in 0..services {
+        let bare = Bare {
+            peer: HttpPeer::new(upstream.as_str(), false, String::new()),
+        };
+        let mut service = pingora::proxy::http_proxy_service(&server.configuration, bare);
+        if per_thread {
+            service.threads = Some(1);
+            let mut socket = TcpSocketOptions::default();
+            socket.so_reuseport = Some(true);
+            service.add_tcp_with_settings(listen, socket);
+        } else {
+            service.add_tcp(listen);
+        }
+        server.add_service(service);
+    }
+    server.run_forever();
+}

@@ -30,6 +30,8 @@ struct Pages {
     timeout: Bytes,
     unavailable: Bytes,
     expired_link: Bytes,
+    directory_unavailable: Bytes,
+    overloaded: Bytes,
 }
 
 pub struct Proxy {
@@ -50,6 +52,8 @@ pub struct Ctx {
     upstream: Option<usize>,
     tries: usize,
     started: Instant,
+    /// This request's place among the requests in flight (`resilience.max_requests`).
+    admitted: Option<crate::resilience::Permit>,
 }
 
 impl Proxy {
@@ -73,6 +77,8 @@ impl Proxy {
             timeout: page(504, "Application trop lente", "L'application n'a pas répondu à temps. Réessayez dans quelques instants."),
             unavailable: page(503, "Service momentanément indisponible", "La vérification de votre session est impossible pour le moment. Réessayez dans quelques instants."),
             expired_link: page(400, "Lien de connexion expiré", "Ce lien de connexion a expiré ou a déjà été utilisé. Repassez par le portail pour ouvrir l'application."),
+            directory_unavailable: page(503, "Annuaire momentanément indisponible", crate::error_page::DIRECTORY_UNAVAILABLE),
+            overloaded: page(503, "Service très sollicité", crate::error_page::OVERLOADED),
         };
         Ok(Proxy {
             reserved_cookies: gw.cookies.reserved(),
@@ -128,6 +134,22 @@ impl Proxy {
         Ok(true)
     }
 
+    /// Overload (docs/operations.md#overload): the French 503 with `Retry-After`, before any
+    /// other work.
+    async fn send_overloaded(&self, session: &mut Session) -> Result<bool> {
+        let body = &self.pages.overloaded;
+        let mut h = ResponseHeader::build(503, Some(4))?;
+        h.insert_header(header::CONTENT_TYPE, "text/html; charset=utf-8")?;
+        h.insert_header(header::CONTENT_LENGTH, body.len())?;
+        h.insert_header(header::CACHE_CONTROL, "no-store")?;
+        h.insert_header(header::RETRY_AFTER, self.gw.limits.retry_after.clone())?;
+        session.write_response_header(Box::new(h), false).await?;
+        session
+            .write_response_body(Some(body.clone()), true)
+            .await?;
+        Ok(true)
+    }
+
     /// Decides whether the request may reach application `i`; answers it otherwise.
     async fn authorize(
         &self,
@@ -170,7 +192,12 @@ impl Proxy {
             }
             Err(e) => {
                 tracing::warn!(error = %e, app = %app.cfg.slug, "directory unavailable: refusing");
-                return self.send_page(session, 503, &self.pages.unavailable).await;
+                let page = if e.is_outage() {
+                    &self.pages.directory_unavailable
+                } else {
+                    &self.pages.unavailable
+                };
+                return self.send_page(session, 503, page).await;
             }
         };
         ctx.user_id = Some(ident.identity.user_id);
@@ -379,10 +406,15 @@ impl ProxyHttp for Proxy {
             upstream: None,
             tries: 0,
             started: Instant::now(),
+            admitted: None,
         }
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        match self.gw.limits.request() {
+            Some(permit) => ctx.admitted = Some(permit),
+            None => return self.send_overloaded(session).await,
+        }
         let routes = self.gw.routes();
         if let Some(location) = self.https_redirect(session, &routes) {
             let mut h = ResponseHeader::build(301, Some(3))?;

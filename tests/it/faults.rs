@@ -128,7 +128,10 @@ fn a_killed_database_opens_the_directory_breaker_the_pages_say_so_and_it_closes_
     // The portal says plainly that the directory is unavailable; readiness too.
     let (status, body) = page(&t, &browser, "auth.test", "/");
     assert_eq!(status, 503);
-    assert!(body.contains("Annuaire momentanément indisponible"), "{body}");
+    assert!(
+        body.contains("Annuaire momentanément indisponible"),
+        "{body}"
+    );
     let ready = t
         .client(false)
         .get(t.url("auth.test", "/readyz"))
@@ -172,7 +175,10 @@ fn with_a_grace_a_known_session_keeps_its_applications_while_the_directory_is_do
     t.gw.identities.invalidate(other_id);
     let (status, body) = page(&t, &other, "auth.test", "/");
     assert_eq!(status, 503);
-    assert!(body.contains("Annuaire momentanément indisponible"), "{body}");
+    assert!(
+        body.contains("Annuaire momentanément indisponible"),
+        "{body}"
+    );
 
     // The agent's identity passes its cache lifetime while the database is down: the degraded
     // mode keeps serving the application it had, at every request.
@@ -192,4 +198,81 @@ fn with_a_grace_a_known_session_keeps_its_applications_while_the_directory_is_do
     );
 
     pg.restart();
+}
+
+/// Reads what the gateway answers on a raw connection, until it closes it.
+fn raw_answer(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn beyond_max_connections_a_new_connection_gets_a_503_with_retry_after_and_a_freed_place_is_reused()
+{
+    use std::io::Write;
+    let t = TestGateway::start_with(Options {
+        extra_config: "[resilience]\nmax_connections = 2\nretry_after_seconds = 7\n".into(),
+        ..Default::default()
+    });
+    let connect = || std::net::TcpStream::connect(("127.0.0.1", t.port)).expect("connect");
+    let first = connect();
+    let _second = connect();
+    within(Duration::from_secs(10), || {
+        t.gw.limits.open_connections() == 2
+    });
+    let mut third = connect();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: auth.test\r\n\r\n")
+        .expect("write");
+    let answer = raw_answer(&mut third);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("Retry-After: 7"), "{answer}");
+    assert!(answer.contains("Service très sollicité"), "{answer}");
+    // A connection that ends gives its place back.
+    drop(first);
+    within(Duration::from_secs(10), || {
+        t.gw.limits.open_connections() < 2
+    });
+    let mut again = connect();
+    again
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: auth.test\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let answer = raw_answer(&mut again);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[test]
+fn beyond_max_requests_a_request_gets_the_french_503_with_retry_after_before_any_other_work() {
+    let t = TestGateway::start_with(Options {
+        extra_config: "[resilience]\nmax_requests = 1\nretry_after_seconds = 3\n".into(),
+        ..Default::default()
+    });
+    let browser = t.browser();
+    assert_eq!(browser.login(AGENT, PASSWORD).0, 303);
+    assert_eq!(browser.get_json(&t.url("bip.test", "/"))["app"], "bip");
+    // One slow request holds the only place (the upstream answers /slow after 3 s; the gateway
+    // gives up after its 2 s read timeout).
+    let client = browser.client.clone();
+    let slow_url = t.url("bip.test", "/slow");
+    let slow = std::thread::spawn(move || client.get(slow_url).send().map(|r| r.status().as_u16()));
+    within(Duration::from_secs(10), || {
+        t.gw.limits.requests_in_flight() == 1
+    });
+    // Even a request that needs no session is refused: nothing else is done for it.
+    let r = t
+        .client(false)
+        .get(t.url("auth.test", "/healthz"))
+        .send()
+        .expect("request");
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "3");
+    assert!(r.text().unwrap().contains("Service très sollicité"));
+    assert_eq!(slow.join().expect("slow request").expect("answer"), 504);
+    // The place is free again.
+    assert_eq!(browser.get_json(&t.url("bip.test", "/"))["app"], "bip");
 }

@@ -355,7 +355,8 @@ def summarise(plan, rec, samples, windows, t0, out):
         # with no failure after it in the settle window; the later of the two instances.
         rec_s = 0.0
         for inst in (0, 1):
-            after = [r for r in rows if r[4] == "load" and r[2] == inst and b <= r[0] < settle_end]
+            # (Answered before the next fault began: its first victims are not this one's.)
+            after = [r for r in rows if r[4] == "load" and r[2] == inst and b <= r[0] and r[1] < settle_end]
             bad = [r for r in after if r[3] != 200]
             if bad:
                 last_bad = max(r[0] for r in bad)
@@ -410,6 +411,13 @@ def run(plan_path, report_path):
         t.join(timeout=10)
     with open(report_path, "w") as out:
         unchecked = summarise(plan, rec, samples, windows, t0, out)
+    # Raw answers, for a closer look (kept with BENCH_KEEP_TMP=1).
+    with open(os.path.join(os.path.dirname(report_path), "answers.csv"), "w") as f:
+        f.write("start_s,end_s,instance,status,kind\n")
+        for r in sorted(rec.rows):
+            f.write("%.4f,%.4f,%d,%s,%s\n" % (r[0] - t0, r[1] - t0, r[2] + 1, r[3], r[4]))
+        for name, (a, b, c, _) in windows.items():
+            f.write("# %s: down %.3f, back %.3f, settled %.3f\n" % (name, a - t0, b - t0, c - t0))
     return 1 if unchecked else 0
 
 

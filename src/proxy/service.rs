@@ -119,7 +119,20 @@ impl Proxy {
     /// Writes one of the pre-rendered French pages. Their only external resource is the
     /// portal's stylesheet, so that is all the CSP allows.
     async fn send_page(&self, session: &mut Session, status: u16, body: &Bytes) -> Result<bool> {
-        let mut h = ResponseHeader::build(status, Some(8))?;
+        self.send_page_with(session, status, body, None).await
+    }
+
+    async fn send_page_with(
+        &self,
+        session: &mut Session,
+        status: u16,
+        body: &Bytes,
+        retry_after: Option<http::HeaderValue>,
+    ) -> Result<bool> {
+        let mut h = ResponseHeader::build(status, Some(9))?;
+        if let Some(v) = retry_after {
+            h.insert_header(header::RETRY_AFTER, v)?;
+        }
         h.insert_header(header::CONTENT_TYPE, "text/html; charset=utf-8")?;
         h.insert_header(header::CONTENT_LENGTH, body.len())?;
         h.insert_header(header::CACHE_CONTROL, "no-store")?;
@@ -137,17 +150,9 @@ impl Proxy {
     /// Overload (docs/operations.md#overload): the French 503 with `Retry-After`, before any
     /// other work.
     async fn send_overloaded(&self, session: &mut Session) -> Result<bool> {
-        let body = &self.pages.overloaded;
-        let mut h = ResponseHeader::build(503, Some(4))?;
-        h.insert_header(header::CONTENT_TYPE, "text/html; charset=utf-8")?;
-        h.insert_header(header::CONTENT_LENGTH, body.len())?;
-        h.insert_header(header::CACHE_CONTROL, "no-store")?;
-        h.insert_header(header::RETRY_AFTER, self.gw.limits.retry_after.clone())?;
-        session.write_response_header(Box::new(h), false).await?;
-        session
-            .write_response_body(Some(body.clone()), true)
-            .await?;
-        Ok(true)
+        let retry = Some(self.gw.limits.retry_after.clone());
+        self.send_page_with(session, 503, &self.pages.overloaded, retry)
+            .await
     }
 
     /// Decides whether the request may reach application `i`; answers it otherwise.

@@ -14,7 +14,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 
 # Lower layers may not depend on higher ones (docs/architecture.md#layers).
 LAYERS = [
-    {"auth", "config", "data_dir", "error_page", "telemetry"},
+    {"auth", "config", "data_dir", "error_page", "resilience", "telemetry"},
     {"directory", "mail"},
     {"session"},
     {"proxy"},

@@ -47,3 +47,11 @@ pub fn error_page(portal_url: &str, status: u16, heading: &str, message: &str) -
     .render()
     .unwrap_or_else(|_| format!("Erreur {status}"))
 }
+
+/// What users read when the directory cannot be reached, on the portal's 503 page and on the
+/// proxy's (docs/operations.md#directory-down).
+pub const DIRECTORY_UNAVAILABLE: &str = "L'annuaire (comptes, structures et droits) ne répond pas pour le moment : la connexion, le portail et la gestion de l'annuaire sont indisponibles. Réessayez dans quelques instants.";
+
+/// What users read when the gateway refuses work beyond its limits (docs/operations.md#overload).
+pub const OVERLOADED: &str =
+    "Le service reçoit trop de demandes en ce moment. Réessayez dans quelques secondes.";

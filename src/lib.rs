@@ -13,6 +13,7 @@ pub mod import;
 pub mod lifecycle;
 pub mod mail;
 pub mod proxy;
+pub mod resilience;
 pub mod second_factor;
 pub mod server;
 pub mod session;

@@ -6,8 +6,10 @@ use crate::directory::Directory;
 use crate::proxy::assertion::Signer;
 use crate::proxy::identity_cache::IdentityCache;
 use crate::proxy::routes::RouteTable;
+use crate::resilience::{Breaker, BreakerSettings, Limits};
 use crate::session::cached::CachedStore;
 use crate::session::events::Fanout;
+use crate::session::guarded::GuardedStore;
 use crate::session::memory::MemoryStore;
 use crate::session::redis::RedisStore;
 use crate::session::{SessionStore, Sessions};
@@ -68,12 +70,27 @@ pub async fn open_directory(config: &Config) -> Result<Directory, StartError> {
         source,
     };
     crate::data_dir::secure(config);
-    let dir = Directory::connect(&config.database_url, config.db_max_connections)
-        .await
-        .map_err(db_err)?;
+    let dir = Directory::connect_with(
+        &config.database_url,
+        config.db_max_connections,
+        breaker_settings(config, config.resilience.directory_timeout),
+    )
+    .await
+    .map_err(db_err)?;
     dir.migrate().await.map_err(db_err)?;
     dir.sync_apps(&config.apps).await.map_err(db_err)?;
     Ok(dir)
+}
+
+/// The circuit breaker of a dependency whose calls are bounded by `timeout`.
+fn breaker_settings(config: &Config, timeout: Duration) -> BreakerSettings {
+    let r = &config.resilience;
+    BreakerSettings {
+        timeout,
+        failures_to_open: r.failures_to_open,
+        probe_interval: r.probe_interval,
+        max_waiting: r.max_waiting,
+    }
 }
 
 /// Builds the shared state. Must run on the control runtime.
@@ -82,6 +99,7 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
     let mut redis = None;
     let mut session_cache = None;
     let mut fanout = Fanout::default();
+    let mut session_breaker = None;
     let store: Arc<dyn SessionStore> = match config.sessions.store {
         StoreKind::Memory => {
             let m = MemoryStore::new();
@@ -90,11 +108,16 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
         }
         StoreKind::Redis => {
             let url = config.sessions.redis_url.clone().unwrap_or_default();
-            let r = RedisStore::connect(&url, &config.sessions.redis_prefix)
+            let timeout = config.resilience.session_store_timeout;
+            let r = RedisStore::connect(&url, &config.sessions.redis_prefix, timeout)
                 .await
                 .map_err(StartError::Other)?;
             fanout = Fanout::start(r.clone());
-            let cache = CachedStore::new(r.clone(), SESSION_CACHE_TTL);
+            // A command may be retried once on a dropped connection: the breaker bounds both.
+            let breaker = Breaker::new("session_store", breaker_settings(&config, timeout * 2));
+            let guarded = GuardedStore::new(r.clone(), breaker.clone());
+            session_breaker = Some(breaker);
+            let cache = CachedStore::new(guarded, SESSION_CACHE_TTL);
             redis = Some(r);
             session_cache = Some(cache.clone());
             cache
@@ -131,7 +154,14 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
             config.sessions.idle_timeout,
             config.sessions.absolute_timeout,
         ),
-        identities: IdentityCache::new(IDENTITY_TTL, config.apps.len()),
+        identities: IdentityCache::new(IDENTITY_TTL, config.apps.len())
+            .with_grace(config.resilience.directory_grace),
+        session_breaker,
+        limits: Limits::new(
+            config.resilience.max_connections,
+            config.resilience.max_requests,
+            config.resilience.retry_after_seconds,
+        ),
         cookies: crate::session::cookies::CookieNames::new(&config),
         factor_keys,
         webauthn: crate::second_factor::passkeys::relying_party(
@@ -184,6 +214,7 @@ pub async fn reload_apps(gw: &Gateway) -> Result<ReloadReport, StartError> {
         "sessions",
         format!("{:?}", new.sessions) == format!("{:?}", old.sessions),
     );
+    check("resilience", new.resilience == old.resilience);
     check(
         "server.tls",
         format!("{:?}", new.tls) == format!("{:?}", old.tls),

@@ -38,6 +38,10 @@ pub struct Gateway {
     pub fanout: crate::session::events::Fanout,
     /// The local cache in front of a shared session store, if any.
     pub session_cache: Option<Arc<crate::session::cached::CachedStore>>,
+    /// The session store's circuit breaker, when the store is remote (Redis).
+    pub session_breaker: Option<Arc<crate::resilience::Breaker>>,
+    /// Connections and requests in flight in this process (`resilience.max_*`).
+    pub limits: Arc<crate::resilience::Limits>,
 }
 
 impl Gateway {

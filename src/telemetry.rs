@@ -36,6 +36,15 @@ fn handle() -> &'static PrometheusHandle {
                     10.0,
                 ],
             )
+            .expect("static bucket list is not empty")
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(
+                    "convergences_dependency_wait_seconds".into(),
+                ),
+                &[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ],
+            )
             .expect("static bucket list is not empty");
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
@@ -112,6 +121,15 @@ pub fn cache_hit() {
 pub fn cache_miss() {
     static MISS: OnceLock<metrics::Counter> = OnceLock::new();
     MISS.get_or_init(|| metrics::counter!("convergences_identity_cache_total", "result" => "miss"))
+        .increment(1);
+}
+
+/// An identity older than its cache lifetime was used because the directory could not be
+/// reached (degraded mode, `resilience.directory_grace_seconds`).
+pub fn identity_degraded() {
+    static DEGRADED: OnceLock<metrics::Counter> = OnceLock::new();
+    DEGRADED
+        .get_or_init(|| metrics::counter!("convergences_identity_degraded_total"))
         .increment(1);
 }
 

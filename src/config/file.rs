@@ -25,6 +25,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub audit: AuditSection,
     #[serde(default)]
+    pub resilience: ResilienceSection,
+    #[serde(default)]
     pub apps: Vec<AppSection>,
 }
 
@@ -97,6 +99,48 @@ impl Default for DatabaseSection {
         Self {
             url: None,
             max_connections: 10,
+        }
+    }
+}
+
+/// Behaviour under faults and overload (docs/operations.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResilienceSection {
+    /// Bound on each session store (Redis) command and on connecting to it.
+    pub session_store_timeout_ms: u64,
+    /// Bound on a directory call made for a request, waiting for a connection included.
+    pub directory_timeout_ms: u64,
+    /// Consecutive failures of a dependency that open its circuit breaker.
+    pub failures_to_open: u32,
+    /// Pause between two checks of a dependency whose breaker is open.
+    pub probe_interval_ms: u64,
+    /// Requests that may wait on one dependency at once; more get a 503 at once.
+    pub max_waiting: usize,
+    /// Open client connections per process; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Requests in flight per process; more are answered 503.
+    pub max_requests: usize,
+    /// `Retry-After` of the 503 answers given for overload.
+    pub retry_after_seconds: u64,
+    /// Degraded mode (0: off): while the directory is unreachable, a session keeps reaching
+    /// the applications its identity, read before the outage, allowed, for this long past the
+    /// identity cache's lifetime.
+    pub directory_grace_seconds: u64,
+}
+
+impl Default for ResilienceSection {
+    fn default() -> Self {
+        Self {
+            session_store_timeout_ms: 500,
+            directory_timeout_ms: 1000,
+            failures_to_open: 2,
+            probe_interval_ms: 200,
+            max_waiting: 64,
+            max_connections: 10_000,
+            max_requests: 2_048,
+            retry_after_seconds: 1,
+            directory_grace_seconds: 0,
         }
     }
 }

@@ -13,8 +13,8 @@ mod validate;
 pub use env::ENV_PREFIX;
 pub use error::{ConfigError, Problem};
 pub use model::{
-    AppConfig, Config, HeaderNames, LoginThrottle, MailSettings, MailTransport, Reminders, Secret,
-    SessionSettings, SmtpSecurity, StoreKind, Threading, TlsConfig,
+    AppConfig, Config, HeaderNames, LoginThrottle, MailSettings, MailTransport, Reminders,
+    Resilience, Secret, SessionSettings, SmtpSecurity, StoreKind, Threading, TlsConfig,
 };
 pub use validate::RESERVED_PREFIXES;
 

@@ -43,6 +43,21 @@ pub struct SessionSettings {
     pub absolute_timeout: Duration,
 }
 
+/// `[resilience]`, checked (docs/operations.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resilience {
+    pub session_store_timeout: Duration,
+    pub directory_timeout: Duration,
+    pub failures_to_open: u32,
+    pub probe_interval: Duration,
+    pub max_waiting: usize,
+    pub max_connections: usize,
+    pub max_requests: usize,
+    pub retry_after_seconds: u64,
+    /// Zero: the degraded mode is off (fail closed).
+    pub directory_grace: Duration,
+}
+
 /// Identity header names sent to one application.
 #[derive(Clone, Debug)]
 pub struct HeaderNames {
@@ -211,5 +226,6 @@ pub struct Config {
     pub reminders: Reminders,
     /// Days an audit event is kept.
     pub audit_retention_days: u32,
+    pub resilience: Resilience,
     pub apps: Vec<AppConfig>,
 }

@@ -26,6 +26,9 @@ fn minimal_file_gets_documented_defaults() {
     assert_eq!(c.apps[0].roles, vec!["administrateur", "utilisateur"]);
     assert_eq!(c.apps[0].headers.user.as_str(), "x-convergences-user");
     assert_eq!(c.sessions.idle_timeout, Duration::from_secs(1800));
+    // Fail closed by default: no degraded mode unless asked for.
+    assert_eq!(c.resilience.directory_grace, Duration::ZERO);
+    assert_eq!(c.resilience.session_store_timeout, Duration::from_millis(500));
     assert!(c.database_url.starts_with("sqlite://data/convergences.db"));
 }
 
@@ -172,6 +175,9 @@ fn shipped_example_is_valid() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/convergences.toml");
     let c = Config::load(std::path::Path::new(path)).unwrap();
     assert!(!c.apps.is_empty());
+    // The example documents the defaults of [resilience].
+    let defaults = Config::from_toml("conv.toml", MINIMAL, &[]).unwrap();
+    assert_eq!(c.resilience, defaults.resilience);
 }
 
 #[test]
@@ -268,6 +274,16 @@ idle_timeout_seconds = 600
 absolute_timeout_seconds = 60
 [mail]
 transport = "pigeon"
+[resilience]
+session_store_timeout_ms = 0
+directory_timeout_ms = 600000
+probe_interval_ms = 5
+retry_after_seconds = 0
+failures_to_open = 0
+max_waiting = 0
+max_connections = 0
+max_requests = 0
+directory_grace_seconds = 3601
 [[apps]]
 slug = "bip"
 name = "BIP"
@@ -373,6 +389,15 @@ conv.toml: key `sessions.redis_url`: must start with redis:// or rediss://
 conv.toml: key `sessions.app_cookie_name`: must differ from sessions.cookie_name
 conv.toml: key `sessions.absolute_timeout_seconds`: must be at least sessions.idle_timeout_seconds
 conv.toml: key `mail.transport`: "pigeon" is not one of "outbox", "smtp"
+conv.toml: key `resilience.session_store_timeout_ms`: must be between 10 and 60000
+conv.toml: key `resilience.directory_timeout_ms`: must be between 10 and 60000
+conv.toml: key `resilience.probe_interval_ms`: must be between 10 and 60000
+conv.toml: key `resilience.retry_after_seconds`: must be between 1 and 3600
+conv.toml: key `resilience.failures_to_open`: must be at least 1
+conv.toml: key `resilience.max_waiting`: must be at least 1
+conv.toml: key `resilience.max_connections`: must be at least 1
+conv.toml: key `resilience.max_requests`: must be at least 1
+conv.toml: key `resilience.directory_grace_seconds`: must be at most 3600 (0 turns the degraded mode off)
 conv.toml: key `apps[1].upstreams[1]`: "bip:80x" is not a reachable "host:port" (name did not resolve or port missing)
 conv.toml: key `apps[1].roles[1]`: "administrateur" is listed twice
 conv.toml: key `apps[2].host`: is the portal host: give the application a path_prefix or another host

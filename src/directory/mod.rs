@@ -25,8 +25,10 @@ pub mod throttle;
 pub mod tokens;
 pub mod users;
 
+use crate::resilience::{Breaker, BreakerSettings, Refused};
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,39 @@ pub enum DirectoryError {
     Invalid(String),
     #[error("not found")]
     NotFound,
+    /// The database could not be asked: its circuit breaker is open, too many requests wait
+    /// on it, or it did not answer in time (docs/operations.md#directory-down).
+    #[error("database unavailable: {0}")]
+    Unavailable(Refused),
+}
+
+impl DirectoryError {
+    /// True when the error says the database could not be reached (as opposed to an answer:
+    /// a row missing, a constraint refused): what the circuit breaker counts, and what the
+    /// degraded mode may stand in for.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            DirectoryError::Unavailable(_) => true,
+            DirectoryError::Db(e) => is_connection_error(e),
+            _ => false,
+        }
+    }
+}
+
+fn is_connection_error(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL shutting down or starting (class 57P) or a connection failure (class 08).
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
+        _ => false,
+    }
 }
 
 pub type DResult<T> = Result<T, DirectoryError>;
@@ -50,10 +85,21 @@ pub enum Backend {
 }
 
 /// A handle on the directory database. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Directory {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// Guards the calls made on the proxy's path (docs/operations.md#directory-down).
+    guard: Arc<Breaker>,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory")
+            .field("backend", &self.backend)
+            .field("circuit_open", &self.guard.is_open())
+            .finish()
+    }
 }
 
 impl Directory {
@@ -61,6 +107,20 @@ impl Directory {
     /// lives as long as the process: a pool dies with its runtime (see
     /// docs/decisions/0002-portal-axum-behind-pingora-on-a-unix-socket.md).
     pub async fn connect(url: &str, max_connections: u32) -> DResult<Directory> {
+        let guard = BreakerSettings {
+            timeout: Duration::from_secs(5),
+            ..BreakerSettings::default()
+        };
+        Self::connect_with(url, max_connections, guard).await
+    }
+
+    /// [`Directory::connect`] with the gateway's bounds: `guard.timeout` also bounds the wait
+    /// for a pooled connection.
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        guard: BreakerSettings,
+    ) -> DResult<Directory> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -102,7 +162,7 @@ impl Directory {
             } else {
                 max_connections
             })
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(guard.timeout)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -114,7 +174,33 @@ impl Directory {
             })
             .connect(url)
             .await?;
-        Ok(Directory { pool, backend })
+        let breaker = Breaker::new("database", guard);
+        let probed = pool.clone();
+        breaker.set_probe(Arc::new(move || {
+            let pool = probed.clone();
+            Box::pin(async move { sqlx::query("SELECT 1").execute(&pool).await.is_ok() })
+        }));
+        Ok(Directory {
+            pool,
+            backend,
+            guard: breaker,
+        })
+    }
+
+    pub fn breaker(&self) -> &Arc<Breaker> {
+        &self.guard
+    }
+
+    /// Runs a directory call through the breaker: refused at once while the database is known
+    /// to be down, bounded in time and in the number of requests waiting.
+    pub async fn guarded<T>(
+        &self,
+        call: impl std::future::Future<Output = DResult<T>>,
+    ) -> DResult<T> {
+        self.guard
+            .call(call, DirectoryError::is_outage)
+            .await
+            .map_err(DirectoryError::Unavailable)?
     }
 
     pub async fn migrate(&self) -> DResult<()> {
@@ -136,8 +222,11 @@ impl Directory {
 
     /// Readiness probe: one trivial round trip.
     pub async fn ping(&self) -> DResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.guarded(async {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -91,8 +91,13 @@ impl Directory {
     }
 
     /// Loads the identity of a user with its grants and structure paths: three queries, whatever
-    /// the number of grants. `None` when the account no longer exists.
+    /// the number of grants. `None` when the account no longer exists. It is the directory
+    /// call of the proxy's path, hence guarded by the circuit breaker.
     pub async fn identity(&self, user_id: i64) -> DResult<Option<Identity>> {
+        self.guarded(self.read_identity(user_id)).await
+    }
+
+    async fn read_identity(&self, user_id: i64) -> DResult<Option<Identity>> {
         let Some(r) = sqlx::query(
             "SELECT u.id, u.uid, u.email, u.first_name, u.last_name, u.structure_id, s.path, \
              u.app_identifier, u.platform_admin, u.locked, \

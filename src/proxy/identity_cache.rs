@@ -138,6 +138,10 @@ impl CachedIdentity {
 pub struct IdentityCache {
     map: DashMap<i64, Arc<CachedIdentity>>,
     ttl: Duration,
+    /// Degraded mode (zero: off): how long past `ttl` an entry may still be used while the
+    /// directory cannot be reached (docs/decisions/0030-fail-fast-and-degrade-on-purpose.md).
+    grace: Duration,
+    degraded: std::sync::atomic::AtomicU64,
     app_count: AtomicUsize,
 }
 
@@ -146,22 +150,57 @@ impl IdentityCache {
         Self {
             map: DashMap::new(),
             ttl,
+            grace: Duration::ZERO,
+            degraded: std::sync::atomic::AtomicU64::new(0),
             app_count: AtomicUsize::new(app_count),
         }
     }
 
+    /// How many times an identity past its lifetime stood in for the unreachable directory.
+    pub fn degraded_uses(&self) -> u64 {
+        self.degraded.load(Ordering::Relaxed)
+    }
+
+    /// Turns the degraded mode on (`resilience.directory_grace_seconds`).
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
     /// The user's identity, from the cache when fresh. `None` when the account is gone.
+    ///
+    /// With a grace, an entry past its lifetime stands in for the directory while the directory
+    /// cannot be reached, until `ttl + grace`. It is safe because what would take rights away
+    /// arrives through other paths that still work: a lock, deletion or password change ends
+    /// the sessions in the session store, and any change to the account removes its entry here
+    /// (on every instance, through the events), after which nothing stands in for it.
     pub async fn get(&self, dir: &Directory, user_id: i64) -> DResult<Option<Arc<CachedIdentity>>> {
+        let mut stale = None;
         if let Some(e) = self.map.get(&user_id) {
             if e.loaded.elapsed() < self.ttl {
                 crate::telemetry::cache_hit();
                 return Ok(Some(e.clone()));
             }
+            if !self.grace.is_zero() && e.loaded.elapsed() < self.ttl + self.grace {
+                stale = Some(e.clone());
+            }
         }
         crate::telemetry::cache_miss();
-        let Some(identity) = dir.identity(user_id).await? else {
-            self.map.remove(&user_id);
-            return Ok(None);
+        let identity = match dir.identity(user_id).await {
+            Ok(Some(identity)) => identity,
+            Ok(None) => {
+                self.map.remove(&user_id);
+                return Ok(None);
+            }
+            Err(e) if e.is_outage() => match stale {
+                Some(entry) => {
+                    self.degraded.fetch_add(1, Ordering::Relaxed);
+                    crate::telemetry::identity_degraded();
+                    return Ok(Some(entry));
+                }
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
         };
         let entry = Arc::new(CachedIdentity {
             identity,

@@ -36,9 +36,22 @@ pub fn add_services(server: &mut Server, gw: &Arc<Gateway>) -> Result<(), String
         }
         Threading::Shared => (1, None, None),
     };
+    let overloaded = crate::error_page::error_page(
+        &cfg.public_url,
+        503,
+        "Service très sollicité",
+        crate::error_page::OVERLOADED,
+    );
     for _ in 0..services {
         let proxy = Proxy::new(gw.clone())?;
-        let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);
+        // The connection limit wraps the proxy (src/proxy/admission.rs).
+        let app = super::admission::Admitted::new(
+            pingora::proxy::http_proxy(&server.configuration, proxy),
+            gw.limits.clone(),
+            &overloaded,
+        );
+        let mut service =
+            pingora::services::listening::Service::new("Pingora HTTP Proxy Service".into(), app);
         service.threads = threads;
         let listen = cfg.listen.to_string();
         match &socket {

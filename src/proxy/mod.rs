@@ -2,6 +2,7 @@
 //! application, and enforces the gateway contract (docs/gateway.md) on the way: login, role,
 //! identity headers. Request flow: docs/architecture.md#a-request-to-an-application.
 
+pub mod admission;
 pub mod assertion;
 pub mod headers;
 pub mod identity_cache;

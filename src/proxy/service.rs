@@ -31,6 +31,8 @@ struct Pages {
     unavailable: Bytes,
     second_factor: Bytes,
     expired_link: Bytes,
+    directory_unavailable: Bytes,
+    overloaded: Bytes,
 }
 
 pub struct Proxy {
@@ -51,6 +53,8 @@ pub struct Ctx {
     upstream: Option<usize>,
     tries: usize,
     started: Instant,
+    /// This request's place among the requests in flight (`resilience.max_requests`).
+    admitted: Option<crate::resilience::Permit>,
 }
 
 impl Proxy {
@@ -75,6 +79,8 @@ impl Proxy {
             unavailable: page(503, "Service momentanément indisponible", "La vérification de votre session est impossible pour le moment. Réessayez dans quelques instants."),
             second_factor: page(403, "Vérification en deux étapes requise", "Cette application n'est accessible qu'après la vérification en deux étapes. Ouvrez-la depuis le portail, dans votre navigateur."),
             expired_link: page(400, "Lien de connexion expiré", "Ce lien de connexion a expiré ou a déjà été utilisé. Repassez par le portail pour ouvrir l'application."),
+            directory_unavailable: page(503, "Annuaire momentanément indisponible", crate::error_page::DIRECTORY_UNAVAILABLE),
+            overloaded: page(503, "Service très sollicité", crate::error_page::OVERLOADED),
         };
         Ok(Proxy {
             reserved_cookies: gw.cookies.reserved(),
@@ -115,7 +121,20 @@ impl Proxy {
     /// Writes one of the pre-rendered French pages. Their only external resource is the
     /// portal's stylesheet, so that is all the CSP allows.
     async fn send_page(&self, session: &mut Session, status: u16, body: &Bytes) -> Result<bool> {
-        let mut h = ResponseHeader::build(status, Some(8))?;
+        self.send_page_with(session, status, body, None).await
+    }
+
+    async fn send_page_with(
+        &self,
+        session: &mut Session,
+        status: u16,
+        body: &Bytes,
+        retry_after: Option<http::HeaderValue>,
+    ) -> Result<bool> {
+        let mut h = ResponseHeader::build(status, Some(9))?;
+        if let Some(v) = retry_after {
+            h.insert_header(header::RETRY_AFTER, v)?;
+        }
         h.insert_header(header::CONTENT_TYPE, "text/html; charset=utf-8")?;
         h.insert_header(header::CONTENT_LENGTH, body.len())?;
         h.insert_header(header::CACHE_CONTROL, "no-store")?;
@@ -128,6 +147,14 @@ impl Proxy {
             .write_response_body(Some(body.clone()), true)
             .await?;
         Ok(true)
+    }
+
+    /// Overload (docs/operations.md#overload): the French 503 with `Retry-After`, before any
+    /// other work.
+    async fn send_overloaded(&self, session: &mut Session) -> Result<bool> {
+        let retry = Some(self.gw.limits.retry_after.clone());
+        self.send_page_with(session, 503, &self.pages.overloaded, retry)
+            .await
     }
 
     /// Decides whether the request may reach application `i`; answers it otherwise.
@@ -172,7 +199,12 @@ impl Proxy {
             }
             Err(e) => {
                 tracing::warn!(error = %e, app = %app.cfg.slug, "directory unavailable: refusing");
-                return self.send_page(session, 503, &self.pages.unavailable).await;
+                let page = if e.is_outage() {
+                    &self.pages.directory_unavailable
+                } else {
+                    &self.pages.unavailable
+                };
+                return self.send_page(session, 503, page).await;
             }
         };
         ctx.user_id = Some(ident.identity.user_id);
@@ -411,10 +443,15 @@ impl ProxyHttp for Proxy {
             upstream: None,
             tries: 0,
             started: Instant::now(),
+            admitted: None,
         }
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        match self.gw.limits.request() {
+            Some(permit) => ctx.admitted = Some(permit),
+            None => return self.send_overloaded(session).await,
+        }
         let routes = self.gw.routes();
         if let Some(location) = self.https_redirect(session, &routes) {
             let mut h = ResponseHeader::build(301, Some(3))?;

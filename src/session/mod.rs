@@ -5,6 +5,7 @@
 pub mod cached;
 pub mod cookies;
 pub mod events;
+pub mod guarded;
 pub mod memory;
 pub mod redis;
 

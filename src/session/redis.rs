@@ -13,8 +13,6 @@ use redis::AsyncCommands;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Bound on each Redis command and on connecting: a request waits at most this long.
-const TIMEOUT: Duration = Duration::from_millis(500);
 /// After a failed connection attempt, requests fail at once for this long.
 const RETRY_AFTER: Duration = Duration::from_millis(500);
 
@@ -23,6 +21,8 @@ pub struct RedisStore {
     conn: ArcSwapOption<ConnectionManager>,
     connecting: tokio::sync::Mutex<Option<Instant>>,
     pub prefix: String,
+    /// Bound on each command and on connecting (`resilience.session_store_timeout_ms`).
+    timeout: Duration,
 }
 
 fn hex(k: &SessionKey) -> String {
@@ -50,13 +50,18 @@ fn millis(d: Duration) -> u64 {
 
 impl RedisStore {
     /// Never fails on an unreachable server: the first use retries.
-    pub async fn connect(url: &str, prefix: &str) -> Result<Arc<RedisStore>, String> {
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+    ) -> Result<Arc<RedisStore>, String> {
         let client = redis::Client::open(url).map_err(|e| format!("sessions.redis_url: {e}"))?;
         let store = Arc::new(RedisStore {
             client,
             conn: ArcSwapOption::empty(),
             connecting: tokio::sync::Mutex::new(None),
             prefix: prefix.to_string(),
+            timeout,
         });
         if let Err(e) = store.conn().await {
             tracing::warn!(error = %e, "Redis unreachable at start; will retry on use");
@@ -81,12 +86,12 @@ impl RedisStore {
         }
         *last = Some(Instant::now());
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(TIMEOUT))
-            .set_response_timeout(Some(TIMEOUT))
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(2));
         let cm = tokio::time::timeout(
-            TIMEOUT * 2,
+            self.timeout * 2,
             self.client.get_connection_manager_with_config(config),
         )
         .await

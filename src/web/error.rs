@@ -33,9 +33,13 @@ pub enum WebError {
     /// type, NUL byte...): the status is kept, the page is French ([`rejection_text`]).
     #[error("rejected: {0}")]
     Rejected(StatusCode),
-    /// 503: the directory or session store cannot be reached.
+    /// 503: the session store cannot be reached.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// 503: the directory (database) cannot be reached; the page says so
+    /// (docs/operations.md#directory-down).
+    #[error("directory unavailable: {0}")]
+    DirectoryUnavailable(String),
     /// 500: a bug or an unexpected failure.
     #[error("internal: {0}")]
     Internal(String),
@@ -45,10 +49,7 @@ impl From<crate::directory::DirectoryError> for WebError {
     fn from(e: crate::directory::DirectoryError) -> Self {
         match e {
             crate::directory::DirectoryError::NotFound => WebError::NotFound,
-            crate::directory::DirectoryError::Db(sqlx::Error::PoolTimedOut)
-            | crate::directory::DirectoryError::Db(sqlx::Error::Io(_)) => {
-                WebError::Unavailable(e.to_string())
-            }
+            e if e.is_outage() => WebError::DirectoryUnavailable(e.to_string()),
             other => WebError::Internal(other.to_string()),
         }
     }
@@ -120,6 +121,15 @@ impl IntoResponse for WebError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Service momentanément indisponible",
                     "Réessayez dans quelques instants.".to_string(),
+                )
+            }
+            WebError::DirectoryUnavailable(detail) => {
+                reference = crate::auth::random_token()[..10].to_string();
+                tracing::warn!(reference, error = %detail, "directory unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Annuaire momentanément indisponible",
+                    crate::error_page::DIRECTORY_UNAVAILABLE.to_string(),
                 )
             }
             WebError::Internal(detail) => {

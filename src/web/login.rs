@@ -243,16 +243,27 @@ pub async fn logout(ctx: PortalRequest, Form(f): Form<LogoutForm>) -> WebResult<
     }
     let gw = &ctx.gw;
     gw.end_session(&user.live.key).await?;
-    gw.dir
-        .audit(AuditEvent {
+    let audited = gw
+        .dir
+        .guarded(gw.dir.audit(AuditEvent {
             actor_id: Some(user.ident.identity.user_id),
             actor: &user.ident.identity.email,
             action: "logout",
             structure_id: Some(user.ident.identity.structure_id),
             client_ip: &ctx.ip,
             ..Default::default()
-        })
-        .await?;
+        }))
+        .await;
+    // The session has ended: with the directory down (degraded mode, docs/operations.md), the
+    // logout stands and its journal line goes to the log instead.
+    match audited {
+        Err(e) if e.is_outage() => tracing::warn!(
+            user_id = user.ident.identity.user_id,
+            error = %e,
+            "logout not written to the audit journal: directory unavailable"
+        ),
+        other => other?,
+    }
     let mut headers = HeaderMap::new();
     headers.insert(
         header::SET_COOKIE,

@@ -126,11 +126,14 @@ pub fn redis_url() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
-/// The database URL for a new gateway: a fresh SQLite file, or a fresh PostgreSQL schema
-/// (returned too, to be dropped with the gateway).
-fn database_url(data: &std::path::Path) -> (String, Option<(String, String)>) {
-    match std::env::var("TEST_DATABASE_URL") {
-        Ok(base) if !base.is_empty() => {
+/// The database URL for a new gateway: a fresh SQLite file, or a fresh PostgreSQL schema of
+/// `base` (else TEST_DATABASE_URL), returned too, to be dropped with the gateway.
+fn database_url(data: &std::path::Path, base: Option<&str>) -> (String, Option<(String, String)>) {
+    let base = base
+        .map(str::to_string)
+        .or_else(|| std::env::var("TEST_DATABASE_URL").ok());
+    match base {
+        Some(base) if !base.is_empty() => {
             let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
             let b = base.clone();
             let s = schema.clone();
@@ -172,6 +175,8 @@ pub struct Options {
     pub share: Option<Shared>,
     /// Use this Redis (e.g. one the test starts and stops) instead of TEST_REDIS_URL.
     pub redis_url: Option<String>,
+    /// Use this PostgreSQL (e.g. one the test starts and stops) instead of TEST_DATABASE_URL.
+    pub database_url: Option<String>,
     /// Extra `[[apps]]` entries.
     pub extra_apps: String,
     pub bip_upstreams: Option<String>,
@@ -206,7 +211,7 @@ impl TestGateway {
         let port = free_port();
         let (db, pg_schema) = match &opts.share {
             Some(sh) => (sh.db_url.clone(), None),
-            None => database_url(&data_path),
+            None => database_url(&data_path, opts.database_url.as_deref()),
         };
         let redis = match (&opts.share, &opts.redis_url) {
             (Some(sh), _) => sh.redis.clone(),
@@ -401,6 +406,17 @@ user = "Remote-User"
     /// Runs a future on the gateway's control runtime (where its pool lives).
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.control.block_on(f)
+    }
+
+    /// The status of a GET through the gateway with `browser`'s cookies (no redirect followed).
+    pub fn status(&self, browser: &Browser<'_>, host: &str, path: &str) -> u16 {
+        browser
+            .client
+            .get(self.url(host, path))
+            .send()
+            .expect("request")
+            .status()
+            .as_u16()
     }
 
     pub fn user_id(&self, email: &str) -> i64 {
@@ -655,4 +671,247 @@ pub fn add_other_mairie(t: &TestGateway) -> (i64, i64) {
             .unwrap();
         (s, u)
     })
+/// Polls `f` until it returns true, for at most `limit`; returns how long it took.
+pub fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A Redis of the test's own on a loopback port, to kill and start again: a real fault, never
+/// the machine's own Redis. With a folder, it keeps an append-only file synced at every write
+/// (`appendfsync always`), so a restart loses no session.
+pub struct OwnRedis {
+    pub port: u16,
+    dir: Option<std::path::PathBuf>,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    pub fn start(port: u16) -> OwnRedis {
+        Self::spawn(port, None)
+    }
+
+    /// Persistent in `dir` (the append-only file survives [`OwnRedis::stop`]).
+    pub fn persistent(port: u16, dir: &std::path::Path) -> OwnRedis {
+        Self::spawn(port, Some(dir.to_path_buf()))
+    }
+
+    fn spawn(port: u16, dir: Option<std::path::PathBuf>) -> OwnRedis {
+        let mut args: Vec<String> = [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        match &dir {
+            Some(d) => args.extend(
+                ["--appendonly", "yes", "--appendfsync", "always", "--dir"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .chain([d.display().to_string()]),
+            ),
+            None => args.extend(["--appendonly".to_string(), "no".to_string()]),
+        }
+        let child = std::process::Command::new("redis-server")
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH (scripts/test.sh --services installs it)");
+        let r = OwnRedis {
+            port,
+            dir,
+            child: Some(child),
+        };
+        within(Duration::from_secs(10), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL): its port is closed at once.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port (and folder).
+    pub fn restart(&mut self) {
+        self.stop();
+        let again = Self::spawn(self.port, self.dir.clone());
+        *self = again;
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A PostgreSQL server of the test's own (initdb in a temporary folder, a loopback port of its
+/// own), to kill and start again; never the machine's own server. Run as the `postgres`
+/// account when the tests run as root, since PostgreSQL refuses root.
+pub struct OwnPostgres {
+    pub port: u16,
+    bin: std::path::PathBuf,
+    data: tempfile::TempDir,
+    running: bool,
+}
+
+/// `/usr/lib/postgresql/<newest>/bin`, or the folder of `pg_ctl` on PATH.
+fn postgres_bin() -> Option<std::path::PathBuf> {
+    let mut versions: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let v = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("pg_ctl").exists().then_some((v, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, b)| b)
+}
+
+/// uid and gid of the `postgres` account, from /etc/passwd.
+fn postgres_account() -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    let line = passwd.lines().find(|l| l.starts_with("postgres:"))?;
+    let f: Vec<&str> = line.split(':').collect();
+    Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?))
+}
+
+impl OwnPostgres {
+    /// `None` (with the reason printed) when PostgreSQL's programs are not installed.
+    pub fn start() -> Option<OwnPostgres> {
+        let Some(bin) = postgres_bin() else {
+            eprintln!("skipped: PostgreSQL's programs (initdb, pg_ctl) are not installed");
+            return None;
+        };
+        let data = tempfile::tempdir().expect("tempdir");
+        let pg = OwnPostgres {
+            port: free_port(),
+            bin,
+            data,
+            running: false,
+        };
+        if let Some((uid, gid)) = postgres_account().filter(|_| is_root()) {
+            std::os::unix::fs::chown(pg.data.path(), Some(uid), Some(gid)).expect("chown");
+        }
+        let out = pg
+            .command("initdb")
+            .args([
+                "-D",
+                &pg.pgdata(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ])
+            .output()
+            .expect("initdb");
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut pg = pg;
+        pg.restart();
+        Some(pg)
+    }
+
+    fn pgdata(&self) -> String {
+        self.data.path().join("pgdata").display().to_string()
+    }
+
+    fn command(&self, program: &str) -> std::process::Command {
+        let mut c = std::process::Command::new(self.bin.join(program));
+        if let Some((uid, gid)) = postgres_account().filter(|_| is_root()) {
+            use std::os::unix::process::CommandExt;
+            c.uid(uid).gid(gid);
+        }
+        c.current_dir(self.data.path());
+        c
+    }
+
+    /// The server's URL, to give as `Options::database_url` (a schema is made per gateway).
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Kills the server (`pg_ctl stop -m immediate`: no clean shutdown, connections cut).
+    pub fn stop(&mut self) {
+        if !self.running {
+            return;
+        }
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", &self.pgdata(), "-m", "immediate", "-w", "stop"])
+            .output();
+        self.running = false;
+    }
+
+    /// Starts it (again) on the same port and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            self.port,
+            self.data.path().display()
+        );
+        let log = self.data.path().join("server.log").display().to_string();
+        let out = self
+            .command("pg_ctl")
+            .args([
+                "-D",
+                &self.pgdata(),
+                "-l",
+                &log,
+                "-o",
+                &options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ])
+            .output()
+            .expect("pg_ctl start");
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {} {}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        self.running = true;
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
 }

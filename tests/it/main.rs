@@ -4,6 +4,7 @@
 mod aia;
 mod attacks;
 mod cli;
+mod faults;
 mod gateway;
 mod harness;
 mod lifecycle;

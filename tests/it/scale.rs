@@ -3,8 +3,8 @@
 //! and failure of the session store. These need Redis: they run in the services suite
 //! (TEST_REDIS_URL, see scripts/test.sh --services).
 
-use crate::harness::{encode, redis_url, Options, TestGateway, PASSWORD};
-use std::time::{Duration, Instant};
+use crate::harness::{encode, redis_url, within, Options, OwnRedis, TestGateway, PASSWORD};
+use std::time::Duration;
 
 fn needs_redis() -> bool {
     if redis_url().is_none() {
@@ -12,18 +12,6 @@ fn needs_redis() -> bool {
         return false;
     }
     true
-}
-
-/// Polls `f` until it returns true, for at most `limit`; returns how long it took.
-fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    loop {
-        if f() {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < limit, "not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn status(b: &crate::harness::Browser<'_>, url: &str) -> u16 {
@@ -155,52 +143,6 @@ fn sessions_survive_a_restart_of_an_instance() {
         .text()
         .unwrap();
     assert!(page.contains("Connecté en tant que"), "{page}");
-}
-
-/// A Redis of the test's own, to stop and start again.
-struct OwnRedis {
-    port: u16,
-    child: Option<std::process::Child>,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> OwnRedis {
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH (scripts/test.sh --services installs it)");
-        let r = OwnRedis {
-            port,
-            child: Some(child),
-        };
-        within(Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        r
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// A gateway whose Redis the test can stop and start again.

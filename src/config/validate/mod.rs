@@ -10,6 +10,7 @@ mod audit;
 mod database;
 mod mail;
 mod reminders;
+mod resilience;
 mod security;
 mod server;
 mod sessions;
@@ -48,6 +49,7 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
     let mail = mail::check(&f.mail, &data_dir, &mut p);
     let audit_retention_days = audit::check(&f.audit, &mut p);
     let reminders = reminders::check(&f.reminders, &mut p);
+    let resilience = resilience::check(&f.resilience, &mut p);
     let apps = apps::check(&f.apps, &server.portal_host, &mut p);
 
     // A section without a usable value has recorded why.
@@ -87,6 +89,7 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
         mail,
         reminders,
         audit_retention_days,
+        resilience,
         apps,
     })
 }

@@ -1,0 +1,131 @@
+//! Admission limits of one process: open connections and requests in flight. Beyond them a
+//! new connection or request gets a 503 with `Retry-After` at once, so that an overload costs
+//! a short answer instead of memory, sockets and queueing time for everyone
+//! (docs/operations.md#overload).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+pub struct Limits {
+    max_connections: usize,
+    max_requests: usize,
+    connections: AtomicUsize,
+    requests: AtomicUsize,
+    /// Seconds a refused client is asked to wait, ready for the header.
+    pub retry_after: http::HeaderValue,
+    connections_gauge: metrics::Gauge,
+    requests_gauge: metrics::Gauge,
+    refused_connections: metrics::Counter,
+    refused_requests: metrics::Counter,
+}
+
+/// What a [`Permit`] counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Connection,
+    Request,
+}
+
+/// A place taken among the connections or the requests in flight, given back on drop.
+pub struct Permit {
+    limits: Arc<Limits>,
+    kind: Kind,
+}
+
+impl Limits {
+    pub fn new(
+        max_connections: usize,
+        max_requests: usize,
+        retry_after_seconds: u64,
+    ) -> Arc<Limits> {
+        Arc::new(Limits {
+            max_connections,
+            max_requests,
+            connections: AtomicUsize::new(0),
+            requests: AtomicUsize::new(0),
+            retry_after: http::HeaderValue::from(retry_after_seconds),
+            connections_gauge: metrics::gauge!("convergences_open_connections"),
+            requests_gauge: metrics::gauge!("convergences_requests_in_flight"),
+            refused_connections: metrics::counter!("convergences_overload_refused_total", "what" => "connection"),
+            refused_requests: metrics::counter!("convergences_overload_refused_total", "what" => "request"),
+        })
+    }
+
+    /// A place for a new connection, or `None` when `max_connections` are open.
+    pub fn connection(self: &Arc<Self>) -> Option<Permit> {
+        self.take(Kind::Connection)
+    }
+
+    /// A place for a new request, or `None` when `max_requests` are in flight.
+    pub fn request(self: &Arc<Self>) -> Option<Permit> {
+        self.take(Kind::Request)
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    pub fn requests_in_flight(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn parts(&self, kind: Kind) -> (&AtomicUsize, usize, &metrics::Gauge, &metrics::Counter) {
+        match kind {
+            Kind::Connection => (
+                &self.connections,
+                self.max_connections,
+                &self.connections_gauge,
+                &self.refused_connections,
+            ),
+            Kind::Request => (
+                &self.requests,
+                self.max_requests,
+                &self.requests_gauge,
+                &self.refused_requests,
+            ),
+        }
+    }
+
+    fn take(self: &Arc<Self>, kind: Kind) -> Option<Permit> {
+        let (count, max, gauge, refused) = self.parts(kind);
+        if count.fetch_add(1, Ordering::AcqRel) >= max {
+            count.fetch_sub(1, Ordering::AcqRel);
+            refused.increment(1);
+            return None;
+        }
+        gauge.increment(1.0);
+        Some(Permit {
+            limits: self.clone(),
+            kind,
+        })
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let (count, _, gauge, _) = self.limits.parts(self.kind);
+        count.fetch_sub(1, Ordering::AcqRel);
+        gauge.decrement(1.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Limits;
+
+    #[test]
+    fn permits_are_bounded_and_given_back_on_drop() {
+        let l = Limits::new(1, 2, 1);
+        let c = l.connection().expect("first connection");
+        assert!(l.connection().is_none(), "over max_connections");
+        let r1 = l.request().expect("request 1");
+        let r2 = l.request().expect("request 2");
+        assert!(l.request().is_none(), "over max_requests");
+        assert_eq!((l.open_connections(), l.requests_in_flight()), (1, 2));
+        drop(r1);
+        assert!(l.request().is_some(), "a finished request frees its place");
+        drop((c, r2));
+        assert_eq!((l.open_connections(), l.requests_in_flight()), (0, 0));
+        assert_eq!(l.retry_after, "1");
+    }
+}

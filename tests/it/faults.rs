@@ -1,0 +1,278 @@
+//! Faults of the remote dependencies (docs/operations.md): the circuit breakers open when the
+//! session store (Redis) or the directory (PostgreSQL) is killed, refuse at once while one
+//! probe watches, and close when the server is back; the degraded mode keeps known sessions on
+//! the applications they had, and nothing more. The servers are the tests' own, on their own
+//! loopback ports, really killed and restarted. These need Redis and PostgreSQL, as in the
+//! services suite (scripts/test.sh --services); the SQLite + in-process mode has no remote
+//! dependency to lose, so they are skipped there.
+
+use crate::harness::{free_port, within, Options, OwnPostgres, OwnRedis, TestGateway, PASSWORD};
+use std::time::Duration;
+
+const AGENT: &str = "agent@mairie-exemple.fr";
+/// Quick probes, so that the tests see the breaker close soon after the server is back.
+const RESILIENCE: &str = "[resilience]\nfailures_to_open = 2\nprobe_interval_ms = 50\n";
+
+fn needs_services() -> bool {
+    let on = crate::harness::redis_url().is_some()
+        && std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty());
+    if !on {
+        eprintln!(
+            "skipped here: the SQLite + in-process mode has no remote dependency to lose \
+             (scripts/test.sh --services runs it)"
+        );
+    }
+    on
+}
+
+fn page(t: &TestGateway, b: &crate::harness::Browser<'_>, host: &str, path: &str) -> (u16, String) {
+    let r = b.client.get(t.url(host, path)).send().expect("request");
+    (r.status().as_u16(), r.text().unwrap_or_default())
+}
+
+#[test]
+fn a_killed_session_store_opens_the_breaker_requests_are_refused_at_once_and_it_closes_when_redis_is_back(
+) {
+    if !needs_services() {
+        return;
+    }
+    let folder = tempfile::tempdir().expect("tempdir");
+    let mut redis = OwnRedis::persistent(free_port(), folder.path());
+    let t = TestGateway::start_with(Options {
+        redis_url: Some(redis.url()),
+        extra_config: RESILIENCE.into(),
+        ..Default::default()
+    });
+    let breaker = t.gw.session_breaker.clone().expect("a breaker on Redis");
+    let browser = t.browser();
+    assert_eq!(browser.login(AGENT, PASSWORD).0, 303);
+    assert_eq!(browser.get_json(&t.url("bip.test", "/"))["app"], "bip");
+
+    redis.stop();
+    // Once the sub-second cache has expired nothing can be decided: 503, and the failures
+    // open the breaker.
+    within(Duration::from_secs(10), || {
+        t.status(&browser, "bip.test", "/") == 503 && breaker.is_open()
+    });
+    // Open: requests are refused by the breaker without a command sent to Redis.
+    let before = breaker.refusals();
+    for _ in 0..20 {
+        let (status, body) = page(&t, &browser, "bip.test", "/");
+        assert_eq!(status, 503);
+        assert!(
+            body.contains("Service momentanément indisponible"),
+            "{body}"
+        );
+    }
+    assert!(
+        breaker.refusals() >= before + 20,
+        "the breaker answered them"
+    );
+    assert_eq!(breaker.waiting(), 0, "nobody waits on a dead store");
+    let ready = t
+        .client(false)
+        .get(t.url("auth.test", "/readyz"))
+        .send()
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(ready.text().unwrap().contains("sessions: unavailable"));
+    // The probe keeps finding Redis down: the breaker stays open.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(breaker.is_open());
+
+    redis.restart();
+    // The probe closes the breaker; the append-only file kept the session: same cookie, 200.
+    within(Duration::from_secs(10), || !breaker.is_open());
+    within(Duration::from_secs(5), || {
+        t.status(&browser, "bip.test", "/") == 200
+    });
+    assert_eq!(browser.get_json(&t.url("bip.test", "/"))["app"], "bip");
+}
+
+#[test]
+fn a_killed_database_opens_the_directory_breaker_the_pages_say_so_and_it_closes_when_postgresql_is_back(
+) {
+    if !needs_services() {
+        return;
+    }
+    let Some(mut pg) = OwnPostgres::start() else {
+        return;
+    };
+    let t = TestGateway::start_with(Options {
+        database_url: Some(pg.url()),
+        extra_config: RESILIENCE.into(),
+        ..Default::default()
+    });
+    let breaker = t.gw.dir.breaker().clone();
+    let browser = t.browser();
+    assert_eq!(browser.login(AGENT, PASSWORD).0, 303);
+    assert_eq!(browser.get_json(&t.url("bip.test", "/"))["app"], "bip");
+
+    pg.stop();
+    // The identity must be read again (as after its cache lifetime, or a change): the default
+    // mode fails closed.
+    t.gw.identities.invalidate_all();
+    within(Duration::from_secs(10), || {
+        let (status, body) = page(&t, &browser, "bip.test", "/");
+        assert_ne!(status, 200, "nothing is let through without the directory");
+        status == 503 && body.contains("Annuaire momentanément indisponible") && breaker.is_open()
+    });
+    let before = breaker.refusals();
+    for _ in 0..20 {
+        assert_eq!(t.status(&browser, "bip.test", "/"), 503);
+    }
+    assert!(
+        breaker.refusals() >= before + 20,
+        "the breaker answered them"
+    );
+    // The portal says plainly that the directory is unavailable; readiness too.
+    let (status, body) = page(&t, &browser, "auth.test", "/");
+    assert_eq!(status, 503);
+    assert!(
+        body.contains("Annuaire momentanément indisponible"),
+        "{body}"
+    );
+    let ready = t
+        .client(false)
+        .get(t.url("auth.test", "/readyz"))
+        .send()
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(ready.text().unwrap().contains("database: unavailable"));
+
+    pg.restart();
+    within(Duration::from_secs(15), || !breaker.is_open());
+    within(Duration::from_secs(5), || {
+        t.status(&browser, "bip.test", "/") == 200
+    });
+    assert_eq!(browser.get_json(&t.url("bip.test", "/"))["app"], "bip");
+}
+
+#[test]
+fn with_a_grace_a_known_session_keeps_its_applications_while_the_directory_is_down_and_nothing_more(
+) {
+    if !needs_services() {
+        return;
+    }
+    let Some(mut pg) = OwnPostgres::start() else {
+        return;
+    };
+    let t = TestGateway::start_with(Options {
+        database_url: Some(pg.url()),
+        extra_config: format!("{RESILIENCE}directory_grace_seconds = 120\n"),
+        ..Default::default()
+    });
+    let agent = t.browser();
+    assert_eq!(agent.login(AGENT, PASSWORD).0, 303);
+    assert_eq!(agent.get_json(&t.url("bip.test", "/"))["app"], "bip");
+    let other = t.browser();
+    assert_eq!(other.login("agent.ccas@mairie-exemple.fr", PASSWORD).0, 303);
+    let other_id = t.user_id("agent.ccas@mairie-exemple.fr");
+
+    pg.stop();
+    // An account changed (its identity dropped from the cache, as a change or an event does):
+    // nothing stands in for it, the gateway fails closed.
+    t.gw.identities.invalidate(other_id);
+    let (status, body) = page(&t, &other, "auth.test", "/");
+    assert_eq!(status, 503);
+    assert!(
+        body.contains("Annuaire momentanément indisponible"),
+        "{body}"
+    );
+
+    // The agent's identity passes its cache lifetime while the database is down: the degraded
+    // mode keeps serving the application it had, at every request.
+    within(Duration::from_secs(30), || {
+        assert_eq!(t.status(&agent, "bip.test", "/"), 200);
+        t.gw.identities.degraded_uses() > 0
+    });
+    assert_eq!(agent.get_json(&t.url("bip.test", "/"))["app"], "bip");
+    // ... and nothing more: an application it has no role on is still refused.
+    assert_eq!(t.status(&agent, "auth.test", "/site/"), 403);
+    // A revocation still arrives through the session store: after logout, no more access.
+    agent.logout();
+    let s = t.status(&agent, "bip.test", "/");
+    assert!(
+        s == 401 || s == 302,
+        "a revoked session is refused, got {s}"
+    );
+
+    pg.restart();
+}
+
+/// Reads what the gateway answers on a raw connection, until it closes it.
+fn raw_answer(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn beyond_max_connections_a_new_connection_gets_a_503_with_retry_after_and_a_freed_place_is_reused()
+{
+    use std::io::Write;
+    let t = TestGateway::start_with(Options {
+        extra_config: "[resilience]\nmax_connections = 2\nretry_after_seconds = 7\n".into(),
+        ..Default::default()
+    });
+    let connect = || std::net::TcpStream::connect(("127.0.0.1", t.port)).expect("connect");
+    let first = connect();
+    let _second = connect();
+    within(Duration::from_secs(10), || {
+        t.gw.limits.open_connections() == 2
+    });
+    let mut third = connect();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: auth.test\r\n\r\n")
+        .expect("write");
+    let answer = raw_answer(&mut third);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("Retry-After: 7"), "{answer}");
+    assert!(answer.contains("Service très sollicité"), "{answer}");
+    // A connection that ends gives its place back.
+    drop(first);
+    within(Duration::from_secs(10), || {
+        t.gw.limits.open_connections() < 2
+    });
+    let mut again = connect();
+    again
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: auth.test\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let answer = raw_answer(&mut again);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[test]
+fn beyond_max_requests_a_request_gets_the_french_503_with_retry_after_before_any_other_work() {
+    let t = TestGateway::start_with(Options {
+        extra_config: "[resilience]\nmax_requests = 1\nretry_after_seconds = 3\n".into(),
+        ..Default::default()
+    });
+    let browser = t.browser();
+    assert_eq!(browser.login(AGENT, PASSWORD).0, 303);
+    assert_eq!(browser.get_json(&t.url("bip.test", "/"))["app"], "bip");
+    // One slow request holds the only place (the upstream answers /slow after 3 s; the gateway
+    // gives up after its 2 s read timeout).
+    let client = browser.client.clone();
+    let slow_url = t.url("bip.test", "/slow");
+    let slow = std::thread::spawn(move || client.get(slow_url).send().map(|r| r.status().as_u16()));
+    within(Duration::from_secs(10), || {
+        t.gw.limits.requests_in_flight() == 1
+    });
+    // Even a request that needs no session is refused: nothing else is done for it.
+    let r = t
+        .client(false)
+        .get(t.url("auth.test", "/healthz"))
+        .send()
+        .expect("request");
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "3");
+    assert!(r.text().unwrap().contains("Service très sollicité"));
+    assert_eq!(slow.join().expect("slow request").expect("answer"), 504);
+    // The place is free again.
+    assert_eq!(browser.get_json(&t.url("bip.test", "/"))["app"], "bip");
+}

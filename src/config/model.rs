@@ -75,6 +75,9 @@ pub struct AppConfig {
     pub upstream_tls: bool,
     /// The application's host unless the file names another.
     pub upstream_sni: String,
+    /// Tile target of an application without upstreams (OpenID Connect only).
+    pub url: Option<String>,
+    pub oidc: Option<super::model_oidc::OidcClient>,
 }
 
 /// A value that must never reach a log line: `Debug` prints `<redacted>`, so a configuration
@@ -184,5 +187,6 @@ pub struct Config {
     pub reminders: Reminders,
     /// Days an audit event is kept.
     pub audit_retention_days: u32,
+    pub oidc: super::model_oidc::OidcSettings,
     pub apps: Vec<AppConfig>,
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod french;
 pub mod login;
 pub mod meta;
+pub mod oidc;
 pub mod pages;
 pub mod password;
 pub mod portal;
@@ -65,6 +66,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/_static/style.css", get(meta::stylesheet))
         .route("/_static/password.js", get(meta::password_js))
         .merge(aia::routes())
+        .merge(oidc::routes())
         .fallback(meta::not_found)
         .layer(axum::middleware::from_fn(rejections::reject_nul))
         .layer(axum::middleware::map_response(
@@ -83,7 +85,13 @@ pub fn router(gw: Arc<Gateway>) -> Router {
 async fn security_headers(State(gw): State<Arc<Gateway>>, mut res: Response) -> Response {
     let h = res.headers_mut();
     let routes = gw.routes();
-    let form_targets: Vec<&str> = routes.apps.iter().map(|a| a.origin.as_str()).collect();
+    let form_targets: Vec<&str> = routes
+        .apps
+        .iter()
+        .flat_map(|a| std::iter::once(&a.origin).chain(&a.redirect_origins))
+        .filter(|o| !o.is_empty())
+        .map(String::as_str)
+        .collect();
     let csp = format!(
         "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; \
          form-action 'self' {}; frame-ancestors 'none'; base-uri 'none'",

@@ -9,6 +9,7 @@ mod assertion;
 mod audit;
 mod database;
 mod mail;
+mod oidc;
 mod reminders;
 mod security;
 mod server;
@@ -48,6 +49,7 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
     let mail = mail::check(&f.mail, &data_dir, &mut p);
     let audit_retention_days = audit::check(&f.audit, &mut p);
     let reminders = reminders::check(&f.reminders, &mut p);
+    let oidc = oidc::check_section(&f.oidc, &data_dir, &mut p);
     let apps = apps::check(&f.apps, &server.portal_host, &mut p);
 
     // A section without a usable value has recorded why.
@@ -85,6 +87,7 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
         mail,
         reminders,
         audit_retention_days,
+        oidc,
         apps,
     })
 }

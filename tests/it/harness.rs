@@ -164,6 +164,7 @@ pub struct Shared {
     key_file: std::path::PathBuf,
     secret: String,
     public_url: String,
+    oidc_keys: (std::path::PathBuf, std::path::PathBuf),
 }
 
 #[derive(Default)]
@@ -222,9 +223,11 @@ impl TestGateway {
         }
         if let Some(sh) = &opts.share {
             sections.push_str(&format!(
-                "[assertion]\nkey_file = \"{}\"\n[security]\nsecret = \"{}\"\n",
+                "[assertion]\nkey_file = \"{}\"\n[security]\nsecret = \"{}\"\n[oidc]\nrsa_key_file = \"{}\"\neddsa_key_file = \"{}\"\n",
                 sh.key_file.display(),
-                sh.secret
+                sh.secret,
+                sh.oidc_keys.0.display(),
+                sh.oidc_keys.1.display(),
             ));
         }
         let mut public_url = match &opts.share {
@@ -326,6 +329,10 @@ user = "Remote-User"
             key_file: self.gw.config.assertion_key_file.clone(),
             secret,
             public_url: self.gw.config.public_url.clone(),
+            oidc_keys: (
+                self.gw.config.oidc.rsa_key_file.clone(),
+                self.gw.config.oidc.eddsa_key_file.clone(),
+            ),
         }
     }
 

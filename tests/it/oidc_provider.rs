@@ -806,3 +806,45 @@ fn backchannel_logout_across_two_instances() {
     check_logout_token(&a, &tokens[0], &claims["sub"], &claims["sid"]);
     assert_eq!(userinfo(&a, tok["access_token"].as_str().unwrap()).0, 401);
 }
+
+/// Interoperability: openid-client (npm, pinned in tests/interop/openid-client/), a widely used
+/// relying-party library, signs in through the provider (discovery, code flow with PKCE, ID
+/// token validation, userinfo, refresh, RP-initiated logout) and reports what it saw. Its script
+/// installs the package from the registry when needed. Skipped only where Node.js is missing,
+/// unless CONVERGENCES_INTEROP=1 requires it.
+#[test]
+fn interop_with_openid_client() {
+    let required = std::env::var("CONVERGENCES_INTEROP").is_ok_and(|v| v == "1");
+    if std::process::Command::new("node").arg("--version").output().is_err() {
+        assert!(!required, "CONVERGENCES_INTEROP=1 but Node.js is missing");
+        eprintln!("skipped here: needs Node.js");
+        return;
+    }
+    let t = gateway();
+    let issuer = t.gw.config.public_url.clone();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/openid-client/run.sh");
+    let out = std::process::Command::new(script)
+        .args([issuer.as_str(), "rp-client", SECRET, RP_CB, RP_BYE, AGENT, PASSWORD])
+        .output()
+        .expect("run the relying party");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "openid-client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON report");
+    let idt = &report["id_token_claims"];
+    assert_eq!(idt["iss"], issuer.as_str());
+    assert_eq!(idt["aud"], "rp-client");
+    assert_eq!(idt["email"], AGENT);
+    assert_eq!(idt["family_name"], "Agent");
+    assert_eq!(idt["roles"], serde_json::json!([{ "role": "utilisateur", "structure": "mairie-exemple" }]));
+    assert_eq!(report["userinfo"]["sub"], idt["sub"]);
+    assert_eq!(report["userinfo"]["structure"], "mairie-exemple");
+    assert_eq!(report["refreshed_sub"], idt["sub"]);
+    assert_eq!(report["refresh_rotated"], true);
+    assert_eq!(report["logout_status"], 303);
+    assert_eq!(report["after_logout"], format!("{RP_BYE}?state=bye"));
+    assert!(report["userinfo_after_logout"].as_str().unwrap().starts_with("refused"), "{report}");
+}

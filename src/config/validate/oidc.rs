@@ -180,3 +180,64 @@ pub(super) fn client(i: usize, c: &OidcClientSection, p: &mut Problems) -> Optio
         refresh_token_ttl: Duration::from_secs(c.refresh_token_ttl_seconds),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{ClientSecret, Config, IdTokenAlg};
+
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$yVzdlrDnHpxDFaqJb3LGhZDlYzFz/cRz0+oQ0z7Fg4M";
+
+    fn load(apps: &str) -> Result<Config, String> {
+        let text = format!("[server]\nportal_host = \"auth.test\"\n{apps}");
+        Config::from_toml("t.toml", &text, &[]).map_err(|e| e.to_string())
+    }
+
+    fn client(extra: &str) -> String {
+        format!(
+            "[[apps]]\nslug = \"rp\"\nname = \"RP\"\nurl = \"https://rp.example/\"\n[apps.oidc]\nclient_id = \"rp-client\"\nclient_secret_hash = \"{HASH}\"\nredirect_uris = [\"https://rp.example/cb\"]\n{extra}"
+        )
+    }
+
+    #[test]
+    fn an_oidc_only_application_loads() {
+        let c = load(&client("id_token_signed_response_alg = \"EdDSA\"\noffline_access = true\n")).unwrap();
+        let app = &c.apps[0];
+        assert!(app.upstreams.is_empty());
+        assert_eq!(app.url.as_deref(), Some("https://rp.example/"));
+        let o = app.oidc.as_ref().unwrap();
+        assert_eq!(o.id_token_alg, IdTokenAlg::EdDsa);
+        assert!(matches!(o.secret, ClientSecret::Hash(_)));
+        assert!(o.offline_access);
+        assert_eq!(c.oidc.rsa_key_file, std::path::Path::new("data/oidc-rsa-key.pem"));
+    }
+
+    #[test]
+    fn problems_name_their_key() {
+        let cases: &[(&str, &str)] = &[
+            (&client("bogus = 1\n"), "apps[0].oidc"),
+            (&client("redirect_uris = []\n").replace("redirect_uris = [\"https://rp.example/cb\"]\n", ""), "apps[0].oidc.redirect_uris"),
+            (&client("post_logout_redirect_uris = [\"https://rp.example/bye#x\"]\n"), "apps[0].oidc.post_logout_redirect_uris[0]"),
+            (&client("backchannel_logout_uri = \"ftp://rp.example/bc\"\n"), "apps[0].oidc.backchannel_logout_uri"),
+            (&client("public = true\n"), "apps[0].oidc.public"),
+            (&client("id_token_signed_response_alg = \"HS256\"\n"), "apps[0].oidc.id_token_signed_response_alg"),
+            (&client("access_token_ttl_seconds = 0\n"), "apps[0].oidc.access_token_ttl_seconds"),
+            (&client("client_secret_env = \"CONVERGENCES_SURELY_UNSET_42\"\n"), "apps[0].oidc.client_secret_hash"),
+            (&client("").replace(HASH, "plain-text"), "apps[0].oidc.client_secret_hash"),
+            (&client("").replace("rp-client", "rp"), "apps[0].oidc.client_id"),
+            (&client("").replace("rp-client", "a b"), "apps[0].oidc.client_id"),
+            (&client("").replace("https://rp.example/cb", "https://RP.example/cb"), "apps[0].oidc.redirect_uris[0]"),
+            (&client("").replace("https://rp.example/cb", "https://rp.example"), "apps[0].oidc.redirect_uris[0]"),
+            (&client("").replace("url = \"https://rp.example/\"\n", ""), "apps[0].url"),
+            (&client("").replace("url = ", "host = \"rp.test\"\nurl = "), "apps[0].host"),
+            (&format!("{}{}", client(""), client("").replace("slug = \"rp\"", "slug = \"rp2\"")), "apps[1].oidc.client_id"),
+            (&format!("[[apps]]\nslug = \"bip\"\nname = \"B\"\nhost = \"bip.test\"\nupstreams = [\"127.0.0.1:1\"]\nurl = \"https://x.example/\"\n"), "apps[0].url"),
+            (&format!("[oidc]\ntoken_requests_per_minute = 0\n{}", client("")), "oidc.token_requests_per_minute"),
+        ];
+        for (text, key) in cases {
+            let e = load(text).err().unwrap_or_else(|| panic!("accepted: {text}"));
+            assert!(e.contains(&format!("key `{key}")), "{key}: {e}");
+        }
+        let e = load(&client("client_secret_env = \"PATH\"\n")).err().unwrap();
+        assert!(e.contains("not both"), "{e}");
+    }
+}

@@ -109,7 +109,7 @@ pub fn cache_miss() {
 }
 
 /// OpenID Connect provider events: codes and tokens issued, refusals, replays, back-channel
-/// logouts (docs/oidc-provider.md#metrics).
+/// logouts (docs/oidc-provider.md#limits-and-metrics).
 pub fn oidc_event(event: &'static str) {
     metrics::counter!("convergences_oidc_events_total", "event" => event).increment(1);
 }

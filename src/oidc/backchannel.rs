@@ -64,7 +64,9 @@ pub fn notices(
                 uri: uri.clone(),
                 token,
             }),
-            Err(e) => tracing::error!(client = %c.client_id, error = %e, "cannot sign a logout token"),
+            Err(e) => {
+                tracing::error!(client = %c.client_id, error = %e, "cannot sign a logout token")
+            }
         }
     }
     out
@@ -123,8 +125,19 @@ pub async fn session_ended(
     let Some(keys) = provider.keys() else {
         return;
     };
-    match super::grants::Grants(store).take_clients(user_id, sid).await {
-        Ok(ended) => send(notices(&keys, issuer, routes, &ended, crate::directory::now())),
-        Err(e) => tracing::warn!(error = %e, "back-channel logout: cannot read the clients of the session"),
+    match super::grants::Grants(store)
+        .take_clients(user_id, sid)
+        .await
+    {
+        Ok(ended) => send(notices(
+            &keys,
+            issuer,
+            routes,
+            &ended,
+            crate::directory::now(),
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "back-channel logout: cannot read the clients of the session")
+        }
     }
 }

@@ -117,7 +117,12 @@ pub struct IdTokenInput<'a> {
 }
 
 pub fn id_token(i: IdTokenInput<'_>) -> IdToken {
-    let sub = i.user.get("sub").and_then(Value::as_str).unwrap_or_default().to_string();
+    let sub = i
+        .user
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let mut user = i.user;
     user.remove("sub");
     IdToken {
@@ -192,14 +197,25 @@ mod tests {
         let all = user_claims(
             &id,
             "rp",
-            &scopes(&["openid", "profile", "email", "phone", "address", "roles", "structure"]),
+            &scopes(&[
+                "openid",
+                "profile",
+                "email",
+                "phone",
+                "address",
+                "roles",
+                "structure",
+            ]),
             Some(&c),
         );
         assert_eq!(all["given_name"], "Ada");
         assert_eq!(all["email_verified"], true);
         assert_eq!(all["phone_number"], "01 23");
         assert_eq!(all["address"]["formatted"], "1 rue");
-        assert_eq!(all["roles"], json!([{ "role": "utilisateur", "structure": "mairie" }]));
+        assert_eq!(
+            all["roles"],
+            json!([{ "role": "utilisateur", "structure": "mairie" }])
+        );
         assert_eq!(all["structure"], "mairie/ccas");
         let t = id_token(IdTokenInput {
             issuer: "https://auth",

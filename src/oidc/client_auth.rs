@@ -20,7 +20,10 @@ pub fn presented(
     form: &HashMap<String, String>,
 ) -> Result<Presented, &'static str> {
     if let Some(h) = authorization {
-        let (scheme, rest) = h.trim().split_once(' ').ok_or("malformed Authorization header")?;
+        let (scheme, rest) = h
+            .trim()
+            .split_once(' ')
+            .ok_or("malformed Authorization header")?;
         if !scheme.eq_ignore_ascii_case("basic") {
             return Err("unsupported authentication scheme");
         }
@@ -49,7 +52,9 @@ pub fn presented(
             basic: true,
         });
     }
-    let client_id = form.get("client_id").ok_or("client authentication missing")?;
+    let client_id = form
+        .get("client_id")
+        .ok_or("client authentication missing")?;
     Ok(Presented {
         client_id: client_id.clone(),
         secret: form.get("client_secret").cloned(),
@@ -80,7 +85,10 @@ mod tests {
     use super::*;
 
     fn form(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -126,11 +134,15 @@ mod tests {
         assert!(verify(&c, &with(Some("right-secret-right"))).await);
         assert!(!verify(&c, &with(Some("right-secret-righ"))).await);
         assert!(!verify(&c, &with(None)).await);
-        c.secret = ClientSecret::Hash(crate::auth::password::hash_blocking("hashed-secret").unwrap());
+        c.secret =
+            ClientSecret::Hash(crate::auth::password::hash_blocking("hashed-secret").unwrap());
         assert!(verify(&c, &with(Some("hashed-secret"))).await);
         assert!(!verify(&c, &with(Some("other"))).await);
         c.secret = ClientSecret::None;
         assert!(verify(&c, &with(None)).await);
-        assert!(!verify(&c, &with(Some("x"))).await, "a public client presents no secret");
+        assert!(
+            !verify(&c, &with(Some("x"))).await,
+            "a public client presents no secret"
+        );
     }
 }

@@ -90,7 +90,9 @@ impl Grants<'_> {
 
     pub async fn issue_code(&self, rec: &CodeRecord) -> SResult<String> {
         let code = crate::auth::random_token();
-        self.0.put_value(&hash("c", &code), &json(rec), CODE_TTL).await?;
+        self.0
+            .put_value(&hash("c", &code), &json(rec), CODE_TTL)
+            .await?;
         Ok(code)
     }
 
@@ -161,7 +163,12 @@ impl Grants<'_> {
     }
 
     /// Remembers that a client holds tokens of a portal session, for back-channel logout.
-    pub async fn remember_client(&self, user_id: i64, c: ClientSession, ttl: Duration) -> SResult<()> {
+    pub async fn remember_client(
+        &self,
+        user_id: i64,
+        c: ClientSession,
+        ttl: Duration,
+    ) -> SResult<()> {
         let key = format!("oidc:u:{user_id}");
         let mut list = self.clients_of(user_id).await?;
         if !list.contains(&c) {
@@ -185,7 +192,11 @@ impl Grants<'_> {
     }
 
     /// Takes the client sessions of one portal session (`Some(sid)`) or of all of the user's.
-    pub async fn take_clients(&self, user_id: i64, sid: Option<&str>) -> SResult<Vec<ClientSession>> {
+    pub async fn take_clients(
+        &self,
+        user_id: i64,
+        sid: Option<&str>,
+    ) -> SResult<Vec<ClientSession>> {
         let key = format!("oidc:u:{user_id}");
         let all: Vec<ClientSession> = self
             .0
@@ -193,8 +204,9 @@ impl Grants<'_> {
             .await?
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_default();
-        let (taken, kept): (Vec<_>, Vec<_>) =
-            all.into_iter().partition(|c| sid.is_none_or(|x| x == c.sid));
+        let (taken, kept): (Vec<_>, Vec<_>) = all
+            .into_iter()
+            .partition(|c| sid.is_none_or(|x| x == c.sid));
         if !kept.is_empty() {
             self.0
                 .put_value(&key, &json(&kept), Duration::from_secs(7 * 24 * 3600))
@@ -253,13 +265,22 @@ mod tests {
             .await
             .unwrap();
         let at = g.issue_access(&id, Duration::from_secs(60)).await.unwrap();
-        assert!(matches!(g.redeem_code(&code).await.unwrap(), Redeemed::Found(_)));
+        assert!(matches!(
+            g.redeem_code(&code).await.unwrap(),
+            Redeemed::Found(_)
+        ));
         assert_eq!(g.access(&at).await.unwrap(), Some(id.clone()));
         assert!(g.get(&id).await.unwrap().is_some());
         assert_eq!(g.redeem_code(&code).await.unwrap(), Redeemed::Replayed);
-        assert!(g.get(&id).await.unwrap().is_none(), "the replay revoked the grant");
+        assert!(
+            g.get(&id).await.unwrap().is_none(),
+            "the replay revoked the grant"
+        );
         assert_eq!(g.redeem_code("nope").await.unwrap(), Redeemed::Unknown);
-        assert_eq!(g.redeem_code(&"x".repeat(500)).await.unwrap(), Redeemed::Unknown);
+        assert_eq!(
+            g.redeem_code(&"x".repeat(500)).await.unwrap(),
+            Redeemed::Unknown
+        );
     }
 
     #[tokio::test]
@@ -269,12 +290,21 @@ mod tests {
         let ttl = Duration::from_secs(60);
         let id = g.create(&grant(), ttl).await.unwrap();
         let r1 = g.issue_refresh(&id, ttl).await.unwrap();
-        assert_eq!(g.redeem_refresh(&r1, ttl).await.unwrap(), Redeemed::Found(id.clone()));
+        assert_eq!(
+            g.redeem_refresh(&r1, ttl).await.unwrap(),
+            Redeemed::Found(id.clone())
+        );
         let r2 = g.issue_refresh(&id, ttl).await.unwrap();
-        assert_eq!(g.redeem_refresh(&r1, ttl).await.unwrap(), Redeemed::Replayed);
+        assert_eq!(
+            g.redeem_refresh(&r1, ttl).await.unwrap(),
+            Redeemed::Replayed
+        );
         assert!(g.get(&id).await.unwrap().is_none());
         // r2 still exists as a value, but its grant is gone: the caller refuses it.
-        assert_eq!(g.redeem_refresh(&r2, ttl).await.unwrap(), Redeemed::Found(id.clone()));
+        assert_eq!(
+            g.redeem_refresh(&r2, ttl).await.unwrap(),
+            Redeemed::Found(id.clone())
+        );
         assert!(g.get(&id).await.unwrap().is_none());
     }
 
@@ -292,7 +322,10 @@ mod tests {
         g.remember_client(7, cs("s1", "a"), ttl).await.unwrap();
         g.remember_client(7, cs("s2", "b"), ttl).await.unwrap();
         assert_eq!(g.clients_of(7).await.unwrap().len(), 2);
-        assert_eq!(g.take_clients(7, Some("s1")).await.unwrap(), vec![cs("s1", "a")]);
+        assert_eq!(
+            g.take_clients(7, Some("s1")).await.unwrap(),
+            vec![cs("s1", "a")]
+        );
         assert_eq!(g.take_clients(7, None).await.unwrap().len(), 1);
         assert!(g.clients_of(7).await.unwrap().is_empty());
         assert_ne!(sid_of(&[1; 32]), sid_of(&[2; 32]));

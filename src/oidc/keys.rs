@@ -43,7 +43,10 @@ fn rsa_pem() -> Result<String, String> {
 }
 
 /// Reads the key at `path`, or generates it there when the file does not exist.
-fn read_or_generate(path: &Path, generate: fn() -> Result<String, String>) -> Result<Vec<u8>, String> {
+fn read_or_generate(
+    path: &Path,
+    generate: fn() -> Result<String, String>,
+) -> Result<Vec<u8>, String> {
     let err = |m: String| format!("{}: {m}", path.display());
     match std::fs::read(path) {
         Ok(pem) => Ok(pem),
@@ -80,7 +83,11 @@ fn parse(pem: &[u8]) -> Result<(EncodingKey, Algorithm, Jwk), String> {
     Ok((key, Algorithm::RS256, jwk))
 }
 
-fn load(path: &Path, generate: fn() -> Result<String, String>, want: Algorithm) -> Result<(SigningKey, Jwk), String> {
+fn load(
+    path: &Path,
+    generate: fn() -> Result<String, String>,
+    want: Algorithm,
+) -> Result<(SigningKey, Jwk), String> {
     let pem = read_or_generate(path, generate)?;
     let (key, alg, jwk) = parse(&pem).map_err(|m| format!("{}: {m}", path.display()))?;
     if alg != want {
@@ -96,7 +103,8 @@ impl OidcKeys {
         let (ed, ed_jwk) = load(&settings.eddsa_key_file, generate_pem, Algorithm::EdDSA)?;
         let mut jwks = vec![rsa_jwk, ed_jwk];
         for path in &settings.previous_key_files {
-            let pem = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+            let pem =
+                std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
             let (_, _, jwk) = parse(&pem).map_err(|m| format!("{}: {m}", path.display()))?;
             if !jwks.iter().any(|k| k.common.key_id == jwk.common.key_id) {
                 jwks.push(jwk);
@@ -104,7 +112,10 @@ impl OidcKeys {
         }
         let mut verifying = Vec::new();
         for jwk in &jwks {
-            let alg = if matches!(jwk.algorithm, jsonwebtoken::jwk::AlgorithmParameters::RSA(_)) {
+            let alg = if matches!(
+                jwk.algorithm,
+                jsonwebtoken::jwk::AlgorithmParameters::RSA(_)
+            ) {
                 Algorithm::RS256
             } else {
                 Algorithm::EdDSA
@@ -128,7 +139,12 @@ impl OidcKeys {
     }
 
     /// Signs `claims` with the key of `alg`, `kid` and `typ` in the header.
-    pub fn sign<T: Serialize>(&self, alg: IdTokenAlg, typ: &str, claims: &T) -> Result<String, String> {
+    pub fn sign<T: Serialize>(
+        &self,
+        alg: IdTokenAlg,
+        typ: &str,
+        claims: &T,
+    ) -> Result<String, String> {
         let k = self.signing(alg);
         let mut header = Header::new(k.alg);
         header.kid = Some(k.kid.clone());
@@ -139,7 +155,12 @@ impl OidcKeys {
     /// The claims of a JWT this provider signed with one of its keys (current or previous),
     /// for `issuer`, of type `typ`, whatever its audience and even expired (an `id_token_hint`
     /// may be an old ID token). `None` for anything else, the assertion's own tokens included.
-    pub fn verify_own<T: DeserializeOwned>(&self, token: &str, issuer: &str, typ: &str) -> Option<T> {
+    pub fn verify_own<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        issuer: &str,
+        typ: &str,
+    ) -> Option<T> {
         if token.len() > 16 * 1024 {
             return None;
         }
@@ -148,13 +169,18 @@ impl OidcKeys {
             return None;
         }
         let kid = header.kid?;
-        let (_, alg, key) = self.verifying.iter().find(|(k, a, _)| *k == kid && *a == header.alg)?;
+        let (_, alg, key) = self
+            .verifying
+            .iter()
+            .find(|(k, a, _)| *k == kid && *a == header.alg)?;
         let mut v = Validation::new(*alg);
         v.validate_exp = false;
         v.validate_aud = false;
         v.set_issuer(&[issuer]);
         v.set_required_spec_claims(&["iss", "sub", "aud"]);
-        jsonwebtoken::decode::<T>(token, key, &v).ok().map(|d| d.claims)
+        jsonwebtoken::decode::<T>(token, key, &v)
+            .ok()
+            .map(|d| d.claims)
     }
 
     /// The public keys, for the JWKS.
@@ -209,19 +235,34 @@ mod tests {
         };
         for alg in [IdTokenAlg::Rs256, IdTokenAlg::EdDsa] {
             let t = k.sign(alg, ID_TOKEN_TYP, &c).unwrap();
-            assert_eq!(jsonwebtoken::decode_header(&t).unwrap().alg.to_owned(), k.signing(alg).alg);
-            assert_eq!(k.verify_own::<C>(&t, "https://auth", ID_TOKEN_TYP), Some(c.clone()));
-            assert!(k.verify_own::<C>(&t, "https://other", ID_TOKEN_TYP).is_none());
-            assert!(k.verify_own::<C>(&t, "https://auth", LOGOUT_TOKEN_TYP).is_none());
+            assert_eq!(
+                jsonwebtoken::decode_header(&t).unwrap().alg.to_owned(),
+                k.signing(alg).alg
+            );
+            assert_eq!(
+                k.verify_own::<C>(&t, "https://auth", ID_TOKEN_TYP),
+                Some(c.clone())
+            );
+            assert!(k
+                .verify_own::<C>(&t, "https://other", ID_TOKEN_TYP)
+                .is_none());
+            assert!(k
+                .verify_own::<C>(&t, "https://auth", LOGOUT_TOKEN_TYP)
+                .is_none());
         }
         // Another provider's key (same kid scheme) does not verify here.
         let other_dir = tempfile::tempdir().unwrap();
         let other = OidcKeys::load(&settings(other_dir.path())).unwrap();
         let forged = other.sign(IdTokenAlg::Rs256, ID_TOKEN_TYP, &c).unwrap();
-        assert!(k.verify_own::<C>(&forged, "https://auth", ID_TOKEN_TYP).is_none());
+        assert!(k
+            .verify_own::<C>(&forged, "https://auth", ID_TOKEN_TYP)
+            .is_none());
         // Modes of generated files.
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("rsa.pem")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("rsa.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 

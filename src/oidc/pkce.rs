@@ -16,8 +16,8 @@ pub fn verify(verifier: &str, challenge: &str) -> bool {
     if !well_formed(verifier) {
         return false;
     }
-    let computed =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
     bool::from(subtle::ConstantTimeEq::ct_eq(
         computed.as_bytes(),
         challenge.as_bytes(),

@@ -88,7 +88,10 @@ pub fn validate(
         description,
     };
     if get("request").is_some() {
-        return Err(fail("request_not_supported", "request objects are not supported"));
+        return Err(fail(
+            "request_not_supported",
+            "request objects are not supported",
+        ));
     }
     if get("request_uri").is_some() {
         return Err(fail(
@@ -103,7 +106,10 @@ pub fn validate(
         ));
     }
     if get("response_mode").is_some_and(|m| m != "query") {
-        return Err(fail("invalid_request", "only response_mode=query is supported"));
+        return Err(fail(
+            "invalid_request",
+            "only response_mode=query is supported",
+        ));
     }
     let asked: Vec<&str> = get("scope").unwrap_or("").split(' ').collect();
     if !asked.contains(&"openid") {
@@ -125,9 +131,7 @@ pub fn validate(
         }
         (None, None) => None,
         (Some(c), Some("S256")) if pkce::well_formed(c) => Some(c.to_string()),
-        (Some(_), Some("S256")) => {
-            return Err(fail("invalid_request", "malformed code_challenge"))
-        }
+        (Some(_), Some("S256")) => return Err(fail("invalid_request", "malformed code_challenge")),
         _ => {
             return Err(fail(
                 "invalid_request",
@@ -135,11 +139,18 @@ pub fn validate(
             ))
         }
     };
-    let prompts: Vec<&str> = get("prompt").unwrap_or("").split(' ').filter(|s| !s.is_empty()).collect();
+    let prompts: Vec<&str> = get("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
     if prompts.contains(&"none") && prompts.len() > 1 {
         return Err(fail("invalid_request", "prompt=none cannot be combined"));
     }
-    if prompts.iter().any(|s| !matches!(*s, "none" | "login" | "consent" | "select_account")) {
+    if prompts
+        .iter()
+        .any(|s| !matches!(*s, "none" | "login" | "consent" | "select_account"))
+    {
         return Err(fail("invalid_request", "unknown prompt value"));
     }
     let prompt = if prompts.contains(&"none") {
@@ -153,7 +164,12 @@ pub fn validate(
         None => None,
         Some(m) => match m.parse::<i64>() {
             Ok(v) if v >= 0 => Some(v),
-            _ => return Err(fail("invalid_request", "max_age must be a non-negative integer")),
+            _ => {
+                return Err(fail(
+                    "invalid_request",
+                    "max_age must be a non-negative integer",
+                ))
+            }
         },
     };
     let short = |k: &str, max: usize| -> Result<Option<String>, AuthError> {
@@ -283,7 +299,11 @@ mod tests {
     #[test]
     fn a_valid_request_keeps_known_scopes_only() {
         let r = validate(&params(&[]), Some(&client(false))).unwrap();
-        assert_eq!(r.scopes, vec!["openid", "email"], "offline_access not allowed for this client");
+        assert_eq!(
+            r.scopes,
+            vec!["openid", "email"],
+            "offline_access not allowed for this client"
+        );
         let mut c = client(false);
         c.offline_access = true;
         let r = validate(&params(&[]), Some(&c)).unwrap();
@@ -313,14 +333,20 @@ mod tests {
                 "{bad}"
             );
         }
-        assert_eq!(validate(&params(&[]), None), Err(AuthError::Page(UNKNOWN_CLIENT)));
+        assert_eq!(
+            validate(&params(&[]), None),
+            Err(AuthError::Page(UNKNOWN_CLIENT))
+        );
         assert_eq!(
             validate(&params(&[("client_id", "other")]), Some(&c)),
             Err(AuthError::Page(UNKNOWN_CLIENT))
         );
         // Errors found before the redirect URI is known are pages too.
         assert_eq!(
-            error_of(validate(&params(&[("response_type", "token"), ("redirect_uri", "https://evil")]), Some(&c))),
+            error_of(validate(
+                &params(&[("response_type", "token"), ("redirect_uri", "https://evil")]),
+                Some(&c)
+            )),
             "page"
         );
     }
@@ -335,9 +361,30 @@ mod tests {
             (&[("request", "x")], "request_not_supported"),
             (&[("request_uri", "x")], "request_uri_not_supported"),
             (&[("response_mode", "fragment")], "invalid_request"),
-            (&[("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"), ("code_challenge_method", "plain")], "invalid_request"),
-            (&[("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")], "invalid_request"),
-            (&[("code_challenge", "short"), ("code_challenge_method", "S256")], "invalid_request"),
+            (
+                &[
+                    (
+                        "code_challenge",
+                        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                    ),
+                    ("code_challenge_method", "plain"),
+                ],
+                "invalid_request",
+            ),
+            (
+                &[(
+                    "code_challenge",
+                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                )],
+                "invalid_request",
+            ),
+            (
+                &[
+                    ("code_challenge", "short"),
+                    ("code_challenge_method", "S256"),
+                ],
+                "invalid_request",
+            ),
             (&[("code_challenge_method", "S256")], "invalid_request"),
             (&[("prompt", "none login")], "invalid_request"),
             (&[("prompt", "bogus")], "invalid_request"),
@@ -349,7 +396,11 @@ mod tests {
             assert_eq!(error_of(r), *want, "{extra:?}");
         }
         match validate(&params(&[("response_type", "token")]), Some(&c)) {
-            Err(AuthError::Redirect { redirect_uri, state, .. }) => {
+            Err(AuthError::Redirect {
+                redirect_uri,
+                state,
+                ..
+            }) => {
                 assert_eq!(redirect_uri, "https://rp.example/cb");
                 assert_eq!(state.as_deref(), Some("st"));
             }
@@ -360,10 +411,16 @@ mod tests {
     #[test]
     fn public_clients_must_use_pkce() {
         let c = client(true);
-        assert_eq!(error_of(validate(&params(&[]), Some(&c))), "invalid_request");
+        assert_eq!(
+            error_of(validate(&params(&[]), Some(&c))),
+            "invalid_request"
+        );
         let r = validate(
             &params(&[
-                ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+                (
+                    "code_challenge",
+                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                ),
                 ("code_challenge_method", "S256"),
             ]),
             Some(&c),
@@ -379,9 +436,13 @@ mod tests {
         assert!(r.needs_login(1000, 1000));
         let back = r.return_path(Some(1000));
         assert!(!back.contains("prompt"), "{back}");
-        let again: HashMap<String, String> = super::super::params::parse(back.split_once('?').unwrap().1.as_bytes()).unwrap();
+        let again: HashMap<String, String> =
+            super::super::params::parse(back.split_once('?').unwrap().1.as_bytes()).unwrap();
         let r2 = validate(&again, Some(&c)).unwrap();
-        assert!(!r2.needs_login(1000, 1005), "the fresh session satisfies it");
+        assert!(
+            !r2.needs_login(1000, 1005),
+            "the fresh session satisfies it"
+        );
         assert!(r2.needs_login(999, 1005), "an older session still does not");
         let m = validate(&params(&[("max_age", "60")]), Some(&c)).unwrap();
         assert!(!m.needs_login(1000, 1060));

@@ -201,9 +201,12 @@ impl RouteTable {
 
     /// The application whose OpenID Connect client has this id.
     pub fn app_by_client_id(&self, client_id: &str) -> Option<&AppRoute> {
-        self.apps
-            .iter()
-            .find(|a| a.cfg.oidc.as_ref().is_some_and(|c| c.client_id == client_id))
+        self.apps.iter().find(|a| {
+            a.cfg
+                .oidc
+                .as_ref()
+                .is_some_and(|c| c.client_id == client_id)
+        })
     }
 
     pub fn app_by_slug(&self, slug: &str) -> Option<&AppRoute> {

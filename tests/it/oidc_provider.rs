@@ -92,7 +92,12 @@ fn start(backchannel: Option<&str>, share: Option<crate::harness::Shared>) -> Te
 fn grant(t: &TestGateway, email: &str, app: &str, role: &str) {
     let id = t.user_id(email);
     t.block_on(async {
-        let s = t.gw.dir.structure_by_name("mairie-exemple").await.unwrap().unwrap();
+        let s =
+            t.gw.dir
+                .structure_by_name("mairie-exemple")
+                .await
+                .unwrap()
+                .unwrap();
         t.gw.dir.assign_role(id, app, role, s.id, None).await.ok();
     });
     t.gw.user_changed(id);
@@ -120,7 +125,10 @@ fn auth_params<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
         ("response_type", "code"),
         ("client_id", "rp-client"),
         ("redirect_uri", RP_CB),
-        ("scope", "openid profile email phone address roles structure offline_access"),
+        (
+            "scope",
+            "openid profile email phone address roles structure offline_access",
+        ),
         ("state", "st-123"),
         ("nonce", "n-456"),
     ];
@@ -153,7 +161,9 @@ fn answer(r: &Response, to: &str) -> HashMap<String, String> {
     let loc = location(r);
     assert!(loc.starts_with(to), "{loc} should go to {to}");
     let u = url::Url::parse(&loc).unwrap();
-    u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    u.query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 /// A token request; `basic` authenticates in the header, otherwise the form carries what the
@@ -193,7 +203,10 @@ fn signed_in(t: &TestGateway) -> crate::harness::Browser<'_> {
 /// Code flow of `rp-client` with PKCE: returns the code and verifier.
 fn code(b: &crate::harness::Browser, extra: &[(&str, &str)]) -> (String, String) {
     let (verifier, challenge) = pkce();
-    let mut e = vec![("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")];
+    let mut e = vec![
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
     e.extend_from_slice(extra);
     let r = authorize(b, &auth_params(&e));
     let q = answer(&r, RP_CB);
@@ -232,7 +245,9 @@ fn verify(t: &TestGateway, jwt: &str, alg: jsonwebtoken::Algorithm, aud: &str) -
     let mut v = jsonwebtoken::Validation::new(alg);
     v.set_audience(&[aud]);
     v.set_issuer(&[t.gw.config.public_url.as_str()]);
-    jsonwebtoken::decode::<Value>(jwt, &key, &v).ok().map(|d| d.claims)
+    jsonwebtoken::decode::<Value>(jwt, &key, &v)
+        .ok()
+        .map(|d| d.claims)
 }
 
 /// oidcc-server, oidcc-scope-all (profile, email, phone, address), oidcc-userinfo-get,
@@ -260,7 +275,10 @@ fn code_flow_with_pkce_userinfo_refresh_and_rp_logout() {
     let issuer = t.gw.config.public_url.clone();
     assert_eq!(disco["issuer"], issuer.as_str());
     assert_eq!(disco["token_endpoint"], format!("{issuer}/oidc/token"));
-    assert_eq!(disco["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(
+        disco["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
 
     let b = signed_in(&t);
     let (code, verifier) = code(&b, &[]);
@@ -278,7 +296,10 @@ fn code_flow_with_pkce_userinfo_refresh_and_rp_logout() {
     assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
     assert_eq!(claims["acr"], "eidas1");
     assert!(claims["auth_time"].as_i64().unwrap() > 0);
-    assert_eq!(claims["roles"], serde_json::json!([{ "role": "utilisateur", "structure": "mairie-exemple" }]));
+    assert_eq!(
+        claims["roles"],
+        serde_json::json!([{ "role": "utilisateur", "structure": "mairie-exemple" }])
+    );
 
     let access = tok["access_token"].as_str().unwrap();
     let (status, info) = userinfo(&t, access);
@@ -297,16 +318,35 @@ fn code_flow_with_pkce_userinfo_refresh_and_rp_logout() {
 
     // Refresh: rotated; the old one replayed revokes the chain.
     let r1 = tok["refresh_token"].as_str().unwrap().to_string();
-    let (status, tok2) = token(&t, &[("grant_type", "refresh_token"), ("refresh_token", &r1)], Some(("rp-client", SECRET)));
+    let (status, tok2) = token(
+        &t,
+        &[("grant_type", "refresh_token"), ("refresh_token", &r1)],
+        Some(("rp-client", SECRET)),
+    );
     assert_eq!(status, 200, "{tok2}");
     let r2 = tok2["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(r1, r2);
     assert_eq!(userinfo(&t, tok2["access_token"].as_str().unwrap()).0, 200);
-    let (status, err) = token(&t, &[("grant_type", "refresh_token"), ("refresh_token", &r1)], Some(("rp-client", SECRET)));
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")));
-    let (status, _) = token(&t, &[("grant_type", "refresh_token"), ("refresh_token", &r2)], Some(("rp-client", SECRET)));
+    let (status, err) = token(
+        &t,
+        &[("grant_type", "refresh_token"), ("refresh_token", &r1)],
+        Some(("rp-client", SECRET)),
+    );
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, _) = token(
+        &t,
+        &[("grant_type", "refresh_token"), ("refresh_token", &r2)],
+        Some(("rp-client", SECRET)),
+    );
     assert_eq!(status, 400, "the reuse revoked the newer token too");
-    assert_eq!(userinfo(&t, tok2["access_token"].as_str().unwrap()).0, 401, "and its access token");
+    assert_eq!(
+        userinfo(&t, tok2["access_token"].as_str().unwrap()).0,
+        401,
+        "and its access token"
+    );
 
     // A new grant, then RP-initiated logout with the ID token as hint.
     let (code, verifier) = self::code(&b, &[]);
@@ -331,8 +371,19 @@ fn code_flow_with_pkce_userinfo_refresh_and_rp_logout() {
     let (page, url) = b.visit(&t.url("auth.test", "/"));
     assert!(url.contains("/login"), "signed out: {url}");
     drop(page);
-    assert_eq!(userinfo(&t, tok["access_token"].as_str().unwrap()).0, 401, "logout ends the tokens");
-    let (status, _) = token(&t, &[("grant_type", "refresh_token"), ("refresh_token", tok["refresh_token"].as_str().unwrap())], Some(("rp-client", SECRET)));
+    assert_eq!(
+        userinfo(&t, tok["access_token"].as_str().unwrap()).0,
+        401,
+        "logout ends the tokens"
+    );
+    let (status, _) = token(
+        &t,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tok["refresh_token"].as_str().unwrap()),
+        ],
+        Some(("rp-client", SECRET)),
+    );
     assert_eq!(status, 400);
 }
 
@@ -367,7 +418,14 @@ fn unregistered_redirect_uris_stop_on_a_french_page() {
     }
     // A registered URI with a query keeps it.
     let (_, challenge) = pkce();
-    let r = authorize(&b, &auth_params(&[("redirect_uri", "http://rp.test/cb2?x=1"), ("code_challenge", &challenge), ("code_challenge_method", "S256")]));
+    let r = authorize(
+        &b,
+        &auth_params(&[
+            ("redirect_uri", "http://rp.test/cb2?x=1"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]),
+    );
     let q = answer(&r, "http://rp.test/cb2?x=1&");
     assert_eq!(q["x"], "1");
     assert!(q.contains_key("code"));
@@ -382,7 +440,7 @@ fn unregistered_redirect_uris_stop_on_a_french_page() {
     assert!(r.headers().get("location").is_none());
 }
 
-/// oidcc-response-type-missing, oidcc-unsigned-request-object-supported-correctly-or-rejected-
+/// oidcc-ensure-post-request-succeeds, oidcc-response-type-missing, oidcc-unsigned-request-object-supported-correctly-or-rejected-
 /// as-unsupported, oidcc-ensure-request-with-unknown-parameter-succeeds,
 /// oidcc-ensure-request-without-nonce-succeeds-for-code-flow, oidcc-display-page,
 /// oidcc-display-popup, oidcc-ui-locales, oidcc-claims-locales,
@@ -395,11 +453,29 @@ fn request_errors_go_back_and_unknown_parameters_are_ignored() {
     let b = signed_in(&t);
     for (extra, want) in [
         (vec![("response_type", "")], "unsupported_response_type"),
-        (vec![("response_type", "token")], "unsupported_response_type"),
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
         (vec![("scope", "profile email")], "invalid_scope"),
-        (vec![("request", "eyJhbGciOiJub25lIn0.e30.")], "request_not_supported"),
-        (vec![("code_challenge", "abc"), ("code_challenge_method", "S256")], "invalid_request"),
-        (vec![("code_challenge_method", "plain"), ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")], "invalid_request"),
+        (
+            vec![("request", "eyJhbGciOiJub25lIn0.e30.")],
+            "request_not_supported",
+        ),
+        (
+            vec![("code_challenge", "abc"), ("code_challenge_method", "S256")],
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("code_challenge_method", "plain"),
+                (
+                    "code_challenge",
+                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                ),
+            ],
+            "invalid_request",
+        ),
     ] {
         let r = authorize(&b, &auth_params(&extra));
         let q = answer(&r, RP_CB);
@@ -408,8 +484,17 @@ fn request_errors_go_back_and_unknown_parameters_are_ignored() {
         assert_eq!(q["iss"], t.gw.config.public_url.as_str());
     }
     for extra in [
-        vec![("nonce", ""), ("display", "popup"), ("ui_locales", "fr-FR en"), ("claims_locales", "fr")],
-        vec![("unknown_param", "x"), ("display", "page"), ("acr_values", "eidas2 eidas1")],
+        vec![
+            ("nonce", ""),
+            ("display", "popup"),
+            ("ui_locales", "fr-FR en"),
+            ("claims_locales", "fr"),
+        ],
+        vec![
+            ("unknown_param", "x"),
+            ("display", "page"),
+            ("acr_values", "eidas2 eidas1"),
+        ],
         vec![("scope", "email openid"), ("prompt", "consent")],
     ] {
         let (code, verifier) = code(&b, &extra);
@@ -418,11 +503,32 @@ fn request_errors_go_back_and_unknown_parameters_are_ignored() {
     }
     let (code, verifier) = code(&b, &[("scope", "email openid"), ("nonce", "")]);
     let (_, tok) = redeem(&t, &code, &verifier);
-    let claims = verify(&t, tok["id_token"].as_str().unwrap(), jsonwebtoken::Algorithm::RS256, "rp-client").unwrap();
+    let claims = verify(
+        &t,
+        tok["id_token"].as_str().unwrap(),
+        jsonwebtoken::Algorithm::RS256,
+        "rp-client",
+    )
+    .unwrap();
     assert!(claims.get("nonce").is_none());
     assert_eq!(claims["email"], AGENT);
     assert!(claims.get("given_name").is_none(), "profile was not asked");
-    assert!(tok.get("refresh_token").is_none(), "offline_access was not asked");
+    assert!(
+        tok.get("refresh_token").is_none(),
+        "offline_access was not asked"
+    );
+    // The same request as a form.
+    let (_, challenge) = pkce();
+    let r = b
+        .client
+        .post(t.url("auth.test", "/oidc/authorize"))
+        .form(&auth_params(&[
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]))
+        .send()
+        .unwrap();
+    assert!(answer(&r, RP_CB).contains_key("code"));
 }
 
 /// oidcc-codereuse, oidcc-codereuse-30seconds, oidcc-server-client-secret-post, and the token
@@ -437,8 +543,15 @@ fn codes_are_single_use_and_bound_to_client_redirect_and_verifier() {
     let (status, tok) = redeem(&t, &c, &v);
     assert_eq!(status, 200);
     let (status, err) = redeem(&t, &c, &v);
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")));
-    assert_eq!(userinfo(&t, tok["access_token"].as_str().unwrap()).0, 401, "the replay revoked the first tokens");
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        userinfo(&t, tok["access_token"].as_str().unwrap()).0,
+        401,
+        "the replay revoked the first tokens"
+    );
 
     // client_secret_post works; a wrong secret, an unknown client, both methods at once do not.
     let (c, v) = code(&b, &[]);
@@ -458,7 +571,10 @@ fn codes_are_single_use_and_bound_to_client_redirect_and_verifier() {
         token(&t, &pairs, basic)
     };
     let (status, err) = send(as_ref(&form("wrong-secret")), None);
-    assert_eq!((status, err["error"].as_str()), (401, Some("invalid_client")));
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
     let (status, _) = send(as_ref(&form(SECRET)), Some(("rp-client", SECRET)));
     assert_eq!(status, 401, "two authentication methods");
     let (status, err) = send(as_ref(&form(SECRET)), None);
@@ -467,25 +583,70 @@ fn codes_are_single_use_and_bound_to_client_redirect_and_verifier() {
     // A code presented by another (authenticated) client, or with another redirect URI, or
     // another verifier, is refused and burnt.
     let (c, v) = code(&b, &[]);
-    let (status, err) = token(&t, &[("grant_type", "authorization_code"), ("code", &c), ("redirect_uri", RP_CB), ("code_verifier", &v)], Some(("other-client", OTHER_SECRET)));
-    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")));
+    let (status, err) = token(
+        &t,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &c),
+            ("redirect_uri", RP_CB),
+            ("code_verifier", &v),
+        ],
+        Some(("other-client", OTHER_SECRET)),
+    );
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     assert_eq!(redeem(&t, &c, &v).0, 400, "burnt");
     let (c, v) = code(&b, &[]);
-    let (status, _) = token(&t, &[("grant_type", "authorization_code"), ("code", &c), ("redirect_uri", "http://rp.test/cb2?x=1"), ("code_verifier", &v)], Some(("rp-client", SECRET)));
+    let (status, _) = token(
+        &t,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &c),
+            ("redirect_uri", "http://rp.test/cb2?x=1"),
+            ("code_verifier", &v),
+        ],
+        Some(("rp-client", SECRET)),
+    );
     assert_eq!(status, 400);
     let (c, _) = code(&b, &[]);
     let (other_verifier, _) = pkce();
     assert_eq!(redeem(&t, &c, &other_verifier).0, 400);
     let (c, _) = code(&b, &[]);
-    let (status, _) = token(&t, &[("grant_type", "authorization_code"), ("code", &c), ("redirect_uri", RP_CB)], Some(("rp-client", SECRET)));
+    let (status, _) = token(
+        &t,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &c),
+            ("redirect_uri", RP_CB),
+        ],
+        Some(("rp-client", SECRET)),
+    );
     assert_eq!(status, 400, "verifier missing");
     // Downgrade: a code issued without a challenge redeemed with a verifier.
     let r = authorize(&b, &auth_params(&[]));
     let q = answer(&r, RP_CB);
-    let (status, _) = token(&t, &[("grant_type", "authorization_code"), ("code", &q["code"]), ("redirect_uri", RP_CB), ("code_verifier", &other_verifier)], Some(("rp-client", SECRET)));
+    let (status, _) = token(
+        &t,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", RP_CB),
+            ("code_verifier", &other_verifier),
+        ],
+        Some(("rp-client", SECRET)),
+    );
     assert_eq!(status, 400);
-    let (status, err) = token(&t, &[("grant_type", "password"), ("username", AGENT)], Some(("rp-client", SECRET)));
-    assert_eq!((status, err["error"].as_str()), (400, Some("unsupported_grant_type")));
+    let (status, err) = token(
+        &t,
+        &[("grant_type", "password"), ("username", AGENT)],
+        Some(("rp-client", SECRET)),
+    );
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
 }
 
 /// Public clients: PKCE is mandatory and no secret is accepted.
@@ -511,11 +672,32 @@ fn public_clients_need_pkce() {
     p.push(("code_challenge", &challenge));
     let r = authorize(&b, &p);
     let c = answer(&r, "http://spa.test/cb")["code"].clone();
-    let (status, _) = token(&t, &[("grant_type", "authorization_code"), ("code", &c), ("redirect_uri", "http://spa.test/cb"), ("client_id", "spa-client"), ("client_secret", "guess"), ("code_verifier", &verifier)], None);
+    let (status, _) = token(
+        &t,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &c),
+            ("redirect_uri", "http://spa.test/cb"),
+            ("client_id", "spa-client"),
+            ("client_secret", "guess"),
+            ("code_verifier", &verifier),
+        ],
+        None,
+    );
     assert_eq!(status, 401, "a public client presents no secret");
     let r = authorize(&b, &p);
     let c = answer(&r, "http://spa.test/cb")["code"].clone();
-    let (status, tok) = token(&t, &[("grant_type", "authorization_code"), ("code", &c), ("redirect_uri", "http://spa.test/cb"), ("client_id", "spa-client"), ("code_verifier", &verifier)], None);
+    let (status, tok) = token(
+        &t,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &c),
+            ("redirect_uri", "http://spa.test/cb"),
+            ("client_id", "spa-client"),
+            ("code_verifier", &verifier),
+        ],
+        None,
+    );
     assert_eq!(status, 200, "{tok}");
 }
 
@@ -533,9 +715,18 @@ fn prompt_max_age_and_login_hint() {
     assert!(login.starts_with("/login?return_to="), "{login}");
     let (page, _) = anon.visit(&t.url("auth.test", &login));
     let html = page.text().unwrap();
-    assert!(html.contains(&format!("value=\"{AGENT}\"")), "login_hint pre-fills the e-mail");
+    assert!(
+        html.contains(&format!("value=\"{AGENT}\"")),
+        "login_hint pre-fills the e-mail"
+    );
     // Signing in comes back to the request, which now answers with a code.
-    let return_to = url::Url::parse(&t.url("auth.test", &login)).unwrap().query_pairs().find(|(k, _)| k == "return_to").unwrap().1.into_owned();
+    let return_to = url::Url::parse(&t.url("auth.test", &login))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .unwrap()
+        .1
+        .into_owned();
     let (status, loc) = anon.login_with_return(AGENT, PASSWORD, &return_to);
     assert_eq!(status, 303);
     let r = anon.client.get(t.url("auth.test", &loc)).send().unwrap();
@@ -553,23 +744,54 @@ fn prompt_max_age_and_login_hint() {
         let before = convergences::directory::now();
         let r = authorize(&b, &auth_params(&[extra]));
         let loc = location(&r);
-        assert!(loc.starts_with("/login?return_to=") && loc.contains("reauth=1"), "{extra:?}: {loc}");
+        assert!(
+            loc.starts_with("/login?return_to=") && loc.contains("reauth=1"),
+            "{extra:?}: {loc}"
+        );
         let (page, _) = b.visit(&t.url("auth.test", &loc));
         let html = page.text().unwrap();
-        assert!(html.contains("name=\"password\""), "the form is shown despite the session");
-        let return_to = url::Url::parse(&t.url("auth.test", &loc)).unwrap().query_pairs().find(|(k, _)| k == "return_to").unwrap().1.into_owned();
+        assert!(
+            html.contains("name=\"password\""),
+            "the form is shown despite the session"
+        );
+        let return_to = url::Url::parse(&t.url("auth.test", &loc))
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "return_to")
+            .unwrap()
+            .1
+            .into_owned();
         let r = b
             .client
             .post(t.url("auth.test", "/login"))
-            .form(&[("csrf", csrf_of(&html).as_str()), ("email", AGENT), ("password", PASSWORD), ("return_to", &return_to)])
+            .form(&[
+                ("csrf", csrf_of(&html).as_str()),
+                ("email", AGENT),
+                ("password", PASSWORD),
+                ("return_to", &return_to),
+            ])
             .send()
             .unwrap();
         assert_eq!(r.status(), 303);
         let loc = location(&r);
         let r = b.client.get(t.url("auth.test", &loc)).send().unwrap();
         let q = answer(&r, RP_CB);
-        let (_, tok) = token(&t, &[("grant_type", "authorization_code"), ("code", &q["code"]), ("redirect_uri", RP_CB)], Some(("rp-client", SECRET)));
-        let claims = verify(&t, tok["id_token"].as_str().unwrap(), jsonwebtoken::Algorithm::RS256, "rp-client").unwrap();
+        let (_, tok) = token(
+            &t,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &q["code"]),
+                ("redirect_uri", RP_CB),
+            ],
+            Some(("rp-client", SECRET)),
+        );
+        let claims = verify(
+            &t,
+            tok["id_token"].as_str().unwrap(),
+            jsonwebtoken::Algorithm::RS256,
+            "rp-client",
+        )
+        .unwrap();
         assert!(claims["auth_time"].as_i64().unwrap() >= before, "{extra:?}");
     }
 }
@@ -592,7 +814,11 @@ fn roles_and_revocation_are_the_proxys() {
     let (_, tok) = redeem(&t, &c, &v);
     let access = tok["access_token"].as_str().unwrap().to_string();
     let (_, info) = userinfo(&t, &access);
-    assert_eq!(info["roles"], serde_json::json!([{ "role": "utilisateur", "structure": "mairie-exemple" }]), "this application's roles only");
+    assert_eq!(
+        info["roles"],
+        serde_json::json!([{ "role": "utilisateur", "structure": "mairie-exemple" }]),
+        "this application's roles only"
+    );
     // Role removed: the tokens stop.
     let id = t.user_id(AGENT);
     t.block_on(async {
@@ -604,7 +830,14 @@ fn roles_and_revocation_are_the_proxys() {
     });
     t.gw.user_changed(id);
     assert_eq!(userinfo(&t, &access).0, 401);
-    let (status, _) = token(&t, &[("grant_type", "refresh_token"), ("refresh_token", tok["refresh_token"].as_str().unwrap())], Some(("rp-client", SECRET)));
+    let (status, _) = token(
+        &t,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tok["refresh_token"].as_str().unwrap()),
+        ],
+        Some(("rp-client", SECRET)),
+    );
     assert_eq!(status, 400);
     // Revocation of the user's sessions (lock, deletion, password change) ends them too.
     grant(&t, AGENT, "rp", "utilisateur");
@@ -615,7 +848,11 @@ fn roles_and_revocation_are_the_proxys() {
     t.block_on(t.gw.revoke_user(id)).unwrap();
     assert_eq!(userinfo(&t, &access).0, 401);
     assert_eq!(userinfo(&t, "not-a-token").0, 401);
-    let r = t.client(false).get(t.url("auth.test", "/oidc/userinfo")).send().unwrap();
+    let r = t
+        .client(false)
+        .get(t.url("auth.test", "/oidc/userinfo"))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 401);
 }
 
@@ -630,22 +867,60 @@ fn id_tokens_and_assertions_never_cross_and_logout_cannot_redirect_elsewhere() {
     let idt = tok["id_token"].as_str().unwrap().to_string();
     // The assertion the proxy sends to bip.
     let echo = b.get_json(&t.url("bip.test", "/"));
-    let assertion = echo["headers"]["x-convergences-assertion"][0].as_str().unwrap().to_string();
-    assert!(verify(&t, &assertion, jsonwebtoken::Algorithm::EdDSA, "bip").is_some(), "the assertion verifies as itself");
+    let assertion = echo["headers"]["x-convergences-assertion"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        verify(&t, &assertion, jsonwebtoken::Algorithm::EdDSA, "bip").is_some(),
+        "the assertion verifies as itself"
+    );
     // ID token checked as an application checks an assertion (EdDSA, audience = slug).
-    for alg in [jsonwebtoken::Algorithm::EdDSA, jsonwebtoken::Algorithm::RS256] {
+    for alg in [
+        jsonwebtoken::Algorithm::EdDSA,
+        jsonwebtoken::Algorithm::RS256,
+    ] {
         for aud in ["bip", "rp", "netcotisations", "site"] {
-            assert!(verify(&t, &idt, alg, aud).is_none(), "ID token accepted as assertion for {aud}");
+            assert!(
+                verify(&t, &idt, alg, aud).is_none(),
+                "ID token accepted as assertion for {aud}"
+            );
         }
     }
     // EdDSA ID tokens (other-client) use a key of their own: still not an assertion.
-    let r = authorize(&b, &[("response_type", "code"), ("client_id", "other-client"), ("redirect_uri", "http://other.test/cb"), ("scope", "openid"), ("state", "s")]);
+    let r = authorize(
+        &b,
+        &[
+            ("response_type", "code"),
+            ("client_id", "other-client"),
+            ("redirect_uri", "http://other.test/cb"),
+            ("scope", "openid"),
+            ("state", "s"),
+        ],
+    );
     let oc = answer(&r, "http://other.test/cb")["code"].clone();
-    let (status, otok) = token(&t, &[("grant_type", "authorization_code"), ("code", &oc), ("redirect_uri", "http://other.test/cb")], Some(("other-client", OTHER_SECRET)));
+    let (status, otok) = token(
+        &t,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &oc),
+            ("redirect_uri", "http://other.test/cb"),
+        ],
+        Some(("other-client", OTHER_SECRET)),
+    );
     assert_eq!(status, 200, "{otok}");
     let eddsa_idt = otok["id_token"].as_str().unwrap();
-    assert!(verify(&t, eddsa_idt, jsonwebtoken::Algorithm::EdDSA, "other-client").is_some());
-    assert_ne!(jsonwebtoken::decode_header(eddsa_idt).unwrap().kid, jsonwebtoken::decode_header(&assertion).unwrap().kid);
+    assert!(verify(
+        &t,
+        eddsa_idt,
+        jsonwebtoken::Algorithm::EdDSA,
+        "other-client"
+    )
+    .is_some());
+    assert_ne!(
+        jsonwebtoken::decode_header(eddsa_idt).unwrap().kid,
+        jsonwebtoken::decode_header(&assertion).unwrap().kid
+    );
     for aud in ["bip", "other", "rp"] {
         assert!(verify(&t, eddsa_idt, jsonwebtoken::Algorithm::EdDSA, aud).is_none());
     }
@@ -659,15 +934,18 @@ fn id_tokens_and_assertions_never_cross_and_logout_cannot_redirect_elsewhere() {
     let forged = {
         // A token signed with a key of the attacker's, claiming our issuer.
         let other = tempfile::tempdir().unwrap();
-        let attacker = convergences::oidc::keys::OidcKeys::load(&convergences::config::OidcSettings {
-            rsa_key_file: other.path().join("r.pem"),
-            eddsa_key_file: other.path().join("e.pem"),
-            previous_key_files: vec![],
-            token_requests_per_minute: 1,
-        })
-        .unwrap();
+        let attacker =
+            convergences::oidc::keys::OidcKeys::load(&convergences::config::OidcSettings {
+                rsa_key_file: other.path().join("r.pem"),
+                eddsa_key_file: other.path().join("e.pem"),
+                previous_key_files: vec![],
+                token_requests_per_minute: 1,
+            })
+            .unwrap();
         let claims: Value = serde_json::json!({ "iss": t.gw.config.public_url, "sub": "x", "aud": "rp-client", "exp": 9999999999i64 });
-        attacker.sign(convergences::config::IdTokenAlg::Rs256, "JWT", &claims).unwrap()
+        attacker
+            .sign(convergences::config::IdTokenAlg::Rs256, "JWT", &claims)
+            .unwrap()
     };
     for (hint, uri) in [
         (assertion.as_str(), RP_BYE),
@@ -679,7 +957,13 @@ fn id_tokens_and_assertions_never_cross_and_logout_cannot_redirect_elsewhere() {
     ] {
         let r = b
             .client
-            .get(t.url("auth.test", &format!("/oidc/logout?{}", query(&[("id_token_hint", hint), ("post_logout_redirect_uri", uri)]))))
+            .get(t.url(
+                "auth.test",
+                &format!(
+                    "/oidc/logout?{}",
+                    query(&[("id_token_hint", hint), ("post_logout_redirect_uri", uri)])
+                ),
+            ))
             .send()
             .unwrap();
         assert_eq!(r.status(), 400, "{uri}");
@@ -688,17 +972,35 @@ fn id_tokens_and_assertions_never_cross_and_logout_cannot_redirect_elsewhere() {
     // Without a hint, the user is asked; a cross-site GET does not log out.
     let r = b
         .client
-        .get(t.url("auth.test", &format!("/oidc/logout?{}", query(&[("client_id", "rp-client"), ("post_logout_redirect_uri", RP_BYE)]))))
+        .get(t.url(
+            "auth.test",
+            &format!(
+                "/oidc/logout?{}",
+                query(&[
+                    ("client_id", "rp-client"),
+                    ("post_logout_redirect_uri", RP_BYE)
+                ])
+            ),
+        ))
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
     let html = r.text().unwrap();
     assert!(html.contains("Démo OpenID Connect"), "{html}");
-    assert_eq!(userinfo(&t, tok["access_token"].as_str().unwrap()).0, 200, "still signed in");
+    assert_eq!(
+        userinfo(&t, tok["access_token"].as_str().unwrap()).0,
+        200,
+        "still signed in"
+    );
     let r = b
         .client
         .post(t.url("auth.test", "/oidc/logout"))
-        .form(&[("csrf", csrf_of(&html).as_str()), ("confirm", "1"), ("client_id", "rp-client"), ("post_logout_redirect_uri", RP_BYE)])
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("confirm", "1"),
+            ("client_id", "rp-client"),
+            ("post_logout_redirect_uri", RP_BYE),
+        ])
         .send()
         .unwrap();
     assert_eq!(r.status(), 303);
@@ -720,7 +1022,9 @@ fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
             axum::routing::post(move |body: String| {
                 let g = g.clone();
                 async move {
-                    if let Some((_, t)) = form_urlencoded::parse(body.as_bytes()).find(|(k, _)| k == "logout_token") {
+                    if let Some((_, t)) =
+                        form_urlencoded::parse(body.as_bytes()).find(|(k, _)| k == "logout_token")
+                    {
                         g.lock().unwrap().push(t.into_owned());
                     }
                     ""
@@ -746,7 +1050,8 @@ fn wait_for(got: &std::sync::Arc<std::sync::Mutex<Vec<String>>>, n: usize) -> Ve
 fn check_logout_token(t: &TestGateway, jwt: &str, sub: &Value, sid: &Value) {
     let header = jsonwebtoken::decode_header(jwt).unwrap();
     assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
-    let claims = verify(t, jwt, jsonwebtoken::Algorithm::RS256, "rp-client").expect("signed by the provider");
+    let claims = verify(t, jwt, jsonwebtoken::Algorithm::RS256, "rp-client")
+        .expect("signed by the provider");
     assert_eq!(&claims["sub"], sub);
     assert_eq!(&claims["sid"], sid);
     assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
@@ -761,7 +1066,13 @@ fn backchannel_logout_on_portal_logout() {
     let b = signed_in(&t);
     let (c, v) = code(&b, &[]);
     let (_, tok) = redeem(&t, &c, &v);
-    let claims = verify(&t, tok["id_token"].as_str().unwrap(), jsonwebtoken::Algorithm::RS256, "rp-client").unwrap();
+    let claims = verify(
+        &t,
+        tok["id_token"].as_str().unwrap(),
+        jsonwebtoken::Algorithm::RS256,
+        "rp-client",
+    )
+    .unwrap();
     b.logout();
     let tokens = wait_for(&got, 1);
     assert_eq!(tokens.len(), 1, "one logout token");
@@ -788,11 +1099,23 @@ fn backchannel_logout_across_two_instances() {
     // The code issued by one instance is redeemed at the other.
     let (status, tok) = redeem(&b_inst, &c, &v);
     assert_eq!(status, 200, "{tok}");
-    let claims = verify(&b_inst, tok["id_token"].as_str().unwrap(), jsonwebtoken::Algorithm::RS256, "rp-client").unwrap();
+    let claims = verify(
+        &b_inst,
+        tok["id_token"].as_str().unwrap(),
+        jsonwebtoken::Algorithm::RS256,
+        "rp-client",
+    )
+    .unwrap();
     assert_eq!(userinfo(&a, tok["access_token"].as_str().unwrap()).0, 200);
     // Log out through the second instance.
     // Cookies are not bound to a port: the browser presents the same session there.
-    let page = b.client.get(b_inst.url("auth.test", "/logout")).send().unwrap().text().unwrap();
+    let page = b
+        .client
+        .get(b_inst.url("auth.test", "/logout"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     let r = b
         .client
         .post(b_inst.url("auth.test", "/logout"))
@@ -815,16 +1138,31 @@ fn backchannel_logout_across_two_instances() {
 #[test]
 fn interop_with_openid_client() {
     let required = std::env::var("CONVERGENCES_INTEROP").is_ok_and(|v| v == "1");
-    if std::process::Command::new("node").arg("--version").output().is_err() {
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         assert!(!required, "CONVERGENCES_INTEROP=1 but Node.js is missing");
         eprintln!("skipped here: needs Node.js");
         return;
     }
     let t = gateway();
     let issuer = t.gw.config.public_url.clone();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/openid-client/run.sh");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/interop/openid-client/run.sh"
+    );
     let out = std::process::Command::new(script)
-        .args([issuer.as_str(), "rp-client", SECRET, RP_CB, RP_BYE, AGENT, PASSWORD])
+        .args([
+            issuer.as_str(),
+            "rp-client",
+            SECRET,
+            RP_CB,
+            RP_BYE,
+            AGENT,
+            PASSWORD,
+        ])
         .output()
         .expect("run the relying party");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -833,18 +1171,28 @@ fn interop_with_openid_client() {
         "openid-client failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON report");
+    let report: Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("a JSON report");
     let idt = &report["id_token_claims"];
     assert_eq!(idt["iss"], issuer.as_str());
     assert_eq!(idt["aud"], "rp-client");
     assert_eq!(idt["email"], AGENT);
     assert_eq!(idt["family_name"], "Agent");
-    assert_eq!(idt["roles"], serde_json::json!([{ "role": "utilisateur", "structure": "mairie-exemple" }]));
+    assert_eq!(
+        idt["roles"],
+        serde_json::json!([{ "role": "utilisateur", "structure": "mairie-exemple" }])
+    );
     assert_eq!(report["userinfo"]["sub"], idt["sub"]);
     assert_eq!(report["userinfo"]["structure"], "mairie-exemple");
     assert_eq!(report["refreshed_sub"], idt["sub"]);
     assert_eq!(report["refresh_rotated"], true);
     assert_eq!(report["logout_status"], 303);
     assert_eq!(report["after_logout"], format!("{RP_BYE}?state=bye"));
-    assert!(report["userinfo_after_logout"].as_str().unwrap().starts_with("refused"), "{report}");
+    assert!(
+        report["userinfo_after_logout"]
+            .as_str()
+            .unwrap()
+            .starts_with("refused"),
+        "{report}"
+    );
 }

@@ -108,10 +108,7 @@ fn app(i: usize, a: &AppSection, portal_host: &str, p: &mut Problems) -> Option<
     if a.name.trim().is_empty() {
         p.add(key(i, "name"), "must not be empty");
     }
-    let oidc = a
-        .oidc
-        .as_ref()
-        .and_then(|c| super::oidc::client(i, c, p));
+    let oidc = a.oidc.as_ref().and_then(|c| super::oidc::client(i, c, p));
     let oidc_only = a.upstreams.is_empty() && a.oidc.is_some();
     let (host, path_prefix) = if oidc_only {
         oidc_only_entry(i, a, p)
@@ -164,11 +161,7 @@ fn app(i: usize, a: &AppSection, portal_host: &str, p: &mut Problems) -> Option<
 
 /// An application reached only through OpenID Connect has its own URL for the tile and no
 /// route on the gateway.
-fn oidc_only_entry(
-    i: usize,
-    a: &AppSection,
-    p: &mut Problems,
-) -> (Option<String>, Option<String>) {
+fn oidc_only_entry(i: usize, a: &AppSection, p: &mut Problems) -> (Option<String>, Option<String>) {
     if a.host.is_some() || a.path_prefix.is_some() {
         p.add(
             key(i, "host"),

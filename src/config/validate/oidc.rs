@@ -36,7 +36,9 @@ pub(crate) fn uri_problem(raw: &str) -> Option<String> {
         return Some(format!("{raw:?} is not an absolute URL"));
     };
     if !matches!(u.scheme(), "https" | "http") || u.host_str().is_none_or(str::is_empty) {
-        return Some(format!("{raw:?} must be an http:// or https:// URL with a host"));
+        return Some(format!(
+            "{raw:?} must be an http:// or https:// URL with a host"
+        ));
     }
     if u.fragment().is_some() {
         return Some(format!("{raw:?} must not have a fragment (#...)"));
@@ -82,7 +84,9 @@ pub(super) fn client(i: usize, c: &OidcClientSection, p: &mut Problems) -> Optio
             ClientSecret::None
         }
         (false, Some(h), None) => {
-            if argon2::password_hash::phc::PasswordHash::new(h).is_err() || !h.starts_with("$argon2") {
+            if argon2::password_hash::phc::PasswordHash::new(h).is_err()
+                || !h.starts_with("$argon2")
+            {
                 p.add(
                     key(i, "client_secret_hash"),
                     "must be an Argon2 hash in PHC form (\"$argon2id$...\"), as printed by `convergences hash-secret`",
@@ -200,7 +204,10 @@ mod tests {
 
     #[test]
     fn an_oidc_only_application_loads() {
-        let c = load(&client("id_token_signed_response_alg = \"EdDSA\"\noffline_access = true\n")).unwrap();
+        let c = load(&client(
+            "id_token_signed_response_alg = \"EdDSA\"\noffline_access = true\n",
+        ))
+        .unwrap();
         let app = &c.apps[0];
         assert!(app.upstreams.is_empty());
         assert_eq!(app.url.as_deref(), Some("https://rp.example/"));
@@ -208,7 +215,10 @@ mod tests {
         assert_eq!(o.id_token_alg, IdTokenAlg::EdDsa);
         assert!(matches!(o.secret, ClientSecret::Hash(_)));
         assert!(o.offline_access);
-        assert_eq!(c.oidc.rsa_key_file, std::path::Path::new("data/oidc-rsa-key.pem"));
+        assert_eq!(
+            c.oidc.rsa_key_file,
+            std::path::Path::new("data/oidc-rsa-key.pem")
+        );
     }
 
     #[test]
@@ -234,10 +244,14 @@ mod tests {
             (&format!("[oidc]\ntoken_requests_per_minute = 0\n{}", client("")), "oidc.token_requests_per_minute"),
         ];
         for (text, key) in cases {
-            let e = load(text).err().unwrap_or_else(|| panic!("accepted: {text}"));
+            let e = load(text)
+                .err()
+                .unwrap_or_else(|| panic!("accepted: {text}"));
             assert!(e.contains(&format!("key `{key}")), "{key}: {e}");
         }
-        let e = load(&client("client_secret_env = \"PATH\"\n")).err().unwrap();
+        let e = load(&client("client_secret_env = \"PATH\"\n"))
+            .err()
+            .unwrap();
         assert!(e.contains("not both"), "{e}");
     }
 }

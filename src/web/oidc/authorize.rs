@@ -5,9 +5,10 @@
 use super::super::context::PortalRequest;
 use super::super::error::{WebError, WebResult};
 use crate::oidc::grants::{CodeRecord, Grant, Grants};
-use crate::oidc::request::{self, AuthError, Prompt};
 use crate::oidc::params;
-use axum::http::{header, StatusCode, Uri};
+use crate::oidc::request::{self, AuthError, Prompt};
+use axum::body::Bytes;
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 fn found(location: &str) -> WebResult<Response> {
@@ -29,10 +30,21 @@ fn answer(redirect_uri: &str, pairs: &[(&str, &str)]) -> WebResult<Response> {
     found(u.as_str())
 }
 
-pub async fn authorize(ctx: PortalRequest, uri: Uri) -> WebResult<Response> {
+/// GET, or POST with the parameters as a form (OpenID Connect Core section 3.1.2.1).
+pub async fn authorize(
+    ctx: PortalRequest,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> WebResult<Response> {
     let gw = ctx.gw.clone();
     let issuer = gw.config.public_url.clone();
-    let p = params::parse(uri.query().unwrap_or("").as_bytes()).map_err(|_| {
+    let raw: &[u8] = if method == Method::POST {
+        &body
+    } else {
+        uri.query().unwrap_or("").as_bytes()
+    };
+    let p = params::parse(raw).map_err(|_| {
         WebError::BadRequest("La demande de connexion de l'application est invalide.".into())
     })?;
     let routes = gw.routes();
@@ -63,7 +75,11 @@ pub async fn authorize(ctx: PortalRequest, uri: Uri) -> WebResult<Response> {
     };
     let now = crate::directory::now();
     let signed_in = ctx.user.as_ref().map(|u| {
-        let a = u.live.record.assurance.or_password(u.live.record.created_at);
+        let a = u
+            .live
+            .record
+            .assurance
+            .or_password(u.live.record.created_at);
         (u, a)
     });
     let fresh = signed_in
@@ -105,7 +121,8 @@ pub async fn authorize(ctx: PortalRequest, uri: Uri) -> WebResult<Response> {
     }
     let store = gw.sessions.store.as_ref();
     let grants = Grants(store);
-    let remaining = (user.live.record.created_at + gw.sessions.absolute.as_secs() as i64 - now).max(1);
+    let remaining =
+        (user.live.record.created_at + gw.sessions.absolute.as_secs() as i64 - now).max(1);
     let grant = grants
         .create(
             &Grant {

@@ -57,7 +57,9 @@ pub async fn end_session(
         (None, c) => c.cloned(),
     };
     let routes = gw.routes();
-    let app = client_id.as_deref().and_then(|c| routes.app_by_client_id(c));
+    let app = client_id
+        .as_deref()
+        .and_then(|c| routes.app_by_client_id(c));
     if client_id.is_some() && app.is_none() {
         return Err(bad());
     }
@@ -88,10 +90,15 @@ pub async fn end_session(
             && p.get("confirm").is_some()
             && ctx.csrf_ok(p.get("csrf").map(String::as_str).unwrap_or(""));
         if !hinted && !confirmed {
-            let fields = ["id_token_hint", "client_id", "post_logout_redirect_uri", "state"]
-                .iter()
-                .filter_map(|k| p.get(*k).map(|v| (k.to_string(), v.clone())))
-                .collect();
+            let fields = [
+                "id_token_hint",
+                "client_id",
+                "post_logout_redirect_uri",
+                "state",
+            ]
+            .iter()
+            .filter_map(|k| p.get(*k).map(|v| (k.to_string(), v.clone())))
+            .collect();
             let page = ConfirmPage {
                 l: ctx.layout("Déconnexion"),
                 app_name: app.map(|a| a.cfg.name.clone()).unwrap_or_default(),

@@ -22,17 +22,32 @@ pub fn routes() -> Router<Arc<Gateway>> {
     use crate::oidc::{AUTHORIZE_PATH, DISCOVERY_PATH, LOGOUT_PATH, TOKEN_PATH, USERINFO_PATH};
     Router::new()
         .route(DISCOVERY_PATH, get(discovery))
-        .route(AUTHORIZE_PATH, get(authorize::authorize))
+        .route(
+            AUTHORIZE_PATH,
+            get(authorize::authorize).post(authorize::authorize),
+        )
         .route(TOKEN_PATH, axum::routing::post(token::token))
-        .route(USERINFO_PATH, get(userinfo::userinfo).post(userinfo::userinfo))
-        .route(LOGOUT_PATH, get(logout::end_session).post(logout::end_session))
+        .route(
+            USERINFO_PATH,
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+        .route(
+            LOGOUT_PATH,
+            get(logout::end_session).post(logout::end_session),
+        )
 }
 
 async fn discovery(State(gw): State<Arc<Gateway>>) -> Response {
     let mut res = axum::Json(crate::oidc::discovery(&gw.config.public_url)).into_response();
     let h = res.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     res
 }
 
@@ -81,11 +96,15 @@ impl From<crate::directory::DirectoryError> for OAuthError {
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         crate::telemetry::oidc_event(self.error);
-        let body = serde_json::json!({ "error": self.error, "error_description": self.description });
+        let body =
+            serde_json::json!({ "error": self.error, "error_description": self.description });
         let mut res = (self.status, axum::Json(body)).into_response();
         let h = res.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
         if let Some(c) = self.challenge {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
         }

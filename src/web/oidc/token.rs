@@ -28,9 +28,11 @@ pub async fn token(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Byt
 async fn handle(gw: &Gateway, headers: &HeaderMap, body: &[u8]) -> OResult<Response> {
     let form = params::parse(body)
         .map_err(|_| OAuthError::new("invalid_request", "malformed or repeated parameters"))?;
-    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let presented = client_auth::presented(auth, &form)
-        .map_err(|m| OAuthError::new("invalid_client", m))?;
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let presented =
+        client_auth::presented(auth, &form).map_err(|m| OAuthError::new("invalid_client", m))?;
     let unauthenticated = || {
         let mut e = OAuthError::new("invalid_client", "client authentication failed");
         if presented.basic {
@@ -39,7 +41,10 @@ async fn handle(gw: &Gateway, headers: &HeaderMap, body: &[u8]) -> OResult<Respo
         e
     };
     if !gw.oidc.token_allowed(&presented.client_id) {
-        return Err(OAuthError::new("slow_down", "too many token requests for this client"));
+        return Err(OAuthError::new(
+            "slow_down",
+            "too many token requests for this client",
+        ));
     }
     let routes = gw.routes();
     let app = routes
@@ -50,7 +55,8 @@ async fn handle(gw: &Gateway, headers: &HeaderMap, body: &[u8]) -> OResult<Respo
         return Err(unauthenticated());
     }
     let grants = Grants(gw.sessions.store.as_ref());
-    let invalid_grant = || OAuthError::new("invalid_grant", "the grant is invalid, expired or revoked");
+    let invalid_grant =
+        || OAuthError::new("invalid_grant", "the grant is invalid, expired or revoked");
     let (grant_id, grant) = match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
             let code = form.get("code").ok_or_else(invalid_grant)?;
@@ -100,7 +106,10 @@ async fn handle(gw: &Gateway, headers: &HeaderMap, body: &[u8]) -> OResult<Respo
             }
             if let Some(s) = form.get("scope") {
                 if !s.split(' ').all(|x| g.has_scope(x)) {
-                    return Err(OAuthError::new("invalid_scope", "more than the original grant"));
+                    return Err(OAuthError::new(
+                        "invalid_scope",
+                        "more than the original grant",
+                    ));
                 }
             }
             (id, g)
@@ -116,7 +125,16 @@ async fn handle(gw: &Gateway, headers: &HeaderMap, body: &[u8]) -> OResult<Respo
         grants.revoke(&grant_id).await?;
         return Err(invalid_grant());
     };
-    issue(gw, client, &app.cfg.slug, &grants, &grant_id, &grant, &ident.identity).await
+    issue(
+        gw,
+        client,
+        &app.cfg.slug,
+        &grants,
+        &grant_id,
+        &grant,
+        &ident.identity,
+    )
+    .await
 }
 
 async fn issue(
@@ -155,7 +173,9 @@ async fn issue(
             tracing::error!(error = %e, "cannot sign an ID token");
             OAuthError::new("server_error", "cannot sign")
         })?;
-    let access = grants.issue_access(grant_id, client.access_token_ttl).await?;
+    let access = grants
+        .issue_access(grant_id, client.access_token_ttl)
+        .await?;
     let mut body = serde_json::json!({
         "access_token": access,
         "token_type": "Bearer",
@@ -164,7 +184,9 @@ async fn issue(
         "scope": grant.scopes.join(" "),
     });
     if client.offline_access && grant.has_scope("offline_access") {
-        let refresh = grants.issue_refresh(grant_id, client.refresh_token_ttl).await?;
+        let refresh = grants
+            .issue_refresh(grant_id, client.refresh_token_ttl)
+            .await?;
         body["refresh_token"] = serde_json::Value::String(refresh);
     }
     let ttl = std::time::Duration::from_secs(7 * 24 * 3600);
@@ -184,6 +206,9 @@ async fn issue(
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     Ok(res)
 }

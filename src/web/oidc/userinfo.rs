@@ -60,6 +60,9 @@ async fn handle(gw: &Gateway, headers: &HeaderMap) -> Result<Response, OAuthErro
     let mut res = axum::Json(claims).into_response();
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     Ok(res)
 }

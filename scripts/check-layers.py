@@ -17,7 +17,7 @@ LAYERS = [
     {"auth", "config", "data_dir", "error_page", "resilience", "telemetry"},
     {"directory", "mail"},
     {"session"},
-    {"proxy"},
+    {"proxy", "oidc"},
     {"web", "lifecycle", "second_factor"},
     {"state"},
     {"server", "demo", "import", "cli", "main", "lib"},

@@ -106,6 +106,17 @@ pub fn secure(config: &Config) -> usize {
     for k in &config.assertion_previous_key_files {
         n += usize::from(tighten_logged(k, "a previous assertion signing key"));
     }
+    n += usize::from(tighten_logged(
+        &config.oidc.rsa_key_file,
+        "the OpenID Connect RSA signing key",
+    ));
+    n += usize::from(tighten_logged(
+        &config.oidc.eddsa_key_file,
+        "the OpenID Connect Ed25519 signing key",
+    ));
+    for k in &config.oidc.previous_key_files {
+        n += usize::from(tighten_logged(k, "a previous OpenID Connect signing key"));
+    }
     if let MailTransport::Outbox { dir } = &config.mail.transport {
         n += usize::from(tighten_logged(dir, "the mail outbox"));
         let mut messages = 0;

@@ -12,6 +12,7 @@ pub mod error_page;
 pub mod import;
 pub mod lifecycle;
 pub mod mail;
+pub mod oidc;
 pub mod proxy;
 pub mod resilience;
 pub mod second_factor;

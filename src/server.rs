@@ -129,6 +129,12 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
         config.assertion_ttl.as_secs() as i64,
     )?
     .with_previous_keys(&config.assertion_previous_key_files)?;
+    let oidc = crate::oidc::Provider::new(
+        &config.oidc,
+        signer.jwks_json(),
+        config.apps.iter().any(|a| a.oidc.is_some()),
+    )
+    .map_err(|e| StartError::Other(format!("oidc: {e}")))?;
     let secret = load_secret(&config).map_err(StartError::Other)?;
     let factor_keys = crate::state::load_factor_keys(&config).map_err(StartError::Other)?;
     let routes = RouteTable::new(&config);
@@ -174,6 +180,7 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
         routes: arc_swap::ArcSwap::from_pointee(routes),
         secret,
         portal_socket,
+        oidc,
     });
     crate::second_factor::reseal_stale(&gw).await;
     if let (Some(r), Some(cache)) = (redis, session_cache) {
@@ -219,6 +226,15 @@ pub async fn reload_apps(gw: &Gateway) -> Result<ReloadReport, StartError> {
         "server.tls",
         format!("{:?}", new.tls) == format!("{:?}", old.tls),
     );
+    check(
+        "oidc",
+        format!("{:?}", new.oidc) == format!("{:?}", old.oidc),
+    );
+    if new.apps.iter().any(|a| a.oidc.is_some()) {
+        gw.oidc
+            .ensure_keys()
+            .map_err(|e| StartError::Other(format!("oidc: {e}")))?;
+    }
     gw.dir
         .sync_apps(&new.apps)
         .await

@@ -42,6 +42,8 @@ pub struct Gateway {
     pub session_breaker: Option<Arc<crate::resilience::Breaker>>,
     /// Connections and requests in flight in this process (`resilience.max_*`).
     pub limits: Arc<crate::resilience::Limits>,
+    /// The OpenID Connect provider's keys and limits (docs/oidc-provider.md).
+    pub oidc: crate::oidc::Provider,
 }
 
 impl Gateway {
@@ -69,14 +71,33 @@ impl Gateway {
         self.identities.invalidate(user_id);
         let n = self.sessions.revoke_user(user_id).await?;
         self.fanout.publish_now(Event::UserSessions(user_id)).await;
+        self.oidc_sessions_ended(user_id, None).await;
         Ok(n)
     }
 
     /// Ends one session (logout) on every instance.
     pub async fn end_session(&self, key: &SessionKey) -> Result<(), crate::session::SessionError> {
+        let user = self.sessions.store.get(key).await?.map(|r| r.user_id);
         self.sessions.revoke(key).await?;
         self.fanout.publish_now(Event::Session(*key)).await;
+        if let Some(user_id) = user {
+            let sid = crate::oidc::grants::sid_of(key);
+            self.oidc_sessions_ended(user_id, Some(&sid)).await;
+        }
         Ok(())
+    }
+
+    /// Back-channel logout of the OpenID Connect clients of ended sessions.
+    async fn oidc_sessions_ended(&self, user_id: i64, sid: Option<&str>) {
+        crate::oidc::backchannel::session_ended(
+            &self.oidc,
+            self.sessions.store.as_ref(),
+            &self.config.public_url,
+            &self.routes(),
+            user_id,
+            sid,
+        )
+        .await;
     }
 
     /// Counts one self-service request (first visit, reset) for this IP; false when the IP has
@@ -108,6 +129,7 @@ impl Gateway {
             c.sweep();
         }
         self.ip_limiter.retain_recent();
+        self.oidc.sweep();
         let now = std::time::Instant::now();
         self.ip_blocked.retain(|_, until| *until > now);
     }

@@ -133,6 +133,12 @@ pub fn identity_degraded() {
         .increment(1);
 }
 
+/// OpenID Connect provider events: codes and tokens issued, refusals, replays, back-channel
+/// logouts (docs/oidc-provider.md#limits-and-metrics).
+pub fn oidc_event(event: &'static str) {
+    metrics::counter!("convergences_oidc_events_total", "event" => event).increment(1);
+}
+
 pub fn sessions_created() {
     metrics::counter!("convergences_sessions_created_total").increment(1);
 }

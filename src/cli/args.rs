@@ -44,6 +44,9 @@ pub(super) enum Command {
     CheckConfig(ConfigArg),
     /// Apply pending database migrations, then exit.
     Migrate(ConfigArg),
+    /// Generate a secret for an OpenID Connect client and print it with its hash: the hash goes
+    /// in `client_secret_hash` ([apps.oidc]), the secret to the application only.
+    HashSecret,
     /// Operator tasks that do not need the web interface.
     #[command(subcommand)]
     Admin(AdminCommand),

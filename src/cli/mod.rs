@@ -33,6 +33,7 @@ fn run(cli: Cli) -> Result<(), StartError> {
         Command::Demo { listen, data_dir } => demo::run(&listen, data_dir),
         Command::CheckConfig(c) => gateway::check_config(&c.config),
         Command::Migrate(c) => gateway::migrate(&c.config),
+        Command::HashSecret => gateway::hash_secret(),
         Command::Admin(a) => {
             let config = Config::load(a.config_file())?;
             run_admin(&config, a)

@@ -26,6 +26,7 @@ pub struct FileConfig {
     pub audit: AuditSection,
     #[serde(default)]
     pub resilience: ResilienceSection,
+    pub oidc: OidcSection,
     #[serde(default)]
     pub apps: Vec<AppSection>,
 }
@@ -325,7 +326,16 @@ pub struct AppSection {
     pub host: Option<String>,
     #[serde(default)]
     pub path_prefix: Option<String>,
+    /// Empty for an application that only signs in through OpenID Connect (`oidc` and `url`
+    /// set, nothing proxied).
+    #[serde(default)]
     pub upstreams: Vec<String>,
+    /// Where the portal tile of an OpenID Connect-only application points.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The application's OpenID Connect client (docs/oidc-provider.md).
+    #[serde(default)]
+    pub oidc: Option<super::file_oidc::OidcClientSection>,
     #[serde(default = "default_roles")]
     pub roles: Vec<String>,
     #[serde(default)]
@@ -378,6 +388,8 @@ impl Default for HeaderNamesSection {
         }
     }
 }
+
+pub use super::file_oidc::OidcSection;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]

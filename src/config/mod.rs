@@ -7,7 +7,9 @@
 mod env;
 mod error;
 pub mod file;
+mod file_oidc;
 mod model;
+mod model_oidc;
 mod validate;
 
 pub use env::ENV_PREFIX;
@@ -16,6 +18,7 @@ pub use model::{
     AppConfig, Config, HeaderNames, LoginThrottle, MailSettings, MailTransport, Reminders,
     Resilience, Secret, SessionSettings, SmtpSecurity, StoreKind, Threading, TlsConfig,
 };
+pub use model_oidc::{ClientSecret, IdTokenAlg, OidcClient, OidcSettings};
 pub use validate::RESERVED_PREFIXES;
 
 use file::FileConfig;

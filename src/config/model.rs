@@ -106,6 +106,9 @@ pub struct AppConfig {
     pub upstream_sni: String,
     /// Only sessions confirmed with a second factor reach it (docs/security.md#step-up).
     pub require_mfa: bool,
+    /// Tile target of an application without upstreams (OpenID Connect only).
+    pub url: Option<String>,
+    pub oidc: Option<super::model_oidc::OidcClient>,
 }
 
 /// A value that must never reach a log line: `Debug` prints `<redacted>`, so a configuration
@@ -227,5 +230,6 @@ pub struct Config {
     /// Days an audit event is kept.
     pub audit_retention_days: u32,
     pub resilience: Resilience,
+    pub oidc: super::model_oidc::OidcSettings,
     pub apps: Vec<AppConfig>,
 }

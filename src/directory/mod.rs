@@ -10,6 +10,7 @@ pub mod admin_users;
 pub mod apps;
 pub mod audit;
 pub mod audit_log;
+pub mod contact;
 pub mod csv;
 pub mod factors;
 pub mod fields;

@@ -150,7 +150,7 @@ impl Signer {
 }
 
 /// The signing key in a PEM file and its public JWK (with its key id).
-fn public_jwk(pem: &[u8]) -> Result<(EncodingKey, Jwk), String> {
+pub(crate) fn public_jwk(pem: &[u8]) -> Result<(EncodingKey, Jwk), String> {
     let key = EncodingKey::from_ed_pem(pem)
         .map_err(|e| format!("not an Ed25519 private key in PKCS#8 PEM form ({e})"))?;
     let mut jwk = Jwk::from_encoding_key(&key, Algorithm::EdDSA).map_err(|e| e.to_string())?;
@@ -159,7 +159,7 @@ fn public_jwk(pem: &[u8]) -> Result<(EncodingKey, Jwk), String> {
 }
 
 /// A stable key id: the first 16 bytes of the SHA-256 of the public key, base64url.
-fn key_id(jwk: &Jwk) -> String {
+pub(crate) fn key_id(jwk: &Jwk) -> String {
     use base64::Engine;
     use sha2::Digest;
     let public = serde_json::to_string(&jwk.algorithm).unwrap_or_default();
@@ -167,7 +167,7 @@ fn key_id(jwk: &Jwk) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&d[..16])
 }
 
-fn generate_pem() -> Result<String, String> {
+pub(crate) fn generate_pem() -> Result<String, String> {
     use ed25519_dalek::pkcs8::{spki::der::pem::LineEnding, EncodePrivateKey, KeypairBytes};
     let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
     // PKCS#8 v1 (no embedded public key): the form jsonwebtoken derives its JWK from.
@@ -180,7 +180,7 @@ fn generate_pem() -> Result<String, String> {
     .map_err(|e| format!("cannot encode a new key: {e}"))
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(parent) = path.parent() {

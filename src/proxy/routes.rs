@@ -27,6 +27,9 @@ pub struct AppRoute {
     pub origin: String,
     /// Where the portal tile points.
     pub entry_url: String,
+    /// Origins the portal may send the browser to after a form (OpenID Connect redirect and
+    /// post-logout URIs), for the portal's `form-action`.
+    pub redirect_origins: Vec<String>,
     next: AtomicUsize,
     /// Per upstream: Unix time until which it is considered down after a connect failure.
     down_until: Vec<AtomicI64>,
@@ -37,6 +40,13 @@ pub struct AppRoute {
     pub metrics: crate::telemetry::AppMetrics,
 }
 
+/// `scheme://host[:port]` of an absolute URL.
+fn origin_of(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    let o = u.origin();
+    o.is_tuple().then(|| o.ascii_serialization())
+}
+
 /// How long an upstream that refused a connection is skipped when others are available.
 const DOWN_SECONDS: i64 = 5;
 
@@ -44,6 +54,9 @@ impl AppRoute {
     /// Round robin over the upstreams, skipping those marked down unless all are.
     pub fn pick_upstream(&self, avoid: Option<usize>) -> usize {
         let n = self.cfg.upstreams.len();
+        if n == 0 {
+            return 0;
+        }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let now = crate::directory::now();
         for k in 0..n {
@@ -112,12 +125,29 @@ impl RouteTable {
                     .cookie_domain
                     .as_ref()
                     .is_some_and(|d| host == *d || host.ends_with(&format!(".{d}")));
-            let origin = format!("{scheme}://{host}{port_suffix}");
-            let entry_url = format!(
+            let mut origin = format!("{scheme}://{host}{port_suffix}");
+            let mut entry_url = format!(
                 "{origin}{}/",
                 cfg.path_prefix.as_deref().unwrap_or_default()
             );
-            by_host.entry(host).or_default().push(idx);
+            match &cfg.url {
+                // OpenID Connect only: nothing to route, the tile goes to the application.
+                Some(url) if cfg.upstreams.is_empty() => {
+                    entry_url = url.clone();
+                    origin = origin_of(url).unwrap_or_default();
+                }
+                _ => by_host.entry(host).or_default().push(idx),
+            }
+            let mut redirect_origins: Vec<String> = Vec::new();
+            if let Some(c) = &cfg.oidc {
+                for u in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
+                    if let Some(o) = origin_of(u) {
+                        if o != origin && !redirect_origins.contains(&o) {
+                            redirect_origins.push(o);
+                        }
+                    }
+                }
+            }
             let peers = cfg
                 .upstreams
                 .iter()
@@ -136,6 +166,7 @@ impl RouteTable {
                 shares_cookie,
                 origin,
                 entry_url,
+                redirect_origins,
                 next: AtomicUsize::new(0),
                 down_until: cfg.upstreams.iter().map(|_| AtomicI64::new(0)).collect(),
                 cfg: cfg.clone(),
@@ -171,6 +202,16 @@ impl RouteTable {
         } else {
             Target::Unknown
         }
+    }
+
+    /// The application whose OpenID Connect client has this id.
+    pub fn app_by_client_id(&self, client_id: &str) -> Option<&AppRoute> {
+        self.apps.iter().find(|a| {
+            a.cfg
+                .oidc
+                .as_ref()
+                .is_some_and(|c| c.client_id == client_id)
+        })
     }
 
     pub fn app_by_slug(&self, slug: &str) -> Option<&AppRoute> {

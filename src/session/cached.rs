@@ -129,4 +129,17 @@ impl SessionStore for CachedStore {
     async fn ping(&self) -> SResult<()> {
         self.inner.ping().await
     }
+
+    // Never cached: codes and tokens are revoked across instances.
+    async fn put_value(&self, key: &str, value: &str, ttl: Duration) -> SResult<()> {
+        self.inner.put_value(key, value, ttl).await
+    }
+
+    async fn get_value(&self, key: &str) -> SResult<Option<String>> {
+        self.inner.get_value(key).await
+    }
+
+    async fn take_value(&self, key: &str) -> SResult<Option<String>> {
+        self.inner.take_value(key).await
+    }
 }

@@ -14,6 +14,7 @@ pub struct MemoryStore {
     codes: DashMap<SessionKey, (HandshakeCode, Instant)>,
     links: DashMap<SessionKey, (SessionKey, Instant)>,
     once: DashMap<SessionKey, (String, Instant)>,
+    values: DashMap<String, (String, Instant)>,
 }
 
 impl MemoryStore {
@@ -27,6 +28,7 @@ impl MemoryStore {
         self.sessions.retain(|_, (_, exp)| *exp > now);
         self.codes.retain(|_, (_, exp)| *exp > now);
         self.once.retain(|_, (_, exp)| *exp > now);
+        self.values.retain(|_, (_, exp)| *exp > now);
         self.links
             .retain(|_, (s, exp)| *exp > now && self.sessions.contains_key(s));
         self.by_user.retain(|_, keys| {
@@ -144,6 +146,26 @@ impl SessionStore for MemoryStore {
 
     async fn ping(&self) -> SResult<()> {
         Ok(())
+    }
+
+    async fn put_value(&self, key: &str, value: &str, ttl: Duration) -> SResult<()> {
+        self.values
+            .insert(key.to_string(), (value.to_string(), Instant::now() + ttl));
+        Ok(())
+    }
+
+    async fn get_value(&self, key: &str) -> SResult<Option<String>> {
+        Ok(self.values.get(key).and_then(|e| {
+            let (v, exp) = e.value();
+            (*exp > Instant::now()).then(|| v.clone())
+        }))
+    }
+
+    async fn take_value(&self, key: &str) -> SResult<Option<String>> {
+        Ok(self
+            .values
+            .remove(key)
+            .and_then(|(_, (v, exp))| (exp > Instant::now()).then_some(v)))
     }
 
     fn count(&self) -> Option<usize> {

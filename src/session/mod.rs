@@ -184,6 +184,12 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Returns and deletes a value kept by `put_once`: it is read once.
     async fn take_once(&self, key: &SessionKey) -> SResult<Option<String>>;
     async fn ping(&self) -> SResult<()>;
+    /// A small value of another feature (the OpenID Connect provider's codes and tokens) under
+    /// its own key, forgotten after `ttl`. Keys are the callers' own (hashes, never secrets).
+    async fn put_value(&self, key: &str, value: &str, ttl: Duration) -> SResult<()>;
+    async fn get_value(&self, key: &str) -> SResult<Option<String>>;
+    /// Returns and deletes a value: of two instances taking it at once, one gets it.
+    async fn take_value(&self, key: &str) -> SResult<Option<String>>;
     /// Live sessions, when the store can count them cheaply (the in-process one can; Redis
     /// would need a key scan, so it says `None`).
     fn count(&self) -> Option<usize> {
@@ -300,6 +306,18 @@ impl Sessions {
         let ttl = self.idle.min(Duration::from_secs(remaining));
         self.store.replace(key, rec, ttl).await?;
         Ok(true)
+    }
+
+    /// The session behind `key` if it is live, without counting as activity: an application
+    /// using its tokens in the background must not keep the user's session open.
+    pub async fn peek_key(&self, key: &SessionKey) -> SResult<Option<SessionRecord>> {
+        let Some(rec) = self.store.get(key).await? else {
+            return Ok(None);
+        };
+        let now = crate::directory::now();
+        let live = now - rec.created_at < self.absolute.as_secs() as i64
+            && now - rec.last_seen < self.idle.as_secs() as i64;
+        Ok(live.then_some(rec))
     }
 
     pub async fn resolve(&self, token: &str) -> SResult<Option<Live>> {

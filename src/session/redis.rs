@@ -310,6 +310,32 @@ impl SessionStore for RedisStore {
             .await?;
         Ok(())
     }
+
+    async fn put_value(&self, key: &str, value: &str, ttl: Duration) -> SResult<()> {
+        let k = format!("{}o:{key}", self.prefix);
+        self.idempotent(|mut c| {
+            let (k, v) = (k.clone(), value.to_string());
+            async move { c.pset_ex(k, v, millis(ttl)).await }
+        })
+        .await
+    }
+
+    async fn get_value(&self, key: &str) -> SResult<Option<String>> {
+        let k = format!("{}o:{key}", self.prefix);
+        self.idempotent(|mut c| {
+            let k = k.clone();
+            async move { c.get(k).await }
+        })
+        .await
+    }
+
+    async fn take_value(&self, key: &str) -> SResult<Option<String>> {
+        // GETDEL is not retried: it must not run twice.
+        let mut c = self.conn().await?;
+        c.get_del(format!("{}o:{key}", self.prefix))
+            .await
+            .map_err(unavailable)
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,12 @@ pub struct LoginQuery {
     logged_out: Option<String>,
     #[serde(default)]
     expired: Option<String>,
+    /// Sign in again although a session exists (OpenID Connect `prompt=login`, `max_age`).
+    #[serde(default)]
+    reauth: Option<String>,
+    /// Pre-fills the e-mail (OpenID Connect `login_hint`).
+    #[serde(default)]
+    login_hint: String,
 }
 
 #[derive(Deserialize)]
@@ -68,7 +74,7 @@ pub async fn form(ctx: PortalRequest, Query(q): Query<LoginQuery>) -> WebResult<
         .routes()
         .validate_return(&q.return_to)
         .unwrap_or_default();
-    if ctx.user.is_some() {
+    if ctx.user.is_some() && q.reauth.is_none() {
         return Ok(Redirect::to(&destination(&ctx, &return_to)).into_response());
     }
     let notice = match (q.logged_out, q.expired) {
@@ -79,7 +85,8 @@ pub async fn form(ctx: PortalRequest, Query(q): Query<LoginQuery>) -> WebResult<
         ),
         _ => None,
     };
-    login_page(ctx, StatusCode::OK, String::new(), None, notice, return_to)
+    let email = q.login_hint.chars().take(254).collect();
+    login_page(ctx, StatusCode::OK, email, None, notice, return_to)
 }
 
 pub async fn submit(ctx: PortalRequest, Form(f): Form<LoginForm>) -> WebResult<Response> {

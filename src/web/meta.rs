@@ -14,7 +14,7 @@ pub async fn jwks(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
             (header::CONTENT_TYPE, "application/jwk-set+json"),
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
-        gw.signer.jwks_json().to_string(),
+        gw.oidc.jwks_json().to_string(),
     )
 }
 

@@ -9,6 +9,7 @@ pub mod factor_check;
 pub mod french;
 pub mod login;
 pub mod meta;
+pub mod oidc;
 pub mod pages;
 pub mod passkeys;
 pub mod password;
@@ -86,6 +87,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/_static/passkey.js", get(meta::passkey_js))
         .route("/_static/continue.js", get(meta::continue_js))
         .merge(aia::routes())
+        .merge(oidc::routes())
         .fallback(meta::not_found)
         .layer(axum::middleware::from_fn(rejections::reject_nul))
         .layer(axum::middleware::map_response(
@@ -104,7 +106,13 @@ pub fn router(gw: Arc<Gateway>) -> Router {
 async fn security_headers(State(gw): State<Arc<Gateway>>, mut res: Response) -> Response {
     let h = res.headers_mut();
     let routes = gw.routes();
-    let form_targets: Vec<&str> = routes.apps.iter().map(|a| a.origin.as_str()).collect();
+    let form_targets: Vec<&str> = routes
+        .apps
+        .iter()
+        .flat_map(|a| std::iter::once(&a.origin).chain(&a.redirect_origins))
+        .filter(|o| !o.is_empty())
+        .map(String::as_str)
+        .collect();
     let csp = format!(
         "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; \
          form-action 'self' {}; frame-ancestors 'none'; base-uri 'none'",

@@ -9,6 +9,7 @@
 # Environment:    CARGO_TARGET_DIR (default: target/ at the repo root), E2E_BIN (use this binary,
 #                 no build), E2E_PROFILE=release (build --release), E2E_CHROMIUM (default
 #                 /usr/bin/chromium).
+# A whole run then runs the OpenID Connect interoperability test (openid-client).
 # The last line printed is "N passed, M failed"; the exit status is non-zero on any failure, and
 # the screenshots and HTML of the failing steps plus the gateway log are kept in the printed
 # folder under tests/e2e/artifacts/.
@@ -29,8 +30,10 @@ for arg in "$@"; do
     *) FILES+=("$CALLER_PWD/$arg") ;;
   esac
 done
+ALL=""
 if [ ${#FILES[@]} -eq 0 ]; then
   FILES=("$HERE"/scenarios/*.test.js)
+  ALL=1
 fi
 
 START=$(date +%s)
@@ -199,4 +202,16 @@ RESULT_LINE="$PASSED passed, $FAILED failed"
 if [ "$FAILED" -ne 0 ] || [ "$PASSED" -eq 0 ]; then
   exit 1
 fi
+
+# --- interoperability: a relying-party library nobody here wrote (openid-client, npm) signs in
+# through the OpenID Connect provider of a test gateway (tests/it/oidc_provider.rs; its script
+# installs the pinned package). Node.js is here now, so the test may not skip. Whole runs only.
+[ -n "$ALL" ] || exit 0
+log "OpenID Connect interoperability (openid-client)"
+if ! (cd "$REPO" && CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}" CONVERGENCES_INTEROP=1 \
+      cargo test --quiet --test it oidc_provider::interop_with_openid_client); then
+  RESULT_LINE="$PASSED passed, 1 failed (OpenID Connect interoperability)"
+  exit 1
+fi
+RESULT_LINE="$((PASSED + 1)) passed, 0 failed"
 exit 0

@@ -167,6 +167,7 @@ pub struct Shared {
     key_file: std::path::PathBuf,
     secret: String,
     public_url: String,
+    oidc_keys: (std::path::PathBuf, std::path::PathBuf),
 }
 
 #[derive(Default)]
@@ -236,9 +237,17 @@ impl TestGateway {
         sections.push('\n');
         if let Some(sh) = &opts.share {
             sections.push_str(&format!(
+<<<<<<< HEAD
                 "secret = \"{}\"\n[assertion]\nkey_file = \"{}\"\n",
                 sh.secret,
                 sh.key_file.display(),
+=======
+                "[assertion]\nkey_file = \"{}\"\n[security]\nsecret = \"{}\"\n[oidc]\nrsa_key_file = \"{}\"\neddsa_key_file = \"{}\"\n",
+                sh.key_file.display(),
+                sh.secret,
+                sh.oidc_keys.0.display(),
+                sh.oidc_keys.1.display(),
+>>>>>>> oidc-provider
             ));
         }
         let mut public_url = match &opts.share {
@@ -340,6 +349,10 @@ user = "Remote-User"
             key_file: self.gw.config.assertion_key_file.clone(),
             secret,
             public_url: self.gw.config.public_url.clone(),
+            oidc_keys: (
+                self.gw.config.oidc.rsa_key_file.clone(),
+                self.gw.config.oidc.eddsa_key_file.clone(),
+            ),
         }
     }
 

@@ -9,6 +9,7 @@ mod gateway;
 mod harness;
 mod lifecycle;
 mod malformed;
+mod oidc_provider;
 mod scale;
 mod second_factor;
 mod security;

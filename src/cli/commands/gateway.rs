@@ -21,6 +21,16 @@ pub fn check_config(path: &Path) -> Result<(), StartError> {
     Ok(())
 }
 
+/// A new client secret (256 bits, base64url) and its Argon2id hash, for `[apps.oidc]`.
+pub fn hash_secret() -> Result<(), StartError> {
+    let secret = crate::auth::random_token();
+    let hash = crate::auth::password::hash_blocking(&secret)
+        .map_err(|e| StartError::Other(format!("cannot hash the secret: {e}")))?;
+    println!("client secret (give it to the application only): {secret}");
+    println!("client_secret_hash = \"{hash}\"");
+    Ok(())
+}
+
 /// Opening the directory applies the pending migrations.
 pub fn migrate(path: &Path) -> Result<(), StartError> {
     let config = Config::load(path)?;

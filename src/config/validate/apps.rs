@@ -26,6 +26,7 @@ pub const RESERVED_PREFIXES: &[&str] = &[
     "/premiere-visite",
     "/mot-de-passe-oublie",
     "/mot-de-passe",
+    "/oidc",
 ];
 
 /// The valid entries; slugs (role assignments refer to them) and routes (host and path prefix)
@@ -38,12 +39,37 @@ pub(super) fn check(
     let mut apps = Vec::new();
     let mut seen_slugs = HashSet::new();
     let mut seen_routes = HashSet::new();
+    let mut seen_clients = HashSet::new();
     for (i, a) in sections.iter().enumerate() {
         let Some(app) = app(i, a, portal_host, p) else {
             continue;
         };
         if !seen_slugs.insert(app.slug.clone()) {
             p.add(key(i, "slug"), format!("{:?} is declared twice", app.slug));
+        }
+        if let Some(c) = &app.oidc {
+            if !seen_clients.insert(c.client_id.clone()) {
+                p.add(
+                    format!("apps[{i}].oidc.client_id"),
+                    format!("{:?} is declared twice", c.client_id),
+                );
+            }
+            // ID tokens carry the client id as audience and assertions the slug: the two
+            // must never be equal, so that neither can pass for the other.
+            if sections.iter().any(|s| s.slug == c.client_id) {
+                p.add(
+                    format!("apps[{i}].oidc.client_id"),
+                    format!(
+                        "{:?} is an application slug; choose another client id (assertions use slugs as their audience)",
+                        c.client_id
+                    ),
+                );
+            }
+        }
+        if app.upstreams.is_empty() {
+            // Nothing to route: an OpenID Connect-only application.
+            apps.push(app);
+            continue;
         }
         let route = (
             app.host.clone().unwrap_or_else(|| portal_host.to_string()),
@@ -82,8 +108,24 @@ fn app(i: usize, a: &AppSection, portal_host: &str, p: &mut Problems) -> Option<
     if a.name.trim().is_empty() {
         p.add(key(i, "name"), "must not be empty");
     }
-    let (host, path_prefix) = entry(i, a, portal_host, p);
-    let upstreams = upstreams(i, &a.upstreams, p);
+    let oidc = a.oidc.as_ref().and_then(|c| super::oidc::client(i, c, p));
+    let oidc_only = a.upstreams.is_empty() && a.oidc.is_some();
+    let (host, path_prefix) = if oidc_only {
+        oidc_only_entry(i, a, p)
+    } else {
+        if a.url.is_some() {
+            p.add(
+                key(i, "url"),
+                "only an application without upstreams (OpenID Connect only) sets its tile URL",
+            );
+        }
+        entry(i, a, portal_host, p)
+    };
+    let upstreams = if oidc_only {
+        Vec::new()
+    } else {
+        upstreams(i, &a.upstreams, p)
+    };
     let roles = roles(i, &a.roles, p);
     let headers = header_names(i, &a.headers, p);
     if a.connect_timeout_ms == 0 {
@@ -113,7 +155,32 @@ fn app(i: usize, a: &AppSection, portal_host: &str, p: &mut Problems) -> Option<
         connect_timeout: Duration::from_millis(a.connect_timeout_ms),
         read_timeout: Duration::from_millis(a.read_timeout_ms),
         upstream_tls: a.upstream_tls,
+        url: a.url.clone(),
+        oidc,
     })
+}
+
+/// An application reached only through OpenID Connect has its own URL for the tile and no
+/// route on the gateway.
+fn oidc_only_entry(i: usize, a: &AppSection, p: &mut Problems) -> (Option<String>, Option<String>) {
+    if a.host.is_some() || a.path_prefix.is_some() {
+        p.add(
+            key(i, "host"),
+            "an application without upstreams is not proxied: remove host and path_prefix",
+        );
+    }
+    match &a.url {
+        None => p.add(
+            key(i, "url"),
+            "an application without upstreams needs the URL its tile links to",
+        ),
+        Some(u) => {
+            if let Some(m) = super::oidc::uri_problem(u) {
+                p.add(key(i, "url"), m);
+            }
+        }
+    }
+    (None, None)
 }
 
 /// The host (lower-cased) and the path prefix (normalised without a trailing `/`). A prefix on

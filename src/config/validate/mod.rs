@@ -9,6 +9,7 @@ mod assertion;
 mod audit;
 mod database;
 mod mail;
+mod oidc;
 mod reminders;
 mod resilience;
 mod security;
@@ -50,6 +51,7 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
     let audit_retention_days = audit::check(&f.audit, &mut p);
     let reminders = reminders::check(&f.reminders, &mut p);
     let resilience = resilience::check(&f.resilience, &mut p);
+    let oidc = oidc::check_section(&f.oidc, &data_dir, &mut p);
     let apps = apps::check(&f.apps, &server.portal_host, &mut p);
 
     // A section without a usable value has recorded why.
@@ -90,6 +92,7 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
         reminders,
         audit_retention_days,
         resilience,
+        oidc,
         apps,
     })
 }

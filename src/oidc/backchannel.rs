@@ -1,0 +1,143 @@
+//! OpenID Connect Back-Channel Logout 1.0: when a portal session ends, each client that holds
+//! tokens of it and declared a `backchannel_logout_uri` receives a signed logout token. The
+//! instance that ends the session sends them (the list of clients is in the shared store, so
+//! the session may have started on another instance); delivery is best effort, in the
+//! background, and never delays the user's logout.
+
+use super::grants::ClientSession;
+use super::keys::{OidcKeys, LOGOUT_TOKEN_TYP};
+use crate::proxy::routes::RouteTable;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LogoutToken {
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub sub: String,
+    pub sid: String,
+    pub events: serde_json::Value,
+}
+
+/// One logout token to deliver.
+pub struct Notice {
+    pub uri: String,
+    pub token: String,
+}
+
+/// Builds the logout tokens for the clients of the ended sessions that asked for them.
+pub fn notices(
+    keys: &OidcKeys,
+    issuer: &str,
+    routes: &RouteTable,
+    ended: &[ClientSession],
+    now: i64,
+) -> Vec<Notice> {
+    let mut out = Vec::new();
+    for c in ended {
+        let Some(client) = routes
+            .app_by_client_id(&c.client_id)
+            .and_then(|a| a.cfg.oidc.as_ref())
+        else {
+            continue;
+        };
+        let Some(uri) = &client.backchannel_logout_uri else {
+            continue;
+        };
+        let claims = LogoutToken {
+            iss: issuer.to_string(),
+            aud: c.client_id.clone(),
+            iat: now,
+            exp: now + 120,
+            jti: crate::auth::random_token(),
+            sub: c.sub.clone(),
+            sid: c.sid.clone(),
+            events: serde_json::json!({ EVENT: {} }),
+        };
+        match keys.sign(client.id_token_alg, LOGOUT_TOKEN_TYP, &claims) {
+            Ok(token) => out.push(Notice {
+                uri: uri.clone(),
+                token,
+            }),
+            Err(e) => {
+                tracing::error!(client = %c.client_id, error = %e, "cannot sign a logout token")
+            }
+        }
+    }
+    out
+}
+
+/// Posts each notice in the background (5 s each); failures are logged.
+pub fn send(notices: Vec<Notice>) {
+    if notices.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        let client = match reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the back-channel logout client");
+                return;
+            }
+        };
+        for n in notices {
+            let r = client
+                .post(&n.uri)
+                .form(&[("logout_token", n.token.as_str())])
+                .send()
+                .await;
+            match r {
+                Ok(r) if r.status().is_success() => {
+                    crate::telemetry::oidc_event("backchannel_logout_sent");
+                }
+                Ok(r) => {
+                    tracing::warn!(uri = %n.uri, status = r.status().as_u16(), "back-channel logout refused by the client");
+                    crate::telemetry::oidc_event("backchannel_logout_failed");
+                }
+                Err(e) => {
+                    tracing::warn!(uri = %n.uri, error = %e, "back-channel logout not delivered");
+                    crate::telemetry::oidc_event("backchannel_logout_failed");
+                }
+            }
+        }
+    });
+}
+
+/// A portal session ended (`sid`), or all of a user's (`None`): notifies the clients that
+/// hold tokens of them. Errors of the store are logged: the logout itself has happened.
+pub async fn session_ended(
+    provider: &super::Provider,
+    store: &dyn crate::session::SessionStore,
+    issuer: &str,
+    routes: &RouteTable,
+    user_id: i64,
+    sid: Option<&str>,
+) {
+    let Some(keys) = provider.keys() else {
+        return;
+    };
+    match super::grants::Grants(store)
+        .take_clients(user_id, sid)
+        .await
+    {
+        Ok(ended) => send(notices(
+            &keys,
+            issuer,
+            routes,
+            &ended,
+            crate::directory::now(),
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "back-channel logout: cannot read the clients of the session")
+        }
+    }
+}

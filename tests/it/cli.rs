@@ -512,3 +512,54 @@ fn serve_stops_at_once_with_a_clear_error_when_its_port_is_taken() {
     );
     drop(busy);
 }
+
+#[test]
+fn reset_factors_is_the_break_glass_for_a_lost_second_factor() {
+    let t = TestGateway::start();
+    t.block_on(convergences::demo::seed_second_factor_account(&t.gw))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("conv.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nportal_host = \"auth.test\"\ndata_dir = \"{}\"\n[database]\nurl = \"{}\"\n",
+            dir.path().display(),
+            t.gw.config.database_url
+        ),
+    )
+    .unwrap();
+    let email = convergences::demo::DEMO_TOTP_ACCOUNT;
+    let uid = t.user_id(email);
+    let run = |email: &str| {
+        bin()
+            .args(["admin", "reset-factors", "--email", email, "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let out = run(email);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("are removed"));
+    assert!(t.block_on(t.gw.dir.totp(uid)).unwrap().is_none());
+    assert_eq!(t.block_on(t.gw.dir.recovery_codes_left(uid)).unwrap(), 0);
+    // The account signs in with its password alone, and the journal says who did it.
+    let b = t.browser();
+    assert_eq!(b.login(email, crate::harness::PASSWORD).1, "/");
+    let actor: String = t
+        .block_on(
+            sqlx::query_scalar("SELECT actor FROM audit_events WHERE action = 'factors_reset'")
+                .fetch_one(&t.gw.dir.pool),
+        )
+        .unwrap();
+    assert_eq!(actor, "cli");
+    // An unknown account: a precise error, nothing done.
+    let out = run("nobody@nowhere.fr");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no account"));
+}

@@ -36,6 +36,8 @@ pub struct Gateway {
     pub fanout: crate::session::events::Fanout,
     /// The local cache in front of a shared session store, if any.
     pub session_cache: Option<Arc<crate::session::cached::CachedStore>>,
+    /// External OpenID Connect identity providers (docs/identity-providers.md).
+    pub providers: Arc<crate::auth::oidc_client::Providers>,
 }
 
 impl Gateway {

@@ -26,6 +26,8 @@ pub struct FileConfig {
     pub audit: AuditSection,
     #[serde(default)]
     pub apps: Vec<AppSection>,
+    #[serde(default)]
+    pub identity_providers: Vec<super::identity_providers::IdentityProviderSection>,
 }
 
 #[derive(Debug, Deserialize)]

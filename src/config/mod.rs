@@ -7,6 +7,7 @@
 mod env;
 mod error;
 pub mod file;
+pub mod identity_providers;
 mod model;
 mod validate;
 

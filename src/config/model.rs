@@ -185,4 +185,6 @@ pub struct Config {
     /// Days an audit event is kept.
     pub audit_retention_days: u32,
     pub apps: Vec<AppConfig>,
+    /// External OpenID Connect providers (docs/identity-providers.md).
+    pub identity_providers: Vec<super::identity_providers::IdentityProvider>,
 }

@@ -13,6 +13,7 @@ pub mod audit_log;
 pub mod csv;
 pub mod factors;
 pub mod fields;
+pub mod identity_links;
 pub mod import;
 pub mod model;
 pub mod photos;

@@ -113,6 +113,14 @@ impl SessionStore for CachedStore {
         Ok(got)
     }
 
+    async fn put_once(&self, key: SessionKey, value: String, ttl: Duration) -> SResult<()> {
+        self.inner.put_once(key, value, ttl).await
+    }
+
+    async fn take_once(&self, key: &SessionKey) -> SResult<Option<String>> {
+        self.inner.take_once(key).await
+    }
+
     async fn ping(&self) -> SResult<()> {
         self.inner.ping().await
     }

@@ -13,6 +13,7 @@ pub struct MemoryStore {
     by_user: DashMap<i64, Vec<SessionKey>>,
     codes: DashMap<SessionKey, (HandshakeCode, Instant)>,
     links: DashMap<SessionKey, (SessionKey, Instant)>,
+    once: DashMap<SessionKey, (String, Instant)>,
 }
 
 impl MemoryStore {
@@ -25,6 +26,7 @@ impl MemoryStore {
         let now = Instant::now();
         self.sessions.retain(|_, (_, exp)| *exp > now);
         self.codes.retain(|_, (_, exp)| *exp > now);
+        self.once.retain(|_, (_, exp)| *exp > now);
         self.links
             .retain(|_, (s, exp)| *exp > now && self.sessions.contains_key(s));
         self.by_user.retain(|_, keys| {
@@ -119,6 +121,18 @@ impl SessionStore for MemoryStore {
             let (s, exp) = *e.value();
             (exp > Instant::now()).then_some(s)
         }))
+    }
+
+    async fn put_once(&self, key: SessionKey, value: String, ttl: Duration) -> SResult<()> {
+        self.once.insert(key, (value, Instant::now() + ttl));
+        Ok(())
+    }
+
+    async fn take_once(&self, key: &SessionKey) -> SResult<Option<String>> {
+        Ok(self
+            .once
+            .remove(key)
+            .and_then(|(_, (v, exp))| (exp > Instant::now()).then_some(v)))
     }
 
     async fn ping(&self) -> SResult<()> {

@@ -30,6 +30,18 @@ pub struct SessionRecord {
     /// How the user signed in; absent from sessions made before it was recorded (a password).
     #[serde(default)]
     pub assurance: Assurance,
+    /// The external identity provider that signed the user in, if one did
+    /// (docs/identity-providers.md#logout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderLogin>,
+}
+
+/// What logging out at an identity provider needs: which provider, and the ID token it
+/// issued (`id_token_hint`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProviderLogin {
+    pub slug: String,
+    pub id_token: String,
 }
 
 /// When and how the user proved who they are (docs/security.md#assurance), carried to the
@@ -136,6 +148,10 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn take_code(&self, code: &SessionKey) -> SResult<Option<HandshakeCode>>;
     async fn put_link(&self, link: SessionKey, session: SessionKey, ttl: Duration) -> SResult<()>;
     async fn get_link(&self, link: &SessionKey) -> SResult<Option<SessionKey>>;
+    /// Keeps a short-lived value that [`take_once`](Self::take_once) returns a single time,
+    /// on any instance (the state of a sign-in at an identity provider).
+    async fn put_once(&self, key: SessionKey, value: String, ttl: Duration) -> SResult<()>;
+    async fn take_once(&self, key: &SessionKey) -> SResult<Option<String>>;
     async fn ping(&self) -> SResult<()>;
     /// Live sessions, when the store can count them cheaply (the in-process one can; Redis
     /// would need a key scan, so it says `None`).
@@ -179,6 +195,19 @@ impl Sessions {
         user_agent: &str,
         assurance: Assurance,
     ) -> SResult<String> {
+        self.create_with(user_id, client_ip, user_agent, assurance, None)
+            .await
+    }
+
+    /// [`create`](Self::create), remembering the identity provider that signed the user in.
+    pub async fn create_with(
+        &self,
+        user_id: i64,
+        client_ip: &str,
+        user_agent: &str,
+        assurance: Assurance,
+        provider: Option<ProviderLogin>,
+    ) -> SResult<String> {
         let token = crate::auth::random_token();
         let now = crate::directory::now();
         let rec = SessionRecord {
@@ -188,6 +217,7 @@ impl Sessions {
             client_ip: client_ip.chars().take(64).collect(),
             user_agent: user_agent.chars().take(256).collect(),
             assurance,
+            provider,
         };
         self.store.insert(key_of(&token), rec, self.idle).await?;
         Ok(token)

@@ -266,6 +266,21 @@ impl SessionStore for RedisStore {
         Ok(v.as_deref().and_then(unhex))
     }
 
+    async fn put_once(&self, key: SessionKey, value: String, ttl: Duration) -> SResult<()> {
+        let k = self.key("o", &key);
+        self.idempotent(|mut c| {
+            let (k, v) = (k.clone(), value.clone());
+            async move { c.pset_ex(k, v, millis(ttl)).await }
+        })
+        .await
+    }
+
+    /// GETDEL, never retried: a value taken twice would let a state be replayed.
+    async fn take_once(&self, key: &SessionKey) -> SResult<Option<String>> {
+        let mut c = self.conn().await?;
+        c.get_del(self.key("o", key)).await.map_err(unavailable)
+    }
+
     async fn ping(&self) -> SResult<()> {
         let _: String = self
             .idempotent(|mut c| async move { redis::cmd("PING").query_async(&mut c).await })

@@ -26,6 +26,10 @@ struct Pending {
     email: String,
     return_to: String,
     expires: i64,
+    /// Set when the first step was a sign-in at an identity provider whose level does not
+    /// count as a second factor (docs/identity-providers.md#second-factor).
+    #[serde(default)]
+    provider: Option<crate::session::ProviderLogin>,
 }
 
 #[derive(Template)]
@@ -69,11 +73,23 @@ fn pending_cookie(ctx: &PortalRequest, value: &str, clear: bool) -> HeaderValue 
 /// After a right password for an account with a second factor: remember who is logging in
 /// (sealed, five minutes) and ask for the code.
 pub fn ask(ctx: &PortalRequest, user_id: i64, email: &str, return_to: &str) -> WebResult<Response> {
+    ask_after(ctx, user_id, email, return_to, None)
+}
+
+/// [`ask`], after a first step at an identity provider.
+pub fn ask_after(
+    ctx: &PortalRequest,
+    user_id: i64,
+    email: &str,
+    return_to: &str,
+    provider: Option<crate::session::ProviderLogin>,
+) -> WebResult<Response> {
     let pending = Pending {
         user_id,
         email: email.to_string(),
         return_to: return_to.to_string(),
         expires: crate::directory::now() + PENDING_SECONDS,
+        provider,
     };
     let json = serde_json::to_vec(&pending).map_err(|e| WebError::Internal(e.to_string()))?;
     let sealed = ctx.gw.factor_keys.seal(&json, PENDING_AAD);
@@ -190,11 +206,12 @@ pub async fn submit(
     }
     let token = gw
         .sessions
-        .create(
+        .create_with(
             pending.user_id,
             &ctx.ip,
             &ctx.user_agent,
             Assurance::second_factor(now, method.amr()),
+            pending.provider.clone(),
         )
         .await?;
     crate::telemetry::login(true);

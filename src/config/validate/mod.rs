@@ -8,6 +8,7 @@ mod apps;
 mod assertion;
 mod audit;
 mod database;
+mod identity_providers;
 mod mail;
 mod reminders;
 mod security;
@@ -49,6 +50,7 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
     let audit_retention_days = audit::check(&f.audit, &mut p);
     let reminders = reminders::check(&f.reminders, &mut p);
     let apps = apps::check(&f.apps, &server.portal_host, &mut p);
+    let identity_providers = identity_providers::check(&f.identity_providers, &mut p);
 
     // A section without a usable value has recorded why.
     let (Some(listen), Some(mail), 0) = (server.listen, mail, p.len()) else {
@@ -86,6 +88,7 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
         reminders,
         audit_retention_days,
         apps,
+        identity_providers,
     })
 }
 

@@ -43,6 +43,14 @@ pub struct IdentityProviderSection {
     pub userinfo: bool,
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
+    /// How the client secret is sent: `client_secret_post` (ProConnect) or
+    /// `client_secret_basic`; providers accept only the method the client was registered with.
+    #[serde(default = "default_auth_method")]
+    pub token_endpoint_auth_method: String,
+}
+
+fn default_auth_method() -> String {
+    "client_secret_post".into()
 }
 
 fn default_scopes() -> Vec<String> {
@@ -73,6 +81,8 @@ pub struct IdentityProvider {
     pub siret_structures: BTreeMap<String, i64>,
     pub userinfo: bool,
     pub timeout: Duration,
+    /// `client_secret_basic` rather than `client_secret_post`.
+    pub secret_basic: bool,
 }
 
 impl PartialEq for Secret {

@@ -180,6 +180,9 @@ pub struct CallbackQuery {
     state: String,
     #[serde(default)]
     error: Option<String>,
+    /// RFC 9207: the issuer of the response, when the provider names it (mix-up defence).
+    #[serde(default)]
+    iss: Option<String>,
 }
 
 /// The provider's return: the `state` must be one this gateway issued to this browser and
@@ -214,6 +217,15 @@ pub async fn callback(
             p.config.name
         );
         return refuse(ctx, StatusCode::UNAUTHORIZED, msg);
+    }
+    if q.iss.as_ref().is_some_and(|i| *i != p.config.issuer) {
+        crate::telemetry::identity_provider_login(&slug, "refused");
+        audit_refusal(&ctx, &slug, "", "response from another issuer (iss)").await?;
+        let msg = format!(
+            "La réponse de {} n'a pas pu être vérifiée. Recommencez la connexion.",
+            p.config.name
+        );
+        return refuse(ctx, StatusCode::BAD_REQUEST, msg);
     }
     if q.code.is_empty() || q.code.len() > 2048 {
         return Err(WebError::BadRequest(

@@ -4,8 +4,10 @@
 mod aia;
 mod attacks;
 mod cli;
+mod fake_idp;
 mod gateway;
 mod harness;
+mod identity_providers;
 mod lifecycle;
 mod malformed;
 mod scale;

@@ -207,13 +207,8 @@ async fn exchange(
         form.push(("code_verifier", v));
     }
     let mut req = p.http().post(&meta.discovery.token_endpoint);
-    let methods = &meta.discovery.token_endpoint_auth_methods_supported;
     match &p.config.client_secret {
-        // client_secret_basic is the default of the specification; _post when it is the only
-        // one offered.
-        Some(secret)
-            if methods.is_empty() || methods.iter().any(|m| m == "client_secret_basic") =>
-        {
+        Some(secret) if p.config.secret_basic => {
             req = req.basic_auth(
                 form_encode(&p.config.client_id),
                 Some(form_encode(&secret.0)),

@@ -65,7 +65,8 @@ pub struct Metadata {
     /// Signature algorithms accepted from this provider: asymmetric ones it advertises (RS256
     /// when it advertises none, as the specification's default).
     pub algorithms: Vec<Algorithm>,
-    keys_fetched: Instant,
+    /// When an unknown key id last made the gateway read the keys again.
+    keys_forced: Option<Instant>,
 }
 
 /// The reachability of a provider, as `/readyz` and the login page tell it.
@@ -164,7 +165,7 @@ impl Provider {
             discovery,
             keys,
             algorithms,
-            keys_fetched: Instant::now(),
+            keys_forced: None,
         }))
     }
 
@@ -176,7 +177,10 @@ impl Provider {
         if !Arc::ptr_eq(&current, seen) {
             return Ok(Some(current)); // another request refreshed them meanwhile
         }
-        if current.keys_fetched.elapsed() < KEYS_MIN_INTERVAL {
+        if current
+            .keys_forced
+            .is_some_and(|t| t.elapsed() < KEYS_MIN_INTERVAL)
+        {
             return Ok(None);
         }
         let keys = jwt::KeySet::parse(&self.get(&current.discovery.jwks_uri).await?)?;
@@ -184,7 +188,7 @@ impl Provider {
             discovery: current.discovery.clone(),
             keys,
             algorithms: current.algorithms.clone(),
-            keys_fetched: Instant::now(),
+            keys_forced: Some(Instant::now()),
         });
         self.metadata.store(Arc::new(Some(fresh.clone())));
         tracing::info!(provider = %self.config.slug, "identity provider keys read again (unknown key id)");

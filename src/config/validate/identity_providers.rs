@@ -69,6 +69,19 @@ pub(super) fn check(list: &[IdentityProviderSection], p: &mut Problems) -> Vec<I
                 );
             }
         }
+        let secret_basic = match s.token_endpoint_auth_method.as_str() {
+            "client_secret_post" => false,
+            "client_secret_basic" => true,
+            other => {
+                p.add(
+                    key("token_endpoint_auth_method"),
+                    format!(
+                        "{other:?} is not one of \"client_secret_post\", \"client_secret_basic\""
+                    ),
+                );
+                false
+            }
+        };
         if s.timeout_seconds == 0 || s.timeout_seconds > 60 {
             p.add(key("timeout_seconds"), "must be between 1 and 60");
         }
@@ -87,6 +100,7 @@ pub(super) fn check(list: &[IdentityProviderSection], p: &mut Problems) -> Vec<I
             siret_structures: s.siret_structures.clone(),
             userinfo: s.userinfo,
             timeout: Duration::from_secs(s.timeout_seconds.clamp(1, 60)),
+            secret_basic,
         });
     }
     out

@@ -458,3 +458,118 @@ fn accounts_are_created_only_when_configured_and_unambiguous() {
         None
     );
 }
+
+/// The référent sees the link on the agent's card and removes it (audited, sessions closed);
+/// a référent of another structure cannot, even with the agent's id and a valid token.
+#[test]
+fn the_referent_sees_and_removes_the_link_and_no_one_else_can() {
+    let idp = FakeIdp::start();
+    let t = gateway(&idp, "");
+    let agent_browser = t.browser();
+    assert_eq!(sign_in(&agent_browser).0, 200);
+    let agent = t.user_id("agent@mairie-exemple.fr");
+    let card = format!("/aia/utilisateurs/{agent}");
+    let unlink = format!("/aia/utilisateurs/{agent}/fournisseur/dissocier");
+
+    // A référent of another structure.
+    t.block_on(async {
+        let dir = &t.gw.dir;
+        let s = dir
+            .create_structure(convergences::directory::structures::NewStructure {
+                parent_id: None,
+                short_name: "autre-mairie",
+                long_name: "Autre mairie",
+                domains: &["autre-mairie.fr"],
+            })
+            .await
+            .unwrap();
+        let id = dir
+            .create_user(convergences::directory::users::NewUser {
+                email: "referent@autre-mairie.fr",
+                first_name: "Oscar",
+                last_name: "Autre",
+                structure_id: s,
+                job_title: "",
+                service: "",
+                app_identifier: "",
+                platform_admin: false,
+                created_by: None,
+            })
+            .await
+            .unwrap();
+        let hash = convergences::auth::password::hash_blocking(crate::harness::PASSWORD).unwrap();
+        dir.set_password_hash(id, &hash).await.unwrap();
+        dir.add_referent(id, s).await.unwrap();
+    });
+    let o = t.browser();
+    assert_eq!(
+        o.login("referent@autre-mairie.fr", crate::harness::PASSWORD)
+            .0,
+        303
+    );
+    let (page, _) = o.visit(&t.url("auth.test", "/aia/profil"));
+    let token = csrf_of(&page.text().unwrap());
+    let r = o
+        .client
+        .post(t.url("auth.test", &unlink))
+        .form(&[("csrf", token.as_str()), ("fournisseur", "proconnect")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // Anonymous: sent to the login page, nothing done.
+    let r = t
+        .client(false)
+        .post(t.url("auth.test", &unlink))
+        .form(&[("csrf", "x"), ("fournisseur", "proconnect")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(links(&t, "agent@mairie-exemple.fr").len(), 1);
+
+    // The agent's référent.
+    let b = t.browser();
+    assert_eq!(
+        b.login("referent@mairie-exemple.fr", crate::harness::PASSWORD)
+            .0,
+        303
+    );
+    let (page, _) = b.visit(&t.url("auth.test", &card));
+    let html = page.text().unwrap().replace("&#39;", "'");
+    assert!(html.contains("Identité externe"), "{html}");
+    assert!(html.contains("Associé à une identité ProConnect"), "{html}");
+    let token = csrf_of(&html);
+    // Without a valid token: refused, nothing done.
+    let r = b
+        .client
+        .post(t.url("auth.test", &unlink))
+        .form(&[("csrf", "forged"), ("fournisseur", "proconnect")])
+        .send()
+        .unwrap();
+    assert_ne!(r.status(), 303);
+    assert_eq!(links(&t, "agent@mairie-exemple.fr").len(), 1);
+    let r = b
+        .client
+        .post(t.url("auth.test", &unlink))
+        .form(&[("csrf", token.as_str()), ("fournisseur", "proconnect")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(links(&t, "agent@mairie-exemple.fr").is_empty());
+    assert_eq!(
+        t.block_on(t.gw.dir.count_audit("provider_unlinked"))
+            .unwrap(),
+        1
+    );
+    assert!(
+        !signed_in(&agent_browser),
+        "the agent's sessions are closed"
+    );
+    // Unlinking again: nothing to remove.
+    let r = b
+        .client
+        .post(t.url("auth.test", &unlink))
+        .form(&[("csrf", token.as_str()), ("fournisseur", "proconnect")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}

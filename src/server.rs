@@ -149,7 +149,12 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
     let per_minute = std::num::NonZeroU32::new(config.throttle.attempts_per_ip_per_minute)
         .unwrap_or(std::num::NonZeroU32::MIN);
     let ip_limiter = governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute));
+    let providers = Arc::new(crate::auth::oidc_client::Providers::new(
+        &config.identity_providers,
+    ));
+    providers.spawn_refresher();
     let gw = Arc::new(Gateway {
+        providers,
         mailer,
         ip_limiter,
         ip_blocked: dashmap::DashMap::new(),
@@ -242,6 +247,7 @@ pub async fn reload_apps(gw: &Gateway) -> Result<ReloadReport, StartError> {
             url: redact_url(&old.database_url),
             source,
         })?;
+    gw.providers.replace(&new.identity_providers);
     let mut merged = (**old).clone();
     merged.apps = new.apps;
     let table = RouteTable::new(&merged);

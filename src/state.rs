@@ -44,6 +44,8 @@ pub struct Gateway {
     pub limits: Arc<crate::resilience::Limits>,
     /// The OpenID Connect provider's keys and limits (docs/oidc-provider.md).
     pub oidc: crate::oidc::Provider,
+    /// External OpenID Connect identity providers (docs/identity-providers.md).
+    pub providers: Arc<crate::auth::oidc_client::Providers>,
 }
 
 impl Gateway {

@@ -139,6 +139,21 @@ pub fn oidc_event(event: &'static str) {
     metrics::counter!("convergences_oidc_events_total", "event" => event).increment(1);
 }
 
+/// 1 while an identity provider's metadata and keys can be read, 0 while it is unreachable.
+pub fn identity_provider_up(slug: &str, up: bool) {
+    metrics::gauge!("convergences_identity_provider_up", "provider" => label(slug)).set(if up {
+        1.0
+    } else {
+        0.0
+    });
+}
+
+/// One sign-in through an identity provider, by outcome (`ok`, `refused`, `unavailable`).
+pub fn identity_provider_login(slug: &str, result: &'static str) {
+    metrics::counter!("convergences_identity_provider_logins_total", "provider" => label(slug), "result" => result)
+        .increment(1);
+}
+
 pub fn sessions_created() {
     metrics::counter!("convergences_sessions_created_total").increment(1);
 }

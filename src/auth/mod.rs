@@ -1,6 +1,7 @@
 //! Credentials and tokens: password hashing, CSRF tokens, random identifiers.
 
 pub mod csrf;
+pub mod oidc_client;
 pub mod password;
 pub mod policy;
 pub mod redirect;

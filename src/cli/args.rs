@@ -39,6 +39,10 @@ pub(super) enum Command {
         /// Folder for the demo database and keys (default: a new temporary folder).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Offer sign-in through this OpenID Connect provider (a loopback test provider, e.g.
+        /// the one of tests/e2e/idp), registered with the client id `convergences-demo`.
+        #[arg(long, value_name = "ISSUER")]
+        test_provider: Option<String>,
     },
     /// Validate the configuration file and report every problem, then exit.
     CheckConfig(ConfigArg),

@@ -30,7 +30,11 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> Result<(), StartError> {
     match cli.command {
         Command::Serve(c) => gateway::serve(&c.config),
-        Command::Demo { listen, data_dir } => demo::run(&listen, data_dir),
+        Command::Demo {
+            listen,
+            data_dir,
+            test_provider,
+        } => demo::run(&listen, data_dir, test_provider.as_deref()),
         Command::CheckConfig(c) => gateway::check_config(&c.config),
         Command::Migrate(c) => gateway::migrate(&c.config),
         Command::HashSecret => gateway::hash_secret(),

@@ -24,6 +24,12 @@ pub(super) fn apply_env(
             continue; // the --config flag's variable and the log filter, not configuration keys
         }
         let parts: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+        if let [section, slug, key] = parts.as_slice() {
+            if section == "identity_providers" {
+                set_provider_key(table, name, slug, key, raw, problems);
+                continue;
+            }
+        }
         let [section, key] = parts.as_slice() else {
             problems.push(Problem {
                 key: name.clone(),
@@ -57,5 +63,38 @@ pub(super) fn apply_env(
                 message: format!("is not a table, so {name} cannot override a key in it"),
             }),
         }
+    }
+}
+
+/// `CONVERGENCES_IDENTITY_PROVIDERS__<SLUG>__<KEY>` sets `key` of the `[[identity_providers]]`
+/// entry whose slug reads as `<SLUG>` (lower case, `-` written `_`): a client secret can stay
+/// out of the file. Values are strings, the only type of the keys it is meant for.
+fn set_provider_key(
+    table: &mut toml::Table,
+    name: &str,
+    slug: &str,
+    key: &str,
+    raw: &str,
+    problems: &mut Vec<Problem>,
+) {
+    let entry = table
+        .get_mut("identity_providers")
+        .and_then(|v| v.as_array_mut())
+        .and_then(|list| {
+            list.iter_mut().find(|e| {
+                e.get("slug")
+                    .and_then(|s| s.as_str())
+                    .is_some_and(|s| s.replace('-', "_").eq_ignore_ascii_case(slug))
+            })
+        })
+        .and_then(|e| e.as_table_mut());
+    match entry {
+        Some(t) => {
+            t.insert(key.to_string(), toml::Value::String(raw.to_string()));
+        }
+        None => problems.push(Problem {
+            key: name.to_string(),
+            message: format!("no [[identity_providers]] entry has the slug {slug:?}"),
+        }),
     }
 }

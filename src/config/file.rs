@@ -29,6 +29,8 @@ pub struct FileConfig {
     pub oidc: OidcSection,
     #[serde(default)]
     pub apps: Vec<AppSection>,
+    #[serde(default)]
+    pub identity_providers: Vec<super::identity_providers::IdentityProviderSection>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,6 +8,7 @@ mod env;
 mod error;
 pub mod file;
 mod file_oidc;
+pub mod identity_providers;
 mod model;
 mod model_oidc;
 mod validate;

@@ -232,4 +232,6 @@ pub struct Config {
     pub resilience: Resilience,
     pub oidc: super::model_oidc::OidcSettings,
     pub apps: Vec<AppConfig>,
+    /// External OpenID Connect providers (docs/identity-providers.md).
+    pub identity_providers: Vec<super::identity_providers::IdentityProvider>,
 }

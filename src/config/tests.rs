@@ -415,3 +415,80 @@ conv.toml: key `CONVERGENCES_APPS__SLUG`: [[apps]] cannot be set from the enviro
 conv.toml: key `server`: is not a table, so CONVERGENCES_SERVER__LISTEN cannot override a key in it"##;
     assert_eq!(got, want, "\n{got}");
 }
+
+#[test]
+fn identity_providers_are_checked_key_by_key() {
+    let text = r#"
+[[identity_providers]]
+slug = "Pro Connect"
+name = ""
+issuer = "http://idp.example.fr"
+client_id = ""
+pkce = false
+scopes = ["email", "bad scope"]
+token_endpoint_auth_method = "private_key_jwt"
+timeout_seconds = 0
+[identity_providers.siret_structures]
+"123" = 4
+[[identity_providers]]
+slug = "ok"
+name = "OK"
+issuer = "https://idp.example.fr/?x=1"
+client_id = "c"
+client_secret = ""
+"#;
+    let got = Config::from_toml("conv.toml", text, &[])
+        .unwrap_err()
+        .to_string();
+    let want = r#"conv.toml: key `identity_providers[0].slug`: "Pro Connect" must be 1-64 characters among a-z, 0-9, '-' and '_'
+conv.toml: key `identity_providers[0].name`: must be 1-60 characters
+conv.toml: key `identity_providers[0].issuer`: "http://idp.example.fr" must use https:// (http:// only on a loopback address)
+conv.toml: key `identity_providers[0].client_id`: must be given (1-512 characters)
+conv.toml: key `identity_providers[0].pkce`: a provider without client_secret needs pkce = true (nothing else would prove the token request comes from this gateway)
+conv.toml: key `identity_providers[0].scopes`: must contain "openid"
+conv.toml: key `identity_providers[0].scopes`: "bad scope" must be 1-128 printable ASCII characters without spaces or quotes
+conv.toml: key `identity_providers[0].siret_structures`: "123" is not a SIRET (14 digits)
+conv.toml: key `identity_providers[0].token_endpoint_auth_method`: "private_key_jwt" is not one of "client_secret_post", "client_secret_basic"
+conv.toml: key `identity_providers[0].timeout_seconds`: must be between 1 and 60
+conv.toml: key `identity_providers[1].issuer`: "https://idp.example.fr/?x=1" must have no query, fragment or user name
+conv.toml: key `identity_providers[1].client_secret`: must not be empty (leave it out for a public client)"#;
+    assert_eq!(got, want, "\n{got}");
+}
+
+#[test]
+fn a_provider_secret_comes_from_the_environment() {
+    let text = r#"
+[[identity_providers]]
+slug = "pro-connect"
+name = "ProConnect"
+issuer = "http://127.0.0.1:4000"
+client_id = "c"
+"#;
+    let env = [(
+        "CONVERGENCES_IDENTITY_PROVIDERS__PRO_CONNECT__CLIENT_SECRET".to_string(),
+        "from-env".to_string(),
+    )];
+    let c = Config::from_toml("conv.toml", text, &env).unwrap();
+    let p = &c.identity_providers[0];
+    assert_eq!(
+        p.client_secret.as_ref().map(|s| s.0.as_str()),
+        Some("from-env")
+    );
+    assert!(p.pkce && !p.secret_basic && !p.trust_email && !p.create_accounts);
+    assert_eq!(p.scopes, ["openid", "email", "profile"]);
+    assert!(
+        !format!("{c:?}").contains("from-env"),
+        "secrets stay out of Debug"
+    );
+    let env = [(
+        "CONVERGENCES_IDENTITY_PROVIDERS__OTHER__CLIENT_SECRET".to_string(),
+        "x".to_string(),
+    )];
+    let err = Config::from_toml("conv.toml", text, &env)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "conv.toml: key `CONVERGENCES_IDENTITY_PROVIDERS__OTHER__CLIENT_SECRET`: no [[identity_providers]] entry has the slug \"other\""
+    );
+}

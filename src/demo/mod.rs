@@ -60,6 +60,29 @@ upstreams = ["127.0.0.1:{nc_port}"]
     Config::from_toml("(demo configuration)", &text, &[])
 }
 
+/// The `[[identity_providers]]` entry of `convergences demo --test-provider ISSUER`: a loopback
+/// provider (tests/e2e/idp) that knows the demo's agent, registered like ProConnect.
+pub fn test_provider(
+    issuer: &str,
+) -> Result<Vec<crate::config::identity_providers::IdentityProvider>, crate::config::ConfigError> {
+    let text = format!(
+        r#"
+[[identity_providers]]
+slug = "test"
+name = "le fournisseur de test"
+issuer = "{}"
+client_id = "convergences-demo"
+client_secret = "demo-secret-not-for-production"
+scopes = ["openid", "email", "given_name", "usual_name", "uid", "siret"]
+acr_values = ["eidas1", "eidas2", "eidas3"]
+second_factor_acr = ["eidas2", "eidas3"]
+trust_email = true
+"#,
+        issuer.replace('\\', "").replace('"', "")
+    );
+    Ok(Config::from_toml("--test-provider", &text, &[])?.identity_providers)
+}
+
 /// Creates the demo directory unless it already holds accounts.
 pub async fn seed(dir: &Directory) -> DResult<bool> {
     if dir

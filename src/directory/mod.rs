@@ -14,6 +14,7 @@ pub mod contact;
 pub mod csv;
 pub mod factors;
 pub mod fields;
+pub mod identity_links;
 pub mod import;
 pub mod model;
 pub mod passkeys;

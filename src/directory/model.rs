@@ -18,6 +18,8 @@ pub struct Identity {
     pub platform_admin: bool,
     pub locked: bool,
     pub has_password: bool,
+    /// Linked to an identity at an external provider, which signs in without a password.
+    pub has_provider_link: bool,
     pub valid_from: Option<String>,
     pub valid_until: Option<String>,
     pub grants: Vec<Grant>,
@@ -38,10 +40,10 @@ impl Identity {
         format!("{} {}", self.first_name, self.last_name)
     }
 
-    /// Usable = has a password, is not locked and `today` is inside the validity dates
-    /// (docs/product.md#accounts).
+    /// Usable = has a password (or a provider identity: docs/identity-providers.md), is not
+    /// locked and `today` is inside the validity dates (docs/product.md#accounts).
     pub fn is_usable(&self, today: &str) -> bool {
-        self.has_password
+        (self.has_password || self.has_provider_link)
             && !self.locked
             && self.valid_from.as_deref().is_none_or(|f| f <= today)
             && self.valid_until.as_deref().is_none_or(|u| today <= u)
@@ -74,6 +76,7 @@ mod tests {
             platform_admin: false,
             locked: false,
             has_password: true,
+            has_provider_link: false,
             valid_from: None,
             valid_until: None,
             grants: vec![],
@@ -96,5 +99,7 @@ mod tests {
         i.locked = false;
         i.has_password = false;
         assert!(!i.is_usable("2026-03-01"));
+        i.has_provider_link = true;
+        assert!(i.is_usable("2026-03-01"));
     }
 }

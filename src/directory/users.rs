@@ -101,7 +101,8 @@ impl Directory {
         let Some(r) = sqlx::query(
             "SELECT u.id, u.uid, u.email, u.first_name, u.last_name, u.structure_id, s.path, \
              u.app_identifier, u.platform_admin, u.locked, \
-             CASE WHEN u.password_hash IS NULL THEN 0 ELSE 1 END, u.valid_from, u.valid_until \
+             CASE WHEN u.password_hash IS NULL THEN 0 ELSE 1 END, u.valid_from, u.valid_until, \
+             CASE WHEN EXISTS (SELECT 1 FROM identity_links l WHERE l.user_id = u.id) THEN 1 ELSE 0 END \
              FROM users u JOIN structures s ON s.id = u.structure_id WHERE u.id = $1",
         )
         .bind(user_id)
@@ -147,6 +148,7 @@ impl Directory {
             platform_admin: r.try_get::<i64, _>(8)? != 0,
             locked: r.try_get::<i64, _>(9)? != 0,
             has_password: r.try_get::<i64, _>(10)? != 0,
+            has_provider_link: r.try_get::<i64, _>(13)? != 0,
             valid_from: r.try_get(11)?,
             valid_until: r.try_get(12)?,
             grants: raw

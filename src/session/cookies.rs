@@ -16,12 +16,15 @@ pub struct CookieNames {
     pub handshake: String,
     /// The sealed state of a login waiting for its second factor.
     pub pending_login: String,
+    /// The value that binds a sign-in at an identity provider to the browser that started it.
+    pub provider_binding: String,
 }
 
 /// Name of the pre-session cookie before its prefix.
 const CSRF: &str = "convergences_csrf";
 const HANDSHAKE: &str = "convergences_handshake";
 const PENDING_LOGIN: &str = "convergences_mfa";
+const PROVIDER_BINDING: &str = "convergences_idp";
 
 impl CookieNames {
     pub fn new(config: &Config) -> CookieNames {
@@ -44,6 +47,7 @@ impl CookieNames {
             csrf: host_only(CSRF),
             handshake: host_only(HANDSHAKE),
             pending_login: host_only(PENDING_LOGIN),
+            provider_binding: host_only(PROVIDER_BINDING),
         }
     }
 
@@ -56,6 +60,7 @@ impl CookieNames {
             &self.csrf,
             &self.handshake,
             &self.pending_login,
+            &self.provider_binding,
         ] {
             let bare = n.strip_prefix("__Host-").unwrap_or(n);
             for v in [

@@ -35,6 +35,10 @@ pub struct SessionRecord {
     /// this time it may postpone, after it the session reaches nothing but the enrolment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrol_by: Option<i64>,
+    /// The external identity provider that signed the user in, if one did
+    /// (docs/identity-providers.md#logout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderLogin>,
 }
 
 impl SessionRecord {
@@ -42,6 +46,14 @@ impl SessionRecord {
     pub fn must_enrol(&self, now: i64) -> bool {
         self.enrol_by.is_some_and(|t| now >= t)
     }
+}
+
+/// What logging out at an identity provider needs: which provider, and the ID token it
+/// issued (`id_token_hint`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProviderLogin {
+    pub slug: String,
+    pub id_token: String,
 }
 
 /// When and how the user proved who they are (docs/security.md#assurance), carried to the
@@ -232,11 +244,12 @@ impl Sessions {
         user_agent: &str,
         assurance: Assurance,
     ) -> SResult<String> {
-        self.create_with(user_id, client_ip, user_agent, assurance, None)
+        self.create_with(user_id, client_ip, user_agent, assurance, None, None)
             .await
     }
 
-    /// [`create`](Self::create), for an account the second-factor policy asks to enrol.
+    /// [`create`](Self::create), for an account the second-factor policy asks to enrol or
+    /// that an identity provider signed in.
     pub async fn create_with(
         &self,
         user_id: i64,
@@ -244,6 +257,7 @@ impl Sessions {
         user_agent: &str,
         assurance: Assurance,
         enrol_by: Option<i64>,
+        provider: Option<ProviderLogin>,
     ) -> SResult<String> {
         let token = crate::auth::random_token();
         let now = crate::directory::now();
@@ -255,6 +269,7 @@ impl Sessions {
             user_agent: user_agent.chars().take(256).collect(),
             assurance,
             enrol_by,
+            provider,
         };
         self.store.insert(key_of(&token), rec, self.idle).await?;
         Ok(token)

@@ -48,7 +48,7 @@ fn destination(ctx: &PortalRequest, return_to: &str) -> String {
 }
 
 /// Renders the login page, creating the pre-session CSRF cookie when the browser has none.
-fn login_page(
+pub(super) fn login_page(
     mut ctx: PortalRequest,
     status: StatusCode,
     email: String,
@@ -60,6 +60,7 @@ fn login_page(
     ctx.ensure_csrf_cookie(&mut headers);
     let page = LoginPage {
         l: ctx.layout("Se connecter"),
+        providers: super::broker::buttons(&ctx, &return_to),
         email,
         error,
         notice,
@@ -211,10 +212,13 @@ pub async fn submit(ctx: PortalRequest, Form(f): Form<LoginForm>) -> WebResult<R
     super::sign_in::open_session(
         &ctx,
         &ident.identity,
-        crate::session::Assurance::password(crate::directory::now()),
-        "",
-        &return_to,
-        &[],
+        super::sign_in::SignIn {
+            assurance: crate::session::Assurance::password(crate::directory::now()),
+            details: "",
+            return_to: &return_to,
+            extra: &[],
+            provider: None,
+        },
     )
     .await
 }
@@ -250,6 +254,11 @@ pub async fn logout(ctx: PortalRequest, Form(f): Form<LogoutForm>) -> WebResult<
     }
     let gw = &ctx.gw;
     gw.end_session(&user.live.key).await?;
+    // A session a provider signed in ends there too (RP-initiated logout).
+    let at_provider = match &user.live.record.provider {
+        Some(login) => super::broker::logout_url(gw, login).await,
+        None => None,
+    };
     let audited = gw
         .dir
         .guarded(gw.dir.audit(AuditEvent {
@@ -278,7 +287,9 @@ pub async fn logout(ctx: PortalRequest, Form(f): Form<LogoutForm>) -> WebResult<
     );
     headers.insert(
         header::LOCATION,
-        "/login?logged_out=1"
+        at_provider
+            .as_deref()
+            .unwrap_or("/login?logged_out=1")
             .parse()
             .map_err(|_| WebError::Internal("bad location".into()))?,
     );

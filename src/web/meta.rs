@@ -28,11 +28,20 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
     let store = gw.sessions.store.ping().await;
     let line =
         |name: &str, ok: bool| format!("{name}: {}\n", if ok { "ok" } else { "unavailable" });
-    let body = format!(
+    let mut body = format!(
         "{}{}",
         line("database", db.is_ok()),
         line("sessions", store.is_ok())
     );
+    // Reported, never a reason to be unready: password sign-in works without them.
+    for p in gw.providers.all().iter() {
+        let state = match p.status() {
+            crate::auth::oidc_client::Status::Up => "ok",
+            crate::auth::oidc_client::Status::Starting => "starting",
+            crate::auth::oidc_client::Status::Down(_) => "unavailable",
+        };
+        body.push_str(&format!("identity provider {}: {state}\n", p.config.slug));
+    }
     let status = if db.is_ok() && store.is_ok() {
         StatusCode::OK
     } else {

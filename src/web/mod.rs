@@ -3,6 +3,7 @@
 
 pub mod aia;
 pub mod body;
+pub mod broker;
 pub mod context;
 pub mod error;
 pub mod factor_check;
@@ -35,6 +36,9 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/", get(portal::home))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", get(login::confirm_logout).post(login::logout))
+        .route("/login/fournisseur/deconnexion", get(broker::logged_out))
+        .route("/login/fournisseur/{slug}", get(broker::start))
+        .route("/login/fournisseur/{slug}/retour", get(broker::callback))
         .route(
             "/login/verification",
             get(second_factor::form).post(second_factor::submit),
@@ -106,12 +110,14 @@ pub fn router(gw: Arc<Gateway>) -> Router {
 async fn security_headers(State(gw): State<Arc<Gateway>>, mut res: Response) -> Response {
     let h = res.headers_mut();
     let routes = gw.routes();
+    let providers = broker::form_targets(&gw);
     let form_targets: Vec<&str> = routes
         .apps
         .iter()
         .flat_map(|a| std::iter::once(&a.origin).chain(&a.redirect_origins))
         .filter(|o| !o.is_empty())
         .map(String::as_str)
+        .chain(providers.iter().map(String::as_str))
         .collect();
     let csp = format!(
         "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; \

@@ -12,6 +12,8 @@ pub struct LoginPage {
     pub error: Option<String>,
     pub notice: Option<String>,
     pub return_to: String,
+    /// "S'identifier avec ..." buttons, one per identity provider.
+    pub providers: Vec<super::broker::ProviderButton>,
 }
 
 pub struct Tile {

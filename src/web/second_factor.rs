@@ -26,6 +26,10 @@ struct Pending {
     email: String,
     return_to: String,
     expires: i64,
+    /// Set when the first step was a sign-in at an identity provider whose level does not
+    /// count as a second factor (docs/identity-providers.md#second-factor).
+    #[serde(default)]
+    provider: Option<crate::session::ProviderLogin>,
 }
 
 #[derive(Template)]
@@ -61,11 +65,23 @@ fn pending_cookie(ctx: &PortalRequest, value: &str, clear: bool) -> HeaderValue 
 /// After a right password for an account with a second factor: remember who is logging in
 /// (sealed, five minutes) and ask for the code.
 pub fn ask(ctx: &PortalRequest, user_id: i64, email: &str, return_to: &str) -> WebResult<Response> {
+    ask_after(ctx, user_id, email, return_to, None)
+}
+
+/// [`ask`], after a first step at an identity provider.
+pub fn ask_after(
+    ctx: &PortalRequest,
+    user_id: i64,
+    email: &str,
+    return_to: &str,
+    provider: Option<crate::session::ProviderLogin>,
+) -> WebResult<Response> {
     let pending = Pending {
         user_id,
         email: email.to_string(),
         return_to: return_to.to_string(),
         expires: crate::directory::now() + PENDING_SECONDS,
+        provider,
     };
     let json = serde_json::to_vec(&pending).map_err(|e| WebError::Internal(e.to_string()))?;
     let sealed = ctx.gw.factor_keys.seal(&json, PENDING_AAD);
@@ -172,13 +188,17 @@ async fn finish(ctx: &PortalRequest, pending: &Pending, method: Method) -> WebRe
         );
         crate::second_factor::notify(gw, &id.email, &id.first_name, &what).await;
     }
+    let clear = [pending_cookie(ctx, "", true)];
     super::sign_in::open_session(
         ctx,
         id,
-        Assurance::second_factor(now, method.amr()),
-        details,
-        &pending.return_to,
-        &[pending_cookie(ctx, "", true)],
+        super::sign_in::SignIn {
+            assurance: Assurance::second_factor(now, method.amr()),
+            details,
+            return_to: &pending.return_to,
+            extra: &clear,
+            provider: pending.provider.clone(),
+        },
     )
     .await
 }

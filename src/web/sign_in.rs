@@ -10,23 +10,34 @@ use super::set_cookie;
 use crate::directory::audit::AuditEvent;
 use crate::directory::model::Identity;
 use crate::second_factor::policy::{self, Standing};
-use crate::session::Assurance;
+use crate::session::{Assurance, ProviderLogin};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 /// Where the policy sends an account whose grace period is over.
 pub const ENROLMENT_PAGE: &str = crate::proxy::routes::ENROLMENT_PATH;
 
-/// Opens the session and answers with the cookies and the redirect. `details` goes to the
-/// journal ("second factor: ..."), `extra` cookies are added (e.g. clearing the pending login).
-pub async fn open_session(
-    ctx: &PortalRequest,
-    id: &Identity,
-    assurance: Assurance,
-    details: &str,
-    return_to: &str,
-    extra: &[HeaderValue],
-) -> WebResult<Response> {
+/// How a sign-in ended, beside who signed in.
+pub struct SignIn<'a> {
+    pub assurance: Assurance,
+    /// For the journal ("second factor: ...", "provider: ...").
+    pub details: &'a str,
+    pub return_to: &'a str,
+    /// Cookies to add (e.g. clearing the pending login).
+    pub extra: &'a [HeaderValue],
+    /// The identity provider that signed the user in, to log out there too.
+    pub provider: Option<ProviderLogin>,
+}
+
+/// Opens the session and answers with the cookies and the redirect.
+pub async fn open_session(ctx: &PortalRequest, id: &Identity, s: SignIn<'_>) -> WebResult<Response> {
+    let SignIn {
+        assurance,
+        details,
+        return_to,
+        extra,
+        provider,
+    } = s;
     let gw = &ctx.gw;
     let now = crate::directory::now();
     gw.dir.login_succeeded(&id.email).await?;
@@ -39,7 +50,14 @@ pub async fn open_session(
     };
     let token = gw
         .sessions
-        .create_with(id.user_id, &ctx.ip, &ctx.user_agent, assurance, enrol_by)
+        .create_with(
+            id.user_id,
+            &ctx.ip,
+            &ctx.user_agent,
+            assurance,
+            enrol_by,
+            provider,
+        )
         .await?;
     crate::telemetry::login(true);
     crate::telemetry::sessions_created();

@@ -61,6 +61,11 @@ if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/axe-core ] \
   log "npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# The real OpenID Connect provider of the identity-provider scenario (pinned in idp/).
+if [ ! -d idp/node_modules/oidc-provider ] || [ idp/package-lock.json -nt idp/node_modules/.package-lock.json ]; then
+  log "npm ci (idp)"
+  (cd idp && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 if [ -n "${E2E_BIN:-}" ]; then
   BIN="$E2E_BIN"
@@ -80,6 +85,7 @@ ARTIFACTS="$HERE/artifacts/run-$(date -u +%Y%m%dT%H%M%SZ)-$$"
 mkdir -p "$ARTIFACTS"
 DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/convergences-e2e-XXXXXX")"
 GATEWAY_PID=""
+IDP_PID=""
 RESULT_LINE=""
 
 stop_gateway() {
@@ -90,9 +96,37 @@ stop_gateway() {
   GATEWAY_PID=""
 }
 
+stop_idp() {
+  if [ -n "$IDP_PID" ] && kill -0 "$IDP_PID" 2>/dev/null; then
+    kill "$IDP_PID" 2>/dev/null || true
+    wait "$IDP_PID" 2>/dev/null || true
+  fi
+  IDP_PID=""
+}
+
+# Starts the test provider for a gateway on $PORT, on its own free port; waits until it listens.
+start_idp() {
+  stop_idp
+  IDP_PORT="$(pick_port)"
+  IDP_PORT="$IDP_PORT" \
+  IDP_REDIRECT_URI="http://auth.localhost:$PORT/login/fournisseur/test/retour" \
+  IDP_POST_LOGOUT_URI="http://auth.localhost:$PORT/login/fournisseur/deconnexion" \
+    node "$HERE/idp/server.mjs" >"$ARTIFACTS/idp.log" 2>&1 &
+  IDP_PID=$!
+  for _ in $(seq 1 100); do
+    if grep -q '^idp ready' "$ARTIFACTS/idp.log"; then return 0; fi
+    if ! kill -0 "$IDP_PID" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  echo "the test identity provider did not start:" >&2
+  cat "$ARTIFACTS/idp.log" >&2
+  exit 1
+}
+
 cleanup() {
   local status=$?
   stop_gateway
+  stop_idp
   rm -rf "$DATA_DIR"
   if [ "$status" -eq 0 ]; then
     rm -rf "$ARTIFACTS"
@@ -133,8 +167,10 @@ ready=""
 for attempt in 1 2 3 4 5; do
   PORT="$(pick_port)"
   if [ "$attempt" = 1 ] && [ -n "${E2E_TRY_PORT:-}" ]; then PORT="$E2E_TRY_PORT"; fi
-  log "starting $BIN demo on 127.0.0.1:$PORT (data: $DATA_DIR)"
+  start_idp
+  log "starting $BIN demo on 127.0.0.1:$PORT (data: $DATA_DIR, test provider on $IDP_PORT)"
   CONVERGENCES_LOG="${CONVERGENCES_LOG:-info}" "$BIN" demo --listen "127.0.0.1:$PORT" --data-dir "$DATA_DIR" \
+    --test-provider "http://127.0.0.1:$IDP_PORT" \
     >"$ARTIFACTS/gateway.log" 2>&1 &
   GATEWAY_PID=$!
   port_taken=""

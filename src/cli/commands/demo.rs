@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 /// `demo`: a temporary (or given) data folder, the two demo applications on free local ports,
 /// and a seeded directory once the gateway is up (docs/product.md#demo).
-pub fn run(listen: &str, data_dir: Option<PathBuf>) -> Result<(), StartError> {
+pub fn run(
+    listen: &str,
+    data_dir: Option<PathBuf>,
+    test_provider: Option<&str>,
+) -> Result<(), StartError> {
     use crate::demo::upstream::{router, DemoApp};
     let e = |m: String| StartError::Other(m);
     let (data_dir, _keep) = match data_dir {
@@ -22,7 +26,12 @@ pub fn run(listen: &str, data_dir: Option<PathBuf>) -> Result<(), StartError> {
         || std::net::TcpListener::bind("127.0.0.1:0").map_err(|x| e(format!("demo upstream: {x}")));
     let (bip, nc) = (bind()?, bind()?);
     let port = |l: &std::net::TcpListener| l.local_addr().map(|a| a.port()).unwrap_or(0);
-    let config = crate::demo::config(listen, &data_dir, port(&bip), port(&nc))?;
+    let mut config = crate::demo::config(listen, &data_dir, port(&bip), port(&nc))?;
+    if let Some(issuer) = test_provider {
+        config
+            .identity_providers
+            .extend(crate::demo::test_provider(issuer)?);
+    }
     let public = config.public_url.clone();
     let on_ready = Box::new(
         move |gw: &std::sync::Arc<crate::state::Gateway>, rt: &tokio::runtime::Runtime| {

@@ -8,6 +8,7 @@ mod apps;
 mod assertion;
 mod audit;
 mod database;
+mod identity_providers;
 mod mail;
 mod oidc;
 mod reminders;
@@ -53,6 +54,7 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
     let resilience = resilience::check(&f.resilience, &mut p);
     let oidc = oidc::check_section(&f.oidc, &data_dir, &mut p);
     let apps = apps::check(&f.apps, &server.portal_host, &mut p);
+    let identity_providers = identity_providers::check(&f.identity_providers, &mut p);
 
     // A section without a usable value has recorded why.
     let (Some(listen), Some(mail), 0) = (server.listen, mail, p.len()) else {
@@ -94,6 +96,7 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
         resilience,
         oidc,
         apps,
+        identity_providers,
     })
 }
 

@@ -25,12 +25,29 @@ pub struct CardPage {
     pub valid_until: String,
     /// The account has a second factor (a référent may reset it).
     pub has_factor: bool,
+    /// Identities at external providers: (provider's name, slug, e-mail at linking, date).
+    pub links: Vec<(String, String, String, String)>,
 }
 
 async fn card_page(who: &SignedIn, u: UserRecord, nav: Nav) -> WebResult<Html<String>> {
     let v = &who.viewer;
     let ident = who.dir().identity(u.id).await?;
     let grants = grant_rows(who.gw(), ident.map(|i| i.grants).unwrap_or_default());
+    let providers = who.gw().providers.all();
+    let links = who
+        .dir()
+        .identity_links(u.id)
+        .await?
+        .into_iter()
+        .map(|l| {
+            let name = providers
+                .iter()
+                .find(|p| p.config.slug == l.provider)
+                .map(|p| p.config.name.clone())
+                .unwrap_or_else(|| l.provider.clone());
+            (name, l.provider, l.email, fmt_ts(l.created_at))
+        })
+        .collect();
     let page = CardPage {
         l: who.layout(&format!("{} {}", u.first_name, u.last_name)),
         nav,
@@ -42,6 +59,7 @@ async fn card_page(who: &SignedIn, u: UserRecord, nav: Nav) -> WebResult<Html<St
         valid_until: u.valid_until.as_deref().map(fmt_date).unwrap_or_default(),
         grants,
         has_factor: crate::second_factor::has_factor(who.gw(), u.id).await?,
+        links,
         u,
     };
     Ok(Html(page.render()?))

@@ -13,7 +13,7 @@ mod validate;
 pub use env::ENV_PREFIX;
 pub use error::{ConfigError, Problem};
 pub use model::{
-    AppConfig, Config, HeaderNames, LoginThrottle, MailSettings, MailTransport, Reminders, Secret,
+    AppConfig, Contact, Support, Config, HeaderNames, LoginThrottle, MailSettings, MailTransport, Reminders, Secret,
     SessionSettings, SmtpSecurity, StoreKind, TlsConfig,
 };
 pub use validate::RESERVED_PREFIXES;

@@ -33,11 +33,19 @@ data_dir = "{data}"
 grace_period_seconds = 1
 graceful_shutdown_timeout_seconds = 2
 
+[support]
+applications_email = "assistance@cig-exemple.fr"
+correspondent_email = "correspondant@cig-exemple.fr"
+correspondent_label = "Correspondant CIG (annuaire, référents, accès)"
+dpo_email = "dpo@cig-exemple.fr"
+guide_url = "https://convergences.cig-exemple.fr/guide-utilisateur"
+
 [[apps]]
 slug = "bip"
 name = "BIP"
 description = "Banque d'informations statutaires pour la gestion du personnel territorial"
 host = "bip.localhost"
+support_email = "bip@cig-exemple.fr"
 upstreams = ["127.0.0.1:{bip_port}"]
 
 [[apps]]

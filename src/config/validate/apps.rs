@@ -86,6 +86,11 @@ fn app(i: usize, a: &AppSection, portal_host: &str, p: &mut Problems) -> Option<
     let upstreams = upstreams(i, &a.upstreams, p);
     let roles = roles(i, &a.roles, p);
     let headers = header_names(i, &a.headers, p);
+    let support = super::support::email(&key(i, "support_email"), a.support_email.as_deref(), p)
+        .map(|email| crate::config::model::Contact {
+            label: format!("Assistance {}", a.name.trim()),
+            email,
+        });
     if a.connect_timeout_ms == 0 {
         p.add(key(i, "connect_timeout_ms"), "must be at least 1");
     }
@@ -112,6 +117,7 @@ fn app(i: usize, a: &AppSection, portal_host: &str, p: &mut Problems) -> Option<
         connect_timeout: Duration::from_millis(a.connect_timeout_ms),
         read_timeout: Duration::from_millis(a.read_timeout_ms),
         upstream_tls: a.upstream_tls,
+        support,
     })
 }
 

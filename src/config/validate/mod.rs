@@ -13,6 +13,8 @@ mod reminders;
 mod security;
 mod server;
 mod sessions;
+mod structures;
+mod support;
 
 pub use apps::RESERVED_PREFIXES;
 
@@ -48,6 +50,8 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
     let mail = mail::check(&f.mail, &data_dir, &mut p);
     let audit_retention_days = audit::check(&f.audit, &mut p);
     let reminders = reminders::check(&f.reminders, &mut p);
+    let support = support::check(&f.support, &mut p);
+    let structures_max_depth = structures::check(&f.structures, &mut p);
     let apps = apps::check(&f.apps, &server.portal_host, &mut p);
 
     // A section without a usable value has recorded why.
@@ -85,6 +89,8 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
         mail,
         reminders,
         audit_retention_days,
+        support: std::sync::Arc::new(support),
+        structures_max_depth,
         apps,
     })
 }

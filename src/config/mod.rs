@@ -13,8 +13,8 @@ mod validate;
 pub use env::ENV_PREFIX;
 pub use error::{ConfigError, Problem};
 pub use model::{
-    AppConfig, Contact, Support, Config, HeaderNames, LoginThrottle, MailSettings, MailTransport, Reminders, Secret,
-    SessionSettings, SmtpSecurity, StoreKind, TlsConfig,
+    AppConfig, Config, Contact, HeaderNames, LoginThrottle, MailSettings, MailTransport, Reminders,
+    Secret, SessionSettings, SmtpSecurity, StoreKind, Support, TlsConfig,
 };
 pub use validate::RESERVED_PREFIXES;
 

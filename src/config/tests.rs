@@ -392,10 +392,19 @@ fn support_contacts_are_optional_and_checked_by_key() {
     let own = c.apps[0].support.as_ref().unwrap();
     assert_eq!(own.label, "Assistance BIP");
     assert_eq!(own.email, "BIP@Example.fr");
-    assert_eq!(c.support.applications.as_ref().unwrap().label, "Assistance des applications");
-    assert_eq!(c.support.correspondent.as_ref().unwrap().email, "cig@example.fr");
+    assert_eq!(
+        c.support.applications.as_ref().unwrap().label,
+        "Assistance des applications"
+    );
+    assert_eq!(
+        c.support.correspondent.as_ref().unwrap().email,
+        "cig@example.fr"
+    );
     assert_eq!(c.support.dpo.as_ref().unwrap().label, "DPO du CIG");
-    assert_eq!(c.support.guide_url.as_deref(), Some("https://example.fr/guide"));
+    assert_eq!(
+        c.support.guide_url.as_deref(),
+        Some("https://example.fr/guide")
+    );
     assert_eq!(c.structures_max_depth, 3);
 
     let bad = format!(

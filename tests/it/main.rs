@@ -5,6 +5,7 @@ mod aia;
 mod attacks;
 mod cli;
 mod gateway;
+mod guides;
 mod harness;
 mod lifecycle;
 mod malformed;

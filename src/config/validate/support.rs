@@ -8,7 +8,11 @@ use crate::config::model::{Contact, Support};
 use std::str::FromStr;
 
 pub(super) fn check(s: &SupportSection, p: &mut Problems) -> Support {
-    let contact = |email_key: &str, email: &Option<String>, label_key: &str, label: &str, p: &mut Problems| {
+    let contact = |email_key: &str,
+                   email: &Option<String>,
+                   label_key: &str,
+                   label: &str,
+                   p: &mut Problems| {
         let email = self::email(&format!("support.{email_key}"), email.as_deref(), p)?;
         let label = label.trim();
         if label.is_empty() || label.chars().any(char::is_control) {
@@ -64,7 +68,9 @@ fn guide_url(value: Option<&str>, p: &mut Problems) -> Option<String> {
         return None;
     }
     match url::Url::parse(v) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u.to_string()),
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            Some(u.to_string())
+        }
         _ => {
             p.add(
                 "support.guide_url",

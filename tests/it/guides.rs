@@ -1,0 +1,162 @@
+//! What the user guides promise, as each actor meets it: help and contacts on every page,
+//! structures by their name, the photo menu, photos on the account form, "Réaffecter", the
+//! structure tree's depth, and the dead ends of the directory's forms. Every new action is also
+//! tried across a structure boundary with forged ids.
+
+use crate::harness::{csrf_of, Browser, Options, TestGateway, PASSWORD};
+
+const AGENT: &str = "agent@mairie-exemple.fr";
+const CCAS_AGENT: &str = "agent.ccas@mairie-exemple.fr";
+const REFERENT: &str = "referent@mairie-exemple.fr";
+const ADMIN: &str = "admin@cig-exemple.fr";
+
+const SUPPORT: &str = r#"
+[support]
+applications_email = "assistance@cig.test"
+correspondent_email = "correspondant@cig.test"
+correspondent_label = "Correspondant CIG"
+dpo_email = "dpo@cig.test"
+guide_url = "https://cig.test/guide"
+"#;
+
+/// An application with its own support address, on the host `down.test` (never proxied to:
+/// nobody holds a role on it).
+const OWN_SUPPORT_APP: &str = r#"
+[[apps]]
+slug = "elecpro"
+name = "Elecpro"
+host = "down.test"
+upstreams = ["127.0.0.1:9"]
+support_email = "elecpro@cig.test"
+"#;
+
+fn with_support() -> TestGateway {
+    TestGateway::start_with(Options {
+        extra_config: SUPPORT.into(),
+        extra_apps: OWN_SUPPORT_APP.into(),
+        ..Default::default()
+    })
+}
+
+fn login<'a>(t: &'a TestGateway, email: &str) -> Browser<'a> {
+    let b = t.browser();
+    assert_eq!(b.login(email, PASSWORD).0, 303, "login {email}");
+    b
+}
+
+fn page(b: &Browser, path: &str) -> (u16, String) {
+    let (r, _) = b.visit(&b.t.url("auth.test", path));
+    (r.status().as_u16(), r.text().expect("body"))
+}
+
+fn assert_help(html: &str, what: &str) {
+    for expected in [
+        "Aide et contacts",
+        "href=\"mailto:correspondant@cig.test\"",
+        "Correspondant CIG",
+        "href=\"mailto:dpo@cig.test\"",
+        "href=\"mailto:assistance@cig.test\"",
+        "href=\"https://cig.test/guide\"",
+        "Guide utilisateur",
+    ] {
+        assert!(
+            html.contains(expected),
+            "{what}: {expected} missing\n{html}"
+        );
+    }
+}
+
+#[test]
+fn help_and_contacts_are_on_every_page_where_people_get_stuck() {
+    let t = with_support();
+    let anon = t.browser();
+    let (s, html) = page(&anon, "/login");
+    assert_eq!(s, 200);
+    assert_help(&html, "login");
+    let (s, html) = page(&anon, "/premiere-visite");
+    assert_eq!(s, 200);
+    assert_help(&html, "first visit");
+    // A 404 of the portal (an error built without the request's state).
+    let (s, html) = page(&anon, "/nulle-part");
+    assert_eq!(s, 404);
+    assert_help(&html, "portal 404");
+    // A locked account: the login page says so, with the contacts.
+    let locked = t.user_id(CCAS_AGENT);
+    t.block_on(t.gw.dir.set_locked(locked, true)).unwrap();
+    let b = t.browser();
+    let (_, html) = page(&b, "/login");
+    let r = b
+        .client
+        .post(t.url("auth.test", "/login"))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("email", CCAS_AGENT),
+            ("password", PASSWORD),
+            ("return_to", ""),
+        ])
+        .send()
+        .unwrap();
+    let html = r.text().unwrap();
+    assert!(html.contains("verrouill"), "{html}");
+    assert_help(&html, "locked account");
+
+    let b = login(&t, AGENT);
+    let (s, html) = page(&b, "/");
+    assert_eq!(s, 200);
+    assert_help(&html, "portal");
+    // Each tile names where to ask: the application's own support, else the common one; the
+    // directory's tile, the correspondent.
+    assert!(
+        html.contains("Aide : <a href=\"mailto:correspondant@cig.test\">"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Aide : <a href=\"mailto:assistance@cig.test\">"),
+        "{html}"
+    );
+    // A directory page, and its 403 and 404.
+    let (_, html) = page(&b, "/aia/profil");
+    assert_help(&html, "profile");
+    let (s, html) = page(&b, "/aia/structures");
+    assert_eq!(s, 403);
+    assert_help(&html, "directory 403");
+    assert!(html.contains("Besoin d'aide ?"), "{html}");
+    let (s, html) = page(&b, "/aia/utilisateurs/999999");
+    assert_eq!(s, 404);
+    assert_help(&html, "directory 404");
+    // The proxy's 403 for an application the agent holds no role on: its own support first.
+    let (r, _) = b.visit(&t.url("down.test", "/"));
+    assert_eq!(r.status(), 403);
+    let html = r.text().unwrap();
+    assert!(
+        html.contains(
+            "Pour une question sur cette application : <a href=\"mailto:elecpro@cig.test\">"
+        ),
+        "{html}"
+    );
+    assert!(html.contains("Assistance Elecpro"), "{html}");
+    assert_help(&html, "application 403");
+    // Without its own address, the common one (the pre-rendered page).
+    let (r, _) = b.visit(&t.url("nc.test", "/"));
+    assert_eq!(r.status(), 403);
+    let html = r.text().unwrap();
+    assert!(!html.contains("elecpro@cig.test"), "{html}");
+    assert_help(&html, "pre-rendered 403");
+}
+
+#[test]
+fn without_a_support_section_nothing_half_empty_is_shown() {
+    let t = TestGateway::start();
+    let anon = t.browser();
+    for path in ["/login", "/nulle-part"] {
+        let (_, html) = page(&anon, path);
+        assert!(!html.contains("Aide et contacts"), "{path}: {html}");
+        assert!(!html.contains("mailto:"), "{path}: {html}");
+    }
+    let b = login(&t, AGENT);
+    let (_, html) = page(&b, "/");
+    assert!(!html.contains("Aide :"), "{html}");
+    let (r, _) = b.visit(&t.url("nc.test", "/"));
+    assert_eq!(r.status(), 403);
+    assert!(!r.text().unwrap().contains("mailto:"));
+}

@@ -250,7 +250,7 @@ impl Directory {
         }
         let mut paths: Vec<&str> = out.iter().map(|m| m.user_path.as_str()).collect();
         paths.extend(out.iter().map(|m| m.on_behalf_path.as_str()));
-        let labels = self.path_labels(&paths).await?;
+        let labels = self.display_names(&paths).await?;
         let label = |p: &str| labels.get(p).cloned().unwrap_or_default();
         for m in &mut out {
             m.user_structure = label(&m.user_path);

@@ -160,3 +160,71 @@ fn without_a_support_section_nothing_half_empty_is_shown() {
     assert_eq!(r.status(), 403);
     assert!(!r.text().unwrap().contains("mailto:"));
 }
+
+/// `'` as the pages escape it.
+fn html_text(s: &str) -> String {
+    s.replace('\'', "&#39;")
+}
+
+#[test]
+fn structures_are_shown_by_their_name_not_their_short_code() {
+    let t = TestGateway::start();
+    let r = login(&t, REFERENT);
+    let mairie = html_text("Mairie d'Exemple");
+    let ccas = html_text("CCAS d'Exemple");
+    // The users list, its structure filter (select) and the creation form's select.
+    let (_, html) = page(&r, "/aia/utilisateurs");
+    assert!(html.contains(&format!("<td>{ccas}</td>")), "{html}");
+    assert!(
+        html.contains(&format!(">{ccas} ({mairie})</option>")),
+        "{html}"
+    );
+    let (_, html) = page(&r, "/aia/utilisateurs/nouveau");
+    assert!(html.contains(&format!(">{mairie}</option>")), "{html}");
+    // The tree and the heading of the selected structure; the short code stays as data.
+    let ccas_id = t
+        .block_on(t.gw.dir.structure_by_name("ccas"))
+        .unwrap()
+        .unwrap()
+        .id;
+    let (_, html) = page(&r, &format!("/aia/structures?id={ccas_id}"));
+    assert!(
+        html.contains(&format!("<h2 id=\"s-title\">{ccas}</h2>")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("aria-current=\"page\">{ccas}</a>")),
+        "{html}"
+    );
+    // Search results: flat, each by its name with its path beside it (the Mairie is not
+    // indented under its CCAS).
+    let (_, html) = page(&r, "/aia/structures?q=exemple");
+    let results = &html[html.find("Résultats").unwrap()..];
+    let results = &results[..results.find("</ul>").unwrap()];
+    assert!(
+        results.contains(&format!(
+            ">{mairie}</a> <span class=\"muted small\">mairie-exemple</span>"
+        )),
+        "{results}"
+    );
+    assert!(!results.contains("<ul><li"), "{results}");
+    // A card, the role members, the profile of the agent.
+    let agent = t.user_id(AGENT);
+    let (_, html) = page(&r, &format!("/aia/utilisateurs/{agent}"));
+    assert!(html.contains(&format!("<dd>{mairie}</dd>")), "{html}");
+    assert!(
+        html.contains(&format!("<td>{mairie}</td>")),
+        "grants: {html}"
+    );
+    let (_, html) = page(&r, "/aia/applications?app=bip&role=utilisateur");
+    assert!(
+        html.contains(&format!("<td>{mairie}</td><td>{mairie}</td>")),
+        "{html}"
+    );
+    let a = login(&t, AGENT);
+    let (_, html) = page(&a, "/aia/profil");
+    assert!(html.contains(&format!("<dd>{mairie}</dd>")), "{html}");
+    for (what, html) in [("profile", &html)] {
+        assert!(!html.contains("mairie-exemple / "), "{what}: {html}");
+    }
+}

@@ -40,9 +40,9 @@ async fn show(who: &SignedIn, nav: Nav, errors: FormErrors) -> WebResult<Respons
         .await?
         .ok_or(WebError::NotFound)?;
     let ident = dir.identity(v.user_id).await?.ok_or(WebError::NotFound)?;
-    let grants = grant_rows(who.gw(), ident.grants);
+    let grants = grant_rows(who.gw(), ident.grants).await?;
     let refs: Vec<&str> = v.referent_paths.iter().map(String::as_str).collect();
-    let labels = dir.path_labels(&refs).await?;
+    let labels = dir.display_names(&refs).await?;
     let referent_of = v
         .referent_paths
         .iter()

@@ -28,7 +28,7 @@ pub struct CardPage {
 async fn card_page(who: &SignedIn, u: UserRecord, nav: Nav) -> WebResult<Html<String>> {
     let v = &who.viewer;
     let ident = who.dir().identity(u.id).await?;
-    let grants = grant_rows(who.gw(), ident.map(|i| i.grants).unwrap_or_default());
+    let grants = grant_rows(who.gw(), ident.map(|i| i.grants).unwrap_or_default()).await?;
     let page = CardPage {
         l: who.layout(&format!("{} {}", u.first_name, u.last_name)),
         nav,

@@ -2,7 +2,9 @@
 //! action by the allowed actor, and the same action refused to a référent of another
 //! structure, an agent and an anonymous client, whatever ids they forge.
 
-use crate::harness::{csrf_of, Browser, TestGateway, PASSWORD};
+use crate::harness::{
+    add_other_mairie, csrf_of, png_bytes, Browser, TestGateway, OTHER_REFERENT, PASSWORD,
+};
 use convergences::directory::structures::NewStructure;
 use convergences::directory::users::NewUser;
 use sqlx::Row;
@@ -11,47 +13,6 @@ const AGENT: &str = "agent@mairie-exemple.fr";
 const CCAS_AGENT: &str = "agent.ccas@mairie-exemple.fr";
 const REFERENT: &str = "referent@mairie-exemple.fr";
 const ADMIN: &str = "admin@cig-exemple.fr";
-const OTHER_REFERENT: &str = "referent@mairie-autre.fr";
-
-/// A second principal establishment, "mairie-autre", with its own référent, who is also
-/// `administrateur` of BIP (so only the subtree rule stops them).
-fn add_other_mairie(t: &TestGateway) -> (i64, i64) {
-    t.block_on(async {
-        let dir = &t.gw.dir;
-        let s = dir
-            .create_structure(NewStructure {
-                parent_id: None,
-                short_name: "mairie-autre",
-                long_name: "Mairie Autre",
-                domains: &["mairie-autre.fr"],
-            })
-            .await
-            .unwrap();
-        let u = dir
-            .create_user(NewUser {
-                email: OTHER_REFERENT,
-                first_name: "Olivier",
-                last_name: "Autre",
-                structure_id: s,
-                job_title: "",
-                service: "",
-                app_identifier: "",
-                platform_admin: false,
-                created_by: None,
-            })
-            .await
-            .unwrap();
-        let hash = convergences::auth::password::hash(PASSWORD.to_string())
-            .await
-            .unwrap();
-        dir.set_password_hash(u, &hash).await.unwrap();
-        dir.add_referent(u, s).await.unwrap();
-        dir.assign_role(u, "bip", "administrateur", s, None)
-            .await
-            .unwrap();
-        (s, u)
-    })
-}
 
 fn login<'a>(t: &'a TestGateway, email: &str) -> Browser<'a> {
     let b = t.browser();
@@ -1018,14 +979,6 @@ fn exports_parse_back_and_neutralise_formulas() {
         get_bytes(&a, "/aia/applications/bip/utilisateur/export.csv").0,
         404
     );
-}
-
-fn png_bytes(w: u32, h: u32) -> Vec<u8> {
-    let img = image::DynamicImage::new_rgb8(w, h);
-    let mut out = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-        .unwrap();
-    out
 }
 
 /// Sends the profile photo form as multipart/form-data.

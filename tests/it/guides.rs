@@ -3,7 +3,10 @@
 //! structure tree's depth, and the dead ends of the directory's forms. Every new action is also
 //! tried across a structure boundary with forged ids.
 
-use crate::harness::{csrf_of, Browser, Options, TestGateway, PASSWORD};
+use crate::harness::{
+    add_other_mairie, csrf_of, multipart, png_bytes, Browser, Options, TestGateway, OTHER_REFERENT,
+    PASSWORD,
+};
 
 const AGENT: &str = "agent@mairie-exemple.fr";
 const CCAS_AGENT: &str = "agent.ccas@mairie-exemple.fr";
@@ -227,4 +230,233 @@ fn structures_are_shown_by_their_name_not_their_short_code() {
     for (what, html) in [("profile", &html)] {
         assert!(!html.contains("mairie-exemple / "), "{what}: {html}");
     }
+}
+
+/// The CSRF token of the page at `path`.
+fn token(b: &Browser, path: &str) -> String {
+    csrf_of(&page(b, path).1)
+}
+
+/// Sends `fields` (and a photo) as the account form does: multipart.
+fn send_form(
+    b: &Browser,
+    path: &str,
+    fields: &[(&str, &str)],
+    photo: Option<&[u8]>,
+) -> (u16, String, String) {
+    let (ct, body) = multipart(fields, photo);
+    let r = b
+        .client
+        .post(b.t.url("auth.test", path))
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let loc = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap_or("").to_string())
+        .unwrap_or_default();
+    (status, loc, r.text().unwrap_or_default())
+}
+
+fn account<'a>(
+    csrf: &'a str,
+    email: &'a str,
+    structure: &'a str,
+    service: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("last_name", "Photo"),
+        ("first_name", "Paula"),
+        ("email", email),
+        ("structure_id", structure),
+        ("service", service),
+    ]
+}
+
+fn has_photo(t: &TestGateway, id: i64) -> bool {
+    t.block_on(t.gw.dir.photo(id)).unwrap().is_some()
+}
+
+#[test]
+fn a_photo_is_added_with_the_account_and_shown_in_the_header_menu() {
+    let t = TestGateway::start();
+    let r = login(&t, REFERENT);
+    let mairie = t
+        .block_on(t.gw.dir.structure_by_name("mairie-exemple"))
+        .unwrap()
+        .unwrap()
+        .id
+        .to_string();
+    // "Ajouter une photo" is a field of AJOUTER.
+    let (_, html) = page(&r, "/aia/utilisateurs/nouveau");
+    assert!(html.contains("enctype=\"multipart/form-data\""), "{html}");
+    assert!(
+        html.contains("<label for=\"f-photo\">Ajouter une photo</label>"),
+        "{html}"
+    );
+    let tok = token(&r, "/aia/utilisateurs/nouveau");
+    let png = png_bytes(30, 20);
+    let (s, loc, _) = send_form(
+        &r,
+        "/aia/utilisateurs/nouveau",
+        &account(&tok, "paula@mairie-exemple.fr", &mairie, "RH"),
+        Some(&png),
+    );
+    assert_eq!(s, 303);
+    let id = t.user_id("paula@mairie-exemple.fr");
+    assert_eq!(loc, format!("/aia/utilisateurs/{id}?ok=cree"));
+    assert!(has_photo(&t, id));
+    // Without a file (an empty file input), no photo.
+    let (s, _, _) = send_form(
+        &r,
+        "/aia/utilisateurs/nouveau",
+        &account(&tok, "sans.photo@mairie-exemple.fr", &mairie, "RH"),
+        None,
+    );
+    assert_eq!(s, 303);
+    assert!(!has_photo(&t, t.user_id("sans.photo@mairie-exemple.fr")));
+    // A refused photo refuses the form: nothing created, what was typed kept, the error in the
+    // summary at the top, naming the field.
+    let (s, _, html) = send_form(
+        &r,
+        "/aia/utilisateurs/nouveau",
+        &account(&tok, "refus@mairie-exemple.fr", &mairie, "Paie"),
+        Some(b"not an image"),
+    );
+    assert_eq!(s, 422);
+    assert!(
+        html.contains("<a href=\"#f-photo\">Photo : Le fichier n&#39;est pas une image valide."),
+        "{html}"
+    );
+    assert!(html.contains("value=\"Paie\""), "{html}");
+    assert!(t
+        .block_on(t.gw.dir.user_id_by_email("refus@mairie-exemple.fr"))
+        .unwrap()
+        .is_none());
+    // The summary names each field instead of repeating one message.
+    let (s, _, html) = send_form(&r, "/aia/utilisateurs/nouveau", &[("csrf", &tok)], None);
+    assert_eq!(s, 422);
+    for f in [
+        "Nom : Ce champ est obligatoire.",
+        "Prénom : Ce champ est obligatoire.",
+        "Adresse e-mail : Ce champ est obligatoire.",
+    ] {
+        assert!(html.contains(f), "{f}: {html}");
+    }
+
+    // The agent's header: initials, a menu with Profil and Déconnexion.
+    let agent = t.user_id(AGENT);
+    let a = login(&t, AGENT);
+    let (_, html) = page(&a, "/");
+    assert!(html.contains("<details class=\"user-menu\">"), "{html}");
+    assert!(
+        html.contains("avatar-initials\" aria-hidden=\"true\">AA</span>"),
+        "{html}"
+    );
+    assert!(
+        html.contains(">Profil</a>") && html.contains(">Déconnexion</a>"),
+        "{html}"
+    );
+    // ÉDITER: the photo with another change, in one submission; nothing typed is lost.
+    let edit = format!("/aia/utilisateurs/{agent}/editer");
+    let tok = token(&r, &edit);
+    let mut fields = account(&tok, AGENT, &mairie, "Service modifié");
+    fields.retain(|(k, _)| !matches!(*k, "last_name" | "first_name"));
+    fields.extend([("last_name", "Agent"), ("first_name", "Agnès")]);
+    let (s, _, _) = send_form(&r, &edit, &fields, Some(&png));
+    assert_eq!(s, 303);
+    assert!(has_photo(&t, agent));
+    let rec = t.block_on(t.gw.dir.user_record(agent)).unwrap().unwrap();
+    assert_eq!(rec.service, "Service modifié");
+    // ... and the agent's header shows it at once, at a new address each time it changes.
+    let (_, html) = page(&a, "/");
+    let marker = format!("<img class=\"avatar avatar-small\" src=\"/aia/photo/{agent}?v=");
+    assert!(html.contains(&marker), "{html}");
+    let (r2, _) = a.visit(&t.url("auth.test", &format!("/aia/photo/{agent}")));
+    assert_eq!(r2.status(), 200);
+}
+
+#[test]
+fn the_account_form_with_a_photo_is_refused_across_a_structure_boundary() {
+    let t = TestGateway::start();
+    let (other_mairie, _) = add_other_mairie(&t);
+    let agent = t.user_id(AGENT);
+    let o = login(&t, OTHER_REFERENT);
+    let tok = token(&o, "/aia/utilisateurs/nouveau");
+    let png = png_bytes(10, 10);
+    // Another mairie's référent edits our agent: 404, nothing stored.
+    let edit = format!("/aia/utilisateurs/{agent}/editer");
+    let other = other_mairie.to_string();
+    let fields = account(&tok, AGENT, &other, "Pirate");
+    let (s, _, _) = send_form(&o, &edit, &fields, Some(&png));
+    assert_eq!(s, 404);
+    assert!(!has_photo(&t, agent));
+    assert_ne!(
+        t.block_on(t.gw.dir.user_record(agent))
+            .unwrap()
+            .unwrap()
+            .service,
+        "Pirate"
+    );
+    // ... or creates an account in our mairie (a forged structure id): refused, nothing created.
+    let mairie = t
+        .block_on(t.gw.dir.structure_by_name("mairie-exemple"))
+        .unwrap()
+        .unwrap()
+        .id
+        .to_string();
+    let (s, _, _) = send_form(
+        &o,
+        "/aia/utilisateurs/nouveau",
+        &account(&tok, "intrus@mairie-exemple.fr", &mairie, "RH"),
+        Some(&png),
+    );
+    assert_ne!(s, 303);
+    assert!(t
+        .block_on(t.gw.dir.user_id_by_email("intrus@mairie-exemple.fr"))
+        .unwrap()
+        .is_none());
+    // An agent may not create accounts at all.
+    let a = login(&t, AGENT);
+    let atok = token(&a, "/aia/profil");
+    let (s, _, _) = send_form(
+        &a,
+        "/aia/utilisateurs/nouveau",
+        &account(&atok, "x@mairie-exemple.fr", &mairie, "RH"),
+        Some(&png),
+    );
+    assert_eq!(s, 403);
+    // A multipart form without its token, or with a NUL byte in a field, changes nothing.
+    let r = login(&t, REFERENT);
+    let (s, _, html) = send_form(
+        &r,
+        &edit,
+        &account("", AGENT, &mairie, "Sans jeton"),
+        Some(&png),
+    );
+    assert_eq!(s, 400, "{html}");
+    let rtok = token(&r, &edit);
+    let (s, _, _) = send_form(
+        &r,
+        &edit,
+        &account(&rtok, AGENT, &mairie, "nul\u{0}"),
+        Some(&png),
+    );
+    assert_eq!(s, 400);
+    assert!(!has_photo(&t, agent));
+    // Anonymous: to the login form, nothing stored.
+    let anon = t.browser();
+    let (s, loc, _) = send_form(
+        &anon,
+        &edit,
+        &account(&rtok, AGENT, &mairie, "Anonyme"),
+        Some(&png),
+    );
+    assert_eq!(s, 303);
+    assert!(loc.starts_with("/login"), "{loc}");
+    assert!(!has_photo(&t, agent));
 }

@@ -544,3 +544,79 @@ impl Browser<'_> {
         assert_eq!(r.status(), 303);
     }
 }
+
+/// A PNG of `w` × `h` black pixels.
+pub fn png_bytes(w: u32, h: u32) -> Vec<u8> {
+    let img = image::DynamicImage::new_rgb8(w, h);
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .expect("encode png");
+    out
+}
+
+/// A `multipart/form-data` body of text `fields` and, when given, a file part named `photo`;
+/// returns the content type and the body, as a browser sends a form with a file input.
+pub fn multipart(fields: &[(&str, &str)], photo: Option<&[u8]>) -> (String, Vec<u8>) {
+    let boundary = "----convergences-test";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    // An empty file input still sends its part, without content.
+    let (name, data) = match photo {
+        Some(d) => ("p.png", d),
+        None => ("", &[][..]),
+    };
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+    );
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// The référent of "mairie-autre" (see [`add_other_mairie`]).
+pub const OTHER_REFERENT: &str = "referent@mairie-autre.fr";
+
+/// A second principal establishment, "mairie-autre", with its own référent, who is also
+/// `administrateur` of BIP (so only the subtree rule stops them).
+pub fn add_other_mairie(t: &TestGateway) -> (i64, i64) {
+    t.block_on(async {
+        let dir = &t.gw.dir;
+        let s = dir
+            .create_structure(convergences::directory::structures::NewStructure {
+                parent_id: None,
+                short_name: "mairie-autre",
+                long_name: "Mairie Autre",
+                domains: &["mairie-autre.fr"],
+            })
+            .await
+            .unwrap();
+        let u = dir
+            .create_user(convergences::directory::users::NewUser {
+                email: OTHER_REFERENT,
+                first_name: "Olivier",
+                last_name: "Autre",
+                structure_id: s,
+                job_title: "",
+                service: "",
+                app_identifier: "",
+                platform_admin: false,
+                created_by: None,
+            })
+            .await
+            .unwrap();
+        let hash = convergences::auth::password::hash(PASSWORD.to_string())
+            .await
+            .unwrap();
+        dir.set_password_hash(u, &hash).await.unwrap();
+        dir.add_referent(u, s).await.unwrap();
+        dir.assign_role(u, "bip", "administrateur", s, None)
+            .await
+            .unwrap();
+        (s, u)
+    })
+}

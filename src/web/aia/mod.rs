@@ -41,12 +41,20 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route("/aia/utilisateurs/export.csv", get(users::export))
         .route(
             "/aia/utilisateurs/nouveau",
-            get(users::new_form).post(users::create),
+            get(users::new_form)
+                .post(users::create)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    photo::MAX_UPLOAD + 64 * 1024,
+                )),
         )
         .route("/aia/utilisateurs/{id}", get(users::card))
         .route(
             "/aia/utilisateurs/{id}/editer",
-            get(users::edit_form).post(users::update),
+            get(users::edit_form)
+                .post(users::update)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    photo::MAX_UPLOAD + 64 * 1024,
+                )),
         )
         .route("/aia/utilisateurs/{id}/verrouillage", post(users::lock))
         .route(

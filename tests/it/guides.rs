@@ -460,3 +460,219 @@ fn the_account_form_with_a_photo_is_refused_across_a_structure_boundary() {
     assert!(loc.starts_with("/login"), "{loc}");
     assert!(!has_photo(&t, agent));
 }
+
+/// The assignment ids that have a checkbox on a role's members page.
+fn member_ids(html: &str) -> Vec<String> {
+    html.split("name=\"ids\" value=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_string)
+        .collect()
+}
+
+fn post(b: &Browser, path: &str, pairs: &[(&str, &str)]) -> (u16, String) {
+    let r = b
+        .client
+        .post(b.t.url("auth.test", path))
+        .form(pairs)
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.text().unwrap_or_default())
+}
+
+/// Where the agent's BIP role is held, as structure ids.
+fn bip_structures(t: &TestGateway, user: i64) -> Vec<i64> {
+    let ident = t.block_on(t.gw.dir.identity(user)).unwrap().unwrap();
+    ident
+        .grants
+        .iter()
+        .filter(|g| g.app_slug == "bip")
+        .map(|g| g.structure_id)
+        .collect()
+}
+
+#[test]
+fn reaffecter_moves_members_to_another_structure_of_the_referents_scope() {
+    let t = TestGateway::start();
+    let agent = t.user_id(AGENT);
+    let dir = &t.gw.dir;
+    let mairie = t
+        .block_on(dir.structure_by_name("mairie-exemple"))
+        .unwrap()
+        .unwrap()
+        .id;
+    let ccas = t
+        .block_on(dir.structure_by_name("ccas"))
+        .unwrap()
+        .unwrap()
+        .id;
+    let r = login(&t, REFERENT);
+    let members = "/aia/applications?app=bip&role=utilisateur";
+    let (s, html) = page(&r, members);
+    assert_eq!(s, 200);
+    // A référent may not grant `administrateur`: Réaffecter offers the same role on behalf of
+    // another structure of their scope.
+    assert!(
+        html.contains("<legend>Réaffecter les membres sélectionnés</legend>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<option value=\"utilisateur\">utilisateur (inchangé)</option>"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<option value=\"administrateur\">"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("<option value=\"{ccas}\">")),
+        "{html}"
+    );
+    let ids = member_ids(&html);
+    assert_eq!(ids.len(), 1);
+    let tok = csrf_of(&html);
+    let action = "/aia/applications/bip/utilisateur/membres";
+    // Nothing ticked: the page again, with its header, its role and the reason; no bare 400.
+    for act in ["desaffecter", "reaffecter"] {
+        let (s, html) = post(
+            &r,
+            action,
+            &[
+                ("csrf", &tok),
+                ("action", act),
+                ("to_role", "utilisateur"),
+                ("to_structure", &ccas.to_string()),
+            ],
+        );
+        assert_eq!(s, 422, "{act}");
+        assert!(html.contains("Sélectionnez au moins un membre"), "{html}");
+        assert!(html.contains("Connecté en tant que"), "{html}");
+        assert!(html.contains("id=\"role-title\">utilisateur<"), "{html}");
+    }
+    // A move that changes nothing is refused the same way, and loses nothing.
+    let (s, html) = post(
+        &r,
+        action,
+        &[
+            ("csrf", &tok),
+            ("action", "reaffecter"),
+            ("to_role", "utilisateur"),
+            ("to_structure", ""),
+            ("ids", &ids[0]),
+        ],
+    );
+    assert_eq!(s, 422);
+    assert!(html.contains("ne change rien"), "{html}");
+    assert_eq!(bip_structures(&t, agent), vec![mairie]);
+    // The move: the agent now holds BIP on behalf of the CCAS.
+    let (s, _) = post(
+        &r,
+        action,
+        &[
+            ("csrf", &tok),
+            ("action", "reaffecter"),
+            ("to_role", "utilisateur"),
+            ("to_structure", &ccas.to_string()),
+            ("ids", &ids[0]),
+        ],
+    );
+    assert_eq!(s, 303);
+    assert_eq!(bip_structures(&t, agent), vec![ccas]);
+
+    // The `administrateur` role: no checkboxes, no Désaffecter, and the reason.
+    let (_, html) = page(&r, "/aia/applications?app=bip&role=administrateur");
+    assert!(member_ids(&html).is_empty(), "{html}");
+    assert!(
+        !html.contains("Désaffecter les membres sélectionnés"),
+        "{html}"
+    );
+    assert!(
+        html.contains("est attribué et retiré par le correspondant CIG"),
+        "{html}"
+    );
+}
+
+#[test]
+fn reaffecter_is_refused_across_a_structure_boundary() {
+    let t = TestGateway::start();
+    let (other_mairie, _) = add_other_mairie(&t);
+    let agent = t.user_id(AGENT);
+    let mairie = t
+        .block_on(t.gw.dir.structure_by_name("mairie-exemple"))
+        .unwrap()
+        .unwrap()
+        .id;
+    let r = login(&t, REFERENT);
+    let (_, html) = page(&r, "/aia/applications?app=bip&role=utilisateur");
+    let id = member_ids(&html).remove(0);
+    let action = "/aia/applications/bip/utilisateur/membres";
+    // Our référent moving our agent on behalf of another mairie (a forged structure id): 404.
+    let tok = csrf_of(&html);
+    let (s, _) = post(
+        &r,
+        action,
+        &[
+            ("csrf", &tok),
+            ("action", "reaffecter"),
+            ("to_role", "utilisateur"),
+            ("to_structure", &other_mairie.to_string()),
+            ("ids", &id),
+        ],
+    );
+    assert_eq!(s, 404);
+    // ... or to `administrateur`, which only platform administrators grant: 403.
+    let (s, _) = post(
+        &r,
+        action,
+        &[
+            ("csrf", &tok),
+            ("action", "reaffecter"),
+            ("to_role", "administrateur"),
+            ("ids", &id),
+        ],
+    );
+    assert_eq!(s, 403);
+    // The other mairie's référent (administrateur of BIP too) with our agent's assignment id.
+    let o = login(&t, OTHER_REFERENT);
+    let otok = token(&o, "/aia/utilisateurs/nouveau");
+    let (s, _) = post(
+        &o,
+        action,
+        &[
+            ("csrf", &otok),
+            ("action", "reaffecter"),
+            ("to_role", "utilisateur"),
+            ("to_structure", &other_mairie.to_string()),
+            ("ids", &id),
+        ],
+    );
+    assert_eq!(s, 404);
+    let (s, _) = post(
+        &o,
+        action,
+        &[("csrf", &otok), ("action", "desaffecter"), ("ids", &id)],
+    );
+    assert_eq!(s, 404);
+    // An agent, and a forged token.
+    let a = login(&t, AGENT);
+    let atok = token(&a, "/aia/profil");
+    let (s, _) = post(
+        &a,
+        action,
+        &[
+            ("csrf", &atok),
+            ("action", "reaffecter"),
+            ("to_role", "utilisateur"),
+            ("to_structure", &mairie.to_string()),
+            ("ids", &id),
+        ],
+    );
+    assert_eq!(s, 404);
+    let (s, _) = post(
+        &r,
+        action,
+        &[("csrf", "forged"), ("action", "desaffecter"), ("ids", &id)],
+    );
+    assert_eq!(s, 400);
+    assert_eq!(bip_structures(&t, agent), vec![mairie], "nothing changed");
+}

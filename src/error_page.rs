@@ -2,17 +2,35 @@
 //! error pages once at start-up) and the portal: a module below both, so that neither depends
 //! on the other for them (docs/architecture.md#layers).
 
+use crate::config::{Contact, Support};
 use askama::Template;
+use std::sync::Arc;
 
 /// Fields shared by every gateway page.
 #[derive(Clone, Debug, Default)]
 pub struct Layout {
     pub title: String,
     pub user_name: Option<String>,
+    /// The signed-in user's photo URL (versioned), `None` without a photo: the header menu
+    /// then shows their initials.
+    pub user_photo: Option<String>,
+    pub user_initials: String,
     pub csrf: String,
     pub portal_url: String,
     /// A notice shown on every page (the second-factor policy's deadline).
     pub banner: Option<String>,
+    /// The help contacts of the footer (docs/product.md#help-and-contacts).
+    pub help: Arc<Support>,
+    /// An application's own support, on its 403 page.
+    pub app_support: Option<Contact>,
+}
+
+tokio::task_local! {
+    /// The help contacts of the gateway answering the current request. Error pages are built
+    /// where no configuration is at hand (an error converted into a response, an extractor's
+    /// rejection); the portal's outermost middleware sets this around every request so that
+    /// they show the same help as every other page.
+    pub static HELP: Arc<Support>;
 }
 
 impl Layout {
@@ -20,9 +38,19 @@ impl Layout {
         Layout {
             title: title.to_string(),
             portal_url: portal_url.to_string(),
+            help: HELP.try_with(Arc::clone).unwrap_or_default(),
             ..Default::default()
         }
     }
+}
+
+/// "Marie Dupont" → "MD": the header menu's stand-in for a missing photo.
+pub fn initials(first_name: &str, last_name: &str) -> String {
+    [first_name, last_name]
+        .iter()
+        .filter_map(|w| w.trim().chars().next())
+        .flat_map(char::to_uppercase)
+        .collect()
 }
 
 #[derive(Template)]
@@ -35,10 +63,21 @@ pub struct ErrorPage {
     pub request_id: String,
 }
 
-/// Renders the French error page for `status`.
-pub fn error_page(portal_url: &str, status: u16, heading: &str, message: &str) -> String {
+/// Renders the French error page for `status`, with the help contacts of `help` and the
+/// application's own support `app_support` (its 403 page).
+pub fn error_page(
+    portal_url: &str,
+    help: &Arc<Support>,
+    app_support: Option<&Contact>,
+    status: u16,
+    heading: &str,
+    message: &str,
+) -> String {
+    let mut l = Layout::new(heading, portal_url);
+    l.help = help.clone();
+    l.app_support = app_support.cloned();
     ErrorPage {
-        l: Layout::new(heading, portal_url),
+        l,
         status,
         heading: heading.to_string(),
         message: message.to_string(),

@@ -27,6 +27,9 @@ pub struct FileConfig {
     #[serde(default)]
     pub resilience: ResilienceSection,
     pub oidc: OidcSection,
+    pub support: SupportSection,
+    #[serde(default)]
+    pub structures: StructuresSection,
     #[serde(default)]
     pub apps: Vec<AppSection>,
     #[serde(default)]
@@ -353,6 +356,9 @@ pub struct AppSection {
     /// Sessions without a second factor are sent to confirm one before reaching the app.
     #[serde(default)]
     pub require_mfa: bool,
+    /// Where this application's users ask for help; `[support].applications_email` otherwise.
+    #[serde(default)]
+    pub support_email: Option<String>,
 }
 
 fn default_roles() -> Vec<String> {
@@ -405,5 +411,52 @@ impl Default for AuditSection {
         Self {
             retention_days: 365,
         }
+    }
+}
+
+/// Who to ask for help, shown in every page's footer, on the error pages and in mails
+/// (docs/product.md#help-and-contacts). Every key is optional: what is not set is not shown.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupportSection {
+    /// The applications' support (an `[[apps]]` entry may name its own).
+    pub applications_email: Option<String>,
+    pub applications_label: String,
+    /// The correspondent for the directory: référents, structures, access problems.
+    pub correspondent_email: Option<String>,
+    pub correspondent_label: String,
+    /// The data protection officer.
+    pub dpo_email: Option<String>,
+    pub dpo_label: String,
+    /// The user guide (http or https).
+    pub guide_url: Option<String>,
+}
+
+impl Default for SupportSection {
+    fn default() -> Self {
+        Self {
+            applications_email: None,
+            applications_label: "Assistance des applications".into(),
+            correspondent_email: None,
+            correspondent_label: "Correspondant de l'annuaire".into(),
+            dpo_email: None,
+            dpo_label: "Délégué à la protection des données".into(),
+            guide_url: None,
+        }
+    }
+}
+
+/// The structure tree (docs/product.md#structures).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StructuresSection {
+    /// Levels a new or moved structure may be at: 2 is a principal establishment and the
+    /// establishments attached to it.
+    pub max_depth: u32,
+}
+
+impl Default for StructuresSection {
+    fn default() -> Self {
+        Self { max_depth: 2 }
     }
 }

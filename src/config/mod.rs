@@ -16,8 +16,8 @@ mod validate;
 pub use env::ENV_PREFIX;
 pub use error::{ConfigError, Problem};
 pub use model::{
-    AppConfig, Config, HeaderNames, LoginThrottle, MailSettings, MailTransport, Reminders,
-    Resilience, Secret, SessionSettings, SmtpSecurity, StoreKind, Threading, TlsConfig,
+    AppConfig, Config, Contact, HeaderNames, LoginThrottle, MailSettings, MailTransport, Reminders,
+    Resilience, Secret, SessionSettings, SmtpSecurity, StoreKind, Support, Threading, TlsConfig,
 };
 pub use model_oidc::{ClientSecret, IdTokenAlg, OidcClient, OidcSettings};
 pub use validate::RESERVED_PREFIXES;

@@ -109,6 +109,33 @@ pub struct AppConfig {
     /// Tile target of an application without upstreams (OpenID Connect only).
     pub url: Option<String>,
     pub oidc: Option<super::model_oidc::OidcClient>,
+    /// Its own support address, else `[support].applications_email`.
+    pub support: Option<Contact>,
+}
+
+/// One help contact: what it is for (French, shown as is) and its address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contact {
+    pub label: String,
+    pub email: String,
+}
+
+/// `[support]`: who to ask for help (docs/product.md#help-and-contacts). `None` is not shown.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Support {
+    pub applications: Option<Contact>,
+    pub correspondent: Option<Contact>,
+    pub dpo: Option<Contact>,
+    pub guide_url: Option<String>,
+}
+
+impl Support {
+    pub fn is_empty(&self) -> bool {
+        self.applications.is_none()
+            && self.correspondent.is_none()
+            && self.dpo.is_none()
+            && self.guide_url.is_none()
+    }
 }
 
 /// A value that must never reach a log line: `Debug` prints `<redacted>`, so a configuration
@@ -231,6 +258,9 @@ pub struct Config {
     pub audit_retention_days: u32,
     pub resilience: Resilience,
     pub oidc: super::model_oidc::OidcSettings,
+    pub support: std::sync::Arc<Support>,
+    /// Deepest level a structure may be created or moved at (1: principal establishments).
+    pub structures_max_depth: u32,
     pub apps: Vec<AppConfig>,
     /// External OpenID Connect providers (docs/identity-providers.md).
     pub identity_providers: Vec<super::identity_providers::IdentityProvider>,

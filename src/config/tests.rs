@@ -491,4 +491,46 @@ client_id = "c"
         err,
         "conv.toml: key `CONVERGENCES_IDENTITY_PROVIDERS__OTHER__CLIENT_SECRET`: no [[identity_providers]] entry has the slug \"other\""
     );
+fn support_contacts_are_optional_and_checked_by_key() {
+    let c = Config::from_toml("conv.toml", MINIMAL, &[]).unwrap();
+    assert!(c.support.is_empty());
+    assert_eq!(c.apps[0].support, None);
+    assert_eq!(c.structures_max_depth, 2);
+
+    let full = format!(
+        "{MINIMAL}support_email = \"BIP@Example.fr\"\n\n[support]\napplications_email = \"aide@example.fr\"\ncorrespondent_email = \"cig@example.fr\"\ndpo_email = \"dpo@example.fr\"\ndpo_label = \"DPO du CIG\"\nguide_url = \"https://example.fr/guide\"\n\n[structures]\nmax_depth = 3\n"
+    );
+    let c = Config::from_toml("conv.toml", &full, &[]).unwrap();
+    let own = c.apps[0].support.as_ref().unwrap();
+    assert_eq!(own.label, "Assistance BIP");
+    assert_eq!(own.email, "BIP@Example.fr");
+    assert_eq!(
+        c.support.applications.as_ref().unwrap().label,
+        "Assistance des applications"
+    );
+    assert_eq!(
+        c.support.correspondent.as_ref().unwrap().email,
+        "cig@example.fr"
+    );
+    assert_eq!(c.support.dpo.as_ref().unwrap().label, "DPO du CIG");
+    assert_eq!(
+        c.support.guide_url.as_deref(),
+        Some("https://example.fr/guide")
+    );
+    assert_eq!(c.structures_max_depth, 3);
+
+    let bad = format!(
+        "{MINIMAL}support_email = \"nobody\"\n\n[support]\napplications_email = \"a b@example.fr\"\ncorrespondent_email = \"cig@example.fr\"\ncorrespondent_label = \" \"\ndpo_email = \"dpo@\"\nguide_url = \"javascript:alert(1)\"\n\n[structures]\nmax_depth = 0\n"
+    );
+    let e = err(&bad);
+    for expected in [
+        "key `support.applications_email`: \"a b@example.fr\" is not an e-mail address",
+        "key `support.correspondent_label`: must be a non-empty line of text",
+        "key `support.dpo_email`: \"dpo@\" is not an e-mail address",
+        "key `support.guide_url`: \"javascript:alert(1)\" must be an absolute http:// or https:// URL",
+        "key `structures.max_depth`: must be between 1 and 32",
+        "key `apps[0].support_email`: \"nobody\" is not an e-mail address",
+    ] {
+        assert!(e.contains(expected), "{expected} missing from {e}");
+    }
 }

@@ -36,12 +36,19 @@ graceful_shutdown_timeout_seconds = 2
 [security]
 # The demo accounts sign in with a password alone; securise@ shows the second step.
 second_factor_for_administrators = false
+[support]
+applications_email = "assistance@cig-exemple.fr"
+correspondent_email = "correspondant@cig-exemple.fr"
+correspondent_label = "Correspondant CIG (annuaire, référents, accès)"
+dpo_email = "dpo@cig-exemple.fr"
+guide_url = "https://convergences.cig-exemple.fr/guide-utilisateur"
 
 [[apps]]
 slug = "bip"
 name = "BIP"
 description = "Banque d'informations statutaires pour la gestion du personnel territorial"
 host = "bip.localhost"
+support_email = "bip@cig-exemple.fr"
 upstreams = ["127.0.0.1:{bip_port}"]
 
 [[apps]]

@@ -250,7 +250,7 @@ impl Directory {
         }
         let mut paths: Vec<&str> = out.iter().map(|m| m.user_path.as_str()).collect();
         paths.extend(out.iter().map(|m| m.on_behalf_path.as_str()));
-        let labels = self.path_labels(&paths).await?;
+        let labels = self.display_names(&paths).await?;
         let label = |p: &str| labels.get(p).cloned().unwrap_or_default();
         for m in &mut out {
             m.user_structure = label(&m.user_path);
@@ -337,6 +337,23 @@ impl Directory {
 
     /// Moves an assignment to another role of the same application (same user and structure).
     pub async fn move_assignment(&self, a: &AssignmentInfo, to_role: i64, by: i64) -> DResult<()> {
+        self.move_assignment_to(a, to_role, a.structure_id, by)
+            .await
+    }
+
+    /// "Réaffecter": the assignment becomes `to_role` held on behalf of `to_structure`, in one
+    /// transaction (an identical assignment already held is kept, not duplicated).
+    pub async fn move_assignment_to(
+        &self,
+        a: &AssignmentInfo,
+        to_role: i64,
+        to_structure: i64,
+        by: i64,
+    ) -> DResult<()> {
+        if to_role == a.role_id && to_structure == a.structure_id {
+            // Nothing to move: inserting would keep the row and the delete would lose it.
+            return Ok(());
+        }
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO role_assignments (user_id, role_id, structure_id, created_at, created_by) \
@@ -344,7 +361,7 @@ impl Directory {
         )
         .bind(a.user_id)
         .bind(to_role)
-        .bind(a.structure_id)
+        .bind(to_structure)
         .bind(now())
         .bind(by)
         .execute(&mut *tx)

@@ -18,6 +18,17 @@ pub struct StructureInfo {
     pub postal_address: String,
 }
 
+impl StructureInfo {
+    /// What people call it: the long name, else the short one (docs/aia.md#structure-names).
+    pub fn display_name(&self) -> &str {
+        if self.long_name.trim().is_empty() {
+            &self.short_name
+        } else {
+            &self.long_name
+        }
+    }
+}
+
 /// A référent designation, shown on the structure page.
 #[derive(Clone, Debug)]
 pub struct ReferentRow {
@@ -365,23 +376,33 @@ impl Directory {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Structures of a scope with their path labels, for the "Structure d'appartenance" and
-    /// "pour le compte de" selects.
+    /// Structures of a scope, for the "Structure d'appartenance" and "pour le compte de"
+    /// selects: (id, path, what the option shows), in tree order (each structure under its
+    /// parent). An option shows the structure's name, and its parent's for an attached one
+    /// ("CCAS d'Exemple (Mairie d'Exemple)"), so that two services of the same name in two
+    /// establishments are told apart.
     pub async fn structure_choices(&self, scope: &Scope) -> DResult<Vec<(i64, String, String)>> {
         let list = self.search_structures(scope, "", 5000).await?;
         let paths: Vec<&str> = list.iter().map(|s| s.path.as_str()).collect();
         let labels = self.path_labels(&paths).await?;
-        let mut out: Vec<(i64, String, String)> = list
+        let ids: Vec<i64> = list
+            .iter()
+            .flat_map(|s| std::iter::once(s.id).chain(s.parent_id))
+            .collect();
+        let names = self.display_names_by_id(&ids).await?;
+        let name = |id: i64| names.get(&id).cloned().unwrap_or_default();
+        let mut out: Vec<(String, (i64, String, String))> = list
             .iter()
             .map(|s| {
-                (
-                    s.id,
-                    s.path.clone(),
-                    labels.get(&s.path).cloned().unwrap_or_default(),
-                )
+                let shown = match s.parent_id {
+                    Some(p) => format!("{} ({})", name(s.id), name(p)),
+                    None => name(s.id),
+                };
+                let order = labels.get(&s.path).cloned().unwrap_or_default();
+                (order, (s.id, s.path.clone(), shown))
             })
             .collect();
-        out.sort_by(|a, b| a.2.cmp(&b.2));
-        Ok(out)
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out.into_iter().map(|(_, c)| c).collect())
     }
 }

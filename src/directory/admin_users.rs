@@ -41,6 +41,8 @@ pub struct UserRow {
     pub structure_id: i64,
     pub structure_path: String,
     pub structure_label: String,
+    /// The structure's name, for people (`Directory::display_names`).
+    pub structure_name: String,
     pub job_title: String,
     pub service: String,
     pub locked: bool,
@@ -59,6 +61,8 @@ pub struct UserRecord {
     pub structure_id: i64,
     pub structure_path: String,
     pub structure_label: String,
+    /// The structure's name, for people (`Directory::display_names`).
+    pub structure_name: String,
     pub job_title: String,
     pub service: String,
     pub postal_address: String,
@@ -262,6 +266,7 @@ fn row_from(r: &sqlx::any::AnyRow) -> DResult<UserRow> {
         structure_id: r.try_get(4)?,
         structure_path: r.try_get(5)?,
         structure_label: String::new(),
+        structure_name: String::new(),
         job_title: r.try_get(6)?,
         service: r.try_get(7)?,
         locked: r.try_get::<i64, _>(8)? != 0,
@@ -279,6 +284,7 @@ fn record_from(r: &sqlx::any::AnyRow) -> DResult<UserRecord> {
         structure_id: r.try_get(4)?,
         structure_path: r.try_get(5)?,
         structure_label: String::new(),
+        structure_name: String::new(),
         job_title: r.try_get(6)?,
         service: r.try_get(7)?,
         postal_address: r.try_get(8)?,
@@ -400,8 +406,10 @@ impl Directory {
     pub async fn label_rows(&self, rows: &mut [UserRow]) -> DResult<()> {
         let paths: Vec<&str> = rows.iter().map(|r| r.structure_path.as_str()).collect();
         let labels = self.path_labels(&paths).await?;
+        let names = self.display_names(&paths).await?;
         for r in rows.iter_mut() {
             r.structure_label = labels.get(&r.structure_path).cloned().unwrap_or_default();
+            r.structure_name = names.get(&r.structure_path).cloned().unwrap_or_default();
         }
         Ok(())
     }
@@ -419,6 +427,8 @@ impl Directory {
         let mut rec = record_from(&row)?;
         let labels = self.path_labels(&[rec.structure_path.as_str()]).await?;
         rec.structure_label = labels.get(&rec.structure_path).cloned().unwrap_or_default();
+        let names = self.display_names(&[rec.structure_path.as_str()]).await?;
+        rec.structure_name = names.get(&rec.structure_path).cloned().unwrap_or_default();
         Ok(Some(rec))
     }
 
@@ -587,6 +597,8 @@ impl Directory {
         paths.dedup();
         let labels = self.path_labels_with(&paths, names).await?;
         let label = |p: &str| labels.get(p).cloned().unwrap_or_default();
+        let own: Vec<&str> = users.iter().map(|u| u.0.structure_path.as_str()).collect();
+        let display = self.display_names(&own).await?;
         Ok(users
             .iter()
             .map(|(u, grants)| {
@@ -605,6 +617,7 @@ impl Directory {
                     .collect();
                 let mut user = u.clone();
                 user.structure_label = label(&u.structure_path);
+                user.structure_name = display.get(&u.structure_path).cloned().unwrap_or_default();
                 ExportRow {
                     user,
                     roles: super::csv::grants_cell(&roles),

@@ -99,7 +99,7 @@ impl Directory {
             });
         }
         let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-        let labels = self.path_labels(&refs).await?;
+        let labels = self.display_names(&refs).await?;
         for (row, path) in out.iter_mut().zip(paths.iter()) {
             row.structure = labels.get(path).cloned().unwrap_or_default();
         }

@@ -16,12 +16,14 @@ pub const STRUCTURE_COLUMNS: [&str; 5] = [
 ];
 
 /// Columns of the users export; the CSV import reads the same format.
-pub const USER_COLUMNS: [&str; 15] = [
+pub const USER_COLUMNS: [&str; 16] = [
     "Nom",
     "Prénom",
     "Adresse e-mail",
     "Structure",
     "Chemin de la structure",
+    // For people; the import reads the two columns above.
+    "Nom de la structure",
     "Fonction",
     "Service",
     "Téléphone",

@@ -22,6 +22,9 @@ pub struct Identity {
     pub has_provider_link: bool,
     pub valid_from: Option<String>,
     pub valid_until: Option<String>,
+    /// When the photo was last set, `None` without one: the header shows it, and the version
+    /// in its URL lets a new photo replace the cached one at once.
+    pub photo_version: Option<i64>,
     pub grants: Vec<Grant>,
 }
 
@@ -79,6 +82,7 @@ mod tests {
             has_provider_link: false,
             valid_from: None,
             valid_until: None,
+            photo_version: None,
             grants: vec![],
         }
     }

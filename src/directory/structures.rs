@@ -60,6 +60,72 @@ impl Directory {
             .collect())
     }
 
+    /// What people call the structure at the end of each materialised path: its long name
+    /// ("CCAS d'Exemple"), or its short name when it has none. Lists, cards, selects and
+    /// headings show this; the path of short names stays the identifier that imports, typed
+    /// fields and identity headers use (docs/aia.md#structure-names).
+    pub async fn display_names(&self, paths: &[&str]) -> DResult<HashMap<String, String>> {
+        let last = |p: &str| {
+            p.split('/')
+                .filter_map(|s| s.parse::<i64>().ok())
+                .next_back()
+        };
+        let ids: Vec<i64> = paths.iter().filter_map(|p| last(p)).collect();
+        let names = self.display_names_by_id(&ids).await?;
+        Ok(paths
+            .iter()
+            .map(|p| {
+                let name = last(p)
+                    .map(|id| names.get(&id).cloned().unwrap_or_else(|| format!("#{id}")))
+                    .unwrap_or_default();
+                (p.to_string(), name)
+            })
+            .collect())
+    }
+
+    /// [`Directory::display_names`] by structure id.
+    pub async fn display_names_by_id(&self, ids: &[i64]) -> DResult<HashMap<i64, String>> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut names: HashMap<i64, String> = HashMap::with_capacity(ids.len());
+        let pick = |row: &sqlx::any::AnyRow| -> DResult<(i64, String)> {
+            let long: String = row.try_get(2)?;
+            let name = if long.trim().is_empty() {
+                row.try_get::<String, _>(1)?
+            } else {
+                long
+            };
+            Ok((row.try_get(0)?, name))
+        };
+        if ids.len() > 500 {
+            // Thousands of placeholders cost more than reading every structure's name.
+            for row in sqlx::query("SELECT id, short_name, long_name FROM structures")
+                .fetch_all(&self.pool)
+                .await?
+            {
+                let (id, name) = pick(&row)?;
+                names.insert(id, name);
+            }
+        } else if !ids.is_empty() {
+            let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT id, short_name, long_name FROM structures WHERE id IN ({})",
+                placeholders.join(", ")
+            );
+            // Only generated placeholders are interpolated; values are bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in &ids {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                let (id, name) = pick(&row)?;
+                names.insert(id, name);
+            }
+        }
+        Ok(names)
+    }
+
     /// The structure names along each materialised path, root first: what the identity
     /// headers encode one by one, so that no name can be mistaken for a separator.
     pub async fn path_names(&self, paths: &[&str]) -> DResult<HashMap<String, Vec<String>>> {

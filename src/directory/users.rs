@@ -102,7 +102,8 @@ impl Directory {
             "SELECT u.id, u.uid, u.email, u.first_name, u.last_name, u.structure_id, s.path, \
              u.app_identifier, u.platform_admin, u.locked, \
              CASE WHEN u.password_hash IS NULL THEN 0 ELSE 1 END, u.valid_from, u.valid_until, \
-             CASE WHEN EXISTS (SELECT 1 FROM identity_links l WHERE l.user_id = u.id) THEN 1 ELSE 0 END \
+             CASE WHEN EXISTS (SELECT 1 FROM identity_links l WHERE l.user_id = u.id) THEN 1 ELSE 0 END, \
+             (SELECT p.updated_at FROM user_photos p WHERE p.user_id = u.id) \
              FROM users u JOIN structures s ON s.id = u.structure_id WHERE u.id = $1",
         )
         .bind(user_id)
@@ -151,6 +152,7 @@ impl Directory {
             has_provider_link: r.try_get::<i64, _>(13)? != 0,
             valid_from: r.try_get(11)?,
             valid_until: r.try_get(12)?,
+            photo_version: r.try_get(14)?,
             grants: raw
                 .iter()
                 .map(|(slug, role, sid, path)| Grant {

@@ -21,6 +21,9 @@ use pingora::{Error, ErrorType};
 use std::sync::Arc;
 use std::time::Instant;
 
+const FORBIDDEN_HEADING: &str = "Accès refusé";
+const FORBIDDEN_MESSAGE: &str = "Vous n'avez pas de droit sur cette application. Si vous en avez besoin, adressez-vous au référent administrateur de votre structure.";
+
 /// French pages rendered once at start-up.
 struct Pages {
     csp: http::HeaderValue,
@@ -63,8 +66,9 @@ impl Proxy {
             HttpPeer::new_uds(&gw.portal_socket.to_string_lossy(), false, String::new())
                 .map_err(|e| format!("portal socket {}: {e}", gw.portal_socket.display()))?;
         let url = gw.config.public_url.as_str();
+        let help = &gw.config.support;
         let page = |status, heading: &str, message: &str| {
-            Bytes::from(error_page(url, status, heading, message))
+            Bytes::from(error_page(url, help, None, status, heading, message))
         };
         let csp = format!(
             "default-src 'none'; style-src {url}; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -72,7 +76,7 @@ impl Proxy {
         let pages = Pages {
             csp: http::HeaderValue::from_str(&csp)
                 .map_err(|_| format!("server.public_url {url:?} cannot go in a header"))?,
-            forbidden: page(403, "Accès refusé", "Vous n'avez pas de droit sur cette application. Si vous en avez besoin, adressez-vous au référent administrateur de votre structure."),
+            forbidden: page(403, FORBIDDEN_HEADING, FORBIDDEN_MESSAGE),
             unknown: page(404, "Adresse inconnue", "Aucune application n'est déclarée à cette adresse."),
             bad_gateway: page(502, "Application indisponible", "L'application ne répond pas pour le moment. Réessayez dans quelques instants ; si le problème persiste, contactez l'assistance."),
             timeout: page(504, "Application trop lente", "L'application n'a pas répondu à temps. Réessayez dans quelques instants."),
@@ -212,6 +216,19 @@ impl Proxy {
             return self.unauthenticated(session, routes, i).await;
         }
         if !ident.identity.has_app(&app.cfg.slug) {
+            if let Some(own) = &app.cfg.support {
+                // Not the per-request path: a refusal, rendered with the application's own
+                // support address (docs/product.md#help-and-contacts).
+                let page = Bytes::from(error_page(
+                    &gw.config.public_url,
+                    &gw.config.support,
+                    Some(own),
+                    403,
+                    FORBIDDEN_HEADING,
+                    FORBIDDEN_MESSAGE,
+                ));
+                return self.send_page(session, 403, &page).await;
+            }
             return self.send_page(session, 403, &self.pages.forbidden).await;
         }
         // Sessions from before assurance was recorded stand for a password (no allocation

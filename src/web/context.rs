@@ -142,12 +142,22 @@ impl PortalRequest {
     }
 
     pub fn layout(&self, title: &str) -> Layout {
+        let ident = self.user.as_ref().map(|u| &u.ident.identity);
         Layout {
             title: title.to_string(),
-            user_name: self.user.as_ref().map(|u| u.ident.identity.display_name()),
+            user_name: ident.map(|i| i.display_name()),
+            user_photo: ident.and_then(|i| {
+                i.photo_version
+                    .map(|v| format!("/aia/photo/{}?v={v}", i.user_id))
+            }),
+            user_initials: ident
+                .map(|i| crate::error_page::initials(&i.first_name, &i.last_name))
+                .unwrap_or_default(),
             csrf: self.csrf_token(),
             portal_url: String::new(),
             banner: self.enrolment_banner(),
+            help: self.gw.config.support.clone(),
+            app_support: None,
         }
     }
 

@@ -102,7 +102,20 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             gw.clone(),
             security_headers,
         ))
+        .layer(axum::middleware::from_fn_with_state(gw.clone(), with_help))
         .with_state(gw)
+}
+
+/// Makes the help contacts available to the error pages of this request (see
+/// [`crate::error_page::HELP`]).
+async fn with_help(
+    State(gw): State<Arc<Gateway>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    crate::error_page::HELP
+        .scope(gw.config.support.clone(), next.run(req))
+        .await
 }
 
 /// CSP, framing, referrer and (under TLS) HSTS on every portal response; HTML is never cached

@@ -22,6 +22,8 @@ pub struct Tile {
     pub url: String,
     pub initials: String,
     pub is_directory: bool,
+    /// Where to ask for help with it (docs/product.md#help-and-contacts).
+    pub support: Option<crate::config::Contact>,
 }
 
 #[derive(Template)]

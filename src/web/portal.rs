@@ -24,6 +24,11 @@ pub async fn home(ctx: PortalRequest) -> WebResult<Response> {
             description: a.cfg.description.clone(),
             url: a.entry_url.clone(),
             is_directory: false,
+            support: a
+                .cfg
+                .support
+                .clone()
+                .or_else(|| ctx.gw.config.support.applications.clone()),
         })
         .collect();
     tiles.push(Tile {
@@ -32,6 +37,7 @@ pub async fn home(ctx: PortalRequest) -> WebResult<Response> {
         url: "/aia".into(),
         initials: "AIA".into(),
         is_directory: true,
+        support: ctx.gw.config.support.correspondent.clone(),
     });
     let page = PortalPage {
         l: ctx.layout("Vos applications"),

@@ -2,7 +2,9 @@
 //! action by the allowed actor, and the same action refused to a référent of another
 //! structure, an agent and an anonymous client, whatever ids they forge.
 
-use crate::harness::{csrf_of, Browser, TestGateway, PASSWORD};
+use crate::harness::{
+    add_other_mairie, csrf_of, png_bytes, Browser, TestGateway, OTHER_REFERENT, PASSWORD,
+};
 use convergences::directory::structures::NewStructure;
 use convergences::directory::users::NewUser;
 use sqlx::Row;
@@ -11,7 +13,6 @@ const AGENT: &str = "agent@mairie-exemple.fr";
 const CCAS_AGENT: &str = "agent.ccas@mairie-exemple.fr";
 const REFERENT: &str = "referent@mairie-exemple.fr";
 const ADMIN: &str = "admin@cig-exemple.fr";
-use crate::harness::{add_other_mairie, OTHER_REFERENT};
 
 fn login<'a>(t: &'a TestGateway, email: &str) -> Browser<'a> {
     let b = t.browser();
@@ -188,7 +189,9 @@ fn referent_creates_edits_locks_and_lists_users_of_its_tree_with_field_checks() 
     assert_eq!(loc, format!("/aia/utilisateurs/{id}?ok=cree"));
     let (_, card) = get(&b, &loc);
     assert!(card.contains("Première visite ?"), "{card}");
-    assert!(card.contains("mairie-exemple / ccas"));
+    // The structure by its name, not its short code (docs/aia.md#structure-names).
+    assert!(card.contains("CCAS d&#39;Exemple"), "{card}");
+    assert!(!card.contains("mairie-exemple / ccas"), "{card}");
     assert!(card.contains("Gestionnaire paie"));
     assert_eq!(audit_count(&t, "user_created"), 1);
 
@@ -921,9 +924,11 @@ fn exports_parse_back_and_neutralise_formulas() {
     assert_eq!(s, 200);
     assert!(ct.starts_with("text/csv"));
     let (header, rows) = parse_csv(&bytes);
-    assert_eq!(header.len(), 15);
+    assert_eq!(header.len(), 16);
     assert_eq!(header[0], "Nom");
-    assert_eq!(header[14], "Applications et rôles");
+    assert_eq!(header[4], "Chemin de la structure");
+    assert_eq!(header[5], "Nom de la structure");
+    assert_eq!(header[15], "Applications et rôles");
     assert_eq!(rows.len(), 4, "the mairie's tree only");
     let f = rows
         .iter()
@@ -932,14 +937,15 @@ fn exports_parse_back_and_neutralise_formulas() {
     assert_eq!(f[0], "'=cmd()");
     assert_eq!(f[4], "mairie-exemple");
     let agent = rows.iter().find(|r| r[2] == AGENT).unwrap();
-    assert_eq!(agent[14], "BIP : utilisateur (mairie-exemple)");
+    assert_eq!(agent[5], "Mairie d'Exemple");
+    assert_eq!(agent[15], "BIP : utilisateur (mairie-exemple)");
     let referent = rows.iter().find(|r| r[2] == REFERENT).unwrap();
     assert_eq!(
-        referent[14],
+        referent[15],
         "BIP : administrateur (mairie-exemple) | Net-Cotisations : administrateur (mairie-exemple)"
     );
     let none = rows.iter().find(|r| r[2] == CCAS_AGENT).unwrap();
-    assert_eq!(none[14], "");
+    assert_eq!(none[15], "");
     // Filters apply to the export too.
     let (_, _, bytes) = get_bytes(&r, "/aia/utilisateurs/export.csv?q=ccas");
     assert_eq!(parse_csv(&bytes).1.len(), 1);
@@ -973,14 +979,6 @@ fn exports_parse_back_and_neutralise_formulas() {
         get_bytes(&a, "/aia/applications/bip/utilisateur/export.csv").0,
         404
     );
-}
-
-fn png_bytes(w: u32, h: u32) -> Vec<u8> {
-    let img = image::DynamicImage::new_rgb8(w, h);
-    let mut out = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-        .unwrap();
-    out
 }
 
 /// Sends the profile photo form as multipart/form-data.

@@ -412,12 +412,12 @@ fn csv_imports_name_bad_lines_and_import_nothing_unless_told_to_skip() {
     );
 
     let header = convergences::web::aia::csv_export::USER_COLUMNS.join(";");
-    let good = "Martin;Éloïse;eloise.martin@mairie-nouvelle.fr;ccas-nouvelle;mairie-nouvelle / ccas-nouvelle;Assistante RH;RH;'+33 1 23 45 67 89;EM42;oui;2026-01-01;2030-12-31;non;;BIP : utilisateur (mairie-nouvelle)";
+    let good = "Martin;Éloïse;eloise.martin@mairie-nouvelle.fr;ccas-nouvelle;mairie-nouvelle / ccas-nouvelle;CCAS Nouvelle;Assistante RH;RH;'+33 1 23 45 67 89;EM42;oui;2026-01-01;2030-12-31;non;;BIP : utilisateur (mairie-nouvelle)";
     let users = format!(
         "\u{feff}{header}\r\n{good}\r\n\
-         Durand;Paul;paul.durand@ailleurs.fr;ccas-nouvelle;;;;;;non;;;non;;\r\n\
-         Petit;Léa;lea.petit@mairie-nouvelle.fr;ccas-nouvelle;;;;0102;;non;2027-01-01;2026-01-01;non;;\r\n\
-         Agent;Déjà;agent@mairie-exemple.fr;mairie-exemple;;;;;;non;;;non;;\r\n"
+         Durand;Paul;paul.durand@ailleurs.fr;ccas-nouvelle;;;;;;;non;;;non;;\r\n\
+         Petit;Léa;lea.petit@mairie-nouvelle.fr;ccas-nouvelle;;;;;0102;;non;2027-01-01;2026-01-01;non;;\r\n\
+         Agent;Déjà;agent@mairie-exemple.fr;mairie-exemple;;;;;;;non;;;non;;\r\n"
     );
     let (code, _, err) = import(&cfg, "import-users", &users, &[]);
     assert_eq!(code, 2, "{err}");

@@ -237,17 +237,14 @@ impl TestGateway {
         sections.push('\n');
         if let Some(sh) = &opts.share {
             sections.push_str(&format!(
-<<<<<<< HEAD
                 "secret = \"{}\"\n[assertion]\nkey_file = \"{}\"\n",
                 sh.secret,
                 sh.key_file.display(),
-=======
                 "[assertion]\nkey_file = \"{}\"\n[security]\nsecret = \"{}\"\n[oidc]\nrsa_key_file = \"{}\"\neddsa_key_file = \"{}\"\n",
                 sh.key_file.display(),
                 sh.secret,
                 sh.oidc_keys.0.display(),
                 sh.oidc_keys.1.display(),
->>>>>>> oidc-provider
             ));
         }
         let mut public_url = match &opts.share {
@@ -641,6 +638,39 @@ impl Browser<'_> {
             .expect("logout post");
         assert_eq!(r.status(), 303);
     }
+}
+
+/// A PNG of `w` × `h` black pixels.
+pub fn png_bytes(w: u32, h: u32) -> Vec<u8> {
+    let img = image::DynamicImage::new_rgb8(w, h);
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .expect("encode png");
+    out
+}
+
+/// A `multipart/form-data` body of text `fields` and, when given, a file part named `photo`;
+/// returns the content type and the body, as a browser sends a form with a file input.
+pub fn multipart(fields: &[(&str, &str)], photo: Option<&[u8]>) -> (String, Vec<u8>) {
+    let boundary = "----convergences-test";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    // An empty file input still sends its part, without content.
+    let (name, data) = match photo {
+        Some(d) => ("p.png", d),
+        None => ("", &[][..]),
+    };
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+    );
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 /// The référent of "mairie-autre" (see [`add_other_mairie`]).

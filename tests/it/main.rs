@@ -7,6 +7,7 @@ mod cli;
 mod faults;
 mod fake_idp;
 mod gateway;
+mod guides;
 mod harness;
 mod identity_providers;
 mod lifecycle;

@@ -128,6 +128,11 @@ fn app(i: usize, a: &AppSection, portal_host: &str, p: &mut Problems) -> Option<
     };
     let roles = roles(i, &a.roles, p);
     let headers = header_names(i, &a.headers, p);
+    let support = super::support::email(&key(i, "support_email"), a.support_email.as_deref(), p)
+        .map(|email| crate::config::model::Contact {
+            label: format!("Assistance {}", a.name.trim()),
+            email,
+        });
     if a.connect_timeout_ms == 0 {
         p.add(key(i, "connect_timeout_ms"), "must be at least 1");
     }
@@ -157,6 +162,7 @@ fn app(i: usize, a: &AppSection, portal_host: &str, p: &mut Problems) -> Option<
         upstream_tls: a.upstream_tls,
         url: a.url.clone(),
         oidc,
+        support,
     })
 }
 

@@ -16,6 +16,8 @@ mod resilience;
 mod security;
 mod server;
 mod sessions;
+mod structures;
+mod support;
 
 pub use apps::RESERVED_PREFIXES;
 
@@ -53,6 +55,8 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
     let reminders = reminders::check(&f.reminders, &mut p);
     let resilience = resilience::check(&f.resilience, &mut p);
     let oidc = oidc::check_section(&f.oidc, &data_dir, &mut p);
+    let support = support::check(&f.support, &mut p);
+    let structures_max_depth = structures::check(&f.structures, &mut p);
     let apps = apps::check(&f.apps, &server.portal_host, &mut p);
     let identity_providers = identity_providers::check(&f.identity_providers, &mut p);
 
@@ -95,6 +99,8 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
         audit_retention_days,
         resilience,
         oidc,
+        support: std::sync::Arc::new(support),
+        structures_max_depth,
         apps,
         identity_providers,
     })

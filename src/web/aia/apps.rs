@@ -46,8 +46,18 @@ pub struct SelectedRole {
     pub role: String,
     pub role_id: i64,
     pub can_assign: bool,
-    /// Roles members may be moved to.
+    /// Roles members may be moved to (the current one included when they may change
+    /// structure only).
     pub targets: Vec<String>,
+    /// Structures members may be moved to ("pour le compte de"), as a select; `None` when
+    /// the scope is too large for one (then typed).
+    pub structures: Option<Vec<(i64, String, String)>>,
+    /// "Réaffecter" can do something here: another role, or another structure.
+    pub can_move: bool,
+    /// At least one listed member has a checkbox.
+    pub any_changeable: bool,
+    /// Why the members cannot be changed, or why "Réaffecter" is not offered.
+    pub why_not: Option<String>,
 }
 
 #[derive(Template)]
@@ -110,9 +120,15 @@ fn find_role(apps: &[AppInfo], v: &Viewer, slug: &str, role: &str) -> WebResult<
 }
 
 pub async fn page(FrQuery(q): FrQuery<PageQuery>, who: SignedIn) -> WebResult<Response> {
+    render_page(&who, &q, None).await
+}
+
+/// The APPLICATIONS page; with `error`, the refusal of a members action, shown above the
+/// list with status 422 (the page keeps its header, its role and its way back).
+async fn render_page(who: &SignedIn, q: &PageQuery, error: Option<String>) -> WebResult<Response> {
     let v = &who.viewer;
     require(v.platform_admin || !v.admin_apps.is_empty())?;
-    let apps = visible_apps(&who).await?;
+    let apps = visible_apps(who).await?;
     let per_page = per_page(&q.par_page);
     let page_no = page_number(&q.page);
     let mut selected = None;
@@ -143,17 +159,46 @@ pub async fn page(FrQuery(q): FrQuery<PageQuery>, who: SignedIn) -> WebResult<Re
                 m,
             })
             .collect();
-        let targets = app
+        let other_roles: Vec<String> = app
             .roles
             .iter()
             .filter(|r| r.name != q.role && v.can_grant_role(&app.slug, &r.name))
             .map(|r| r.name.clone())
             .collect();
+        let can_change_role = v.can_grant_role(&app.slug, &q.role);
+        let structures = if can_change_role {
+            super::structure_field::choices(who.dir(), &v.manage_scope()).await?
+        } else {
+            Some(Vec::new())
+        };
+        let several_structures = structures.as_ref().is_none_or(|c| c.len() > 1);
+        let mut targets = other_roles.clone();
+        if several_structures {
+            targets.insert(0, q.role.clone());
+        }
+        let any_changeable = members.iter().any(|m| m.can_change);
+        let can_move = can_change_role && (!other_roles.is_empty() || several_structures);
+        let why_not = if !can_change_role {
+            Some(format!(
+                "Le rôle « {} » est attribué et retiré par le correspondant CIG (administrateur de la plateforme) : vous ne pouvez ni désaffecter ni réaffecter ses membres.",
+                q.role
+            ))
+        } else if !members.is_empty() && !any_changeable {
+            Some("Ces membres détiennent le rôle pour le compte d'une structure hors de votre périmètre : seul le correspondant CIG peut les désaffecter ou les réaffecter.".to_string())
+        } else if !can_move && !members.is_empty() {
+            Some("« Réaffecter » déplace les membres vers un autre rôle que vous pouvez attribuer ou vers une autre structure de votre périmètre ; ici, il n'y a ni l'un ni l'autre.".to_string())
+        } else {
+            None
+        };
         selected = Some(SelectedRole {
-            can_assign: v.can_grant_role(&app.slug, &q.role),
+            can_assign: can_change_role,
             role: q.role.clone(),
             role_id,
             targets,
+            structures,
+            can_move,
+            any_changeable,
+            why_not,
             app,
         });
     }
@@ -162,9 +207,16 @@ pub async fn page(FrQuery(q): FrQuery<PageQuery>, who: SignedIn) -> WebResult<Re
         ("role", q.role.clone()),
         ("q", q.q.clone()),
     ];
+    let mut nav = who.nav("applications").with_flash(&q.ok);
+    let status = if error.is_some() {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
+    nav.error = error;
     let page = AppsPage {
         l: who.layout("Applications"),
-        nav: who.nav("applications").with_flash(&q.ok),
+        nav,
         apps,
         selected,
         members,
@@ -172,7 +224,7 @@ pub async fn page(FrQuery(q): FrQuery<PageQuery>, who: SignedIn) -> WebResult<Re
         per_page_choices: PER_PAGE.to_vec(),
         q: q.q.clone(),
     };
-    Ok(Html(page.render()?).into_response())
+    Ok((status, Html(page.render()?)).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -348,13 +400,25 @@ pub async fn assign(
     ))
 }
 
-/// "Désaffecter les membres sélectionnés" and "Réaffecter" (to `to_role`).
+/// "Désaffecter les membres sélectionnés" and "Réaffecter": the selected assignments are
+/// removed, or moved to `to_role` (a role the viewer may grant, the current one included)
+/// and/or on behalf of `to_structure` (a structure of the viewer's scope; empty: unchanged)
+/// (docs/aia.md#reaffecter). Every id is re-checked, both ends of a move included: one foreign
+/// id and nothing at all is changed. A form with nothing selected, or a move that changes
+/// nothing, shows the page again with the reason.
 pub async fn members_action(
     FrPath((slug, role)): FrPath<(String, String)>,
     Action(who, pairs): Action<Vec<(String, String)>>,
 ) -> WebResult<Response> {
     let v = &who.viewer;
     let AdministeredRole { app, role_id } = role_of(&who, &slug, &role).await?;
+    let dir = who.dir();
+    let back = PageQuery {
+        app: slug.clone(),
+        role: role.clone(),
+        q: form::first(&pairs, "q").chars().take(100).collect(),
+        ..Default::default()
+    };
     let action = form::first(&pairs, "action");
     let target = match action {
         "desaffecter" => None,
@@ -363,23 +427,48 @@ pub async fn members_action(
             let to_id = app
                 .roles
                 .iter()
-                .find(|r| r.name == to && r.name != role)
+                .find(|r| r.name == to)
                 .map(|r| r.id)
-                .ok_or_else(|| {
-                    WebError::BadRequest(
-                        "Choisissez le rôle vers lequel réaffecter les membres.".into(),
-                    )
-                })?;
+                .ok_or(WebError::NotFound)?;
             require(v.can_grant_role(&slug, &to))?;
-            Some((to, to_id))
+            let structure = form::first(&pairs, "to_structure").trim().to_string();
+            let typed = form::first(&pairs, "to_structure_q").trim();
+            let structure = if structure.is_empty() && !typed.is_empty() {
+                match super::structure_field::by_text(dir, &v.manage_scope(), typed).await? {
+                    Ok(id) => Some(id),
+                    Err(message) => return render_page(&who, &back, Some(message)).await,
+                }
+            } else if structure.is_empty() {
+                None
+            } else {
+                Some(num(&structure, 0))
+            };
+            let behalf = match structure {
+                Some(id) => {
+                    let s = dir.structure_info(id).await?.ok_or(WebError::NotFound)?;
+                    if !v.manages_path(&s.path) {
+                        return Err(WebError::NotFound);
+                    }
+                    Some(s)
+                }
+                None => None,
+            };
+            if to == role && behalf.is_none() {
+                let nothing = "Choisissez un autre rôle ou une autre structure « pour le compte de » : la réaffectation demandée ne change rien.";
+                return render_page(&who, &back, Some(nothing.into())).await;
+            }
+            Some((to, to_id, behalf))
         }
         _ => return Err(WebError::BadRequest("Action inconnue.".into())),
     };
     let ids = form::ids(&pairs, "ids");
-    if ids.is_empty() || ids.len() > 1000 {
-        return Err(WebError::BadRequest(
-            "Sélectionnez au moins un membre.".into(),
-        ));
+    if ids.is_empty() {
+        let none = "Sélectionnez au moins un membre (cochez la case en début de ligne).";
+        return render_page(&who, &back, Some(none.into())).await;
+    }
+    if ids.len() > 1000 {
+        let many = "Sélectionnez au plus 1 000 membres à la fois.";
+        return render_page(&who, &back, Some(many.into())).await;
     }
     if role == ADMIN_ROLE || target.as_ref().is_some_and(|(to, _)| to == ADMIN_ROLE) {
         who.require_recent_form(&pairs).await?;
@@ -392,8 +481,11 @@ pub async fn members_action(
             return Err(WebError::NotFound);
         }
         require(v.can_change_assignment(&slug, &role, &a.user_path, &a.on_behalf_path))?;
-        if let Some((to, _)) = &target {
-            require(v.can_change_assignment(&slug, to, &a.user_path, &a.on_behalf_path))?;
+        if let Some((to, _, behalf)) = &target {
+            let to_path = behalf
+                .as_ref()
+                .map_or(a.on_behalf_path.as_str(), |s| s.path.as_str());
+            require(v.can_change_assignment(&slug, to, &a.user_path, to_path))?;
         }
         plan.push(a);
     }
@@ -414,13 +506,19 @@ pub async fn members_action(
                 )
                 .await?;
             }
-            Some((to, to_id)) => {
-                dir.move_assignment(a, *to_id, v.user_id).await?;
+            Some((to, to_id, behalf)) => {
+                let to_structure = behalf.as_ref().map_or(a.structure_id, |s| s.id);
+                dir.move_assignment_to(a, *to_id, to_structure, v.user_id)
+                    .await?;
+                let whom = match behalf {
+                    Some(s) => format!(" pour le compte de {}", s.display_name()),
+                    None => String::new(),
+                };
                 who.audit(
                     "role_reassigned",
                     &email,
-                    Some(a.structure_id),
-                    &format!("{} : {} → {}", app.name, role, to),
+                    Some(to_structure),
+                    &format!("{} : {} → {}{}", app.name, role, to, whom),
                 )
                 .await?;
             }

@@ -54,6 +54,7 @@ pub fn user_line(r: &ExportRow) -> Vec<String> {
         u.email.clone(),
         short,
         u.structure_label.clone(),
+        u.structure_name.clone(),
         u.job_title.clone(),
         u.service.clone(),
         u.phone.clone(),

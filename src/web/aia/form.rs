@@ -40,3 +40,28 @@ pub fn first<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
         .map(|(_, v)| v.as_str())
         .unwrap_or("")
 }
+
+/// The French label of a form field, for the error summary above a refused form: "Nom : Ce
+/// champ est obligatoire." rather than the same message three times (docs/aia.md).
+pub fn label_of(field: &str) -> &'static str {
+    match field {
+        "last_name" => "Nom",
+        "first_name" => "Prénom",
+        "email" => "Adresse e-mail",
+        "structure_id" => "Structure d'appartenance",
+        "job_title" => "Fonction",
+        "service" => "Service",
+        "phone" => "Numéro de téléphone",
+        "app_identifier" => "Identifiant applicatif",
+        "valid_from" => "Date de début de validité du compte",
+        "valid_until" => "Date de fin de validité du compte",
+        "postal_address" => "Adresse postale",
+        "locked" => "Verrouillage du compte",
+        "photo" => "Photo",
+        "short_name" => "Nom de la structure",
+        "long_name" => "Nom long de la structure",
+        "parent_id" => "Structure de rattachement",
+        "domains" => "Domaines autorisés",
+        _ => "",
+    }
+}

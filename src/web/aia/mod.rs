@@ -41,12 +41,20 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route("/aia/utilisateurs/export.csv", get(users::export))
         .route(
             "/aia/utilisateurs/nouveau",
-            get(users::new_form).post(users::create),
+            get(users::new_form)
+                .post(users::create)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    photo::MAX_UPLOAD + 64 * 1024,
+                )),
         )
         .route("/aia/utilisateurs/{id}", get(users::card))
         .route(
             "/aia/utilisateurs/{id}/editer",
-            get(users::edit_form).post(users::update),
+            get(users::edit_form)
+                .post(users::update)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    photo::MAX_UPLOAD + 64 * 1024,
+                )),
         )
         .route("/aia/utilisateurs/{id}/verrouillage", post(users::lock))
         .route(
@@ -162,19 +170,27 @@ pub struct GrantRow {
 }
 
 /// The rows of `grants`, applications by their current name (a slug when the application left
-/// the configuration).
-pub fn grant_rows(gw: &Gateway, grants: Vec<crate::directory::model::Grant>) -> Vec<GrantRow> {
+/// the configuration), structures by their name.
+pub async fn grant_rows(
+    gw: &Gateway,
+    grants: Vec<crate::directory::model::Grant>,
+) -> Result<Vec<GrantRow>, WebError> {
     let routes = gw.routes();
-    grants
+    let ids: Vec<i64> = grants.iter().map(|g| g.structure_id).collect();
+    let names = gw.dir.display_names_by_id(&ids).await?;
+    Ok(grants
         .into_iter()
         .map(|g| GrantRow {
             app: routes
                 .app_by_slug(&g.app_slug)
                 .map_or_else(|| g.app_slug.clone(), |a| a.cfg.name.clone()),
             role: g.role,
-            structure: g.structure_path,
+            structure: names
+                .get(&g.structure_id)
+                .cloned()
+                .unwrap_or(g.structure_path),
         })
-        .collect()
+        .collect())
 }
 
 /// Messages shown after a redirect (`?ok=code`): fixed texts, nothing from the URL is echoed.

@@ -40,9 +40,9 @@ async fn show(who: &SignedIn, nav: Nav, errors: FormErrors) -> WebResult<Respons
         .await?
         .ok_or(WebError::NotFound)?;
     let ident = dir.identity(v.user_id).await?.ok_or(WebError::NotFound)?;
-    let grants = grant_rows(who.gw(), ident.grants);
+    let grants = grant_rows(who.gw(), ident.grants).await?;
     let refs: Vec<&str> = v.referent_paths.iter().map(String::as_str).collect();
-    let labels = dir.path_labels(&refs).await?;
+    let labels = dir.display_names(&refs).await?;
     let referent_of = v
         .referent_paths
         .iter()
@@ -73,6 +73,8 @@ pub async fn upload_photo(PhotoUpload { who, file }: PhotoUpload) -> WebResult<R
             who.dir()
                 .set_photo(v.user_id, photo.content_type, photo.bytes)
                 .await?;
+            // The header shows the photo: the identity carries its version.
+            who.gw().user_changed(v.user_id);
             who.audit("photo_updated", &v.email, Some(v.structure_id), "")
                 .await?;
             Ok(see_other("/aia/profil", "photo"))
@@ -87,6 +89,7 @@ pub async fn upload_photo(PhotoUpload { who, file }: PhotoUpload) -> WebResult<R
 pub async fn delete_photo(Action(who, _): Action<CsrfOnly>) -> WebResult<Response> {
     let v = &who.viewer;
     who.dir().delete_photo(v.user_id).await?;
+    who.gw().user_changed(v.user_id);
     who.audit("photo_deleted", &v.email, Some(v.structure_id), "")
         .await?;
     Ok(see_other("/aia/profil", "photo-supprimee"))

@@ -52,7 +52,7 @@ pub struct StructuresPage {
     pub nav: Nav,
     pub tree: Vec<TreeEvent>,
     pub q: String,
-    pub results: Vec<(i64, String)>,
+    pub results: Vec<(i64, String, String)>,
     pub selected: Option<Selected>,
     pub members: Vec<ListRow>,
     pub pager: Pager,
@@ -108,7 +108,10 @@ pub async fn page(FrQuery(q): FrQuery<PageQuery>, who: SignedIn) -> WebResult<Re
         let labels = dir.path_labels(&paths).await?;
         found
             .iter()
-            .map(|s| (s.id, labels.get(&s.path).cloned().unwrap_or_default()))
+            .map(|s| {
+                let label = labels.get(&s.path).cloned().unwrap_or_default();
+                (s.id, s.display_name().to_string(), label)
+            })
             .collect()
     };
     let per_page = per_page(&q.par_page);

@@ -50,6 +50,8 @@ pub struct StructureFormPage {
     pub admin: bool,
     /// Parent chosen by the platform admin, or fixed (shown as text) for référents.
     pub parent_label: String,
+    /// The parent's name, for people.
+    pub parent_name: String,
 }
 
 impl CsrfProtected for StructureForm {
@@ -84,14 +86,16 @@ pub(super) async fn show_form(
     } else {
         Some(Vec::new())
     };
-    let parent_label = match who.dir().structure_info(num(&f.parent_id, 0)).await? {
-        Some(p) if v.can_view_structure(&p.path) => who
-            .dir()
-            .path_labels(&[p.path.as_str()])
-            .await?
-            .remove(&p.path)
-            .unwrap_or_default(),
-        _ => String::new(),
+    let (parent_label, parent_name) = match who.dir().structure_info(num(&f.parent_id, 0)).await? {
+        Some(p) if v.can_view_structure(&p.path) => (
+            who.dir()
+                .path_labels(&[p.path.as_str()])
+                .await?
+                .remove(&p.path)
+                .unwrap_or_default(),
+            p.display_name().to_string(),
+        ),
+        _ => (String::new(), String::new()),
     };
     let page = StructureFormPage {
         l: who.layout(if id.is_some() {
@@ -106,6 +110,7 @@ pub(super) async fn show_form(
         parents,
         admin: v.platform_admin,
         parent_label,
+        parent_name,
     };
     form_page::render(&page)
 }

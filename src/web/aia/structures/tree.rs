@@ -40,9 +40,9 @@ pub fn tree_events(
     }
     for list in children.values_mut() {
         list.sort_by(|a, b| {
-            a.short_name
+            a.display_name()
                 .to_lowercase()
-                .cmp(&b.short_name.to_lowercase())
+                .cmp(&b.display_name().to_lowercase())
         });
     }
     fn walk(
@@ -64,7 +64,7 @@ pub fn tree_events(
             out.push(TreeEvent {
                 kind: "item",
                 id: n.id,
-                name: n.short_name.clone(),
+                name: n.display_name().to_string(),
                 current: Some(n.id) == selected,
                 children: counts.get(&n.id).copied().unwrap_or(0),
             });

@@ -32,7 +32,7 @@ pub struct CardPage {
 async fn card_page(who: &SignedIn, u: UserRecord, nav: Nav) -> WebResult<Html<String>> {
     let v = &who.viewer;
     let ident = who.dir().identity(u.id).await?;
-    let grants = grant_rows(who.gw(), ident.map(|i| i.grants).unwrap_or_default());
+    let grants = grant_rows(who.gw(), ident.map(|i| i.grants).unwrap_or_default()).await?;
     let providers = who.gw().providers.all();
     let links = who
         .dir()

@@ -1,8 +1,9 @@
 //! AJOUTER: a new account, without password until its first visit.
 
 use super::form::{check, show_form, UserForm, EMAIL_TAKEN};
-use crate::web::aia::extract::{require, Action, SignedIn};
+use crate::web::aia::extract::{require, SignedIn};
 use crate::web::aia::form_page::{Checked, FormErrors};
+use crate::web::aia::photo::FormAndPhoto;
 use crate::web::aia::see_other;
 use crate::web::aia::FrQuery;
 use crate::web::error::WebResult;
@@ -24,12 +25,21 @@ pub async fn new_form(FrQuery(q): FrQuery<NewQuery>, who: SignedIn) -> WebResult
     show_form(&who, None, f, FormErrors::default(), "").await
 }
 
-pub async fn create(Action(who, f): Action<UserForm>) -> WebResult<Response> {
+/// AJOUTER, with "Ajouter une photo": a refused photo refuses the whole form (nothing is
+/// created), like any other field.
+pub async fn create(
+    FormAndPhoto {
+        who,
+        form: f,
+        photo,
+    }: FormAndPhoto<UserForm>,
+) -> WebResult<Response> {
     require(who.viewer.is_manager())?;
     let Checked {
         value: input,
-        errors,
+        mut errors,
     } = check(&who, &f, None).await?;
+    let photo = super::form::check_photo(photo, &mut errors).await?;
     if !errors.is_empty() {
         return show_form(&who, None, f, errors.into(), "").await;
     }
@@ -42,5 +52,10 @@ pub async fn create(Action(who, f): Action<UserForm>) -> WebResult<Response> {
     };
     who.audit("user_created", &input.email, Some(input.structure_id), "")
         .await?;
+    if let Some(p) = photo {
+        who.dir().set_photo(id, p.content_type, p.bytes).await?;
+        who.audit("photo_updated", &input.email, Some(input.structure_id), "")
+            .await?;
+    }
     Ok(see_other(&format!("/aia/utilisateurs/{id}"), "cree"))
 }

@@ -3,8 +3,9 @@
 use super::form::{check, show_form, UserForm, EMAIL_TAKEN};
 use super::managed_user;
 use crate::directory::admin_users::{UserInput, UserRecord};
-use crate::web::aia::extract::{Action, SignedIn};
+use crate::web::aia::extract::SignedIn;
 use crate::web::aia::form_page::{Checked, FormErrors};
+use crate::web::aia::photo::FormAndPhoto;
 use crate::web::aia::{see_other, FlashQuery};
 use crate::web::aia::{FrPath, FrQuery};
 use crate::web::error::{WebError, WebResult};
@@ -20,15 +21,21 @@ pub async fn edit_form(
     show_form(&who, Some(id), f, FormErrors::default(), &q.ok).await
 }
 
+/// ENREGISTRER, the photo with the other fields: choosing a photo keeps what was typed.
 pub async fn update(
     FrPath(id): FrPath<i64>,
-    Action(who, f): Action<UserForm>,
+    FormAndPhoto {
+        who,
+        form: f,
+        photo,
+    }: FormAndPhoto<UserForm>,
 ) -> WebResult<Response> {
     let before = managed_user(&who, id).await?;
     let Checked {
         value: input,
         mut errors,
     } = check(&who, &f, Some(id)).await?;
+    let photo = super::form::check_photo(photo, &mut errors).await?;
     if id == who.viewer.user_id && input.locked {
         errors.add(
             "locked",
@@ -63,6 +70,10 @@ pub async fn update(
         return show_form(&who, Some(id), f, taken, "").await;
     }
     let mut details = Vec::new();
+    if let Some(p) = photo {
+        who.dir().set_photo(id, p.content_type, p.bytes).await?;
+        details.push("photo modifiée");
+    }
     if before.email != input.email {
         details.push("adresse e-mail modifiée");
     }

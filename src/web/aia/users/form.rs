@@ -151,6 +151,27 @@ pub(super) async fn show_form(
     form_page::render(&page)
 }
 
+/// The photo of the account form, re-encoded, or its refusal recorded next to the field
+/// (the browser cannot keep the chosen file, so the message asks for it again).
+pub(super) async fn check_photo(
+    photo: Option<crate::web::aia::photo::SentPhoto>,
+    errors: &mut FieldErrors,
+) -> WebResult<Option<crate::web::aia::photo::Reencoded>> {
+    let Some(sent) = photo else {
+        return Ok(None);
+    };
+    match sent.reencode().await? {
+        Ok(p) => Ok(Some(p)),
+        Err(refused) => {
+            errors.add(
+                "photo",
+                format!("{} Choisissez de nouveau le fichier.", refused.message()),
+            );
+            Ok(None)
+        }
+    }
+}
+
 /// Checks every field (docs/product.md#accounts): what to store and what is wrong.
 pub(super) async fn check(
     who: &SignedIn,

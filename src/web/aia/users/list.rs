@@ -90,9 +90,8 @@ pub(super) async fn filter_of(who: &SignedIn, q: &ListQuery) -> WebResult<ListFi
         if !v.can_view_card(&s.path) {
             return Err(WebError::NotFound);
         }
-        let label = dir.path_labels(&[s.path.as_str()]).await?;
         matches = Some(StructureMatches {
-            labels: label.into_values().collect(),
+            labels: vec![s.display_name().to_string()],
             too_many: false,
             by_id: true,
         });
@@ -111,7 +110,7 @@ pub(super) async fn filter_of(who: &SignedIn, q: &ListQuery) -> WebResult<ListFi
         let too_many = found.len() > structure_field::MATCH_MAX;
         let shown = &found[..found.len().min(structure_field::MATCH_MAX)];
         let paths: Vec<&str> = shown.iter().map(|s| s.path.as_str()).collect();
-        let labels = dir.path_labels(&paths).await?;
+        let labels = dir.display_names(&paths).await?;
         f.structure_paths = Some(if too_many {
             Vec::new()
         } else {

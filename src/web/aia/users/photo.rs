@@ -20,6 +20,7 @@ pub async fn upload_photo(
             who.dir()
                 .set_photo(id, photo.content_type, photo.bytes)
                 .await?;
+            who.gw().user_changed(id);
             who.audit("photo_updated", &u.email, Some(u.structure_id), "")
                 .await?;
             Ok(see_other(

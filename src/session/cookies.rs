@@ -16,12 +16,16 @@ pub struct CookieNames {
     pub handshake: String,
     /// The sealed state of a login waiting for its second factor.
     pub pending_login: String,
+    /// A long-lived random id of the browser, set at sign-in, so that a sign-in from a browser
+    /// the account has not used lately can be told to the user (docs/security.md#cookies).
+    pub browser: String,
 }
 
 /// Name of the pre-session cookie before its prefix.
 const CSRF: &str = "convergences_csrf";
 const HANDSHAKE: &str = "convergences_handshake";
 const PENDING_LOGIN: &str = "convergences_mfa";
+const BROWSER: &str = "convergences_browser";
 
 impl CookieNames {
     pub fn new(config: &Config) -> CookieNames {
@@ -44,6 +48,7 @@ impl CookieNames {
             csrf: host_only(CSRF),
             handshake: host_only(HANDSHAKE),
             pending_login: host_only(PENDING_LOGIN),
+            browser: host_only(BROWSER),
         }
     }
 
@@ -56,6 +61,7 @@ impl CookieNames {
             &self.csrf,
             &self.handshake,
             &self.pending_login,
+            &self.browser,
         ] {
             let bare = n.strip_prefix("__Host-").unwrap_or(n);
             for v in [

@@ -1,5 +1,6 @@
 //! "Se connecter" and "Déconnexion" (docs/product.md#login-and-logout).
 
+use super::account_events;
 use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use super::pages::{LoginPage, LogoutPage};
@@ -164,6 +165,10 @@ pub async fn submit(ctx: PortalRequest, Form(f): Form<LoginForm>) -> WebResult<R
             gw.dir.login_failed(&email, &gw.config.throttle).await?;
             gw.ip_failed(&ctx.ip);
         }
+        if let Some(r) = &record {
+            let reason = if password_ok { account_events::UNUSABLE } else { account_events::BAD_PASSWORD };
+            account_events::failed(&ctx, r.user_id, account_events::PASSWORD, reason).await?;
+        }
         gw.dir
             .audit(AuditEvent {
                 actor_id: record.as_ref().map(|r| r.user_id),
@@ -217,6 +222,7 @@ pub async fn submit(ctx: PortalRequest, Form(f): Form<LoginForm>) -> WebResult<R
         .await?;
     crate::telemetry::login(true);
     crate::telemetry::sessions_created();
+    let browser = account_events::succeeded(&ctx, &ident.identity, account_events::PASSWORD).await?;
     gw.dir.record_login(user_id).await?;
     gw.dir
         .audit(AuditEvent {
@@ -237,6 +243,7 @@ pub async fn submit(ctx: PortalRequest, Form(f): Form<LoginForm>) -> WebResult<R
         header::SET_COOKIE,
         set_cookie(&gw, &gw.cookies.csrf, "", false, true),
     );
+    headers.append(header::SET_COOKIE, browser);
     // A validated destination is always a valid header value; the portal is the fallback.
     headers.insert(
         header::LOCATION,

@@ -137,6 +137,9 @@ pub async fn submit(
             },
         })
         .await?;
+    if purpose == Purpose::Reset {
+        super::account_events::password_changed(&ctx, &ident).await;
+    }
     let mut headers = HeaderMap::new();
     let fresh = gw.identities.get(&gw.dir, uid).await?;
     // A link proves access to the mailbox, not the second factor: an account that has one
@@ -152,11 +155,13 @@ pub async fn submit(
                 crate::session::Assurance::password(crate::directory::now()),
             )
             .await?;
+        let browser = super::account_events::succeeded(&ctx, &ident, super::account_events::LINK).await?;
         gw.dir.record_login(uid).await?;
         headers.append(
             header::SET_COOKIE,
             set_cookie(&gw, &gw.cookies.session, &session, true, false),
         );
+        headers.append(header::SET_COOKIE, browser);
         "/"
     } else {
         "/login"

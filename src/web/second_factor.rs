@@ -4,6 +4,7 @@
 //! login; the brute-force protections of the password (growing delay per account, pause per
 //! address) count the codes too.
 
+use super::account_events;
 use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use super::set_cookie;
@@ -157,6 +158,8 @@ pub async fn submit(
                 .login_failed(&pending.email, &gw.config.throttle)
                 .await?;
             gw.ip_failed(&ctx.ip);
+            let reason = if check == CodeCheck::Replayed { account_events::REPLAYED_CODE } else { account_events::BAD_CODE };
+            account_events::failed(&ctx, pending.user_id, account_events::SECOND_FACTOR, reason).await?;
             gw.dir
                 .audit(AuditEvent {
                     actor_id: Some(pending.user_id),
@@ -199,6 +202,7 @@ pub async fn submit(
         .await?;
     crate::telemetry::login(true);
     crate::telemetry::sessions_created();
+    let browser = account_events::succeeded(&ctx, &ident.identity, account_events::method_of(method)).await?;
     gw.dir.record_login(pending.user_id).await?;
     let id = &ident.identity;
     let details = match method {
@@ -244,6 +248,7 @@ pub async fn submit(
         set_cookie(&gw, &gw.cookies.csrf, "", false, true),
     );
     out.append(header::SET_COOKIE, pending_cookie(&ctx, "", true));
+    out.append(header::SET_COOKIE, browser);
     let destination = gw
         .routes()
         .validate_return(&pending.return_to)

@@ -15,7 +15,7 @@ const OTHER_REFERENT: &str = "referent@mairie-autre.fr";
 
 /// A second principal establishment, "mairie-autre", with its own référent, who is also
 /// `administrateur` of BIP (so only the subtree rule stops them).
-fn add_other_mairie(t: &TestGateway) -> (i64, i64) {
+pub fn add_other_mairie(t: &TestGateway) -> (i64, i64) {
     t.block_on(async {
         let dir = &t.gw.dir;
         let s = dir
@@ -1859,7 +1859,7 @@ fn listings_are_the_same_whether_the_scope_is_resolved_to_ids_or_to_path_ranges(
 }
 
 /// Messages written to the outbox so far, as (recipient, text with quoted-printable undone).
-fn outbox(t: &TestGateway) -> Vec<(String, String)> {
+pub fn outbox(t: &TestGateway) -> Vec<(String, String)> {
     let Ok(entries) = std::fs::read_dir(t.gw.config.data_dir.join("outbox")) else {
         return Vec::new();
     };

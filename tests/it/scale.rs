@@ -6,7 +6,7 @@
 use crate::harness::{encode, redis_url, Options, TestGateway, PASSWORD};
 use std::time::{Duration, Instant};
 
-fn needs_redis() -> bool {
+pub fn needs_redis() -> bool {
     if redis_url().is_none() {
         eprintln!("skipped here: needs TEST_REDIS_URL (scripts/test.sh --services runs it)");
         return false;
@@ -15,7 +15,7 @@ fn needs_redis() -> bool {
 }
 
 /// Polls `f` until it returns true, for at most `limit`; returns how long it took.
-fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+pub fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     loop {
         if f() {

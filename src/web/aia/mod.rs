@@ -50,6 +50,10 @@ pub fn routes() -> Router<Arc<Gateway>> {
         )
         .route("/aia/utilisateurs/{id}/verrouillage", post(users::lock))
         .route(
+            "/aia/utilisateurs/{id}/sessions/fermer",
+            post(users::end_sessions),
+        )
+        .route(
             "/aia/utilisateurs/{id}/photo",
             post(users::upload_photo).layer(axum::extract::DefaultBodyLimit::max(
                 photo::MAX_UPLOAD + 64 * 1024,
@@ -179,6 +183,7 @@ pub fn flash_message(code: &str) -> Option<&'static str> {
         "email-modifie" => "Les modifications ont été enregistrées. Un message a prévenu l'ancienne adresse e-mail du changement.",
         "verrouille" => "Le compte est verrouillé.",
         "deverrouille" => "Le compte est déverrouillé.",
+        "sessions-fermees" => "Toutes les sessions de l'utilisateur ont été fermées.",
         "lien" => "Un lien de réinitialisation du mot de passe a été envoyé à l'utilisateur.",
         "supprime" => "L'utilisateur a été supprimé définitivement.",
         "structure" => "La structure a été enregistrée.",

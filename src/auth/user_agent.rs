@@ -166,7 +166,10 @@ mod tests {
             UNKNOWN_SYSTEM.to_string(),
             "a tool names no system"
         );
-        assert_eq!(describe("Googlebot/2.1 (+http://www.google.com/bot.html)").browser, "Robot");
+        assert_eq!(
+            describe("Googlebot/2.1 (+http://www.google.com/bot.html)").browser,
+            "Robot"
+        );
         for ua in [
             "\u{0}\u{1}\u{7f}",
             "Firefox/\u{202e}999999999999999999999",

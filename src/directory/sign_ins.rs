@@ -105,10 +105,11 @@ impl Directory {
 
     /// Whether the account ever signed in: a success in the history, or a last-login date.
     pub async fn signed_in_before(&self, user_id: i64) -> DResult<bool> {
-        let history = sqlx::query("SELECT id FROM sign_ins WHERE user_id = $1 AND success = 1 LIMIT 1")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let history =
+            sqlx::query("SELECT id FROM sign_ins WHERE user_id = $1 AND success = 1 LIMIT 1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
         if history.is_some() {
             return Ok(true);
         }

@@ -277,7 +277,8 @@ impl Sessions {
             .map(|(key, record)| Live { key, record })
             .collect();
         live.sort_by(|a, b| {
-            (b.record.last_seen, b.record.created_at).cmp(&(a.record.last_seen, a.record.created_at))
+            (b.record.last_seen, b.record.created_at)
+                .cmp(&(a.record.last_seen, a.record.created_at))
         });
         Ok(live)
     }

@@ -107,11 +107,7 @@ pub async fn failed(
 /// account has not signed in from for [`RETENTION_DAYS`] days (never for the account's first
 /// sign-in), and returns the browser-id cookie to set. Call it before `record_login`, which
 /// it reads to tell a first sign-in.
-pub async fn succeeded(
-    ctx: &PortalRequest,
-    id: &Identity,
-    method: &str,
-) -> WebResult<HeaderValue> {
+pub async fn succeeded(ctx: &PortalRequest, id: &Identity, method: &str) -> WebResult<HeaderValue> {
     let gw = &ctx.gw;
     let token = browser_token(ctx)
         .map(str::to_string)

@@ -156,10 +156,15 @@ async fn admit(ctx: &PortalRequest, csrf: &str) -> WebResult<Result<(), Response
         ));
     }
     if !ctx.gw.ip_allowed(&ctx.ip) {
-        let msg = "Trop de demandes depuis votre connexion. Patientez une minute avant de réessayer.";
-        return Ok(Err(
-            render(ctx, StatusCode::TOO_MANY_REQUESTS, None, Some(msg.into())).await?,
-        ));
+        let msg =
+            "Trop de demandes depuis votre connexion. Patientez une minute avant de réessayer.";
+        return Ok(Err(render(
+            ctx,
+            StatusCode::TOO_MANY_REQUESTS,
+            None,
+            Some(msg.into()),
+        )
+        .await?));
     }
     Ok(Ok(()))
 }
@@ -192,21 +197,17 @@ pub async fn end_one(ctx: PortalRequest, Form(f): Form<EndForm>) -> WebResult<Re
     let found = if presented.is_empty() || presented.len() > 64 {
         None
     } else {
-        ctx.gw
-            .sessions
-            .list_user(uid)
-            .await?
-            .into_iter()
-            .find(|l| {
-                subtle::ConstantTimeEq::ct_eq(
-                    listing_id(&ctx.gw.secret, &l.key).as_bytes(),
-                    presented.as_bytes(),
-                )
-                .into()
-            })
+        ctx.gw.sessions.list_user(uid).await?.into_iter().find(|l| {
+            subtle::ConstantTimeEq::ct_eq(
+                listing_id(&ctx.gw.secret, &l.key).as_bytes(),
+                presented.as_bytes(),
+            )
+            .into()
+        })
     };
     let Some(target) = found else {
-        let msg = "Cette session n'existe plus ou ne vous appartient pas : rien n'a été déconnecté.";
+        let msg =
+            "Cette session n'existe plus ou ne vous appartient pas : rien n'a été déconnecté.";
         return render(&ctx, StatusCode::NOT_FOUND, None, Some(msg.into())).await;
     };
     ctx.gw.end_session(&target.key).await?;
@@ -247,6 +248,11 @@ pub async fn end_others(ctx: PortalRequest, Form(f): Form<CsrfForm>) -> WebResul
             n += 1;
         }
     }
-    audit(&ctx, "sessions_ended", &format!("by the user: {n} other sessions")).await?;
+    audit(
+        &ctx,
+        "sessions_ended",
+        &format!("by the user: {n} other sessions"),
+    )
+    .await?;
     Ok(Redirect::to(&format!("{PATH}?ok=autres")).into_response())
 }

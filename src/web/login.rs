@@ -166,7 +166,11 @@ pub async fn submit(ctx: PortalRequest, Form(f): Form<LoginForm>) -> WebResult<R
             gw.ip_failed(&ctx.ip);
         }
         if let Some(r) = &record {
-            let reason = if password_ok { account_events::UNUSABLE } else { account_events::BAD_PASSWORD };
+            let reason = if password_ok {
+                account_events::UNUSABLE
+            } else {
+                account_events::BAD_PASSWORD
+            };
             account_events::failed(&ctx, r.user_id, account_events::PASSWORD, reason).await?;
         }
         gw.dir
@@ -222,7 +226,8 @@ pub async fn submit(ctx: PortalRequest, Form(f): Form<LoginForm>) -> WebResult<R
         .await?;
     crate::telemetry::login(true);
     crate::telemetry::sessions_created();
-    let browser = account_events::succeeded(&ctx, &ident.identity, account_events::PASSWORD).await?;
+    let browser =
+        account_events::succeeded(&ctx, &ident.identity, account_events::PASSWORD).await?;
     gw.dir.record_login(user_id).await?;
     gw.dir
         .audit(AuditEvent {

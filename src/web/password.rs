@@ -155,7 +155,8 @@ pub async fn submit(
                 crate::session::Assurance::password(crate::directory::now()),
             )
             .await?;
-        let browser = super::account_events::succeeded(&ctx, &ident, super::account_events::LINK).await?;
+        let browser =
+            super::account_events::succeeded(&ctx, &ident, super::account_events::LINK).await?;
         gw.dir.record_login(uid).await?;
         headers.append(
             header::SET_COOKIE,

@@ -158,8 +158,13 @@ pub async fn submit(
                 .login_failed(&pending.email, &gw.config.throttle)
                 .await?;
             gw.ip_failed(&ctx.ip);
-            let reason = if check == CodeCheck::Replayed { account_events::REPLAYED_CODE } else { account_events::BAD_CODE };
-            account_events::failed(&ctx, pending.user_id, account_events::SECOND_FACTOR, reason).await?;
+            let reason = if check == CodeCheck::Replayed {
+                account_events::REPLAYED_CODE
+            } else {
+                account_events::BAD_CODE
+            };
+            account_events::failed(&ctx, pending.user_id, account_events::SECOND_FACTOR, reason)
+                .await?;
             gw.dir
                 .audit(AuditEvent {
                     actor_id: Some(pending.user_id),
@@ -202,7 +207,8 @@ pub async fn submit(
         .await?;
     crate::telemetry::login(true);
     crate::telemetry::sessions_created();
-    let browser = account_events::succeeded(&ctx, &ident.identity, account_events::method_of(method)).await?;
+    let browser =
+        account_events::succeeded(&ctx, &ident.identity, account_events::method_of(method)).await?;
     gw.dir.record_login(pending.user_id).await?;
     let id = &ident.identity;
     let details = match method {

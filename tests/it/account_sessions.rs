@@ -84,7 +84,11 @@ fn live_on(b: &Browser, t: &TestGateway) -> bool {
 
 /// Whether `b`'s portal session is live: the profile answers, else it sends to the login form.
 fn live(b: &Browser) -> bool {
-    let r = b.client.get(b.t.url("auth.test", "/aia/profil")).send().unwrap();
+    let r = b
+        .client
+        .get(b.t.url("auth.test", "/aia/profil"))
+        .send()
+        .unwrap();
     match r.status().as_u16() {
         200 => true,
         303 => false,
@@ -140,10 +144,19 @@ fn the_list_shows_each_session_with_its_browser_and_marks_the_current_one() {
     let _chrome = signed_in(&t, AGENT, CHROME_ANDROID);
     let _someone_else = signed_in(&t, REFERENT, SAFARI_MAC);
     let html = sessions_page(&firefox);
-    for expected in ["Firefox 128", "Windows 10", "Chrome 120", "Android 14", "127.0.0.1"] {
+    for expected in [
+        "Firefox 128",
+        "Windows 10",
+        "Chrome 120",
+        "Android 14",
+        "127.0.0.1",
+    ] {
         assert!(html.contains(expected), "{expected} missing: {html}");
     }
-    assert!(!html.contains("Safari"), "another user's session is not listed");
+    assert!(
+        !html.contains("Safari"),
+        "another user's session is not listed"
+    );
     assert_eq!(html.matches("Cette session").count(), 1);
     let current_row = html
         .split("<tr")
@@ -183,7 +196,10 @@ fn ending_one_session_and_all_others_keeps_the_current_one() {
     let html = sessions_page(&a);
     assert_eq!(listing_ids(&html).len(), 2);
     // End the Chrome one by its id.
-    let chrome_row = html.split("<tr").find(|r| r.contains("Chrome 120")).unwrap();
+    let chrome_row = html
+        .split("<tr")
+        .find(|r| r.contains("Chrome 120"))
+        .unwrap();
     let chrome_id = listing_ids(chrome_row).remove(0);
     let r = end_one(&a, &chrome_id);
     assert_eq!(r.status(), 303);
@@ -199,18 +215,29 @@ fn ending_one_session_and_all_others_keeps_the_current_one() {
     // "Déconnecter toutes les autres sessions".
     let d = signed_in(&t, AGENT, CHROME_ANDROID);
     let csrf = csrf(&a);
-    let r = post(&a, "/aia/profil/sessions/deconnecter-autres", &[("csrf", &csrf)]);
+    let r = post(
+        &a,
+        "/aia/profil/sessions/deconnecter-autres",
+        &[("csrf", &csrf)],
+    );
     assert_eq!(r.status(), 303);
     assert!(live(&a), "the current session stays");
     assert!(!live(&c) && !live(&d));
     let html = sessions_page(&a);
-    assert!(html.contains("Aucune autre session n'est ouverte."), "{html}");
+    assert!(
+        html.contains("Aucune autre session n'est ouverte."),
+        "{html}"
+    );
     assert_eq!(audit_count(&t, "sessions_ended", AGENT), 1);
     assert_eq!(audit_count(&t, "session_ended", AGENT), 1);
 
     // Without a valid CSRF token nothing ends.
     let e = signed_in(&t, AGENT, FIREFOX);
-    let r = post(&a, "/aia/profil/sessions/deconnecter-autres", &[("csrf", "forged")]);
+    let r = post(
+        &a,
+        "/aia/profil/sessions/deconnecter-autres",
+        &[("csrf", "forged")],
+    );
     assert_eq!(r.status(), 400);
     assert!(live(&e));
     // The current session has no button, but its id ends it like a logout.
@@ -240,7 +267,15 @@ fn an_id_from_another_account_or_made_up_ends_nothing() {
     let key = convergences::session::key_of(&session_cookie(&victim));
     forged.push(convergences::session::listing_id(b"not the secret", &key));
     forged.push(convergences::session::listing_id(&t.gw.secret, &[0u8; 32]));
-    for junk in ["", " ", "x", &"A".repeat(22), &"é".repeat(40), &"A".repeat(5000), "%00"] {
+    for junk in [
+        "",
+        " ",
+        "x",
+        &"A".repeat(22),
+        &"é".repeat(40),
+        &"A".repeat(5000),
+        "%00",
+    ] {
         forged.push(junk.to_string());
     }
     for id in &forged {
@@ -289,7 +324,10 @@ fn ending_a_session_on_one_instance_is_refused_on_the_other_within_a_second() {
     let took = within(Duration::from_secs(1), || !live_on(&there, &b));
     eprintln!("ending a session from the list took effect on the other instance after {took:?}");
     here.get_json(&a.url("bip.test", "/"));
-    assert!(live_on(&here, &a), "the session that ended the other one stays");
+    assert!(
+        live_on(&here, &a),
+        "the session that ended the other one stays"
+    );
 
     // "Déconnecter toutes les autres sessions" from B ends A's sessions on A.
     let there = b.browser_as(SAFARI_MAC);
@@ -381,7 +419,11 @@ fn the_history_records_attempts_on_existing_accounts_without_telling_who_exists(
         let r = post(
             &b,
             "/login",
-            &[("csrf", &csrf), ("email", email), ("password", "pas-le-bon")],
+            &[
+                ("csrf", &csrf),
+                ("email", email),
+                ("password", "pas-le-bon"),
+            ],
         );
         let status = r.status();
         let mut cookies: Vec<String> = r
@@ -398,7 +440,10 @@ fn the_history_records_attempts_on_existing_accounts_without_telling_who_exists(
     let unknown = answer("personne@mairie-exemple.fr");
     assert_eq!(known, unknown);
     assert_eq!(known.0, 401);
-    assert!(!known.1.contains(&t.gw.cookies.browser), "no browser id for a failure");
+    assert!(
+        !known.1.contains(&t.gw.cookies.browser),
+        "no browser id for a failure"
+    );
     assert_eq!(sign_in_rows(&t, agent_id), 1);
     // The successful sign-in, then the page shows both, newest first.
     let b = signed_in(&t, AGENT, CHROME_ANDROID);
@@ -422,19 +467,26 @@ fn the_history_records_attempts_on_existing_accounts_without_telling_who_exists(
     t.block_on(t.gw.dir.set_locked(agent_id, false)).unwrap();
     t.gw.user_changed(agent_id);
     for _ in 0..22 {
-        t.block_on(t.gw.dir.record_sign_in(convergences::directory::sign_ins::NewSignIn {
-            user_id: agent_id,
-            method: "password",
-            reason: "bad_password",
-            client_ip: "192.0.2.7",
-            agent: "Robot sur Système inconnu",
-            ..Default::default()
-        }))
+        t.block_on(
+            t.gw.dir
+                .record_sign_in(convergences::directory::sign_ins::NewSignIn {
+                    user_id: agent_id,
+                    method: "password",
+                    reason: "bad_password",
+                    client_ip: "192.0.2.7",
+                    agent: "Robot sur Système inconnu",
+                    ..Default::default()
+                }),
+        )
         .unwrap();
     }
     let html = sessions_page(&b);
     let history = &html[html.find("id=\"sign-ins\"").unwrap()..];
-    assert_eq!(history.matches("<tr>").count(), 20 + 1, "20 rows and the header");
+    assert_eq!(
+        history.matches("<tr>").count(),
+        20 + 1,
+        "20 rows and the header"
+    );
 }
 
 #[test]
@@ -451,9 +503,13 @@ fn a_second_step_failure_and_success_are_recorded_with_their_method() {
     let step = |code: &str| {
         let (page, _) = b.visit(&t.url("auth.test", "/login/verification"));
         let csrf = csrf_of(&page.text().unwrap());
-        post(&b, "/login/verification", &[("csrf", &csrf), ("code", code)])
-            .status()
-            .as_u16()
+        post(
+            &b,
+            "/login/verification",
+            &[("csrf", &csrf), ("code", code)],
+        )
+        .status()
+        .as_u16()
     };
     assert_eq!(step("000000"), 401);
     let code = convergences::auth::totp::code_at_step(&secret, convergences::directory::now() / 30);
@@ -531,7 +587,10 @@ fn a_sign_in_from_a_new_browser_is_mailed_once_and_not_for_a_known_one_or_the_fi
         .map(|v| v.to_str().unwrap().to_string())
         .find(|c| c.starts_with(&format!("{name}=")))
         .expect("the browser id is set at sign-in");
-    assert!(set.contains("HttpOnly") && set.contains("Max-Age=34560000"), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("Max-Age=34560000"),
+        "{set}"
+    );
     assert!(!set.to_lowercase().contains("domain="), "{set}");
 }
 
@@ -540,11 +599,10 @@ fn a_password_reset_is_mailed_to_the_owner() {
     let t = TestGateway::start();
     let uid = t.user_id(AGENT);
     let token = t
-        .block_on(t.gw.dir.create_token(
-            uid,
-            convergences::directory::tokens::Purpose::Reset,
-            3600,
-        ))
+        .block_on(
+            t.gw.dir
+                .create_token(uid, convergences::directory::tokens::Purpose::Reset, 3600),
+        )
         .unwrap();
     let b = t.browser_as(FIREFOX);
     let path = format!("/mot-de-passe/{token}");
@@ -567,7 +625,9 @@ fn a_password_reset_is_mailed_to_the_owner() {
         .map(|(_, text)| text)
         .collect();
     assert!(
-        mails.iter().any(|m| m.contains("mot de passe de votre compte Convergences vient d'être modifié")),
+        mails
+            .iter()
+            .any(|m| m.contains("mot de passe de votre compte Convergences vient d'être modifié")),
         "{mails:?}"
     );
     // The sign-in through the link is in the history.
@@ -598,7 +658,10 @@ fn the_history_goes_with_the_account_and_after_the_retention_period() {
     assert_eq!(sign_in_rows(&t, agent_id), 1);
     // Deleting the account (GDPR) deletes its history.
     let referent = signed_in(&t, REFERENT, SAFARI_MAC);
-    let (page, _) = referent.visit(&t.url("auth.test", &format!("/aia/utilisateurs/{agent_id}/supprimer")));
+    let (page, _) = referent.visit(&t.url(
+        "auth.test",
+        &format!("/aia/utilisateurs/{agent_id}/supprimer"),
+    ));
     let csrf = csrf_of(&page.text().unwrap());
     let r = post(
         &referent,
@@ -612,12 +675,17 @@ fn the_history_goes_with_the_account_and_after_the_retention_period() {
 #[test]
 fn the_personal_data_page_lists_what_is_kept_and_for_how_long() {
     let t = TestGateway::start();
-    let (r, _) = t.browser().visit(&t.url("auth.test", "/donnees-personnelles"));
+    let (r, _) = t
+        .browser()
+        .visit(&t.url("auth.test", "/donnees-personnelles"));
     assert_eq!(r.status(), 200);
     let html = r.text().unwrap();
     for expected in [
         "Historique des connexions",
-        &format!("{} jours", convergences::directory::sign_ins::RETENTION_DAYS),
+        &format!(
+            "{} jours",
+            convergences::directory::sign_ins::RETENTION_DAYS
+        ),
         &format!("{} jours", t.gw.config.audit_retention_days),
         "Cookie d'identification du navigateur",
     ] {

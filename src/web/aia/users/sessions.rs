@@ -45,5 +45,8 @@ pub async fn end_sessions(
         &format!("by a référent: {n} sessions"),
     )
     .await?;
-    Ok(see_other(&format!("/aia/utilisateurs/{id}"), "sessions-fermees"))
+    Ok(see_other(
+        &format!("/aia/utilisateurs/{id}"),
+        "sessions-fermees",
+    ))
 }

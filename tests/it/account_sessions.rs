@@ -694,3 +694,33 @@ fn the_personal_data_page_lists_what_is_kept_and_for_how_long() {
     let (login, _) = t.browser().visit(&t.url("auth.test", "/login"));
     assert!(login.text().unwrap().contains("/donnees-personnelles"));
 }
+
+#[test]
+fn the_session_forms_count_in_the_per_address_quota() {
+    let t = TestGateway::start();
+    let a = signed_in(&t, AGENT, FIREFOX);
+    let b = signed_in(&t, AGENT, CHROME_ANDROID);
+    let csrf = csrf(&a);
+    // Requests that end nothing use up the address's quota...
+    let quota = t.gw.config.throttle.attempts_per_ip_per_minute as usize;
+    let mut statuses = Vec::new();
+    while statuses.last() != Some(&429) && statuses.len() < quota + 5 {
+        let r = post(
+            &a,
+            "/aia/profil/sessions/deconnecter",
+            &[("csrf", &csrf), ("id", "inconnu")],
+        );
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(statuses.len() >= quota - 2, "{statuses:?}");
+    // ...then the real one is refused: the other session stays, and the page says why.
+    let r = post(
+        &a,
+        "/aia/profil/sessions/deconnecter-autres",
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(r.status(), 429);
+    assert!(r.text().unwrap().contains("Trop de demandes"));
+    assert!(live(&b));
+}

@@ -270,7 +270,8 @@ pub async fn send_reminders(
 }
 
 /// The daily task of `serve`: at the configured UTC hour, one instance (the one that claims the
-/// day in the database) purges old audit events and, if enabled, sends the reminders.
+/// day in the database) purges old audit events and sign-ins and, if enabled, sends the
+/// reminders.
 pub async fn daily_loop(gw: std::sync::Arc<Gateway>) {
     let r = gw.config.reminders.clone();
     loop {
@@ -292,6 +293,14 @@ pub async fn daily_loop(gw: std::sync::Arc<Gateway>) {
             },
             Ok(false) => {}
             Err(e) => tracing::error!(error = %e, "cannot claim the audit purge job"),
+        }
+        match gw.dir.claim_daily_job("purge_sign_ins", &today).await {
+            Ok(true) => match gw.dir.purge_sign_ins().await {
+                Ok(n) => tracing::info!(deleted = n, "old sign-ins purged"),
+                Err(e) => tracing::error!(error = %e, "sign-in history purge failed"),
+            },
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "cannot claim the sign-in purge job"),
         }
         if !r.enabled {
             continue;

@@ -7,6 +7,7 @@ pub mod policy;
 pub mod redirect;
 pub mod sealed;
 pub mod totp;
+pub mod user_agent;
 
 use base64::Engine;
 use rand::RngCore;

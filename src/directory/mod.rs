@@ -22,6 +22,7 @@ pub mod photos;
 pub mod query;
 pub mod reminders;
 pub mod search;
+pub mod sign_ins;
 pub mod structures;
 pub mod throttle;
 pub mod tokens;

@@ -88,6 +88,11 @@ impl SessionStore for CachedStore {
         self.inner.remove_user(user_id).await
     }
 
+    /// Straight from the shared store: the list must show what every instance sees.
+    async fn list_user(&self, user_id: i64) -> SResult<Vec<(SessionKey, SessionRecord)>> {
+        self.inner.list_user(user_id).await
+    }
+
     async fn put_code(&self, code: SessionKey, value: HandshakeCode, ttl: Duration) -> SResult<()> {
         self.inner.put_code(code, value, ttl).await
     }

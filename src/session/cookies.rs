@@ -18,6 +18,9 @@ pub struct CookieNames {
     pub pending_login: String,
     /// The value that binds a sign-in at an identity provider to the browser that started it.
     pub provider_binding: String,
+    /// A long-lived random id of the browser, set at sign-in, so that a sign-in from a browser
+    /// the account has not used lately can be told to the user (docs/security.md#cookies).
+    pub browser: String,
 }
 
 /// Name of the pre-session cookie before its prefix.
@@ -25,6 +28,7 @@ const CSRF: &str = "convergences_csrf";
 const HANDSHAKE: &str = "convergences_handshake";
 const PENDING_LOGIN: &str = "convergences_mfa";
 const PROVIDER_BINDING: &str = "convergences_idp";
+const BROWSER: &str = "convergences_browser";
 
 impl CookieNames {
     pub fn new(config: &Config) -> CookieNames {
@@ -48,6 +52,7 @@ impl CookieNames {
             handshake: host_only(HANDSHAKE),
             pending_login: host_only(PENDING_LOGIN),
             provider_binding: host_only(PROVIDER_BINDING),
+            browser: host_only(BROWSER),
         }
     }
 
@@ -61,6 +66,7 @@ impl CookieNames {
             &self.handshake,
             &self.pending_login,
             &self.provider_binding,
+            &self.browser,
         ] {
             let bare = n.strip_prefix("__Host-").unwrap_or(n);
             for v in [

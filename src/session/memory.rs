@@ -101,6 +101,23 @@ impl SessionStore for MemoryStore {
         Ok(n)
     }
 
+    async fn list_user(&self, user_id: i64) -> SResult<Vec<(SessionKey, SessionRecord)>> {
+        let keys = self
+            .by_user
+            .get(&user_id)
+            .map(|k| k.value().clone())
+            .unwrap_or_default();
+        let now = Instant::now();
+        Ok(keys
+            .iter()
+            .filter_map(|k| {
+                let e = self.sessions.get(k)?;
+                let (rec, exp) = e.value();
+                (*exp > now).then(|| (*k, rec.clone()))
+            })
+            .collect())
+    }
+
     async fn put_code(&self, code: SessionKey, value: HandshakeCode, ttl: Duration) -> SResult<()> {
         self.codes.insert(code, (value, Instant::now() + ttl));
         Ok(())

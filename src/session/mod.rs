@@ -160,6 +160,22 @@ fn link_key(token: &str, app_slug: &str) -> SessionKey {
     h.finalize().into()
 }
 
+/// The id under which a session appears in its user's list (docs/security.md#sessions): an HMAC
+/// of its storage key under the gateway secret, so that the page shows neither the cookie nor
+/// the key, and an id cannot be made up for a session one has not been shown.
+pub fn listing_id(secret: &[u8], key: &SessionKey) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(b"session-listing\0");
+    mac.update(key);
+    let tag = mac.finalize().into_bytes();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag[..16])
+}
+
 /// The handshake binding a browser presents: the SHA-256 of its handshake cookie, base64url.
 pub fn browser_binding(handshake_cookie: &str) -> String {
     use base64::Engine;
@@ -184,6 +200,8 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn remove(&self, key: &SessionKey) -> SResult<()>;
     /// Removes every session of a user; returns how many there were.
     async fn remove_user(&self, user_id: i64) -> SResult<usize>;
+    /// The live sessions of a user, for the page that lists them (never on the proxy's path).
+    async fn list_user(&self, user_id: i64) -> SResult<Vec<(SessionKey, SessionRecord)>>;
     async fn put_code(&self, code: SessionKey, value: HandshakeCode, ttl: Duration) -> SResult<()>;
     /// Returns and deletes a code: a code works once.
     async fn take_code(&self, code: &SessionKey) -> SResult<Option<HandshakeCode>>;
@@ -360,6 +378,28 @@ impl Sessions {
 
     pub async fn revoke_user(&self, user_id: i64) -> SResult<usize> {
         self.store.remove_user(user_id).await
+    }
+
+    /// The user's live sessions under the timeouts, most recently used first.
+    pub async fn list_user(&self, user_id: i64) -> SResult<Vec<Live>> {
+        let now = crate::directory::now();
+        let idle = self.idle.as_secs() as i64;
+        let absolute = self.absolute.as_secs() as i64;
+        let mut live: Vec<Live> = self
+            .store
+            .list_user(user_id)
+            .await?
+            .into_iter()
+            .filter(|(_, r)| {
+                r.user_id == user_id && now - r.created_at < absolute && now - r.last_seen < idle
+            })
+            .map(|(key, record)| Live { key, record })
+            .collect();
+        live.sort_by(|a, b| {
+            (b.record.last_seen, b.record.created_at)
+                .cmp(&(a.record.last_seen, a.record.created_at))
+        });
+        Ok(live)
     }
 
     /// A one-time code for `app_slug`, redeemable only by the browser whose handshake cookie

@@ -235,6 +235,46 @@ impl SessionStore for RedisStore {
         Ok(n)
     }
 
+    /// The user's index, then the sessions it names in one MGET; members whose session has
+    /// expired are dropped from the index on the way.
+    async fn list_user(&self, user_id: i64) -> SResult<Vec<(SessionKey, SessionRecord)>> {
+        let user_key = self.user_key(user_id);
+        let members: Vec<String> = self
+            .idempotent(|mut c| {
+                let k = user_key.clone();
+                async move { c.smembers(k).await }
+            })
+            .await?;
+        let keys: Vec<SessionKey> = members.iter().filter_map(|m| unhex(m)).collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<String> = keys.iter().map(|k| self.key("s", k)).collect();
+        let values: Vec<Option<String>> = self
+            .idempotent(|mut c| {
+                let names = names.clone();
+                async move { redis::cmd("MGET").arg(names).query_async(&mut c).await }
+            })
+            .await?;
+        let mut out = Vec::new();
+        let mut gone = Vec::new();
+        for (k, v) in keys.iter().zip(values) {
+            match v.and_then(|s| serde_json::from_str::<SessionRecord>(&s).ok()) {
+                Some(rec) => out.push((*k, rec)),
+                None => gone.push(hex(k)),
+            }
+        }
+        if !gone.is_empty() {
+            let _: i64 = self
+                .idempotent(|mut c| {
+                    let (k, gone) = (user_key.clone(), gone.clone());
+                    async move { c.srem(k, gone).await }
+                })
+                .await?;
+        }
+        Ok(out)
+    }
+
     async fn put_code(&self, code: SessionKey, value: HandshakeCode, ttl: Duration) -> SResult<()> {
         let json = serde_json::to_string(&value).map_err(unavailable)?;
         let k = self.key("c", &code);

@@ -483,6 +483,7 @@ async fn finish(
             return_to: &return_to,
             extra: &[],
             provider: Some(login),
+            method: super::account_events::PROVIDER,
         },
     )
     .await

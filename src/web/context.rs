@@ -27,6 +27,8 @@ pub struct PortalRequest {
     pub user: Option<User>,
     pub ip: String,
     pub user_agent: String,
+    /// The browser-id cookie (docs/security.md#cookies), when the browser has one.
+    pub browser_cookie: Option<String>,
     /// Path and query of the request, e.g. to come back to it after logging in.
     pub path_and_query: String,
 }
@@ -74,6 +76,7 @@ impl FromRequestParts<Arc<Gateway>> for PortalRequest {
         let ip = header("x-forwarded-for");
         let user_agent: String = header("user-agent").chars().take(256).collect();
         let session_token = cookie_value(&parts.headers, &gw.cookies.session);
+                let browser_cookie = cookie_value(&parts.headers, &gw.cookies.browser);
         // A pre-session cookie counts only if this gateway made it, recently.
         let csrf_cookie = cookie_value(&parts.headers, &gw.cookies.csrf).filter(|v| {
             crate::auth::csrf::pre_session_valid(&gw.secret, v, crate::directory::now())
@@ -116,6 +119,7 @@ impl FromRequestParts<Arc<Gateway>> for PortalRequest {
             user,
             ip,
             user_agent,
+            browser_cookie,
         })
     }
 }

@@ -64,7 +64,7 @@ pub async fn check(
             ),
         ));
     }
-    let (details, msg) = if !f.ceremony.is_empty() {
+    let (details, reason, msg) = if !f.ceremony.is_empty() {
         match passkeys::finish_authentication(gw, user_id, &f.ceremony, &f.response).await {
             Ok(method) => return Ok(Outcome::Accepted(method)),
             Err(PasskeyError::Directory(e)) => return Err(e.into()),
@@ -80,6 +80,7 @@ pub async fn check(
                 tracing::info!(user_id, error = %e, "passkey refused at sign-in");
                 (
                     "passkey refused",
+                    super::account_events::BAD_KEY,
                     "Cette clé de sécurité n'a pas été reconnue pour votre compte. Utilisez une clé enregistrée, ou un code.",
                 )
             }
@@ -90,10 +91,12 @@ pub async fn check(
             CodeCheck::Accepted(m) => return Ok(Outcome::Accepted(m)),
             CodeCheck::Replayed => (
                 "second factor code already used",
+                super::account_events::REPLAYED_CODE,
                 "Ce code a déjà servi. Attendez le suivant (30 secondes au plus), puis saisissez-le.",
             ),
             CodeCheck::Wrong => (
                 "wrong second factor code",
+                super::account_events::BAD_CODE,
                 "Code incorrect. Vérifiez l'heure de votre téléphone et saisissez le code affiché en ce moment.",
             ),
         }
@@ -101,6 +104,8 @@ pub async fn check(
     crate::telemetry::login(false);
     gw.dir.login_failed(email, &gw.config.throttle).await?;
     gw.ip_failed(&ctx.ip);
+    super::account_events::failed(ctx, user_id, super::account_events::SECOND_FACTOR, reason)
+        .await?;
     gw.dir
         .audit(AuditEvent {
             actor_id: Some(user_id),

@@ -1,5 +1,6 @@
 //! "Se connecter" and "Déconnexion" (docs/product.md#login-and-logout).
 
+use super::account_events;
 use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use super::pages::{LoginPage, LogoutPage};
@@ -172,6 +173,14 @@ pub async fn submit(ctx: PortalRequest, Form(f): Form<LoginForm>) -> WebResult<R
             gw.dir.login_failed(&email, &gw.config.throttle).await?;
             gw.ip_failed(&ctx.ip);
         }
+        if let Some(r) = &record {
+            let reason = if password_ok {
+                account_events::UNUSABLE
+            } else {
+                account_events::BAD_PASSWORD
+            };
+            account_events::failed(&ctx, r.user_id, account_events::PASSWORD, reason).await?;
+        }
         gw.dir
             .audit(AuditEvent {
                 actor_id: record.as_ref().map(|r| r.user_id),
@@ -218,6 +227,7 @@ pub async fn submit(ctx: PortalRequest, Form(f): Form<LoginForm>) -> WebResult<R
             return_to: &return_to,
             extra: &[],
             provider: None,
+            method: super::account_events::PASSWORD,
         },
     )
     .await

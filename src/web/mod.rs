@@ -1,6 +1,8 @@
 //! The portal: login, logout, the application tiles, the single sign-on handshake, the JWKS and
 //! the health endpoints. An axum app served on a Unix socket behind the Pingora listener.
 
+pub mod account_events;
+pub mod account_sessions;
 pub mod aia;
 pub mod body;
 pub mod broker;
@@ -15,6 +17,7 @@ pub mod pages;
 pub mod passkeys;
 pub mod password;
 pub mod portal;
+pub mod privacy;
 pub mod recovery;
 pub mod rejections;
 pub mod second_factor;
@@ -69,6 +72,16 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             post(security::remove),
         )
         .route("/aia/profil/securite/codes", post(security::regenerate))
+        .route(account_sessions::PATH, get(account_sessions::page))
+        .route(
+            "/aia/profil/sessions/deconnecter",
+            post(account_sessions::end_one),
+        )
+        .route(
+            "/aia/profil/sessions/deconnecter-autres",
+            post(account_sessions::end_others),
+        )
+        .route("/donnees-personnelles", get(privacy::page))
         .route("/sso/authorize", get(sso::authorize))
         .route(
             "/mot-de-passe/{token}",

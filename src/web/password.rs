@@ -10,7 +10,7 @@ use crate::directory::tokens::Purpose;
 use askama::Template;
 use axum::extract::{Form, Path};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 #[derive(Template)]
@@ -137,30 +137,29 @@ pub async fn submit(
             },
         })
         .await?;
-    let mut headers = HeaderMap::new();
+    if purpose == Purpose::Reset {
+        super::account_events::password_changed(&ctx, &ident).await;
+    }
     let fresh = gw.identities.get(&gw.dir, uid).await?;
     // A link proves access to the mailbox, not the second factor: an account that has one
     // signs in through the login form, which asks for it.
-    let usable = fresh.is_some_and(|i| i.identity.is_usable(&crate::directory::today()));
-    let location = if usable && !crate::second_factor::has_factor(&gw, uid).await? {
-        let session = gw
-            .sessions
-            .create(
-                uid,
-                &ctx.ip,
-                &ctx.user_agent,
-                crate::session::Assurance::password(crate::directory::now()),
+    let fresh = fresh.filter(|i| i.identity.is_usable(&crate::directory::today()));
+    match fresh {
+        Some(i) if !crate::second_factor::has_factor(&gw, uid).await? => {
+            super::sign_in::open_session(
+                &ctx,
+                &i.identity,
+                super::sign_in::SignIn {
+                    assurance: crate::session::Assurance::password(crate::directory::now()),
+                    details: "password set from a link",
+                    return_to: "/",
+                    extra: &[],
+                    provider: None,
+                    method: super::account_events::LINK,
+                },
             )
-            .await?;
-        gw.dir.record_login(uid).await?;
-        headers.append(
-            header::SET_COOKIE,
-            set_cookie(&gw, &gw.cookies.session, &session, true, false),
-        );
-        "/"
-    } else {
-        "/login"
-    };
-    headers.insert(header::LOCATION, header::HeaderValue::from_static(location));
-    Ok((StatusCode::SEE_OTHER, headers).into_response())
+            .await
+        }
+        _ => Ok(Redirect::to("/login").into_response()),
+    }
 }

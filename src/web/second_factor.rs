@@ -198,6 +198,7 @@ async fn finish(ctx: &PortalRequest, pending: &Pending, method: Method) -> WebRe
             return_to: &pending.return_to,
             extra: &clear,
             provider: pending.provider.clone(),
+            method: super::account_events::method_of(method),
         },
     )
     .await

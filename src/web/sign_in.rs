@@ -27,6 +27,8 @@ pub struct SignIn<'a> {
     pub extra: &'a [HeaderValue],
     /// The identity provider that signed the user in, to log out there too.
     pub provider: Option<ProviderLogin>,
+    /// How, for the sign-in history (`account_events::PASSWORD`...).
+    pub method: &'static str,
 }
 
 /// Opens the session and answers with the cookies and the redirect.
@@ -37,6 +39,7 @@ pub async fn open_session(ctx: &PortalRequest, id: &Identity, s: SignIn<'_>) -> 
         return_to,
         extra,
         provider,
+        method,
     } = s;
     let gw = &ctx.gw;
     let now = crate::directory::now();
@@ -61,6 +64,8 @@ pub async fn open_session(ctx: &PortalRequest, id: &Identity, s: SignIn<'_>) -> 
         .await?;
     crate::telemetry::login(true);
     crate::telemetry::sessions_created();
+    // Before record_login, which it reads to tell a first sign-in.
+    let browser = super::account_events::succeeded(ctx, id, method).await?;
     gw.dir.record_login(id.user_id).await?;
     gw.dir
         .audit(AuditEvent {
@@ -82,6 +87,7 @@ pub async fn open_session(ctx: &PortalRequest, id: &Identity, s: SignIn<'_>) -> 
         header::SET_COOKIE,
         set_cookie(gw, &gw.cookies.csrf, "", false, true),
     );
+    headers.append(header::SET_COOKIE, browser);
     for c in extra {
         headers.append(header::SET_COOKIE, c.clone());
     }

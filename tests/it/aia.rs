@@ -1817,7 +1817,7 @@ fn listings_are_the_same_whether_the_scope_is_resolved_to_ids_or_to_path_ranges(
 }
 
 /// Messages written to the outbox so far, as (recipient, text with quoted-printable undone).
-fn outbox(t: &TestGateway) -> Vec<(String, String)> {
+pub fn outbox(t: &TestGateway) -> Vec<(String, String)> {
     let Ok(entries) = std::fs::read_dir(t.gw.config.data_dir.join("outbox")) else {
         return Vec::new();
     };

@@ -391,12 +391,20 @@ user = "Remote-User"
     }
 
     pub fn browser(&self) -> Browser<'_> {
+        self.browser_as("")
+    }
+
+    /// A browser that sends this `User-Agent` (none when empty).
+    pub fn browser_as(&self, user_agent: &str) -> Browser<'_> {
         let jar = Arc::new(reqwest::cookie::Jar::default());
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let mut b = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(20))
             .cookie_provider(jar.clone());
+        if !user_agent.is_empty() {
+            b = b.user_agent(user_agent.to_string());
+        }
         for h in [
             "auth.test",
             "bip.test",

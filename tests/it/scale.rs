@@ -6,7 +6,7 @@
 use crate::harness::{encode, redis_url, within, Options, OwnRedis, TestGateway, PASSWORD};
 use std::time::Duration;
 
-fn needs_redis() -> bool {
+pub fn needs_redis() -> bool {
     if redis_url().is_none() {
         eprintln!("skipped here: needs TEST_REDIS_URL (scripts/test.sh --services runs it)");
         return false;

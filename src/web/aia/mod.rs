@@ -60,8 +60,14 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route(
             "/aia/utilisateurs/{id}/facteurs/reinitialiser",
             post(users::reset_factors),
+        )
+        .route(
             "/aia/utilisateurs/{id}/fournisseur/dissocier",
             post(users::unlink_provider),
+        )
+        .route(
+            "/aia/utilisateurs/{id}/sessions/fermer",
+            post(users::end_sessions),
         )
         .route(
             "/aia/utilisateurs/{id}/photo",
@@ -204,6 +210,7 @@ pub fn flash_message(code: &str) -> Option<&'static str> {
         "facteurs" => "La vérification en deux étapes du compte est réinitialisée ; l'agent en est prévenu par courriel.",
         "sans-facteur" => "Ce compte n'avait plus de vérification en deux étapes.",
         "dissocie" => "Le compte n'est plus associé à cette identité externe ; ses sessions sont fermées.",
+        "sessions-fermees" => "Toutes les sessions de l'utilisateur ont été fermées.",
         "lien" => "Un lien de réinitialisation du mot de passe a été envoyé à l'utilisateur.",
         "supprime" => "L'utilisateur a été supprimé définitivement.",
         "structure" => "La structure a été enregistrée.",

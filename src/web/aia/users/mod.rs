@@ -14,6 +14,7 @@ mod list;
 mod lock;
 mod photo;
 mod reset;
+mod sessions;
 
 pub use card::card;
 pub use create::{create, new_form};
@@ -27,6 +28,7 @@ pub use list::{list, ListQuery};
 pub use lock::{lock, LockForm};
 pub use photo::upload_photo;
 pub use reset::reset_password;
+pub use sessions::end_sessions;
 
 use crate::directory::access::Viewer;
 use crate::directory::admin_users::{UserRecord, UserRow};

@@ -491,6 +491,9 @@ client_id = "c"
         err,
         "conv.toml: key `CONVERGENCES_IDENTITY_PROVIDERS__OTHER__CLIENT_SECRET`: no [[identity_providers]] entry has the slug \"other\""
     );
+}
+
+#[test]
 fn support_contacts_are_optional_and_checked_by_key() {
     let c = Config::from_toml("conv.toml", MINIMAL, &[]).unwrap();
     assert!(c.support.is_empty());

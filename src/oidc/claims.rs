@@ -160,8 +160,10 @@ mod tests {
             platform_admin: false,
             locked: false,
             has_password: true,
+            has_provider_link: false,
             valid_from: None,
             valid_until: None,
+            photo_version: None,
             grants: vec![
                 Grant {
                     app_slug: "rp".into(),

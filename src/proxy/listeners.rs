@@ -38,6 +38,8 @@ pub fn add_services(server: &mut Server, gw: &Arc<Gateway>) -> Result<(), String
     };
     let overloaded = crate::error_page::error_page(
         &cfg.public_url,
+        &cfg.support,
+        None,
         503,
         "Service très sollicité",
         crate::error_page::OVERLOADED,

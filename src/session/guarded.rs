@@ -78,6 +78,34 @@ impl SessionStore for GuardedStore {
         self.guard(self.inner.get_link(link)).await
     }
 
+    async fn list_user(&self, user_id: i64) -> SResult<Vec<(SessionKey, SessionRecord)>> {
+        self.guard(self.inner.list_user(user_id)).await
+    }
+
+    async fn replace(&self, key: &SessionKey, rec: SessionRecord, ttl: Duration) -> SResult<()> {
+        self.guard(self.inner.replace(key, rec, ttl)).await
+    }
+
+    async fn put_once(&self, key: SessionKey, value: String, ttl: Duration) -> SResult<()> {
+        self.guard(self.inner.put_once(key, value, ttl)).await
+    }
+
+    async fn take_once(&self, key: &SessionKey) -> SResult<Option<String>> {
+        self.guard(self.inner.take_once(key)).await
+    }
+
+    async fn put_value(&self, key: &str, value: &str, ttl: Duration) -> SResult<()> {
+        self.guard(self.inner.put_value(key, value, ttl)).await
+    }
+
+    async fn get_value(&self, key: &str) -> SResult<Option<String>> {
+        self.guard(self.inner.get_value(key)).await
+    }
+
+    async fn take_value(&self, key: &str) -> SResult<Option<String>> {
+        self.guard(self.inner.take_value(key)).await
+    }
+
     async fn ping(&self) -> SResult<()> {
         self.guard(self.inner.ping()).await
     }

@@ -4,12 +4,11 @@
 use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use super::pages::{Layout, MessagePage};
-use super::set_cookie;
 use crate::directory::audit::AuditEvent;
 use crate::directory::tokens::Purpose;
 use askama::Template;
 use axum::extract::{Form, Path};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 

@@ -722,6 +722,8 @@ pub fn add_other_mairie(t: &TestGateway) -> (i64, i64) {
             .unwrap();
         (s, u)
     })
+}
+
 /// Polls `f` until it returns true, for at most `limit`; returns how long it took.
 pub fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();

@@ -470,7 +470,7 @@ pub async fn members_action(
         let many = "Sélectionnez au plus 1 000 membres à la fois.";
         return render_page(&who, &back, Some(many.into())).await;
     }
-    if role == ADMIN_ROLE || target.as_ref().is_some_and(|(to, _)| to == ADMIN_ROLE) {
+    if role == ADMIN_ROLE || target.as_ref().is_some_and(|(to, _, _)| to == ADMIN_ROLE) {
         who.require_recent_form(&pairs).await?;
     }
     let dir = who.dir();

@@ -201,47 +201,37 @@ pub fn strip_identity_headers(req: &mut RequestHeader, configured: &[&http::Head
 
 /// Tells the upstream where the request came from, from what the gateway itself knows: the
 /// client address (see `client_ip`), the scheme it was received on and the host it asked for.
-/// On the per-request path: two buffers (the address, `Forwarded`), the other values shared.
 pub fn set_forwarding_headers(
     req: &mut RequestHeader,
     ip: &str,
-    scheme: &'static str,
+    scheme: &str,
 ) -> pingora::Result<()> {
     let host = req
         .headers
         .get(http::header::HOST)
-        .filter(|h| h.to_str().is_ok())
-        .cloned();
-    let host_str = host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or("");
-    let mut forwarded = String::with_capacity(ip.len() + host_str.len() + 32);
-    forwarded.push_str("for=");
-    if ip.contains(':') {
-        forwarded.push_str("\"[");
-        forwarded.push_str(ip);
-        forwarded.push_str("]\"");
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let node = if ip.contains(':') {
+        format!("\"[{ip}]\"")
     } else if ip.is_empty() {
-        forwarded.push_str("unknown");
+        "unknown".to_string()
     } else {
-        forwarded.push_str(ip);
-    }
-    forwarded.push_str(";proto=");
-    forwarded.push_str(scheme);
-    forwarded.push_str(";host=\"");
-    for c in host_str.chars() {
-        if matches!(c, '"' | '\\') {
-            forwarded.push('\\');
-        }
-        forwarded.push(c);
-    }
-    forwarded.push('"');
+        ip.to_string()
+    };
+    let quoted_host: String = host
+        .chars()
+        .flat_map(|c| {
+            let esc = matches!(c, '"' | '\\');
+            esc.then_some('\\').into_iter().chain(std::iter::once(c))
+        })
+        .collect();
+    let forwarded = format!("for={node};proto={scheme};host=\"{quoted_host}\"");
     req.insert_header("forwarded", forwarded)?;
-    let ip = http::HeaderValue::from_str(ip).map_err(|_| {
-        pingora::Error::explain(pingora::ErrorType::InvalidHTTPHeader, "client address")
-    })?;
-    req.insert_header("x-forwarded-for", ip.clone())?;
+    req.insert_header("x-forwarded-for", ip)?;
     req.insert_header("x-real-ip", ip)?;
-    req.insert_header("x-forwarded-proto", http::HeaderValue::from_static(scheme))?;
-    if let Some(host) = host.filter(|h| !h.is_empty()) {
+    req.insert_header("x-forwarded-proto", scheme)?;
+    if !host.is_empty() {
         req.insert_header("x-forwarded-host", host)?;
     }
     Ok(())
@@ -308,10 +298,7 @@ mod tests {
         assert_eq!(all, ["a=1; b=2; c=3; d=4"]);
         let mut one = req(&[("cookie", "a=1;b=2")]);
         strip_cookies(&mut one, &["convergences_app"]);
-        assert_eq!(
-            one.headers["cookie"], "a=1;b=2",
-            "one header is left as sent"
-        );
+        assert_eq!(one.headers["cookie"], "a=1;b=2", "one header is left as sent");
     }
 
     #[test]

@@ -30,6 +30,8 @@ AS_PG=()
 
 chaos_cleanup() {
   local rc=$?
+  # Past here nothing may stop the cleanup half-way (errexit would, on a failed run).
+  set +e
   if [ -n "${PG_DATA:-}" ] && [ -d "$PG_DATA" ]; then
     "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true
   fi

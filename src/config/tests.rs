@@ -28,7 +28,10 @@ fn minimal_file_gets_documented_defaults() {
     assert_eq!(c.sessions.idle_timeout, Duration::from_secs(1800));
     // Fail closed by default: no degraded mode unless asked for.
     assert_eq!(c.resilience.directory_grace, Duration::ZERO);
-    assert_eq!(c.resilience.session_store_timeout, Duration::from_millis(500));
+    assert_eq!(
+        c.resilience.session_store_timeout,
+        Duration::from_millis(500)
+    );
     assert!(c.database_url.starts_with("sqlite://data/convergences.db"));
 }
 

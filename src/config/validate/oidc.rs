@@ -240,7 +240,7 @@ mod tests {
             (&client("").replace("url = \"https://rp.example/\"\n", ""), "apps[0].url"),
             (&client("").replace("url = ", "host = \"rp.test\"\nurl = "), "apps[0].host"),
             (&format!("{}{}", client(""), client("").replace("slug = \"rp\"", "slug = \"rp2\"")), "apps[1].oidc.client_id"),
-            (&format!("[[apps]]\nslug = \"bip\"\nname = \"B\"\nhost = \"bip.test\"\nupstreams = [\"127.0.0.1:1\"]\nurl = \"https://x.example/\"\n"), "apps[0].url"),
+            ("[[apps]]\nslug = \"bip\"\nname = \"B\"\nhost = \"bip.test\"\nupstreams = [\"127.0.0.1:1\"]\nurl = \"https://x.example/\"\n", "apps[0].url"),
             (&format!("[oidc]\ntoken_requests_per_minute = 0\n{}", client("")), "oidc.token_requests_per_minute"),
         ];
         for (text, key) in cases {

@@ -87,7 +87,7 @@ pub async fn end_session(
             h.sub == user.ident.identity.uid && h.sid.as_ref().is_none_or(|s| *s == sid)
         });
         let confirmed = method == Method::POST
-            && p.get("confirm").is_some()
+            && p.contains_key("confirm")
             && ctx.csrf_ok(p.get("csrf").map(String::as_str).unwrap_or(""));
         if !hinted && !confirmed {
             let fields = [

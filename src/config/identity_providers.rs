@@ -2,7 +2,6 @@
 //! (docs/identity-providers.md). The file's form and the validated one live together here so
 //! that the shared `file.rs` and `model.rs` only name them.
 
-use super::model::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -85,8 +84,13 @@ pub struct IdentityProvider {
     pub secret_basic: bool,
 }
 
-impl PartialEq for Secret {
-    fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
+/// A client secret: `Debug` prints `<redacted>`, so a configuration can be logged whole.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
     }
 }

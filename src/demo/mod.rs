@@ -85,7 +85,7 @@ acr_values = ["eidas1", "eidas2", "eidas3"]
 second_factor_acr = ["eidas2", "eidas3"]
 trust_email = true
 "#,
-        issuer.replace('\\', "").replace('"', "")
+        issuer.replace(['\\', '"'], "")
     );
     Ok(Config::from_toml("--test-provider", &text, &[])?.identity_providers)
 }

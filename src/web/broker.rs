@@ -5,6 +5,7 @@
 
 use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
+use super::pages::{LoginPage, ProviderButton};
 use super::set_cookie;
 use crate::auth::oidc_client::flow::{self, ExternalIdentity, Pending};
 use crate::auth::oidc_client::{OidcError, Provider, Status};
@@ -20,14 +21,6 @@ use std::time::Duration;
 
 /// How long the provider may take to send the user back.
 const PENDING_TTL: Duration = Duration::from_secs(10 * 60);
-
-/// One button of the login page.
-pub struct ProviderButton {
-    pub url: String,
-    pub name: String,
-    /// False while the provider cannot be reached: the button says so.
-    pub available: bool,
-}
 
 pub fn buttons(ctx: &PortalRequest, return_to: &str) -> Vec<ProviderButton> {
     let rt: String = form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
@@ -86,15 +79,19 @@ pub struct StartQuery {
 }
 
 /// The login page again, with a French message: the user can try again or use a password.
-fn refuse(ctx: PortalRequest, status: StatusCode, message: String) -> WebResult<Response> {
-    super::login::login_page(
-        ctx,
-        status,
-        String::new(),
-        Some(message),
-        None,
-        String::new(),
-    )
+fn refuse(mut ctx: PortalRequest, status: StatusCode, message: String) -> WebResult<Response> {
+    use askama::Template;
+    let mut headers = HeaderMap::new();
+    ctx.ensure_csrf_cookie(&mut headers);
+    let page = LoginPage {
+        l: ctx.layout("Se connecter"),
+        providers: buttons(&ctx, ""),
+        email: String::new(),
+        error: Some(message),
+        notice: None,
+        return_to: String::new(),
+    };
+    Ok((status, headers, axum::response::Html(page.render()?)).into_response())
 }
 
 fn unavailable(p: &Provider) -> String {

@@ -49,7 +49,7 @@ fn destination(ctx: &PortalRequest, return_to: &str) -> String {
 }
 
 /// Renders the login page, creating the pre-session CSRF cookie when the browser has none.
-pub(super) fn login_page(
+fn login_page(
     mut ctx: PortalRequest,
     status: StatusCode,
     email: String,

@@ -13,7 +13,15 @@ pub struct LoginPage {
     pub notice: Option<String>,
     pub return_to: String,
     /// "S'identifier avec ..." buttons, one per identity provider.
-    pub providers: Vec<super::broker::ProviderButton>,
+    pub providers: Vec<ProviderButton>,
+}
+
+/// One "S'identifier avec ..." button of the login page.
+pub struct ProviderButton {
+    pub url: String,
+    pub name: String,
+    /// False while the provider cannot be reached: the button says so.
+    pub available: bool,
 }
 
 pub struct Tile {

@@ -79,6 +79,7 @@ pub async fn open_directory(config: &Config) -> Result<Directory, StartError> {
     .map_err(db_err)?;
     dir.migrate().await.map_err(db_err)?;
     dir.sync_apps(&config.apps).await.map_err(db_err)?;
+    report_deep_structures(&dir, config.structures_max_depth).await;
     Ok(dir)
 }
 
@@ -90,6 +91,27 @@ fn breaker_settings(config: &Config, timeout: Duration) -> BreakerSettings {
         failures_to_open: r.failures_to_open,
         probe_interval: r.probe_interval,
         max_waiting: r.max_waiting,
+    }
+}
+
+/// Structures deeper than `structures.max_depth` stay valid (they were created before the
+/// limit, or under a larger one); the operator is told which (docs/product.md#structures).
+pub async fn report_deep_structures(dir: &Directory, max_depth: u32) -> Option<(i64, Vec<String>)> {
+    match dir.structures_deeper_than(max_depth, 20).await {
+        Ok((0, _)) => Some((0, Vec::new())),
+        Ok((total, labels)) => {
+            tracing::warn!(
+                total,
+                max_depth,
+                structures = %labels.join(", "),
+                "structures deeper than structures.max_depth: they stay valid, no structure can be added below them"
+            );
+            Some((total, labels))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check the depth of the structure tree");
+            None
+        }
     }
 }
 

@@ -98,7 +98,7 @@ fn world() -> &'static World {
             dir.migrate().await.unwrap();
             let config = Config::from_toml("fuzz.toml", CONFIG, &[]).unwrap();
             dir.sync_apps(&config.apps).await.unwrap();
-            let r = import_structures(&dir, STRUCTURES.as_bytes(), false)
+            let r = import_structures(&dir, STRUCTURES.as_bytes(), false, 32)
                 .await
                 .unwrap();
             assert!(r.errors.is_empty() && r.imported == 3, "{:?}", r.errors);
@@ -202,7 +202,7 @@ fuzz_target!(|data: &[u8]| {
         let result = if users {
             import_users(&w.dir, file, skip_invalid).await
         } else {
-            import_structures(&w.dir, file, skip_invalid).await
+            import_structures(&w.dir, file, skip_invalid, 32).await
         };
         let after = counts(&w.dir).await;
         match result {

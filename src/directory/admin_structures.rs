@@ -58,7 +58,60 @@ pub fn path_ids(path: &str) -> Vec<i64> {
     path.split('/').filter_map(|s| s.parse().ok()).collect()
 }
 
+/// The level of a structure: 1 for a principal establishment.
+pub fn depth_of(path: &str) -> u32 {
+    path_ids(path).len() as u32
+}
+
+/// The level of a materialised path in SQL: its number of `/` less one ("/2/3/" is 2), the
+/// same on SQLite and PostgreSQL.
+const SQL_DEPTH: &str = "(LENGTH(path) - LENGTH(REPLACE(path, '/', '')) - 1)";
+
 impl Directory {
+    /// How many levels the subtree of `path` has below it (0 for a leaf): a structure moved
+    /// with it must keep its deepest descendant within the tree's depth.
+    pub async fn subtree_height(&self, path: &str) -> DResult<u32> {
+        let deepest: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT MAX({SQL_DEPTH}) FROM structures WHERE path LIKE $1"
+        )))
+        .bind(format!("{path}%"))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((deepest.unwrap_or(0) as u32).saturating_sub(depth_of(path)))
+    }
+
+    /// The path labels of the structures deeper than `max_depth`, at most `limit`, with
+    /// their total: created before the depth was limited, they stay valid and are listed for
+    /// the operator (at start and by `check-config`).
+    pub async fn structures_deeper_than(
+        &self,
+        max_depth: u32,
+        limit: i64,
+    ) -> DResult<(i64, Vec<String>)> {
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM structures WHERE {SQL_DEPTH} > $1"
+        )))
+        .bind(i64::from(max_depth))
+        .fetch_one(&self.pool)
+        .await?;
+        let paths: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT path FROM structures WHERE {SQL_DEPTH} > $1 ORDER BY path LIMIT $2"
+        )))
+        .bind(i64::from(max_depth))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let labels = self.path_labels(&refs).await?;
+        Ok((
+            total,
+            paths
+                .iter()
+                .map(|p| labels.get(p).cloned().unwrap_or_default())
+                .collect(),
+        ))
+    }
+
     /// The authorisation facts of a user: the path of their principal establishment and the
     /// paths of the structures they are référent of.
     pub async fn viewer_paths(&self, user_id: i64) -> DResult<(String, Vec<String>)> {

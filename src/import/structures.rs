@@ -6,21 +6,54 @@ use crate::directory::csv::STRUCTURE_COLUMNS;
 use crate::directory::fields::{self, FieldErrors};
 use crate::directory::import::StructureLine;
 use crate::directory::Directory;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
+/// Imports the structures of `bytes`; a line that would sit deeper than `max_depth`
+/// (`structures.max_depth`) is refused like any other bad line.
 pub async fn import_structures(
     dir: &Directory,
     bytes: &[u8],
     skip_invalid: bool,
+    max_depth: u32,
 ) -> Result<Report, ImportError> {
     let (header, rows) = read(bytes)?;
     let at = columns(&header, &STRUCTURE_COLUMNS, &["Nom de la structure"])?;
     let index = dir.structure_index().await?;
     let mut known: HashSet<String> = index.by_name.keys().cloned().collect();
+    // The level of each known short name (the first structure of that name, as the import
+    // resolves parents): from the directory's labels, then from the lines above.
+    let mut levels: HashMap<String, u32> = HashMap::new();
+    let mut labels: Vec<(&String, &i64)> = index.by_label.iter().collect();
+    labels.sort_by_key(|(_, id)| **id);
+    for (label, id) in labels {
+        let name = label.rsplit(" / ").next().unwrap_or_default();
+        if index.by_name.get(name) == Some(id) {
+            levels.insert(name.to_string(), label.split(" / ").count() as u32);
+        }
+    }
     let mut report = Report::default();
     let mut valid = Vec::new();
     for (line, row) in rows {
-        match check(&Cells { row: &row, at: &at }, &known) {
+        let checked = check(&Cells { row: &row, at: &at }, &known).and_then(|s| {
+            let level = if s.parent.is_empty() {
+                1
+            } else {
+                levels.get(&s.parent).copied().unwrap_or(1) + 1
+            };
+            if level > max_depth {
+                let mut e = FieldErrors::default();
+                e.add(
+                    "Structure parente",
+                    format!(
+                        "la structure serait au niveau {level} : l'arborescence est limitée à {max_depth} niveau(x) (structures.max_depth)."
+                    ),
+                );
+                return Err(e);
+            }
+            levels.insert(s.short_name.clone(), level);
+            Ok(s)
+        });
+        match checked {
             Ok(s) => {
                 known.insert(s.short_name.clone());
                 valid.push(s);

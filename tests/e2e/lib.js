@@ -226,8 +226,16 @@ async function tileHref(page, name) {
   return tile.getAttribute('href');
 }
 
-/** "Déconnexion" in the header, then the confirmation page, then back on the login page. */
+/** Opens the account menu of the header (the photo or initials and the name). */
+async function openAccountMenu(page) {
+  const menu = page.locator('details.user-menu');
+  if (!(await menu.evaluate((d) => d.open))) await menu.locator('summary').click();
+}
+
+/** "Déconnexion" in the header's account menu, then the confirmation page, then back on the
+ * login page. */
 async function logout(s, page, { a11y = false } = {}) {
+  await openAccountMenu(page);
   await page.getByRole('link', { name: 'Déconnexion' }).click();
   await page.getByText('Voulez-vous vraiment vous déconnecter ?').waitFor();
   if (a11y) await s.a11y(page, 'confirmation de déconnexion');
@@ -441,6 +449,7 @@ function unique() {
 }
 
 module.exports = {
+  openAccountMenu,
   assert,
   axeViolations,
   scenario,

@@ -506,7 +506,7 @@ fn deletion_removes_personal_data_everywhere_and_pseudonymises_the_audit_log() {
 
 #[test]
 fn structures_tree_edition_moves_and_referents() {
-    let t = TestGateway::start();
+    let t = TestGateway::start_deep();
     let (autre, other_ref) = add_other_mairie(&t);
     let r = login(&t, REFERENT);
     let tok = csrf(&r);
@@ -1413,7 +1413,7 @@ fn search_ignores_accents_and_case_and_finds_both_name_orders() {
 
 #[test]
 fn structure_filter_becomes_a_search_field_for_large_scopes() {
-    let t = TestGateway::start();
+    let t = TestGateway::start_deep();
     // The référent's scope (2 structures) keeps the select.
     let r = login(&t, REFERENT);
     let (_, html) = get(&r, "/aia/utilisateurs");

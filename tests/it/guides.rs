@@ -676,3 +676,92 @@ fn reaffecter_is_refused_across_a_structure_boundary() {
     assert_eq!(s, 400);
     assert_eq!(bip_structures(&t, agent), vec![mairie], "nothing changed");
 }
+
+#[test]
+fn the_structure_tree_is_two_levels_deep_by_default_and_deeper_trees_stay_valid() {
+    let t = TestGateway::start();
+    let dir = &t.gw.dir;
+    let ccas = t.block_on(dir.structure_by_name("ccas")).unwrap().unwrap();
+    let mairie = t
+        .block_on(dir.structure_by_name("mairie-exemple"))
+        .unwrap()
+        .unwrap();
+    let r = login(&t, REFERENT);
+    // Below the CCAS (level 2): refused, with the reason, nothing created; not even offered.
+    let (_, html) = page(&r, &format!("/aia/structures?id={}", ccas.id));
+    assert!(!html.contains("Ajouter une sous-structure"), "{html}");
+    let (_, html) = page(&r, &format!("/aia/structures?id={}", mairie.id));
+    assert!(html.contains("Ajouter une sous-structure"), "{html}");
+    let tok = token(&r, "/aia/utilisateurs/nouveau");
+    let cid = ccas.id.to_string();
+    let (s, html) = post(
+        &r,
+        "/aia/structures/nouvelle",
+        &[
+            ("csrf", &tok),
+            ("parent_id", &cid),
+            ("short_name", "trop-profond"),
+        ],
+    );
+    assert_eq!(s, 422);
+    assert!(html.contains("limitée à 2 niveau(x)"), "{html}");
+    assert!(t
+        .block_on(dir.structure_by_name("trop-profond"))
+        .unwrap()
+        .is_none());
+    // Below the Mairie (level 2): accepted.
+    let mid = mairie.id.to_string();
+    let (s, _) = post(
+        &r,
+        "/aia/structures/nouvelle",
+        &[
+            ("csrf", &tok),
+            ("parent_id", &mid),
+            ("short_name", "crèche"),
+        ],
+    );
+    assert_eq!(s, 303);
+    // A platform administrator moving the Mairie (with its CCAS) under another principal
+    // establishment: its CCAS would be at level 3, refused.
+    let a = login(&t, ADMIN);
+    let cig = t
+        .block_on(dir.structure_by_name("cig-exemple"))
+        .unwrap()
+        .unwrap();
+    let atok = token(&a, "/aia/utilisateurs/nouveau");
+    let edit = format!("/aia/structures/{}/editer", mairie.id);
+    let cig_id = cig.id.to_string();
+    let (s, html) = post(
+        &a,
+        &edit,
+        &[
+            ("csrf", &atok),
+            ("parent_id", &cig_id),
+            ("short_name", "mairie-exemple"),
+            ("long_name", "Mairie d'Exemple"),
+            ("domains", "mairie-exemple.fr"),
+        ],
+    );
+    assert_eq!(s, 422, "{html}");
+    let after = t
+        .block_on(dir.structure_by_name("mairie-exemple"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.parent_id, None);
+    // A tree made deeper before the limit stays valid and is listed for the operator.
+    let deep = t
+        .block_on(
+            dir.create_structure(convergences::directory::structures::NewStructure {
+                parent_id: Some(ccas.id),
+                short_name: "service-ancien",
+                long_name: "",
+                domains: &[],
+            }),
+        )
+        .unwrap();
+    let (total, labels) = t.block_on(dir.structures_deeper_than(2, 20)).unwrap();
+    assert_eq!(total, 1);
+    assert_eq!(labels, vec!["mairie-exemple / ccas / service-ancien"]);
+    let (s, _) = page(&r, &format!("/aia/structures?id={deep}"));
+    assert_eq!(s, 200);
+}

@@ -200,6 +200,15 @@ impl TestGateway {
         Self::start_with(Options::default())
     }
 
+    /// A gateway whose structure tree may be 8 levels deep (`structures.max_depth` is 2 by
+    /// default), for tests of services below the attached establishments.
+    pub fn start_deep() -> TestGateway {
+        Self::start_with(Options {
+            extra_config: "[structures]\nmax_depth = 8\n".into(),
+            ..Default::default()
+        })
+    }
+
     pub fn start_with(opts: Options) -> TestGateway {
         let data = tempfile::tempdir().expect("tempdir");
         let data_path = opts

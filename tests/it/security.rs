@@ -319,6 +319,12 @@ fn rejected_requests_get_the_french_page_with_their_status() {
                     .send()
                     .unwrap(),
             );
+            if path == "/aia/utilisateurs/nouveau" && ct.starts_with("multipart/") {
+                // The account form takes multipart (its photo field): a body without its
+                // fields is a form without its token, refused without change.
+                assert_french_page(&got, 400, &format!("{path} {ct}"));
+                continue;
+            }
             assert_french_page(&got, 415, &format!("{path} {ct}"));
             assert!(got.2.contains("format attendu"), "{}", got.2);
         }

@@ -8,7 +8,9 @@ pub fn serve(config: &Path) -> Result<(), StartError> {
     server::run(Config::load(config)?, None, None)
 }
 
-/// Loading is validating: every problem of the file is in the error.
+/// Loading is validating: every problem of the file is in the error. When the database
+/// already exists, the structures deeper than `structures.max_depth` are listed too (they stay
+/// valid); the database is neither created nor migrated.
 pub fn check_config(path: &Path) -> Result<(), StartError> {
     let config = Config::load(path)?;
     println!(
@@ -18,6 +20,23 @@ pub fn check_config(path: &Path) -> Result<(), StartError> {
         config.public_url,
         server::redact_url(&config.database_url)
     );
+    let url = config.database_url.replace("mode=rwc", "mode=rw");
+    let rt = server::control_runtime()?;
+    let deep = rt.block_on(async {
+        let dir = crate::directory::Directory::connect(&url, 1).await.ok()?;
+        dir.structures_deeper_than(config.structures_max_depth, 50)
+            .await
+            .ok()
+    });
+    if let Some((total, labels)) = deep.filter(|(total, _)| *total > 0) {
+        println!(
+            "{total} structure(s) deeper than structures.max_depth = {} (they stay valid; none can be added below them):",
+            config.structures_max_depth
+        );
+        for l in labels {
+            println!("  {l}");
+        }
+    }
     Ok(())
 }
 

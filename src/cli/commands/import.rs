@@ -35,10 +35,13 @@ pub fn run(config: &Config, file: &Path, skip_invalid: bool, kind: Kind) -> Resu
     let name = file.display().to_string();
     let name = name.as_str();
     let bytes = std::fs::read(file).map_err(|e| failed(format!("{name}: {e}")))?;
+    let max_depth = config.structures_max_depth;
     let report = with_directory(config, |dir| async move {
         let report = match kind {
             Kind::Users => crate::import::import_users(&dir, &bytes, skip_invalid).await,
-            Kind::Structures => crate::import::import_structures(&dir, &bytes, skip_invalid).await,
+            Kind::Structures => {
+                crate::import::import_structures(&dir, &bytes, skip_invalid, max_depth).await
+            }
         }
         .map_err(|e| failed(format!("{name}: {e}")))?;
         if report.imported > 0 {

@@ -5,7 +5,7 @@ const L = require('../lib');
 const { assert } = L;
 
 const USER_COLUMNS = [
-  'Nom', 'Prénom', 'Adresse e-mail', 'Structure', 'Chemin de la structure', 'Fonction', 'Service',
+  'Nom', 'Prénom', 'Adresse e-mail', 'Structure', 'Chemin de la structure', 'Nom de la structure', 'Fonction', 'Service',
   'Téléphone', 'Identifiant applicatif', 'Télétravail', 'Début de validité', 'Fin de validité',
   'Verrouillé', 'Dernière connexion', 'Applications et rôles',
 ];
@@ -41,7 +41,7 @@ L.scenario('référent : AIA, création (domaine refusé puis accepté), BIP, ex
   s.step('onglet STRUCTURES');
   await tabs.getByRole('link', { name: 'Structures', exact: true }).click();
   await page.getByRole('heading', { level: 1, name: 'Structures' }).waitFor();
-  await page.getByRole('navigation', { name: 'Arborescence des structures' }).getByRole('link', { name: 'ccas' }).first().click();
+  await page.getByRole('navigation', { name: 'Arborescence des structures' }).getByRole('link', { name: "CCAS d'Exemple" }).first().click();
   await page.getByRole('heading', { name: /^Membres \(\d+\)$/ }).waitFor();
   await s.a11y(page, 'AIA structures (CCAS)');
 
@@ -54,7 +54,7 @@ L.scenario('référent : AIA, création (domaine refusé puis accepté), BIP, ex
   s.step('formulaire : adresse hors du domaine autorisé');
   await page.getByRole('link', { name: 'Ajouter', exact: true }).click();
   await page.getByRole('heading', { level: 1 }).waitFor();
-  user.structureLabel = await L.structureOption(page, 'ccas');
+  user.structureLabel = await L.structureOption(page, "CCAS d'Exemple");
   await L.createUser(s, page, user, { a11yForm: true });
   const summary = page.locator('#erreurs');
   await summary.waitFor();
@@ -73,7 +73,7 @@ L.scenario('référent : AIA, création (domaine refusé puis accepté), BIP, ex
   await page.getByRole('heading', { level: 1, name: 'Éloïse Lefèvre-Ñúñez' }).waitFor();
   const card = await page.locator('main').innerText();
   assert.ok(card.includes(user.email), 'the card shows the e-mail');
-  assert.match(card, /mairie-exemple \/ ccas/);
+  assert.match(card, /CCAS d'Exemple/);
   await s.a11y(page, 'fiche utilisateur');
   const cardUrl = page.url();
 
@@ -123,7 +123,8 @@ L.scenario('référent : AIA, création (domaine refusé puis accepté), BIP, ex
   assert.equal(mine[0], user.lastName);
   assert.equal(mine[1], 'Éloïse');
   assert.equal(mine[4], 'mairie-exemple / ccas');
-  assert.match(mine[14], /BIP : utilisateur \(mairie-exemple \/ ccas\)/);
+  assert.equal(mine[5], "CCAS d'Exemple");
+  assert.match(mine[15], /BIP : utilisateur \(mairie-exemple \/ ccas\)/);
   assert.ok(roleRows.find((r) => r[2] === L.ACCOUNTS.agent), 'the demo agent is in the role export');
   assert.equal(roleRows.length, 4, 'header + 3 members (the agent, securise@, the new user)');
 
@@ -141,10 +142,10 @@ L.scenario('référent : AIA, création (domaine refusé puis accepté), BIP, ex
   assert.ok(usersCsv.bytes.includes(Buffer.from('Prénom;Adresse e-mail', 'utf8')), 'raw bytes: accents in UTF-8');
   const exported = userRows.find((r) => r[2] === user.email);
   assert.ok(exported, 'the new user is in the users export');
-  assert.deepEqual(exported.slice(0, 7), [user.lastName, 'Éloïse', user.email, 'ccas', 'mairie-exemple / ccas', 'Assistante sociale', 'Action sociale']);
-  assert.equal(exported[12], 'non');
+  assert.deepEqual(exported.slice(0, 8), [user.lastName, 'Éloïse', user.email, 'ccas', 'mairie-exemple / ccas', "CCAS d'Exemple", 'Assistante sociale', 'Action sociale']);
+  assert.equal(exported[13], 'non');
   assert.ok(userRows.find((r) => r[2] === L.ACCOUNTS.referent && r[1] === 'Régis' && r[0] === 'Référent'), 'accents intact');
-  for (const r of userRows) assert.equal(r.length, USER_COLUMNS.length, `row ${r.join(';')} has 15 cells`);
+  for (const r of userRows) assert.equal(r.length, USER_COLUMNS.length, `row ${r.join(';')} has 16 cells`);
 
   s.step('onglet JOURNAL');
   await page.getByRole('navigation', { name: "Rubriques de l'annuaire" }).getByRole('link', { name: 'Journal', exact: true }).click();

@@ -16,7 +16,7 @@ L.scenario('nouvel agent : première visite, lien par e-mail, mot de passe faibl
   const admin = await s.context.newPage();
   await L.login(admin, L.ACCOUNTS.referent);
   await admin.goto(L.portal('/aia/utilisateurs/nouveau'));
-  user.structureLabel = await L.structureOption(admin, 'ccas');
+  user.structureLabel = await L.structureOption(admin, "CCAS d'Exemple");
   await L.createUser(s, admin, user);
   await admin.getByRole('heading', { level: 1, name: 'Noël Nouvel' }).waitFor();
   await L.assignRole(admin, 'BIP', 'utilisateur', id, user.email);

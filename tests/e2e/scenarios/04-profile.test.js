@@ -11,7 +11,8 @@ L.scenario('profil : photo PNG acceptée et affichée, faux PNG refusé', async 
   await L.login(page, L.ACCOUNTS.ccas);
   // No application yet: only the directory tile.
   assert.deepEqual(await L.tileNames(page), ['Annuaire des identités et des accès']);
-  await page.getByRole('link', { name: 'Mon profil' }).click();
+  await L.openAccountMenu(page);
+  await page.getByRole('link', { name: 'Profil', exact: true }).click();
   await page.getByRole('heading', { level: 1, name: 'Mon profil' }).waitFor();
   const main = await page.locator('main').innerText();
   assert.ok(main.includes(L.ACCOUNTS.ccas));

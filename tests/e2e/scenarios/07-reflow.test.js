@@ -49,7 +49,7 @@ L.scenario('affichage à 320 px de large : aucune page ne défile horizontalemen
     await page.getByRole('heading', { level: 1 }).first().waitFor();
     if (url === '/aia/structures') {
       // With a structure selected: its data and members table.
-      await page.getByRole('navigation', { name: 'Arborescence des structures' }).getByRole('link', { name: 'ccas' }).first().click();
+      await page.getByRole('navigation', { name: 'Arborescence des structures' }).getByRole('link', { name: "CCAS d'Exemple" }).first().click();
       await page.getByRole('heading', { name: /^Membres \(\d+\)$/ }).waitFor();
     }
     await noSidewaysScroll(page, label);

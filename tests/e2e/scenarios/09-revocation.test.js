@@ -14,7 +14,7 @@ L.scenario('révocation : verrouillage puis désaffectation, vues depuis l\'ongl
   const ref = await s.context.newPage();
   await L.login(ref, L.ACCOUNTS.referent);
   await ref.goto(L.portal('/aia/utilisateurs/nouveau'));
-  const structureLabel = await L.structureOption(ref, 'mairie-exemple');
+  const structureLabel = await L.structureOption(ref, "Mairie d'Exemple");
   await L.createUser(s, ref, { lastName: 'Révoqué', firstName: 'René', email, structureLabel });
   await ref.getByRole('heading', { level: 1, name: 'René Révoqué' }).waitFor();
   const card = ref.url();

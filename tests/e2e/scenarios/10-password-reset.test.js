@@ -15,7 +15,7 @@ L.scenario('mot de passe oublié : l\'ancien reste valable jusqu\'au changement,
   const ref = await s.context.newPage();
   await L.login(ref, L.ACCOUNTS.referent);
   await ref.goto(L.portal('/aia/utilisateurs/nouveau'));
-  const structureLabel = await L.structureOption(ref, 'mairie-exemple');
+  const structureLabel = await L.structureOption(ref, "Mairie d'Exemple");
   await L.createUser(s, ref, { lastName: 'Oublieux', firstName: 'Odile', email, structureLabel });
   await ref.getByRole('heading', { level: 1, name: 'Odile Oublieux' }).waitFor();
   const card = ref.url();

@@ -146,7 +146,8 @@ pub async fn page(FrQuery(q): FrQuery<PageQuery>, who: SignedIn) -> WebResult<Re
             referents: dir.structure_referents(&s).await?,
             principal: depth(&s.path) == 1,
             can_edit: v.can_edit_structure(&s.path),
-            can_create_child: v.can_create_structure(Some(&s.path)),
+            can_create_child: v.can_create_structure(Some(&s.path))
+                && depth(&s.path) < who.gw().config.structures_max_depth as usize,
             s,
         });
     }

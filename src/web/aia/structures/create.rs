@@ -11,8 +11,10 @@ use crate::web::error::WebResult;
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::form::too_deep;
 use super::form::{check, resolve_parent, show_form, StructureForm};
 use super::visible;
+use crate::directory::admin_structures::depth_of;
 
 #[derive(Deserialize, Default)]
 pub struct NewQuery {
@@ -50,6 +52,11 @@ pub async fn create(Action(who, mut f): Action<StructureForm>) -> WebResult<Resp
     require(v.can_create_structure(parent.as_ref().map(|p| p.path.as_str())))?;
     require(f.domains.trim().is_empty() || v.can_edit_domains())?;
     let mut e = FieldErrors::default();
+    let max_depth = who.gw().config.structures_max_depth;
+    let level = parent.as_ref().map_or(1, |p| depth_of(&p.path) + 1);
+    if level > max_depth {
+        e.add("parent_id", too_deep(max_depth));
+    }
     let fields = check(&f, &mut e);
     if !e.is_empty() {
         return show_form(&who, None, f, e.into()).await;

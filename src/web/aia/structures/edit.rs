@@ -10,8 +10,10 @@ use crate::web::error::WebResult;
 
 use axum::response::Response;
 
+use super::form::too_deep;
 use super::form::{check, resolve_parent, show_form, StructureForm, MOVE_INTO_ITSELF};
 use super::visible;
+use crate::directory::admin_structures::depth_of;
 
 pub async fn edit_form(FrPath(id): FrPath<i64>, who: SignedIn) -> WebResult<Response> {
     let s = visible(&who, id).await?;
@@ -60,6 +62,13 @@ pub async fn update(
             Some(p) if v.can_view_structure(&p.path) => {
                 if p.path.starts_with(&s.path) {
                     e.add("parent_id", MOVE_INTO_ITSELF);
+                } else if Some(p.id) != s.parent_id {
+                    // The moved subtree must fit: its deepest structure included.
+                    let max_depth = who.gw().config.structures_max_depth;
+                    let deepest = depth_of(&p.path) + 1 + dir.subtree_height(&s.path).await?;
+                    if deepest > max_depth {
+                        e.add("parent_id", too_deep(max_depth));
+                    }
                 }
                 Some(p.id)
             }

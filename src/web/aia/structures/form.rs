@@ -135,6 +135,13 @@ pub(super) fn check(f: &StructureForm, e: &mut FieldErrors) -> StructureFields {
 }
 
 /// Shown when a move would put a structure below itself.
+/// Refusal of a structure that would sit deeper than `structures.max_depth`.
+pub(super) fn too_deep(max_depth: u32) -> String {
+    format!(
+        "L'arborescence des structures est limitée à {max_depth} niveau(x) (établissement principal, puis établissements rattachés) : choisissez une structure de rattachement plus haute."
+    )
+}
+
 pub(super) const MOVE_INTO_ITSELF: &str =
     "Une structure ne peut pas être rattachée à elle-même ni à l'une de ses sous-structures.";
 

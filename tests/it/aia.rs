@@ -461,6 +461,7 @@ fn deletion_removes_personal_data_everywhere_and_pseudonymises_the_audit_log() {
         "SELECT COUNT(*) FROM role_assignments WHERE user_id = $1",
         "SELECT COUNT(*) FROM one_time_tokens WHERE user_id = $1",
         "SELECT COUNT(*) FROM referents WHERE user_id = $1",
+        "SELECT COUNT(*) FROM sign_ins WHERE user_id = $1",
         "SELECT COUNT(*) FROM audit_events WHERE actor_id = $1",
     ] {
         assert_eq!(count(&t, sql, agent), 0, "{sql}");

@@ -139,7 +139,7 @@ pub struct IdentityCache {
     map: DashMap<i64, Arc<CachedIdentity>>,
     ttl: Duration,
     /// Degraded mode (zero: off): how long past `ttl` an entry may still be used while the
-    /// directory cannot be reached (docs/decisions/0030-fail-fast-and-degrade-on-purpose.md).
+    /// directory cannot be reached (docs/decisions/0009-fail-fast-and-degrade-on-purpose.md).
     grace: Duration,
     degraded: std::sync::atomic::AtomicU64,
     app_count: AtomicUsize,

@@ -298,7 +298,10 @@ mod tests {
         assert_eq!(all, ["a=1; b=2; c=3; d=4"]);
         let mut one = req(&[("cookie", "a=1;b=2")]);
         strip_cookies(&mut one, &["convergences_app"]);
-        assert_eq!(one.headers["cookie"], "a=1;b=2", "one header is left as sent");
+        assert_eq!(
+            one.headers["cookie"], "a=1;b=2",
+            "one header is left as sent"
+        );
     }
 
     #[test]

@@ -542,4 +542,3 @@ pub async fn logout_url(gw: &crate::state::Gateway, login: &ProviderLogin) -> Op
 pub async fn logged_out() -> Redirect {
     Redirect::to("/login?logged_out=1")
 }
-

@@ -76,7 +76,7 @@ impl FromRequestParts<Arc<Gateway>> for PortalRequest {
         let ip = header("x-forwarded-for");
         let user_agent: String = header("user-agent").chars().take(256).collect();
         let session_token = cookie_value(&parts.headers, &gw.cookies.session);
-                let browser_cookie = cookie_value(&parts.headers, &gw.cookies.browser);
+        let browser_cookie = cookie_value(&parts.headers, &gw.cookies.browser);
         // A pre-session cookie counts only if this gateway made it, recently.
         let csrf_cookie = cookie_value(&parts.headers, &gw.cookies.csrf).filter(|v| {
             crate::auth::csrf::pre_session_valid(&gw.secret, v, crate::directory::now())

@@ -32,7 +32,11 @@ pub struct SignIn<'a> {
 }
 
 /// Opens the session and answers with the cookies and the redirect.
-pub async fn open_session(ctx: &PortalRequest, id: &Identity, s: SignIn<'_>) -> WebResult<Response> {
+pub async fn open_session(
+    ctx: &PortalRequest,
+    id: &Identity,
+    s: SignIn<'_>,
+) -> WebResult<Response> {
     let SignIn {
         assurance,
         details,

@@ -4,9 +4,11 @@
 //! sign-in history without account enumeration, the new-browser and password-change mails,
 //! retention and deletion with the account.
 
-use crate::aia::{add_other_mairie, outbox};
+use crate::aia::outbox;
+use crate::harness::add_other_mairie;
+use crate::harness::within;
 use crate::harness::{csrf_of, Browser, Options, TestGateway, PASSWORD};
-use crate::scale::{needs_redis, within};
+use crate::scale::needs_redis;
 use sqlx::Row;
 use std::time::Duration;
 

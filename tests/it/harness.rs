@@ -246,12 +246,9 @@ impl TestGateway {
         sections.push('\n');
         if let Some(sh) = &opts.share {
             sections.push_str(&format!(
-                "secret = \"{}\"\n[assertion]\nkey_file = \"{}\"\n",
+                "secret = \"{}\"\n[assertion]\nkey_file = \"{}\"\n[oidc]\nrsa_key_file = \"{}\"\neddsa_key_file = \"{}\"\n",
                 sh.secret,
                 sh.key_file.display(),
-                "[assertion]\nkey_file = \"{}\"\n[security]\nsecret = \"{}\"\n[oidc]\nrsa_key_file = \"{}\"\neddsa_key_file = \"{}\"\n",
-                sh.key_file.display(),
-                sh.secret,
                 sh.oidc_keys.0.display(),
                 sh.oidc_keys.1.display(),
             ));

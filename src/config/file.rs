@@ -26,7 +26,9 @@ pub struct FileConfig {
     pub audit: AuditSection,
     #[serde(default)]
     pub resilience: ResilienceSection,
+    #[serde(default)]
     pub oidc: OidcSection,
+    #[serde(default)]
     pub support: SupportSection,
     #[serde(default)]
     pub structures: StructuresSection,

@@ -701,7 +701,7 @@ fn the_personal_data_page_lists_what_is_kept_and_for_how_long() {
 fn the_session_forms_count_in_the_per_address_quota() {
     // A small quota: one request back every 20 s, so none comes back during the test.
     let t = TestGateway::start_with(Options {
-        extra_config: "[security]\nattempts_per_ip_per_minute = 3\n".into(),
+        security: "attempts_per_ip_per_minute = 3\n".into(),
         ..Default::default()
     });
     let a = signed_in(&t, AGENT, FIREFOX);

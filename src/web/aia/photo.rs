@@ -317,6 +317,100 @@ pub fn reencode(data: &[u8]) -> Result<Reencoded, PhotoError> {
     })
 }
 
+/// A form that may carry a photo (AJOUTER and ÉDITER: "Ajouter une photo" is one of their
+/// fields, so that choosing a photo never throws away what was typed in the others): who sends
+/// it (CSRF-checked), its text fields as `F`, and the file when one was chosen. The form comes
+/// as `multipart/form-data`, or urlencoded when sent without a file input (scripts, tests).
+/// Rejections are [`super::extract::Action`]'s: a malformed form is a French 400, no session
+/// goes to the login form, a bad token is a French 400; a NUL byte in a text field is refused
+/// as in every other form (docs/security.md#input-and-uploads).
+pub struct FormAndPhoto<F> {
+    pub who: SignedIn,
+    pub form: F,
+    /// `None` when no file was chosen.
+    pub photo: Option<SentPhoto>,
+}
+
+impl<F> FromRequest<Arc<Gateway>> for FormAndPhoto<F>
+where
+    F: serde::de::DeserializeOwned + super::extract::CsrfProtected + Send + 'static,
+{
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, gw: &Arc<Gateway>) -> Result<Self, WebError> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let Some(b) = boundary(&content_type) else {
+            let super::extract::Action(who, form) =
+                super::extract::Action::<F>::from_request(request, gw).await?;
+            return Ok(FormAndPhoto {
+                who,
+                form,
+                photo: None,
+            });
+        };
+        let (mut head, body) = request.into_parts();
+        let req = PortalRequest::from_request_parts(&mut head, gw).await?;
+        let body = Bytes::from_request(Request::from_parts(head, body), gw)
+            .await
+            .map_err(|_| WebError::Rejected(axum::http::StatusCode::PAYLOAD_TOO_LARGE))?;
+        let (text, photo) = split_photo(&body, &b)?;
+        let form = axum::extract::Form::<F>::from_request(
+            Request::builder()
+                .method(axum::http::Method::POST)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(text))
+                .map_err(|e| WebError::Internal(e.to_string()))?,
+            &(),
+        )
+        .await
+        .map_err(WebError::from)?
+        .0;
+        let who = SignedIn::of(req).await?.ok_or(WebError::LoginRequired)?;
+        if !who.req.csrf_ok(form.csrf()) {
+            return Err(WebError::BadRequest(EXPIRED_FORM.into()));
+        }
+        Ok(FormAndPhoto {
+            who,
+            form,
+            // A file input left empty sends an empty part: no photo.
+            photo,
+        })
+    }
+}
+
+/// The text fields of a multipart form, urlencoded, and its non-empty "photo" part.
+fn split_photo(body: &[u8], b: &str) -> Result<(String, Option<SentPhoto>), WebError> {
+    let mut text = form_urlencoded::Serializer::new(String::new());
+    let mut photo = None;
+    for p in &parts(body, b) {
+        if p.name == "photo" {
+            if !p.content.is_empty() {
+                photo = Some(SentPhoto(Ok(p.content.to_vec())));
+            }
+            continue;
+        }
+        let Ok(value) = std::str::from_utf8(p.content) else {
+            return Err(WebError::BadRequest(
+                "Le formulaire envoyé est invalide. Rechargez la page et recommencez.".into(),
+            ));
+        };
+        if crate::web::rejections::has_nul(value.as_bytes())
+            || crate::web::rejections::has_nul(p.name.as_bytes())
+        {
+            return Err(WebError::BadRequest(
+                    "La demande contient un caractère nul, qui n'est accepté dans aucun champ. Corrigez la saisie et recommencez.".into(),
+                ));
+        }
+        text.append_pair(&p.name, value);
+    }
+    Ok((text.finish(), photo))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,98 +517,4 @@ mod tests {
         );
         assert!(boundary("text/plain").is_none());
     }
-}
-
-/// A form that may carry a photo (AJOUTER and ÉDITER: "Ajouter une photo" is one of their
-/// fields, so that choosing a photo never throws away what was typed in the others): who sends
-/// it (CSRF-checked), its text fields as `F`, and the file when one was chosen. The form comes
-/// as `multipart/form-data`, or urlencoded when sent without a file input (scripts, tests).
-/// Rejections are [`super::extract::Action`]'s: a malformed form is a French 400, no session
-/// goes to the login form, a bad token is a French 400; a NUL byte in a text field is refused
-/// as in every other form (docs/security.md#input-and-uploads).
-pub struct FormAndPhoto<F> {
-    pub who: SignedIn,
-    pub form: F,
-    /// `None` when no file was chosen.
-    pub photo: Option<SentPhoto>,
-}
-
-impl<F> FromRequest<Arc<Gateway>> for FormAndPhoto<F>
-where
-    F: serde::de::DeserializeOwned + super::extract::CsrfProtected + Send + 'static,
-{
-    type Rejection = WebError;
-
-    async fn from_request(request: Request, gw: &Arc<Gateway>) -> Result<Self, WebError> {
-        let content_type = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let Some(b) = boundary(&content_type) else {
-            let super::extract::Action(who, form) =
-                super::extract::Action::<F>::from_request(request, gw).await?;
-            return Ok(FormAndPhoto {
-                who,
-                form,
-                photo: None,
-            });
-        };
-        let (mut head, body) = request.into_parts();
-        let req = PortalRequest::from_request_parts(&mut head, gw).await?;
-        let body = Bytes::from_request(Request::from_parts(head, body), gw)
-            .await
-            .map_err(|_| WebError::Rejected(axum::http::StatusCode::PAYLOAD_TOO_LARGE))?;
-        let (text, photo) = split_photo(&body, &b)?;
-        let form = axum::extract::Form::<F>::from_request(
-            Request::builder()
-                .method(axum::http::Method::POST)
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(axum::body::Body::from(text))
-                .map_err(|e| WebError::Internal(e.to_string()))?,
-            &(),
-        )
-        .await
-        .map_err(WebError::from)?
-        .0;
-        let who = SignedIn::of(req).await?.ok_or(WebError::LoginRequired)?;
-        if !who.req.csrf_ok(form.csrf()) {
-            return Err(WebError::BadRequest(EXPIRED_FORM.into()));
-        }
-        Ok(FormAndPhoto {
-            who,
-            form,
-            // A file input left empty sends an empty part: no photo.
-            photo,
-        })
-    }
-}
-
-/// The text fields of a multipart form, urlencoded, and its non-empty "photo" part.
-fn split_photo(body: &[u8], b: &str) -> Result<(String, Option<SentPhoto>), WebError> {
-    let mut text = form_urlencoded::Serializer::new(String::new());
-    let mut photo = None;
-    for p in &parts(body, b) {
-        if p.name == "photo" {
-            if !p.content.is_empty() {
-                photo = Some(SentPhoto(Ok(p.content.to_vec())));
-            }
-            continue;
-        }
-        let Ok(value) = std::str::from_utf8(p.content) else {
-            return Err(WebError::BadRequest(
-                "Le formulaire envoyé est invalide. Rechargez la page et recommencez.".into(),
-            ));
-        };
-        if crate::web::rejections::has_nul(value.as_bytes())
-            || crate::web::rejections::has_nul(p.name.as_bytes())
-        {
-            return Err(WebError::BadRequest(
-                    "La demande contient un caractère nul, qui n'est accepté dans aucun champ. Corrigez la saisie et recommencez.".into(),
-                ));
-        }
-        text.append_pair(&p.name, value);
-    }
-    Ok((text.finish(), photo))
 }

@@ -695,3 +695,54 @@ fn a_lost_factor_is_reset_by_a_referent_of_the_account_only() {
         .unwrap();
     assert_eq!(journal, 1);
 }
+
+#[test]
+fn every_sensitive_action_asks_for_a_recent_authentication_first() {
+    let t = TestGateway::start();
+    let admin = t.browser();
+    admin.login("admin@cig-exemple.fr", PASSWORD);
+    let mairie = t
+        .block_on(t.gw.dir.structure_by_name("mairie-exemple"))
+        .unwrap()
+        .unwrap();
+    let agent = t.user_id(AGENT);
+    let csrf = admin.csrf("/aia/profil/securite");
+    admin.age_authentication(20 * 60);
+    let confirm_first = |r: reqwest::blocking::Response, what: &str| {
+        assert_eq!(r.status(), 303, "{what}");
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        assert!(
+            location.starts_with("/login/confirmer?"),
+            "{what}: {location}"
+        );
+    };
+    // Every export.
+    for path in [
+        "/aia/utilisateurs/export.csv".to_string(),
+        format!("/aia/structures/{}/export.csv", mairie.id),
+        "/aia/applications/bip/utilisateur/export.csv".to_string(),
+        "/aia/journal/export.csv".to_string(),
+    ] {
+        let r = admin.client.get(t.url("auth.test", &path)).send().unwrap();
+        confirm_first(r, &path);
+    }
+    // Granting administrateur, designating a référent: nothing is done before the confirmation.
+    let agent_id = agent.to_string();
+    let r = admin.post(
+        "/aia/applications/bip/administrateur/affecter",
+        &[("csrf", &csrf), ("user_ids", &agent_id)],
+    );
+    confirm_first(r, "grant administrateur");
+    let r = admin.post(
+        &format!("/aia/structures/{}/referents", mairie.id),
+        &[("csrf", &csrf), ("email", AGENT)],
+    );
+    confirm_first(r, "designate a référent");
+    let ident = t.block_on(t.gw.dir.identity(agent)).unwrap().unwrap();
+    assert!(
+        !ident.grants.iter().any(|g| g.role == "administrateur"),
+        "no grant before the confirmation"
+    );
+    let (_, referents) = t.block_on(t.gw.dir.viewer_paths(agent)).unwrap();
+    assert!(referents.is_empty(), "no référent before the confirmation");
+}

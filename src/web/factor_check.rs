@@ -119,6 +119,16 @@ pub async fn check(
     Ok(refused(StatusCode::UNAUTHORIZED, msg))
 }
 
+/// The JSON answer of an options request beyond the per-address quota.
+pub fn too_many() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(serde_json::json!({"error": "Trop de tentatives depuis votre connexion. Patientez une minute avant de réessayer."})),
+    )
+        .into_response()
+}
+
 /// What a second-step page offers the account.
 pub struct Offer {
     pub code: bool,
@@ -140,6 +150,10 @@ pub async fn passkey_options(
     user_id: i64,
 ) -> WebResult<axum::response::Response> {
     use axum::response::IntoResponse;
+    // Each call keeps a ceremony in the session store: counted in the per-address quota.
+    if !ctx.gw.ip_allowed(&ctx.ip) {
+        return Ok(too_many());
+    }
     match passkeys::start_authentication(&ctx.gw, user_id).await {
         Ok(Some((ceremony, options))) => Ok(axum::Json(serde_json::json!({
             "ceremony": ceremony,

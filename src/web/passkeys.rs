@@ -38,6 +38,9 @@ pub async fn registration_options(
             serde_json::json!({"error": "Le formulaire a expiré. Rechargez la page."}),
         ));
     }
+    if !ctx.gw.ip_allowed(&ctx.ip) {
+        return Ok(super::factor_check::too_many());
+    }
     if !super::step_up::recent(&ctx).await? {
         let url = super::step_up::confirm_url(security::PATH);
         return Ok(json(StatusCode::OK, serde_json::json!({ "confirm": url })));

@@ -746,3 +746,23 @@ fn every_sensitive_action_asks_for_a_recent_authentication_first() {
     let (_, referents) = t.block_on(t.gw.dir.viewer_paths(agent)).unwrap();
     assert!(referents.is_empty(), "no référent before the confirmation");
 }
+
+#[test]
+fn passkey_ceremonies_count_in_the_per_address_quota() {
+    let t = TestGateway::start_with(Options {
+        security: "attempts_per_ip_per_minute = 3\n".into(),
+        ..Default::default()
+    });
+    let b = t.browser();
+    b.login(AGENT, PASSWORD);
+    let mut key = SoftPasskey::new(true);
+    assert_eq!(enrol_passkey(&b, &mut key, "Clé").status(), 200);
+    let csrf = b.csrf("/aia/profil/securite");
+    let mut statuses = Vec::new();
+    while statuses.last() != Some(&429) && statuses.len() < 10 {
+        let r = b.post("/aia/profil/securite/cles/options", &[("csrf", &csrf)]);
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(statuses.len() <= 4, "{statuses:?}");
+}

@@ -205,12 +205,23 @@ fuzz_target!(|data: &[u8]| {
     let _ = decode::<convergences::web::password::PasswordForm>(data);
     let _ = decode::<convergences::web::recovery::RequestForm>(data);
     let _ = decode::<convergences::web::sso::AuthorizeQuery>(data);
-    let _ = decode::<convergences::web::second_factor::CodeForm>(data);
+    let _ = decode::<convergences::web::factor_check::ProofForm>(data);
+    let _ = decode::<convergences::web::step_up::ConfirmForm>(data);
+    let _ = decode::<convergences::web::step_up::ConfirmQuery>(data);
+    let _ = decode::<convergences::web::passkeys::RegisterForm>(data);
     let _ = decode::<convergences::web::security::ConfirmForm>(data);
     let _ = decode::<convergences::web::security::CodeForm>(data);
 
     // Every value through every check, whatever its field.
     for (_, v) in pairs.iter().take(8) {
+        // A passkey's name: never a control character, never longer than the limit.
+        if let Some(name) = convergences::second_factor::passkeys::key_name(v, 1) {
+            assert!(!name.chars().any(char::is_control), "{name:?}");
+            assert!(
+                name.chars().count() <= convergences::directory::passkeys::NAME_MAX,
+                "{name:?}"
+            );
+        }
         check_text(v, fields::MAX_TEXT, false);
         check_email(v);
         check_domains(v);

@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod assertion;
+pub mod client_addr;
 pub mod headers;
 pub mod identity_cache;
 pub mod identity_encoding;

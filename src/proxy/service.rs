@@ -2,6 +2,7 @@
 //! `upstream_request_filter`, French pages in `fail_to_proxy`, one access-log line per request
 //! in `logging`.
 
+use super::client_addr::client_ip;
 use super::headers::{
     authority_of, cookie, cookie_name_of, host_of, is_browser_navigation, set_forwarding_headers,
     strip_cookies, strip_identity_headers,
@@ -417,36 +418,6 @@ async fn redirect_with(session: &mut Session, location: &str, cookies: &[String]
     Ok(true)
 }
 
-/// The client's address: the peer's, unless the peer is a trusted load balancer, in which case
-/// the last address its X-Forwarded-For chain adds before reaching a trusted hop.
-fn client_ip(session: &Session, trusted: &[ipnet::IpNet]) -> String {
-    let Some(peer) = session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.ip())
-    else {
-        return String::new();
-    };
-    if trusted.is_empty() || !trusted.iter().any(|n| n.contains(&peer)) {
-        return peer.to_string();
-    }
-    forwarded_client(session.req_header(), trusted)
-        .unwrap_or(peer)
-        .to_string()
-}
-
-fn forwarded_client(req: &RequestHeader, trusted: &[ipnet::IpNet]) -> Option<std::net::IpAddr> {
-    let mut hops: Vec<std::net::IpAddr> = Vec::new();
-    for h in req.headers.get_all("x-forwarded-for") {
-        for part in h.to_str().ok()?.split(',') {
-            hops.push(part.trim().parse().ok()?);
-        }
-    }
-    hops.into_iter()
-        .rev()
-        .find(|ip| !trusted.iter().any(|n| n.contains(ip)))
-}
-
 #[async_trait]
 impl ProxyHttp for Proxy {
     type CTX = Ctx;
@@ -653,28 +624,5 @@ impl ProxyHttp for Proxy {
             user_id = ctx.user_id,
             error = e.map(|e| e.etype().as_str()),
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::forwarded_client;
-    use pingora::http::RequestHeader;
-
-    #[test]
-    fn the_client_is_the_last_untrusted_forwarded_hop() {
-        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
-        let mut r = RequestHeader::build("GET", b"/", None).unwrap();
-        r.append_header("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.0.0.2")
-            .unwrap();
-        assert_eq!(
-            forwarded_client(&r, &trusted),
-            Some("203.0.113.9".parse().unwrap())
-        );
-        let mut bad = RequestHeader::build("GET", b"/", None).unwrap();
-        bad.append_header("x-forwarded-for", "not-an-ip").unwrap();
-        assert_eq!(forwarded_client(&bad, &trusted), None);
-        let empty = RequestHeader::build("GET", b"/", None).unwrap();
-        assert_eq!(forwarded_client(&empty, &trusted), None);
     }
 }

@@ -87,8 +87,9 @@ fuzz_target!(|data: &[u8]| {
         .filter_map(|h| h.to_str().ok())
         .any(|s| s.split(';').any(is_ours));
     let headers_before = cookie_values(&req);
-    // strip_cookies rebuilds the header when one of ours, or an unreadable header, is there.
-    let rebuilt = any_ours || !all_str;
+    // strip_cookies rebuilds the header when one of ours, or an unreadable header, is there,
+    // and joins several Cookie headers into one (what an HTTP/1.1 upstream expects).
+    let rebuilt = any_ours || !all_str || headers_before.len() > 1;
 
     strip_cookies(&mut req, &names[..]);
 

@@ -296,6 +296,17 @@ mod tests {
         strip_cookies(&mut r, &["convergences_app"]);
         let all: Vec<_> = r.headers.get_all("cookie").iter().collect();
         assert_eq!(all, ["a=1; b=2; c=3; d=4"]);
+        // None of ours, one header empty, a name with spaces around it: still joined, the
+        // empty header dropped, every part kept as the application would read it.
+        let mut odd = req(&[
+            ("cookie", "a=evil; Path=/"),
+            ("cookie", " Secure-convergences_app =x"),
+            ("cookie", ""),
+        ]);
+        strip_cookies(&mut odd, &["convergences_app"]);
+        let all: Vec<_> = odd.headers.get_all("cookie").iter().collect();
+        assert_eq!(all, ["a=evil; Path=/; Secure-convergences_app =x"]);
+        assert_eq!(cookie(&odd, "Secure-convergences_app "), Some("x"));
         let mut one = req(&[("cookie", "a=1;b=2")]);
         strip_cookies(&mut one, &["convergences_app"]);
         assert_eq!(

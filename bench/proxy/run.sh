@@ -379,9 +379,10 @@ profile_one() {
       cp "$dump" "$BENCH_TMP/callgrind-$t.out"
       req="$(awk '/requests in/ { print $1 }' "$out")"
       local ir
-      ir="$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')"
+      # Whole outputs read (no early exit): under pipefail a writer cut short fails the script.
+      ir="$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ && !ir { ir = $1; gsub(",", "", ir) } END { print ir }')"
       COUNT_LINE="$(awk -v ir="$ir" -v n="$req" 'BEGIN { printf "%.0f instructions per request (%d requests)", ir / n, n }')"
-      callgrind_annotate --inclusive=yes "$dump" 2>/dev/null | head -60 >"$BENCH_TMP/callgrind-$t.txt"
+      callgrind_annotate --inclusive=yes "$dump" 2>/dev/null | sed -n '1,60p' >"$BENCH_TMP/callgrind-$t.txt"
       ;;
     strace)
       strace -f -c -p "$pid" -o "$BENCH_TMP/strace-$t.txt" &

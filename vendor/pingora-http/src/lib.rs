@@ -191,6 +191,16 @@ impl RequestHeader {
         Ok(req)
     }
 
+    /// Patched (Convergences): reserves room for `additional` more headers in both the value
+    /// map and the case-preserving name map, so that a proxy adding several headers grows each
+    /// map once instead of rehashing it at every doubling.
+    pub fn reserve(&mut self, additional: usize) {
+        self.base.headers.reserve(additional);
+        if let Some(names) = self.header_name_map.as_mut() {
+            names.reserve(additional);
+        }
+    }
+
     /// Append the header name and value to `self`.
     ///
     /// If there are already some headers under the same name, a new value will be added without

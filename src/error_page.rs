@@ -19,6 +19,9 @@ pub struct Layout {
     pub portal_url: String,
     /// A notice shown on every page (the second-factor policy's deadline).
     pub banner: Option<String>,
+    /// The page was built from an identity read before the directory became unreachable
+    /// (degraded mode, docs/operations.md): it says so.
+    pub directory_unavailable: bool,
     /// The help contacts of the footer (docs/product.md#help-and-contacts).
     pub help: Arc<Support>,
     /// An application's own support, on its 403 page.

@@ -1,6 +1,7 @@
 //! Account lifecycle actions shared by the portal, the directory screens and the CLI: first-visit
 //! and reset links sent by e-mail, and the expiry reminder sent to référents.
 
+use crate::directory::audit_action::AuditAction;
 use crate::directory::tokens::Purpose;
 use crate::mail::Mail;
 use crate::state::Gateway;
@@ -113,10 +114,9 @@ pub fn request_link(
                 .dir
                 .audit(crate::directory::audit::AuditEvent {
                     actor: &email,
-                    action: "mail_failed",
                     client_ip: &client_ip,
                     details: &e.to_string(),
-                    ..Default::default()
+                    ..crate::directory::audit::AuditEvent::of(AuditAction::MailFailed)
                 })
                 .await;
         }
@@ -163,14 +163,13 @@ async fn request_link_now(
         .audit(crate::directory::audit::AuditEvent {
             actor_id: Some(user_id),
             actor: &ident.email,
-            action: match purpose {
-                Purpose::FirstVisit => "first_visit_link_sent",
-                Purpose::Reset => "reset_link_sent",
-            },
             target: &ident.email,
             structure_id: Some(ident.structure_id),
             client_ip,
-            ..Default::default()
+            ..crate::directory::audit::AuditEvent::of(match purpose {
+                Purpose::FirstVisit => AuditAction::FirstVisitLinkSent,
+                Purpose::Reset => AuditAction::ResetLinkSent,
+            })
         })
         .await?;
     Ok(())

@@ -52,6 +52,9 @@ pub struct ServerSection {
     pub work_stealing: bool,
     pub grace_period_seconds: u64,
     pub graceful_shutdown_timeout_seconds: u64,
+    /// The longest a request header may take to arrive once its first byte has (a client
+    /// sending a header byte by byte would otherwise hold a connection indefinitely).
+    pub header_timeout_seconds: u64,
     pub log_format: String,
     pub tls: Option<TlsSection>,
     /// Load balancers whose X-Forwarded-For is believed (addresses or CIDR ranges).
@@ -86,6 +89,7 @@ impl Default for ServerSection {
             work_stealing: true,
             grace_period_seconds: 5,
             graceful_shutdown_timeout_seconds: 5,
+            header_timeout_seconds: 10,
             log_format: "text".into(),
             tls: None,
             trusted_proxies: Vec::new(),

@@ -239,6 +239,7 @@ pub struct Config {
     pub threading: Threading,
     pub work_stealing: bool,
     pub grace_period_seconds: u64,
+    pub header_timeout: Duration,
     pub graceful_shutdown_timeout_seconds: u64,
     pub log_json: bool,
     pub database_url: String,

@@ -1,18 +1,34 @@
 //! The audit log (docs/product.md#audit-journal): one row per change, login success or
 //! failure, logout and export.
 
+use super::audit_action::AuditAction;
 use super::{now, DResult, Directory};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AuditEvent<'a> {
     pub actor_id: Option<i64>,
     /// E-mail of the actor as typed (failed logins included).
     pub actor: &'a str,
-    pub action: &'a str,
+    pub action: AuditAction,
     pub target: &'a str,
     pub structure_id: Option<i64>,
     pub client_ip: &'a str,
     pub details: &'a str,
+}
+
+impl AuditEvent<'_> {
+    /// An event with nothing but its action, to complete with `..AuditEvent::of(action)`.
+    pub fn of(action: AuditAction) -> Self {
+        AuditEvent {
+            actor_id: None,
+            actor: "",
+            action,
+            target: "",
+            structure_id: None,
+            client_ip: "",
+            details: "",
+        }
+    }
 }
 
 impl Directory {
@@ -24,7 +40,7 @@ impl Directory {
         .bind(now())
         .bind(e.actor_id)
         .bind(e.actor)
-        .bind(e.action)
+        .bind(e.action.as_str())
         .bind(e.target)
         .bind(e.structure_id)
         .bind(e.client_ip)

@@ -9,6 +9,7 @@ pub mod admin_structures;
 pub mod admin_users;
 pub mod apps;
 pub mod audit;
+pub mod audit_action;
 pub mod audit_log;
 pub mod contact;
 pub mod csv;

@@ -204,34 +204,44 @@ pub fn strip_identity_headers(req: &mut RequestHeader, configured: &[&http::Head
 pub fn set_forwarding_headers(
     req: &mut RequestHeader,
     ip: &str,
-    scheme: &str,
+    scheme: &'static str,
 ) -> pingora::Result<()> {
+    use pingora::OrErr;
+    use std::fmt::Write;
+    // Per-request path: one string for `Forwarded`, one value shared by the two address
+    // headers, the client's Host value reused as it is (a reference count, not a copy).
     let host = req
         .headers
         .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let node = if ip.contains(':') {
-        format!("\"[{ip}]\"")
+        .filter(|h| h.to_str().is_ok() && !h.is_empty())
+        .cloned();
+    let host_str = host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or("");
+    let mut forwarded = String::with_capacity(32 + ip.len() + host_str.len());
+    forwarded.push_str("for=");
+    if ip.contains(':') {
+        let _ = write!(forwarded, "\"[{ip}]\"");
     } else if ip.is_empty() {
-        "unknown".to_string()
+        forwarded.push_str("unknown");
     } else {
-        ip.to_string()
-    };
-    let quoted_host: String = host
-        .chars()
-        .flat_map(|c| {
-            let esc = matches!(c, '"' | '\\');
-            esc.then_some('\\').into_iter().chain(std::iter::once(c))
-        })
-        .collect();
-    let forwarded = format!("for={node};proto={scheme};host=\"{quoted_host}\"");
+        forwarded.push_str(ip);
+    }
+    let _ = write!(forwarded, ";proto={scheme};host=\"");
+    for c in host_str.chars() {
+        if matches!(c, '"' | '\\') {
+            forwarded.push('\\');
+        }
+        forwarded.push(c);
+    }
+    forwarded.push('"');
+    let address = http::HeaderValue::from_str(ip).or_err(
+        pingora::ErrorType::InvalidHTTPHeader,
+        "client address as a header value",
+    )?;
     req.insert_header("forwarded", forwarded)?;
-    req.insert_header("x-forwarded-for", ip)?;
-    req.insert_header("x-real-ip", ip)?;
-    req.insert_header("x-forwarded-proto", scheme)?;
-    if !host.is_empty() {
+    req.insert_header("x-forwarded-for", address.clone())?;
+    req.insert_header("x-real-ip", address)?;
+    req.insert_header("x-forwarded-proto", http::HeaderValue::from_static(scheme))?;
+    if let Some(host) = host {
         req.insert_header("x-forwarded-host", host)?;
     }
     Ok(())

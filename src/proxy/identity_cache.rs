@@ -213,6 +213,12 @@ impl IdentityCache {
         Ok(Some(entry))
     }
 
+    /// The entry is past its lifetime: it was served by the degraded mode, the directory being
+    /// unreachable.
+    pub fn is_stale(&self, entry: &CachedIdentity) -> bool {
+        entry.loaded.elapsed() >= self.ttl
+    }
+
     pub fn invalidate(&self, user_id: i64) {
         self.map.remove(&user_id);
     }

@@ -46,12 +46,13 @@ pub fn add_services(server: &mut Server, gw: &Arc<Gateway>) -> Result<(), String
     );
     for _ in 0..services {
         let proxy = Proxy::new(gw.clone())?;
+        let mut http = pingora::proxy::http_proxy(&server.configuration, proxy);
+        let mut options = pingora::apps::HttpServerOptions::default();
+        // Needs the patched pingora-core (docs/pingora-patches.md).
+        options.header_timeout = Some(cfg.header_timeout);
+        http.server_options = Some(options);
         // The connection limit wraps the proxy (src/proxy/admission.rs).
-        let app = super::admission::Admitted::new(
-            pingora::proxy::http_proxy(&server.configuration, proxy),
-            gw.limits.clone(),
-            &overloaded,
-        );
+        let app = super::admission::Admitted::new(http, gw.limits.clone(), &overloaded);
         let mut service =
             pingora::services::listening::Service::new("Pingora HTTP Proxy Service".into(), app);
         service.threads = threads;

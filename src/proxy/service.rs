@@ -22,6 +22,9 @@ use pingora::{Error, ErrorType};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Headers the gateway adds to a proxied request: seven of identity, five of forwarding.
+const ADDED_HEADERS: usize = 12;
+
 const FORBIDDEN_HEADING: &str = "Accès refusé";
 const FORBIDDEN_MESSAGE: &str = "Vous n'avez pas de droit sur cette application. Si vous en avez besoin, adressez-vous au référent administrateur de votre structure.";
 
@@ -509,6 +512,9 @@ impl ProxyHttp for Proxy {
         ctx: &mut Ctx,
     ) -> Result<()> {
         let ip = client_ip(session, &self.gw.config.trusted_proxies);
+        // Room for what is added below (identity and forwarding headers), so that the header
+        // maps grow once (a patched pingora-http, docs/pingora-patches.md).
+        up.reserve(ADDED_HEADERS);
         match ctx.target {
             Target::App(i) => {
                 strip_cookies(up, &self.reserved_cookies);

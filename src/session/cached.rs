@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 pub struct CachedStore {
     inner: Arc<dyn SessionStore>,
     ttl: Duration,
-    sessions: DashMap<SessionKey, (SessionRecord, Instant)>,
+    sessions: DashMap<SessionKey, (Arc<SessionRecord>, Instant)>,
     links: DashMap<SessionKey, (SessionKey, Instant)>,
 }
 
@@ -53,7 +53,7 @@ impl SessionStore for CachedStore {
         self.inner.insert(key, rec, ttl).await
     }
 
-    async fn get(&self, key: &SessionKey) -> SResult<Option<SessionRecord>> {
+    async fn get(&self, key: &SessionKey) -> SResult<Option<Arc<SessionRecord>>> {
         if let Some(e) = self.sessions.get(key) {
             if e.1.elapsed() < self.ttl {
                 return Ok(Some(e.0.clone()));
@@ -73,7 +73,7 @@ impl SessionStore for CachedStore {
 
     async fn touch(&self, key: &SessionKey, last_seen: i64, ttl: Duration) -> SResult<()> {
         if let Some(mut e) = self.sessions.get_mut(key) {
-            e.0.last_seen = last_seen;
+            Arc::make_mut(&mut e.0).last_seen = last_seen;
         }
         self.inner.touch(key, last_seen, ttl).await
     }
@@ -121,14 +121,6 @@ impl SessionStore for CachedStore {
     async fn replace(&self, key: &SessionKey, rec: SessionRecord, ttl: Duration) -> SResult<()> {
         self.sessions.remove(key);
         self.inner.replace(key, rec, ttl).await
-    }
-
-    async fn put_once(&self, key: SessionKey, value: String, ttl: Duration) -> SResult<()> {
-        self.inner.put_once(key, value, ttl).await
-    }
-
-    async fn take_once(&self, key: &SessionKey) -> SResult<Option<String>> {
-        self.inner.take_once(key).await
     }
 
     async fn ping(&self) -> SResult<()> {

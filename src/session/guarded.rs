@@ -46,7 +46,7 @@ impl SessionStore for GuardedStore {
         self.guard(self.inner.insert(key, rec, ttl)).await
     }
 
-    async fn get(&self, key: &SessionKey) -> SResult<Option<SessionRecord>> {
+    async fn get(&self, key: &SessionKey) -> SResult<Option<Arc<SessionRecord>>> {
         self.guard(self.inner.get(key)).await
     }
 
@@ -84,14 +84,6 @@ impl SessionStore for GuardedStore {
 
     async fn replace(&self, key: &SessionKey, rec: SessionRecord, ttl: Duration) -> SResult<()> {
         self.guard(self.inner.replace(key, rec, ttl)).await
-    }
-
-    async fn put_once(&self, key: SessionKey, value: String, ttl: Duration) -> SResult<()> {
-        self.guard(self.inner.put_once(key, value, ttl)).await
-    }
-
-    async fn take_once(&self, key: &SessionKey) -> SResult<Option<String>> {
-        self.guard(self.inner.take_once(key)).await
     }
 
     async fn put_value(&self, key: &str, value: &str, ttl: Duration) -> SResult<()> {

@@ -9,11 +9,10 @@ use std::time::{Duration, Instant};
 
 #[derive(Default)]
 pub struct MemoryStore {
-    sessions: DashMap<SessionKey, (SessionRecord, Instant)>,
+    sessions: DashMap<SessionKey, (Arc<SessionRecord>, Instant)>,
     by_user: DashMap<i64, Vec<SessionKey>>,
     codes: DashMap<SessionKey, (HandshakeCode, Instant)>,
     links: DashMap<SessionKey, (SessionKey, Instant)>,
-    once: DashMap<SessionKey, (String, Instant)>,
     values: DashMap<String, (String, Instant)>,
 }
 
@@ -27,7 +26,6 @@ impl MemoryStore {
         let now = Instant::now();
         self.sessions.retain(|_, (_, exp)| *exp > now);
         self.codes.retain(|_, (_, exp)| *exp > now);
-        self.once.retain(|_, (_, exp)| *exp > now);
         self.values.retain(|_, (_, exp)| *exp > now);
         self.links
             .retain(|_, (s, exp)| *exp > now && self.sessions.contains_key(s));
@@ -57,12 +55,13 @@ impl MemoryStore {
 impl SessionStore for MemoryStore {
     async fn insert(&self, key: SessionKey, rec: SessionRecord, ttl: Duration) -> SResult<()> {
         let user = rec.user_id;
-        self.sessions.insert(key, (rec, Instant::now() + ttl));
+        self.sessions
+            .insert(key, (Arc::new(rec), Instant::now() + ttl));
         self.by_user.entry(user).or_default().push(key);
         Ok(())
     }
 
-    async fn get(&self, key: &SessionKey) -> SResult<Option<SessionRecord>> {
+    async fn get(&self, key: &SessionKey) -> SResult<Option<Arc<SessionRecord>>> {
         Ok(self.sessions.get(key).and_then(|e| {
             let (rec, exp) = e.value();
             (*exp > Instant::now()).then(|| rec.clone())
@@ -71,7 +70,7 @@ impl SessionStore for MemoryStore {
 
     async fn touch(&self, key: &SessionKey, last_seen: i64, ttl: Duration) -> SResult<()> {
         if let Some(mut e) = self.sessions.get_mut(key) {
-            e.0.last_seen = last_seen;
+            Arc::make_mut(&mut e.0).last_seen = last_seen;
             e.1 = Instant::now() + ttl;
         }
         Ok(())
@@ -113,7 +112,7 @@ impl SessionStore for MemoryStore {
             .filter_map(|k| {
                 let e = self.sessions.get(k)?;
                 let (rec, exp) = e.value();
-                (*exp > now).then(|| (*k, rec.clone()))
+                (*exp > now).then(|| (*k, SessionRecord::clone(rec)))
             })
             .collect())
     }
@@ -144,21 +143,9 @@ impl SessionStore for MemoryStore {
 
     async fn replace(&self, key: &SessionKey, rec: SessionRecord, ttl: Duration) -> SResult<()> {
         if let Some(mut e) = self.sessions.get_mut(key) {
-            *e = (rec, Instant::now() + ttl);
+            *e = (Arc::new(rec), Instant::now() + ttl);
         }
         Ok(())
-    }
-
-    async fn put_once(&self, key: SessionKey, value: String, ttl: Duration) -> SResult<()> {
-        self.once.insert(key, (value, Instant::now() + ttl));
-        Ok(())
-    }
-
-    async fn take_once(&self, key: &SessionKey) -> SResult<Option<String>> {
-        Ok(self
-            .once
-            .remove(key)
-            .and_then(|(_, (v, exp))| (exp > Instant::now()).then_some(v)))
     }
 
     async fn ping(&self) -> SResult<()> {

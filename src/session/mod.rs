@@ -182,6 +182,15 @@ pub fn browser_binding(handshake_cookie: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key_of(handshake_cookie))
 }
 
+/// A key in lower-case hex: how the stores name it.
+pub fn hex(k: &SessionKey) -> String {
+    use std::fmt::Write;
+    k.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error("session store unavailable: {0}")]
@@ -195,7 +204,9 @@ pub type SResult<T> = Result<T, SessionError>;
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     async fn insert(&self, key: SessionKey, rec: SessionRecord, ttl: Duration) -> SResult<()>;
-    async fn get(&self, key: &SessionKey) -> SResult<Option<SessionRecord>>;
+    /// Shared, not copied: the proxy reads a session on every request and must not clone its
+    /// strings each time.
+    async fn get(&self, key: &SessionKey) -> SResult<Option<Arc<SessionRecord>>>;
     async fn touch(&self, key: &SessionKey, last_seen: i64, ttl: Duration) -> SResult<()>;
     async fn remove(&self, key: &SessionKey) -> SResult<()>;
     /// Removes every session of a user; returns how many there were.
@@ -209,10 +220,15 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn get_link(&self, link: &SessionKey) -> SResult<Option<SessionKey>>;
     /// Overwrites a live session's record; a session removed in between stays removed.
     async fn replace(&self, key: &SessionKey, rec: SessionRecord, ttl: Duration) -> SResult<()>;
-    /// Keeps a short-lived value (a WebAuthn ceremony's state...) that any instance can take.
-    async fn put_once(&self, key: SessionKey, value: String, ttl: Duration) -> SResult<()>;
+    /// Keeps a short-lived value (a WebAuthn ceremony's state...) that any instance can take:
+    /// a [`put_value`](Self::put_value) under the key's hex form.
+    async fn put_once(&self, key: SessionKey, value: String, ttl: Duration) -> SResult<()> {
+        self.put_value(&hex(&key), &value, ttl).await
+    }
     /// Returns and deletes a value kept by `put_once`: it is read once.
-    async fn take_once(&self, key: &SessionKey) -> SResult<Option<String>>;
+    async fn take_once(&self, key: &SessionKey) -> SResult<Option<String>> {
+        self.take_value(&hex(key)).await
+    }
     async fn ping(&self) -> SResult<()>;
     /// A small value of another feature (the OpenID Connect provider's codes and tokens) under
     /// its own key, forgotten after `ttl`. Keys are the callers' own (hashes, never secrets).
@@ -242,7 +258,7 @@ pub struct Sessions {
 #[derive(Clone, Debug)]
 pub struct Live {
     pub key: SessionKey,
-    pub record: SessionRecord,
+    pub record: Arc<SessionRecord>,
 }
 
 impl Sessions {
@@ -329,9 +345,10 @@ impl Sessions {
         key: &SessionKey,
         change: impl FnOnce(&mut SessionRecord),
     ) -> SResult<bool> {
-        let Some(mut rec) = self.store.get(key).await? else {
+        let Some(rec) = self.store.get(key).await? else {
             return Ok(false);
         };
+        let mut rec = SessionRecord::clone(&rec);
         let now = crate::directory::now();
         let remaining = (rec.created_at + self.absolute.as_secs() as i64 - now).max(1) as u64;
         change(&mut rec);
@@ -343,7 +360,7 @@ impl Sessions {
 
     /// The session behind `key` if it is live, without counting as activity: an application
     /// using its tokens in the background must not keep the user's session open.
-    pub async fn peek_key(&self, key: &SessionKey) -> SResult<Option<SessionRecord>> {
+    pub async fn peek_key(&self, key: &SessionKey) -> SResult<Option<Arc<SessionRecord>>> {
         let Some(rec) = self.store.get(key).await? else {
             return Ok(None);
         };
@@ -393,7 +410,10 @@ impl Sessions {
             .filter(|(_, r)| {
                 r.user_id == user_id && now - r.created_at < absolute && now - r.last_seen < idle
             })
-            .map(|(key, record)| Live { key, record })
+            .map(|(key, record)| Live {
+                key,
+                record: Arc::new(record),
+            })
             .collect();
         live.sort_by(|a, b| {
             (b.record.last_seen, b.record.created_at)

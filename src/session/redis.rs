@@ -5,7 +5,7 @@
 //! (fail closed) instead of hanging; the connection manager reconnects in the background, and
 //! a connection that could not be made at start is retried on use.
 
-use super::{HandshakeCode, SResult, SessionError, SessionKey, SessionRecord, SessionStore};
+use super::{hex, HandshakeCode, SResult, SessionError, SessionKey, SessionRecord, SessionStore};
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -23,10 +23,6 @@ pub struct RedisStore {
     pub prefix: String,
     /// Bound on each command and on connecting (`resilience.session_store_timeout_ms`).
     timeout: Duration,
-}
-
-fn hex(k: &SessionKey) -> String {
-    k.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(s: &str) -> Option<SessionKey> {
@@ -169,7 +165,7 @@ impl SessionStore for RedisStore {
         .await
     }
 
-    async fn get(&self, key: &SessionKey) -> SResult<Option<SessionRecord>> {
+    async fn get(&self, key: &SessionKey) -> SResult<Option<Arc<SessionRecord>>> {
         let k = self.key("s", key);
         let v: Option<String> = self
             .idempotent(|mut c| {
@@ -177,29 +173,16 @@ impl SessionStore for RedisStore {
                 async move { c.get(k).await }
             })
             .await?;
-        Ok(v.and_then(|s| serde_json::from_str(&s).ok()))
+        Ok(v.and_then(|s| serde_json::from_str(&s).ok()).map(Arc::new))
     }
 
     async fn touch(&self, key: &SessionKey, last_seen: i64, ttl: Duration) -> SResult<()> {
-        let Some(mut rec) = self.get(key).await? else {
+        let Some(rec) = self.get(key).await? else {
             return Ok(());
         };
+        let mut rec = SessionRecord::clone(&rec);
         rec.last_seen = last_seen;
-        let json = serde_json::to_string(&rec).map_err(unavailable)?;
-        // XX: never resurrect a session revoked in between.
-        let mut set = redis::cmd("SET");
-        set.arg(self.key("s", key))
-            .arg(json)
-            .arg("XX")
-            .arg("PX")
-            .arg(millis(ttl));
-        let _: Option<String> = self
-            .idempotent(|mut c| {
-                let set = set.clone();
-                async move { set.query_async(&mut c).await }
-            })
-            .await?;
-        Ok(())
+        self.replace(key, rec, ttl).await
     }
 
     async fn remove(&self, key: &SessionKey) -> SResult<()> {
@@ -327,21 +310,6 @@ impl SessionStore for RedisStore {
             })
             .await?;
         Ok(())
-    }
-
-    async fn put_once(&self, key: SessionKey, value: String, ttl: Duration) -> SResult<()> {
-        let k = self.key("o", &key);
-        self.idempotent(|mut c| {
-            let (k, v) = (k.clone(), value.clone());
-            async move { c.pset_ex(k, v, millis(ttl)).await }
-        })
-        .await
-    }
-
-    async fn take_once(&self, key: &SessionKey) -> SResult<Option<String>> {
-        // GETDEL is not idempotent: no retry.
-        let mut c = self.conn().await?;
-        c.get_del(self.key("o", key)).await.map_err(unavailable)
     }
 
     async fn ping(&self) -> SResult<()> {

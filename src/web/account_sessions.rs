@@ -15,6 +15,7 @@ use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use crate::auth::user_agent::describe;
 use crate::directory::audit::AuditEvent;
+use crate::directory::audit_action::AuditAction;
 use crate::session::{listing_id, Live};
 use askama::Template;
 use axum::extract::{Form, Query};
@@ -169,7 +170,7 @@ async fn admit(ctx: &PortalRequest, csrf: &str) -> WebResult<Result<(), Response
     Ok(Ok(()))
 }
 
-async fn audit(ctx: &PortalRequest, action: &str, details: &str) -> WebResult<()> {
+async fn audit(ctx: &PortalRequest, action: AuditAction, details: &str) -> WebResult<()> {
     let id = &ctx.require_user()?.ident.identity;
     ctx.gw
         .dir
@@ -212,7 +213,12 @@ pub async fn end_one(ctx: PortalRequest, Form(f): Form<EndForm>) -> WebResult<Re
     };
     ctx.gw.end_session(&target.key).await?;
     let agent = describe(&target.record.user_agent).label();
-    audit(&ctx, "session_ended", &format!("by the user: {agent}")).await?;
+    audit(
+        &ctx,
+        AuditAction::SessionEnded,
+        &format!("by the user: {agent}"),
+    )
+    .await?;
     if target.key == user.live.key {
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -250,7 +256,7 @@ pub async fn end_others(ctx: PortalRequest, Form(f): Form<CsrfForm>) -> WebResul
     }
     audit(
         &ctx,
-        "sessions_ended",
+        AuditAction::SessionsEnded,
         &format!("by the user: {n} other sessions"),
     )
     .await?;

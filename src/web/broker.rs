@@ -10,6 +10,7 @@ use super::set_cookie;
 use crate::auth::oidc_client::flow::{self, ExternalIdentity, Pending};
 use crate::auth::oidc_client::{OidcError, Provider, Status};
 use crate::directory::audit::AuditEvent;
+use crate::directory::audit_action::AuditAction;
 use crate::directory::identity_links::{self, Asserted, FirstSignIn, Refusal};
 use crate::session::{key_of, Assurance, ProviderLogin, ACR_PASSWORD, ACR_SECOND_FACTOR};
 use axum::extract::{Path, Query};
@@ -372,14 +373,13 @@ async fn account_for(
         .audit(AuditEvent {
             actor_id: Some(user_id),
             actor: email,
-            action: if created {
-                "provider_account_created"
-            } else {
-                "provider_linked"
-            },
             target: email,
             details: &format!("provider: {}", c.slug),
-            ..Default::default()
+            ..AuditEvent::of(if created {
+                AuditAction::ProviderAccountCreated
+            } else {
+                AuditAction::ProviderLinked
+            })
         })
         .await?;
     Ok(Ok(user_id))
@@ -517,10 +517,9 @@ async fn audit_refusal(ctx: &PortalRequest, slug: &str, email: &str, why: &str) 
         .dir
         .audit(AuditEvent {
             actor: email,
-            action: "login_failed",
             client_ip: &ctx.ip,
             details: &details,
-            ..Default::default()
+            ..AuditEvent::of(AuditAction::LoginFailed)
         })
         .await?;
     Ok(())

@@ -160,6 +160,10 @@ impl PortalRequest {
             csrf: self.csrf_token(),
             portal_url: String::new(),
             banner: self.enrolment_banner(),
+            directory_unavailable: self
+                .user
+                .as_ref()
+                .is_some_and(|u| self.gw.identities.is_stale(&u.ident)),
             help: self.gw.config.support.clone(),
             app_support: None,
         }

@@ -7,6 +7,7 @@
 use super::context::PortalRequest;
 use super::error::WebResult;
 use crate::directory::audit::AuditEvent;
+use crate::directory::audit_action::AuditAction;
 use crate::second_factor::passkeys::{self, PasskeyError};
 use crate::second_factor::{CodeCheck, Method};
 use axum::http::StatusCode;
@@ -110,10 +111,9 @@ pub async fn check(
         .audit(AuditEvent {
             actor_id: Some(user_id),
             actor: email,
-            action: "login_failed",
             client_ip: &ctx.ip,
             details,
-            ..Default::default()
+            ..AuditEvent::of(AuditAction::LoginFailed)
         })
         .await?;
     Ok(refused(StatusCode::UNAUTHORIZED, msg))

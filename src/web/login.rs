@@ -6,6 +6,7 @@ use super::error::{WebError, WebResult};
 use super::pages::{LoginPage, LogoutPage};
 use super::set_cookie;
 use crate::directory::audit::AuditEvent;
+use crate::directory::audit_action::AuditAction;
 use askama::Template;
 use axum::extract::{Form, Query};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -137,10 +138,9 @@ pub async fn submit(ctx: PortalRequest, Form(f): Form<LoginForm>) -> WebResult<R
         gw.dir
             .audit(AuditEvent {
                 actor: &email,
-                action: "login_failed",
                 client_ip: &ctx.ip,
                 details: "delayed after repeated failures",
-                ..Default::default()
+                ..AuditEvent::of(AuditAction::LoginFailed)
             })
             .await?;
         let message = format!(
@@ -185,14 +185,13 @@ pub async fn submit(ctx: PortalRequest, Form(f): Form<LoginForm>) -> WebResult<R
             .audit(AuditEvent {
                 actor_id: record.as_ref().map(|r| r.user_id),
                 actor: &email,
-                action: "login_failed",
                 client_ip: &ctx.ip,
                 details: if password_ok {
                     "account not usable"
                 } else {
                     "bad credentials"
                 },
-                ..Default::default()
+                ..AuditEvent::of(AuditAction::LoginFailed)
             })
             .await?;
         let message = if password_ok {
@@ -274,10 +273,9 @@ pub async fn logout(ctx: PortalRequest, Form(f): Form<LogoutForm>) -> WebResult<
         .guarded(gw.dir.audit(AuditEvent {
             actor_id: Some(user.ident.identity.user_id),
             actor: &user.ident.identity.email,
-            action: "logout",
             structure_id: Some(user.ident.identity.structure_id),
             client_ip: &ctx.ip,
-            ..Default::default()
+            ..AuditEvent::of(AuditAction::Logout)
         }))
         .await;
     // The session has ended: with the directory down (degraded mode, docs/operations.md), the

@@ -7,6 +7,7 @@
 use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use super::security;
+use crate::directory::audit_action::AuditAction;
 use crate::second_factor::passkeys::{self, PasskeyError};
 use axum::extract::{Form, Path};
 use axum::http::StatusCode;
@@ -137,7 +138,7 @@ pub async fn register(ctx: PortalRequest, Form(f): Form<RegisterForm>) -> WebRes
     security::record_change(
         &ctx,
         &id,
-        "factor_added",
+        AuditAction::FactorAdded,
         &format!("passkey or security key: {name}"),
         &format!(
             "Une clé de sécurité (« {name} ») vient d'être ajoutée à votre compte Convergences."
@@ -178,7 +179,7 @@ pub async fn remove(
     security::record_change(
         &ctx,
         &id,
-        "factor_removed",
+        AuditAction::FactorRemoved,
         &format!("passkey or security key: {name}"),
         &format!(
             "La clé de sécurité « {name} » vient d'être retirée de votre compte Convergences."

@@ -5,6 +5,7 @@ use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use super::pages::{Layout, MessagePage};
 use crate::directory::audit::AuditEvent;
+use crate::directory::audit_action::AuditAction;
 use crate::directory::tokens::Purpose;
 use askama::Template;
 use axum::extract::{Form, Path};
@@ -126,7 +127,7 @@ pub async fn submit(
         .audit(AuditEvent {
             actor_id: Some(uid),
             actor: &ident.email,
-            action: "password_set",
+            action: AuditAction::PasswordSet,
             target: &ident.email,
             structure_id: Some(ident.structure_id),
             client_ip: &ctx.ip,

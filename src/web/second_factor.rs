@@ -8,6 +8,7 @@ use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use super::factor_check::{Outcome, ProofForm};
 use crate::directory::audit::AuditEvent;
+use crate::directory::audit_action::AuditAction;
 use crate::second_factor::Method;
 use crate::session::Assurance;
 use askama::Template;
@@ -176,11 +177,10 @@ async fn finish(ctx: &PortalRequest, pending: &Pending, method: Method) -> WebRe
             .audit(AuditEvent {
                 actor_id: Some(id.user_id),
                 actor: &id.email,
-                action: "recovery_code_used",
                 target: &id.email,
                 structure_id: Some(id.structure_id),
                 client_ip: &ctx.ip,
-                ..Default::default()
+                ..AuditEvent::of(AuditAction::RecoveryCodeUsed)
             })
             .await?;
         let what = format!(

@@ -9,6 +9,7 @@ use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use crate::auth::totp;
 use crate::directory::audit::AuditEvent;
+use crate::directory::audit_action::AuditAction;
 use crate::second_factor::CodeCheck;
 use askama::Template;
 use axum::extract::{Form, Query};
@@ -271,7 +272,7 @@ pub async fn confirm(ctx: PortalRequest, Form(f): Form<ConfirmForm>) -> WebResul
     record_change(
         &ctx,
         &id,
-        "factor_added",
+        AuditAction::FactorAdded,
         "authenticator application (TOTP)",
         "La vérification en deux étapes vient d'être activée sur votre compte Convergences, avec une application d'authentification.",
     )
@@ -286,7 +287,7 @@ pub async fn confirm(ctx: PortalRequest, Form(f): Form<ConfirmForm>) -> WebResul
 pub async fn record_change(
     ctx: &PortalRequest,
     id: &crate::directory::model::Identity,
-    action: &str,
+    action: AuditAction,
     details: &str,
     mail: &str,
 ) -> WebResult<()> {
@@ -387,7 +388,7 @@ pub async fn remove(ctx: PortalRequest, Form(f): Form<CodeForm>) -> WebResult<Re
     record_change(
         &ctx,
         &id,
-        "factor_removed",
+        AuditAction::FactorRemoved,
         "authenticator application (TOTP), by the user",
         mail,
     )
@@ -408,7 +409,7 @@ pub async fn regenerate(ctx: PortalRequest, Form(f): Form<CodeForm>) -> WebResul
     record_change(
         &ctx,
         &id,
-        "recovery_codes_regenerated",
+        AuditAction::RecoveryCodesRegenerated,
         "",
         "De nouveaux codes de secours viennent d'être générés pour votre compte Convergences ; les précédents ne fonctionnent plus.",
     )

@@ -8,6 +8,7 @@ use super::context::PortalRequest;
 use super::error::WebResult;
 use super::set_cookie;
 use crate::directory::audit::AuditEvent;
+use crate::directory::audit_action::AuditAction;
 use crate::directory::model::Identity;
 use crate::second_factor::policy::{self, Standing};
 use crate::session::{Assurance, ProviderLogin};
@@ -75,11 +76,10 @@ pub async fn open_session(
         .audit(AuditEvent {
             actor_id: Some(id.user_id),
             actor: &id.email,
-            action: "login",
             structure_id: Some(id.structure_id),
             client_ip: &ctx.ip,
             details,
-            ..Default::default()
+            ..AuditEvent::of(AuditAction::Login)
         })
         .await?;
     let mut headers = HeaderMap::new();

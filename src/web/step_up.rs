@@ -11,6 +11,7 @@ use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use super::factor_check::{self, Outcome, ProofForm};
 use crate::directory::audit::AuditEvent;
+use crate::directory::audit_action::AuditAction;
 use crate::session::{key_of, SessionRecord};
 use crate::state::Gateway;
 use askama::Template;
@@ -240,10 +241,9 @@ pub async fn submit(ctx: PortalRequest, Form(f): Form<ConfirmForm>) -> WebResult
         .audit(AuditEvent {
             actor_id: Some(id.user_id),
             actor: &id.email,
-            action: "identity_confirmed",
             structure_id: Some(id.structure_id),
             client_ip: &ctx.ip,
-            ..Default::default()
+            ..AuditEvent::of(AuditAction::IdentityConfirmed)
         })
         .await?;
     if let Some(replay) = take_replay(&ctx, &f.reprise).await? {
@@ -317,10 +317,9 @@ async fn check_password(
         .audit(AuditEvent {
             actor_id: Some(id.user_id),
             actor: &id.email,
-            action: "login_failed",
             client_ip: &ctx.ip,
             details: "wrong password when confirming identity",
-            ..Default::default()
+            ..AuditEvent::of(AuditAction::LoginFailed)
         })
         .await?;
     Ok(Err((StatusCode::UNAUTHORIZED, "Mot de passe incorrect.")))

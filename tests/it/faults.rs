@@ -187,6 +187,14 @@ fn with_a_grace_a_known_session_keeps_its_applications_while_the_directory_is_do
         t.gw.identities.degraded_uses() > 0
     });
     assert_eq!(agent.get_json(&t.url("bip.test", "/"))["app"], "bip");
+    // The portal says plainly that the directory is unavailable, whether it can still show
+    // the page from what it knew (a banner) or not (the 503 page).
+    let (status, body) = page(&t, &agent, "auth.test", "/");
+    assert!(status == 200 || status == 503, "{status}");
+    assert!(
+        body.contains("momentanément indisponible"),
+        "{status}: {body}"
+    );
     // ... and nothing more: an application it has no role on is still refused.
     assert_eq!(t.status(&agent, "auth.test", "/site/"), 403);
     // A revocation still arrives through the session store: after logout, no more access.

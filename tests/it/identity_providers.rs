@@ -48,7 +48,10 @@ fn links(
     t.block_on(t.gw.dir.identity_links(id)).unwrap()
 }
 
-fn session_record(t: &TestGateway, b: &Browser) -> Option<convergences::session::SessionRecord> {
+fn session_record(
+    t: &TestGateway,
+    b: &Browser,
+) -> Option<std::sync::Arc<convergences::session::SessionRecord>> {
     let cookies = b.cookies(&t.url("auth.test", "/"));
     let token = cookies
         .split("; ")
@@ -135,7 +138,7 @@ fn first_sign_in_links_by_email_then_by_sub_and_logout_reaches_the_provider() {
     assert_eq!(r.status(), 200);
     assert_eq!(url, t.url("auth.test", "/login?logged_out=1"));
     let lo = idp.get(|s| s.logouts[0].clone());
-    assert_eq!(lo["id_token_hint"], rec.provider.unwrap().id_token);
+    assert_eq!(lo["id_token_hint"], rec.provider.as_ref().unwrap().id_token);
     assert!(lo["state"].len() >= 32);
     assert_eq!(
         lo["post_logout_redirect_uri"],

@@ -289,3 +289,79 @@ fn no_malformed_request_gets_a_5xx_or_stops_the_gateway() {
     let r = b.client.get(t.url("auth.test", "/aia")).send().unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// A header sent a few bytes at a time, each read well within the per-read timeout, is cut at
+/// `server.header_timeout_seconds` from its first byte (the "slow loris" way of holding
+/// connections); a header that arrives in pieces within the deadline is served.
+#[test]
+fn a_request_header_sent_too_slowly_is_cut_at_the_header_deadline() {
+    use crate::harness::Options;
+    let t = TestGateway::start_with(Options {
+        server_extra: "header_timeout_seconds = 1\n".into(),
+        ..Default::default()
+    });
+
+    let mut quick = TcpStream::connect(("127.0.0.1", t.port)).expect("connect");
+    quick
+        .write_all(b"GET /healthz HTTP/1.1\r\n")
+        .expect("write");
+    std::thread::sleep(Duration::from_millis(300));
+    quick
+        .write_all(b"Host: auth.test\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    quick
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut answer = Vec::new();
+    let _ = quick.read_to_end(&mut answer);
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "a header in two pieces within the deadline: {}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    let mut slow = TcpStream::connect(("127.0.0.1", t.port)).expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: auth.test\r\n")
+        .expect("write");
+    slow.set_read_timeout(Some(Duration::from_millis(250)))
+        .expect("timeout");
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    // One more header line every 250 ms, for at most 15 s (the per-read timeout is 60 s).
+    for i in 0..60 {
+        let mut buf = [0u8; 256];
+        match slow.read(&mut buf) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(n) => panic!(
+                "an answer to an unfinished header: {}",
+                String::from_utf8_lossy(&buf[..n])
+            ),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+        if slow
+            .write_all(format!("X-Slow-{i}: a\r\n").as_bytes())
+            .is_err()
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "the connection was still open after 15 s of a slow header"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "closed only after {:?}",
+        started.elapsed()
+    );
+}

@@ -6,6 +6,7 @@
 use super::{failed, with_directory};
 use crate::config::Config;
 use crate::directory::audit::AuditEvent;
+use crate::directory::audit_action::AuditAction;
 use crate::directory::model::Identity;
 use crate::directory::structures::NewStructure;
 use crate::directory::tokens::Purpose;
@@ -77,11 +78,10 @@ pub fn assign_role(
         let details = format!("{app}:{role}");
         dir.audit(AuditEvent {
             actor: "cli",
-            action: "role_assigned",
             target: &user.email,
             structure_id: Some(structure_id),
             details: &details,
-            ..Default::default()
+            ..AuditEvent::of(AuditAction::RoleAssigned)
         })
         .await
         .map_err(failed)?;
@@ -99,10 +99,9 @@ pub fn designate_referent(config: &Config, email: &str, structure: &str) -> Resu
             .map_err(failed)?;
         dir.audit(AuditEvent {
             actor: "cli",
-            action: "referent_designated",
             target: &user.email,
             structure_id: Some(structure_id),
-            ..Default::default()
+            ..AuditEvent::of(AuditAction::ReferentDesignated)
         })
         .await
         .map_err(failed)?;
@@ -126,10 +125,9 @@ pub fn reset_factors(config: &Config, email: &str) -> Result<(), StartError> {
         gw.dir
             .audit(AuditEvent {
                 actor: "cli",
-                action: "factors_reset",
                 target: &user.email,
                 structure_id: Some(user.structure_id),
-                ..Default::default()
+                ..AuditEvent::of(AuditAction::FactorsReset)
             })
             .await
             .map_err(failed)?;
@@ -214,10 +212,9 @@ pub fn create_platform_admin(config: &Config, a: &NewPlatformAdmin) -> Result<()
             .map_err(failed)?;
         dir.audit(AuditEvent {
             actor: "cli",
-            action: "platform_admin_created",
             target: email,
             structure_id: Some(structure_id),
-            ..Default::default()
+            ..AuditEvent::of(AuditAction::PlatformAdminCreated)
         })
         .await
         .map_err(failed)?;

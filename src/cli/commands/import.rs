@@ -4,6 +4,7 @@
 use super::{failed, with_directory};
 use crate::config::Config;
 use crate::directory::audit::AuditEvent;
+use crate::directory::audit_action::AuditAction;
 use crate::server::StartError;
 use std::path::Path;
 
@@ -14,10 +15,10 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn audit_action(self) -> &'static str {
+    fn audit_action(self) -> AuditAction {
         match self {
-            Kind::Structures => "structures_imported",
-            Kind::Users => "users_imported",
+            Kind::Structures => AuditAction::StructuresImported,
+            Kind::Users => AuditAction::UsersImported,
         }
     }
 
@@ -48,9 +49,8 @@ pub fn run(config: &Config, file: &Path, skip_invalid: bool, kind: Kind) -> Resu
             let details = format!("{} from {name}", report.imported);
             dir.audit(AuditEvent {
                 actor: "cli",
-                action: kind.audit_action(),
                 details: &details,
-                ..Default::default()
+                ..AuditEvent::of(kind.audit_action())
             })
             .await
             .map_err(failed)?;

@@ -60,6 +60,9 @@ pub(super) fn check(s: &ServerSection, p: &mut Problems) -> Server {
     if s.threads == 0 {
         p.add("server.threads", "must be at least 1");
     }
+    if !(1..=300).contains(&s.header_timeout_seconds) {
+        p.add("server.header_timeout_seconds", "must be between 1 and 300");
+    }
     let log_json = match s.log_format.as_str() {
         "text" => false,
         "json" => true,

@@ -12,6 +12,7 @@ use crate::directory::access::Viewer;
 use crate::directory::access::ADMIN_ROLE;
 use crate::directory::admin_apps::{AppInfo, AssignmentInfo, MemberRow};
 use crate::directory::admin_users::{UserFilter, MIN_SEARCH};
+use crate::directory::audit_action::AuditAction;
 use crate::directory::search;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
@@ -383,7 +384,7 @@ pub async fn assign(
     for (u, sid, slabel) in &plan {
         dir.assign_role_id(u.id, role_id, *sid, v.user_id).await?;
         who.audit(
-            "role_assigned",
+            AuditAction::RoleAssigned,
             &u.email,
             Some(*sid),
             &format!("{} : {} ({})", app.name, role, slabel),
@@ -499,7 +500,7 @@ pub async fn members_action(
             None => {
                 dir.delete_assignment(a.id).await?;
                 who.audit(
-                    "role_unassigned",
+                    AuditAction::RoleUnassigned,
                     &email,
                     Some(a.structure_id),
                     &format!("{} : {}", app.name, role),
@@ -515,7 +516,7 @@ pub async fn members_action(
                     None => String::new(),
                 };
                 who.audit(
-                    "role_reassigned",
+                    AuditAction::RoleReassigned,
                     &email,
                     Some(to_structure),
                     &format!("{} : {} → {}{}", app.name, role, to, whom),
@@ -549,7 +550,7 @@ pub async fn export(
     let AdministeredRole { app, role_id } = role_of(&who, &slug, &role).await?;
     who.require_recent().await?;
     who.audit(
-        "role_members_exported",
+        AuditAction::RoleMembersExported,
         "",
         Some(v.structure_id),
         &format!("{} : {}", app.name, role),

@@ -16,6 +16,7 @@
 use super::{enc, FrForm, Nav};
 use crate::directory::access::{Viewer, ADMIN_ROLE};
 use crate::directory::audit::AuditEvent;
+use crate::directory::audit_action::AuditAction;
 use crate::directory::Directory;
 use crate::state::Gateway;
 use crate::web::context::PortalRequest;
@@ -88,7 +89,7 @@ impl SignedIn {
     /// Records what the viewer did, from where (docs/product.md#audit-journal).
     pub async fn audit(
         &self,
-        action: &str,
+        action: AuditAction,
         target: &str,
         structure_id: Option<i64>,
         details: &str,

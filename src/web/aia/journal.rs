@@ -5,6 +5,7 @@ use super::extract::{require, SignedIn};
 use super::form::date_start;
 use super::FrQuery;
 use super::{csv_export, fmt_ts, page_number, per_page, Nav, Pager, PER_PAGE};
+use crate::directory::audit_action::AuditAction;
 use crate::directory::audit_log::{AuditFilter, AuditRow};
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
@@ -13,71 +14,9 @@ use askama::Template;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
-/// Actions offered in the filter, with their French labels.
-pub const ACTIONS: &[(&str, &str)] = &[
-    ("login", "Connexion"),
-    ("login_failed", "Échec de connexion"),
-    ("logout", "Déconnexion"),
-    ("user_created", "Création d'un compte"),
-    ("user_updated", "Modification d'un compte"),
-    ("email_changed", "Changement d'adresse e-mail"),
-    ("factor_added", "Ajout d'un second facteur"),
-    ("factor_removed", "Retrait d'un second facteur"),
-    (
-        "factors_reset",
-        "Réinitialisation de la vérification en deux étapes",
-    ),
-    ("identity_confirmed", "Confirmation d'identité"),
-    ("recovery_codes_regenerated", "Nouveaux codes de secours"),
-    ("recovery_code_used", "Connexion avec un code de secours"),
-    ("email_change_refused", "Changement d'adresse e-mail refusé"),
-    ("user_locked", "Verrouillage d'un compte"),
-    ("user_unlocked", "Déverrouillage d'un compte"),
-    ("user_deleted", "Suppression d'un compte"),
-    ("password_reset_sent", "Envoi d'un lien de réinitialisation"),
-    ("structure_created", "Création d'une structure"),
-    ("structure_updated", "Modification d'une structure"),
-    ("referent_added", "Désignation d'un référent"),
-    ("referent_removed", "Retrait d'un référent"),
-    ("role_assigned", "Affectation d'un rôle"),
-    ("role_unassigned", "Désaffectation d'un rôle"),
-    ("role_reassigned", "Réaffectation d'un rôle"),
-    ("users_exported", "Export des utilisateurs"),
-    (
-        "structure_members_exported",
-        "Export des membres d'une structure",
-    ),
-    ("role_members_exported", "Export des membres d'un rôle"),
-    ("audit_exported", "Export du journal"),
-    ("photo_updated", "Modification d'une photo"),
-    ("photo_deleted", "Suppression d'une photo"),
-    ("password_changed", "Changement de mot de passe"),
-    ("password_link_sent", "Envoi d'un lien de mot de passe"),
-    ("password_set", "Choix d'un mot de passe par lien"),
-    (
-        "first_visit_link_sent",
-        "Envoi d'un lien de première visite",
-    ),
-    ("reset_link_sent", "Envoi d'un lien de réinitialisation"),
-    ("mail_failed", "Échec d'envoi d'un message"),
-    (
-        "referent_designated",
-        "Désignation d'un référent (ligne de commande)",
-    ),
-    ("users_imported", "Import de comptes"),
-    ("structures_imported", "Import de structures"),
-    (
-        "platform_admin_created",
-        "Création d'un administrateur de plateforme",
-    ),
-];
-
-fn label(action: &str) -> String {
-    ACTIONS
-        .iter()
-        .find(|(a, _)| *a == action)
-        .map(|(_, l)| l.to_string())
-        .unwrap_or_else(|| action.to_string())
+/// The journal's label of a stored action; a code this version does not know is shown as is.
+fn label(code: &str) -> String {
+    AuditAction::parse(code).map_or_else(|| code.to_string(), |a| a.label().to_string())
 }
 
 #[derive(Deserialize, Default)]
@@ -161,7 +100,10 @@ pub async fn page(FrQuery(q): FrQuery<JournalQuery>, who: SignedIn) -> WebResult
         export_url: format!("/aia/journal/export.csv?{}", s.finish()),
         pager: Pager::new("/aia/journal", &params, page_no, per_page, total),
         per_page_choices: PER_PAGE.to_vec(),
-        actions: ACTIONS.to_vec(),
+        actions: AuditAction::ALL
+            .iter()
+            .map(|a| (a.as_str(), a.label()))
+            .collect(),
         lines: rows
             .into_iter()
             .map(|e| Line {
@@ -182,8 +124,13 @@ pub async fn export(
     let who = who.ok_or(WebError::Forbidden)?;
     require(who.viewer.can_read_journal())?;
     who.require_recent().await?;
-    who.audit("audit_exported", "", Some(who.viewer.structure_id), "")
-        .await?;
+    who.audit(
+        AuditAction::AuditExported,
+        "",
+        Some(who.viewer.structure_id),
+        "",
+    )
+    .await?;
     let scope = who.viewer.manage_scope();
     let f = q.filter();
     let gw = who.gw().clone();

@@ -7,6 +7,7 @@ use super::photo::PhotoUpload;
 use super::{grant_rows, see_other, FlashQuery, GrantRow, Nav};
 use super::{FrPath, FrQuery};
 use crate::directory::admin_users::UserRecord;
+use crate::directory::audit_action::AuditAction;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
@@ -75,8 +76,13 @@ pub async fn upload_photo(PhotoUpload { who, file }: PhotoUpload) -> WebResult<R
                 .await?;
             // The header shows the photo: the identity carries its version.
             who.gw().user_changed(v.user_id);
-            who.audit("photo_updated", &v.email, Some(v.structure_id), "")
-                .await?;
+            who.audit(
+                AuditAction::PhotoUpdated,
+                &v.email,
+                Some(v.structure_id),
+                "",
+            )
+            .await?;
             Ok(see_other("/aia/profil", "photo"))
         }
         Err(refused) => {
@@ -90,8 +96,13 @@ pub async fn delete_photo(Action(who, _): Action<CsrfOnly>) -> WebResult<Respons
     let v = &who.viewer;
     who.dir().delete_photo(v.user_id).await?;
     who.gw().user_changed(v.user_id);
-    who.audit("photo_deleted", &v.email, Some(v.structure_id), "")
-        .await?;
+    who.audit(
+        AuditAction::PhotoDeleted,
+        &v.email,
+        Some(v.structure_id),
+        "",
+    )
+    .await?;
     Ok(see_other("/aia/profil", "photo-supprimee"))
 }
 

@@ -8,6 +8,7 @@ use super::super::context::PortalRequest;
 use super::super::error::{WebError, WebResult};
 use super::super::set_cookie;
 use crate::directory::audit::AuditEvent;
+use crate::directory::audit_action::AuditAction;
 use crate::oidc::claims::Hint;
 use crate::oidc::grants::sid_of;
 use crate::oidc::keys::ID_TOKEN_TYP;
@@ -111,14 +112,13 @@ pub async fn end_session(
             .audit(AuditEvent {
                 actor_id: Some(user.ident.identity.user_id),
                 actor: &user.ident.identity.email,
-                action: "logout",
                 structure_id: Some(user.ident.identity.structure_id),
                 client_ip: &ctx.ip,
                 details: &format!(
                     "requested by OpenID Connect client {}",
                     client_id.as_deref().unwrap_or("?")
                 ),
-                ..Default::default()
+                ..AuditEvent::of(AuditAction::Logout)
             })
             .await?;
         headers.insert(

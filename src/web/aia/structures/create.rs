@@ -1,6 +1,7 @@
 //! A new structure: below one the viewer may create in, or a principal establishment (platform
 //! administrators).
 
+use crate::directory::audit_action::AuditAction;
 use crate::web::aia::extract::{require, Action, SignedIn};
 use crate::web::aia::form::FieldErrors;
 use crate::web::aia::form_page::FormErrors;
@@ -74,7 +75,12 @@ pub async fn create(Action(who, mut f): Action<StructureForm>) -> WebResult<Resp
         who.dir().set_domains(id, &fields.domains).await?;
     }
     let domains = fields.domains.join(", ");
-    who.audit("structure_created", &fields.short_name, Some(id), &domains)
-        .await?;
+    who.audit(
+        AuditAction::StructureCreated,
+        &fields.short_name,
+        Some(id),
+        &domains,
+    )
+    .await?;
     Ok(see_other(&format!("/aia/structures?id={id}"), "structure"))
 }

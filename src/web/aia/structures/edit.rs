@@ -1,5 +1,6 @@
 //! Editing a structure: names and address; domains and moves for platform administrators.
 
+use crate::directory::audit_action::AuditAction;
 use crate::directory::DirectoryError;
 use crate::web::aia::extract::{require, Action, SignedIn};
 use crate::web::aia::form::FieldErrors;
@@ -116,8 +117,13 @@ pub async fn update(
         }
     }
     let details = details.join("; ");
-    who.audit("structure_updated", &fields.short_name, Some(id), &details)
-        .await?;
+    who.audit(
+        AuditAction::StructureUpdated,
+        &fields.short_name,
+        Some(id),
+        &details,
+    )
+    .await?;
     who.gw().directory_changed();
     Ok(see_other(&format!("/aia/structures?id={id}"), "structure"))
 }

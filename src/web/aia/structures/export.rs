@@ -1,6 +1,7 @@
 //! "Exporter" the members of a structure.
 
 use crate::directory::admin_users::UserFilter;
+use crate::directory::audit_action::AuditAction;
 use crate::web::aia::csv_export;
 use crate::web::aia::extract::{require, SignedIn};
 use crate::web::aia::FrPath;
@@ -16,8 +17,13 @@ pub async fn export(FrPath(id): FrPath<i64>, who: Option<SignedIn>) -> WebResult
     let s = visible(&who, id).await?;
     require(who.viewer.can_export())?;
     who.require_recent().await?;
-    who.audit("structure_members_exported", &s.short_name, Some(s.id), "")
-        .await?;
+    who.audit(
+        AuditAction::StructureMembersExported,
+        &s.short_name,
+        Some(s.id),
+        "",
+    )
+    .await?;
     let scope = who.viewer.manage_scope();
     let f = UserFilter {
         structure_id: Some(s.id),

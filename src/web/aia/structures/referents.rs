@@ -1,5 +1,6 @@
 //! Designating and removing référents (platform administrators).
 
+use crate::directory::audit_action::AuditAction;
 use crate::web::aia::extract::{require, Action, CsrfProtected, Sensitive};
 use crate::web::aia::FrPath;
 use crate::web::aia::{num, see_other};
@@ -49,8 +50,13 @@ pub async fn add_referent(
         ));
     }
     dir.add_referent(uid, id).await?;
-    who.audit("referent_added", &u.email, Some(id), &s.short_name)
-        .await?;
+    who.audit(
+        AuditAction::ReferentAdded,
+        &u.email,
+        Some(id),
+        &s.short_name,
+    )
+    .await?;
     who.gw().user_changed(uid);
     Ok(see_other(&format!("/aia/structures?id={id}"), "referent"))
 }
@@ -70,8 +76,13 @@ pub async fn remove_referent(
     if !who.dir().remove_referent(uid, id).await? {
         return Err(WebError::NotFound);
     }
-    who.audit("referent_removed", &u.email, Some(id), &s.short_name)
-        .await?;
+    who.audit(
+        AuditAction::ReferentRemoved,
+        &u.email,
+        Some(id),
+        &s.short_name,
+    )
+    .await?;
     who.gw().user_changed(uid);
     Ok(see_other(
         &format!("/aia/structures?id={id}"),

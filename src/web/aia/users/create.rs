@@ -1,6 +1,7 @@
 //! AJOUTER: a new account, without password until its first visit.
 
 use super::form::{check, show_form, UserForm, EMAIL_TAKEN};
+use crate::directory::audit_action::AuditAction;
 use crate::web::aia::extract::{require, SignedIn};
 use crate::web::aia::form_page::{Checked, FormErrors};
 use crate::web::aia::photo::FormAndPhoto;
@@ -50,12 +51,22 @@ pub async fn create(
     else {
         return show_form(&who, None, f, FormErrors::field("email", EMAIL_TAKEN), "").await;
     };
-    who.audit("user_created", &input.email, Some(input.structure_id), "")
-        .await?;
+    who.audit(
+        AuditAction::UserCreated,
+        &input.email,
+        Some(input.structure_id),
+        "",
+    )
+    .await?;
     if let Some(p) = photo {
         who.dir().set_photo(id, p.content_type, p.bytes).await?;
-        who.audit("photo_updated", &input.email, Some(input.structure_id), "")
-            .await?;
+        who.audit(
+            AuditAction::PhotoUpdated,
+            &input.email,
+            Some(input.structure_id),
+            "",
+        )
+        .await?;
     }
     Ok(see_other(&format!("/aia/utilisateurs/{id}"), "cree"))
 }

@@ -2,6 +2,7 @@
 
 use super::managed_user;
 use crate::directory::admin_users::UserRecord;
+use crate::directory::audit_action::AuditAction;
 use crate::directory::audit_log::pseudonym;
 use crate::web::aia::extract::{CsrfOnly, Sensitive, SignedIn};
 use crate::web::aia::FrPath;
@@ -44,7 +45,12 @@ pub async fn delete(
     let reference = pseudonym(&who.gw().secret, &u.email);
     who.dir().delete_user_gdpr(id, &u.email, &reference).await?;
     who.gw().revoke_user(id).await?;
-    who.audit("user_deleted", &reference, Some(u.structure_id), "")
-        .await?;
+    who.audit(
+        AuditAction::UserDeleted,
+        &reference,
+        Some(u.structure_id),
+        "",
+    )
+    .await?;
     Ok(see_other("/aia/utilisateurs", "supprime"))
 }

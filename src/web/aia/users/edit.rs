@@ -3,6 +3,7 @@
 use super::form::{check, show_form, UserForm, EMAIL_TAKEN};
 use super::managed_user;
 use crate::directory::admin_users::{UserInput, UserRecord};
+use crate::directory::audit_action::AuditAction;
 use crate::web::aia::extract::SignedIn;
 use crate::web::aia::form_page::{Checked, FormErrors};
 use crate::web::aia::photo::FormAndPhoto;
@@ -54,7 +55,7 @@ pub async fn update(
         if !who.viewer.can_change_email(&powers) {
             errors.add("email", EMAIL_CHANGE_REFUSED);
             who.audit(
-                "email_change_refused",
+                AuditAction::EmailChangeRefused,
                 &before.email,
                 Some(before.structure_id),
                 &format!("adresse demandée : {}", input.email),
@@ -88,7 +89,7 @@ pub async fn update(
         });
     }
     who.audit(
-        "user_updated",
+        AuditAction::UserUpdated,
         &input.email,
         Some(input.structure_id),
         &details.join(", "),
@@ -147,7 +148,7 @@ async fn email_change_notice(
         }
     };
     who.audit(
-        "email_changed",
+        AuditAction::EmailChanged,
         &input.email,
         Some(input.structure_id),
         &details,

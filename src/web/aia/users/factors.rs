@@ -6,6 +6,7 @@
 //! asks for a new enrolment if it requires one.
 
 use super::managed_user;
+use crate::directory::audit_action::AuditAction;
 use crate::web::aia::extract::{CsrfOnly, Sensitive};
 use crate::web::aia::see_other;
 use crate::web::aia::FrPath;
@@ -31,8 +32,13 @@ pub async fn reset_factors(
         ));
     }
     gw.revoke_user(id).await?;
-    who.audit("factors_reset", &u.email, Some(u.structure_id), "")
-        .await?;
+    who.audit(
+        AuditAction::FactorsReset,
+        &u.email,
+        Some(u.structure_id),
+        "",
+    )
+    .await?;
     crate::second_factor::notify(
         gw,
         &u.email,

@@ -4,6 +4,7 @@
 //! provider is a first sign-in again.
 
 use super::managed_user;
+use crate::directory::audit_action::AuditAction;
 use crate::web::aia::extract::{Action, CsrfProtected};
 use crate::web::aia::see_other;
 use crate::web::aia::FrPath;
@@ -37,7 +38,7 @@ pub async fn unlink_provider(
         return Err(WebError::NotFound);
     }
     who.audit(
-        "provider_unlinked",
+        AuditAction::ProviderUnlinked,
         &u.email,
         Some(u.structure_id),
         &format!("provider: {}", f.fournisseur),

@@ -1,6 +1,7 @@
 //! "Verrouillage du compte".
 
 use super::managed_user;
+use crate::directory::audit_action::AuditAction;
 use crate::web::aia::extract::{Action, CsrfProtected};
 use crate::web::aia::see_other;
 use crate::web::aia::FrPath;
@@ -36,9 +37,9 @@ pub async fn lock(
     let locked = f.verrouiller == "1";
     who.dir().set_locked(id, locked).await?;
     let action = if locked {
-        "user_locked"
+        AuditAction::UserLocked
     } else {
-        "user_unlocked"
+        AuditAction::UserUnlocked
     };
     who.audit(action, &u.email, Some(u.structure_id), "")
         .await?;

@@ -2,6 +2,7 @@
 
 use super::form::{show_form, UserForm};
 use super::managed_user;
+use crate::directory::audit_action::AuditAction;
 use crate::web::aia::form_page::FormErrors;
 use crate::web::aia::photo::PhotoUpload;
 use crate::web::aia::see_other;
@@ -21,8 +22,13 @@ pub async fn upload_photo(
                 .set_photo(id, photo.content_type, photo.bytes)
                 .await?;
             who.gw().user_changed(id);
-            who.audit("photo_updated", &u.email, Some(u.structure_id), "")
-                .await?;
+            who.audit(
+                AuditAction::PhotoUpdated,
+                &u.email,
+                Some(u.structure_id),
+                "",
+            )
+            .await?;
             Ok(see_other(
                 &format!("/aia/utilisateurs/{id}/editer"),
                 "photo-agent",

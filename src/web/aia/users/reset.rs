@@ -2,6 +2,7 @@
 
 use super::form::{show_form, UserForm};
 use super::managed_user;
+use crate::directory::audit_action::AuditAction;
 use crate::web::aia::extract::{Action, CsrfOnly};
 use crate::web::aia::form_page::FormErrors;
 use crate::web::aia::see_other;
@@ -24,8 +25,13 @@ pub async fn reset_password(
     .await
     {
         Ok(_) => {
-            who.audit("password_reset_sent", &u.email, Some(u.structure_id), "")
-                .await?;
+            who.audit(
+                AuditAction::PasswordResetSent,
+                &u.email,
+                Some(u.structure_id),
+                "",
+            )
+            .await?;
             Ok(see_other(&format!("/aia/utilisateurs/{id}/editer"), "lien"))
         }
         Err(e) => {

@@ -3,6 +3,7 @@
 //! without locking, e.g. after a lost phone. Audited; the owner can sign in again at once.
 
 use super::managed_user;
+use crate::directory::audit_action::AuditAction;
 use crate::web::aia::extract::{Action, CsrfProtected};
 use crate::web::aia::see_other;
 use crate::web::aia::FrPath;
@@ -39,7 +40,7 @@ pub async fn end_sessions(
     }
     let n = who.gw().revoke_user(id).await?;
     who.audit(
-        "sessions_ended",
+        AuditAction::SessionsEnded,
         &u.email,
         Some(u.structure_id),
         &format!("by a référent: {n} sessions"),

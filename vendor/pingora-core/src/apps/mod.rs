@@ -89,6 +89,13 @@ pub struct HttpServerOptions {
     ///
     /// Default: `None`
     pub h2_idle_timeout: Option<Duration>,
+
+    /// Patched (Convergences): if set, an HTTP/1.x request header must arrive in full within
+    /// this duration of its first byte, or the connection is closed (a defence against clients
+    /// that keep connections open by sending a header slowly).
+    ///
+    /// Default: `None`
+    pub header_timeout: Option<Duration>,
 }
 
 /// Settings persisted across HTTP/1.x keepalive requests on the same downstream connection.
@@ -356,6 +363,8 @@ where
                 self.server_options()
                     .and_then(|opts| opts.keepalive_request_limit),
             );
+            let header_timeout = self.server_options().and_then(|o| o.header_timeout);
+            session.set_header_timeout(header_timeout);
 
             let mut result = self.process_new_http(session, shutdown).await;
             while let Some((stream, persistent_settings)) = result.map(|r| r.consume()) {
@@ -363,6 +372,7 @@ where
                 if let Some(persistent_settings) = persistent_settings {
                     persistent_settings.apply_to_session(&mut session);
                 }
+                session.set_header_timeout(header_timeout);
 
                 result = self.process_new_http(session, shutdown).await;
             }

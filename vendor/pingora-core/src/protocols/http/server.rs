@@ -385,6 +385,14 @@ impl Session {
         }
     }
 
+    /// Patched (Convergences): sets the deadline for a whole HTTP/1.x request header, counted
+    /// from its first byte. This is a noop for h2 and the others.
+    pub fn set_header_timeout(&mut self, timeout: Option<Duration>) {
+        if let Self::H1(s) = self {
+            s.set_header_timeout(timeout);
+        }
+    }
+
     /// Gets the downstream read timeout if set.
     pub fn get_read_timeout(&self) -> Option<Duration> {
         match self {

@@ -102,6 +102,10 @@ pub struct HttpSession {
     /// timeouts:
     keepalive_timeout: KeepaliveStatus,
     read_timeout: Option<Duration>,
+    /// Patched (Convergences): the longest a request header may take to arrive once its first
+    /// byte has, whatever the pace of the reads (a per-read timeout alone lets a client keep a
+    /// connection by sending a byte now and then).
+    header_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
     /// How long to wait to make downstream session reusable, if body needs to be drained.
     total_drain_timeout: Option<Duration>,
@@ -187,6 +191,7 @@ impl HttpSession {
             response_written: None,
             request_header: None,
             read_timeout: Some(Duration::from_secs(60)),
+            header_timeout: None,
             write_timeout: None,
             total_drain_timeout: None,
             body_bytes_sent: 0,
@@ -304,6 +309,8 @@ impl HttpSession {
         let mut already_read = buf.len();
         let mut skip_next_read = already_read != 0;
         let mut detached_suffix = None;
+        // Patched (Convergences): the header deadline, once the first byte is in.
+        let mut header_deadline = None;
         loop {
             if already_read > MAX_HEADER_SIZE {
                 /* NOTE: this check only blocks second read. The first large read is allowed
@@ -321,12 +328,31 @@ impl HttpSession {
             // subsequent read_buf() would block for data that may never come
             // (the client already pipelined everything it had to send for
             // this request and is waiting for our response).
+            if already_read > 0 && header_deadline.is_none() {
+                header_deadline = self
+                    .header_timeout
+                    .map(|d| (tokio::time::Instant::now() + d, d));
+            }
             if skip_next_read {
                 skip_next_read = false;
-            } else if let Some(n) = self.read_request_buf(&mut buf, already_read).await? {
-                already_read += n;
             } else {
-                return Ok(None);
+                let read = self.read_request_buf(&mut buf, already_read);
+                let got = match header_deadline {
+                    Some((at, d)) => match tokio::time::timeout_at(at, read).await {
+                        Ok(got) => got?,
+                        Err(_) => {
+                            return Error::e_explain(
+                                ReadTimedout,
+                                format!("request header not complete after {d:?}"),
+                            );
+                        }
+                    },
+                    None => read.await?,
+                };
+                match got {
+                    Some(n) => already_read += n,
+                    None => return Ok(None),
+                }
             }
 
             // Use loop as GOTO to retry escaped request buffer, not a real loop
@@ -1337,6 +1363,12 @@ impl HttpSession {
     /// Gets the downstream read timeout.
     pub fn get_read_timeout(&self) -> Option<Duration> {
         self.read_timeout
+    }
+
+    /// Patched (Convergences): sets the deadline for a whole request header, counted from its
+    /// first byte (`None`, the default: no deadline beyond the per-read timeouts).
+    pub fn set_header_timeout(&mut self, timeout: Option<Duration>) {
+        self.header_timeout = timeout;
     }
 
     /// Sets the downstream write timeout. This will trigger if we're unable

@@ -164,7 +164,7 @@ pub async fn seed(dir: &Directory) -> DResult<bool> {
     let mut ids = Vec::new();
     for (email, first, last, structure, admin, job) in people {
         let id = dir
-            .create_user(NewUser {
+            .provision_user(NewUser {
                 email,
                 first_name: first,
                 last_name: last,
@@ -205,7 +205,7 @@ pub async fn seed_second_factor_account(gw: &crate::state::Gateway) -> DResult<(
         .map_err(|e| crate::directory::DirectoryError::Invalid(e.to_string()))?
         .map_err(|e| crate::directory::DirectoryError::Invalid(e.to_string()))?;
     let id = dir
-        .create_user(NewUser {
+        .provision_user(NewUser {
             email: DEMO_TOTP_ACCOUNT,
             first_name: "Sandrine",
             last_name: "Sécurisée",

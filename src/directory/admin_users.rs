@@ -475,7 +475,7 @@ impl Directory {
     /// Creates an account with every field (docs/product.md#accounts) and no password (the
     /// agent chooses it through "Première visite ?"). `Ok(None)` when the e-mail is already
     /// taken.
-    pub async fn create_user_full(&self, u: &UserInput, by: i64) -> DResult<Option<i64>> {
+    pub async fn create_account(&self, u: &UserInput, by: i64) -> DResult<Option<i64>> {
         let mut conn = self.pool.acquire().await?;
         match insert_user(&mut conn, u, Some(by)).await {
             Ok(id) => Ok(Some(id)),

@@ -30,7 +30,10 @@ pub fn normalize_email(email: &str) -> String {
 }
 
 impl Directory {
-    pub async fn create_user(&self, u: NewUser<'_>) -> DResult<i64> {
+    /// Creates an account from the few fields that a command-line administrator, the demo or an
+    /// identity provider's first sign-in supply (the AIA's form, with every field, goes through
+    /// [`create_account`](Self::create_account)).
+    pub async fn provision_user(&self, u: NewUser<'_>) -> DResult<i64> {
         let t = now();
         let email = normalize_email(u.email);
         let res = sqlx::query(

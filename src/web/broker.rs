@@ -346,7 +346,7 @@ async fn account_for(
                 return Ok(Err(Refusal::NoAccount));
             };
             gw.dir
-                .create_user(crate::directory::users::NewUser {
+                .provision_user(crate::directory::users::NewUser {
                     email,
                     first_name: first,
                     last_name: last,

@@ -1954,7 +1954,7 @@ fn a_referent_cannot_take_over_an_account_whose_rights_it_could_not_grant_and_ev
     assert_eq!(s, 422, "référent: {html}");
     assert_eq!(email_of(&t, ccas_agent), CCAS_AGENT);
     let nina = t
-        .block_on(t.gw.dir.create_user(NewUser {
+        .block_on(t.gw.dir.provision_user(NewUser {
             email: "nina@mairie-exemple.fr",
             first_name: "Nina",
             last_name: "Nouvelle",

@@ -705,7 +705,7 @@ pub fn add_other_mairie(t: &TestGateway) -> (i64, i64) {
             .await
             .unwrap();
         let u = dir
-            .create_user(convergences::directory::users::NewUser {
+            .provision_user(convergences::directory::users::NewUser {
                 email: OTHER_REFERENT,
                 first_name: "Olivier",
                 last_name: "Autre",

@@ -199,7 +199,7 @@ fn identities_that_match_no_usable_account_are_refused_and_nothing_is_stored() {
         .id;
     let outsider = t.block_on(
         t.gw.dir
-            .create_user(convergences::directory::users::NewUser {
+            .provision_user(convergences::directory::users::NewUser {
                 email: "agent@gmail.example",
                 first_name: "Hors",
                 last_name: "Domaine",
@@ -487,7 +487,7 @@ fn the_referent_sees_and_removes_the_link_and_no_one_else_can() {
             .await
             .unwrap();
         let id = dir
-            .create_user(convergences::directory::users::NewUser {
+            .provision_user(convergences::directory::users::NewUser {
                 email: "referent@autre-mairie.fr",
                 first_name: "Oscar",
                 last_name: "Autre",

@@ -28,7 +28,7 @@ fn new_agent(t: &TestGateway, email: &str) -> i64 {
         .unwrap()
         .unwrap()
         .id;
-    t.block_on(t.gw.dir.create_user(NewUser {
+    t.block_on(t.gw.dir.provision_user(NewUser {
         email,
         first_name: "Noémie",
         last_name: "Nouvelle",

@@ -193,7 +193,7 @@ pub fn create_platform_admin(config: &Config, a: &NewPlatformAdmin) -> Result<()
                 .map_err(failed)?,
         };
         let id = dir
-            .create_user(NewUser {
+            .provision_user(NewUser {
                 email,
                 first_name: a.first_name,
                 last_name: a.last_name,

@@ -46,7 +46,7 @@ pub async fn create(
     }
     let Some(id) = who
         .dir()
-        .create_user_full(&input, who.viewer.user_id)
+        .create_account(&input, who.viewer.user_id)
         .await?
     else {
         return show_form(&who, None, f, FormErrors::field("email", EMAIL_TAKEN), "").await;

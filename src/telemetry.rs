@@ -133,6 +133,14 @@ pub fn identity_degraded() {
         .increment(1);
 }
 
+/// A portal page did not answer within `resilience.page_timeout_ms` (a hung dependency).
+pub fn page_timeout() {
+    static TIMEOUTS: OnceLock<metrics::Counter> = OnceLock::new();
+    TIMEOUTS
+        .get_or_init(|| metrics::counter!("convergences_page_timeouts_total"))
+        .increment(1);
+}
+
 /// OpenID Connect provider events: codes and tokens issued, refusals, replays, back-channel
 /// logouts (docs/oidc-provider.md#limits-and-metrics).
 pub fn oidc_event(event: &'static str) {

@@ -139,6 +139,9 @@ pub struct ResilienceSection {
     /// the applications its identity, read before the outage, allowed, for this long past the
     /// identity cache's lifetime.
     pub directory_grace_seconds: u64,
+    /// The longest a portal or directory page may take to answer (a query the database never
+    /// answers, a hung dependency): past it, the French 503 page.
+    pub page_timeout_ms: u64,
 }
 
 impl Default for ResilienceSection {
@@ -153,6 +156,7 @@ impl Default for ResilienceSection {
             max_requests: 2_048,
             retry_after_seconds: 1,
             directory_grace_seconds: 0,
+            page_timeout_ms: 15_000,
         }
     }
 }

@@ -56,6 +56,7 @@ pub struct Resilience {
     pub retry_after_seconds: u64,
     /// Zero: the degraded mode is off (fail closed).
     pub directory_grace: Duration,
+    pub page_timeout: Duration,
 }
 
 /// Identity header names sent to one application.

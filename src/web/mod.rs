@@ -111,12 +111,39 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             rejections::french_rejections,
         ))
         .layer(axum::middleware::from_fn(body::read_whole_body))
+        .layer(axum::middleware::from_fn_with_state(
+            gw.clone(),
+            within_deadline,
+        ))
         .layer(axum::middleware::map_response_with_state(
             gw.clone(),
             security_headers,
         ))
         .layer(axum::middleware::from_fn_with_state(gw.clone(), with_help))
         .with_state(gw)
+}
+
+/// Bounds every portal request (`resilience.page_timeout_ms`): the breakers bound the calls
+/// made for the proxy, but a page may run several directory queries, and a database that
+/// accepts connections yet never answers (hung, or a network black hole) would otherwise hold
+/// the request, its connection and its pool slot for as long as TCP allows. Dropping the
+/// handler rolls back any transaction it had open. A streamed export is bounded until its
+/// first byte only.
+async fn within_deadline(
+    State(gw): State<Arc<Gateway>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let limit = gw.config.resilience.page_timeout;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(?limit, "a portal page took too long: answered 503");
+            crate::telemetry::page_timeout();
+            use axum::response::IntoResponse;
+            error::WebError::Unavailable(format!("no answer within {limit:?}")).into_response()
+        }
+    }
 }
 
 /// Makes the help contacts available to the error pages of this request (see

@@ -284,3 +284,43 @@ fn beyond_max_requests_a_request_gets_the_french_503_with_retry_after_before_any
     // The place is free again.
     assert_eq!(browser.get_json(&t.url("bip.test", "/"))["app"], "bip");
 }
+
+#[test]
+fn a_hung_database_holds_a_directory_page_no_longer_than_the_page_deadline() {
+    if !needs_services() {
+        return;
+    }
+    let Some(mut pg) = OwnPostgres::start() else {
+        return;
+    };
+    let t = TestGateway::start_with(Options {
+        database_url: Some(pg.url()),
+        extra_config: format!("{RESILIENCE}page_timeout_ms = 1500\n"),
+        ..Default::default()
+    });
+    let referent = t.browser();
+    assert_eq!(
+        referent.login("referent@mairie-exemple.fr", PASSWORD).0,
+        303
+    );
+    assert_eq!(page(&t, &referent, "auth.test", "/aia/utilisateurs").0, 200);
+
+    // The server accepts nothing more and answers nothing (frozen, connections left open):
+    // the page's queries would wait on TCP; the deadline answers instead.
+    pg.pause();
+    let started = std::time::Instant::now();
+    let (status, body) = page(&t, &referent, "auth.test", "/aia/utilisateurs");
+    let waited = started.elapsed();
+    pg.resume();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("indisponible"), "{body}");
+    assert!(
+        waited < Duration::from_secs(10),
+        "answered after {waited:?}"
+    );
+
+    // Once the server answers again, so does the page.
+    within(Duration::from_secs(20), || {
+        page(&t, &referent, "auth.test", "/aia/utilisateurs").0 == 200
+    });
+}

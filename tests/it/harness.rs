@@ -832,6 +832,7 @@ pub struct OwnPostgres {
     bin: std::path::PathBuf,
     data: tempfile::TempDir,
     running: bool,
+    paused: bool,
 }
 
 /// `/usr/lib/postgresql/<newest>/bin`, or the folder of `pg_ctl` on PATH.
@@ -870,6 +871,7 @@ impl OwnPostgres {
             bin,
             data,
             running: false,
+            paused: false,
         };
         if let Some((uid, gid)) = postgres_account().filter(|_| is_root()) {
             std::os::unix::fs::chown(pg.data.path(), Some(uid), Some(gid)).expect("chown");
@@ -917,10 +919,39 @@ impl OwnPostgres {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
+    /// Freezes the server and its backends (SIGSTOP): connections stay open and queries are
+    /// never answered — a hung server or a network black hole, not a refused connection.
+    pub fn pause(&mut self) {
+        self.signal("-STOP");
+        self.paused = true;
+    }
+
+    pub fn resume(&mut self) {
+        self.signal("-CONT");
+        self.paused = false;
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid_file = self.data.path().join("pgdata").join("postmaster.pid");
+        let pid = std::fs::read_to_string(pid_file).expect("postmaster.pid");
+        let pid = pid
+            .lines()
+            .next()
+            .expect("postmaster pid")
+            .trim()
+            .to_string();
+        for (program, args) in [("pkill", vec![sig, "-P", &pid]), ("kill", vec![sig, &pid])] {
+            let _ = std::process::Command::new(program).args(args).status();
+        }
+    }
+
     /// Kills the server (`pg_ctl stop -m immediate`: no clean shutdown, connections cut).
     pub fn stop(&mut self) {
         if !self.running {
             return;
+        }
+        if self.paused {
+            self.resume();
         }
         let _ = self
             .command("pg_ctl")

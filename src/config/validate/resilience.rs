@@ -31,6 +31,12 @@ pub(super) fn check(r: &ResilienceSection, p: &mut Problems) -> Resilience {
             60_000,
         ),
         (
+            "resilience.page_timeout_ms",
+            r.page_timeout_ms,
+            100,
+            600_000,
+        ),
+        (
             "resilience.retry_after_seconds",
             r.retry_after_seconds,
             1,
@@ -69,5 +75,6 @@ pub(super) fn check(r: &ResilienceSection, p: &mut Problems) -> Resilience {
         max_requests: r.max_requests,
         retry_after_seconds: r.retry_after_seconds,
         directory_grace: Duration::from_secs(r.directory_grace_seconds),
+        page_timeout: Duration::from_millis(r.page_timeout_ms),
     }
 }

@@ -44,11 +44,7 @@ pub async fn create(
     if !errors.is_empty() {
         return show_form(&who, None, f, errors.into(), "").await;
     }
-    let Some(id) = who
-        .dir()
-        .create_account(&input, who.viewer.user_id)
-        .await?
-    else {
+    let Some(id) = who.dir().create_account(&input, who.viewer.user_id).await? else {
         return show_form(&who, None, f, FormErrors::field("email", EMAIL_TAKEN), "").await;
     };
     who.audit(

@@ -97,3 +97,46 @@ pub const DIRECTORY_UNAVAILABLE: &str = "L'annuaire (comptes, structures et droi
 /// What users read when the gateway refuses work beyond its limits (docs/operations.md#overload).
 pub const OVERLOADED: &str =
     "Le service reçoit trop de demandes en ce moment. Réessayez dans quelques secondes.";
+
+/// French heading and message for a request refused for its form rather than its meaning
+/// (the portal's rejections, and the proxy's answer to a request it cannot parse).
+pub fn rejection_text(status: http::StatusCode) -> (&'static str, &'static str) {
+    match status {
+        http::StatusCode::PAYLOAD_TOO_LARGE => (
+            "Envoi trop volumineux",
+            "Les données envoyées dépassent la taille autorisée. Allégez-les puis recommencez.",
+        ),
+        http::StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "Format d'envoi non pris en charge",
+            "Le formulaire n'a pas été envoyé dans le format attendu. Rechargez la page et recommencez.",
+        ),
+        http::StatusCode::UNPROCESSABLE_ENTITY => (
+            "Formulaire invalide",
+            "Le formulaire envoyé est incomplet ou invalide. Rechargez la page et recommencez.",
+        ),
+        http::StatusCode::METHOD_NOT_ALLOWED => (
+            "Action non autorisée sur cette page",
+            "Cette adresse ne peut pas être utilisée de cette façon. Revenez au portail et recommencez.",
+        ),
+        http::StatusCode::UNAUTHORIZED => (
+            "Authentification requise",
+            "Cette adresse demande une authentification.",
+        ),
+        http::StatusCode::NOT_FOUND => (
+            "Page introuvable",
+            "La page demandée n'existe pas ou ne vous est pas accessible.",
+        ),
+        http::StatusCode::FORBIDDEN => (
+            "Accès refusé",
+            "Vous n'avez pas les droits nécessaires pour cette action.",
+        ),
+        http::StatusCode::TOO_MANY_REQUESTS => (
+            "Trop de demandes",
+            "Trop de demandes ont été envoyées. Patientez quelques instants puis recommencez.",
+        ),
+        _ => (
+            "Demande invalide",
+            "La demande envoyée est invalide. Rechargez la page et recommencez.",
+        ),
+    }
+}

@@ -44,12 +44,14 @@ pub fn add_services(server: &mut Server, gw: &Arc<Gateway>) -> Result<(), String
         "Service très sollicité",
         crate::error_page::OVERLOADED,
     );
+    let pages = error_pages(cfg);
     for _ in 0..services {
         let proxy = Proxy::new(gw.clone())?;
         let mut http = pingora::proxy::http_proxy(&server.configuration, proxy);
         let mut options = pingora::apps::HttpServerOptions::default();
-        // Needs the patched pingora-core (docs/pingora-patches.md).
+        // Both need the patched pingora-core (docs/pingora-patches.md).
         options.header_timeout = Some(cfg.header_timeout);
+        options.error_pages = Some(pages.clone());
         http.server_options = Some(options);
         // The connection limit wraps the proxy (src/proxy/admission.rs).
         let app = super::admission::Admitted::new(http, gw.limits.clone(), &overloaded);
@@ -68,6 +70,42 @@ pub fn add_services(server: &mut Server, gw: &Arc<Gateway>) -> Result<(), String
         server.add_service(service);
     }
     Ok(())
+}
+
+/// The French pages of the errors Pingora answers by itself, before any hook of the proxy: a
+/// request it cannot parse (400) and a refused method (405, CONNECT). The portal's page for
+/// the same refusal, and no `Server: Pingora`. Other codes keep Pingora's answer (the proxy
+/// answers them itself). Built once per start: a reload does not change them.
+fn error_pages(cfg: &Config) -> pingora::apps::ErrorPages {
+    use http::header;
+    let page = |code: u16| {
+        let status = http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::BAD_REQUEST);
+        let (heading, message) = crate::error_page::rejection_text(status);
+        bytes::Bytes::from(crate::error_page::error_page(
+            &cfg.public_url,
+            &cfg.support,
+            None,
+            code,
+            heading,
+            message,
+        ))
+    };
+    let (bad_request, method) = (page(400), page(405));
+    pingora::apps::ErrorPages(Arc::new(move |code| {
+        let body = match code {
+            400 => bad_request.clone(),
+            405 => method.clone(),
+            _ => return None,
+        };
+        let mut h = pingora::http::ResponseHeader::build(code, Some(5)).ok()?;
+        h.insert_header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+            .ok()?;
+        h.insert_header(header::CONTENT_LENGTH, body.len()).ok()?;
+        h.insert_header(header::CACHE_CONTROL, "no-store").ok()?;
+        h.insert_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+            .ok()?;
+        Some((h, body))
+    }))
 }
 
 /// One rustls configuration for every TLS listener, so that a session resumes whichever

@@ -30,7 +30,8 @@ pub enum WebError {
     #[error("bad request: {0}")]
     BadRequest(String),
     /// A request refused before any handler looked at it (malformed, too large, wrong content
-    /// type, NUL byte...): the status is kept, the page is French ([`rejection_text`]).
+    /// type, NUL byte...): the status is kept, the page is French
+    /// ([`crate::error_page::rejection_text`]).
     #[error("rejected: {0}")]
     Rejected(StatusCode),
     /// 503: the session store cannot be reached.
@@ -111,7 +112,7 @@ impl IntoResponse for WebError {
             ),
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Demande invalide", m.clone()),
             WebError::Rejected(status) => {
-                let (heading, message) = rejection_text(*status);
+                let (heading, message) = crate::error_page::rejection_text(*status);
                 (*status, heading, message.to_string())
             }
             WebError::Unavailable(detail) => {
@@ -153,45 +154,3 @@ impl IntoResponse for WebError {
 }
 
 pub type WebResult<T> = Result<T, WebError>;
-
-/// French heading and message for a request refused for its form rather than its meaning.
-pub fn rejection_text(status: StatusCode) -> (&'static str, &'static str) {
-    match status {
-        StatusCode::PAYLOAD_TOO_LARGE => (
-            "Envoi trop volumineux",
-            "Les données envoyées dépassent la taille autorisée. Allégez-les puis recommencez.",
-        ),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "Format d'envoi non pris en charge",
-            "Le formulaire n'a pas été envoyé dans le format attendu. Rechargez la page et recommencez.",
-        ),
-        StatusCode::UNPROCESSABLE_ENTITY => (
-            "Formulaire invalide",
-            "Le formulaire envoyé est incomplet ou invalide. Rechargez la page et recommencez.",
-        ),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "Action non autorisée sur cette page",
-            "Cette adresse ne peut pas être utilisée de cette façon. Revenez au portail et recommencez.",
-        ),
-        StatusCode::UNAUTHORIZED => (
-            "Authentification requise",
-            "Cette adresse demande une authentification.",
-        ),
-        StatusCode::NOT_FOUND => (
-            "Page introuvable",
-            "La page demandée n'existe pas ou ne vous est pas accessible.",
-        ),
-        StatusCode::FORBIDDEN => (
-            "Accès refusé",
-            "Vous n'avez pas les droits nécessaires pour cette action.",
-        ),
-        StatusCode::TOO_MANY_REQUESTS => (
-            "Trop de demandes",
-            "Trop de demandes ont été envoyées. Patientez quelques instants puis recommencez.",
-        ),
-        _ => (
-            "Demande invalide",
-            "La demande envoyée est invalide. Rechargez la page et recommencez.",
-        ),
-    }
-}

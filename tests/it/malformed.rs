@@ -365,3 +365,28 @@ fn a_request_header_sent_too_slowly_is_cut_at_the_header_deadline() {
         started.elapsed()
     );
 }
+
+/// A request Pingora cannot parse is refused before any hook of the gateway: it still gets the
+/// gateway's French page, without Pingora's name.
+#[test]
+fn a_request_the_proxy_cannot_parse_gets_the_french_page_and_no_server_name() {
+    let t = TestGateway::start();
+    for raw in [
+        &b"GET / HTTP/1.1\r\nHost: bip.test\r\nNo colon here\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: bip.test\r\nX-A\x01: b\r\n\r\n",
+    ] {
+        let mut s = TcpStream::connect(("127.0.0.1", t.port)).expect("connect");
+        s.write_all(raw).expect("write");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{raw:?}: {answer}");
+        assert!(answer.contains("Demande invalide"), "{raw:?}: {answer}");
+        assert!(
+            !answer.to_ascii_lowercase().contains("pingora"),
+            "{raw:?}: {answer}"
+        );
+    }
+}

@@ -96,6 +96,26 @@ pub struct HttpServerOptions {
     ///
     /// Default: `None`
     pub header_timeout: Option<Duration>,
+
+    /// Patched (Convergences): the error responses the framework sends by itself on HTTP/1.x
+    /// (a request it cannot parse, a refused method), instead of its empty ones with
+    /// `Server: Pingora`.
+    ///
+    /// Default: `None`
+    pub error_pages: Option<ErrorPages>,
+}
+
+/// Patched (Convergences): makes the header and body of an error response for a status code;
+/// `None` keeps the framework's own.
+#[derive(Clone)]
+pub struct ErrorPages(
+    pub Arc<dyn Fn(u16) -> Option<(pingora_http::ResponseHeader, bytes::Bytes)> + Send + Sync>,
+);
+
+impl std::fmt::Debug for ErrorPages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ErrorPages")
+    }
 }
 
 /// Settings persisted across HTTP/1.x keepalive requests on the same downstream connection.
@@ -365,6 +385,8 @@ where
             );
             let header_timeout = self.server_options().and_then(|o| o.header_timeout);
             session.set_header_timeout(header_timeout);
+            let error_pages = self.server_options().and_then(|o| o.error_pages.clone());
+            session.set_error_pages(error_pages.clone());
 
             let mut result = self.process_new_http(session, shutdown).await;
             while let Some((stream, persistent_settings)) = result.map(|r| r.consume()) {
@@ -373,6 +395,7 @@ where
                     persistent_settings.apply_to_session(&mut session);
                 }
                 session.set_header_timeout(header_timeout);
+                session.set_error_pages(error_pages.clone());
 
                 result = self.process_new_http(session, shutdown).await;
             }

@@ -393,6 +393,13 @@ impl Session {
         }
     }
 
+    /// Patched (Convergences): the application's own error responses (HTTP/1.x only).
+    pub fn set_error_pages(&mut self, pages: Option<crate::apps::ErrorPages>) {
+        if let Self::H1(s) = self {
+            s.set_error_pages(pages);
+        }
+    }
+
     /// Gets the downstream read timeout if set.
     pub fn get_read_timeout(&self) -> Option<Duration> {
         match self {
@@ -611,6 +618,14 @@ impl Session {
 
     /// Send error response to client using a pre-generated error message.
     pub async fn respond_error(&mut self, error: u16) -> Result<()> {
+        // Patched (Convergences): the application's own page when it gave one.
+        let own = match self {
+            Self::H1(s) => s.error_page(error),
+            _ => None,
+        };
+        if let Some((resp, body)) = own {
+            return self.write_error_response(resp, body).await;
+        }
         self.respond_error_with_body(error, Bytes::default()).await
     }
 

@@ -106,6 +106,9 @@ pub struct HttpSession {
     /// byte has, whatever the pace of the reads (a per-read timeout alone lets a client keep a
     /// connection by sending a byte now and then).
     header_timeout: Option<Duration>,
+    /// Patched (Convergences): the application's own error responses, see
+    /// [`crate::apps::HttpServerOptions::error_pages`].
+    error_pages: Option<crate::apps::ErrorPages>,
     write_timeout: Option<Duration>,
     /// How long to wait to make downstream session reusable, if body needs to be drained.
     total_drain_timeout: Option<Duration>,
@@ -192,6 +195,7 @@ impl HttpSession {
             request_header: None,
             read_timeout: Some(Duration::from_secs(60)),
             header_timeout: None,
+            error_pages: None,
             write_timeout: None,
             total_drain_timeout: None,
             body_bytes_sent: 0,
@@ -1369,6 +1373,16 @@ impl HttpSession {
     /// first byte (`None`, the default: no deadline beyond the per-read timeouts).
     pub fn set_header_timeout(&mut self, timeout: Option<Duration>) {
         self.header_timeout = timeout;
+    }
+
+    /// Patched (Convergences): the application's own error responses.
+    pub fn set_error_pages(&mut self, pages: Option<crate::apps::ErrorPages>) {
+        self.error_pages = pages;
+    }
+
+    /// Patched (Convergences): the application's error response for `code`, if it has one.
+    pub fn error_page(&self, code: u16) -> Option<(ResponseHeader, Bytes)> {
+        self.error_pages.as_ref().and_then(|p| (p.0)(code))
     }
 
     /// Sets the downstream write timeout. This will trigger if we're unable

@@ -195,6 +195,19 @@ fn a_structure_turns_password_sign_in_off_without_telling_outsiders_who_exists()
     assert_eq!(page.status(), 200);
     let (r, url) = b.visit(&t.url("auth.test", "/"));
     assert_eq!((r.status().as_u16(), url), (200, t.url("auth.test", "/")));
+    // Confirming one's identity with the password during that session: refused, with the way
+    // out (a new sign-in at the provider).
+    let csrf = b.csrf("/login/confirmer?return_to=%2F");
+    let r = b.post(
+        "/login/confirmer",
+        &[("csrf", &csrf), ("password", PASSWORD), ("return_to", "/")],
+    );
+    assert_eq!(r.status(), 403);
+    let html = r.text().unwrap().replace("&#39;", "'");
+    assert!(
+        html.contains("Déconnectez-vous, puis reconnectez-vous"),
+        "{html}"
+    );
 
     // "Mot de passe oublié ?": the same neutral page, and no link for the agent; a control
     // request for the administrator shows the requests were handled.

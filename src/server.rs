@@ -263,6 +263,11 @@ pub async fn reload_apps(gw: &Gateway) -> Result<ReloadReport, StartError> {
         "oidc",
         format!("{:?}", new.oidc) == format!("{:?}", old.oidc),
     );
+    // Login delays and the per-address limits (the limiters are built at start).
+    check(
+        "security",
+        format!("{:?}", new.throttle) == format!("{:?}", old.throttle),
+    );
     if new.apps.iter().any(|a| a.oidc.is_some()) {
         gw.oidc
             .ensure_keys()

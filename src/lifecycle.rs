@@ -150,7 +150,9 @@ async fn request_link_now(
             Purpose::FirstVisit => !ident.has_password,
             Purpose::Reset => ident.has_password,
         };
-    if !eligible {
+    // An account whose structure turned password sign-in off gets no link: it would set a
+    // password it may not use (docs/identity-providers.md#password-sign-in-turned-off).
+    if !eligible || gw.password_refused(user_id).await? {
         return Ok(());
     }
     if let Some(at) = gw.dir.last_token_at(user_id, purpose).await? {

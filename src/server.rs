@@ -171,6 +171,11 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
     let per_minute = std::num::NonZeroU32::new(config.throttle.attempts_per_ip_per_minute)
         .unwrap_or(std::num::NonZeroU32::MIN);
     let ip_limiter = governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute));
+    let starts_per_minute =
+        std::num::NonZeroU32::new(config.throttle.provider_starts_per_ip_per_minute)
+            .unwrap_or(std::num::NonZeroU32::MIN);
+    let provider_starts =
+        governor::RateLimiter::keyed(governor::Quota::per_minute(starts_per_minute));
     let providers = Arc::new(crate::auth::oidc_client::Providers::new(
         &config.identity_providers,
     ));
@@ -180,6 +185,7 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
         mailer,
         ip_limiter,
         ip_blocked: dashmap::DashMap::new(),
+        provider_starts,
         fanout,
         session_cache: session_cache.clone(),
         sessions: Sessions::new(
@@ -256,6 +262,11 @@ pub async fn reload_apps(gw: &Gateway) -> Result<ReloadReport, StartError> {
     check(
         "oidc",
         format!("{:?}", new.oidc) == format!("{:?}", old.oidc),
+    );
+    // Login delays and the per-address limits (the limiters are built at start).
+    check(
+        "security",
+        format!("{:?}", new.throttle) == format!("{:?}", old.throttle),
     );
     if new.apps.iter().any(|a| a.oidc.is_some()) {
         gw.oidc

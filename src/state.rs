@@ -34,6 +34,10 @@ pub struct Gateway {
     /// Login, first-visit and reset attempts per client IP (per instance).
     pub ip_limiter: governor::DefaultKeyedRateLimiter<String>,
     pub ip_blocked: dashmap::DashMap<String, std::time::Instant>,
+    /// Sign-ins started at identity providers per client address (per instance): each one
+    /// stores a pending attempt, so an outsider must not be able to fill the store
+    /// (docs/identity-providers.md#limits).
+    pub provider_starts: governor::DefaultKeyedRateLimiter<String>,
     /// Changes sent to the other instances (Redis pub/sub); no-op with the in-process store.
     pub fanout: crate::session::events::Fanout,
     /// The local cache in front of a shared session store, if any.
@@ -125,12 +129,47 @@ impl Gateway {
         }
     }
 
+    /// Counts one sign-in started at an identity provider for this client address (an IPv6
+    /// address counts with its whole /64, which one subscriber usually holds); `Err` with the
+    /// wait before the next one is allowed when the address used up its quota.
+    pub fn provider_start_allowed(&self, ip: &str) -> Result<(), std::time::Duration> {
+        use governor::clock::Clock;
+        self.provider_starts
+            .check_key(&limit_key(ip))
+            .map_err(|not_until| not_until.wait_time_from(self.provider_starts.clock().now()))
+    }
+
+    /// True when this account may not sign in with a password: its structure (or one above)
+    /// turned password sign-in off and it is not a platform administrator's. Without any
+    /// identity provider configured the setting has no effect, so that nobody is locked out
+    /// (docs/identity-providers.md#password-sign-in-turned-off).
+    pub async fn password_refused(
+        &self,
+        user_id: i64,
+    ) -> Result<bool, crate::directory::DirectoryError> {
+        Ok(
+            !self.providers.all().is_empty()
+                && self.dir.password_disabled_for_user(user_id).await?,
+        )
+    }
+
+    /// [`Gateway::password_refused`] by e-mail; false for an unknown e-mail, after the same
+    /// queries.
+    pub async fn password_refused_for_email(
+        &self,
+        email: &str,
+    ) -> Result<bool, crate::directory::DirectoryError> {
+        let disabled = self.dir.password_disabled_for_email(email).await?;
+        Ok(disabled && !self.providers.all().is_empty())
+    }
+
     /// Forgets stale rate-limiting state (called periodically).
     pub fn sweep_limits(&self) {
         if let Some(c) = &self.session_cache {
             c.sweep();
         }
         self.ip_limiter.retain_recent();
+        self.provider_starts.retain_recent();
         self.oidc.sweep();
         let now = std::time::Instant::now();
         self.ip_blocked.retain(|_, until| *until > now);
@@ -138,6 +177,21 @@ impl Gateway {
 
     pub fn is_tls(&self) -> bool {
         self.config.public_url.starts_with("https://")
+    }
+}
+
+/// The key of a client address in the per-address limits that a large address space makes
+/// cheap to rotate: an IPv6 address stands for its /64; anything else for itself.
+pub fn limit_key(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        _ => ip.to_string(),
     }
 }
 
@@ -227,5 +281,19 @@ pub fn load_secret(config: &Config) -> Result<Vec<u8>, String> {
             Ok(secret)
         }
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_ipv6_address_counts_with_its_64() {
+        use super::limit_key;
+        assert_eq!(limit_key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(limit_key("2001:db8:5:6::1"), "2001:db8:5:6::/64");
+        assert_eq!(limit_key("2001:db8:5:6:ffff::9"), "2001:db8:5:6::/64");
+        assert_ne!(limit_key("2001:db8:5:7::1"), limit_key("2001:db8:5:6::1"));
+        assert_eq!(limit_key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(limit_key("not an address"), "not an address");
     }
 }

@@ -156,7 +156,8 @@ pub fn identity_provider_up(slug: &str, up: bool) {
     });
 }
 
-/// One sign-in through an identity provider, by outcome (`ok`, `refused`, `unavailable`).
+/// One sign-in through an identity provider, by outcome (`ok`, `refused`, `unavailable`, and
+/// `throttled` for a start refused by the per-address limit).
 pub fn identity_provider_login(slug: &str, result: &'static str) {
     metrics::counter!("convergences_identity_provider_logins_total", "provider" => label(slug), "result" => result)
         .increment(1);

@@ -224,6 +224,9 @@ pub struct SecuritySection {
     pub login_max_delay_seconds: u64,
     /// Login, first-visit and reset attempts allowed per client IP and minute.
     pub attempts_per_ip_per_minute: u32,
+    /// Sign-ins started at identity providers allowed per client address and minute (each one
+    /// holds a pending attempt in the session store for ten minutes).
+    pub identity_provider_starts_per_ip_per_minute: u32,
     /// Lifetime of first-visit and reset links.
     pub link_ttl_hours: u64,
     /// Référents and platform administrators must have a second factor
@@ -243,6 +246,7 @@ impl Default for SecuritySection {
             login_delay_seconds: 2,
             login_max_delay_seconds: 900,
             attempts_per_ip_per_minute: 30,
+            identity_provider_starts_per_ip_per_minute: 60,
             link_ttl_hours: 24,
             second_factor_for_administrators: true,
             second_factor_grace_days: 14,

@@ -189,6 +189,9 @@ pub struct LoginThrottle {
     pub delay: Duration,
     pub max_delay: Duration,
     pub attempts_per_ip_per_minute: u32,
+    /// Sign-ins started at identity providers per client address and minute
+    /// (docs/identity-providers.md#limits).
+    pub provider_starts_per_ip_per_minute: u32,
 }
 
 /// The daily reminders to référents (docs/product.md#directory).

@@ -242,6 +242,7 @@ ttl_seconds = 0
 secret = "short"
 login_delay_seconds = 0
 attempts_per_ip_per_minute = 0
+identity_provider_starts_per_ip_per_minute = 0
 link_ttl_hours = 0
 [mail]
 from = "not an address"
@@ -369,6 +370,7 @@ conv.toml: key `assertion.ttl_seconds`: must be between 1 and 3600
 conv.toml: key `security.secret`: must be at least 32 characters (generate one with `openssl rand -hex 32`)
 conv.toml: key `security.login_max_delay_seconds`: must be at least security.login_delay_seconds, which must be at least 1
 conv.toml: key `security.attempts_per_ip_per_minute`: must be at least 1
+conv.toml: key `security.identity_provider_starts_per_ip_per_minute`: must be at least 1
 conv.toml: key `security.link_ttl_hours`: must be between 1 and 720
 conv.toml: key `mail.from`: "not an address" is not an address such as "Convergences <no-reply@example.fr>"
 conv.toml: key `mail.smtp_security`: "ssl" is not one of "starttls", "tls", "none"

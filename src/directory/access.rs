@@ -59,6 +59,18 @@ pub fn in_subtree(path: &str, root: &str) -> bool {
     !root.is_empty() && root.ends_with('/') && path.starts_with(root)
 }
 
+/// Whether an account may sign in with a password (docs/identity-providers.md#password-sign-in-turned-off):
+/// not when its structure, or a structure above it, turned password sign-in off (`disabling`:
+/// their paths), unless it is a platform administrator's, who always keeps the password as a
+/// way in (the provider may be down, or the setting wrong, and someone must be able to fix it).
+pub fn password_sign_in_allowed(
+    account_path: &str,
+    platform_admin: bool,
+    disabling: &[String],
+) -> bool {
+    platform_admin || !disabling.iter().any(|d| in_subtree(account_path, d))
+}
+
 /// Exclusive upper bound of the subtree of `path` in byte order: "/2/5/" → "/2/50". Every
 /// descendant path starts with "/2/5/", and '0' is the byte right after '/', so the subtree is
 /// `path >= "/2/5/" AND path < "/2/50"`, one range scan on the path index.
@@ -262,6 +274,17 @@ mod tests {
             establishment_path: "/1/".into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn password_sign_in_is_turned_off_down_the_tree_but_never_for_platform_admins() {
+        let off = vec!["/2/5/".to_string()];
+        assert!(!password_sign_in_allowed("/2/5/", false, &off));
+        assert!(!password_sign_in_allowed("/2/5/7/", false, &off));
+        assert!(password_sign_in_allowed("/2/", false, &off));
+        assert!(password_sign_in_allowed("/2/50/", false, &off));
+        assert!(password_sign_in_allowed("/2/5/7/", true, &off));
+        assert!(password_sign_in_allowed("/2/5/", false, &[]));
     }
 
     #[test]

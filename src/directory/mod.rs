@@ -19,6 +19,7 @@ pub mod identity_links;
 pub mod import;
 pub mod model;
 pub mod passkeys;
+pub mod password_policy;
 pub mod photos;
 pub mod query;
 pub mod reminders;

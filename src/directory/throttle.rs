@@ -98,6 +98,7 @@ mod tests {
             delay: Duration::from_secs(2),
             max_delay: Duration::from_secs(60),
             attempts_per_ip_per_minute: 30,
+            provider_starts_per_ip_per_minute: 60,
         };
         assert_eq!(delay_after(&p, 4), 0);
         assert_eq!(delay_after(&p, 5), 2);

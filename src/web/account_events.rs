@@ -33,6 +33,8 @@ pub const BAD_CODE: &str = "bad_code";
 pub const REPLAYED_CODE: &str = "replayed_code";
 pub const UNUSABLE: &str = "unusable";
 pub const BAD_KEY: &str = "bad_key";
+/// A password typed for an account whose structure turned password sign-in off.
+pub const PASSWORD_DISABLED: &str = "password_disabled";
 
 /// The history's method code of a second-factor method.
 pub fn method_of(m: crate::second_factor::Method) -> &'static str {
@@ -65,6 +67,7 @@ pub fn reason_label(reason: &str) -> &'static str {
         REPLAYED_CODE => "code déjà utilisé",
         BAD_KEY => "clé de sécurité non reconnue",
         UNUSABLE => "compte verrouillé ou hors de sa période de validité",
+        PASSWORD_DISABLED => "connexion par mot de passe désactivée pour votre structure",
         _ => "refusée",
     }
 }

@@ -124,6 +124,21 @@ pub async fn start(
         };
         return Ok(Redirect::to(to).into_response());
     }
+    // Each start stores a pending attempt: bounded per client address
+    // (docs/identity-providers.md#limits).
+    if let Err(wait) = ctx.gw.provider_start_allowed(&ctx.ip) {
+        crate::telemetry::identity_provider_login(&slug, "throttled");
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let secs = secs.max(1);
+        let msg = format!(
+            "Trop de demandes de connexion depuis votre connexion. Patientez {} avant de réessayer.",
+            super::french::duration(secs as i64)
+        );
+        let mut res = refuse(ctx, StatusCode::TOO_MANY_REQUESTS, msg)?;
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return Ok(res);
+    }
     let meta = match p.metadata().await {
         Ok(m) => m,
         Err(e) => {
@@ -260,7 +275,7 @@ pub async fn callback(
             return refuse(ctx, status, msg);
         }
     };
-    let user_id = match account_for(&gw, &p, &ext).await? {
+    let user_id = match account_for(&gw, &p, &ext, &ctx.ip).await? {
         Ok(id) => id,
         Err(refusal) => {
             crate::telemetry::identity_provider_login(&slug, "refused");
@@ -304,6 +319,7 @@ async fn account_for(
     gw: &crate::state::Gateway,
     p: &Provider,
     ext: &ExternalIdentity,
+    ip: &str,
 ) -> WebResult<Result<i64, Refusal>> {
     let c = &p.config;
     if let Some(id) = gw.dir.linked_user(&c.issuer, &ext.sub).await? {
@@ -382,6 +398,9 @@ async fn account_for(
             })
         })
         .await?;
+    if !created {
+        super::broker_mail::linked(gw, user_id, &c.name, ip).await?;
+    }
     Ok(Ok(user_id))
 }
 

@@ -160,6 +160,11 @@ pub async fn submit(ctx: PortalRequest, Form(f): Form<LoginForm>) -> WebResult<R
     let hash = record.as_ref().and_then(|r| r.password_hash.clone());
     // Always one argon2 verification, so timing does not tell whether the account exists.
     let password_ok = crate::auth::password::verify(f.password, hash).await;
+    // An account whose structure turned password sign-in off is answered exactly as a wrong
+    // password, even when the password is right: the answer must tell an outsider neither which
+    // accounts exist nor which passwords are right (docs/identity-providers.md#password-sign-in-turned-off).
+    let refused_by_structure = gw.password_refused_for_email(&email).await?;
+    let password_ok = password_ok && !refused_by_structure;
     let identity = match (&record, password_ok) {
         (Some(r), true) => gw.identities.get(&gw.dir, r.user_id).await?,
         _ => None,
@@ -176,6 +181,8 @@ pub async fn submit(ctx: PortalRequest, Form(f): Form<LoginForm>) -> WebResult<R
         if let Some(r) = &record {
             let reason = if password_ok {
                 account_events::UNUSABLE
+            } else if refused_by_structure {
+                account_events::PASSWORD_DISABLED
             } else {
                 account_events::BAD_PASSWORD
             };
@@ -188,6 +195,8 @@ pub async fn submit(ctx: PortalRequest, Form(f): Form<LoginForm>) -> WebResult<R
                 client_ip: &ctx.ip,
                 details: if password_ok {
                     "account not usable"
+                } else if refused_by_structure {
+                    "password sign-in turned off for the account's structure"
                 } else {
                     "bad credentials"
                 },
@@ -195,15 +204,16 @@ pub async fn submit(ctx: PortalRequest, Form(f): Form<LoginForm>) -> WebResult<R
             })
             .await?;
         let message = if password_ok {
-            "Votre compte est verrouillé ou hors de sa période de validité. Contactez votre référent administrateur."
+            "Votre compte est verrouillé ou hors de sa période de validité. Contactez votre référent administrateur.".to_string()
         } else {
-            "Adresse e-mail ou mot de passe incorrect."
+            let hint = super::password_policy::login_hint(&gw).await?;
+            format!("Adresse e-mail ou mot de passe incorrect.{hint}")
         };
         return login_page(
             ctx,
             StatusCode::UNAUTHORIZED,
             email,
-            Some(message.into()),
+            Some(message),
             None,
             return_to,
         );

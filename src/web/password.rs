@@ -57,6 +57,19 @@ fn invalid_link(ctx: &PortalRequest) -> WebResult<Response> {
     Ok((StatusCode::GONE, Html(page.render()?)).into_response())
 }
 
+/// A link to an account whose structure turned password sign-in off (sent before the change,
+/// or by the command line): it sets no password and signs nobody in; the token stays unused.
+fn password_turned_off(ctx: &PortalRequest) -> WebResult<Response> {
+    let page = MessagePage {
+        l: ctx.layout("Connexion par mot de passe désactivée"),
+        heading: "Ce lien ne peut pas servir".into(),
+        message: super::password_policy::refused(&ctx.gw),
+        link_url: "/login".into(),
+        link_label: "Aller à la page de connexion".into(),
+    };
+    Ok((StatusCode::FORBIDDEN, Html(page.render()?)).into_response())
+}
+
 fn heading(p: Purpose) -> String {
     match p {
         Purpose::FirstVisit => "Créer mon mot de passe".into(),
@@ -68,6 +81,9 @@ pub async fn form(mut ctx: PortalRequest, Path(token): Path<String>) -> WebResul
     let Some((uid, purpose)) = token_user(&ctx, &token).await? else {
         return invalid_link(&ctx);
     };
+    if ctx.gw.password_refused(uid).await? {
+        return password_turned_off(&ctx);
+    }
     let ident = ctx.gw.dir.identity(uid).await?.ok_or(WebError::NotFound)?;
     let mut headers = HeaderMap::new();
     ctx.ensure_csrf_cookie(&mut headers);
@@ -89,6 +105,9 @@ pub async fn submit(
     let Some((uid, purpose)) = token_user(&ctx, &token).await? else {
         return invalid_link(&ctx);
     };
+    if ctx.gw.password_refused(uid).await? {
+        return password_turned_off(&ctx);
+    }
     let gw = ctx.gw.clone();
     let ident = gw.dir.identity(uid).await?.ok_or(WebError::NotFound)?;
     let mut errors = Vec::new();

@@ -232,7 +232,7 @@ pub async fn submit(ctx: PortalRequest, Form(f): Form<ConfirmForm>) -> WebResult
     } else {
         match check_password(&ctx, &id, &f.password).await? {
             Ok(()) => previous.confirmed(now, None, false),
-            Err((status, msg)) => return page(&ctx, &q, status, Some(msg.into())).await,
+            Err((status, msg)) => return page(&ctx, &q, status, Some(msg)).await,
         }
     };
     gw.sessions.reassure(&user.live.key, assurance).await?;
@@ -292,16 +292,28 @@ async fn check_password(
     ctx: &PortalRequest,
     id: &crate::directory::model::Identity,
     password: &str,
-) -> WebResult<Result<(), (StatusCode, &'static str)>> {
+) -> WebResult<Result<(), (StatusCode, String)>> {
     let gw = &ctx.gw;
+    // A structure that turned password sign-in off: the password confirms nothing; signing in
+    // again at the provider gives a fresh authentication.
+    if gw.password_refused(id.user_id).await? {
+        let msg = format!(
+            "{} Déconnectez-vous, puis reconnectez-vous de cette façon.",
+            super::password_policy::refused(gw)
+        );
+        return Ok(Err((StatusCode::FORBIDDEN, msg)));
+    }
     if gw.ip_blocked(&ctx.ip) || gw.dir.login_wait(&id.email).await? > 0 {
         return Ok(Err((
             StatusCode::TOO_MANY_REQUESTS,
-            "Trop de tentatives infructueuses. Patientez avant de réessayer.",
+            "Trop de tentatives infructueuses. Patientez avant de réessayer.".into(),
         )));
     }
     if password.len() > 1024 {
-        return Ok(Err((StatusCode::UNAUTHORIZED, "Mot de passe incorrect.")));
+        return Ok(Err((
+            StatusCode::UNAUTHORIZED,
+            "Mot de passe incorrect.".into(),
+        )));
     }
     let hash = gw
         .dir
@@ -322,5 +334,8 @@ async fn check_password(
             ..AuditEvent::of(AuditAction::LoginFailed)
         })
         .await?;
-    Ok(Err((StatusCode::UNAUTHORIZED, "Mot de passe incorrect.")))
+    Ok(Err((
+        StatusCode::UNAUTHORIZED,
+        "Mot de passe incorrect.".into(),
+    )))
 }

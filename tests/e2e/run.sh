@@ -9,7 +9,11 @@
 # Environment:    CARGO_TARGET_DIR (default: target/ at the repo root), E2E_BIN (use this binary,
 #                 no build), E2E_PROFILE=release (build --release), E2E_CHROMIUM (default
 #                 /usr/bin/chromium).
-# A whole run then runs the OpenID Connect interoperability test (openid-client).
+# A whole run, or one that includes the identity-provider scenario, then runs the integration
+# test against the real identity provider (oidc-provider) on SQLite, and again on PostgreSQL +
+# Redis when they answer (E2E_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test, a
+# fresh schema per gateway; E2E_REDIS_URL, default redis://127.0.0.1:6379). A whole run then
+# runs the OpenID Connect interoperability test (openid-client).
 # The last line printed is "N passed, M failed"; the exit status is non-zero on any failure, and
 # the screenshots and HTML of the failing steps plus the gateway log are kept in the printed
 # folder under tests/e2e/artifacts/.
@@ -25,7 +29,7 @@ FILES=()
 for arg in "$@"; do
   case "$arg" in
     --screenshots) SCREENSHOTS="$REPO/docs/screenshots" ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     /*) FILES+=("$arg") ;;
     *) FILES+=("$CALLER_PWD/$arg") ;;
   esac
@@ -237,6 +241,40 @@ if [ "$NODE_STATUS" -ne 0 ] && [ "$FAILED" -eq 0 ]; then FAILED=1; fi
 RESULT_LINE="$PASSED passed, $FAILED failed"
 if [ "$FAILED" -ne 0 ] || [ "$PASSED" -eq 0 ]; then
   exit 1
+fi
+
+# --- interoperability with a real identity provider (oidc-provider, tests/e2e/idp, configured
+# like ProConnect), driven by tests/it/identity_providers_interop.rs through a test gateway: on
+# SQLite and in-process sessions, then on PostgreSQL and Redis when both answer.
+IDP_SCENARIO=""
+for f in "${FILES[@]}"; do
+  case "$f" in *12-identity-provider*) IDP_SCENARIO=1 ;; esac
+done
+reachable() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+idp_interop() {
+  (cd "$REPO" && CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}" CONVERGENCES_INTEROP=1 \
+     "$@" cargo test --quiet --test it identity_providers_interop::)
+}
+if [ -n "$ALL" ] || [ -n "$IDP_SCENARIO" ]; then
+  log "identity-provider interoperability (oidc-provider): SQLite, in-process sessions"
+  if ! idp_interop env -u TEST_DATABASE_URL -u TEST_REDIS_URL; then
+    RESULT_LINE="$PASSED passed, 1 failed (identity provider, SQLite)"
+    exit 1
+  fi
+  PASSED=$((PASSED + 1))
+  DB_URL="${E2E_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+  REDIS="${E2E_REDIS_URL:-redis://127.0.0.1:6379}"
+  if reachable 127.0.0.1 5432 && reachable 127.0.0.1 6379; then
+    log "identity-provider interoperability (oidc-provider): PostgreSQL + Redis"
+    if ! idp_interop env TEST_DATABASE_URL="$DB_URL" TEST_REDIS_URL="$REDIS"; then
+      RESULT_LINE="$PASSED passed, 1 failed (identity provider, PostgreSQL + Redis)"
+      exit 1
+    fi
+    PASSED=$((PASSED + 1))
+  else
+    log "PostgreSQL (127.0.0.1:5432) or Redis (127.0.0.1:6379) not answering: identity-provider interoperability not run on them"
+  fi
+  RESULT_LINE="$PASSED passed, 0 failed"
 fi
 
 # --- interoperability: a relying-party library nobody here wrote (openid-client, npm) signs in

@@ -495,7 +495,7 @@ pub fn csrf_of(html: &str) -> String {
     html[start..end].to_string()
 }
 
-fn absolute(base: &str, location: &str) -> String {
+pub fn absolute(base: &str, location: &str) -> String {
     let u = reqwest::Url::parse(base).expect("base url");
     u.join(location).expect("join").to_string()
 }
@@ -635,6 +635,31 @@ impl Browser<'_> {
             .map(|l| l.to_str().unwrap_or("").to_string())
             .unwrap_or_default();
         (status, loc)
+    }
+
+    /// Logs in through the form and returns the status and the page's error message (empty
+    /// when there is none).
+    pub fn login_message(&self, email: &str, password: &str) -> (u16, String) {
+        let (page, _) = self.visit(&self.t.url("auth.test", "/login"));
+        let csrf = csrf_of(&page.text().expect("login page"));
+        let r = self
+            .client
+            .post(self.t.url("auth.test", "/login"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", email),
+                ("password", password),
+            ])
+            .send()
+            .expect("login post");
+        let status = r.status().as_u16();
+        let html = r.text().unwrap_or_default().replace("&#39;", "'");
+        let message = html
+            .split_once("id=\"login-error\">")
+            .and_then(|(_, rest)| rest.split_once("</div>"))
+            .map(|(m, _)| m.replace("<p>", "").replace("</p>", "").trim().to_string())
+            .unwrap_or_default();
+        (status, message)
     }
 
     pub fn logout(&self) {

@@ -11,6 +11,8 @@ mod gateway;
 mod guides;
 mod harness;
 mod identity_providers;
+mod identity_providers_interop;
+mod identity_providers_policy;
 mod lifecycle;
 mod malformed;
 mod oidc_provider;

@@ -32,6 +32,12 @@ pub(super) fn check(s: &SecuritySection, p: &mut Problems) -> Security {
     if s.attempts_per_ip_per_minute == 0 {
         p.add("security.attempts_per_ip_per_minute", "must be at least 1");
     }
+    if s.identity_provider_starts_per_ip_per_minute == 0 {
+        p.add(
+            "security.identity_provider_starts_per_ip_per_minute",
+            "must be at least 1",
+        );
+    }
     if !(1..=24 * 30).contains(&s.link_ttl_hours) {
         p.add("security.link_ttl_hours", "must be between 1 and 720");
     }
@@ -51,6 +57,7 @@ pub(super) fn check(s: &SecuritySection, p: &mut Problems) -> Security {
             delay: Duration::from_secs(s.login_delay_seconds),
             max_delay: Duration::from_secs(s.login_max_delay_seconds),
             attempts_per_ip_per_minute: s.attempts_per_ip_per_minute,
+            provider_starts_per_ip_per_minute: s.identity_provider_starts_per_ip_per_minute,
         },
         // Saturating: an out-of-range value was reported above and is never used.
         link_ttl: Duration::from_secs(s.link_ttl_hours.saturating_mul(3600)),

@@ -2,26 +2,32 @@
 // certified oidc-provider, configured like ProConnect rather than with its defaults: the
 // ProConnect scopes and claims (given_name, usual_name, uid, siret), acr values eidas1-3,
 // client_secret_post, ID token and userinfo signed with RS256 (userinfo as a JWT), PKCE
-// required, RP-initiated logout. One account: the demo's agent.
+// required, RP-initiated logout. One account by default: the demo's agent.
 //
-//   IDP_PORT=... IDP_REDIRECT_URI=... IDP_POST_LOGOUT_URI=... node server.mjs
+//   IDP_PORT=... IDP_REDIRECT_URI=... IDP_POST_LOGOUT_URI=... [IDP_ACCOUNTS_FILE=...] node server.mjs
 //
+// IDP_REDIRECT_URI may list several URIs separated by spaces (several providers of one
+// gateway). IDP_ACCOUNTS_FILE, a JSON object `sub` → claims, replaces the accounts and is read
+// again at each use, so a test can change an account (its e-mail) between two sign-ins; an
+// account's `acr` (default "eidas1"; null: none) is the level its sign-in reports, and
+// `email_verified`, when present, is released with the `email` scope.
 // Prints "idp ready <issuer>" once listening.
 
 import http from 'node:http';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.IDP_PORT);
 const issuer = `http://127.0.0.1:${port}`;
-const redirectUri = process.env.IDP_REDIRECT_URI;
+const redirectUris = (process.env.IDP_REDIRECT_URI || '').split(' ').filter(Boolean);
 const postLogoutUri = process.env.IDP_POST_LOGOUT_URI;
-if (!port || !redirectUri || !postLogoutUri) {
+if (!port || !redirectUris.length || !postLogoutUri) {
   console.error('IDP_PORT, IDP_REDIRECT_URI and IDP_POST_LOGOUT_URI are required');
   process.exit(2);
 }
 
-const ACCOUNTS = {
+const DEFAULT_ACCOUNTS = {
   'pc-agnes-0001': {
     sub: 'pc-agnes-0001',
     email: 'agent@mairie-exemple.fr',
@@ -30,6 +36,17 @@ const ACCOUNTS = {
     uid: 'agnes-0001',
     siret: '21750001600019',
   },
+};
+
+const accounts = () =>
+  process.env.IDP_ACCOUNTS_FILE
+    ? JSON.parse(fs.readFileSync(process.env.IDP_ACCOUNTS_FILE, 'utf8'))
+    : DEFAULT_ACCOUNTS;
+
+// The claims of an account, without the test's own settings.
+const claimsOf = (sub) => {
+  const { acr, ...claims } = accounts()[sub];
+  return { ...claims, sub };
 };
 
 const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -42,7 +59,7 @@ const provider = new Provider(issuer, {
     {
       client_id: 'convergences-demo',
       client_secret: 'demo-secret-not-for-production',
-      redirect_uris: [redirectUri],
+      redirect_uris: redirectUris,
       post_logout_redirect_uris: [postLogoutUri],
       response_types: ['code'],
       grant_types: ['authorization_code'],
@@ -55,7 +72,7 @@ const provider = new Provider(issuer, {
   scopes: SCOPES,
   claims: {
     openid: ['sub'],
-    email: ['email'],
+    email: ['email', 'email_verified'],
     given_name: ['given_name'],
     usual_name: ['usual_name'],
     uid: ['uid'],
@@ -70,7 +87,7 @@ const provider = new Provider(issuer, {
   },
   cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
   findAccount: async (ctx, id) =>
-    ACCOUNTS[id] && { accountId: id, claims: async () => ACCOUNTS[id] },
+    accounts()[id] && { accountId: id, claims: async () => claimsOf(id) },
   // A first-party client: the grant covers what the client asks, no consent screen.
   loadExistingGrant: async (ctx) => {
     const { Grant } = ctx.oidc.provider;
@@ -88,8 +105,18 @@ const page = (uid) => `<!doctype html>
 <html lang="fr"><head><meta charset="utf-8"><title>Fournisseur d'identité de test</title></head>
 <body><main><h1>Fournisseur d'identité de test</h1>
 <form method="post" action="/interaction/${uid}/login">
-<button type="submit" name="account" value="pc-agnes-0001">Continuer en tant qu'Agnès Agent</button>
+${Object.entries(accounts())
+  .map(([sub, a]) => `<button type="submit" name="account" value="${sub}">Continuer en tant qu'${a.given_name} ${a.usual_name}</button>`)
+  .join('\n')}
 </form></main></body></html>`;
+
+const body = (req) =>
+  new Promise((resolve, reject) => {
+    let data = '';
+    req.on('data', (c) => { data += c; });
+    req.on('end', () => resolve(new URLSearchParams(data)));
+    req.on('error', reject);
+  });
 
 const server = http.createServer(async (req, res) => {
   const m = req.url.match(/^\/interaction\/([\w-]+)(\/login)?$/);
@@ -101,12 +128,13 @@ const server = http.createServer(async (req, res) => {
       return res.end(page(details.uid));
     }
     if (req.method === 'POST' && m[2]) {
-      return provider.interactionFinished(
-        req,
-        res,
-        { login: { accountId: 'pc-agnes-0001', acr: 'eidas1', amr: ['pwd'] } },
-        { mergeWithLastSubmission: false },
-      );
+      const accountId = (await body(req)).get('account') || 'pc-agnes-0001';
+      const account = accounts()[accountId];
+      if (!account) return res.writeHead(400).end('unknown account');
+      const login = { accountId, amr: ['pwd'] };
+      const acr = account.acr === undefined ? 'eidas1' : account.acr;
+      if (acr !== null) login.acr = acr;
+      return provider.interactionFinished(req, res, { login }, { mergeWithLastSubmission: false });
     }
     res.writeHead(405).end();
   } catch (e) {

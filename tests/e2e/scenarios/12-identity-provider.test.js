@@ -39,3 +39,43 @@ L.scenario('fournisseur d\'identité : connexion sans mot de passe, déconnexion
   await page.goto(L.portal('/'));
   await L.expectLoginForm(page);
 });
+
+// A structure turns password sign-in off (docs/identity-providers.md#password-sign-in-turned-off):
+// the platform administrator ticks the box on the CCAS's form (the demo's third structure), the
+// CCAS agent's right password then gets the generic answer naming the provider's button, and the
+// box is unticked again for the scenarios that follow.
+L.scenario('structure : connexion par mot de passe désactivée au profit du fournisseur', async (s) => {
+  const page = await s.context.newPage();
+  const setBox = async (checked) => {
+    await page.goto(L.portal('/aia/structures/3/editer'));
+    await page.getByRole('heading', { level: 1, name: 'Éditer la structure' }).waitFor();
+    assert.equal(await page.getByLabel('Nom de la structure').inputValue(), 'ccas');
+    const box = page.getByLabel('Désactiver la connexion par mot de passe pour les comptes de cette structure');
+    await box.setChecked(checked);
+    return box;
+  };
+
+  s.step("l'administrateur coche la case sur la fiche de la structure");
+  await L.login(page, L.ACCOUNTS.admin);
+  await setBox(true);
+  await s.a11y(page, 'structure (mot de passe désactivé)');
+  await page.getByRole('button', { name: 'Enregistrer' }).click();
+  await page.waitForURL((u) => u.pathname === '/aia/structures');
+  await L.logout(s, page);
+
+  s.step("le bon mot de passe de l'agent du CCAS reçoit la réponse générique, qui nomme le bouton");
+  await page.goto(L.portal('/login'));
+  await L.fillLogin(page, L.ACCOUNTS.ccas, L.PASSWORD);
+  const alert = page.locator('#login-error');
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /Adresse e-mail ou mot de passe incorrect\. .*« S'identifier avec le fournisseur de test »/);
+  await s.a11y(page, 'connexion refusée (mot de passe désactivé)');
+
+  s.step('la case est décochée : le mot de passe fonctionne à nouveau');
+  await L.login(page, L.ACCOUNTS.admin);
+  await setBox(false);
+  await page.getByRole('button', { name: 'Enregistrer' }).click();
+  await page.waitForURL((u) => u.pathname === '/aia/structures');
+  await L.logout(s, page);
+  await L.login(page, L.ACCOUNTS.ccas);
+});

@@ -32,6 +32,11 @@ pub async fn edit_form(FrPath(id): FrPath<i64>, who: SignedIn) -> WebResult<Resp
             .structure_requires_second_factor(id)
             .await?
             .then(|| "1".to_string()),
+        password_sign_in_disabled: who
+            .dir()
+            .structure_disables_password(id)
+            .await?
+            .then(|| "1".to_string()),
     };
     show_form(&who, Some(id), f, FormErrors::default()).await
 }
@@ -98,6 +103,21 @@ pub async fn update(
                 "vérification en deux étapes exigée"
             } else {
                 "vérification en deux étapes non exigée"
+            }
+            .to_string(),
+        );
+    }
+    // Without a provider the checkbox is not shown: the setting stays as it is.
+    let turned_off = crate::web::aia::form::checked(&f.password_sign_in_disabled);
+    if !who.gw().providers.all().is_empty()
+        && turned_off != dir.structure_disables_password(id).await?
+    {
+        dir.set_structure_disables_password(id, turned_off).await?;
+        details.push(
+            if turned_off {
+                "connexion par mot de passe désactivée"
+            } else {
+                "connexion par mot de passe réactivée"
             }
             .to_string(),
         );

@@ -35,6 +35,10 @@ pub struct StructureForm {
     /// The checkbox "Exiger la vérification en deux étapes" (edition only).
     #[serde(default)]
     pub second_factor_required: Option<String>,
+    /// The checkbox "Désactiver la connexion par mot de passe" (edition only, and only while an
+    /// identity provider is configured).
+    #[serde(default)]
+    pub password_sign_in_disabled: Option<String>,
 }
 
 #[derive(Template)]
@@ -52,6 +56,9 @@ pub struct StructureFormPage {
     pub parent_label: String,
     /// The parent's name, for people.
     pub parent_name: String,
+    /// The providers' buttons as the login page names them; empty without any provider, and
+    /// then the password setting is not offered.
+    pub provider_buttons: String,
 }
 
 impl CsrfProtected for StructureForm {
@@ -111,6 +118,7 @@ pub(super) async fn show_form(
         admin: v.platform_admin,
         parent_label,
         parent_name,
+        provider_buttons: crate::web::password_policy::buttons(who.gw()),
     };
     form_page::render(&page)
 }

@@ -17,6 +17,12 @@ pub async fn reset_password(
     Action(who, _): Action<CsrfOnly>,
 ) -> WebResult<Response> {
     let u = managed_user(&who, id).await?;
+    if who.gw().password_refused(id).await? {
+        let f = UserForm::from_record(&u);
+        let message = crate::web::password_policy::refused(who.gw());
+        let errors = FormErrors::message(format!("{message} Aucun lien n'a été envoyé."));
+        return show_form(&who, Some(id), f, errors, "").await;
+    }
     match crate::lifecycle::send_password_link(
         who.gw(),
         id,

@@ -1,0 +1,92 @@
+//! Structures that turn off password sign-in for their accounts, which must then sign in
+//! through an identity provider (docs/identity-providers.md#password-sign-in-turned-off). The
+//! setting is inherited down the tree; the rule itself is `access::password_sign_in_allowed`.
+
+use super::users::normalize_email;
+use super::{now, DResult, Directory};
+use sqlx::Row;
+
+impl Directory {
+    /// Whether the structure itself (not its parents) turned password sign-in off.
+    pub async fn structure_disables_password(&self, structure_id: i64) -> DResult<bool> {
+        let v: Option<i64> =
+            sqlx::query("SELECT password_sign_in_disabled FROM structures WHERE id = $1")
+                .bind(structure_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        Ok(v == Some(1))
+    }
+
+    pub async fn set_structure_disables_password(
+        &self,
+        structure_id: i64,
+        disabled: bool,
+    ) -> DResult<()> {
+        sqlx::query(
+            "UPDATE structures SET password_sign_in_disabled = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(i64::from(disabled))
+        .bind(now())
+        .bind(structure_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Paths of the structures that turned password sign-in off.
+    pub async fn structures_disabling_password(&self) -> DResult<Vec<String>> {
+        let rows = sqlx::query("SELECT path FROM structures WHERE password_sign_in_disabled = 1")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// True when the account with this e-mail exists and may not sign in with a password. The
+    /// same queries run whether the account exists or not (the login step's timing must not
+    /// tell).
+    pub async fn password_disabled_for_email(&self, email: &str) -> DResult<bool> {
+        let row = sqlx::query(
+            "SELECT s.path, u.platform_admin FROM users u JOIN structures s ON s.id = u.structure_id \
+             WHERE u.email = $1",
+        )
+        .bind(normalize_email(email))
+        .fetch_optional(&self.pool)
+        .await?;
+        let disabling = self.structures_disabling_password().await?;
+        Ok(match row {
+            Some(r) => {
+                let path: String = r.try_get(0)?;
+                let admin: i64 = r.try_get(1)?;
+                !super::access::password_sign_in_allowed(&path, admin == 1, &disabling)
+            }
+            None => false,
+        })
+    }
+
+    /// True when the account may not sign in with a password.
+    pub async fn password_disabled_for_user(&self, user_id: i64) -> DResult<bool> {
+        let row = sqlx::query(
+            "SELECT s.path, u.platform_admin FROM users u JOIN structures s ON s.id = u.structure_id \
+             WHERE u.id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else {
+            return Ok(false);
+        };
+        let path: String = r.try_get(0)?;
+        let admin: i64 = r.try_get(1)?;
+        let disabling = self.structures_disabling_password().await?;
+        Ok(!super::access::password_sign_in_allowed(
+            &path,
+            admin == 1,
+            &disabling,
+        ))
+    }
+}

@@ -346,7 +346,7 @@ fn interop_with_oidc_provider() {
     let outsider = t
         .block_on(
             t.gw.dir
-                .create_user(convergences::directory::users::NewUser {
+                .provision_user(convergences::directory::users::NewUser {
                     email: "agent@gmail.example",
                     first_name: "Oscar",
                     last_name: "Dehors",

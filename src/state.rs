@@ -63,7 +63,9 @@ impl Gateway {
     }
 
     /// Back-channel logout of the OpenID Connect clients this user may no longer use (role
-    /// removed): in the background, only when some client asked for logout tokens.
+    /// removed): in the background, only when some client asked for logout tokens. Callers are
+    /// request handlers, on the control runtime; elsewhere (a test's thread) nothing is sent,
+    /// and the tokens are refused at their next use all the same.
     fn oidc_access_changed(&self, user_id: i64) {
         let routes = self.routes();
         if !routes.apps.iter().any(crate::oidc::backchannel::notified) {

@@ -28,12 +28,13 @@ pub fn config(
     nc_port: u16,
     rp_port: u16,
 ) -> Result<Config, crate::config::ConfigError> {
-    let rp_hash = crate::auth::password::hash_blocking(relying_party::CLIENT_SECRET).map_err(
-        |e| crate::config::ConfigError::Syntax {
-            file: "(demo configuration)".into(),
-            message: format!("cannot hash the relying party's secret: {e}"),
-        },
-    )?;
+    let rp_hash =
+        crate::auth::password::hash_blocking(relying_party::CLIENT_SECRET).map_err(|e| {
+            crate::config::ConfigError::Syntax {
+                file: "(demo configuration)".into(),
+                message: format!("cannot hash the relying party's secret: {e}"),
+            }
+        })?;
     let rp_entry = relying_party::app_entry(
         &format!("http://{}:{rp_port}", relying_party::HOST),
         &rp_hash,

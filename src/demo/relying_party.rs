@@ -294,7 +294,8 @@ async fn callback(
     Query(q): Query<CallbackQuery>,
 ) -> Response {
     // The sign-in this browser started, used once whatever happens next.
-    let Some((_, pending)) = cookie_of(&headers, PENDING_COOKIE).and_then(|k| rp.pending.remove(&k))
+    let Some((_, pending)) =
+        cookie_of(&headers, PENDING_COOKIE).and_then(|k| rp.pending.remove(&k))
     else {
         return error_page(
             &rp,

@@ -39,7 +39,14 @@ mod tests {
         assert_eq!(minimum(Some("eidas3 eidas2")), Some(2), "unknown ignored");
         assert_eq!(minimum(Some("eidas3")), None);
         // Only exact values count: no case folding, no prefix, no padding tricks.
-        for odd in ["EIDAS2", "eidas2x", " eidas2x", "eidas", "eidas2\t", "urn:eidas2"] {
+        for odd in [
+            "EIDAS2",
+            "eidas2x",
+            " eidas2x",
+            "eidas",
+            "eidas2\t",
+            "urn:eidas2",
+        ] {
             assert_eq!(minimum(Some(odd)), None, "{odd:?}");
         }
         assert_eq!(level(ACR_SECOND_FACTOR), Some(2));

@@ -152,7 +152,13 @@ pub async fn clients_ended(
             }
         }
     }
-    send(notices(&keys, issuer, routes, &ended, crate::directory::now()));
+    send(notices(
+        &keys,
+        issuer,
+        routes,
+        &ended,
+        crate::directory::now(),
+    ));
 }
 
 /// A directory change touched this user: the clients the account may no longer use (role

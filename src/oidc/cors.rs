@@ -79,8 +79,20 @@ mod tests {
     #[test]
     fn only_registered_origins_read_and_only_public_clients_get_tokens() {
         let t = table();
-        let spa = t.app_by_client_id("spa-client").unwrap().cfg.oidc.clone().unwrap();
-        let srv = t.app_by_client_id("srv-client").unwrap().cfg.oidc.clone().unwrap();
+        let spa = t
+            .app_by_client_id("spa-client")
+            .unwrap()
+            .cfg
+            .oidc
+            .clone()
+            .unwrap();
+        let srv = t
+            .app_by_client_id("srv-client")
+            .unwrap()
+            .cfg
+            .oidc
+            .clone()
+            .unwrap();
         for o in ["https://spa.example.fr", "http://localhost:3000"] {
             assert!(allowed(&t, o, Readers::AnyClient), "{o}");
             assert!(allowed(&t, o, Readers::PublicClients), "{o}");
@@ -88,8 +100,16 @@ mod tests {
             assert!(!allowed(&t, o, Readers::Client(&srv)), "{o}");
         }
         assert!(allowed(&t, "https://srv.example.fr", Readers::AnyClient));
-        assert!(!allowed(&t, "https://srv.example.fr", Readers::PublicClients));
-        assert!(!allowed(&t, "https://srv.example.fr", Readers::Client(&srv)));
+        assert!(!allowed(
+            &t,
+            "https://srv.example.fr",
+            Readers::PublicClients
+        ));
+        assert!(!allowed(
+            &t,
+            "https://srv.example.fr",
+            Readers::Client(&srv)
+        ));
         for bad in [
             "https://evil.example.fr",
             "https://spa.example.fr.evil.fr",

@@ -290,10 +290,8 @@ mod tests {
             sub: "u".into(),
         };
         // Written concurrently, as two instances would: neither entry is lost.
-        let (a, b) = tokio::join!(
-            g.remember_client(&cs("s1", "a"), ttl),
-            g.remember_client(&cs("s1", "b"), ttl)
-        );
+        let (s1a, s1b) = (cs("s1", "a"), cs("s1", "b"));
+        let (a, b) = tokio::join!(g.remember_client(&s1a, ttl), g.remember_client(&s1b, ttl));
         a.unwrap();
         b.unwrap();
         g.remember_client(&cs("s1", "a"), ttl).await.unwrap();

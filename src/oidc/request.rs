@@ -458,13 +458,20 @@ mod tests {
         let m = validate(&params(&[("max_age", "60")]), Some(&c)).unwrap();
         assert!(!m.needs_login(1000, 1060));
         assert!(m.needs_login(1000, 1061));
-        let a = validate(&params(&[("acr_values", "eidas2"), ("max_age", "60")]), Some(&c)).unwrap();
+        let a = validate(
+            &params(&[("acr_values", "eidas2"), ("max_age", "60")]),
+            Some(&c),
+        )
+        .unwrap();
         assert!(a.needs_second_factor(false));
         let back = a.return_path(Some(1000));
         let again: HashMap<String, String> =
             super::super::params::parse(back.split_once('?').unwrap().1.as_bytes()).unwrap();
         let a2 = validate(&again, Some(&c)).unwrap();
-        assert!(a2.needs_second_factor(false), "kept across the sign-in: {back}");
+        assert!(
+            a2.needs_second_factor(false),
+            "kept across the sign-in: {back}"
+        );
         assert_eq!(a2.max_age, Some(60));
         let weak = validate(&params(&[("acr_values", "eidas1 eidas2")]), Some(&c)).unwrap();
         assert!(!weak.needs_second_factor(false));

@@ -130,7 +130,8 @@ fn acr_values_ask_for_the_second_factor_and_the_id_token_tells_the_truth() {
     assert_eq!(r.status(), 302);
     let loc = location(&r);
     assert!(
-        loc.starts_with("/login/confirmer?return_to=%2Foidc%2Fauthorize") && loc.ends_with("&mfa=1"),
+        loc.starts_with("/login/confirmer?return_to=%2Foidc%2Fauthorize")
+            && loc.ends_with("&mfa=1"),
         "{loc}"
     );
     // A wrong code changes nothing.
@@ -172,7 +173,10 @@ fn a_forged_request_never_raises_the_level() {
     let b = signed_in(&t);
     for extra in [
         vec![("acr", "eidas2")],
-        vec![("claims", r#"{"id_token":{"acr":{"essential":true,"value":"eidas2"}}}"#)],
+        vec![(
+            "claims",
+            r#"{"id_token":{"acr":{"essential":true,"value":"eidas2"}}}"#,
+        )],
         vec![("amr", "mfa"), ("fresh_after", "0")],
     ] {
         let (c, v) = code(&b, &extra);
@@ -222,7 +226,10 @@ fn require_mfa_applies_to_openid_connect_and_accounts_without_factor_enrol_first
         html.contains("Activer la vérification en deux étapes"),
         "{html}"
     );
-    assert!(!html.contains("name=\"password\""), "a password is not enough");
+    assert!(
+        !html.contains("name=\"password\""),
+        "a password is not enough"
+    );
     let mut none = vault.to_vec();
     none.push(("prompt", "none"));
     let r = authorize(&b, &none);

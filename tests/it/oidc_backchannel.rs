@@ -4,8 +4,8 @@
 
 use crate::harness::{redis_url, Options, TestGateway, PASSWORD};
 use crate::oidc_provider::{
-    answer, apps, authorize, check_logout_token, code, grant, hash, receiver, redeem,
-    signed_in, start, token, userinfo, verify, wait_for, AGENT,
+    answer, apps, authorize, check_logout_token, code, grant, hash, receiver, redeem, signed_in,
+    start, token, userinfo, verify, wait_for, AGENT,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -22,14 +22,19 @@ fn id_claims(t: &TestGateway, tok: &Value, aud: &str) -> Value {
     .unwrap()
 }
 
+/// What the directory screens call after a change to an account, from a request handler (on
+/// the gateway's runtime).
+fn user_changed(t: &TestGateway, id: i64) {
+    t.block_on(async { t.gw.user_changed(id) });
+}
+
 fn unassign(t: &TestGateway, app: &str) {
     let id = t.user_id(AGENT);
     let n = t
         .block_on(t.gw.dir.unassign_role(id, app, "utilisateur"))
         .unwrap();
     assert_eq!(n, 1);
-    // What the directory screens call after a change of roles.
-    t.gw.user_changed(id);
+    user_changed(t, id);
 }
 
 #[test]
@@ -53,7 +58,7 @@ fn losing_the_last_role_on_an_application_logs_its_client_out() {
     check_logout_token(&t, &tokens[0], &claims["sub"], &claims["sid"]);
     assert_eq!(userinfo(&t, &access).0, 401);
     // Told once: another change does not tell again.
-    t.gw.user_changed(t.user_id(AGENT));
+    user_changed(&t, t.user_id(AGENT));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(got.lock().unwrap().len(), 1);
     // The role given back: new tokens, a new entry, and the portal logout tells again.
@@ -143,7 +148,12 @@ fn clients_remembered_at_once_by_two_instances_are_all_told() {
     assert_eq!(got.lock().unwrap().len(), 2, "each client told once");
     let mut auds: Vec<String> = tokens
         .iter()
-        .map(|t| crate::harness::claims_of(t)["aud"].as_str().unwrap().to_string())
+        .map(|t| {
+            crate::harness::claims_of(t)["aud"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     auds.sort();
     assert_eq!(auds, ["bc2-client", "rp-client"]);

@@ -31,7 +31,10 @@ fn preflight(t: &TestGateway, path: &str, origin: &str, method: &str) -> Respons
         .request(reqwest::Method::OPTIONS, t.url("auth.test", path))
         .header("origin", origin)
         .header("access-control-request-method", method)
-        .header("access-control-request-headers", "authorization, content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
         .send()
         .unwrap()
 }
@@ -51,14 +54,22 @@ fn spa_token(t: &TestGateway, form: &[(&str, &str)], origin: &str) -> Response {
 fn a_public_client_reads_from_its_own_origin_and_nobody_else_does() {
     let t = gateway();
     // Documents: any client's origin, nobody else, never "*".
-    for path in ["/.well-known/openid-configuration", "/.well-known/jwks.json"] {
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/jwks.json",
+    ] {
         for origin in [SPA, "http://rp.test", "http://other.test"] {
             let r = get(&t, path, origin, None);
             assert_eq!(r.status(), 200);
             assert_eq!(acao(&r).as_deref(), Some(origin), "{path} {origin}");
             assert!(r.headers().get_all("vary").iter().any(|v| v == "Origin"));
         }
-        for origin in ["http://evil.test", "null", "http://spa.test.evil.test", "http://spa.test:80"] {
+        for origin in [
+            "http://evil.test",
+            "null",
+            "http://spa.test.evil.test",
+            "http://spa.test:80",
+        ] {
             assert_eq!(acao(&get(&t, path, origin, None)), None, "{path} {origin}");
         }
         assert_eq!(acao(&get(&t, path, "", None)), None);
@@ -74,11 +85,18 @@ fn a_public_client_reads_from_its_own_origin_and_nobody_else_does() {
         let r = preflight(&t, path, SPA, method);
         assert_eq!(r.status(), 204, "{path}");
         assert_eq!(acao(&r).as_deref(), Some(SPA));
-        let methods = r.headers()["access-control-allow-methods"].to_str().unwrap();
+        let methods = r.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap();
         assert!(methods.contains(method), "{methods}");
-        let allowed = r.headers()["access-control-allow-headers"].to_str().unwrap();
+        let allowed = r.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap();
         assert!(allowed.contains("authorization"), "{allowed}");
-        assert!(r.headers().get("access-control-allow-credentials").is_none());
+        assert!(r
+            .headers()
+            .get("access-control-allow-credentials")
+            .is_none());
         for origin in ["http://rp.test", "http://evil.test"] {
             let r = preflight(&t, path, origin, method);
             assert_eq!(r.status(), 403, "{path} {origin}");

@@ -68,7 +68,13 @@ fn the_demo_client_signs_in_shows_verified_claims_and_logs_out_through_the_porta
 
     let b = signed_in_at_rp(&d);
     let (_, html, _) = page(&b, &format!("{}/", d.base));
-    for want in ["Agnès", "eidas1", "mairie-exemple", "demo-rp", "Profil lu sur UserInfo"] {
+    for want in [
+        "Agnès",
+        "eidas1",
+        "mairie-exemple",
+        "demo-rp",
+        "Profil lu sur UserInfo",
+    ] {
         assert!(html.contains(want), "{want}: {html}");
     }
 
@@ -80,7 +86,10 @@ fn the_demo_client_signs_in_shows_verified_claims_and_logs_out_through_the_porta
         .unwrap();
     assert_eq!(r.status(), 303);
     let end = r.headers()["location"].to_str().unwrap().to_string();
-    assert!(end.starts_with(&d.t.url("auth.test", "/oidc/logout?id_token_hint=")), "{end}");
+    assert!(
+        end.starts_with(&d.t.url("auth.test", "/oidc/logout?id_token_hint=")),
+        "{end}"
+    );
     let (status, html, at) = page(&b, &end);
     assert_eq!(status, 200);
     assert_eq!(at, format!("{}/deconnecte?state=deconnexion", d.base));
@@ -100,7 +109,10 @@ fn a_portal_logout_reaches_the_demo_client_by_the_back_channel() {
         let (_, html, _) = page(&b, &format!("{}/", d.base));
         html.contains("Se connecter avec le portail")
     });
-    assert!(waited < Duration::from_secs(10), "the relying party's session ended");
+    assert!(
+        waited < Duration::from_secs(10),
+        "the relying party's session ended"
+    );
 }
 
 /// What the demo client refuses: an answer it did not ask for in this browser, a `state` that

@@ -77,7 +77,10 @@ pub(crate) fn gateway() -> TestGateway {
     start(None, None)
 }
 
-pub(crate) fn start(backchannel: Option<&str>, share: Option<crate::harness::Shared>) -> TestGateway {
+pub(crate) fn start(
+    backchannel: Option<&str>,
+    share: Option<crate::harness::Shared>,
+) -> TestGateway {
     let t = TestGateway::start_with(Options {
         extra_apps: apps(backchannel),
         share,
@@ -168,7 +171,11 @@ pub(crate) fn answer(r: &Response, to: &str) -> HashMap<String, String> {
 
 /// A token request; `basic` authenticates in the header, otherwise the form carries what the
 /// test gave.
-pub(crate) fn token(t: &TestGateway, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (u16, Value) {
+pub(crate) fn token(
+    t: &TestGateway,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (u16, Value) {
     let mut req = t
         .client(false)
         .post(t.url("auth.test", "/oidc/token"))
@@ -237,7 +244,12 @@ pub(crate) fn jwks(t: &TestGateway) -> jsonwebtoken::jwk::JwkSet {
 }
 
 /// Verifies a JWT like a relying party: key by `kid` from the JWKS, algorithm, issuer, audience.
-pub(crate) fn verify(t: &TestGateway, jwt: &str, alg: jsonwebtoken::Algorithm, aud: &str) -> Option<Value> {
+pub(crate) fn verify(
+    t: &TestGateway,
+    jwt: &str,
+    alg: jsonwebtoken::Algorithm,
+    aud: &str,
+) -> Option<Value> {
     let header = jsonwebtoken::decode_header(jwt).ok()?;
     let set = jwks(t);
     let jwk = set.find(header.kid.as_deref()?)?;
@@ -1036,7 +1048,10 @@ pub(crate) fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>
     (format!("http://{addr}/bc"), got)
 }
 
-pub(crate) fn wait_for(got: &std::sync::Arc<std::sync::Mutex<Vec<String>>>, n: usize) -> Vec<String> {
+pub(crate) fn wait_for(
+    got: &std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    n: usize,
+) -> Vec<String> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let v = got.lock().unwrap().clone();

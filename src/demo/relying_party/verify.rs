@@ -40,7 +40,8 @@ async fn get_json<T: serde::de::DeserializeOwned>(
 /// The discovery document, whose `issuer` must be the configured one (section 4.3 of
 /// OpenID Connect Discovery).
 pub async fn discovery(http: &reqwest::Client, issuer: &str) -> Result<Discovery, String> {
-    let d: Discovery = get_json(http, &format!("{issuer}/.well-known/openid-configuration")).await?;
+    let d: Discovery =
+        get_json(http, &format!("{issuer}/.well-known/openid-configuration")).await?;
     if d.issuer != issuer {
         return Err("Le portail annonce un autre émetteur : connexion refusée.".into());
     }
@@ -78,9 +79,7 @@ pub fn verify_jwt(jwks: &JwkSet, jwt: &str, issuer: &str, aud: &str) -> Result<V
         return Err(bad("algorithme inattendu"));
     }
     let kid = header.kid.ok_or_else(|| bad("clé non désignée (kid)"))?;
-    let jwk = jwks
-        .find(&kid)
-        .ok_or_else(|| bad("clé inconnue du JWKS"))?;
+    let jwk = jwks.find(&kid).ok_or_else(|| bad("clé inconnue du JWKS"))?;
     let key = DecodingKey::from_jwk(jwk).map_err(|_| bad("clé inutilisable"))?;
     let mut v = Validation::new(Algorithm::RS256);
     v.set_issuer(&[issuer]);

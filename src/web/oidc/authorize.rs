@@ -142,7 +142,10 @@ pub async fn authorize(
         }
         crate::telemetry::oidc_event("second_factor_asked");
         let back = req.return_path(None);
-        return found(&format!("{}&mfa=1", super::super::step_up::confirm_url(&back)));
+        return found(&format!(
+            "{}&mfa=1",
+            super::super::step_up::confirm_url(&back)
+        ));
     }
     let store = gw.sessions.store.as_ref();
     let grants = Grants(store);

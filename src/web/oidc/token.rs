@@ -6,9 +6,9 @@
 use super::{still_allowed, OAuthError};
 use crate::config::OidcClient;
 use crate::oidc::claims::{id_token, user_claims, IdTokenInput};
+use crate::oidc::cors::Readers;
 use crate::oidc::grants::{sid_of, ClientSession, Grant, Grants, Redeemed};
 use crate::oidc::keys::ID_TOKEN_TYP;
-use crate::oidc::cors::Readers;
 use crate::oidc::{client_auth, params, pkce};
 use crate::state::Gateway;
 use axum::body::Bytes;

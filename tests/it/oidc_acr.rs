@@ -161,6 +161,20 @@ fn acr_values_ask_for_the_second_factor_and_the_id_token_tells_the_truth() {
     let (c, v) = code(&b, &[("acr_values", "eidas2"), ("prompt", "none")]);
     let (_, tok) = redeem(&t, &c, &v);
     assert_eq!(id_token_claims(&t, &tok)["acr"], "eidas2");
+    // A stale session: the level stays, but a client that wants it recent adds max_age, and
+    // the user signs in again (with the second factor, which the account now has).
+    b.age_authentication(3600);
+    let stale = [("acr_values", "eidas2"), ("max_age", "600")];
+    let mut none = stale.to_vec();
+    none.push(("prompt", "none"));
+    let r = authorize(&b, &auth_params(&none));
+    assert_eq!(answer(&r, RP_CB)["error"], "login_required");
+    let r = authorize(&b, &auth_params(&stale));
+    let loc = location(&r);
+    assert!(
+        loc.starts_with("/login?return_to=") && loc.contains("reauth=1"),
+        "{loc}"
+    );
 }
 
 /// The level is the session's: a request cannot declare it. Dropping `acr_values` from the

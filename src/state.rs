@@ -63,6 +63,36 @@ impl Gateway {
     pub fn user_changed(&self, user_id: i64) {
         self.identities.invalidate(user_id);
         self.fanout.publish(Event::User(user_id));
+        self.oidc_access_changed(user_id);
+    }
+
+    /// Back-channel logout of the OpenID Connect clients this user may no longer use (role
+    /// removed): in the background, only when some client asked for logout tokens. Callers are
+    /// request handlers, on the control runtime; elsewhere (a test's thread) nothing is sent,
+    /// and the tokens are refused at their next use all the same.
+    fn oidc_access_changed(&self, user_id: i64) {
+        let routes = self.routes();
+        if !routes.apps.iter().any(crate::oidc::backchannel::notified) {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let keys = self.oidc.keys();
+        let store = self.sessions.store.clone();
+        let dir = self.dir.clone();
+        let issuer = self.config.public_url.clone();
+        rt.spawn(async move {
+            crate::oidc::backchannel::access_changed(
+                keys,
+                store.as_ref(),
+                &dir,
+                &issuer,
+                &routes,
+                user_id,
+            )
+            .await
+        });
     }
 
     /// A change that may touch many identities (structure renamed or moved, application
@@ -75,9 +105,20 @@ impl Gateway {
     /// Ends every session of the user at once (lock, deletion, password change).
     pub async fn revoke_user(&self, user_id: i64) -> Result<usize, crate::session::SessionError> {
         self.identities.invalidate(user_id);
+        // The sessions' ids, for back-channel logout, before they are gone.
+        let sids = match self.sessions.store.list_user(user_id).await {
+            Ok(list) => list
+                .iter()
+                .map(|(k, _)| crate::oidc::grants::sid_of(k))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "back-channel logout: cannot list the sessions");
+                Vec::new()
+            }
+        };
         let n = self.sessions.revoke_user(user_id).await?;
         self.fanout.publish_now(Event::UserSessions(user_id)).await;
-        self.oidc_sessions_ended(user_id, None).await;
+        self.oidc_sessions_ended(&sids).await;
         Ok(n)
     }
 
@@ -86,22 +127,22 @@ impl Gateway {
         let user = self.sessions.store.get(key).await?.map(|r| r.user_id);
         self.sessions.revoke(key).await?;
         self.fanout.publish_now(Event::Session(*key)).await;
-        if let Some(user_id) = user {
-            let sid = crate::oidc::grants::sid_of(key);
-            self.oidc_sessions_ended(user_id, Some(&sid)).await;
+        if user.is_some() {
+            self.oidc_sessions_ended(&[crate::oidc::grants::sid_of(key)])
+                .await;
         }
         Ok(())
     }
 
     /// Back-channel logout of the OpenID Connect clients of ended sessions.
-    async fn oidc_sessions_ended(&self, user_id: i64, sid: Option<&str>) {
-        crate::oidc::backchannel::session_ended(
-            &self.oidc,
+    async fn oidc_sessions_ended(&self, sids: &[String]) {
+        crate::oidc::backchannel::clients_ended(
+            self.oidc.keys(),
             self.sessions.store.as_ref(),
             &self.config.public_url,
             &self.routes(),
-            user_id,
-            sid,
+            sids,
+            |_| true,
         )
         .await;
     }

@@ -1,6 +1,8 @@
 //! `convergences demo` (docs/product.md#demo): the gateway with an embedded SQLite directory,
-//! two built-in upstream applications that display what they receive, and demo accounts.
+//! two built-in upstream applications that display what they receive, an OpenID Connect
+//! relying party (`relying_party`), and demo accounts.
 
+pub mod relying_party;
 pub mod upstream;
 
 use crate::config::Config;
@@ -17,13 +19,27 @@ pub const DEMO_TOTP_ACCOUNT: &str = "securise@mairie-exemple.fr";
 pub const DEMO_TOTP_SECRET: &str = "JBSWY3DPEHPK3PXP";
 
 /// The demo configuration: the portal on `auth.localhost`, BIP and Net-Cotisations on their
-/// own hosts, proxied to the given demo upstream ports.
+/// own hosts, proxied to the given demo upstream ports, and the OpenID Connect relying party
+/// on `rp.localhost:rp_port` (not proxied: it signs its users in through the provider).
 pub fn config(
     listen: &str,
     data_dir: &Path,
     bip_port: u16,
     nc_port: u16,
+    rp_port: u16,
 ) -> Result<Config, crate::config::ConfigError> {
+    let rp_hash =
+        crate::auth::password::hash_blocking(relying_party::CLIENT_SECRET).map_err(|e| {
+            crate::config::ConfigError::Syntax {
+                file: "(demo configuration)".into(),
+                message: format!("cannot hash the relying party's secret: {e}"),
+            }
+        })?;
+    let rp_entry = relying_party::app_entry(
+        &format!("http://{}:{rp_port}", relying_party::HOST),
+        &rp_hash,
+        &format!("http://127.0.0.1:{rp_port}/backchannel-logout"),
+    );
     let text = format!(
         r#"
 [server]
@@ -57,6 +73,7 @@ name = "Net-Cotisations"
 description = "Déclaration et paiement des cotisations"
 host = "netcotisations.localhost"
 upstreams = ["127.0.0.1:{nc_port}"]
+{rp_entry}
 "#,
         data = data_dir
             .display()
@@ -188,6 +205,28 @@ pub async fn seed(dir: &Directory) -> DResult<bool> {
     dir.assign_role(agent, "bip", "utilisateur", mairie, None)
         .await?;
     Ok(true)
+}
+
+/// Gives the référent a role on the OpenID Connect relying party, unless he has one (the
+/// other accounts keep the tiles they always had).
+pub async fn seed_relying_party(dir: &Directory) -> DResult<()> {
+    let Some(id) = dir.user_id_by_email("referent@mairie-exemple.fr").await? else {
+        return Ok(());
+    };
+    let Some(identity) = dir.identity(id).await? else {
+        return Ok(());
+    };
+    if identity.has_app(relying_party::SLUG) {
+        return Ok(());
+    }
+    dir.assign_role(
+        id,
+        relying_party::SLUG,
+        "utilisateur",
+        identity.structure_id,
+        None,
+    )
+    .await
 }
 
 /// Adds the demo's account with a second factor, enrolled on its published TOTP secret, unless

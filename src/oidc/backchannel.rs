@@ -1,12 +1,14 @@
 //! OpenID Connect Back-Channel Logout 1.0: when a portal session ends, each client that holds
 //! tokens of it and declared a `backchannel_logout_uri` receives a signed logout token. The
-//! instance that ends the session sends them (the list of clients is in the shared store, so
-//! the session may have started on another instance); delivery is best effort, in the
-//! background, and never delays the user's logout.
+//! instance that ends the session sends them (which clients hold tokens of which session is in
+//! the shared store, one entry per session and client, taken once, so the session may have
+//! started on another instance and two instances never both send); delivery is best effort, in
+//! the background, and never delays the user's logout. A client the account loses access to
+//! (role removed, lock) is told the same way.
 
 use super::grants::ClientSession;
 use super::keys::{OidcKeys, LOGOUT_TOKEN_TYP};
-use crate::proxy::routes::RouteTable;
+use crate::proxy::routes::{AppRoute, RouteTable};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -112,32 +114,89 @@ pub fn send(notices: Vec<Notice>) {
     });
 }
 
-/// A portal session ended (`sid`), or all of a user's (`None`): notifies the clients that
-/// hold tokens of them. Errors of the store are logged: the logout itself has happened.
-pub async fn session_ended(
-    provider: &super::Provider,
+/// Whether a client wants logout tokens: only those get an entry per session.
+pub fn notified(app: &AppRoute) -> bool {
+    app.cfg
+        .oidc
+        .as_ref()
+        .is_some_and(|c| c.backchannel_logout_uri.is_some())
+}
+
+/// Portal sessions `sids` ended, for every client or, after a change of access, for the
+/// clients `which` selects: takes their entries (each once, across instances) and sends the
+/// logout tokens. Errors of the store are logged: the logout itself has happened.
+pub async fn clients_ended(
+    keys: Option<std::sync::Arc<OidcKeys>>,
     store: &dyn crate::session::SessionStore,
     issuer: &str,
     routes: &RouteTable,
-    user_id: i64,
-    sid: Option<&str>,
+    sids: &[String],
+    which: impl Fn(&AppRoute) -> bool,
 ) {
-    let Some(keys) = provider.keys() else {
+    let Some(keys) = keys else {
         return;
     };
-    match super::grants::Grants(store)
-        .take_clients(user_id, sid)
-        .await
-    {
-        Ok(ended) => send(notices(
-            &keys,
-            issuer,
-            routes,
-            &ended,
-            crate::directory::now(),
-        )),
-        Err(e) => {
-            tracing::warn!(error = %e, "back-channel logout: cannot read the clients of the session")
+    let grants = super::grants::Grants(store);
+    let mut ended = Vec::new();
+    for app in routes.apps.iter().filter(|a| notified(a) && which(a)) {
+        let Some(client) = &app.cfg.oidc else {
+            continue;
+        };
+        for sid in sids {
+            match grants.take_client(sid, &client.client_id).await {
+                Ok(Some(c)) => ended.push(c),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "back-channel logout: cannot read the clients of a session")
+                }
+            }
         }
     }
+    send(notices(
+        &keys,
+        issuer,
+        routes,
+        &ended,
+        crate::directory::now(),
+    ));
+}
+
+/// A directory change touched this user: the clients the account may no longer use (role
+/// removed, account locked or expired) are told that its sessions ended for them
+/// (docs/oidc-provider.md#logout). Their tokens are refused already (`still_allowed`).
+pub async fn access_changed(
+    keys: Option<std::sync::Arc<OidcKeys>>,
+    store: &dyn crate::session::SessionStore,
+    dir: &crate::directory::Directory,
+    issuer: &str,
+    routes: &RouteTable,
+    user_id: i64,
+) {
+    if keys.is_none() || !routes.apps.iter().any(notified) {
+        return;
+    }
+    let identity = match dir.identity(user_id).await {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::warn!(error = %e, "back-channel logout: cannot read the account");
+            return;
+        }
+    };
+    let today = crate::directory::today();
+    let allowed = |app: &AppRoute| {
+        identity
+            .as_ref()
+            .is_some_and(|i| i.is_usable(&today) && i.has_app(&app.cfg.slug))
+    };
+    if routes.apps.iter().filter(|a| notified(a)).all(allowed) {
+        return;
+    }
+    let sids: Vec<String> = match store.list_user(user_id).await {
+        Ok(list) => list.iter().map(|(k, _)| super::grants::sid_of(k)).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "back-channel logout: cannot list the sessions");
+            return;
+        }
+    };
+    clients_ended(keys, store, issuer, routes, &sids, |a| !allowed(a)).await;
 }

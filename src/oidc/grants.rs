@@ -162,58 +162,29 @@ impl Grants<'_> {
         }
     }
 
-    /// Remembers that a client holds tokens of a portal session, for back-channel logout.
-    pub async fn remember_client(
-        &self,
-        user_id: i64,
-        c: ClientSession,
-        ttl: Duration,
-    ) -> SResult<()> {
-        let key = format!("oidc:u:{user_id}");
-        let mut list = self.clients_of(user_id).await?;
-        if !list.contains(&c) {
-            list.push(c);
-            // Bounded: the oldest entries go first.
-            if list.len() > 64 {
-                list.remove(0);
-            }
-        }
-        self.0.put_value(&key, &json(&list), ttl).await
+    /// Remembers that a client holds tokens of a portal session, for back-channel logout. One
+    /// entry per (session, client), written whole: two instances issuing tokens at once never
+    /// overwrite each other's entry (a shared list would be read, changed and written back, and
+    /// lose one of them).
+    pub async fn remember_client(&self, c: &ClientSession, ttl: Duration) -> SResult<()> {
+        self.0
+            .put_value(&client_key(&c.sid, &c.client_id), &json(c), ttl)
+            .await
     }
 
-    /// The client sessions recorded for a user.
-    pub async fn clients_of(&self, user_id: i64) -> SResult<Vec<ClientSession>> {
+    /// Takes the entry of a client in a portal session: of two instances ending the session at
+    /// once, one gets it, so the client is notified once.
+    pub async fn take_client(&self, sid: &str, client_id: &str) -> SResult<Option<ClientSession>> {
         Ok(self
             .0
-            .get_value(&format!("oidc:u:{user_id}"))
+            .take_value(&client_key(sid, client_id))
             .await?
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default())
+            .and_then(|s| serde_json::from_str(&s).ok()))
     }
+}
 
-    /// Takes the client sessions of one portal session (`Some(sid)`) or of all of the user's.
-    pub async fn take_clients(
-        &self,
-        user_id: i64,
-        sid: Option<&str>,
-    ) -> SResult<Vec<ClientSession>> {
-        let key = format!("oidc:u:{user_id}");
-        let all: Vec<ClientSession> = self
-            .0
-            .take_value(&key)
-            .await?
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default();
-        let (taken, kept): (Vec<_>, Vec<_>) = all
-            .into_iter()
-            .partition(|c| sid.is_none_or(|x| x == c.sid));
-        if !kept.is_empty() {
-            self.0
-                .put_value(&key, &json(&kept), Duration::from_secs(7 * 24 * 3600))
-                .await?;
-        }
-        Ok(taken)
-    }
+fn client_key(sid: &str, client_id: &str) -> String {
+    format!("oidc:sc:{sid}:{client_id}")
 }
 
 /// A client that received tokens in a portal session (`sid`) of user `sub`.
@@ -309,7 +280,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn clients_are_remembered_per_session() {
+    async fn clients_are_remembered_per_session_and_taken_once() {
         let store = MemoryStore::new();
         let g = Grants(store.as_ref());
         let ttl = Duration::from_secs(60);
@@ -318,16 +289,17 @@ mod tests {
             client_id: c.into(),
             sub: "u".into(),
         };
-        g.remember_client(7, cs("s1", "a"), ttl).await.unwrap();
-        g.remember_client(7, cs("s1", "a"), ttl).await.unwrap();
-        g.remember_client(7, cs("s2", "b"), ttl).await.unwrap();
-        assert_eq!(g.clients_of(7).await.unwrap().len(), 2);
-        assert_eq!(
-            g.take_clients(7, Some("s1")).await.unwrap(),
-            vec![cs("s1", "a")]
-        );
-        assert_eq!(g.take_clients(7, None).await.unwrap().len(), 1);
-        assert!(g.clients_of(7).await.unwrap().is_empty());
+        // Written concurrently, as two instances would: neither entry is lost.
+        let (s1a, s1b) = (cs("s1", "a"), cs("s1", "b"));
+        let (a, b) = tokio::join!(g.remember_client(&s1a, ttl), g.remember_client(&s1b, ttl));
+        a.unwrap();
+        b.unwrap();
+        g.remember_client(&cs("s1", "a"), ttl).await.unwrap();
+        g.remember_client(&cs("s2", "a"), ttl).await.unwrap();
+        assert_eq!(g.take_client("s1", "a").await.unwrap(), Some(cs("s1", "a")));
+        assert_eq!(g.take_client("s1", "a").await.unwrap(), None, "taken once");
+        assert_eq!(g.take_client("s1", "b").await.unwrap(), Some(cs("s1", "b")));
+        assert_eq!(g.take_client("s2", "a").await.unwrap(), Some(cs("s2", "a")));
         assert_ne!(sid_of(&[1; 32]), sid_of(&[2; 32]));
     }
 }

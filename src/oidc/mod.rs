@@ -1,11 +1,14 @@
 //! The OpenID Connect provider's protocol logic (docs/oidc-provider.md), below the web layer:
-//! request validation (`request`, `params`, `pkce`, `client_auth`), what tokens say (`claims`),
+//! request validation (`request`, `params`, `pkce`, `client_auth`), authentication levels
+//! (`acr`), cross-origin rules (`cors`), what tokens say (`claims`),
 //! where codes and tokens live (`grants`), the signing keys (`keys`) and back-channel logout
 //! (`backchannel`). The endpoints themselves are in `web::oidc`.
 
+pub mod acr;
 pub mod backchannel;
 pub mod claims;
 pub mod client_auth;
+pub mod cors;
 pub mod grants;
 pub mod keys;
 pub mod params;
@@ -110,7 +113,7 @@ pub fn discovery(issuer: &str) -> serde_json::Value {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
-        "acr_values_supported": [crate::session::ACR_PASSWORD, crate::session::ACR_SECOND_FACTOR],
+        "acr_values_supported": acr::SUPPORTED,
         "ui_locales_supported": ["fr"],
         "authorization_response_iss_parameter_supported": true,
         "backchannel_logout_supported": true,

@@ -32,6 +32,8 @@ pub struct AuthRequest {
     pub prompt: Prompt,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// `acr_values` as sent (kept to rebuild the request after a sign-in or a confirmation).
+    pub acr_values: Option<String>,
     /// Set by the provider itself when it sent the user to sign in again: a session started at
     /// or after this instant satisfies `prompt=login` and `max_age`.
     pub fresh_after: Option<i64>,
@@ -180,6 +182,7 @@ pub fn validate(
     };
     let nonce = short("nonce", 512)?;
     let login_hint = short("login_hint", 254)?;
+    let acr_values = short("acr_values", 256)?;
     if state.as_ref().is_some_and(|s| s.len() > 2048) {
         return Err(fail("invalid_request", "a parameter is too long"));
     }
@@ -193,6 +196,7 @@ pub fn validate(
         prompt,
         max_age,
         login_hint,
+        acr_values,
         fresh_after: get("fresh_after").and_then(|v| v.parse().ok()),
     })
 }
@@ -211,6 +215,12 @@ impl AuthRequest {
         self.scopes.iter().any(|x| x == s)
     }
 
+    /// True when this request needs a second factor: the application requires one
+    /// (`require_mfa`), or `acr_values` accepts no level below it (docs/oidc-provider.md#acr).
+    pub fn needs_second_factor(&self, require_mfa: bool) -> bool {
+        require_mfa || super::acr::minimum(self.acr_values.as_deref()) >= Some(2)
+    }
+
     /// The request again, as a portal path, for the login page to come back to: without
     /// `prompt=login`, with `fresh_after` so that the fresh session satisfies it.
     pub fn return_path(&self, fresh_after: Option<i64>) -> String {
@@ -224,6 +234,7 @@ impl AuthRequest {
             ("nonce", &self.nonce),
             ("code_challenge", &self.code_challenge),
             ("login_hint", &self.login_hint),
+            ("acr_values", &self.acr_values),
         ] {
             if let Some(v) = v {
                 q.append_pair(k, v);
@@ -447,6 +458,29 @@ mod tests {
         let m = validate(&params(&[("max_age", "60")]), Some(&c)).unwrap();
         assert!(!m.needs_login(1000, 1060));
         assert!(m.needs_login(1000, 1061));
+        let a = validate(
+            &params(&[("acr_values", "eidas2"), ("max_age", "60")]),
+            Some(&c),
+        )
+        .unwrap();
+        assert!(a.needs_second_factor(false));
+        let back = a.return_path(Some(1000));
+        let again: HashMap<String, String> =
+            super::super::params::parse(back.split_once('?').unwrap().1.as_bytes()).unwrap();
+        let a2 = validate(&again, Some(&c)).unwrap();
+        assert!(
+            a2.needs_second_factor(false),
+            "kept across the sign-in: {back}"
+        );
+        assert_eq!(a2.max_age, Some(60));
+        let weak = validate(&params(&[("acr_values", "eidas1 eidas2")]), Some(&c)).unwrap();
+        assert!(!weak.needs_second_factor(false));
+        assert!(weak.needs_second_factor(true), "require_mfa");
+        let long = "eidas2 ".repeat(100);
+        assert_eq!(
+            error_of(validate(&params(&[("acr_values", &long)]), Some(&c))),
+            "invalid_request"
+        );
         let n = validate(&params(&[("prompt", "none")]), Some(&c)).unwrap();
         assert_eq!(n.prompt, Prompt::None);
         assert!(!n.needs_login(0, 1_000_000));

@@ -8,14 +8,24 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
-pub async fn jwks(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
-    (
+/// The JWKS; readable from the browser pages of OpenID Connect clients' origins
+/// (docs/oidc-provider.md#cors).
+pub async fn jwks(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    let mut res = (
         [
             (header::CONTENT_TYPE, "application/jwk-set+json"),
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
         gw.oidc.jwks_json().to_string(),
     )
+        .into_response();
+    super::oidc::cors::apply(
+        &gw,
+        super::oidc::cors::origin(&headers),
+        crate::oidc::cors::Readers::AnyClient,
+        &mut res,
+    );
+    res
 }
 
 pub async fn healthz() -> impl IntoResponse {

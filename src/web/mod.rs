@@ -97,7 +97,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             "/mot-de-passe-oublie",
             get(recovery::forgot_form).post(recovery::forgot_submit),
         )
-        .route("/.well-known/jwks.json", get(meta::jwks))
+        .route(
+            "/.well-known/jwks.json",
+            get(meta::jwks).options(oidc::cors::documents),
+        )
         .route("/healthz", get(meta::healthz))
         .route("/readyz", get(meta::readyz))
         .route("/metrics", get(meta::metrics))

@@ -15,13 +15,13 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-const SECRET: &str = "rp-secret-0123456789-abcdef";
-const OTHER_SECRET: &str = "other-secret-0123456789-xyz";
-const RP_CB: &str = "http://rp.test/cb";
-const RP_BYE: &str = "http://rp.test/bye";
-const AGENT: &str = "agent@mairie-exemple.fr";
+pub(crate) const SECRET: &str = "rp-secret-0123456789-abcdef";
+pub(crate) const OTHER_SECRET: &str = "other-secret-0123456789-xyz";
+pub(crate) const RP_CB: &str = "http://rp.test/cb";
+pub(crate) const RP_BYE: &str = "http://rp.test/bye";
+pub(crate) const AGENT: &str = "agent@mairie-exemple.fr";
 
-fn hash(secret: &'static str) -> String {
+pub(crate) fn hash(secret: &'static str) -> String {
     static CACHE: OnceLock<std::sync::Mutex<HashMap<&'static str, String>>> = OnceLock::new();
     let m = CACHE.get_or_init(Default::default);
     let mut m = m.lock().unwrap();
@@ -33,7 +33,7 @@ fn hash(secret: &'static str) -> String {
 /// Three clients: `rp-client` (confidential, RS256, refresh tokens), `other-client`
 /// (confidential, EdDSA) and `spa-client` (public, PKCE mandatory), on OpenID Connect-only
 /// applications.
-fn apps(backchannel: Option<&str>) -> String {
+pub(crate) fn apps(backchannel: Option<&str>) -> String {
     let bc = backchannel
         .map(|u| format!("backchannel_logout_uri = \"{u}\"\n"))
         .unwrap_or_default();
@@ -73,11 +73,14 @@ redirect_uris = ["http://spa.test/cb"]
     )
 }
 
-fn gateway() -> TestGateway {
+pub(crate) fn gateway() -> TestGateway {
     start(None, None)
 }
 
-fn start(backchannel: Option<&str>, share: Option<crate::harness::Shared>) -> TestGateway {
+pub(crate) fn start(
+    backchannel: Option<&str>,
+    share: Option<crate::harness::Shared>,
+) -> TestGateway {
     let t = TestGateway::start_with(Options {
         extra_apps: apps(backchannel),
         share,
@@ -89,7 +92,7 @@ fn start(backchannel: Option<&str>, share: Option<crate::harness::Shared>) -> Te
     t
 }
 
-fn grant(t: &TestGateway, email: &str, app: &str, role: &str) {
+pub(crate) fn grant(t: &TestGateway, email: &str, app: &str, role: &str) {
     let id = t.user_id(email);
     t.block_on(async {
         let s =
@@ -103,14 +106,14 @@ fn grant(t: &TestGateway, email: &str, app: &str, role: &str) {
     t.gw.user_changed(id);
 }
 
-fn pkce() -> (String, String) {
+pub(crate) fn pkce() -> (String, String) {
     let verifier = format!("{}{}", convergences::auth::random_token(), "-._~abc");
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
     (verifier, challenge)
 }
 
-fn query(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn query(pairs: &[(&str, &str)]) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
         s.append_pair(k, v);
@@ -120,7 +123,7 @@ fn query(pairs: &[(&str, &str)]) -> String {
 
 /// The authorization request of `rp-client`, with `extra` replacing or adding parameters
 /// (an empty value removes one).
-fn auth_params<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn auth_params<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut p: Vec<(&str, &str)> = vec![
         ("response_type", "code"),
         ("client_id", "rp-client"),
@@ -141,14 +144,14 @@ fn auth_params<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     p
 }
 
-fn authorize(b: &crate::harness::Browser, pairs: &[(&str, &str)]) -> Response {
+pub(crate) fn authorize(b: &crate::harness::Browser, pairs: &[(&str, &str)]) -> Response {
     b.client
         .get(b.t.url("auth.test", &format!("/oidc/authorize?{}", query(pairs))))
         .send()
         .unwrap()
 }
 
-fn location(r: &Response) -> String {
+pub(crate) fn location(r: &Response) -> String {
     r.headers()
         .get("location")
         .map(|l| l.to_str().unwrap().to_string())
@@ -156,7 +159,7 @@ fn location(r: &Response) -> String {
 }
 
 /// The query parameters of a redirect to the client.
-fn answer(r: &Response, to: &str) -> HashMap<String, String> {
+pub(crate) fn answer(r: &Response, to: &str) -> HashMap<String, String> {
     assert_eq!(r.status(), 302, "redirect expected");
     let loc = location(r);
     assert!(loc.starts_with(to), "{loc} should go to {to}");
@@ -168,7 +171,11 @@ fn answer(r: &Response, to: &str) -> HashMap<String, String> {
 
 /// A token request; `basic` authenticates in the header, otherwise the form carries what the
 /// test gave.
-fn token(t: &TestGateway, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (u16, Value) {
+pub(crate) fn token(
+    t: &TestGateway,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (u16, Value) {
     let mut req = t
         .client(false)
         .post(t.url("auth.test", "/oidc/token"))
@@ -182,7 +189,7 @@ fn token(t: &TestGateway, form: &[(&str, &str)], basic: Option<(&str, &str)>) ->
     (status, r.json().unwrap_or(Value::Null))
 }
 
-fn userinfo(t: &TestGateway, access: &str) -> (u16, Value) {
+pub(crate) fn userinfo(t: &TestGateway, access: &str) -> (u16, Value) {
     let r = t
         .client(false)
         .get(t.url("auth.test", "/oidc/userinfo"))
@@ -193,7 +200,7 @@ fn userinfo(t: &TestGateway, access: &str) -> (u16, Value) {
     (status, r.json().unwrap_or(Value::Null))
 }
 
-fn signed_in(t: &TestGateway) -> crate::harness::Browser<'_> {
+pub(crate) fn signed_in(t: &TestGateway) -> crate::harness::Browser<'_> {
     let b = t.browser();
     let (status, _) = b.login(AGENT, PASSWORD);
     assert_eq!(status, 303);
@@ -201,7 +208,7 @@ fn signed_in(t: &TestGateway) -> crate::harness::Browser<'_> {
 }
 
 /// Code flow of `rp-client` with PKCE: returns the code and verifier.
-fn code(b: &crate::harness::Browser, extra: &[(&str, &str)]) -> (String, String) {
+pub(crate) fn code(b: &crate::harness::Browser, extra: &[(&str, &str)]) -> (String, String) {
     let (verifier, challenge) = pkce();
     let mut e = vec![
         ("code_challenge", challenge.as_str()),
@@ -214,7 +221,7 @@ fn code(b: &crate::harness::Browser, extra: &[(&str, &str)]) -> (String, String)
     (q["code"].clone(), verifier)
 }
 
-fn redeem(t: &TestGateway, code: &str, verifier: &str) -> (u16, Value) {
+pub(crate) fn redeem(t: &TestGateway, code: &str, verifier: &str) -> (u16, Value) {
     token(
         t,
         &[
@@ -227,7 +234,7 @@ fn redeem(t: &TestGateway, code: &str, verifier: &str) -> (u16, Value) {
     )
 }
 
-fn jwks(t: &TestGateway) -> jsonwebtoken::jwk::JwkSet {
+pub(crate) fn jwks(t: &TestGateway) -> jsonwebtoken::jwk::JwkSet {
     t.client(false)
         .get(t.url("auth.test", "/.well-known/jwks.json"))
         .send()
@@ -237,7 +244,12 @@ fn jwks(t: &TestGateway) -> jsonwebtoken::jwk::JwkSet {
 }
 
 /// Verifies a JWT like a relying party: key by `kid` from the JWKS, algorithm, issuer, audience.
-fn verify(t: &TestGateway, jwt: &str, alg: jsonwebtoken::Algorithm, aud: &str) -> Option<Value> {
+pub(crate) fn verify(
+    t: &TestGateway,
+    jwt: &str,
+    alg: jsonwebtoken::Algorithm,
+    aud: &str,
+) -> Option<Value> {
     let header = jsonwebtoken::decode_header(jwt).ok()?;
     let set = jwks(t);
     let jwk = set.find(header.kid.as_deref()?)?;
@@ -1009,7 +1021,7 @@ fn id_tokens_and_assertions_never_cross_and_logout_cannot_redirect_elsewhere() {
 }
 
 /// A minimal back-channel receiver: records the logout tokens it is sent.
-fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+pub(crate) fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -1036,7 +1048,10 @@ fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     (format!("http://{addr}/bc"), got)
 }
 
-fn wait_for(got: &std::sync::Arc<std::sync::Mutex<Vec<String>>>, n: usize) -> Vec<String> {
+pub(crate) fn wait_for(
+    got: &std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    n: usize,
+) -> Vec<String> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let v = got.lock().unwrap().clone();
@@ -1047,7 +1062,7 @@ fn wait_for(got: &std::sync::Arc<std::sync::Mutex<Vec<String>>>, n: usize) -> Ve
     }
 }
 
-fn check_logout_token(t: &TestGateway, jwt: &str, sub: &Value, sid: &Value) {
+pub(crate) fn check_logout_token(t: &TestGateway, jwt: &str, sub: &Value, sid: &Value) {
     let header = jsonwebtoken::decode_header(jwt).unwrap();
     assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
     let claims = verify(t, jwt, jsonwebtoken::Algorithm::RS256, "rp-client")

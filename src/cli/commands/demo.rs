@@ -4,7 +4,7 @@ use crate::server::{self, StartError};
 use std::path::PathBuf;
 
 /// `demo`: a temporary (or given) data folder, the two demo applications on free local ports,
-/// and a seeded directory once the gateway is up (docs/product.md#demo).
+/// the OpenID Connect relying party, and a seeded directory once the gateway is up (docs/product.md#demo).
 pub fn run(
     listen: &str,
     data_dir: Option<PathBuf>,
@@ -25,8 +25,19 @@ pub fn run(
     let bind =
         || std::net::TcpListener::bind("127.0.0.1:0").map_err(|x| e(format!("demo upstream: {x}")));
     let (bip, nc) = (bind()?, bind()?);
+    // The relying party is reached by the browser directly: the port after the gateway's when
+    // it is free (8081 for the usual 8080), else any.
+    let next = listen
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .and_then(|a| a.port().checked_add(1));
+    let rp = match next.and_then(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok()) {
+        Some(l) => l,
+        None => bind()?,
+    };
     let port = |l: &std::net::TcpListener| l.local_addr().map(|a| a.port()).unwrap_or(0);
-    let mut config = crate::demo::config(listen, &data_dir, port(&bip), port(&nc))?;
+    let rp_port = port(&rp);
+    let mut config = crate::demo::config(listen, &data_dir, port(&bip), port(&nc), rp_port)?;
     if let Some(issuer) = test_provider {
         config
             .identity_providers
@@ -37,6 +48,7 @@ pub fn run(
         move |gw: &std::sync::Arc<crate::state::Gateway>, rt: &tokio::runtime::Runtime| {
             let seeded = rt.block_on(async {
                 crate::demo::seed(&gw.dir).await?;
+                crate::demo::seed_relying_party(&gw.dir).await?;
                 crate::demo::seed_second_factor_account(gw).await
             });
             if let Err(x) = &seeded {
@@ -60,6 +72,27 @@ pub fn run(
                     }
                 });
             }
+            let mut gateway = gw.config.listen;
+            if gateway.ip().is_unspecified() {
+                gateway.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            let settings = crate::demo::relying_party::Settings {
+                base: format!("http://{}:{rp_port}", crate::demo::relying_party::HOST),
+                issuer: gw.config.public_url.clone(),
+                portal_host: gw.config.portal_host.clone(),
+                gateway,
+            };
+            match crate::demo::relying_party::router(settings) {
+                Ok(app) => {
+                    rt.spawn(async move {
+                        let _ = rp.set_nonblocking(true);
+                        if let Ok(l) = tokio::net::TcpListener::from_std(rp) {
+                            let _ = axum::serve(l, app).await;
+                        }
+                    });
+                }
+                Err(x) => eprintln!("error: cannot start the demo relying party: {x}"),
+            }
             let port_suffix = public
                 .rsplit_once(':')
                 .map(|(_, p)| format!(":{p}"))
@@ -72,10 +105,16 @@ pub fn run(
             println!("  Portal:           {public}/");
             println!("  BIP:              http://bip.localhost{port_suffix}/");
             println!("  Net-Cotisations:  http://netcotisations.localhost{port_suffix}/");
+            println!(
+                "  Démo OpenID Connect: http://{}:{rp_port}/ (client {}, secret {}: demo only)",
+                crate::demo::relying_party::HOST,
+                crate::demo::relying_party::CLIENT_ID,
+                crate::demo::relying_party::CLIENT_SECRET
+            );
             println!("  JWKS:             {public}/.well-known/jwks.json");
             println!("Accounts (password {}):", crate::demo::DEMO_PASSWORD);
             println!("  admin@cig-exemple.fr           platform administrator");
-            println!("  referent@mairie-exemple.fr     référent of Mairie d'Exemple, administrateur of BIP and Net-Cotisations");
+            println!("  referent@mairie-exemple.fr     référent of Mairie d'Exemple, administrateur of BIP and Net-Cotisations, utilisateur of Démo OpenID Connect");
             println!("  agent@mairie-exemple.fr        utilisateur of BIP");
             println!("  agent.ccas@mairie-exemple.fr   CCAS d'Exemple, no application yet");
             println!(

@@ -1,6 +1,7 @@
 //! The authorization endpoint (OpenID Connect Core section 3.1.2): checks the request, has the
 //! user sign in when needed, applies the proxy's authorisation rule (a role on the
-//! application), and sends the browser back to the client with a one-time code.
+//! application) and second-factor rule (`acr_values`, `require_mfa`), and sends the browser
+//! back to the client with a one-time code.
 
 use super::super::context::PortalRequest;
 use super::super::error::{WebError, WebResult};
@@ -28,6 +29,22 @@ fn answer(redirect_uri: &str, pairs: &[(&str, &str)]) -> WebResult<Response> {
         }
     }
     found(u.as_str())
+}
+
+/// An error for the client, at its (checked) redirect URI.
+fn refuse(
+    req: &request::AuthRequest,
+    issuer: &str,
+    error: &'static str,
+    description: &str,
+) -> WebResult<Response> {
+    crate::telemetry::oidc_event(error);
+    let mut pairs = vec![("error", error), ("error_description", description)];
+    if let Some(s) = &req.state {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", issuer));
+    answer(&req.redirect_uri, &pairs)
 }
 
 /// GET, or POST with the parameters as a form (OpenID Connect Core section 3.1.2.1).
@@ -87,15 +104,7 @@ pub async fn authorize(
         .filter(|(_, a)| !req.needs_login(a.auth_time, now));
     let Some((user, assurance)) = fresh else {
         if req.prompt == Prompt::None {
-            let mut pairs = vec![
-                ("error", "login_required"),
-                ("error_description", "the user is not signed in"),
-            ];
-            if let Some(s) = &req.state {
-                pairs.push(("state", s));
-            }
-            pairs.push(("iss", &issuer));
-            return answer(&req.redirect_uri, &pairs);
+            return refuse(&req, &issuer, "login_required", "the user is not signed in");
         }
         // A signed-in user asked to sign in again comes back with a session at least this
         // recent; an anonymous one simply signs in.
@@ -118,6 +127,25 @@ pub async fn authorize(
     if !id.has_app(&app.cfg.slug) {
         crate::telemetry::oidc_event("access_denied");
         return Err(WebError::Forbidden);
+    }
+    // The level asked for (acr_values, or the application's require_mfa) is reached only by
+    // the session itself: without a second factor, the user confirms one first
+    // (docs/oidc-provider.md#acr).
+    if req.needs_second_factor(app.cfg.require_mfa) && !assurance.has_second_factor() {
+        if req.prompt == Prompt::None {
+            return refuse(
+                &req,
+                &issuer,
+                "login_required",
+                "the requested authentication level needs a second factor",
+            );
+        }
+        crate::telemetry::oidc_event("second_factor_asked");
+        let back = req.return_path(None);
+        return found(&format!(
+            "{}&mfa=1",
+            super::super::step_up::confirm_url(&back)
+        ));
     }
     let store = gw.sessions.store.as_ref();
     let grants = Grants(store);

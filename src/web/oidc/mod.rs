@@ -4,6 +4,7 @@
 //! ([`OAuthError`]).
 
 mod authorize;
+pub mod cors;
 mod logout;
 mod token;
 mod userinfo;
@@ -12,7 +13,7 @@ use crate::oidc::grants::Grant;
 use crate::proxy::identity_cache::CachedIdentity;
 use crate::state::Gateway;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -21,15 +22,20 @@ use std::sync::Arc;
 pub fn routes() -> Router<Arc<Gateway>> {
     use crate::oidc::{AUTHORIZE_PATH, DISCOVERY_PATH, LOGOUT_PATH, TOKEN_PATH, USERINFO_PATH};
     Router::new()
-        .route(DISCOVERY_PATH, get(discovery))
+        .route(DISCOVERY_PATH, get(discovery).options(cors::documents))
         .route(
             AUTHORIZE_PATH,
             get(authorize::authorize).post(authorize::authorize),
         )
-        .route(TOKEN_PATH, axum::routing::post(token::token))
+        .route(
+            TOKEN_PATH,
+            axum::routing::post(token::token).options(cors::token),
+        )
         .route(
             USERINFO_PATH,
-            get(userinfo::userinfo).post(userinfo::userinfo),
+            get(userinfo::userinfo)
+                .post(userinfo::userinfo)
+                .options(cors::userinfo),
         )
         .route(
             LOGOUT_PATH,
@@ -37,16 +43,17 @@ pub fn routes() -> Router<Arc<Gateway>> {
         )
 }
 
-async fn discovery(State(gw): State<Arc<Gateway>>) -> Response {
+async fn discovery(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     let mut res = axum::Json(crate::oidc::discovery(&gw.config.public_url)).into_response();
-    let h = res.headers_mut();
-    h.insert(
+    res.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
     );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
+    cors::apply(
+        &gw,
+        cors::origin(&headers),
+        crate::oidc::cors::Readers::AnyClient,
+        &mut res,
     );
     res
 }
@@ -101,10 +108,6 @@ impl IntoResponse for OAuthError {
         let mut res = (self.status, axum::Json(body)).into_response();
         let h = res.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
         if let Some(c) = self.challenge {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
         }

@@ -6,6 +6,7 @@
 use super::{still_allowed, OAuthError};
 use crate::config::OidcClient;
 use crate::oidc::claims::{id_token, user_claims, IdTokenInput};
+use crate::oidc::cors::Readers;
 use crate::oidc::grants::{sid_of, ClientSession, Grant, Grants, Redeemed};
 use crate::oidc::keys::ID_TOKEN_TYP;
 use crate::oidc::{client_auth, params, pkce};
@@ -19,10 +20,29 @@ use std::sync::Arc;
 type OResult<T> = Result<T, OAuthError>;
 
 pub async fn token(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
-    match handle(&gw, &headers, &body).await {
+    let mut res = match handle(&gw, &headers, &body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
-    }
+    };
+    // Readable from a browser only by the public client the request names
+    // (docs/oidc-provider.md#cors).
+    let routes = gw.routes();
+    let named = params::parse(&body).ok().and_then(|form| {
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        client_auth::presented(auth, &form).ok()
+    });
+    let client = named
+        .as_ref()
+        .and_then(|p| routes.app_by_client_id(&p.client_id))
+        .and_then(|a| a.cfg.oidc.as_ref());
+    let readers = match client {
+        Some(c) => Readers::Client(c),
+        None => Readers::PublicClients,
+    };
+    super::cors::apply(&gw, super::cors::origin(&headers), readers, &mut res);
+    res
 }
 
 async fn handle(gw: &Gateway, headers: &HeaderMap, body: &[u8]) -> OResult<Response> {
@@ -189,26 +209,29 @@ async fn issue(
             .await?;
         body["refresh_token"] = serde_json::Value::String(refresh);
     }
-    let ttl = std::time::Duration::from_secs(7 * 24 * 3600);
-    grants
-        .remember_client(
-            id.user_id,
-            ClientSession {
-                sid,
-                client_id: client.client_id.clone(),
-                sub: id.uid.clone(),
-            },
-            ttl,
-        )
-        .await?;
+    if client.backchannel_logout_uri.is_some() {
+        let entry = ClientSession {
+            sid,
+            client_id: client.client_id.clone(),
+            sub: id.uid.clone(),
+        };
+        grants.remember_client(&entry, gw.sessions.absolute).await?;
+        // A logout between the check of the session and this entry would not have seen it:
+        // look again. The session gone, no tokens leave (and the entry is withdrawn, unless
+        // the logout took it and notifies the client).
+        if gw.sessions.peek_key(&grant.session).await?.is_none() {
+            grants.take_client(&entry.sid, &entry.client_id).await?;
+            grants.revoke(grant_id).await?;
+            return Err(OAuthError::new(
+                "invalid_grant",
+                "the grant is invalid, expired or revoked",
+            ));
+        }
+    }
     crate::telemetry::oidc_event("tokens_issued");
     let mut res = axum::Json(body).into_response();
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
     Ok(res)
 }

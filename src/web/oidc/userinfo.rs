@@ -3,6 +3,7 @@
 
 use super::{still_allowed, OAuthError};
 use crate::oidc::claims::user_claims;
+use crate::oidc::cors::Readers;
 use crate::oidc::grants::Grants;
 use crate::state::Gateway;
 use axum::extract::State;
@@ -20,13 +21,29 @@ fn invalid_token() -> OAuthError {
 }
 
 pub async fn userinfo(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    let origin = super::cors::origin(&headers);
     match handle(&gw, &headers).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+        Ok((mut res, client_id)) => {
+            // The claims are readable from a browser only by the public client of the token
+            // (docs/oidc-provider.md#cors).
+            let routes = gw.routes();
+            if let Some(c) = routes
+                .app_by_client_id(&client_id)
+                .and_then(|a| a.cfg.oidc.as_ref())
+            {
+                super::cors::apply(&gw, origin, Readers::Client(c), &mut res);
+            }
+            res
+        }
+        Err(e) => {
+            let mut res = e.into_response();
+            super::cors::apply(&gw, origin, Readers::PublicClients, &mut res);
+            res
+        }
     }
 }
 
-async fn handle(gw: &Gateway, headers: &HeaderMap) -> Result<Response, OAuthError> {
+async fn handle(gw: &Gateway, headers: &HeaderMap) -> Result<(Response, String), OAuthError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -60,9 +77,5 @@ async fn handle(gw: &Gateway, headers: &HeaderMap) -> Result<Response, OAuthErro
     let mut res = axum::Json(claims).into_response();
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    Ok(res)
+    Ok((res, grant.client_id))
 }

@@ -17,6 +17,7 @@ pub mod pages;
 pub mod passkeys;
 pub mod password;
 pub mod portal;
+pub mod legal;
 pub mod privacy;
 pub mod recovery;
 pub mod rejections;
@@ -82,6 +83,8 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             post(account_sessions::end_others),
         )
         .route("/donnees-personnelles", get(privacy::page))
+        .route("/mentions-legales", get(legal::legal_notice))
+        .route("/accessibilite", get(legal::accessibility))
         .route("/sso/authorize", get(sso::authorize))
         .route(
             "/mot-de-passe/{token}",

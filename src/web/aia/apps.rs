@@ -244,7 +244,9 @@ pub struct AssignPage {
     pub role: String,
     pub q: String,
     pub searched: bool,
-    pub rows: Vec<ListRow>,
+    /// The users found, each with the structures on whose behalf they already hold the role
+    /// (names; empty: not a member).
+    pub rows: Vec<(ListRow, Vec<String>)>,
     pub pager: Pager,
     /// "Pour le compte de" as a select, or `None` for a typed structure (large scopes).
     pub structures: Option<Vec<(i64, String, String)>>,
@@ -280,14 +282,35 @@ async fn assign_page(
     } else {
         (0, Vec::new())
     };
-    let rows = rows
+    let role_id = app
+        .roles
+        .iter()
+        .find(|r| r.name == role)
+        .map(|r| r.id)
+        .ok_or(WebError::NotFound)?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let held = who.dir().role_holdings(role_id, &ids).await?;
+    let held_ids: Vec<i64> = held.values().flatten().copied().collect();
+    let names = who.dir().display_names_by_id(&held_ids).await?;
+    let tz = &who.gw().config.time_zone;
+    let rows: Vec<(ListRow, Vec<String>)> = rows
         .into_iter()
-        .map(|r| ListRow {
-            is_self: r.id == v.user_id,
-            manage: true,
-            last_login: r.last_login_at.map(fmt_ts).unwrap_or_default(),
-            expired: false,
-            r,
+        .map(|r| {
+            let on_behalf: Vec<String> = held
+                .get(&r.id)
+                .into_iter()
+                .flatten()
+                .map(|s| names.get(s).cloned().unwrap_or_default())
+                .collect();
+            let row = ListRow {
+                is_self: r.id == v.user_id,
+                manage: true,
+                last_login: r.last_login_at.map(|t| fmt_ts(t, tz)).unwrap_or_default(),
+                expired: false,
+                upcoming: None,
+                r,
+            };
+            (row, on_behalf)
         })
         .collect();
     let base = format!(
@@ -380,6 +403,26 @@ pub async fn assign(
         require(v.can_change_assignment(&slug, &role, &u.structure_path, &spath))?;
         plan.push((u, sid, slabel));
     }
+    // Those who already hold the role on behalf of that structure are left as they are; if
+    // that is everyone selected, the page says so and nothing is written.
+    let ids: Vec<i64> = plan.iter().map(|(u, _, _)| u.id).collect();
+    let held = dir.role_holdings(role_id, &ids).await?;
+    let (already, plan): (Vec<_>, Vec<_>) = plan
+        .into_iter()
+        .partition(|(u, sid, _)| held.get(&u.id).is_some_and(|s| s.contains(sid)));
+    if plan.is_empty() {
+        let names: Vec<String> = already
+            .iter()
+            .map(|(u, _, _)| format!("{} {}", u.first_name, u.last_name))
+            .collect();
+        let q = form::first(&pairs, "q");
+        let message = FormErrors::message(format!(
+            "Déjà membre{} du rôle « {role} » pour le compte de cette structure : {}. Rien n'a été modifié ; pour l'attribuer pour le compte d'une autre structure, choisissez-la dans « Pour le compte de ».",
+            if names.len() > 1 { "s" } else { "" },
+            names.join(", ")
+        ));
+        return assign_page(&who, app, &role, q, 1, message).await;
+    }
     for (u, sid, slabel) in &plan {
         dir.assign_role_id(u.id, role_id, *sid, v.user_id).await?;
         who.audit(
@@ -396,7 +439,11 @@ pub async fn assign(
     }
     Ok(see_other(
         &format!("/aia/applications?app={}&role={}", enc(&slug), enc(&role)),
-        "affecte",
+        if already.is_empty() {
+            "affecte"
+        } else {
+            "affecte-en-partie"
+        },
     ))
 }
 
@@ -459,7 +506,11 @@ pub async fn members_action(
             }
             Some((to, to_id, behalf))
         }
-        _ => return Err(WebError::BadRequest("Action inconnue.".into())),
+        // A form sent without one of its buttons (Enter in a field, a script): the page again.
+        _ => {
+            let which = "Choisissez « Désaffecter les membres sélectionnés » ou « Réaffecter ».";
+            return render_page(&who, &back, Some(which.into())).await;
+        }
     };
     let ids = form::ids(&pairs, "ids");
     if ids.is_empty() {
@@ -582,7 +633,11 @@ pub async fn export(
                     .flatten();
                 let mut names = names.lock().await;
                 let rows = gw.dir.export_users_by_ids(&ids, &mut names).await?;
-                Ok((rows.iter().map(csv_export::user_line).collect(), next))
+                let tz = &gw.config.time_zone;
+                Ok((
+                    rows.iter().map(|r| csv_export::user_line(r, tz)).collect(),
+                    next,
+                ))
             }
         },
     ))

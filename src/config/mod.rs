@@ -17,8 +17,9 @@ mod validate;
 pub use env::ENV_PREFIX;
 pub use error::{ConfigError, Problem};
 pub use model::{
-    AppConfig, Audit, Compliance, Config, Contact, HeaderNames, Legal, LoginThrottle, MailSettings, MailTransport, Reminders,
-    Resilience, Secret, SessionSettings, SmtpSecurity, StoreKind, Support, Threading, TlsConfig,
+    AppConfig, Audit, Compliance, Config, Contact, HeaderNames, Legal, LoginThrottle, MailSettings,
+    MailTransport, Reminders, Resilience, Secret, SessionSettings, SmtpSecurity, StoreKind,
+    Support, Threading, TlsConfig,
 };
 pub use model_oidc::{ClientSecret, IdTokenAlg, OidcClient, OidcSettings};
 pub use validate::RESERVED_PREFIXES;

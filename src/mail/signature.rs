@@ -59,7 +59,10 @@ mod tests {
             "--\nConvergences — portail des applications\nhttps://auth.example.fr\n\nBesoin d'aide ?\n- Correspondant CIG : cig@example.fr\n- Guide utilisateur : https://example.fr/guide"
         );
         let h = html(&help, "https://auth.example.fr");
-        assert!(h.contains("<a href=\"mailto:cig@example.fr\">cig@example.fr</a>"), "{h}");
+        assert!(
+            h.contains("<a href=\"mailto:cig@example.fr\">cig@example.fr</a>"),
+            "{h}"
+        );
         assert!(!h.contains("Délégué"), "{h}");
     }
 }

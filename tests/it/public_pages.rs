@@ -32,7 +32,10 @@ fn assert_footer(html: &str, status: &str, what: &str) {
         "/donnees-personnelles\">Données personnelles</a>".to_string(),
         format!("/accessibilite\">Accessibilité : {status}</a>"),
     ] {
-        assert!(html.contains(&expected), "{what}: {expected} missing\n{html}");
+        assert!(
+            html.contains(&expected),
+            "{what}: {expected} missing\n{html}"
+        );
     }
 }
 
@@ -60,7 +63,7 @@ fn the_legal_pages_are_public_read_the_configuration_and_are_in_every_footer() {
     let (s, html) = page(&anon, "/accessibilite");
     assert_eq!(s, 200);
     for expected in [
-        "<h1>Déclaration d&#39;accessibilité</h1>",
+        "<h1>Déclaration d'accessibilité</h1>",
         "<strong>partiellement conforme</strong>",
         "RGAA), version 4.1",
         "15/06/2026 par Audits d&#39;Essai",
@@ -97,12 +100,15 @@ fn without_a_legal_section_the_pages_say_what_is_missing_and_claim_nothing() {
     let (s, html) = page(&anon, "/accessibilite");
     assert_eq!(s, 200);
     assert!(html.contains("<strong>non conforme</strong>"), "{html}");
-    assert!(html.contains("faute d&#39;audit"), "{html}");
+    assert!(html.contains("faute d'audit"), "{html}");
     assert!(html.contains("Aucun audit de conformité"), "{html}");
-    assert!(html.contains("par l&#39;intermédiaire de votre référent"), "{html}");
+    assert!(
+        html.contains("par l'intermédiaire de votre référent"),
+        "{html}"
+    );
     let (s, html) = page(&anon, "/mentions-legales");
     assert_eq!(s, 200);
-    assert!(html.contains("pas encore renseigné l&#39;éditeur"), "{html}");
+    assert!(html.contains("pas encore renseigné l'éditeur"), "{html}");
     assert_footer(&html, "non conforme", "default");
 }
 

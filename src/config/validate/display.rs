@@ -12,7 +12,9 @@ pub(super) fn check(s: &DisplaySection, p: &mut Problems) -> jiff::tz::TimeZone 
         _ => {
             p.add(
                 "display.time_zone",
-                format!("{name:?} is not a known time zone (an IANA name such as \"Europe/Paris\")"),
+                format!(
+                    "{name:?} is not a known time zone (an IANA name such as \"Europe/Paris\")"
+                ),
             );
             jiff::tz::TimeZone::UTC
         }

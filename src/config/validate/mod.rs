@@ -58,9 +58,9 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
     let resilience = resilience::check(&f.resilience, &mut p);
     let oidc = oidc::check_section(&f.oidc, &data_dir, &mut p);
     let mut support = support::check(&f.support, &mut p);
-    support.legal = legal::check(&f.legal, &mut p);
-    let time_zone = display::check(&f.display, &mut p);
     let structures_max_depth = structures::check(&f.structures, &mut p);
+    let time_zone = display::check(&f.display, &mut p);
+    support.legal = legal::check(&f.legal, &mut p);
     let apps = apps::check(&f.apps, &server.portal_host, &mut p);
     let identity_providers = identity_providers::check(&f.identity_providers, &mut p);
 

@@ -4,6 +4,7 @@
 //! viewer's reach answer 404 (their existence is not revealed), forbidden actions 403.
 
 pub mod apps;
+pub mod assign;
 pub mod csv_export;
 pub mod extract;
 pub mod form;
@@ -104,7 +105,7 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route("/aia/applications", get(apps::page))
         .route(
             "/aia/applications/{app}/{role}/affecter",
-            get(apps::assign_form).post(apps::assign),
+            get(assign::assign_form).post(assign::assign),
         )
         .route(
             "/aia/applications/{app}/{role}/membres",

@@ -108,7 +108,10 @@ async function walk(s, width) {
   await page.getByRole('heading', { level: 1, name: 'Structures' }).waitFor();
   await page.getByLabel('Rechercher une structure').fill('exemple');
   await page.getByRole('button', { name: 'Rechercher', exact: true }).click();
-  await page.getByText('(rattachée à Mairie d\'Exemple)').waitFor();
+  const results = page.locator('ul.results');
+  await results.waitFor();
+  assert.equal(await results.locator('ul').count(), 0, 'search results are flat');
+  assert.match(await results.innerText(), /CCAS d'Exemple/);
   await check(s, page, 'structures (recherche)', width);
   await page.getByRole('link', { name: "CCAS d'Exemple" }).first().click();
   await page.getByRole('heading', { name: /^Membres \(\d+\)$/ }).waitFor();

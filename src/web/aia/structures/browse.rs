@@ -103,18 +103,13 @@ pub async fn page(FrQuery(q): FrQuery<PageQuery>, who: SignedIn) -> WebResult<Re
     let results = if q.q.trim().is_empty() {
         Vec::new()
     } else {
-        // A flat list, each result with where it belongs in words: a match's parent may be a
-        // match too, and nesting one under the other would misplace it.
         let found = dir.search_structures(&scope, &q.q, 50).await?;
-        let parents: Vec<i64> = found.iter().filter_map(|s| s.parent_id).collect();
-        let names = dir.display_names_by_id(&parents).await?;
+        let paths: Vec<&str> = found.iter().map(|s| s.path.as_str()).collect();
+        let labels = dir.path_labels(&paths).await?;
         found
             .iter()
             .map(|s| {
-                let label = match s.parent_id.and_then(|p| names.get(&p)) {
-                    Some(parent) => format!("rattachée à {parent}"),
-                    None => "établissement principal".to_string(),
-                };
+                let label = labels.get(&s.path).cloned().unwrap_or_default();
                 (s.id, s.display_name().to_string(), label)
             })
             .collect()
@@ -143,7 +138,7 @@ pub async fn page(FrQuery(q): FrQuery<PageQuery>, who: SignedIn) -> WebResult<Re
                     .map(|t| fmt_ts(t, &who.gw().config.time_zone))
                     .unwrap_or_default(),
                 expired: false,
-            upcoming: None,
+                upcoming: None,
                 r,
             })
             .collect();

@@ -57,19 +57,13 @@ async fn card_page(who: &SignedIn, u: UserRecord, nav: Nav) -> WebResult<Html<St
         .collect();
     let today = crate::directory::today();
     let page = CardPage {
-        expired: u
-            .valid_until
-            .as_deref()
-            .is_some_and(|d| d < today.as_str()),
+        expired: u.valid_until.as_deref().is_some_and(|d| d < today.as_str()),
         upcoming: u.valid_from.as_deref().is_some_and(|d| d > today.as_str()),
         l: who.layout(&format!("{} {}", u.first_name, u.last_name)),
         nav,
         manage: manages_account(v, &u),
         is_self: u.id == v.user_id,
-        last_login: u
-            .last_login_at
-            .map(|t| fmt_ts(t, tz))
-            .unwrap_or_default(),
+        last_login: u.last_login_at.map(|t| fmt_ts(t, tz)).unwrap_or_default(),
         created: fmt_ts(u.created_at, tz),
         zone: crate::web::french::zone_label(tz),
         valid_from: u.valid_from.as_deref().map(fmt_date).unwrap_or_default(),

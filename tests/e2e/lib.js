@@ -236,7 +236,7 @@ async function openAccountMenu(page) {
  * login page. */
 async function logout(s, page, { a11y = false } = {}) {
   await openAccountMenu(page);
-  await page.getByRole('link', { name: 'Déconnexion' }).click();
+  await page.getByRole('navigation', { name: 'Compte' }).getByRole('link', { name: 'Déconnexion' }).click();
   await page.getByText('Voulez-vous vraiment vous déconnecter ?').waitFor();
   if (a11y) await s.a11y(page, 'confirmation de déconnexion');
   await page.getByRole('button', { name: 'Se déconnecter' }).click();

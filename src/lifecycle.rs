@@ -29,6 +29,7 @@ struct LinkText<'a> {
     hours: u64,
     link: &'a str,
     email: &'a str,
+    signature: &'a str,
 }
 
 #[derive(Template)]
@@ -40,6 +41,12 @@ struct LinkHtml<'a> {
     hours: u64,
     link: &'a str,
     email: &'a str,
+    signature: &'a str,
+}
+
+/// The end of every message: the portal and the `[support]` contacts.
+fn signature(gw: &Gateway) -> String {
+    crate::mail::signature::text(&gw.config.support, &gw.config.public_url)
 }
 
 /// Creates a one-time link for the user and e-mails it. Returns the link; a delivery failure is
@@ -74,6 +81,7 @@ pub async fn send_password_link(
         hours,
         link: &link,
         email: &ident.email,
+        signature: &signature(gw),
     }
     .render()?;
     let html = LinkHtml {
@@ -83,6 +91,7 @@ pub async fn send_password_link(
         hours,
         link: &link,
         email: &ident.email,
+        signature: &crate::mail::signature::html(&gw.config.support, &gw.config.public_url),
     }
     .render()?;
     gw.mailer
@@ -184,7 +193,7 @@ struct EmailChangedText<'a> {
     by: &'a str,
     old_email: &'a str,
     new_email: &'a str,
-    portal_url: &'a str,
+    signature: &'a str,
 }
 
 /// Tells the account's previous address that its e-mail was changed, and by whom: the login
@@ -202,7 +211,7 @@ pub async fn notify_email_changed(
         by,
         old_email,
         new_email,
-        portal_url: &gw.config.public_url,
+        signature: &signature(gw),
     }
     .render()?;
     gw.mailer
@@ -226,6 +235,7 @@ struct ReminderText<'a> {
     expiring_days: u32,
     unused_days: u32,
     portal_url: &'a str,
+    signature: &'a str,
 }
 
 /// Sends each référent the accounts of their structures that expire within `expiring_days`
@@ -245,6 +255,7 @@ pub async fn send_reminders(
         .reminder_batches(&fmt(today), &fmt(until), cutoff)
         .await?;
     let mut sent = 0;
+    let signature = signature(gw);
     for b in batches {
         let text = ReminderText {
             first_name: &b.referent_first_name,
@@ -253,6 +264,7 @@ pub async fn send_reminders(
             expiring_days,
             unused_days,
             portal_url: &gw.config.public_url,
+            signature: &signature,
         }
         .render()?;
         let mail = Mail {

@@ -33,6 +33,10 @@ pub struct FileConfig {
     #[serde(default)]
     pub structures: StructuresSection,
     #[serde(default)]
+    pub display: DisplaySection,
+    #[serde(default)]
+    pub legal: LegalSection,
+    #[serde(default)]
     pub apps: Vec<AppSection>,
     #[serde(default)]
     pub identity_providers: Vec<super::identity_providers::IdentityProviderSection>,
@@ -411,6 +415,7 @@ impl Default for HeaderNamesSection {
     }
 }
 
+pub use super::file_legal::{DisplaySection, LegalSection};
 pub use super::file_oidc::OidcSection;
 
 #[derive(Debug, Deserialize)]

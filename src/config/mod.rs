@@ -7,6 +7,7 @@
 mod env;
 mod error;
 pub mod file;
+mod file_legal;
 mod file_oidc;
 pub mod identity_providers;
 mod model;
@@ -16,8 +17,9 @@ mod validate;
 pub use env::ENV_PREFIX;
 pub use error::{ConfigError, Problem};
 pub use model::{
-    AppConfig, Config, Contact, HeaderNames, LoginThrottle, MailSettings, MailTransport, Reminders,
-    Resilience, Secret, SessionSettings, SmtpSecurity, StoreKind, Support, Threading, TlsConfig,
+    AppConfig, Audit, Compliance, Config, Contact, HeaderNames, Legal, LoginThrottle, MailSettings,
+    MailTransport, Reminders, Resilience, Secret, SessionSettings, SmtpSecurity, StoreKind,
+    Support, Threading, TlsConfig,
 };
 pub use model_oidc::{ClientSecret, IdTokenAlg, OidcClient, OidcSettings};
 pub use validate::RESERVED_PREFIXES;

@@ -128,6 +128,58 @@ pub struct Support {
     pub correspondent: Option<Contact>,
     pub dpo: Option<Contact>,
     pub guide_url: Option<String>,
+    /// `[legal]`: what the footer and the public pages "Mentions légales" and "Accessibilité"
+    /// say; here because every page's footer (error pages included) shows its status.
+    pub legal: Legal,
+}
+
+/// RGAA 4.1 compliance status, as the accessibility statement and the footer say it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compliance {
+    #[default]
+    NonConforme,
+    Partial,
+    Total,
+}
+
+impl Compliance {
+    /// "Accessibilité : partiellement conforme".
+    pub fn label(self) -> &'static str {
+        match self {
+            Compliance::NonConforme => "non conforme",
+            Compliance::Partial => "partiellement conforme",
+            Compliance::Total => "totalement conforme",
+        }
+    }
+}
+
+/// The audit an accessibility status rests on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Audit {
+    /// "JJ/MM/AAAA".
+    pub date: String,
+    pub by: Option<String>,
+    pub method: String,
+}
+
+/// `[legal]`, validated (docs/product.md#public-pages). Texts are trimmed; `None` is not set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Legal {
+    pub publisher: Option<String>,
+    pub publisher_address: Option<String>,
+    pub publisher_phone: Option<String>,
+    pub publisher_registration: Option<String>,
+    pub publication_director: Option<String>,
+    pub host: Option<String>,
+    pub host_address: Option<String>,
+    pub host_phone: Option<String>,
+    pub compliance: Compliance,
+    /// Percentage of RGAA criteria met.
+    pub rate: Option<u8>,
+    pub audit: Option<Audit>,
+    /// "JJ/MM/AAAA".
+    pub statement_date: Option<String>,
+    pub accessibility_contact: Option<String>,
 }
 
 impl Support {
@@ -266,6 +318,8 @@ pub struct Config {
     pub support: std::sync::Arc<Support>,
     /// Deepest level a structure may be created or moved at (1: principal establishments).
     pub structures_max_depth: u32,
+    /// The zone times are shown in (`[display].time_zone`), with its summer/winter rules.
+    pub time_zone: jiff::tz::TimeZone,
     pub apps: Vec<AppConfig>,
     /// External OpenID Connect providers (docs/identity-providers.md).
     pub identity_providers: Vec<super::identity_providers::IdentityProvider>,

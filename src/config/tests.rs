@@ -542,3 +542,60 @@ fn support_contacts_are_optional_and_checked_by_key() {
         assert!(e.contains(expected), "{expected} missing from {e}");
     }
 }
+
+#[test]
+fn times_are_shown_in_a_checked_time_zone_paris_by_default() {
+    let c = Config::from_toml("conv.toml", MINIMAL, &[]).unwrap();
+    assert_eq!(c.time_zone.iana_name(), Some("Europe/Paris"));
+    let other = format!("{MINIMAL}\n[display]\ntime_zone = \"America/Cayenne\"\n");
+    let c = Config::from_toml("conv.toml", &other, &[]).unwrap();
+    assert_eq!(c.time_zone.iana_name(), Some("America/Cayenne"));
+    let e = err(&format!("{MINIMAL}\n[display]\ntime_zone = \"Paris\"\n"));
+    assert!(
+        e.contains("key `display.time_zone`: \"Paris\" is not a known time zone"),
+        "{e}"
+    );
+    let e = err(&format!("{MINIMAL}\n[display]\ntime_zone = \"+01:00\"\n"));
+    assert!(e.contains("key `display.time_zone`"), "{e}");
+}
+
+#[test]
+fn the_legal_pages_settings_are_checked_by_key() {
+    let c = Config::from_toml("conv.toml", MINIMAL, &[]).unwrap();
+    assert_eq!(c.support.legal.compliance, super::Compliance::NonConforme);
+    assert_eq!(c.support.legal.publisher, None);
+    assert!(c.support.is_empty(), "legal notices are not help contacts");
+
+    let full = format!(
+        "{MINIMAL}\n[legal]\npublisher = \" CIG d'Exemple \"\npublication_director = \"C. Exemple\"\nhost = \"Hébergeur\"\naccessibility_status = \"partiellement_conforme\"\naccessibility_rate = 72\naccessibility_audit_date = \"2026-06-15\"\naccessibility_audit_method = \"Audit RGAA 4.1, 12 pages\"\naccessibility_contact_email = \"a11y@example.fr\"\n"
+    );
+    let c = Config::from_toml("conv.toml", &full, &[]).unwrap();
+    let l = &c.support.legal;
+    assert_eq!(l.publisher.as_deref(), Some("CIG d'Exemple"));
+    assert_eq!(l.compliance.label(), "partiellement conforme");
+    assert_eq!(l.rate, Some(72));
+    assert_eq!(l.audit.as_ref().unwrap().date, "15/06/2026");
+    assert_eq!(l.accessibility_contact.as_deref(), Some("a11y@example.fr"));
+
+    // A status better than "non conforme" without an audit, a rate that contradicts the
+    // status, and malformed values: each named by its key.
+    let e = err(&format!(
+        "{MINIMAL}\n[legal]\naccessibility_status = \"totalement_conforme\"\naccessibility_rate = 90\npublisher = \"a\\nb\"\naccessibility_statement_date = \"30/11/2026\"\naccessibility_contact_email = \"nobody\"\n"
+    ));
+    for expected in [
+        "key `legal.publisher`: must be a single line of text",
+        "key `legal.accessibility_statement_date`: \"30/11/2026\" must be a date written YYYY-MM-DD",
+        "key `legal.accessibility_rate`: 90 % does not match accessibility_status",
+        "key `legal.accessibility_audit_date`: required when accessibility_status is",
+        "key `legal.accessibility_contact_email`: \"nobody\" is not an e-mail address",
+    ] {
+        assert!(e.contains(expected), "{expected} missing from {e}");
+    }
+    let e = err(&format!(
+        "{MINIMAL}\n[legal]\naccessibility_status = \"conforme\"\n"
+    ));
+    assert!(
+        e.contains("key `legal.accessibility_status`: \"conforme\" must be one of"),
+        "{e}"
+    );
+}

@@ -59,6 +59,19 @@ correspondent_label = "Correspondant CIG (annuaire, référents, accès)"
 dpo_email = "dpo@cig-exemple.fr"
 guide_url = "https://convergences.cig-exemple.fr/guide-utilisateur"
 
+[legal]
+publisher = "Centre interdépartemental de gestion d'Exemple (CIG d'Exemple)"
+publisher_address = "1 rue de l'Exemple, 93500 Exemple"
+publisher_phone = "01 23 45 67 89"
+publisher_registration = "SIRET 200 000 000 00010"
+publication_director = "Camille Exemple, directrice générale des services"
+host = "Hébergeur d'Exemple SAS"
+host_address = "10 avenue des Serveurs, 75012 Paris"
+host_phone = "01 98 76 54 32"
+accessibility_status = "non_conforme"
+accessibility_statement_date = "2026-11-30"
+accessibility_contact_email = "accessibilite@cig-exemple.fr"
+
 [[apps]]
 slug = "bip"
 name = "BIP"

@@ -305,6 +305,34 @@ impl Directory {
         .transpose()
     }
 
+    /// Who among `user_ids` already holds the role, and on behalf of which structures (ids),
+    /// for AFFECTER's search results.
+    pub async fn role_holdings(
+        &self,
+        role_id: i64,
+        user_ids: &[i64],
+    ) -> DResult<HashMap<i64, Vec<i64>>> {
+        let mut out: HashMap<i64, Vec<i64>> = HashMap::new();
+        if user_ids.is_empty() {
+            return Ok(out);
+        }
+        let placeholders: Vec<String> = (2..=user_ids.len() + 1).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT user_id, structure_id FROM role_assignments WHERE role_id = $1 AND user_id IN ({}) \
+             ORDER BY user_id, structure_id",
+            placeholders.join(", ")
+        );
+        // Only generated placeholders are interpolated; values are bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(role_id);
+        for id in user_ids {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&self.pool).await? {
+            out.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+        }
+        Ok(out)
+    }
+
     /// Grants a role on behalf of a structure; `false` when the user already had it.
     pub async fn assign_role_id(
         &self,

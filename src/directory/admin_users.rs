@@ -48,6 +48,8 @@ pub struct UserRow {
     pub locked: bool,
     pub valid_until: Option<String>,
     pub last_login_at: Option<i64>,
+    /// Before this day the account cannot sign in yet.
+    pub valid_from: Option<String>,
 }
 
 /// Every field of an account (docs/product.md#accounts), for the card, the edit form and the
@@ -118,7 +120,7 @@ pub struct ExportRow {
 }
 
 const ROW_COLUMNS: &str = "u.id, u.last_name, u.first_name, u.email, u.structure_id, s.path, \
-     u.job_title, u.service, u.locked, u.valid_until, u.last_login_at";
+     u.job_title, u.service, u.locked, u.valid_until, u.last_login_at, u.valid_from";
 
 const RECORD_COLUMNS: &str = "u.id, u.email, u.last_name, u.first_name, u.structure_id, s.path, \
      u.job_title, u.service, u.postal_address, u.phone, u.app_identifier, u.telework, \
@@ -272,6 +274,7 @@ fn row_from(r: &sqlx::any::AnyRow) -> DResult<UserRow> {
         locked: r.try_get::<i64, _>(8)? != 0,
         valid_until: r.try_get(9)?,
         last_login_at: r.try_get(10)?,
+        valid_from: r.try_get(11)?,
     })
 }
 

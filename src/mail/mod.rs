@@ -2,6 +2,8 @@
 //! that writes each message as an .eml file in the data folder and logs its link, so that a
 //! single machine works with no mail server (docs/product.md#mail).
 
+pub mod signature;
+
 use crate::config::{MailSettings, MailTransport, SmtpSecurity};
 use lettre::message::{header::ContentTransferEncoding, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;

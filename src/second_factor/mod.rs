@@ -189,8 +189,8 @@ pub async fn notify(gw: &Gateway, to: &str, first_name: &str, what: &str) {
     let text = format!(
         "Bonjour {first_name},\n\n{what}\n\nSi vous n'êtes pas à l'origine de cette opération, \
          prévenez sans attendre votre référent administrateur : quelqu'un pourrait chercher à \
-         prendre le contrôle de votre compte.\n\nPortail : {}\n\n--\nConvergences — portail des applications\n",
-        gw.config.public_url
+         prendre le contrôle de votre compte.\n\n{}\n",
+        crate::mail::signature::text(&gw.config.support, &gw.config.public_url)
     );
     let mail = Mail {
         to: to.to_string(),

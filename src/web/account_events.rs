@@ -141,10 +141,11 @@ pub async fn succeeded(ctx: &PortalRequest, id: &Identity, method: &str) -> WebR
         let what = format!(
             "Une connexion à votre compte Convergences vient d'avoir lieu depuis un navigateur que \
              vous n'avez pas utilisé ces {RETENTION_DAYS} derniers jours :\n\n- navigateur : {agent}\n\
-             - adresse IP : {}\n- le {} (heure UTC)\n\nSi c'est vous, il n'y a rien à faire. \
+             - adresse IP : {}\n- le {} ({})\n\nSi c'est vous, il n'y a rien à faire. \
              Vos sessions ouvertes sont listées sur la page « Sécurité du compte » de votre profil.",
             ctx.ip,
-            super::aia::fmt_ts(crate::directory::now()),
+            super::aia::fmt_ts(crate::directory::now(), &gw.config.time_zone),
+            super::french::zone_label(&gw.config.time_zone),
         );
         crate::second_factor::notify(gw, &id.email, &id.first_name, &what).await;
     }
@@ -164,9 +165,10 @@ fn browser_cookie(ctx: &PortalRequest, token: &str) -> HeaderValue {
 /// Tells the owner that their password was just changed (through a reset link).
 pub async fn password_changed(ctx: &PortalRequest, id: &Identity) {
     let what = format!(
-        "Le mot de passe de votre compte Convergences vient d'être modifié, le {} (heure UTC), \
+        "Le mot de passe de votre compte Convergences vient d'être modifié, le {} ({}), \
          depuis l'adresse IP {}. Toutes les sessions ouvertes avec l'ancien mot de passe ont été fermées.",
-        super::aia::fmt_ts(crate::directory::now()),
+        super::aia::fmt_ts(crate::directory::now(), &ctx.gw.config.time_zone),
+        super::french::zone_label(&ctx.gw.config.time_zone),
         ctx.ip,
     );
     crate::second_factor::notify(&ctx.gw, &id.email, &id.first_name, &what).await;

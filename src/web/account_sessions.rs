@@ -54,6 +54,8 @@ struct SessionsPage {
     others: usize,
     sign_ins: Vec<SignInRow>,
     retention_days: i64,
+    /// "heure de Paris": what the times are in.
+    zone: String,
 }
 
 fn to_login(ctx: &PortalRequest) -> Option<Response> {
@@ -71,8 +73,8 @@ fn row(ctx: &PortalRequest, live: &Live, current: &crate::session::SessionKey) -
         browser: agent.browser,
         system: agent.system,
         ip: live.record.client_ip.clone(),
-        started: super::aia::fmt_ts(live.record.created_at),
-        last_seen: super::aia::fmt_ts(live.record.last_seen),
+        started: super::aia::fmt_ts(live.record.created_at, &ctx.gw.config.time_zone),
+        last_seen: super::aia::fmt_ts(live.record.last_seen, &ctx.gw.config.time_zone),
         current: &live.key == current,
     }
 }
@@ -97,7 +99,7 @@ async fn render(
         .await?
         .into_iter()
         .map(|s| SignInRow {
-            at: super::aia::fmt_ts(s.at),
+            at: super::aia::fmt_ts(s.at, &ctx.gw.config.time_zone),
             success: s.success,
             method: method_label(&s.method),
             reason: reason_label(&s.reason),
@@ -113,6 +115,7 @@ async fn render(
         others,
         sign_ins,
         retention_days: crate::directory::sign_ins::RETENTION_DAYS,
+        zone: super::french::zone_label(&ctx.gw.config.time_zone),
     }
     .render()?;
     Ok((status, Html(html)).into_response())

@@ -187,7 +187,7 @@ impl PortalRequest {
         let by = self.user.as_ref()?.live.record.enrol_by?;
         Some(format!(
             "Votre compte doit être protégé par la vérification en deux étapes : activez-la avant le {}.",
-            super::french::date(by)
+            super::french::date(by, &self.gw.config.time_zone)
         ))
     }
 

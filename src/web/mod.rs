@@ -11,6 +11,7 @@ pub mod context;
 pub mod error;
 pub mod factor_check;
 pub mod french;
+pub mod legal;
 pub mod login;
 pub mod meta;
 pub mod oidc;
@@ -84,6 +85,8 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             post(account_sessions::end_others),
         )
         .route("/donnees-personnelles", get(privacy::page))
+        .route("/mentions-legales", get(legal::legal_notice))
+        .route("/accessibilite", get(legal::accessibility))
         .route("/sso/authorize", get(sso::authorize))
         .route(
             "/mot-de-passe/{token}",

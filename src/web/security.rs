@@ -94,6 +94,7 @@ pub async fn render(
     let uid = user.ident.identity.user_id;
     let totp = ctx.gw.dir.totp(uid).await?;
     let codes_left = ctx.gw.dir.recovery_codes_left(uid).await?;
+    let tz = &ctx.gw.config.time_zone;
     let passkeys = ctx
         .gw
         .dir
@@ -103,15 +104,18 @@ pub async fn render(
         .map(|k| KeyRow {
             id: k.id,
             name: k.name,
-            added: super::french::date(k.created_at),
-            last_used: k.last_used_at.map(super::french::date).unwrap_or_default(),
+            added: super::french::date(k.created_at, tz),
+            last_used: k
+                .last_used_at
+                .map(|t| super::french::date(t, tz))
+                .unwrap_or_default(),
         })
         .collect();
     let html = SecurityPage {
         l: ctx.layout("Sécurité du compte"),
         notice,
         error,
-        totp_since: totp.map(|t| super::french::date(t.created_at)),
+        totp_since: totp.map(|t| super::french::date(t.created_at, tz)),
         codes_left,
         passkeys,
         passkeys_available: ctx.gw.webauthn.is_some(),

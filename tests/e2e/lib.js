@@ -236,7 +236,7 @@ async function openAccountMenu(page) {
  * login page. */
 async function logout(s, page, { a11y = false } = {}) {
   await openAccountMenu(page);
-  await page.getByRole('link', { name: 'Déconnexion' }).click();
+  await page.getByRole('navigation', { name: 'Compte' }).getByRole('link', { name: 'Déconnexion' }).click();
   await page.getByText('Voulez-vous vraiment vous déconnecter ?').waitFor();
   if (a11y) await s.a11y(page, 'confirmation de déconnexion');
   await page.getByRole('button', { name: 'Se déconnecter' }).click();
@@ -397,6 +397,28 @@ async function firstVisit(page, email, password) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Reflow (WCAG 1.4.10, which axe-core does not check)
+
+/** Fails if the page scrolls sideways: wide data tables may scroll inside their own frame
+ * (.table-wrap), which the criterion allows; nothing else may stick out. */
+async function noSidewaysScroll(page, label) {
+  const r = await page.evaluate(() => {
+    const W = document.documentElement.clientWidth;
+    const culprits = [];
+    document.querySelectorAll('body *').forEach((el) => {
+      const box = el.getBoundingClientRect();
+      const escapes = ['absolute', 'fixed'].includes(getComputedStyle(el).position);
+      if (box.width && box.right > W + 1 && (escapes || !el.parentElement.closest('.table-wrap'))) {
+        culprits.push(`${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${el.className ? `.${String(el.className).replace(/ /g, '.')}` : ''} (right ${Math.round(box.right)})`);
+      }
+    });
+    return { scroll: document.documentElement.scrollWidth, width: W, culprits: culprits.slice(0, 6) };
+  });
+  assert.ok(r.scroll <= r.width,
+    `"${label}" scrolls sideways at ${r.width} px: content ${r.scroll} px wide; ${r.culprits.join(', ')}`);
+}
+
+// ---------------------------------------------------------------------------------------------
 // A small valid PNG, made here (no fixture file): a 48x48 gradient.
 
 function crc32(buf) {
@@ -476,5 +498,6 @@ module.exports = {
   outboxFiles,
   decodeQuotedPrintable,
   makePng,
+  noSidewaysScroll,
   unique,
 };

@@ -971,7 +971,7 @@ fn exports_parse_back_and_neutralise_formulas() {
     let (s, _, bytes) = get_bytes(&r, "/aia/journal/export.csv");
     assert_eq!(s, 200);
     let (header, rows) = parse_csv(&bytes);
-    assert_eq!(header[0], "Date");
+    assert_eq!(header[0], "Date (heure de Paris)");
     assert!(rows.iter().any(|r| r[3] == "formule@mairie-exemple.fr"));
     let a = login(&t, AGENT);
     assert_eq!(get(&a, "/aia/journal").0, 403);

@@ -8,12 +8,12 @@ use crate::harness::{
     PASSWORD,
 };
 
-const AGENT: &str = "agent@mairie-exemple.fr";
-const CCAS_AGENT: &str = "agent.ccas@mairie-exemple.fr";
-const REFERENT: &str = "referent@mairie-exemple.fr";
-const ADMIN: &str = "admin@cig-exemple.fr";
+pub(crate) const AGENT: &str = "agent@mairie-exemple.fr";
+pub(crate) const CCAS_AGENT: &str = "agent.ccas@mairie-exemple.fr";
+pub(crate) const REFERENT: &str = "referent@mairie-exemple.fr";
+pub(crate) const ADMIN: &str = "admin@cig-exemple.fr";
 
-const SUPPORT: &str = r#"
+pub(crate) const SUPPORT: &str = r#"
 [support]
 applications_email = "assistance@cig.test"
 correspondent_email = "correspondant@cig.test"
@@ -33,7 +33,7 @@ upstreams = ["127.0.0.1:9"]
 support_email = "elecpro@cig.test"
 "#;
 
-fn with_support() -> TestGateway {
+pub(crate) fn with_support() -> TestGateway {
     TestGateway::start_with(Options {
         extra_config: SUPPORT.into(),
         extra_apps: OWN_SUPPORT_APP.into(),
@@ -41,13 +41,13 @@ fn with_support() -> TestGateway {
     })
 }
 
-fn login<'a>(t: &'a TestGateway, email: &str) -> Browser<'a> {
+pub(crate) fn login<'a>(t: &'a TestGateway, email: &str) -> Browser<'a> {
     let b = t.browser();
     assert_eq!(b.login(email, PASSWORD).0, 303, "login {email}");
     b
 }
 
-fn page(b: &Browser, path: &str) -> (u16, String) {
+pub(crate) fn page(b: &Browser, path: &str) -> (u16, String) {
     let (r, _) = b.visit(&b.t.url("auth.test", path));
     (r.status().as_u16(), r.text().expect("body"))
 }
@@ -165,7 +165,7 @@ fn without_a_support_section_nothing_half_empty_is_shown() {
 }
 
 /// `'` as the pages escape it.
-fn html_text(s: &str) -> String {
+pub(crate) fn html_text(s: &str) -> String {
     s.replace('\'', "&#39;")
 }
 
@@ -231,12 +231,12 @@ fn structures_are_shown_by_their_name_not_their_short_code() {
 }
 
 /// The CSRF token of the page at `path`.
-fn token(b: &Browser, path: &str) -> String {
+pub(crate) fn token(b: &Browser, path: &str) -> String {
     csrf_of(&page(b, path).1)
 }
 
 /// Sends `fields` (and a photo) as the account form does: multipart.
-fn send_form(
+pub(crate) fn send_form(
     b: &Browser,
     path: &str,
     fields: &[(&str, &str)],
@@ -468,7 +468,7 @@ fn member_ids(html: &str) -> Vec<String> {
         .collect()
 }
 
-fn post(b: &Browser, path: &str, pairs: &[(&str, &str)]) -> (u16, String) {
+pub(crate) fn post(b: &Browser, path: &str, pairs: &[(&str, &str)]) -> (u16, String) {
     let r = b
         .client
         .post(b.t.url("auth.test", path))

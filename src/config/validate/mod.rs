@@ -8,7 +8,9 @@ mod apps;
 mod assertion;
 mod audit;
 mod database;
+mod display;
 mod identity_providers;
+mod legal;
 mod mail;
 mod oidc;
 mod reminders;
@@ -55,8 +57,10 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
     let reminders = reminders::check(&f.reminders, &mut p);
     let resilience = resilience::check(&f.resilience, &mut p);
     let oidc = oidc::check_section(&f.oidc, &data_dir, &mut p);
-    let support = support::check(&f.support, &mut p);
+    let mut support = support::check(&f.support, &mut p);
     let structures_max_depth = structures::check(&f.structures, &mut p);
+    let time_zone = display::check(&f.display, &mut p);
+    support.legal = legal::check(&f.legal, &mut p);
     let apps = apps::check(&f.apps, &server.portal_host, &mut p);
     let identity_providers = identity_providers::check(&f.identity_providers, &mut p);
 
@@ -102,6 +106,7 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
         oidc,
         support: std::sync::Arc::new(support),
         structures_max_depth,
+        time_zone,
         apps,
         identity_providers,
     })

@@ -44,6 +44,7 @@ pub(super) fn check(s: &SupportSection, p: &mut Problems) -> Support {
         ),
         dpo: contact("dpo_email", &s.dpo_email, "dpo_label", &s.dpo_label, p),
         guide_url: guide_url(s.guide_url.as_deref(), p),
+        legal: Default::default(),
     }
 }
 

@@ -1,19 +1,17 @@
 //! APPLICATIONS (docs/aia.md): the applications the viewer administers, their roles, the members
-//! of a role, AFFECTER, "Désaffecter les membres sélectionnés", "Réaffecter" and the export.
+//! of a role, "Désaffecter les membres sélectionnés", "Réaffecter" and the export (AFFECTER is
+//! in `assign.rs`).
 //! Every id in a form is re-checked: one foreign id and nothing at all is changed.
 
 use super::extract::{require, Action, SignedIn};
-use super::form_page::{self, FormErrors, FormPage};
-use super::users::ListRow;
-use super::{csv_export, fmt_ts, num, page_number, per_page, see_other, Pager, PER_PAGE};
+use super::{csv_export, num, page_number, per_page, see_other, Pager, PER_PAGE};
 use super::{enc, form};
 use super::{FrPath, FrQuery, Nav};
 use crate::directory::access::Viewer;
 use crate::directory::access::ADMIN_ROLE;
 use crate::directory::admin_apps::{AppInfo, AssignmentInfo, MemberRow};
-use crate::directory::admin_users::{UserFilter, MIN_SEARCH};
+use crate::directory::admin_users::UserFilter;
 use crate::directory::audit_action::AuditAction;
-use crate::directory::search;
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::Layout;
 use askama::Template;
@@ -86,13 +84,13 @@ async fn visible_apps(who: &SignedIn) -> WebResult<Vec<AppInfo>> {
 }
 
 /// A role of an application the viewer administers.
-struct AdministeredRole {
-    app: AppInfo,
-    role_id: i64,
+pub(super) struct AdministeredRole {
+    pub(super) app: AppInfo,
+    pub(super) role_id: i64,
 }
 
 /// The role `slug`/`role` if the viewer administers the application, else 404.
-async fn role_of(who: &SignedIn, slug: &str, role: &str) -> WebResult<AdministeredRole> {
+pub(super) async fn role_of(who: &SignedIn, slug: &str, role: &str) -> WebResult<AdministeredRole> {
     if !who.viewer.can_admin_app(slug) {
         return Err(WebError::NotFound);
     }
@@ -228,179 +226,6 @@ async fn render_page(who: &SignedIn, q: &PageQuery, error: Option<String>) -> We
     Ok((status, Html(page.render()?)).into_response())
 }
 
-#[derive(Deserialize, Default)]
-pub struct AssignQuery {
-    #[serde(default)]
-    q: String,
-    #[serde(default)]
-    page: String,
-}
-
-#[derive(Template)]
-#[template(path = "aia/assign.html")]
-pub struct AssignPage {
-    pub l: Layout,
-    pub nav: Nav,
-    pub app: AppInfo,
-    pub role: String,
-    pub q: String,
-    pub searched: bool,
-    pub rows: Vec<ListRow>,
-    pub pager: Pager,
-    /// "Pour le compte de" as a select, or `None` for a typed structure (large scopes).
-    pub structures: Option<Vec<(i64, String, String)>>,
-    pub errors: FormErrors,
-}
-
-impl FormPage for AssignPage {
-    fn errors(&self) -> &FormErrors {
-        &self.errors
-    }
-}
-
-/// AFFECTER: the search `q` (its page `page_no`) and what is wrong with the last submission.
-async fn assign_page(
-    who: &SignedIn,
-    app: AppInfo,
-    role: &str,
-    q: &str,
-    page_no: i64,
-    errors: FormErrors,
-) -> WebResult<Response> {
-    let v = &who.viewer;
-    // The same rule as the directory's search: 3 characters once folded.
-    let searched = search::needle(q, MIN_SEARCH).is_some();
-    let (total, rows) = if searched {
-        let f = UserFilter {
-            q: q.chars().take(100).collect(),
-            ..Default::default()
-        };
-        who.dir()
-            .list_users(&v.manage_scope(), &f, 25, (page_no - 1).saturating_mul(25))
-            .await?
-    } else {
-        (0, Vec::new())
-    };
-    let rows = rows
-        .into_iter()
-        .map(|r| ListRow {
-            is_self: r.id == v.user_id,
-            manage: true,
-            last_login: r.last_login_at.map(fmt_ts).unwrap_or_default(),
-            expired: false,
-            r,
-        })
-        .collect();
-    let base = format!(
-        "/aia/applications/{}/{}/affecter",
-        enc(&app.slug),
-        enc(role)
-    );
-    let page = AssignPage {
-        l: who.layout("Affecter des utilisateurs"),
-        nav: who.nav("applications"),
-        pager: Pager::new(&base, &[("q", q.to_string())], page_no, 25, total),
-        structures: super::structure_field::choices(who.dir(), &v.manage_scope()).await?,
-        role: role.to_string(),
-        q: q.to_string(),
-        searched,
-        rows,
-        app,
-        errors,
-    };
-    form_page::render(&page)
-}
-
-pub async fn assign_form(
-    FrPath((slug, role)): FrPath<(String, String)>,
-    FrQuery(q): FrQuery<AssignQuery>,
-    who: SignedIn,
-) -> WebResult<Response> {
-    let app = role_of(&who, &slug, &role).await?.app;
-    require(who.viewer.can_grant_role(&slug, &role))?;
-    let page_no = page_number(&q.page);
-    assign_page(&who, app, &role, &q.q, page_no, FormErrors::default()).await
-}
-
-/// AFFECTER: grants the role to the selected users on behalf of the chosen structure (their
-/// own by default). All ids are checked before anything is written.
-pub async fn assign(
-    FrPath((slug, role)): FrPath<(String, String)>,
-    Action(who, pairs): Action<Vec<(String, String)>>,
-) -> WebResult<Response> {
-    let (v, dir) = (&who.viewer, who.dir());
-    let AdministeredRole { app, role_id } = role_of(&who, &slug, &role).await?;
-    require(v.can_grant_role(&slug, &role))?;
-    let user_ids = form::ids(&pairs, "user_ids");
-    if user_ids.is_empty() || user_ids.len() > 500 {
-        let q = form::first(&pairs, "q");
-        let none = FormErrors::message("Sélectionnez au moins un utilisateur.");
-        return assign_page(&who, app, &role, q, 1, none).await;
-    }
-    if role == ADMIN_ROLE {
-        who.require_recent_form(&pairs).await?;
-    }
-    let mut on_behalf = form::first(&pairs, "structure").trim().to_string();
-    let typed = form::first(&pairs, "structure_q").trim();
-    if on_behalf.is_empty() && !typed.is_empty() {
-        match super::structure_field::by_text(dir, &v.manage_scope(), typed).await? {
-            Ok(id) => on_behalf = id.to_string(),
-            Err(message) => {
-                let q = form::first(&pairs, "q");
-                let unknown = FormErrors::message(message);
-                return assign_page(&who, app, &role, q, 1, unknown).await;
-            }
-        }
-    }
-    let behalf = if on_behalf.is_empty() {
-        None
-    } else {
-        let s = dir
-            .structure_info(num(&on_behalf, 0))
-            .await?
-            .ok_or(WebError::NotFound)?;
-        if !v.manages_path(&s.path) {
-            return Err(WebError::NotFound);
-        }
-        Some(s)
-    };
-    let mut plan = Vec::with_capacity(user_ids.len());
-    for uid in &user_ids {
-        let u = dir.user_record(*uid).await?.ok_or(WebError::NotFound)?;
-        if !v.manages_path(&u.structure_path) {
-            return Err(WebError::NotFound);
-        }
-        let (sid, spath, slabel) = match &behalf {
-            Some(s) => (s.id, s.path.clone(), s.short_name.clone()),
-            None => (
-                u.structure_id,
-                u.structure_path.clone(),
-                u.structure_label.clone(),
-            ),
-        };
-        require(v.can_change_assignment(&slug, &role, &u.structure_path, &spath))?;
-        plan.push((u, sid, slabel));
-    }
-    for (u, sid, slabel) in &plan {
-        dir.assign_role_id(u.id, role_id, *sid, v.user_id).await?;
-        who.audit(
-            AuditAction::RoleAssigned,
-            &u.email,
-            Some(*sid),
-            &format!("{} : {} ({})", app.name, role, slabel),
-        )
-        .await?;
-        who.gw().user_changed(u.id);
-    }
-    if plan.len() > 1 {
-        who.gw().directory_changed();
-    }
-    Ok(see_other(
-        &format!("/aia/applications?app={}&role={}", enc(&slug), enc(&role)),
-        "affecte",
-    ))
-}
-
 /// "Désaffecter les membres sélectionnés" and "Réaffecter": the selected assignments are
 /// removed, or moved to `to_role` (a role the viewer may grant, the current one included)
 /// and/or on behalf of `to_structure` (a structure of the viewer's scope; empty: unchanged)
@@ -460,7 +285,11 @@ pub async fn members_action(
             }
             Some((to, to_id, behalf))
         }
-        _ => return Err(WebError::BadRequest("Action inconnue.".into())),
+        // A form sent without one of its buttons (Enter in a field, a script): the page again.
+        _ => {
+            let which = "Choisissez « Désaffecter les membres sélectionnés » ou « Réaffecter ».";
+            return render_page(&who, &back, Some(which.into())).await;
+        }
     };
     let ids = form::ids(&pairs, "ids");
     if ids.is_empty() {
@@ -583,7 +412,11 @@ pub async fn export(
                     .flatten();
                 let mut names = names.lock().await;
                 let rows = gw.dir.export_users_by_ids(&ids, &mut names).await?;
-                Ok((rows.iter().map(csv_export::user_line).collect(), next))
+                let tz = &gw.config.time_zone;
+                Ok((
+                    rows.iter().map(|r| csv_export::user_line(r, tz)).collect(),
+                    next,
+                ))
             }
         },
     ))

@@ -39,8 +39,8 @@ fn yes_no(b: bool) -> String {
     crate::directory::csv::yes_no(b).to_string()
 }
 
-/// One line of the users export, in the order of [`USER_COLUMNS`].
-pub fn user_line(r: &ExportRow) -> Vec<String> {
+/// One line of the users export, in the order of [`USER_COLUMNS`]; times in `tz`.
+pub fn user_line(r: &ExportRow, tz: &jiff::tz::TimeZone) -> Vec<String> {
     let u = &r.user;
     let short = u
         .structure_label
@@ -63,7 +63,7 @@ pub fn user_line(r: &ExportRow) -> Vec<String> {
         u.valid_from.clone().unwrap_or_default(),
         u.valid_until.clone().unwrap_or_default(),
         yes_no(u.locked),
-        u.last_login_at.map(fmt_ts).unwrap_or_default(),
+        u.last_login_at.map(|t| fmt_ts(t, tz)).unwrap_or_default(),
         r.roles.clone(),
     ]
 }
@@ -140,7 +140,8 @@ pub async fn users(
             let next = (rows.len() as i64 == PAGE)
                 .then(|| rows.last().map(|r| r.user.id))
                 .flatten();
-            Ok((rows.iter().map(user_line).collect(), next))
+            let tz = &gw.config.time_zone;
+            Ok((rows.iter().map(|r| user_line(r, tz)).collect(), next))
         }
     }))
 }

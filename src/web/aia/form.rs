@@ -7,12 +7,16 @@ pub use crate::directory::fields::{
     date, domain_of, email_syntax_ok, parse_domains, phone_ok, text, FieldErrors, MAX_TEXT,
 };
 
-/// Unix seconds at 00:00 UTC of a "YYYY-MM-DD" date.
-pub fn date_start(d: &str) -> Option<i64> {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(d.trim(), &fmt)
+/// Unix seconds at the start of a "YYYY-MM-DD" day in `tz` (with `next`, of the day after:
+/// a day lasts 23 or 25 hours when the clocks change).
+pub fn day_start(d: &str, tz: &jiff::tz::TimeZone, next: bool) -> Option<i64> {
+    let mut day: jiff::civil::Date = d.trim().parse().ok()?;
+    if next {
+        day = day.tomorrow().ok()?;
+    }
+    day.to_zoned_datetime(tz.clone())
         .ok()
-        .map(|d| d.midnight().assume_utc().unix_timestamp())
+        .map(|z| z.timestamp().as_second())
 }
 
 /// A checkbox is checked when it is sent with any value.

@@ -2,7 +2,7 @@
 //! filters on action, dates and text, and its CSV export.
 
 use super::extract::{require, SignedIn};
-use super::form::date_start;
+use super::form::day_start;
 use super::FrQuery;
 use super::{csv_export, fmt_ts, page_number, per_page, Nav, Pager, PER_PAGE};
 use crate::directory::audit_action::AuditAction;
@@ -36,11 +36,12 @@ pub struct JournalQuery {
 }
 
 impl JournalQuery {
-    fn filter(&self) -> AuditFilter {
+    /// The filter, days read in the zone the journal shows times in.
+    fn filter(&self, tz: &jiff::tz::TimeZone) -> AuditFilter {
         AuditFilter {
             action: self.action.chars().take(64).collect(),
-            from: date_start(&self.du),
-            until: date_start(&self.au).map(|t| t + 86_400),
+            from: day_start(&self.du, tz, false),
+            until: day_start(&self.au, tz, true),
             text: self.q.chars().take(100).collect(),
         }
     }
@@ -72,6 +73,8 @@ pub struct JournalPage {
     pub pager: Pager,
     pub per_page_choices: Vec<i64>,
     pub export_url: String,
+    /// "heure de Paris": what the dates are in.
+    pub zone: String,
 }
 
 pub async fn page(FrQuery(q): FrQuery<JournalQuery>, who: SignedIn) -> WebResult<Response> {
@@ -82,7 +85,7 @@ pub async fn page(FrQuery(q): FrQuery<JournalQuery>, who: SignedIn) -> WebResult
         .dir()
         .list_audit(
             &who.viewer.manage_scope(),
-            &q.filter(),
+            &q.filter(&who.gw().config.time_zone),
             per_page,
             (page_no - 1).saturating_mul(per_page),
         )
@@ -94,7 +97,9 @@ pub async fn page(FrQuery(q): FrQuery<JournalQuery>, who: SignedIn) -> WebResult
             s.append_pair(k, val);
         }
     }
+    let tz = &who.gw().config.time_zone;
     let page = JournalPage {
+        zone: crate::web::french::zone_label(tz),
         l: who.layout("Journal"),
         nav: who.nav("journal"),
         export_url: format!("/aia/journal/export.csv?{}", s.finish()),
@@ -107,7 +112,7 @@ pub async fn page(FrQuery(q): FrQuery<JournalQuery>, who: SignedIn) -> WebResult
         lines: rows
             .into_iter()
             .map(|e| Line {
-                when: fmt_ts(e.at),
+                when: fmt_ts(e.at, tz),
                 label: label(&e.action),
                 e,
             })
@@ -132,12 +137,14 @@ pub async fn export(
     )
     .await?;
     let scope = who.viewer.manage_scope();
-    let f = q.filter();
     let gw = who.gw().clone();
+    let tz = gw.config.time_zone.clone();
+    let f = q.filter(&tz);
+    let date_header = format!("Date ({})", crate::web::french::zone_label(&tz));
     Ok(csv_export::stream(
         "journal.csv",
         &[
-            "Date",
+            date_header.as_str(),
             "Auteur",
             "Action",
             "Cible",
@@ -149,6 +156,7 @@ pub async fn export(
             let gw = gw.clone();
             let scope = scope.clone();
             let f = f.clone();
+            let tz = tz.clone();
             // The cursor counts down from the newest id; 0 means "start".
             let before = if cursor == 0 { i64::MAX } else { cursor };
             async move {
@@ -163,7 +171,7 @@ pub async fn export(
                     .iter()
                     .map(|e| {
                         vec![
-                            fmt_ts(e.at),
+                            fmt_ts(e.at, &tz),
                             e.actor.clone(),
                             label(&e.action),
                             e.target.clone(),

@@ -4,6 +4,7 @@
 //! viewer's reach answer 404 (their existence is not revealed), forbidden actions 403.
 
 pub mod apps;
+pub mod assign;
 pub mod csv_export;
 pub mod extract;
 pub mod form;
@@ -104,7 +105,7 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route("/aia/applications", get(apps::page))
         .route(
             "/aia/applications/{app}/{role}/affecter",
-            get(apps::assign_form).post(apps::assign),
+            get(assign::assign_form).post(assign::assign),
         )
         .route(
             "/aia/applications/{app}/{role}/membres",
@@ -217,6 +218,7 @@ pub fn flash_message(code: &str) -> Option<&'static str> {
         "referent" => "Le référent a été désigné.",
         "referent-retire" => "Le référent a été retiré.",
         "affecte" => "Les utilisateurs sélectionnés ont été affectés au rôle.",
+        "affecte-en-partie" => "Les utilisateurs sélectionnés ont été affectés au rôle ; ceux qui le détenaient déjà pour cette structure sont restés inchangés.",
         "desaffecte" => "Les membres sélectionnés ont été désaffectés.",
         "reaffecte" => "Les membres sélectionnés ont été réaffectés.",
         "photo" => "Votre photo a été enregistrée.",
@@ -226,19 +228,9 @@ pub fn flash_message(code: &str) -> Option<&'static str> {
     })
 }
 
-/// "24/11/2026 10:05" (UTC) for a Unix timestamp.
-pub fn fmt_ts(ts: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(ts) {
-        Ok(t) => format!(
-            "{:02}/{:02}/{} {:02}:{:02}",
-            t.day(),
-            u8::from(t.month()),
-            t.year(),
-            t.hour(),
-            t.minute()
-        ),
-        Err(_) => String::new(),
-    }
+/// "24/11/2026 11:05" for a Unix timestamp, in the configured zone (`[display].time_zone`).
+pub fn fmt_ts(ts: i64, tz: &jiff::tz::TimeZone) -> String {
+    crate::web::french::date_time(ts, tz)
 }
 
 /// "24/11/2026" for a stored "2026-11-24".

@@ -3,24 +3,6 @@
 // sideways; wide data tables scroll inside their own frame (.table-wrap), which the criterion
 // allows.
 const L = require('../lib');
-const { assert } = L;
-
-async function noSidewaysScroll(page, label) {
-  const r = await page.evaluate(() => {
-    const W = document.documentElement.clientWidth;
-    const culprits = [];
-    document.querySelectorAll('body *').forEach((el) => {
-      const box = el.getBoundingClientRect();
-      const escapes = ['absolute', 'fixed'].includes(getComputedStyle(el).position);
-      if (box.width && box.right > W + 1 && (escapes || !el.parentElement.closest('.table-wrap'))) {
-        culprits.push(`${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${el.className ? `.${String(el.className).replace(/ /g, '.')}` : ''} (right ${Math.round(box.right)})`);
-      }
-    });
-    return { scroll: document.documentElement.scrollWidth, width: W, culprits: culprits.slice(0, 6) };
-  });
-  assert.ok(r.scroll <= r.width,
-    `"${label}" scrolls sideways at ${r.width} px: content ${r.scroll} px wide; ${r.culprits.join(', ')}`);
-}
 
 L.scenario('affichage à 320 px de large : aucune page ne défile horizontalement', async (s) => {
   const page = await s.context.newPage();
@@ -28,9 +10,9 @@ L.scenario('affichage à 320 px de large : aucune page ne défile horizontalemen
 
   s.step('connexion');
   await page.goto(L.portal('/login'));
-  await noSidewaysScroll(page, 'connexion');
+  await L.noSidewaysScroll(page, 'connexion');
   await L.login(page, L.ACCOUNTS.referent);
-  await noSidewaysScroll(page, 'portail');
+  await L.noSidewaysScroll(page, 'portail');
 
   const pages = [
     ['/aia', 'AIA accueil'],
@@ -52,6 +34,6 @@ L.scenario('affichage à 320 px de large : aucune page ne défile horizontalemen
       await page.getByRole('navigation', { name: 'Arborescence des structures' }).getByRole('link', { name: "CCAS d'Exemple" }).first().click();
       await page.getByRole('heading', { name: /^Membres \(\d+\)$/ }).waitFor();
     }
-    await noSidewaysScroll(page, label);
+    await L.noSidewaysScroll(page, label);
   }
 });

@@ -133,8 +133,12 @@ pub async fn page(FrQuery(q): FrQuery<PageQuery>, who: SignedIn) -> WebResult<Re
             .map(|r| ListRow {
                 is_self: r.id == v.user_id,
                 manage: v.can_manage_user(&r.structure_path),
-                last_login: r.last_login_at.map(fmt_ts).unwrap_or_default(),
+                last_login: r
+                    .last_login_at
+                    .map(|t| fmt_ts(t, &who.gw().config.time_zone))
+                    .unwrap_or_default(),
                 expired: false,
+                upcoming: None,
                 r,
             })
             .collect();

@@ -21,6 +21,12 @@ pub struct CardPage {
     pub is_self: bool,
     pub last_login: String,
     pub created: String,
+    /// "heure de Paris": what the times are in.
+    pub zone: String,
+    /// Its validity ended before today: it cannot sign in.
+    pub expired: bool,
+    /// Its validity starts after today: it cannot sign in yet.
+    pub upcoming: bool,
     pub valid_from: String,
     pub valid_until: String,
     /// The account has a second factor (a référent may reset it).
@@ -31,6 +37,7 @@ pub struct CardPage {
 
 async fn card_page(who: &SignedIn, u: UserRecord, nav: Nav) -> WebResult<Html<String>> {
     let v = &who.viewer;
+    let tz = &who.gw().config.time_zone;
     let ident = who.dir().identity(u.id).await?;
     let grants = grant_rows(who.gw(), ident.map(|i| i.grants).unwrap_or_default()).await?;
     let providers = who.gw().providers.all();
@@ -45,16 +52,20 @@ async fn card_page(who: &SignedIn, u: UserRecord, nav: Nav) -> WebResult<Html<St
                 .find(|p| p.config.slug == l.provider)
                 .map(|p| p.config.name.clone())
                 .unwrap_or_else(|| l.provider.clone());
-            (name, l.provider, l.email, fmt_ts(l.created_at))
+            (name, l.provider, l.email, fmt_ts(l.created_at, tz))
         })
         .collect();
+    let today = crate::directory::today();
     let page = CardPage {
+        expired: u.valid_until.as_deref().is_some_and(|d| d < today.as_str()),
+        upcoming: u.valid_from.as_deref().is_some_and(|d| d > today.as_str()),
         l: who.layout(&format!("{} {}", u.first_name, u.last_name)),
         nav,
         manage: manages_account(v, &u),
         is_self: u.id == v.user_id,
-        last_login: u.last_login_at.map(fmt_ts).unwrap_or_default(),
-        created: fmt_ts(u.created_at),
+        last_login: u.last_login_at.map(|t| fmt_ts(t, tz)).unwrap_or_default(),
+        created: fmt_ts(u.created_at, tz),
+        zone: crate::web::french::zone_label(tz),
         valid_from: u.valid_from.as_deref().map(fmt_date).unwrap_or_default(),
         valid_until: u.valid_until.as_deref().map(fmt_date).unwrap_or_default(),
         grants,

@@ -210,8 +210,16 @@ pub async fn list(FrQuery(q): FrQuery<ListQuery>, who: SignedIn) -> WebResult<Re
         .map(|r| ListRow {
             is_self: r.id == v.user_id,
             manage: v.can_manage_user(&r.structure_path),
-            last_login: r.last_login_at.map(fmt_ts).unwrap_or_default(),
+            last_login: r
+                .last_login_at
+                .map(|t| fmt_ts(t, &who.gw().config.time_zone))
+                .unwrap_or_default(),
             expired: r.valid_until.as_deref().is_some_and(|u| u < today.as_str()),
+            upcoming: r
+                .valid_from
+                .as_deref()
+                .filter(|f| *f > today.as_str())
+                .map(crate::web::aia::fmt_date),
             r,
         })
         .collect();

@@ -42,6 +42,9 @@ pub struct ListRow {
     pub manage: bool,
     pub last_login: String,
     pub expired: bool,
+    /// "01/12/2026" when the account's validity starts after today: it cannot sign in yet, so
+    /// the list says "À venir" rather than "Actif".
+    pub upcoming: Option<String>,
 }
 
 /// Loads a user the viewer may see, else 404.

@@ -117,6 +117,8 @@ pub async fn report_deep_structures(dir: &Directory, max_depth: u32) -> Option<(
 
 /// Builds the shared state. Must run on the control runtime.
 pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
+    // Validity dates are calendar days of the zone people read times in.
+    crate::directory::set_civil_time_zone(config.time_zone.clone());
     let dir = open_directory(&config).await?;
     let mut redis = None;
     let mut session_cache = None;

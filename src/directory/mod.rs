@@ -255,24 +255,68 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Today's date as `YYYY-MM-DD` in UTC, the form validity dates are stored in.
-pub fn today() -> String {
-    let d = time::OffsetDateTime::now_utc().date();
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+/// The zone whose calendar days validity dates are read in (`[display].time_zone`): an
+/// account "valide jusqu'au 31/12" works until midnight there, not until midnight UTC. Set once
+/// at start ([`set_civil_time_zone`]); UTC until then.
+static CIVIL_ZONE: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
+
+/// Sets the zone of [`today`], once per process (later calls change nothing: a reload keeps
+/// the zone read at start).
+pub fn set_civil_time_zone(zone: jiff::tz::TimeZone) {
+    let _ = CIVIL_ZONE.set(zone);
 }
 
-/// `today()` for the per-request path: computed once per day and thread, then shared.
+fn civil_date(unix: i64) -> String {
+    match CIVIL_ZONE.get() {
+        Some(zone) => date_in(unix, zone),
+        None => date_in(unix, &jiff::tz::TimeZone::UTC),
+    }
+}
+
+/// `YYYY-MM-DD`: the calendar day of a Unix time in `zone`.
+fn date_in(unix: i64, zone: &jiff::tz::TimeZone) -> String {
+    let d = jiff::Timestamp::from_second(unix)
+        .map(|t| zone.to_datetime(t).date())
+        .unwrap_or_default();
+    format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
+}
+
+/// Today's date as `YYYY-MM-DD` (the form validity dates are stored in), in the civil zone.
+pub fn today() -> String {
+    civil_date(now())
+}
+
+/// `today()` for the per-request path: computed at most once a minute per thread, then
+/// shared (a day starts within a minute of midnight in the civil zone).
 pub fn today_cached() -> std::rc::Rc<str> {
     use std::cell::RefCell;
     thread_local! {
         static CACHE: RefCell<(i64, std::rc::Rc<str>)> = RefCell::new((-1, std::rc::Rc::from("")));
     }
-    let day = now().div_euclid(86_400);
+    let t = now();
+    let minute = t.div_euclid(60);
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        if c.0 != day {
-            *c = (day, std::rc::Rc::from(today()));
+        if c.0 != minute {
+            *c = (minute, std::rc::Rc::from(civil_date(t)));
         }
         c.1.clone()
     })
+}
+
+#[cfg(test)]
+mod civil_day_tests {
+    #[test]
+    fn a_day_is_the_calendar_day_of_the_zone() {
+        let paris = jiff::tz::TimeZone::get("Europe/Paris").expect("zone");
+        // 31 December 2026, 23:30 UTC: already 1 January in Paris (winter, UTC+1).
+        assert_eq!(super::date_in(1_798_759_800, &paris), "2027-01-01");
+        assert_eq!(
+            super::date_in(1_798_759_800, &jiff::tz::TimeZone::UTC),
+            "2026-12-31"
+        );
+        // 30 June 2026, 22:30 UTC: 1 July in Paris (summer, UTC+2); 21:30 UTC is still 30 June.
+        assert_eq!(super::date_in(1_782_858_600, &paris), "2026-07-01");
+        assert_eq!(super::date_in(1_782_855_000, &paris), "2026-06-30");
+    }
 }

@@ -14,13 +14,14 @@ pub async fn linked(gw: &Gateway, user_id: i64, provider: &str, ip: &str) -> Web
     };
     let what = format!(
         "Votre compte Convergences ({email}) vient d'être associé à votre identité {provider}, \
-         le {at} (heure UTC), depuis l'adresse IP {ip}. Vous pouvez désormais vous connecter \
+         le {at} ({zone}), depuis l'adresse IP {ip}. Vous pouvez désormais vous connecter \
          avec le bouton « S'identifier avec {provider} » de la page de connexion.\n\n\
          Si ce n'est pas vous : quelqu'un dispose d'une identité {provider} à votre adresse. \
          Votre référent administrateur peut supprimer cette association depuis votre fiche \
          (« Identité externe ») et fermer les sessions ouvertes.",
         email = id.email,
-        at = super::aia::fmt_ts(crate::directory::now()),
+        at = super::aia::fmt_ts(crate::directory::now(), &gw.config.time_zone),
+        zone = super::french::zone_label(&gw.config.time_zone),
     );
     crate::second_factor::notify(gw, &id.email, &id.first_name, &what).await;
     Ok(())

@@ -37,11 +37,12 @@ fn journal_line(t: &TestGateway, details: &str, at: i64) {
         t.gw.dir
             .audit(convergences::directory::audit::AuditEvent {
                 actor: REFERENT,
-                action: "user_updated",
                 target: AGENT,
                 structure_id: Some(mairie.id),
                 details,
-                ..Default::default()
+                ..convergences::directory::audit::AuditEvent::of(
+                    convergences::directory::audit_action::AuditAction::UserUpdated,
+                )
             })
             .await
             .unwrap();

@@ -23,7 +23,7 @@ L.scenario('référent : AIA, création (domaine refusé puis accepté), BIP, ex
 
   s.step('connexion du référent');
   await L.login(page, L.ACCOUNTS.referent);
-  assert.deepEqual(await L.tileNames(page), ['BIP', 'Net-Cotisations', 'Annuaire des identités et des accès']);
+  assert.deepEqual(await L.tileNames(page), ['BIP', 'Net-Cotisations', 'Démo OpenID Connect', 'Annuaire des identités et des accès']);
   await s.a11y(page, 'portail (référent)');
   await s.screenshot(page, 'portal.png');
 

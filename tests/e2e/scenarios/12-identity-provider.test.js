@@ -77,5 +77,11 @@ L.scenario('structure : connexion par mot de passe désactivée au profit du fou
   await page.getByRole('button', { name: 'Enregistrer' }).click();
   await page.waitForURL((u) => u.pathname === '/aia/structures');
   await L.logout(s, page);
-  await L.login(page, L.ACCOUNTS.ccas);
+  // The password is accepted again: the portal, or the second step when the account has a
+  // factor (the second-factor scenario enrols one on this shared demo account).
+  await page.goto(L.portal('/login'));
+  await L.fillLogin(page, L.ACCOUNTS.ccas, L.PASSWORD);
+  await page
+    .getByRole('heading', { level: 1, name: /^(Vos applications|Vérification en deux étapes)$/ })
+    .waitFor();
 });

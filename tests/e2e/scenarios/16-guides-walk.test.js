@@ -9,10 +9,12 @@
 const L = require('../lib');
 const { assert } = L;
 
-/** A page reached: axe-core, and the reflow check when narrow. */
-async function check(s, page, label, width) {
+/** A page reached: axe-core, the reflow check when narrow, and its screenshot for the docs
+ * (`shot`, at the wide width only). */
+async function check(s, page, label, width, shot) {
   await s.a11y(page, `${label} (${width} px)`);
   if (width <= 320) await L.noSidewaysScroll(page, `${label} (${width} px)`);
+  if (shot && width >= 1280) await s.screenshot(page, shot);
 }
 
 /** "YYYY-MM-DD" of today + `days` (the browser's clock is the gateway's). */
@@ -40,7 +42,7 @@ async function walk(s, width) {
   ]) {
     await page.getByRole('navigation', { name: 'Informations légales' }).getByRole('link', { name }).click();
     await page.getByRole('heading', { level: 1, name: heading }).waitFor();
-    await check(s, page, heading, width);
+    await check(s, page, heading, width, heading === "Déclaration d'accessibilité" ? 'accessibility.png' : undefined);
   }
   assert.match(await page.locator('main').innerText(), /Défenseur des droits/);
 
@@ -68,7 +70,7 @@ async function walk(s, width) {
   await row.waitFor();
   assert.match(await row.innerText(), /À venir/);
   assert.doesNotMatch(await row.innerText(), /Actif/);
-  await check(s, page, 'liste (compte à venir)', width);
+  await check(s, page, 'liste (compte à venir)', width, 'users-to-come.png');
 
   s.step(`${width} px : ÉDITER (validité dès aujourd'hui, fonction)`);
   await page.goto(card);
@@ -97,7 +99,7 @@ async function walk(s, width) {
   const again = page.locator('#resultats tr', { hasText: email });
   await again.waitFor();
   assert.match(await again.innerText(), /Déjà membre/);
-  await check(s, page, 'AFFECTER (déjà membre)', width);
+  await check(s, page, 'AFFECTER (déjà membre)', width, 'affecter.png');
   await again.getByRole('checkbox').check();
   await page.locator('#resultats').getByRole('button', { name: 'Affecter', exact: true }).click();
   await page.getByText(/Déjà membre du rôle « utilisateur »/).waitFor();

@@ -216,7 +216,7 @@ fuzz_target!(|data: &[u8]| {
             Err(e) => panic!("a CSV file caused a database error: {e}"),
             Ok(report) => {
                 let text = std::str::from_utf8(file).expect("an imported file is UTF-8");
-                let last_line = 1 + text.bytes().filter(|&b| b == b'\n').count();
+                let last_line = 1 + convergences::import::line_breaks(text.as_bytes());
                 let lines: Vec<usize> = report.errors.iter().map(|e| e.line).collect();
                 assert!(
                     lines.windows(2).all(|p| p[0] < p[1]),

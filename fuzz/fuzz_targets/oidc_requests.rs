@@ -22,7 +22,10 @@ fn client(public: bool) -> OidcClient {
         } else {
             ClientSecret::Plain(Secret("0123456789abcdef".into()))
         },
-        redirect_uris: vec!["https://rp.example/cb".into(), "https://rp.example/cb?x=1".into()],
+        redirect_uris: vec![
+            "https://rp.example/cb".into(),
+            "https://rp.example/cb?x=1".into(),
+        ],
         post_logout_redirect_uris: vec![],
         backchannel_logout_uri: None,
         id_token_alg: IdTokenAlg::Rs256,
@@ -48,7 +51,10 @@ fuzz_target!(|data: &[u8]| {
             Ok(r) => {
                 assert!(c.redirect_uris.contains(&r.redirect_uri));
                 assert_eq!(r.scopes.first().map(String::as_str), Some("openid"));
-                assert!(!public || r.code_challenge.is_some(), "public client without PKCE");
+                assert!(
+                    !public || r.code_challenge.is_some(),
+                    "public client without PKCE"
+                );
                 let back = r.return_path(r.fresh_after);
                 let q = back.split_once('?').map(|(_, q)| q).unwrap_or("");
                 let again = params::parse(q.as_bytes()).expect("our own query parses");
@@ -60,7 +66,10 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(r2.code_challenge, r.code_challenge);
             }
             Err(request::AuthError::Redirect { redirect_uri, .. }) => {
-                assert!(c.redirect_uris.contains(&redirect_uri), "error sent to {redirect_uri:?}");
+                assert!(
+                    c.redirect_uris.contains(&redirect_uri),
+                    "error sent to {redirect_uri:?}"
+                );
             }
             Err(request::AuthError::Page(_)) => {}
         }

@@ -28,6 +28,10 @@ fuzz_target!(|data: &[u8]| {
     let mut longer = s.to_string();
     if longer.len() >= 512 {
         longer.push_str(" Firefox/99.0 (Windows NT 10.0)");
-        assert_eq!(describe(&longer), a, "bytes past 512 changed the description");
+        assert_eq!(
+            describe(&longer),
+            a,
+            "bytes past 512 changed the description"
+        );
     }
 });

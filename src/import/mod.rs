@@ -82,15 +82,33 @@ fn read(bytes: &[u8]) -> Result<(Vec<String>, Vec<Line>), ImportError> {
 }
 
 /// The 1-based line of the first character at or after `byte` that is not a line break (the
-/// csv crate's own line count is off by one after CRLF line ends).
+/// csv crate's own line count is off by one after CRLF line ends, and counts no line at all
+/// for a bare CR, which old spreadsheet software writes).
 fn line_at(text: &str, byte: usize) -> usize {
     let rest = text.get(byte..).unwrap_or("");
     let skipped = rest.len() - rest.trim_start_matches(['\r', '\n']).len();
     let start = (byte + skipped).min(text.len());
-    1 + text.as_bytes()[..start]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
+    1 + line_breaks(&text.as_bytes()[..start])
+}
+
+/// Line breaks in `bytes`: CRLF, LF and a bare CR each count once.
+pub fn line_breaks(bytes: &[u8]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' => n += 1,
+            b'\r' => {
+                n += 1;
+                if bytes.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    n
 }
 
 /// Positions of the named columns; an error lists the missing ones.
@@ -195,5 +213,12 @@ mod tests {
             .to_string();
         assert!(e.starts_with("line 2"), "{e}");
         assert!(read(&[0xff, 0xfe]).is_err());
+        // Bare CR line ends (old spreadsheet software), mixed with the others.
+        let (_, rows) = read("Nom;Prénom\rA;B\r\rC;D\r\nE;F\n".as_bytes()).unwrap();
+        assert_eq!(
+            rows.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
+            vec![2, 4, 5]
+        );
+        assert_eq!(line_breaks(b"a\rb\r\nc\nd\n\r"), 5);
     }
 }

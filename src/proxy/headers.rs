@@ -28,8 +28,12 @@ pub fn authority_of(req: &RequestHeader) -> &str {
 
 pub fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
-        // An IPv6 literal keeps its brackets; without a closing one, the host is left as is.
-        return host.find(']').map_or(host, |i| &host[..=i]);
+        // An IPv6 literal keeps its brackets; only a `:port` after them goes. Without a closing
+        // bracket, or with anything else after it, the host is left as is (it names no route).
+        return match host.find(']') {
+            Some(i) if host[i + 1..].is_empty() || host[i + 1..].starts_with(':') => &host[..=i],
+            _ => host,
+        };
     }
     match host.rfind(':') {
         Some(i) => &host[..i],
@@ -275,6 +279,12 @@ mod tests {
         assert_eq!(strip_port("bip.localhost"), "bip.localhost");
         assert_eq!(strip_port("[::1]:8080"), "[::1]");
         assert_eq!(strip_port("[::1"), "[::1", "no closing bracket: no panic");
+        assert_eq!(strip_port("[::1]"), "[::1]");
+        assert_eq!(
+            strip_port("[o\\]\\[//"),
+            "[o\\]\\[//",
+            "nothing but a port is cut after the bracket"
+        );
         assert_eq!(strip_port("["), "[");
         assert_eq!(
             host_of(&req(&[("host", "Auth.localhost:8080")])),

@@ -1412,13 +1412,10 @@ fn search_ignores_accents_and_case_and_finds_both_name_orders() {
     );
 }
 
-#[test]
-fn structure_filter_becomes_a_search_field_for_large_scopes() {
-    let t = TestGateway::start_deep();
-    // The référent's scope (2 structures) keeps the select.
-    let r = login(&t, REFERENT);
-    let (_, html) = get(&r, "/aia/utilisateurs");
-    assert!(html.contains("<select id=\"structure\""), "{html}");
+/// A gateway whose platform administrator sees more than 200 structures (201 services at the
+/// root, beside the demo's): every structure choice becomes a typed search. Returns the
+/// administrator's browser, signed in.
+fn large_scope(t: &TestGateway) -> Browser<'_> {
     t.block_on(async {
         for i in 0..201 {
             let name = format!("service-{i:03}");
@@ -1433,7 +1430,17 @@ fn structure_filter_becomes_a_search_field_for_large_scopes() {
                 .unwrap();
         }
     });
-    let a = login(&t, ADMIN);
+    login(t, ADMIN)
+}
+
+#[test]
+fn structure_filter_becomes_a_search_field_for_large_scopes() {
+    let t = TestGateway::start_deep();
+    // The référent's scope (2 structures) keeps the select.
+    let r = login(&t, REFERENT);
+    let (_, html) = get(&r, "/aia/utilisateurs");
+    assert!(html.contains("<select id=\"structure\""), "{html}");
+    let a = large_scope(&t);
     let (_, html) = get(&a, "/aia/utilisateurs");
     assert!(
         !html.contains("<select id=\"structure\"") && html.contains("name=\"structure_q\""),
@@ -1471,7 +1478,12 @@ fn structure_filter_becomes_a_search_field_for_large_scopes() {
     // The référent cannot reach another establishment by typing its name.
     let (_, html) = get(&r, "/aia/utilisateurs?structure_q=cig");
     assert!(html.contains("Utilisateurs (0)"), "{html}");
+}
 
+#[test]
+fn with_a_large_scope_an_account_s_structure_is_typed_by_name_or_path() {
+    let t = TestGateway::start_deep();
+    let a = large_scope(&t);
     // The account form: the structure is typed too, by name or by path.
     let (_, html) = get(&a, "/aia/utilisateurs/nouveau");
     assert!(
@@ -1526,7 +1538,12 @@ fn structure_filter_becomes_a_search_field_for_large_scopes() {
     assert_eq!(status, 303, "{loc}");
     let rec = t.block_on(t.gw.dir.user_record(id)).unwrap().unwrap();
     assert_eq!(rec.structure_id, 2);
+}
 
+#[test]
+fn with_a_large_scope_affecter_takes_a_typed_structure() {
+    let t = TestGateway::start_deep();
+    let a = large_scope(&t);
     // AFFECTER: "Pour le compte de" is typed too.
     let (_, html) = get(&a, "/aia/applications/bip/utilisateur/affecter?q=ccas");
     assert!(
@@ -1569,7 +1586,12 @@ fn structure_filter_becomes_a_search_field_for_large_scopes() {
     );
     assert_eq!(status, 303, "{loc}");
     assert_eq!(grants(2), before + 1);
+}
 
+#[test]
+fn with_a_large_scope_a_structure_s_parent_is_typed() {
+    let t = TestGateway::start_deep();
+    let a = large_scope(&t);
     // The structure form: the platform administrator types the parent.
     let (_, html) = get(&a, "/aia/structures/nouvelle");
     assert!(
@@ -1634,8 +1656,18 @@ fn structure_filter_becomes_a_search_field_for_large_scopes() {
         (info.parent_id, info.short_name.as_str()),
         (Some(3), "annexe-2")
     );
+}
 
-    // A path is resolved level by level, however many structures share its last name.
+#[test]
+fn a_typed_path_is_resolved_level_by_level_however_many_share_its_last_name() {
+    let t = TestGateway::start_deep();
+    let a = large_scope(&t);
+    let tok = csrf(&a);
+    let form = |email: &'static str, structure: &'static str| {
+        let mut f = user_form(&tok, email, "");
+        f.push(("structure_q", structure));
+        f
+    };
     let bureau_200 = t.block_on(async {
         let all = convergences::directory::access::Scope::All;
         let mut last = 0;

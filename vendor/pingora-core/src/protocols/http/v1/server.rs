@@ -326,17 +326,19 @@ impl HttpSession {
                 );
             }
 
+            // Patched (Convergences): the deadline starts with the header's first byte.
+            if already_read > 0 && header_deadline.is_none() {
+                header_deadline = self
+                    .header_timeout
+                    .map(|d| (tokio::time::Instant::now() + d, d));
+            }
+
             // On the first iteration after a pipelined prefix was injected,
             // attempt to parse what we already have before issuing a stream
             // read. If the prefix contains a complete request header, a
             // subsequent read_buf() would block for data that may never come
             // (the client already pipelined everything it had to send for
             // this request and is waiting for our response).
-            if already_read > 0 && header_deadline.is_none() {
-                header_deadline = self
-                    .header_timeout
-                    .map(|d| (tokio::time::Instant::now() + d, d));
-            }
             if skip_next_read {
                 skip_next_read = false;
             } else {

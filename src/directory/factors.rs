@@ -3,6 +3,7 @@
 //! above (the directory never sees a secret in clear); what this layer guarantees is that a
 //! step or a recovery code is accepted once, whichever instance asks first.
 
+use super::structures::StructureFlag;
 use super::{now, DResult, Directory};
 use sqlx::Row;
 
@@ -235,14 +236,8 @@ impl Directory {
 
     /// Whether the structure itself (not its parents) requires a second factor of its accounts.
     pub async fn structure_requires_second_factor(&self, structure_id: i64) -> DResult<bool> {
-        let v: Option<i64> =
-            sqlx::query("SELECT second_factor_required FROM structures WHERE id = $1")
-                .bind(structure_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?;
-        Ok(v == Some(1))
+        self.structure_flag(structure_id, StructureFlag::SecondFactorRequired)
+            .await
     }
 
     pub async fn set_structure_requires_second_factor(
@@ -250,14 +245,7 @@ impl Directory {
         structure_id: i64,
         required: bool,
     ) -> DResult<()> {
-        sqlx::query(
-            "UPDATE structures SET second_factor_required = $1, updated_at = $2 WHERE id = $3",
-        )
-        .bind(i64::from(required))
-        .bind(now())
-        .bind(structure_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.set_structure_flag(structure_id, StructureFlag::SecondFactorRequired, required)
+            .await
     }
 }

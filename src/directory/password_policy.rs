@@ -2,21 +2,16 @@
 //! through an identity provider (docs/identity-providers.md#password-sign-in-turned-off). The
 //! setting is inherited down the tree; the rule itself is `access::password_sign_in_allowed`.
 
+use super::structures::StructureFlag;
 use super::users::normalize_email;
-use super::{now, DResult, Directory};
+use super::{DResult, Directory};
 use sqlx::Row;
 
 impl Directory {
     /// Whether the structure itself (not its parents) turned password sign-in off.
     pub async fn structure_disables_password(&self, structure_id: i64) -> DResult<bool> {
-        let v: Option<i64> =
-            sqlx::query("SELECT password_sign_in_disabled FROM structures WHERE id = $1")
-                .bind(structure_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?;
-        Ok(v == Some(1))
+        self.structure_flag(structure_id, StructureFlag::PasswordSignInDisabled)
+            .await
     }
 
     pub async fn set_structure_disables_password(
@@ -24,15 +19,12 @@ impl Directory {
         structure_id: i64,
         disabled: bool,
     ) -> DResult<()> {
-        sqlx::query(
-            "UPDATE structures SET password_sign_in_disabled = $1, updated_at = $2 WHERE id = $3",
+        self.set_structure_flag(
+            structure_id,
+            StructureFlag::PasswordSignInDisabled,
+            disabled,
         )
-        .bind(i64::from(disabled))
-        .bind(now())
-        .bind(structure_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Paths of the structures that turned password sign-in off.

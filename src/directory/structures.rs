@@ -283,3 +283,55 @@ pub async fn insert_structure(
     }
     Ok(id)
 }
+
+/// A yes/no setting a structure holds for its own accounts (its parents' are read separately,
+/// by the rules that inherit them).
+#[derive(Clone, Copy, Debug)]
+pub enum StructureFlag {
+    SecondFactorRequired,
+    PasswordSignInDisabled,
+}
+
+impl StructureFlag {
+    /// The statements reading and writing the flag (static: the column is never a value).
+    fn sql(self) -> (&'static str, &'static str) {
+        match self {
+            StructureFlag::SecondFactorRequired => (
+                "SELECT second_factor_required FROM structures WHERE id = $1",
+                "UPDATE structures SET second_factor_required = $1, updated_at = $2 WHERE id = $3",
+            ),
+            StructureFlag::PasswordSignInDisabled => (
+                "SELECT password_sign_in_disabled FROM structures WHERE id = $1",
+                "UPDATE structures SET password_sign_in_disabled = $1, updated_at = $2 WHERE id = $3",
+            ),
+        }
+    }
+}
+
+impl Directory {
+    /// Whether the structure itself (not its parents) has `flag` set; false when it is gone.
+    pub async fn structure_flag(&self, structure_id: i64, flag: StructureFlag) -> DResult<bool> {
+        let v: Option<i64> = sqlx::query(flag.sql().0)
+            .bind(structure_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        Ok(v == Some(1))
+    }
+
+    pub async fn set_structure_flag(
+        &self,
+        structure_id: i64,
+        flag: StructureFlag,
+        on: bool,
+    ) -> DResult<()> {
+        sqlx::query(flag.sql().1)
+            .bind(i64::from(on))
+            .bind(now())
+            .bind(structure_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -6,6 +6,8 @@
 
 use super::context::PortalRequest;
 use super::error::WebResult;
+use crate::directory::audit::AuditEvent;
+use crate::directory::audit_action::AuditAction;
 use crate::directory::model::Identity;
 use crate::directory::sign_ins::{NewSignIn, RETENTION_DAYS};
 use axum::http::HeaderValue;
@@ -172,4 +174,26 @@ pub async fn password_changed(ctx: &PortalRequest, id: &Identity) {
         ctx.ip,
     );
     crate::second_factor::notify(&ctx.gw, &id.email, &id.first_name, &what).await;
+}
+
+/// Audits something the user did to their own account (factors, sessions), from this request.
+pub async fn audit_own(
+    ctx: &PortalRequest,
+    id: &Identity,
+    action: AuditAction,
+    details: &str,
+) -> WebResult<()> {
+    ctx.gw
+        .dir
+        .audit(AuditEvent {
+            actor_id: Some(id.user_id),
+            actor: &id.email,
+            action,
+            target: &id.email,
+            structure_id: Some(id.structure_id),
+            client_ip: &ctx.ip,
+            details,
+        })
+        .await?;
+    Ok(())
 }

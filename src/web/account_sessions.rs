@@ -14,7 +14,6 @@ use super::account_events::{method_label, reason_label};
 use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use crate::auth::user_agent::describe;
-use crate::directory::audit::AuditEvent;
 use crate::directory::audit_action::AuditAction;
 use crate::session::{listing_id, Live};
 use askama::Template;
@@ -175,19 +174,7 @@ async fn admit(ctx: &PortalRequest, csrf: &str) -> WebResult<Result<(), Response
 
 async fn audit(ctx: &PortalRequest, action: AuditAction, details: &str) -> WebResult<()> {
     let id = &ctx.require_user()?.ident.identity;
-    ctx.gw
-        .dir
-        .audit(AuditEvent {
-            actor_id: Some(id.user_id),
-            actor: &id.email,
-            action,
-            target: &id.email,
-            structure_id: Some(id.structure_id),
-            client_ip: &ctx.ip,
-            details,
-        })
-        .await?;
-    Ok(())
+    super::account_events::audit_own(ctx, id, action, details).await
 }
 
 /// "Déconnecter" on one session of the list.

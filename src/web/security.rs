@@ -8,7 +8,6 @@
 use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use crate::auth::totp;
-use crate::directory::audit::AuditEvent;
 use crate::directory::audit_action::AuditAction;
 use crate::second_factor::CodeCheck;
 use askama::Template;
@@ -295,18 +294,7 @@ pub async fn record_change(
     details: &str,
     mail: &str,
 ) -> WebResult<()> {
-    ctx.gw
-        .dir
-        .audit(AuditEvent {
-            actor_id: Some(id.user_id),
-            actor: &id.email,
-            action,
-            target: &id.email,
-            structure_id: Some(id.structure_id),
-            client_ip: &ctx.ip,
-            details,
-        })
-        .await?;
+    super::account_events::audit_own(ctx, id, action, details).await?;
     crate::second_factor::notify(&ctx.gw, &id.email, &id.first_name, mail).await;
     Ok(())
 }

@@ -260,9 +260,18 @@ fn beyond_max_requests_a_request_gets_the_french_503_with_retry_after_before_any
         extra_config: "[resilience]\nmax_requests = 1\nretry_after_seconds = 3\n".into(),
         ..Default::default()
     });
+    // A request's place is given back once its answer is written, which the client may see
+    // first: wait for it before the next request, or that one is (rightly) refused.
+    let idle = || {
+        within(Duration::from_secs(10), || {
+            t.gw.limits.requests_in_flight() == 0
+        })
+    };
     let browser = t.browser();
     assert_eq!(browser.login(AGENT, PASSWORD).0, 303);
+    idle();
     assert_eq!(browser.get_json(&t.url("bip.test", "/"))["app"], "bip");
+    idle();
     // One slow request holds the only place (the upstream answers /slow after 3 s; the gateway
     // gives up after its 2 s read timeout).
     let client = browser.client.clone();
@@ -282,6 +291,7 @@ fn beyond_max_requests_a_request_gets_the_french_503_with_retry_after_before_any
     assert!(r.text().unwrap().contains("Service très sollicité"));
     assert_eq!(slow.join().expect("slow request").expect("answer"), 504);
     // The place is free again.
+    idle();
     assert_eq!(browser.get_json(&t.url("bip.test", "/"))["app"], "bip");
 }
 

@@ -5,10 +5,12 @@
 pub mod admission;
 pub mod assertion;
 pub mod client_addr;
+mod handshake;
 pub mod headers;
 pub mod identity_cache;
 pub mod identity_encoding;
 pub mod listeners;
+mod pages;
 pub mod routes;
 pub mod service;
 

@@ -4,11 +4,11 @@
 
 use super::client_addr::client_ip;
 use super::headers::{
-    authority_of, cookie, cookie_name_of, host_of, is_browser_navigation, set_forwarding_headers,
-    strip_cookies, strip_identity_headers,
+    cookie, cookie_name_of, host_of, set_forwarding_headers, strip_cookies, strip_identity_headers,
 };
 use super::identity_cache::AppHeaders;
-use super::routes::{RouteTable, Target, CALLBACK_PATH, ENROLMENT_PATH, STEP_UP_PATH};
+use super::pages::{Pages, FORBIDDEN_HEADING, FORBIDDEN_MESSAGE};
+use super::routes::{RouteTable, Target, CALLBACK_PATH};
 use crate::error_page::error_page;
 use crate::state::Gateway;
 use async_trait::async_trait;
@@ -25,27 +25,10 @@ use std::time::Instant;
 /// Headers the gateway adds to a proxied request: seven of identity, five of forwarding.
 const ADDED_HEADERS: usize = 12;
 
-const FORBIDDEN_HEADING: &str = "Accès refusé";
-const FORBIDDEN_MESSAGE: &str = "Vous n'avez pas de droit sur cette application. Si vous en avez besoin, adressez-vous au référent administrateur de votre structure.";
-
-/// French pages rendered once at start-up.
-struct Pages {
-    csp: http::HeaderValue,
-    forbidden: Bytes,
-    unknown: Bytes,
-    bad_gateway: Bytes,
-    timeout: Bytes,
-    unavailable: Bytes,
-    second_factor: Bytes,
-    expired_link: Bytes,
-    directory_unavailable: Bytes,
-    overloaded: Bytes,
-}
-
 pub struct Proxy {
-    gw: Arc<Gateway>,
+    pub(super) gw: Arc<Gateway>,
     portal_peer: HttpPeer,
-    pages: Pages,
+    pub(super) pages: Pages,
     /// Cookie names no application may receive or set (see `CookieNames::reserved`).
     reserved_cookies: Vec<String>,
 }
@@ -69,27 +52,7 @@ impl Proxy {
         let portal_peer =
             HttpPeer::new_uds(&gw.portal_socket.to_string_lossy(), false, String::new())
                 .map_err(|e| format!("portal socket {}: {e}", gw.portal_socket.display()))?;
-        let url = gw.config.public_url.as_str();
-        let help = &gw.config.support;
-        let page = |status, heading: &str, message: &str| {
-            Bytes::from(error_page(url, help, None, status, heading, message))
-        };
-        let csp = format!(
-            "default-src 'none'; style-src {url}; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-        );
-        let pages = Pages {
-            csp: http::HeaderValue::from_str(&csp)
-                .map_err(|_| format!("server.public_url {url:?} cannot go in a header"))?,
-            forbidden: page(403, FORBIDDEN_HEADING, FORBIDDEN_MESSAGE),
-            unknown: page(404, "Adresse inconnue", "Aucune application n'est déclarée à cette adresse."),
-            bad_gateway: page(502, "Application indisponible", "L'application ne répond pas pour le moment. Réessayez dans quelques instants ; si le problème persiste, contactez l'assistance."),
-            timeout: page(504, "Application trop lente", "L'application n'a pas répondu à temps. Réessayez dans quelques instants."),
-            unavailable: page(503, "Service momentanément indisponible", "La vérification de votre session est impossible pour le moment. Réessayez dans quelques instants."),
-            second_factor: page(403, "Vérification en deux étapes requise", "Cette application n'est accessible qu'après la vérification en deux étapes. Ouvrez-la depuis le portail, dans votre navigateur."),
-            expired_link: page(400, "Lien de connexion expiré", "Ce lien de connexion a expiré ou a déjà été utilisé. Repassez par le portail pour ouvrir l'application."),
-            directory_unavailable: page(503, "Annuaire momentanément indisponible", crate::error_page::DIRECTORY_UNAVAILABLE),
-            overloaded: page(503, "Service très sollicité", crate::error_page::OVERLOADED),
-        };
+        let pages = Pages::render(&gw)?;
         Ok(Proxy {
             reserved_cookies: gw.cookies.reserved(),
             gw,
@@ -124,45 +87,6 @@ impl Proxy {
             "https://{host}{port}{}",
             req.uri.path_and_query().map_or("/", |p| p.as_str())
         ))
-    }
-
-    /// Writes one of the pre-rendered French pages. Their only external resource is the
-    /// portal's stylesheet, so that is all the CSP allows.
-    async fn send_page(&self, session: &mut Session, status: u16, body: &Bytes) -> Result<bool> {
-        self.send_page_with(session, status, body, None).await
-    }
-
-    async fn send_page_with(
-        &self,
-        session: &mut Session,
-        status: u16,
-        body: &Bytes,
-        retry_after: Option<http::HeaderValue>,
-    ) -> Result<bool> {
-        let mut h = ResponseHeader::build(status, Some(9))?;
-        if let Some(v) = retry_after {
-            h.insert_header(header::RETRY_AFTER, v)?;
-        }
-        h.insert_header(header::CONTENT_TYPE, "text/html; charset=utf-8")?;
-        h.insert_header(header::CONTENT_LENGTH, body.len())?;
-        h.insert_header(header::CACHE_CONTROL, "no-store")?;
-        h.insert_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")?;
-        h.insert_header(header::X_FRAME_OPTIONS, "DENY")?;
-        h.insert_header(header::REFERRER_POLICY, "same-origin")?;
-        h.insert_header(header::CONTENT_SECURITY_POLICY, self.pages.csp.clone())?;
-        session.write_response_header(Box::new(h), false).await?;
-        session
-            .write_response_body(Some(body.clone()), true)
-            .await?;
-        Ok(true)
-    }
-
-    /// Overload (docs/operations.md#overload): the French 503 with `Retry-After`, before any
-    /// other work.
-    async fn send_overloaded(&self, session: &mut Session) -> Result<bool> {
-        let retry = Some(self.gw.limits.retry_after.clone());
-        self.send_page_with(session, 503, &self.pages.overloaded, retry)
-            .await
     }
 
     /// Decides whether the request may reach application `i`; answers it otherwise.
@@ -258,167 +182,6 @@ impl Proxy {
         }
         Ok(false)
     }
-
-    /// The session may not reach the application without a second factor: the account must
-    /// enrol one (the policy's grace period is over), or the application requires one that this
-    /// session did not use. Browsers go to the portal to do it and come back; others get 403.
-    async fn second_factor_first(
-        &self,
-        session: &mut Session,
-        routes: &RouteTable,
-        must_enrol: bool,
-    ) -> Result<bool> {
-        let req = session.req_header();
-        if !is_browser_navigation(req) {
-            return self
-                .send_page(session, 403, &self.pages.second_factor)
-                .await;
-        }
-        let portal = &self.gw.config.public_url;
-        let location = if must_enrol {
-            format!("{portal}{ENROLMENT_PATH}")
-        } else {
-            let enc: String =
-                form_urlencoded::byte_serialize(wanted_url(req, routes).as_bytes()).collect();
-            format!("{portal}{STEP_UP_PATH}?mfa=1&return_to={enc}")
-        };
-        redirect(session, &location, None).await
-    }
-
-    /// No usable session: browsers go to the portal (login or handshake), others get 401.
-    async fn unauthenticated(
-        &self,
-        session: &mut Session,
-        routes: &RouteTable,
-        i: usize,
-    ) -> Result<bool> {
-        let req = session.req_header();
-        if !is_browser_navigation(req) {
-            let mut h = ResponseHeader::build(401, Some(4))?;
-            h.insert_header(header::WWW_AUTHENTICATE, "Cookie realm=\"Convergences\"")?;
-            h.insert_header(header::CONTENT_TYPE, "text/plain; charset=utf-8")?;
-            let body = Bytes::from_static("Authentification requise.\n".as_bytes());
-            h.insert_header(header::CONTENT_LENGTH, body.len())?;
-            h.insert_header(header::CACHE_CONTROL, "no-store")?;
-            session.write_response_header(Box::new(h), false).await?;
-            session.write_response_body(Some(body), true).await?;
-            return Ok(true);
-        }
-        let gw = &self.gw;
-        let app = &routes.apps[i];
-        let enc: String =
-            form_urlencoded::byte_serialize(wanted_url(req, routes).as_bytes()).collect();
-        if app.shares_cookie {
-            let location = format!("{}/login?return_to={enc}", gw.config.public_url);
-            return redirect(session, &location, None).await;
-        }
-        // The handshake is bound to this browser: the portal's code will only be accepted
-        // back here with the same handshake cookie (a cookie already set by a handshake in
-        // another tab is reused, so that concurrent handshakes do not void each other).
-        let (handshake, set) = match cookie(req, &gw.cookies.handshake) {
-            Some(v) if v.len() == 43 && v.bytes().all(is_token_byte) => (v.to_string(), None),
-            _ => {
-                let v = crate::auth::random_token();
-                let c = self.host_cookie(&gw.cookies.handshake, &v, Some(HANDSHAKE_MAX_AGE));
-                (v, Some(c))
-            }
-        };
-        let location = format!(
-            "{}/sso/authorize?app={}&return_to={enc}&hs={}",
-            gw.config.public_url,
-            app.cfg.slug,
-            crate::session::browser_binding(&handshake)
-        );
-        redirect(session, &location, set).await
-    }
-
-    /// A host-only cookie on the current host (`max_age`: `Some(0)` removes it).
-    fn host_cookie(&self, name: &str, value: &str, max_age: Option<i64>) -> String {
-        let mut c = cookie::Cookie::new(name.to_string(), value.to_string());
-        c.set_http_only(true);
-        c.set_same_site(cookie::SameSite::Lax);
-        c.set_path("/");
-        c.set_secure(self.gw.is_tls());
-        if let Some(s) = max_age {
-            c.set_max_age(cookie::time::Duration::seconds(s));
-        }
-        c.to_string()
-    }
-
-    /// Second half of the handshake, on the application host: trade the code for a host-only
-    /// cookie bound to the central session.
-    async fn callback(&self, session: &mut Session, routes: &RouteTable, i: usize) -> Result<bool> {
-        let gw = &self.gw;
-        let app = &routes.apps[i];
-        let req = session.req_header();
-        let handshake = cookie(req, &gw.cookies.handshake).unwrap_or("").to_string();
-        let query = req.uri.query().unwrap_or("").to_string();
-        let mut code = String::new();
-        let mut back = String::from("/");
-        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-            match &*k {
-                "code" => code = v.into_owned(),
-                "return_to" if crate::auth::redirect::is_local_path(&v) => back = v.into_owned(),
-                _ => {}
-            }
-        }
-        match gw
-            .sessions
-            .redeem_code(&code, &app.cfg.slug, &handshake)
-            .await
-        {
-            Ok(Some(link)) => {
-                let cookies = [
-                    self.host_cookie(&gw.cookies.app, &link, None),
-                    self.host_cookie(&gw.cookies.handshake, "", Some(0)),
-                ];
-                redirect_with(session, &back, &cookies).await
-            }
-            Ok(None) => self.send_page(session, 400, &self.pages.expired_link).await,
-            Err(e) => {
-                tracing::warn!(error = %e, "session store unavailable during handshake");
-                self.send_page(session, 503, &self.pages.unavailable).await
-            }
-        }
-    }
-}
-
-/// How long a handshake may take, from the application host to the portal (login included)
-/// and back.
-const HANDSHAKE_MAX_AGE: i64 = 15 * 60;
-
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
-}
-
-/// The absolute URL the browser asked for, to come back to it.
-fn wanted_url(req: &RequestHeader, routes: &RouteTable) -> String {
-    format!(
-        "{}://{}{}",
-        routes.scheme,
-        authority_of(req),
-        req.uri.path_and_query().map_or("/", |p| p.as_str())
-    )
-}
-
-async fn redirect(
-    session: &mut Session,
-    location: &str,
-    set_cookie: Option<String>,
-) -> Result<bool> {
-    redirect_with(session, location, set_cookie.as_slice()).await
-}
-
-async fn redirect_with(session: &mut Session, location: &str, cookies: &[String]) -> Result<bool> {
-    let mut h = ResponseHeader::build(302, Some(4))?;
-    h.insert_header(header::LOCATION, location)?;
-    h.insert_header(header::CONTENT_LENGTH, 0)?;
-    h.insert_header(header::CACHE_CONTROL, "no-store")?;
-    for c in cookies {
-        h.append_header(header::SET_COOKIE, c)?;
-    }
-    session.write_response_header(Box::new(h), true).await?;
-    Ok(true)
 }
 
 #[async_trait]

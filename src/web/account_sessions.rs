@@ -10,14 +10,16 @@
 //!
 //! [`Gateway::end_session`]: crate::state::Gateway::end_session
 
+use super::account_access::{AccountAction, AccountPage};
 use super::account_events::{method_label, reason_label};
+use super::aia::extract::{CsrfOnly, CsrfProtected};
 use super::context::PortalRequest;
-use super::error::{WebError, WebResult};
+use super::error::WebResult;
 use crate::auth::user_agent::describe;
 use crate::directory::audit_action::AuditAction;
 use crate::session::{listing_id, Live};
 use askama::Template;
-use axum::extract::{Form, Query};
+use axum::extract::Query;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -55,14 +57,6 @@ struct SessionsPage {
     retention_days: i64,
     /// "heure de Paris": what the times are in.
     zone: String,
-}
-
-fn to_login(ctx: &PortalRequest) -> Option<Response> {
-    if ctx.user.is_some() {
-        return None;
-    }
-    let back: String = form_urlencoded::byte_serialize(PATH.as_bytes()).collect();
-    Some(Redirect::to(&format!("/login?return_to={back}")).into_response())
 }
 
 fn row(ctx: &PortalRequest, live: &Live, current: &crate::session::SessionKey) -> SessionRow {
@@ -126,10 +120,7 @@ pub struct Flash {
     ok: String,
 }
 
-pub async fn page(ctx: PortalRequest, Query(q): Query<Flash>) -> WebResult<Response> {
-    if let Some(r) = to_login(&ctx) {
-        return Ok(r);
-    }
+pub async fn page(AccountPage(ctx): AccountPage, Query(q): Query<Flash>) -> WebResult<Response> {
     let notice = match q.ok.as_str() {
         "une" => Some("La session a été déconnectée.".to_string()),
         "autres" => Some("Toutes vos autres sessions ont été déconnectées.".to_string()),
@@ -146,18 +137,15 @@ pub struct EndForm {
     id: String,
 }
 
-/// The checks every action of this page starts with: signed in, the form's CSRF token, and
-/// the per-address quota of self-service requests. `Err` holds the answer to give instead.
-async fn admit(ctx: &PortalRequest, csrf: &str) -> WebResult<Result<(), Response>> {
-    if let Some(r) = to_login(ctx) {
-        return Ok(Err(r));
+impl CsrfProtected for EndForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
-    if !ctx.csrf_ok(csrf) {
-        return Err(WebError::BadRequest(
-            "Le formulaire a expiré. Revenez à la page Sessions et connexions et recommencez."
-                .into(),
-        ));
-    }
+}
+
+/// The per-address quota of self-service requests, checked by every action of this page after
+/// its extractor (signed in, CSRF token). `Err` holds the answer to give instead.
+async fn within_quota(ctx: &PortalRequest) -> WebResult<Result<(), Response>> {
     if !ctx.gw.ip_allowed(&ctx.ip) {
         let msg =
             "Trop de demandes depuis votre connexion. Patientez une minute avant de réessayer.";
@@ -178,8 +166,10 @@ async fn audit(ctx: &PortalRequest, action: AuditAction, details: &str) -> WebRe
 }
 
 /// "Déconnecter" on one session of the list.
-pub async fn end_one(ctx: PortalRequest, Form(f): Form<EndForm>) -> WebResult<Response> {
-    if let Err(r) = admit(&ctx, &f.csrf).await? {
+pub async fn end_one(
+    AccountAction(AccountPage(ctx), f): AccountAction<EndForm>,
+) -> WebResult<Response> {
+    if let Err(r) = within_quota(&ctx).await? {
         return Ok(r);
     }
     let user = ctx.require_user()?;
@@ -224,15 +214,11 @@ pub async fn end_one(ctx: PortalRequest, Form(f): Form<EndForm>) -> WebResult<Re
     Ok(Redirect::to(&format!("{PATH}?ok=une")).into_response())
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// "Déconnecter toutes les autres sessions": every session of the user but this one.
-pub async fn end_others(ctx: PortalRequest, Form(f): Form<CsrfForm>) -> WebResult<Response> {
-    if let Err(r) = admit(&ctx, &f.csrf).await? {
+pub async fn end_others(
+    AccountAction(AccountPage(ctx), _): AccountAction<CsrfOnly>,
+) -> WebResult<Response> {
+    if let Err(r) = within_quota(&ctx).await? {
         return Ok(r);
     }
     let user = ctx.require_user()?;

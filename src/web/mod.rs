@@ -1,6 +1,7 @@
 //! The portal: login, logout, the application tiles, the single sign-on handshake, the JWKS and
 //! the health endpoints. An axum app served on a Unix socket behind the Pingora listener.
 
+pub mod account_access;
 pub mod account_events;
 pub mod account_sessions;
 pub mod aia;

@@ -4,6 +4,8 @@
 //! first factor of an account comes with its recovery codes; every change is audited and told
 //! to the user by mail.
 
+use super::account_access::{AccountAction, AccountPage};
+use super::aia::extract::{CsrfOnly, CsrfProtected};
 use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use super::security;
@@ -76,13 +78,16 @@ pub struct RegisterForm {
     response: String,
 }
 
-pub async fn register(ctx: PortalRequest, Form(f): Form<RegisterForm>) -> WebResult<Response> {
-    let Some(user) = &ctx.user else {
-        return Ok(Redirect::to("/login").into_response());
-    };
-    if !ctx.csrf_ok(&f.csrf) {
-        return Err(WebError::BadRequest(security::EXPIRED.into()));
+impl CsrfProtected for RegisterForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
+}
+
+pub async fn register(
+    AccountAction(AccountPage(ctx), f): AccountAction<RegisterForm>,
+) -> WebResult<Response> {
+    let user = ctx.require_user()?;
     super::step_up::require_recent(&ctx, None).await?;
     let id = user.ident.identity.clone();
     let gw = ctx.gw.clone();
@@ -153,16 +158,10 @@ pub async fn register(ctx: PortalRequest, Form(f): Form<RegisterForm>) -> WebRes
 }
 
 pub async fn remove(
-    ctx: PortalRequest,
     Path(key): Path<String>,
-    Form(f): Form<CsrfForm>,
+    AccountAction(AccountPage(ctx), f): AccountAction<CsrfOnly>,
 ) -> WebResult<Response> {
-    let Some(user) = &ctx.user else {
-        return Ok(Redirect::to("/login").into_response());
-    };
-    if !ctx.csrf_ok(&f.csrf) {
-        return Err(WebError::BadRequest(security::EXPIRED.into()));
-    }
+    let user = ctx.require_user()?;
     let form = format!(
         "csrf={}",
         form_urlencoded::byte_serialize(f.csrf.as_bytes()).collect::<String>()

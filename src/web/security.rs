@@ -5,20 +5,20 @@
 //! recent authentication for an account without TOTP. Every change is audited and told to the
 //! user by mail.
 
+use super::account_access::{AccountAction, AccountPage};
+use super::aia::extract::{CsrfOnly, CsrfProtected};
 use super::context::PortalRequest;
 use super::error::{WebError, WebResult};
 use crate::auth::totp;
 use crate::directory::audit_action::AuditAction;
 use crate::second_factor::CodeCheck;
 use askama::Template;
-use axum::extract::{Form, Query};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
 pub const PATH: &str = "/aia/profil/securite";
-pub const EXPIRED: &str =
-    "Le formulaire a expiré. Revenez à la page Sécurité du compte et recommencez.";
 /// How long an enrolment may wait for its confirming code.
 const ENROL_SECONDS: i64 = 15 * 60;
 
@@ -76,13 +76,6 @@ fn enrol_aad(user_id: i64) -> Vec<u8> {
 }
 
 /// The signed-in user, or the way to the login form (and back here).
-fn signed_in(ctx: &PortalRequest) -> Result<&super::context::User, Redirect> {
-    ctx.user.as_ref().ok_or_else(|| {
-        let back: String = form_urlencoded::byte_serialize(PATH.as_bytes()).collect();
-        Redirect::to(&format!("/login?return_to={back}"))
-    })
-}
-
 pub async fn render(
     ctx: &PortalRequest,
     status: StatusCode,
@@ -130,10 +123,7 @@ pub struct Flash {
     ok: String,
 }
 
-pub async fn page(ctx: PortalRequest, Query(q): Query<Flash>) -> WebResult<Response> {
-    if let Err(r) = signed_in(&ctx) {
-        return Ok(r.into_response());
-    }
+pub async fn page(AccountPage(ctx): AccountPage, Query(q): Query<Flash>) -> WebResult<Response> {
     let notice = match q.ok.as_str() {
         "desactivee" => Some("L'application d'authentification est retirée de votre compte."),
         "cle" => Some("La clé de sécurité est enregistrée."),
@@ -143,12 +133,6 @@ pub async fn page(ctx: PortalRequest, Query(q): Query<Flash>) -> WebResult<Respo
     }
     .map(str::to_string);
     render(&ctx, StatusCode::OK, notice, None).await
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 fn enrol_page(
@@ -181,16 +165,11 @@ fn enrol_page(
 }
 
 /// Starts an enrolment: a new secret, shown as a QR code and in base32.
-pub async fn start(ctx: PortalRequest, Form(f): Form<CsrfForm>) -> WebResult<Response> {
-    let user = match signed_in(&ctx) {
-        Ok(u) => u,
-        Err(r) => return Ok(r.into_response()),
-    };
-    if !ctx.csrf_ok(&f.csrf) {
-        return Err(WebError::BadRequest(EXPIRED.into()));
-    }
+pub async fn start(AccountAction(page, f): AccountAction<CsrfOnly>) -> WebResult<Response> {
+    let user = page.user()?;
+    let ctx = &page.0;
     let form = format!("csrf={}", super::aia::enc(&f.csrf));
-    super::step_up::require_recent(&ctx, Some(form.as_bytes())).await?;
+    super::step_up::require_recent(ctx, Some(form.as_bytes())).await?;
     let uid = user.ident.identity.user_id;
     let secret = totp::new_secret();
     let enrolment = Enrolment {
@@ -199,7 +178,7 @@ pub async fn start(ctx: PortalRequest, Form(f): Form<CsrfForm>) -> WebResult<Res
     };
     let json = serde_json::to_vec(&enrolment).map_err(|e| WebError::Internal(e.to_string()))?;
     let sealed = ctx.gw.factor_keys.seal(&json, &enrol_aad(uid));
-    enrol_page(&ctx, StatusCode::OK, &secret, sealed, None)
+    enrol_page(ctx, StatusCode::OK, &secret, sealed, None)
 }
 
 #[derive(Deserialize)]
@@ -212,17 +191,16 @@ pub struct ConfirmForm {
     code: String,
 }
 
-pub async fn confirm(ctx: PortalRequest, Form(f): Form<ConfirmForm>) -> WebResult<Response> {
-    let user = match signed_in(&ctx) {
-        Ok(u) => u,
-        Err(r) => return Ok(r.into_response()),
-    };
-    let id = user.ident.identity.clone();
-    if !ctx.csrf_ok(&f.csrf) {
-        return Err(WebError::BadRequest(
-            "Le formulaire a expiré. Revenez à la page Sécurité du compte et recommencez.".into(),
-        ));
+impl CsrfProtected for ConfirmForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
+}
+
+pub async fn confirm(
+    AccountAction(AccountPage(ctx), f): AccountAction<ConfirmForm>,
+) -> WebResult<Response> {
+    let id = ctx.require_user()?.ident.identity.clone();
     let gw = ctx.gw.clone();
     let now = crate::directory::now();
     let enrolment = gw
@@ -320,13 +298,14 @@ pub struct CodeForm {
 
 /// Checks the current code of the signed-in user for a change to their factors; an error page
 /// (422) when it does not match.
+impl CsrfProtected for CodeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 async fn confirm_with_code(ctx: &PortalRequest, f: &CodeForm) -> WebResult<Result<(), Response>> {
     let user = ctx.require_user()?;
-    if !ctx.csrf_ok(&f.csrf) {
-        return Err(WebError::BadRequest(
-            "Le formulaire a expiré. Revenez à la page Sécurité du compte et recommencez.".into(),
-        ));
-    }
     let gw = &ctx.gw;
     let id = &user.ident.identity;
     if gw.dir.totp(id.user_id).await?.is_none() {
@@ -362,10 +341,9 @@ async fn confirm_with_code(ctx: &PortalRequest, f: &CodeForm) -> WebResult<Resul
     .await?))
 }
 
-pub async fn remove(ctx: PortalRequest, Form(f): Form<CodeForm>) -> WebResult<Response> {
-    if let Err(r) = signed_in(&ctx) {
-        return Ok(r.into_response());
-    }
+pub async fn remove(
+    AccountAction(AccountPage(ctx), f): AccountAction<CodeForm>,
+) -> WebResult<Response> {
     if let Err(page) = confirm_with_code(&ctx, &f).await? {
         return Ok(page);
     }
@@ -388,10 +366,9 @@ pub async fn remove(ctx: PortalRequest, Form(f): Form<CodeForm>) -> WebResult<Re
     Ok(Redirect::to(&format!("{PATH}?ok=desactivee")).into_response())
 }
 
-pub async fn regenerate(ctx: PortalRequest, Form(f): Form<CodeForm>) -> WebResult<Response> {
-    if let Err(r) = signed_in(&ctx) {
-        return Ok(r.into_response());
-    }
+pub async fn regenerate(
+    AccountAction(AccountPage(ctx), f): AccountAction<CodeForm>,
+) -> WebResult<Response> {
     if let Err(page) = confirm_with_code(&ctx, &f).await? {
         return Ok(page);
     }

@@ -1,6 +1,7 @@
 //! argon2id password hashing (OWASP parameters: m=19 MiB, t=2, p=1, argon2's default), always
 //! run on a few dedicated threads so that a login never stalls the async workers. Each thread
-//! keeps one argon2 working memory and reuses it for every hash and verification.
+//! keeps one argon2 working memory and reuses it for every hash and verification while logins
+//! keep coming, and gives it back to the system when they stop.
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -37,6 +38,22 @@ impl Memory {
     /// Size of the memory held, in bytes.
     pub fn size(&self) -> usize {
         self.blocks.len() * Block::SIZE
+    }
+
+    /// Frees the memory and hands it back to the system. Freeing alone is not enough with
+    /// glibc: after the first 19 MiB block was freed, its dynamic `mmap` threshold rises above
+    /// that size, so later blocks come from the thread's heap arena, which keeps them.
+    fn release(&mut self) {
+        if self.blocks.is_empty() {
+            return;
+        }
+        self.blocks = Vec::new();
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim has no precondition; it only returns free memory of the
+        // allocator's arenas to the kernel.
+        unsafe {
+            libc::malloc_trim(0);
+        }
     }
 }
 
@@ -142,29 +159,45 @@ pub fn verify_blocking(password: &str, hash: Option<&str>) -> bool {
 /// and queued logins simply wait their turn.
 type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 
-fn workers() -> &'static std::sync::mpsc::Sender<Job> {
-    static QUEUE: OnceLock<std::sync::mpsc::Sender<Job>> = OnceLock::new();
+/// How long a hashing thread keeps its memory without work. Logins come in bursts (the
+/// morning); between them the gateway should not hold cores x 19 MiB it does not use, and
+/// getting the memory back costs a login about a millisecond of page faults.
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// One hashing thread: runs the jobs of `queue` in its memory, released after `idle` without
+/// work; returns when the queue is closed.
+fn serve(queue: &crossbeam_channel::Receiver<Job>, idle: std::time::Duration) {
+    let mut memory = Memory::default();
+    loop {
+        let job = if memory.size() == 0 {
+            queue.recv().ok()
+        } else {
+            match queue.recv_timeout(idle) {
+                Ok(job) => Some(job),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    memory.release();
+                    continue;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => None,
+            }
+        };
+        match job {
+            Some(job) => job(&mut memory),
+            None => return,
+        }
+    }
+}
+
+fn workers() -> &'static crossbeam_channel::Sender<Job> {
+    static QUEUE: OnceLock<crossbeam_channel::Sender<Job>> = OnceLock::new();
     QUEUE.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
-        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         for i in 0..cores {
             let rx = rx.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("convergences-argon2-{i}"))
-                .spawn(move || {
-                    let mut memory = Memory::default();
-                    loop {
-                        let job = match rx.lock() {
-                            Ok(guard) => guard.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            Ok(job) => job(&mut memory),
-                            Err(_) => return,
-                        }
-                    }
-                });
+                .spawn(move || serve(&rx, IDLE_RELEASE));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a password hashing thread");
             }
@@ -234,6 +267,42 @@ mod tests {
             )
             .unwrap()
             .to_string()
+    }
+
+    #[test]
+    fn a_hashing_thread_gives_its_memory_back_when_idle_and_grows_it_again_for_work() {
+        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+        let worker = std::thread::spawn(move || serve(&rx, std::time::Duration::from_millis(20)));
+        // What the thread holds, as seen by a job (a job costs nothing and resets the idle time).
+        let held = |tx: &crossbeam_channel::Sender<Job>| {
+            let (back, size) = std::sync::mpsc::channel();
+            tx.send(Box::new(move |m: &mut Memory| {
+                let _ = back.send(m.size());
+            }))
+            .unwrap();
+            size.recv().unwrap()
+        };
+        let (done, result) = std::sync::mpsc::channel();
+        tx.send(Box::new(move |m: &mut Memory| {
+            let _ = done.send(hash_with(m, "Un-Mot-de-passe-2026!").is_ok());
+        }))
+        .unwrap();
+        assert!(result.recv().unwrap());
+        assert_eq!(held(&tx), 19456 * 1024, "kept between jobs");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while held(&tx) != 0 {
+            assert!(std::time::Instant::now() < deadline, "never released");
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        }
+        let (done, result) = std::sync::mpsc::channel();
+        tx.send(Box::new(move |m: &mut Memory| {
+            let hash = hash_with(m, "x").unwrap();
+            let _ = done.send(verify_with(m, "x", &hash));
+        }))
+        .unwrap();
+        assert!(result.recv().unwrap(), "works again after the release");
+        drop(tx);
+        worker.join().unwrap();
     }
 
     #[test]

@@ -3,10 +3,9 @@
 
 use super::access::Scope;
 use super::admin_users::{Place, UserFilter};
-use super::query::Sql;
+use super::query::{Arg, Sql};
 use super::search;
 use super::{now, Backend, DResult, Directory};
-use sqlx::Row;
 use std::collections::HashMap;
 
 #[derive(Clone, Debug)]
@@ -17,17 +16,19 @@ pub struct RoleInfo {
     pub members: i64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct AppInfo {
     pub id: i64,
     pub slug: String,
     pub name: String,
     pub description: String,
+    #[sqlx(skip)]
     pub roles: Vec<RoleInfo>,
 }
 
-/// One assignment of a role, with its user and the structure on whose behalf it is held.
-#[derive(Clone, Debug)]
+/// One assignment of a role, with its user and the structure on whose behalf it is held (read
+/// from `MEMBER_COLUMNS`; the structure names are filled afterwards).
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct MemberRow {
     pub assignment_id: i64,
     pub user_id: i64,
@@ -35,14 +36,42 @@ pub struct MemberRow {
     pub first_name: String,
     pub email: String,
     pub user_path: String,
+    #[sqlx(skip)]
     pub user_structure: String,
     pub on_behalf_id: i64,
     pub on_behalf_path: String,
+    #[sqlx(skip)]
     pub on_behalf: String,
 }
 
+/// The columns of a [`MemberRow`] in `members_sql`.
+const MEMBER_COLUMNS: &str = "ra.id AS assignment_id, u.id AS user_id, u.last_name, \
+     u.first_name, u.email, s.path AS user_path, b.id AS on_behalf_id, b.path AS on_behalf_path";
+
+/// A role of `apps_with_roles`.
+#[derive(sqlx::FromRow)]
+struct RoleRow {
+    id: i64,
+    app_id: i64,
+    name: String,
+}
+
+/// A line of `role_counts`.
+#[derive(sqlx::FromRow)]
+struct RoleCountRow {
+    role_id: i64,
+    members: i64,
+}
+
+/// A line of `role_holdings`.
+#[derive(sqlx::FromRow)]
+struct HoldingRow {
+    user_id: i64,
+    structure_id: i64,
+}
+
 /// An assignment with what authorisation needs to know about it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct AssignmentInfo {
     pub id: i64,
     pub user_id: i64,
@@ -69,20 +98,11 @@ impl Directory {
             if slugs.is_empty() {
                 return Ok(Vec::new());
             }
-            let ph: Vec<String> = slugs.iter().map(|s| sql.text(s)).collect();
-            sql.push(&format!(" AND slug IN ({})", ph.join(", ")));
+            sql.push(" AND slug IN ")
+                .push_list(slugs.iter().map(|s| Arg::Text(s.clone())));
         }
         sql.push(" ORDER BY name");
-        let mut apps = Vec::new();
-        for r in sql.query().fetch_all(&self.pool).await? {
-            apps.push(AppInfo {
-                id: r.try_get(0)?,
-                slug: r.try_get(1)?,
-                name: r.try_get(2)?,
-                description: r.try_get(3)?,
-                roles: Vec::new(),
-            });
-        }
+        let mut apps: Vec<AppInfo> = sql.query_as().fetch_all(&self.pool).await?;
         if apps.is_empty() {
             return Ok(apps);
         }
@@ -90,20 +110,15 @@ impl Directory {
         let mut rs = Sql::new("SELECT id, app_id, name FROM app_roles WHERE 1 = 1");
         rs.and_in("app_id", &ids);
         rs.push(" ORDER BY name");
-        let roles = rs.query().fetch_all(&self.pool).await?;
-        let role_ids = roles
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<Vec<i64>, _>>()?;
+        let roles: Vec<RoleRow> = rs.query_as().fetch_all(&self.pool).await?;
+        let role_ids: Vec<i64> = roles.iter().map(|r| r.id).collect();
         let per_role = self.role_counts(&role_ids, scope).await?;
-        for r in &roles {
-            let (id, app_id, name): (i64, i64, String) =
-                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
-            if let Some(a) = apps.iter_mut().find(|a| a.id == app_id) {
+        for r in roles {
+            if let Some(a) = apps.iter_mut().find(|a| a.id == r.app_id) {
                 a.roles.push(RoleInfo {
-                    id,
-                    name,
-                    members: per_role.get(&id).copied().unwrap_or(0),
+                    id: r.id,
+                    name: r.name,
+                    members: per_role.get(&r.id).copied().unwrap_or(0),
                 });
             }
         }
@@ -114,20 +129,19 @@ impl Directory {
     /// migration 0004 maintain per (role, structure): a sum over the structures of the scope,
     /// not a scan of the assignments.
     pub async fn role_counts(&self, role_ids: &[i64], scope: &Scope) -> DResult<HashMap<i64, i64>> {
-        let mut per_role = HashMap::new();
-        for r in Self::role_counts_sql(role_ids, scope)
-            .query()
+        Ok(Self::role_counts_sql(role_ids, scope)
+            .query_as::<RoleCountRow>()
             .fetch_all(&self.pool)
             .await?
-        {
-            per_role.insert(r.try_get(0)?, r.try_get(1)?);
-        }
-        Ok(per_role)
+            .into_iter()
+            .map(|r| (r.role_id, r.members))
+            .collect())
     }
 
     pub fn role_counts_sql(role_ids: &[i64], scope: &Scope) -> Sql {
-        let mut sql =
-            Sql::new("SELECT c.role_id, CAST(SUM(c.members) AS BIGINT) FROM role_member_counts c");
+        let mut sql = Sql::new(
+            "SELECT c.role_id, CAST(SUM(c.members) AS BIGINT) AS members FROM role_member_counts c",
+        );
         if !matches!(scope, Scope::All) {
             sql.push(" JOIN structures s ON s.id = c.structure_id");
         }
@@ -140,15 +154,14 @@ impl Directory {
 
     /// The id of `role` of the active application `slug`.
     pub async fn role_id(&self, slug: &str, role: &str) -> DResult<Option<i64>> {
-        let row = sqlx::query(
+        Ok(sqlx::query_scalar(
             "SELECT r.id FROM app_roles r JOIN applications a ON a.id = r.app_id \
              WHERE a.slug = $1 AND r.name = $2 AND a.active = 1",
         )
         .bind(slug.to_string())
         .bind(role.to_string())
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?)
+        .await?)
     }
 
     /// The members of a role. `users_first` reads the accounts (in the order of the query:
@@ -158,7 +171,7 @@ impl Directory {
     /// plans it from its statistics.)
     fn members_sql(
         backend: Backend,
-        select: &str,
+        select: &'static str,
         role_id: i64,
         place: &Place,
         q: &str,
@@ -169,12 +182,16 @@ impl Directory {
         } else {
             "FROM role_assignments ra CROSS JOIN users u"
         };
-        let mut sql = Sql::new(&format!(
-            "SELECT {select} {from} JOIN structures s ON s.id = u.structure_id \
-             JOIN structures b ON b.id = ra.structure_id WHERE u.id = ra.user_id"
-        ));
-        let r = sql.int(role_id);
-        sql.push(&format!(" AND ra.role_id = {r}"));
+        let mut sql = Sql::new("SELECT ");
+        sql.push(select)
+            .push(" ")
+            .push(from)
+            .push(
+                " JOIN structures s ON s.id = u.structure_id \
+                 JOIN structures b ON b.id = ra.structure_id WHERE u.id = ra.user_id",
+            )
+            .push(" AND ra.role_id = ")
+            .push_int(role_id);
         place.push(&mut sql);
         if let Some(n) = search::needle(q, super::admin_users::MIN_SEARCH) {
             search::push_match(&mut sql, backend, "u", &n);
@@ -194,17 +211,16 @@ impl Directory {
     ) -> Sql {
         let mut sql = Self::members_sql(
             backend,
-            "ra.id, u.id, u.last_name, u.first_name, u.email, s.path, b.id, b.path",
+            MEMBER_COLUMNS,
             role_id,
             place,
             q,
             total > BY_NAME_FROM,
         );
-        let l = sql.int(limit);
-        let o = sql.int(offset);
-        sql.push(&format!(
-            " ORDER BY u.last_name, u.first_name, u.id, b.path LIMIT {l} OFFSET {o}"
-        ));
+        sql.push(" ORDER BY u.last_name, u.first_name, u.id, b.path LIMIT ")
+            .push_int(limit)
+            .push(" OFFSET ")
+            .push_int(offset);
         sql
     }
 
@@ -223,31 +239,15 @@ impl Directory {
             counts.get(&role_id).copied().unwrap_or(0)
         } else {
             Self::members_sql(self.backend, "COUNT(*)", role_id, &place, q, false)
-                .query()
+                .query_scalar()
                 .fetch_one(&self.pool)
                 .await?
-                .try_get(0)?
         };
-        let rows =
+        let mut out: Vec<MemberRow> =
             Self::role_members_page_sql(self.backend, role_id, &place, q, total, limit, offset)
-                .query()
+                .query_as()
                 .fetch_all(&self.pool)
                 .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            out.push(MemberRow {
-                assignment_id: r.try_get(0)?,
-                user_id: r.try_get(1)?,
-                last_name: r.try_get(2)?,
-                first_name: r.try_get(3)?,
-                email: r.try_get(4)?,
-                user_path: r.try_get(5)?,
-                user_structure: String::new(),
-                on_behalf_id: r.try_get(6)?,
-                on_behalf_path: r.try_get(7)?,
-                on_behalf: String::new(),
-            });
-        }
         let mut paths: Vec<&str> = out.iter().map(|m| m.user_path.as_str()).collect();
         paths.extend(out.iter().map(|m| m.on_behalf_path.as_str()));
         let labels = self.display_names(&paths).await?;
@@ -271,38 +271,24 @@ impl Directory {
         // Account ids in order, each probed in the (user, role) index: a page stops after
         // `limit` members instead of sorting the whole role.
         let mut sql = Self::members_sql(self.backend, "DISTINCT u.id", role_id, place, "", true);
-        let a = sql.int(after);
-        let l = sql.int(limit);
-        sql.push(&format!(" AND u.id > {a} ORDER BY u.id LIMIT {l}"));
-        sql.query()
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| Ok(r.try_get(0)?))
-            .collect()
+        sql.push(" AND u.id > ")
+            .push_int(after)
+            .push(" ORDER BY u.id LIMIT ")
+            .push_int(limit);
+        Ok(sql.query_scalar().fetch_all(&self.pool).await?)
     }
 
     pub async fn assignment(&self, id: i64) -> DResult<Option<AssignmentInfo>> {
-        let row = sqlx::query(
-            "SELECT ra.id, ra.user_id, ra.role_id, ra.structure_id, s.path, b.path \
+        Ok(sqlx::query_as(
+            "SELECT ra.id, ra.user_id, ra.role_id, ra.structure_id, s.path AS user_path, \
+             b.path AS on_behalf_path \
              FROM role_assignments ra JOIN users u ON u.id = ra.user_id \
              JOIN structures s ON s.id = u.structure_id JOIN structures b ON b.id = ra.structure_id \
              WHERE ra.id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(AssignmentInfo {
-                id: r.try_get(0)?,
-                user_id: r.try_get(1)?,
-                role_id: r.try_get(2)?,
-                structure_id: r.try_get(3)?,
-                user_path: r.try_get(4)?,
-                on_behalf_path: r.try_get(5)?,
-            })
-        })
-        .transpose()
+        .await?)
     }
 
     /// Who among `user_ids` already holds the role, and on behalf of which structures (ids),
@@ -316,19 +302,13 @@ impl Directory {
         if user_ids.is_empty() {
             return Ok(out);
         }
-        let placeholders: Vec<String> = (2..=user_ids.len() + 1).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT user_id, structure_id FROM role_assignments WHERE role_id = $1 AND user_id IN ({}) \
-             ORDER BY user_id, structure_id",
-            placeholders.join(", ")
-        );
-        // Only generated placeholders are interpolated; values are bound.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(role_id);
-        for id in user_ids {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(&self.pool).await? {
-            out.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+        let mut sql =
+            Sql::new("SELECT user_id, structure_id FROM role_assignments WHERE role_id = ");
+        sql.push_int(role_id)
+            .and_in("user_id", user_ids)
+            .push(" ORDER BY user_id, structure_id");
+        for r in sql.query_as::<HoldingRow>().fetch_all(&self.pool).await? {
+            out.entry(r.user_id).or_default().push(r.structure_id);
         }
         Ok(out)
     }

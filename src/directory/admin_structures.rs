@@ -4,11 +4,11 @@
 //! paths of a whole subtree in one UPDATE.
 
 use super::access::{normalize_paths, subtree_upper, Scope};
-use super::query::{contains_pattern, Sql};
+use super::query::{contains_pattern, Arg, Sql};
 use super::{now, DResult, Directory, DirectoryError};
-use sqlx::Row;
 
-#[derive(Clone, Debug, Default)]
+/// A structure as the AIA shows it (read from `COLUMNS`).
+#[derive(Clone, Debug, Default, sqlx::FromRow)]
 pub struct StructureInfo {
     pub id: i64,
     pub parent_id: Option<i64>,
@@ -40,17 +40,31 @@ pub struct ReferentRow {
     pub inherited: bool,
 }
 
+/// A designation as `structure_referents` reads it.
+#[derive(sqlx::FromRow)]
+struct ReferentDbRow {
+    id: i64,
+    first_name: String,
+    last_name: String,
+    email: String,
+    structure_id: i64,
+}
+
+/// A line of `children_counts`.
+#[derive(sqlx::FromRow)]
+struct ChildCountRow {
+    parent_id: i64,
+    children: i64,
+}
+
+/// The columns of a [`StructureInfo`].
 const COLUMNS: &str = "id, parent_id, path, short_name, long_name, postal_address";
 
-fn info_from(r: &sqlx::any::AnyRow) -> DResult<StructureInfo> {
-    Ok(StructureInfo {
-        id: r.try_get(0)?,
-        parent_id: r.try_get(1)?,
-        path: r.try_get(2)?,
-        short_name: r.try_get(3)?,
-        long_name: r.try_get(4)?,
-        postal_address: r.try_get(5)?,
-    })
+/// `SELECT <COLUMNS> FROM structures WHERE <rest>`.
+fn select_structures(rest: &'static str) -> Sql {
+    let mut sql = Sql::new("SELECT ");
+    sql.push(COLUMNS).push(" FROM structures WHERE ").push(rest);
+    sql
 }
 
 /// Ids along a materialised path, root first.
@@ -115,24 +129,19 @@ impl Directory {
     /// The authorisation facts of a user: the path of their principal establishment and the
     /// paths of the structures they are référent of.
     pub async fn viewer_paths(&self, user_id: i64) -> DResult<(String, Vec<String>)> {
-        let own: String = sqlx::query(
+        let own: String = sqlx::query_scalar(
             "SELECT s.path FROM users u JOIN structures s ON s.id = u.structure_id WHERE u.id = $1",
         )
         .bind(user_id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or(DirectoryError::NotFound)?
-        .try_get(0)?;
-        let rows = sqlx::query(
+        .ok_or(DirectoryError::NotFound)?;
+        let paths: Vec<String> = sqlx::query_scalar(
             "SELECT s.path FROM referents r JOIN structures s ON s.id = r.structure_id WHERE r.user_id = $1",
         )
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
-        let mut paths = Vec::with_capacity(rows.len());
-        for r in &rows {
-            paths.push(r.try_get::<String, _>(0)?);
-        }
         Ok((
             super::access::establishment_of(&own),
             normalize_paths(paths),
@@ -140,13 +149,9 @@ impl Directory {
     }
 
     pub async fn structure_info(&self, id: i64) -> DResult<Option<StructureInfo>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM structures WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| info_from(&r)).transpose()
+        let mut sql = select_structures("id = ");
+        sql.push_int(id);
+        Ok(sql.query_as().fetch_optional(&self.pool).await?)
     }
 
     /// What the tree shows: the roots of the scope and the children of every structure on the
@@ -157,40 +162,35 @@ impl Directory {
         scope: &Scope,
         selected: Option<&str>,
     ) -> DResult<Vec<StructureInfo>> {
-        let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM structures WHERE ("));
+        let mut sql = select_structures("(");
         match scope {
             Scope::All => {
                 sql.push("parent_id IS NULL");
             }
             Scope::Subtrees(paths) if paths.is_empty() => return Ok(Vec::new()),
             Scope::Subtrees(paths) => {
-                let ph: Vec<String> = paths.iter().map(|p| sql.text(p)).collect();
-                sql.push(&format!("path IN ({})", ph.join(", ")));
+                sql.push("path IN ")
+                    .push_list(paths.iter().map(|p| Arg::Text(p.clone())));
             }
         }
         if let Some(sel) = selected {
             let ids = path_ids(sel);
             if !ids.is_empty() {
-                let ph: Vec<String> = ids.iter().map(|i| sql.int(*i)).collect();
-                sql.push(&format!(" OR parent_id IN ({})", ph.join(", ")));
+                sql.push(" OR parent_id IN ")
+                    .push_list(ids.into_iter().map(Arg::Int));
             }
         }
         sql.push(")");
         sql.and_scope("path", scope);
         sql.push(" ORDER BY path LIMIT 5000");
-        sql.query()
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(info_from)
-            .collect()
+        Ok(sql.query_as().fetch_all(&self.pool).await?)
     }
 
     /// How many structures `scope` holds (decides between a select and a search field).
     pub async fn count_structures(&self, scope: &Scope) -> DResult<i64> {
         let mut sql = Sql::new("SELECT COUNT(*) FROM structures WHERE 1 = 1");
         sql.and_scope("path", scope);
-        Ok(sql.query().fetch_one(&self.pool).await?.try_get(0)?)
+        Ok(sql.query_scalar().fetch_one(&self.pool).await?)
     }
 
     /// The structures of `scope` whose path label is `names` ("mairie-exemple / ccas" split on
@@ -203,22 +203,16 @@ impl Directory {
     ) -> DResult<Vec<StructureInfo>> {
         let mut level: Vec<StructureInfo> = Vec::new();
         for (depth, name) in names.iter().enumerate() {
-            let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM structures WHERE 1 = 1"));
+            let mut sql = select_structures("1 = 1");
             if depth == 0 {
                 sql.push(" AND parent_id IS NULL");
             } else {
                 let parents: Vec<i64> = level.iter().map(|s| s.id).collect();
                 sql.and_in("parent_id", &parents);
             }
-            let n = sql.text(&name.trim().to_lowercase());
-            sql.push(&format!(" AND LOWER(short_name) = {n}"));
-            level = sql
-                .query()
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(info_from)
-                .collect::<DResult<_>>()?;
+            sql.push(" AND LOWER(short_name) = ")
+                .push_text(&name.trim().to_lowercase());
+            level = sql.query_as().fetch_all(&self.pool).await?;
             if level.is_empty() {
                 break;
             }
@@ -236,22 +230,18 @@ impl Directory {
         q: &str,
         limit: i64,
     ) -> DResult<Vec<StructureInfo>> {
-        let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM structures WHERE 1 = 1"));
+        let mut sql = select_structures("1 = 1");
         sql.and_scope("path", scope);
         if !q.trim().is_empty() {
-            let pat = sql.text(&contains_pattern(q));
-            sql.push(&format!(
-                " AND (LOWER(short_name) LIKE {pat} ESCAPE '\\' OR LOWER(long_name) LIKE {pat} ESCAPE '\\')"
-            ));
+            let pat = contains_pattern(q);
+            sql.push(" AND (LOWER(short_name) LIKE ")
+                .push_text(&pat)
+                .push(" ESCAPE '\\' OR LOWER(long_name) LIKE ")
+                .push_text(&pat)
+                .push(" ESCAPE '\\')");
         }
-        let l = sql.int(limit);
-        sql.push(&format!(" ORDER BY path LIMIT {l}"));
-        sql.query()
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(info_from)
-            .collect()
+        sql.push(" ORDER BY path LIMIT ").push_int(limit);
+        Ok(sql.query_as().fetch_all(&self.pool).await?)
     }
 
     /// Direct children counts (for "▸ N sous-structures") of the given structures, one query.
@@ -259,28 +249,30 @@ impl Directory {
         &self,
         ids: &[i64],
     ) -> DResult<std::collections::HashMap<i64, i64>> {
-        let mut out = std::collections::HashMap::new();
         if ids.is_empty() {
-            return Ok(out);
+            return Ok(std::collections::HashMap::new());
         }
-        let mut sql = Sql::new("SELECT parent_id, COUNT(*) FROM structures WHERE 1 = 1");
+        let mut sql =
+            Sql::new("SELECT parent_id, COUNT(*) AS children FROM structures WHERE 1 = 1");
         sql.and_in("parent_id", ids);
         sql.push(" GROUP BY parent_id");
-        for r in sql.query().fetch_all(&self.pool).await? {
-            out.insert(r.try_get::<i64, _>(0)?, r.try_get::<i64, _>(1)?);
-        }
-        Ok(out)
+        Ok(sql
+            .query_as::<ChildCountRow>()
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| (r.parent_id, r.children))
+            .collect())
     }
 
     /// The structure's own allowed domains (not inherited).
     pub async fn own_domains(&self, id: i64) -> DResult<Vec<String>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_scalar(
             "SELECT domain FROM structure_domains WHERE structure_id = $1 ORDER BY domain",
         )
         .bind(id)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        .await?)
     }
 
     /// Référents of the structure and of its ancestors (who are référents of it too).
@@ -292,18 +284,19 @@ impl Directory {
         );
         sql.and_in("r.structure_id", &ids);
         sql.push(" ORDER BY u.last_name, u.first_name, u.id");
-        let mut out = Vec::new();
-        for r in sql.query().fetch_all(&self.pool).await? {
-            let sid: i64 = r.try_get(4)?;
-            out.push(ReferentRow {
-                user_id: r.try_get(0)?,
-                first_name: r.try_get(1)?,
-                last_name: r.try_get(2)?,
-                email: r.try_get(3)?,
-                inherited: sid != s.id,
-            });
-        }
-        Ok(out)
+        Ok(sql
+            .query_as::<ReferentDbRow>()
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| ReferentRow {
+                user_id: r.id,
+                first_name: r.first_name,
+                last_name: r.last_name,
+                email: r.email,
+                inherited: r.structure_id != s.id,
+            })
+            .collect())
     }
 
     /// A new structure with its postal address; domains are set apart by platform admins.
@@ -373,21 +366,19 @@ impl Directory {
     /// Refuses cycles. The paths of the subtree are rewritten by one UPDATE on the range.
     pub async fn move_structure(&self, id: i64, new_parent: Option<i64>) -> DResult<()> {
         let mut tx = self.pool.begin().await?;
-        let old: String = sqlx::query("SELECT path FROM structures WHERE id = $1")
+        let old: String = sqlx::query_scalar("SELECT path FROM structures WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or(DirectoryError::NotFound)?
-            .try_get(0)?;
+            .ok_or(DirectoryError::NotFound)?;
         let parent_path = match new_parent {
             None => "/".to_string(),
             Some(pid) => {
-                let p: String = sqlx::query("SELECT path FROM structures WHERE id = $1")
+                let p: String = sqlx::query_scalar("SELECT path FROM structures WHERE id = $1")
                     .bind(pid)
                     .fetch_optional(&mut *tx)
                     .await?
-                    .ok_or(DirectoryError::NotFound)?
-                    .try_get(0)?;
+                    .ok_or(DirectoryError::NotFound)?;
                 if p.starts_with(&old) {
                     return Err(DirectoryError::Invalid(
                         "a structure cannot move below itself".into(),

@@ -2,7 +2,6 @@
 
 use super::{now, DResult, Directory, DirectoryError};
 use crate::config::AppConfig;
-use sqlx::Row;
 
 impl Directory {
     /// Mirrors the configured applications and roles into the database so that assignments can
@@ -23,11 +22,10 @@ impl Directory {
             .bind(&a.description)
             .execute(&mut *tx)
             .await?;
-            let app_id: i64 = sqlx::query("SELECT id FROM applications WHERE slug = $1")
+            let app_id: i64 = sqlx::query_scalar("SELECT id FROM applications WHERE slug = $1")
                 .bind(&a.slug)
                 .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
+                .await?;
             for r in &a.roles {
                 sqlx::query(
                     "INSERT INTO app_roles (app_id, name) VALUES ($1, $2) ON CONFLICT (app_id, name) DO NOTHING",
@@ -51,15 +49,14 @@ impl Directory {
         structure_id: i64,
         by: Option<i64>,
     ) -> DResult<()> {
-        let role_id: i64 = sqlx::query(
+        let role_id: i64 = sqlx::query_scalar(
             "SELECT r.id FROM app_roles r JOIN applications a ON a.id = r.app_id WHERE a.slug = $1 AND r.name = $2",
         )
         .bind(slug)
         .bind(role)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| DirectoryError::Invalid(format!("unknown role {role} of application {slug}")))?
-        .try_get(0)?;
+        .ok_or_else(|| DirectoryError::Invalid(format!("unknown role {role} of application {slug}")))?;
         sqlx::query(
             "INSERT INTO role_assignments (user_id, role_id, structure_id, created_at, created_by) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, role_id, structure_id) DO NOTHING",

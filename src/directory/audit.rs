@@ -61,13 +61,11 @@ impl Directory {
     }
 
     pub async fn count_audit(&self, action: &str) -> DResult<i64> {
-        use sqlx::Row;
         Ok(
-            sqlx::query("SELECT COUNT(*) FROM audit_events WHERE action = $1")
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = $1")
                 .bind(action)
                 .fetch_one(&self.pool)
-                .await?
-                .try_get(0)?,
+                .await?,
         )
     }
 }

@@ -7,7 +7,6 @@ use super::DResult;
 use super::Directory;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use sqlx::Row;
 
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {
@@ -19,14 +18,20 @@ pub struct AuditFilter {
     pub text: String,
 }
 
-#[derive(Clone, Debug)]
+/// One event (read from `COLUMNS`; `structure`, the name of its structure, is filled
+/// afterwards).
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct AuditRow {
     pub id: i64,
     pub at: i64,
     pub actor: String,
     pub action: String,
     pub target: String,
+    #[sqlx(skip)]
     pub structure: String,
+    /// The path of its structure, `None` without one or when the structure is gone.
+    #[sqlx(rename = "structure_path")]
+    path: Option<String>,
     pub client_ip: String,
     pub details: String,
 }
@@ -50,57 +55,47 @@ pub fn pseudonym(secret: &[u8], email: &str) -> String {
     format!("supprimé-{hex}")
 }
 
-fn filtered(select: &str, scope: &Scope, f: &AuditFilter) -> Sql {
-    let mut sql = Sql::new(&format!(
-        "SELECT {select} FROM audit_events e LEFT JOIN structures s ON s.id = e.structure_id WHERE 1 = 1"
-    ));
+fn filtered(select: &'static str, scope: &Scope, f: &AuditFilter) -> Sql {
+    let mut sql = Sql::new("SELECT ");
+    sql.push(select)
+        .push(" FROM audit_events e LEFT JOIN structures s ON s.id = e.structure_id WHERE 1 = 1");
     sql.and_scope("s.path", scope);
     if !f.action.is_empty() {
-        let a = sql.text(&f.action);
-        sql.push(&format!(" AND e.action = {a}"));
+        sql.push(" AND e.action = ").push_text(&f.action);
     }
     if let Some(from) = f.from {
-        let p = sql.int(from);
-        sql.push(&format!(" AND e.at >= {p}"));
+        sql.push(" AND e.at >= ").push_int(from);
     }
     if let Some(until) = f.until {
-        let p = sql.int(until);
-        sql.push(&format!(" AND e.at < {p}"));
+        sql.push(" AND e.at < ").push_int(until);
     }
     if f.text.trim().chars().count() >= 1 {
-        let pat = sql.text(&contains_pattern(&f.text));
-        sql.push(&format!(
-            " AND (LOWER(e.actor) LIKE {pat} ESCAPE '\\' OR LOWER(e.target) LIKE {pat} ESCAPE '\\' \
-             OR LOWER(e.details) LIKE {pat} ESCAPE '\\')"
-        ));
+        let pat = contains_pattern(&f.text);
+        sql.push(" AND (LOWER(e.actor) LIKE ")
+            .push_text(&pat)
+            .push(" ESCAPE '\\' OR LOWER(e.target) LIKE ")
+            .push_text(&pat)
+            .push(" ESCAPE '\\' OR LOWER(e.details) LIKE ")
+            .push_text(&pat)
+            .push(" ESCAPE '\\')");
     }
     sql
 }
 
-const COLUMNS: &str = "e.id, e.at, e.actor, e.action, e.target, s.path, e.client_ip, e.details";
+/// The columns of an [`AuditRow`].
+const COLUMNS: &str = "e.id, e.at, e.actor, e.action, e.target, s.path AS structure_path, \
+     e.client_ip, e.details";
 
 impl Directory {
     async fn audit_rows(&self, sql: Sql) -> DResult<Vec<AuditRow>> {
-        let rows = sql.query().fetch_all(&self.pool).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        let mut paths = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let path: Option<String> = r.try_get(5)?;
-            paths.push(path.unwrap_or_default());
-            out.push(AuditRow {
-                id: r.try_get(0)?,
-                at: r.try_get(1)?,
-                actor: r.try_get(2)?,
-                action: r.try_get(3)?,
-                target: r.try_get(4)?,
-                structure: String::new(),
-                client_ip: r.try_get(6)?,
-                details: r.try_get(7)?,
-            });
-        }
-        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let mut out: Vec<AuditRow> = sql.query_as().fetch_all(&self.pool).await?;
+        let refs: Vec<&str> = out
+            .iter()
+            .map(|r| r.path.as_deref().unwrap_or_default())
+            .collect();
         let labels = self.display_names(&refs).await?;
-        for (row, path) in out.iter_mut().zip(paths.iter()) {
+        for row in &mut out {
+            let path = row.path.as_deref().unwrap_or_default();
             row.structure = labels.get(path).cloned().unwrap_or_default();
         }
         Ok(out)
@@ -115,14 +110,14 @@ impl Directory {
         offset: i64,
     ) -> DResult<(i64, Vec<AuditRow>)> {
         let total: i64 = filtered("COUNT(*)", scope, f)
-            .query()
+            .query_scalar()
             .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
+            .await?;
         let mut sql = filtered(COLUMNS, scope, f);
-        let l = sql.int(limit);
-        let o = sql.int(offset);
-        sql.push(&format!(" ORDER BY e.id DESC LIMIT {l} OFFSET {o}"));
+        sql.push(" ORDER BY e.id DESC LIMIT ")
+            .push_int(limit)
+            .push(" OFFSET ")
+            .push_int(offset);
         Ok((total, self.audit_rows(sql).await?))
     }
 
@@ -135,9 +130,10 @@ impl Directory {
         limit: i64,
     ) -> DResult<Vec<AuditRow>> {
         let mut sql = filtered(COLUMNS, scope, f);
-        let b = sql.int(before);
-        let l = sql.int(limit);
-        sql.push(&format!(" AND e.id < {b} ORDER BY e.id DESC LIMIT {l}"));
+        sql.push(" AND e.id < ")
+            .push_int(before)
+            .push(" ORDER BY e.id DESC LIMIT ")
+            .push_int(limit);
         self.audit_rows(sql).await
     }
 }

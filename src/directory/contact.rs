@@ -2,8 +2,8 @@
 //! read only when asked: the proxy's identity does not carry them.
 
 use super::{DResult, Directory};
-use sqlx::Row;
 
+#[derive(sqlx::FromRow)]
 pub struct Contact {
     pub phone: String,
     pub postal_address: String,
@@ -11,16 +11,11 @@ pub struct Contact {
 
 impl Directory {
     pub async fn contact(&self, user_id: i64) -> DResult<Option<Contact>> {
-        let row = sqlx::query("SELECT phone, postal_address FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok(Contact {
-                phone: r.try_get(0)?,
-                postal_address: r.try_get(1)?,
-            })
-        })
-        .transpose()
+        Ok(
+            sqlx::query_as("SELECT phone, postal_address FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 }

@@ -5,32 +5,31 @@
 
 use super::structures::StructureFlag;
 use super::{now, DResult, Directory};
-use sqlx::Row;
 
 /// The sealed TOTP secret of an account and the last step a code was accepted for.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct TotpRecord {
+    #[sqlx(rename = "secret_sealed")]
     pub sealed: String,
     pub last_step: i64,
     pub created_at: i64,
 }
 
+/// A line of `all_totp`.
+#[derive(sqlx::FromRow)]
+struct SealedRow {
+    user_id: i64,
+    secret_sealed: String,
+}
+
 impl Directory {
     pub async fn totp(&self, user_id: i64) -> DResult<Option<TotpRecord>> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT secret_sealed, last_step, created_at FROM user_totp WHERE user_id = $1",
         )
         .bind(user_id)
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(match row {
-            Some(r) => Some(TotpRecord {
-                sealed: r.try_get("secret_sealed")?,
-                last_step: r.try_get("last_step")?,
-                created_at: r.try_get("created_at")?,
-            }),
-            None => None,
-        })
+        .await?)
     }
 
     /// Enrols (or replaces) the account's TOTP secret; no step has been used with it yet.
@@ -60,12 +59,13 @@ impl Directory {
 
     /// Every sealed secret, for a key rotation.
     pub async fn all_totp(&self) -> DResult<Vec<(i64, String)>> {
-        let rows = sqlx::query("SELECT user_id, secret_sealed FROM user_totp")
+        let rows: Vec<SealedRow> = sqlx::query_as("SELECT user_id, secret_sealed FROM user_totp")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("user_id")?, r.try_get("secret_sealed")?)))
-            .collect()
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.user_id, r.secret_sealed))
+            .collect())
     }
 
     /// Removes every second factor of the account (TOTP, passkeys, recovery codes), as a reset
@@ -166,14 +166,20 @@ impl Directory {
     }
 
     pub async fn recovery_codes_left(&self, user_id: i64) -> DResult<i64> {
-        Ok(sqlx::query(
+        Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
         )
         .bind(user_id)
         .fetch_one(&self.pool)
-        .await?
-        .try_get(0)?)
+        .await?)
     }
+}
+
+/// What `second_factor_facts` reads of the account.
+#[derive(sqlx::FromRow)]
+struct OwnFactsRow {
+    path: String,
+    second_factor_due: Option<i64>,
 }
 
 /// What the second-factor policy is decided on (`crate::second_factor::policy`).
@@ -189,7 +195,7 @@ pub struct SecondFactorFacts {
 
 impl Directory {
     pub async fn second_factor_facts(&self, user_id: i64) -> DResult<SecondFactorFacts> {
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, OwnFactsRow>(
             "SELECT s.path, u.second_factor_due FROM users u JOIN structures s ON s.id = u.structure_id \
              WHERE u.id = $1",
         )
@@ -197,32 +203,27 @@ impl Directory {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(super::DirectoryError::NotFound)?;
-        let referents = sqlx::query(
+        let referent_paths = sqlx::query_scalar(
             "SELECT s.path FROM referents r JOIN structures s ON s.id = r.structure_id WHERE r.user_id = $1",
         )
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
         Ok(SecondFactorFacts {
-            own_path: row.try_get(0)?,
-            due: row.try_get(1)?,
-            referent_paths: referents
-                .iter()
-                .map(|r| r.try_get(0))
-                .collect::<Result<_, _>>()?,
+            own_path: row.path,
+            due: row.second_factor_due,
+            referent_paths,
             requiring: self.structures_requiring_second_factor().await?,
         })
     }
 
     /// Paths of the structures that require a second factor of every account in them.
     pub async fn structures_requiring_second_factor(&self) -> DResult<Vec<String>> {
-        let rows = sqlx::query("SELECT path FROM structures WHERE second_factor_required = 1")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?)
+        Ok(
+            sqlx::query_scalar("SELECT path FROM structures WHERE second_factor_required = 1")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn set_second_factor_due(&self, user_id: i64, due: Option<i64>) -> DResult<()> {

@@ -1,11 +1,11 @@
 //! Accounts linked to identities at external identity providers, and the rule that decides,
 //! on a first sign-in, which account an identity is (docs/identity-providers.md#account-linking).
 
+use super::flag::Flag;
 use super::{now, DResult, Directory};
-use sqlx::Row;
 
 /// One link, as the account card shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct IdentityLink {
     pub provider: String,
     pub issuer: String,
@@ -25,6 +25,17 @@ pub struct Candidate {
     pub privileged: bool,
     /// The subject this account is already linked to at this provider, if any.
     pub linked_subject: Option<String>,
+}
+
+/// What `link_candidate` reads of the account.
+#[derive(sqlx::FromRow)]
+struct CandidateRow {
+    id: i64,
+    structure_id: i64,
+    #[sqlx(try_from = "Flag")]
+    platform_admin: bool,
+    referent_of: i64,
+    linked_subject: Option<String>,
 }
 
 /// What an identity presents on its first sign-in.
@@ -126,23 +137,22 @@ pub fn first_sign_in(
 impl Directory {
     /// The account linked to this identity.
     pub async fn linked_user(&self, issuer: &str, subject: &str) -> DResult<Option<i64>> {
-        Ok(
-            sqlx::query("SELECT user_id FROM identity_links WHERE issuer = $1 AND subject = $2")
-                .bind(issuer)
-                .bind(subject)
-                .fetch_optional(&self.pool)
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?,
+        Ok(sqlx::query_scalar(
+            "SELECT user_id FROM identity_links WHERE issuer = $1 AND subject = $2",
         )
+        .bind(issuer)
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// The account an asserted e-mail names, with what the linking rule needs.
     pub async fn link_candidate(&self, email: &str, provider: &str) -> DResult<Option<Candidate>> {
-        let Some(r) = sqlx::query(
+        let Some(r) = sqlx::query_as::<_, CandidateRow>(
             "SELECT u.id, u.structure_id, u.platform_admin, \
-             (SELECT COUNT(*) FROM referents r WHERE r.user_id = u.id), \
+             (SELECT COUNT(*) FROM referents r WHERE r.user_id = u.id) AS referent_of, \
              (SELECT l.subject FROM identity_links l WHERE l.user_id = u.id AND l.provider = $2) \
+             AS linked_subject \
              FROM users u WHERE u.email = $1",
         )
         .bind(super::users::normalize_email(email))
@@ -152,24 +162,22 @@ impl Directory {
         else {
             return Ok(None);
         };
-        let structure_id: i64 = r.try_get(1)?;
         Ok(Some(Candidate {
-            user_id: r.try_get(0)?,
-            allowed_domains: self.allowed_domains(structure_id).await?,
-            privileged: r.try_get::<i64, _>(2)? != 0 || r.try_get::<i64, _>(3)? > 0,
-            linked_subject: r.try_get(4)?,
+            user_id: r.id,
+            allowed_domains: self.allowed_domains(r.structure_id).await?,
+            privileged: r.platform_admin || r.referent_of > 0,
+            linked_subject: r.linked_subject,
         }))
     }
 
     /// Structures that list `domain` among their own allowed domains (not inherited).
     pub async fn structures_owning_domain(&self, domain: &str) -> DResult<Vec<i64>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_scalar(
             "SELECT structure_id FROM structure_domains WHERE domain = $1 ORDER BY structure_id",
         )
         .bind(domain.to_ascii_lowercase())
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        .await?)
     }
 
     pub async fn structure_exists(&self, id: i64) -> DResult<bool> {
@@ -223,25 +231,13 @@ impl Directory {
     }
 
     pub async fn identity_links(&self, user_id: i64) -> DResult<Vec<IdentityLink>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT provider, issuer, subject, email, created_at, last_login_at \
              FROM identity_links WHERE user_id = $1 ORDER BY provider",
         )
         .bind(user_id)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(IdentityLink {
-                    provider: r.try_get(0)?,
-                    issuer: r.try_get(1)?,
-                    subject: r.try_get(2)?,
-                    email: r.try_get(3)?,
-                    created_at: r.try_get(4)?,
-                    last_login_at: r.try_get(5)?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// Removes the account's link to a provider; `false` when there was none.

@@ -5,8 +5,24 @@
 use super::admin_users::{insert_user, UserInput};
 use super::structures::{insert_structure, NewStructure};
 use super::{now, DResult, Directory};
-use sqlx::Row;
 use std::collections::HashMap;
+
+/// A structure of `structure_index`.
+#[derive(sqlx::FromRow)]
+struct IndexRow {
+    id: i64,
+    short_name: String,
+    path: String,
+}
+
+/// A role of `import_role_ids`, with the slug and the name of its application.
+#[derive(sqlx::FromRow)]
+struct ImportRoleRow {
+    id: i64,
+    slug: String,
+    app_name: String,
+    role: String,
+}
 
 /// Every structure by the names a file may use for it.
 #[derive(Debug, Default)]
@@ -38,17 +54,14 @@ pub struct UserLine {
 
 impl Directory {
     pub async fn structure_index(&self) -> DResult<StructureIndex> {
-        let rows = sqlx::query("SELECT id, short_name, path FROM structures")
+        let rows: Vec<IndexRow> = sqlx::query_as("SELECT id, short_name, path FROM structures")
             .fetch_all(&self.pool)
             .await?;
         let mut by_name = HashMap::new();
         let mut paths = Vec::new();
-        for r in &rows {
-            let id: i64 = r.try_get(0)?;
-            let name: String = r.try_get(1)?;
-            let path: String = r.try_get(2)?;
-            by_name.entry(name).or_insert(id);
-            paths.push((id, path));
+        for r in rows {
+            by_name.entry(r.short_name).or_insert(r.id);
+            paths.push((r.id, r.path));
         }
         let refs: Vec<&str> = paths.iter().map(|(_, p)| p.as_str()).collect();
         let labels = self.path_labels(&refs).await?;
@@ -62,20 +75,16 @@ impl Directory {
     /// Role ids of the active applications, by (application slug or name, lower-cased; role),
     /// since a file may name an application either way.
     pub async fn import_role_ids(&self) -> DResult<HashMap<(String, String), i64>> {
-        let rows = sqlx::query(
-            "SELECT r.id, a.slug, a.name, r.name FROM app_roles r JOIN applications a ON a.id = r.app_id WHERE a.active = 1",
+        let rows: Vec<ImportRoleRow> = sqlx::query_as(
+            "SELECT r.id, a.slug, a.name AS app_name, r.name AS role FROM app_roles r \
+             JOIN applications a ON a.id = r.app_id WHERE a.active = 1",
         )
         .fetch_all(&self.pool)
         .await?;
         let mut roles = HashMap::new();
-        for r in &rows {
-            let id: i64 = r.try_get(0)?;
-            let role: String = r.try_get(3)?;
-            roles.insert(
-                (r.try_get::<String, _>(1)?.to_lowercase(), role.clone()),
-                id,
-            );
-            roles.insert((r.try_get::<String, _>(2)?.to_lowercase(), role), id);
+        for r in rows {
+            roles.insert((r.slug.to_lowercase(), r.role.clone()), r.id);
+            roles.insert((r.app_name.to_lowercase(), r.role), r.id);
         }
         Ok(roles)
     }

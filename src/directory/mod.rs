@@ -15,6 +15,7 @@ pub mod contact;
 pub mod csv;
 pub mod factors;
 pub mod fields;
+pub mod flag;
 pub mod identity_links;
 pub mod import;
 pub mod model;

@@ -4,10 +4,9 @@
 //! belongs to one account only and that an account only ever reaches its own credentials.
 
 use super::{now, DResult, Directory};
-use sqlx::Row;
 
 /// One registered credential of an account.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct PasskeyRecord {
     pub id: i64,
     pub credential_id: String,
@@ -24,35 +23,21 @@ pub const NAME_MAX: usize = 60;
 
 impl Directory {
     pub async fn passkeys(&self, user_id: i64) -> DResult<Vec<PasskeyRecord>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, credential_id, user_handle, name, passkey, created_at, last_used_at \
              FROM user_passkeys WHERE user_id = $1 ORDER BY created_at, id",
         )
         .bind(user_id)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(PasskeyRecord {
-                    id: r.try_get("id")?,
-                    credential_id: r.try_get("credential_id")?,
-                    user_handle: r.try_get("user_handle")?,
-                    name: r.try_get("name")?,
-                    passkey: r.try_get("passkey")?,
-                    created_at: r.try_get("created_at")?,
-                    last_used_at: r.try_get("last_used_at")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     pub async fn passkey_count(&self, user_id: i64) -> DResult<i64> {
         Ok(
-            sqlx::query("SELECT COUNT(*) FROM user_passkeys WHERE user_id = $1")
+            sqlx::query_scalar("SELECT COUNT(*) FROM user_passkeys WHERE user_id = $1")
                 .bind(user_id)
                 .fetch_one(&self.pool)
-                .await?
-                .try_get(0)?,
+                .await?,
         )
     }
 
@@ -110,13 +95,11 @@ impl Directory {
     pub async fn remove_passkey(&self, user_id: i64, id: i64) -> DResult<Option<String>> {
         let mut tx = self.pool.begin().await?;
         let name: Option<String> =
-            sqlx::query("SELECT name FROM user_passkeys WHERE id = $1 AND user_id = $2")
+            sqlx::query_scalar("SELECT name FROM user_passkeys WHERE id = $1 AND user_id = $2")
                 .bind(id)
                 .bind(user_id)
                 .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.try_get("name"))
-                .transpose()?;
+                .await?;
         if name.is_some() {
             sqlx::query("DELETE FROM user_passkeys WHERE id = $1 AND user_id = $2")
                 .bind(id)

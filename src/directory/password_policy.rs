@@ -2,10 +2,18 @@
 //! through an identity provider (docs/identity-providers.md#password-sign-in-turned-off). The
 //! setting is inherited down the tree; the rule itself is `access::password_sign_in_allowed`.
 
+use super::flag::Flag;
 use super::structures::StructureFlag;
 use super::users::normalize_email;
 use super::{DResult, Directory};
-use sqlx::Row;
+
+/// What the password rule reads of an account.
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    path: String,
+    #[sqlx(try_from = "Flag")]
+    platform_admin: bool,
+}
 
 impl Directory {
     /// Whether the structure itself (not its parents) turned password sign-in off.
@@ -29,20 +37,18 @@ impl Directory {
 
     /// Paths of the structures that turned password sign-in off.
     pub async fn structures_disabling_password(&self) -> DResult<Vec<String>> {
-        let rows = sqlx::query("SELECT path FROM structures WHERE password_sign_in_disabled = 1")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?)
+        Ok(
+            sqlx::query_scalar("SELECT path FROM structures WHERE password_sign_in_disabled = 1")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// True when the account with this e-mail exists and may not sign in with a password. The
     /// same queries run whether the account exists or not (the login step's timing must not
     /// tell).
     pub async fn password_disabled_for_email(&self, email: &str) -> DResult<bool> {
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, AccountRow>(
             "SELECT s.path, u.platform_admin FROM users u JOIN structures s ON s.id = u.structure_id \
              WHERE u.email = $1",
         )
@@ -52,9 +58,7 @@ impl Directory {
         let disabling = self.structures_disabling_password().await?;
         Ok(match row {
             Some(r) => {
-                let path: String = r.try_get(0)?;
-                let admin: i64 = r.try_get(1)?;
-                !super::access::password_sign_in_allowed(&path, admin == 1, &disabling)
+                !super::access::password_sign_in_allowed(&r.path, r.platform_admin, &disabling)
             }
             None => false,
         })
@@ -62,7 +66,7 @@ impl Directory {
 
     /// True when the account may not sign in with a password.
     pub async fn password_disabled_for_user(&self, user_id: i64) -> DResult<bool> {
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, AccountRow>(
             "SELECT s.path, u.platform_admin FROM users u JOIN structures s ON s.id = u.structure_id \
              WHERE u.id = $1",
         )
@@ -72,12 +76,10 @@ impl Directory {
         let Some(r) = row else {
             return Ok(false);
         };
-        let path: String = r.try_get(0)?;
-        let admin: i64 = r.try_get(1)?;
         let disabling = self.structures_disabling_password().await?;
         Ok(!super::access::password_sign_in_allowed(
-            &path,
-            admin == 1,
+            &r.path,
+            r.platform_admin,
             &disabling,
         ))
     }

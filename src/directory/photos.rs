@@ -2,7 +2,13 @@
 //! `web::aia::photo`.
 
 use super::{now, DResult, Directory};
-use sqlx::Row;
+
+/// A stored photo.
+#[derive(sqlx::FromRow)]
+struct PhotoRow {
+    content_type: String,
+    data: Vec<u8>,
+}
 
 impl Directory {
     pub async fn set_photo(&self, user_id: i64, content_type: &str, data: Vec<u8>) -> DResult<()> {
@@ -22,11 +28,12 @@ impl Directory {
 
     /// Content type and bytes of the user's photo.
     pub async fn photo(&self, user_id: i64) -> DResult<Option<(String, Vec<u8>)>> {
-        let row = sqlx::query("SELECT content_type, data FROM user_photos WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+        let row: Option<PhotoRow> =
+            sqlx::query_as("SELECT content_type, data FROM user_photos WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|r| (r.content_type, r.data)))
     }
 
     pub async fn delete_photo(&self, user_id: i64) -> DResult<()> {

@@ -3,8 +3,8 @@
 //! PostgreSQL through the Any driver).
 
 use super::access::{subtree_upper, Scope};
-use sqlx::any::AnyArguments;
-use sqlx::query::Query;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::{Query, QueryAs, QueryScalar};
 use sqlx::Any;
 
 #[derive(Clone, Debug)]
@@ -20,64 +20,82 @@ pub struct Sql {
 }
 
 impl Sql {
-    pub fn new(text: &str) -> Sql {
+    pub fn new(sql: &'static str) -> Sql {
         Sql {
-            text: text.to_string(),
+            text: sql.to_string(),
             args: Vec::new(),
         }
     }
 
-    /// Appends literal SQL written in the code (never user input).
-    pub fn push(&mut self, sql: &str) -> &mut Self {
+    /// Appends SQL written in the code: only `&'static str`, so that a value can reach the
+    /// statement only as a bound argument ([`Sql::push_int`], [`Sql::push_text`]).
+    pub fn push(&mut self, sql: &'static str) -> &mut Self {
         self.text.push_str(sql);
         self
     }
 
-    /// Binds a value and returns its placeholder.
-    pub fn arg(&mut self, a: Arg) -> String {
+    /// Binds a value and appends its generated placeholder (`$n`).
+    fn push_arg(&mut self, a: Arg) -> &mut Self {
         self.args.push(a);
-        format!("${}", self.args.len())
+        let n = self.args.len();
+        self.text.push('$');
+        self.text.push_str(&n.to_string());
+        self
     }
 
-    pub fn int(&mut self, v: i64) -> String {
-        self.arg(Arg::Int(v))
+    /// Binds an integer and appends its placeholder.
+    pub fn push_int(&mut self, v: i64) -> &mut Self {
+        self.push_arg(Arg::Int(v))
     }
 
-    pub fn text(&mut self, v: &str) -> String {
-        self.arg(Arg::Text(v.to_string()))
+    /// Binds a text and appends its placeholder.
+    pub fn push_text(&mut self, v: &str) -> &mut Self {
+        self.push_arg(Arg::Text(v.to_string()))
+    }
+
+    /// Appends `(<p1>, <p2>, ...)`, one bound argument per value (`values` not empty).
+    pub fn push_list(&mut self, values: impl IntoIterator<Item = Arg>) -> &mut Self {
+        self.text.push('(');
+        for (i, a) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.push_arg(a);
+        }
+        self.text.push(')');
+        self
     }
 
     /// Appends `AND (<col> in one of the subtrees)`; an empty scope matches nothing.
-    pub fn and_scope(&mut self, path_col: &str, scope: &Scope) -> &mut Self {
+    pub fn and_scope(&mut self, path_col: &'static str, scope: &Scope) -> &mut Self {
         match scope {
             Scope::All => {}
             Scope::Subtrees(paths) if paths.is_empty() => {
                 self.push(" AND 1 = 0");
             }
             Scope::Subtrees(paths) => {
-                let mut parts = Vec::with_capacity(paths.len());
-                for p in paths {
-                    let lo = self.text(p);
-                    let hi = self.text(&subtree_upper(p));
-                    parts.push(format!("({path_col} >= {lo} AND {path_col} < {hi})"));
+                self.push(" AND (");
+                for (i, p) in paths.iter().enumerate() {
+                    if i > 0 {
+                        self.push(" OR ");
+                    }
+                    self.push("(").push(path_col).push(" >= ").push_text(p);
+                    self.push(" AND ").push(path_col).push(" < ");
+                    self.push_text(&subtree_upper(p)).push(")");
                 }
-                let cond = format!(" AND ({})", parts.join(" OR "));
-                self.push(&cond);
+                self.push(")");
             }
         }
         self
     }
 
     /// Appends `AND <col> IN ($a, $b, ...)`; an empty list matches nothing.
-    pub fn and_in(&mut self, col: &str, ids: &[i64]) -> &mut Self {
+    pub fn and_in(&mut self, col: &'static str, ids: &[i64]) -> &mut Self {
         if ids.is_empty() {
-            self.push(" AND 1 = 0");
-            return self;
+            return self.push(" AND 1 = 0");
         }
-        let ph: Vec<String> = ids.iter().map(|i| self.int(*i)).collect();
-        let cond = format!(" AND {col} IN ({})", ph.join(", "));
-        self.push(&cond);
-        self
+        self.push(" AND ").push(col).push(" IN ");
+        self.push_list(ids.iter().map(|i| Arg::Int(*i)))
     }
 
     /// The SQL written so far (for tests and plans).
@@ -89,11 +107,12 @@ impl Sql {
         self.query_with_prefix("")
     }
 
-    /// The query behind `prefix` (`EXPLAIN QUERY PLAN `: the benchmark shows the plans of the
-    /// exact statements the directory runs).
-    pub fn query_with_prefix(&self, prefix: &str) -> Query<'static, Any, AnyArguments> {
-        // Only code-written SQL and generated placeholders are in `text`.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("{prefix}{}", self.text)));
+    /// The query, its rows read as `T` (by column name).
+    pub fn query_as<T>(&self) -> QueryAs<'static, Any, T, AnyArguments>
+    where
+        T: for<'r> sqlx::FromRow<'r, AnyRow>,
+    {
+        let mut q = sqlx::query_as(self.safe_text(""));
         for a in &self.args {
             q = match a {
                 Arg::Int(i) => q.bind(*i),
@@ -101,6 +120,39 @@ impl Sql {
             };
         }
         q
+    }
+
+    /// The query, the first column of its rows read as `T`.
+    pub fn query_scalar<T>(&self) -> QueryScalar<'static, Any, T, AnyArguments>
+    where
+        (T,): for<'r> sqlx::FromRow<'r, AnyRow>,
+    {
+        let mut q = sqlx::query_scalar(self.safe_text(""));
+        for a in &self.args {
+            q = match a {
+                Arg::Int(i) => q.bind(*i),
+                Arg::Text(s) => q.bind(s.clone()),
+            };
+        }
+        q
+    }
+
+    /// The query behind `prefix` (`EXPLAIN QUERY PLAN `: the benchmark shows the plans of the
+    /// exact statements the directory runs).
+    pub fn query_with_prefix(&self, prefix: &'static str) -> Query<'static, Any, AnyArguments> {
+        let mut q = sqlx::query(self.safe_text(prefix));
+        for a in &self.args {
+            q = match a {
+                Arg::Int(i) => q.bind(*i),
+                Arg::Text(s) => q.bind(s.clone()),
+            };
+        }
+        q
+    }
+
+    /// Only code-written SQL and generated placeholders are in `text`.
+    fn safe_text(&self, prefix: &'static str) -> sqlx::AssertSqlSafe<String> {
+        sqlx::AssertSqlSafe(format!("{prefix}{}", self.text))
     }
 }
 
@@ -128,14 +180,75 @@ mod tests {
         assert_eq!(contains_pattern(" Ab%_\\ "), "%ab\\%\\_\\\\%");
     }
 
+    fn texts(s: &Sql) -> Vec<String> {
+        s.args
+            .iter()
+            .map(|a| match a {
+                Arg::Int(i) => format!("int {i}"),
+                Arg::Text(t) => format!("text {t}"),
+            })
+            .collect()
+    }
+
     #[test]
     fn scope_binds_ranges() {
         let mut s = Sql::new("SELECT 1 FROM structures s WHERE 1 = 1");
         s.and_scope("s.path", &Scope::Subtrees(vec!["/2/".into()]));
-        assert!(s.text.ends_with("AND ((s.path >= $1 AND s.path < $2))"));
-        assert_eq!(s.args.len(), 2);
+        assert_eq!(
+            s.sql(),
+            "SELECT 1 FROM structures s WHERE 1 = 1 AND ((s.path >= $1 AND s.path < $2))"
+        );
+        assert_eq!(texts(&s), ["text /2/", "text /20"]);
+    }
+
+    #[test]
+    fn scope_of_several_subtrees_is_a_disjunction() {
+        let mut s = Sql::new("W");
+        s.and_scope("p", &Scope::Subtrees(vec!["/1/".into(), "/3/".into()]));
+        assert_eq!(
+            s.sql(),
+            "W AND ((p >= $1 AND p < $2) OR (p >= $3 AND p < $4))"
+        );
+        assert_eq!(texts(&s), ["text /1/", "text /10", "text /3/", "text /30"]);
+    }
+
+    #[test]
+    fn empty_scope_matches_nothing_and_all_adds_nothing() {
         let mut e = Sql::new("x");
         e.and_scope("p", &Scope::Subtrees(vec![]));
-        assert!(e.text.ends_with("1 = 0"));
+        assert_eq!(e.sql(), "x AND 1 = 0");
+        assert!(e.args.is_empty());
+        let mut a = Sql::new("x");
+        a.and_scope("p", &Scope::All);
+        assert_eq!(a.sql(), "x");
+        assert!(a.args.is_empty());
+    }
+
+    #[test]
+    fn in_list_binds_each_id() {
+        let mut s = Sql::new("SELECT id FROM t WHERE 1 = 1");
+        s.and_in("t.id", &[7, 9, 11]);
+        assert_eq!(
+            s.sql(),
+            "SELECT id FROM t WHERE 1 = 1 AND t.id IN ($1, $2, $3)"
+        );
+        assert_eq!(texts(&s), ["int 7", "int 9", "int 11"]);
+        let mut e = Sql::new("x");
+        e.and_in("t.id", &[]);
+        assert_eq!(e.sql(), "x AND 1 = 0");
+        assert!(e.args.is_empty());
+    }
+
+    #[test]
+    fn values_only_travel_as_arguments() {
+        let mut s = Sql::new("SELECT 1 WHERE a = ");
+        s.push_text("x' OR 1 = 1 --").push(" LIMIT ").push_int(5);
+        s.push(" AND b IN ")
+            .push_list([Arg::Text("p".into()), Arg::Int(2)]);
+        assert_eq!(s.sql(), "SELECT 1 WHERE a = $1 LIMIT $2 AND b IN ($3, $4)");
+        assert_eq!(
+            texts(&s),
+            ["text x' OR 1 = 1 --", "int 5", "text p", "int 2"]
+        );
     }
 }

@@ -2,7 +2,25 @@
 //! soon, and accounts never used since their creation long ago.
 
 use super::{DResult, Directory};
-use sqlx::Row;
+
+/// A référent designation the reminders go to.
+#[derive(sqlx::FromRow)]
+struct ReferentRow {
+    email: String,
+    first_name: String,
+    path: String,
+}
+
+/// An account of a référent's structures, as a reminder lists it.
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    last_name: String,
+    first_name: String,
+    email: String,
+    /// Read only for the accounts about to expire.
+    #[sqlx(default)]
+    valid_until: Option<String>,
+}
 
 pub struct ReminderBatch {
     pub referent_email: String,
@@ -26,7 +44,7 @@ impl Directory {
         expiring_until: &str,
         unused_created_before: i64,
     ) -> DResult<Vec<ReminderBatch>> {
-        let referents = sqlx::query(
+        let referents = sqlx::query_as::<_, ReferentRow>(
             "SELECT u.email, u.first_name, s.path FROM referents r JOIN users u ON u.id = r.user_id \
              JOIN structures s ON s.id = r.structure_id \
              WHERE u.locked = 0 AND u.password_hash IS NOT NULL ORDER BY u.email, s.path",
@@ -35,11 +53,9 @@ impl Directory {
         .await?;
         let mut batches: Vec<ReminderBatch> = Vec::new();
         for r in referents {
-            let email: String = r.try_get(0)?;
-            let first: String = r.try_get(1)?;
-            let path: String = r.try_get(2)?;
-            let (lo, hi) = subtree_bounds(&path);
-            let expiring = sqlx::query(
+            let (email, first) = (r.email, r.first_name);
+            let (lo, hi) = subtree_bounds(&r.path);
+            let expiring = sqlx::query_as::<_, AccountRow>(
                 "SELECT v.last_name, v.first_name, v.email, v.valid_until FROM users v \
                  JOIN structures s ON s.id = v.structure_id \
                  WHERE s.path >= $1 AND s.path < $2 AND v.valid_until IS NOT NULL \
@@ -51,7 +67,7 @@ impl Directory {
             .bind(expiring_until)
             .fetch_all(&self.pool)
             .await?;
-            let unused = sqlx::query(
+            let unused = sqlx::query_as::<_, AccountRow>(
                 "SELECT v.last_name, v.first_name, v.email FROM users v \
                  JOIN structures s ON s.id = v.structure_id \
                  WHERE s.path >= $1 AND s.path < $2 AND v.last_login_at IS NULL AND v.created_at <= $3 \
@@ -62,25 +78,22 @@ impl Directory {
             .bind(unused_created_before)
             .fetch_all(&self.pool)
             .await?;
-            let mut e = Vec::new();
-            for x in &expiring {
-                e.push(format!(
-                    "{} {} <{}> (fin le {})",
-                    x.try_get::<String, _>(0)?,
-                    x.try_get::<String, _>(1)?,
-                    x.try_get::<String, _>(2)?,
-                    x.try_get::<String, _>(3)?
-                ));
-            }
-            let mut u = Vec::new();
-            for x in &unused {
-                u.push(format!(
-                    "{} {} <{}>",
-                    x.try_get::<String, _>(0)?,
-                    x.try_get::<String, _>(1)?,
-                    x.try_get::<String, _>(2)?
-                ));
-            }
+            let e: Vec<String> = expiring
+                .iter()
+                .map(|x| {
+                    format!(
+                        "{} {} <{}> (fin le {})",
+                        x.last_name,
+                        x.first_name,
+                        x.email,
+                        x.valid_until.as_deref().unwrap_or_default()
+                    )
+                })
+                .collect();
+            let u: Vec<String> = unused
+                .iter()
+                .map(|x| format!("{} {} <{}>", x.last_name, x.first_name, x.email))
+                .collect();
             // A référent of several structures gets one message.
             match batches.iter_mut().find(|b| b.referent_email == email) {
                 Some(b) => {

@@ -8,9 +8,8 @@
 //! Folding is done here, in Rust, because neither back end folds accents portably, and a French
 //! user typing "helene" or "EMILIE" expects "Hélène" and "Émilie".
 
-use super::query::Sql;
+use super::query::{Arg, Sql};
 use super::{Backend, DResult, Directory};
-use sqlx::Row;
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
@@ -64,20 +63,36 @@ pub fn needle(q: &str, min: usize) -> Option<String> {
 /// re-tests every candidate row: 3 to 4 times slower for a common trigram). PostgreSQL: `LIKE`
 /// on the column, which the pg_trgm index serves (bitmap scan of the matches, combined with the
 /// structure ids of a scope when that is cheaper), wildcards escaped.
-pub fn push_match(sql: &mut Sql, backend: Backend, u: &str, needle: &str) {
+pub fn push_match(sql: &mut Sql, backend: Backend, u: &'static str, needle: &str) {
     match backend {
         Backend::Sqlite => {
             // An FTS5 string: double quotes doubled; inside it every character is literal.
-            let ph = sql.text(&format!("\"{}\"", needle.replace('"', "\"\"")));
-            sql.push(&format!(
-                " AND {u}.id IN (SELECT rowid FROM user_search WHERE user_search MATCH {ph})"
-            ));
+            let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
+            sql.push(" AND ")
+                .push(u)
+                .push(".id IN (SELECT rowid FROM user_search WHERE user_search MATCH ")
+                .push_text(&phrase)
+                .push(")");
         }
         Backend::Postgres => {
-            let ph = sql.text(&super::query::contains_pattern(needle));
-            sql.push(&format!(" AND {u}.search_text LIKE {ph} ESCAPE '\\'"));
+            sql.push(" AND ")
+                .push(u)
+                .push(".search_text LIKE ")
+                .push_text(&super::query::contains_pattern(needle))
+                .push(" ESCAPE '\\'");
         }
     }
+}
+
+/// An account whose `search_text` is computed by `backfill_search_text`.
+#[derive(sqlx::FromRow)]
+struct BackfillRow {
+    id: i64,
+    last_name: String,
+    first_name: String,
+    email: String,
+    service: String,
+    job_title: String,
 }
 
 /// Rows computed per statement when filling `search_text` for existing accounts.
@@ -90,7 +105,7 @@ impl Directory {
     pub async fn backfill_search_text(&self) -> DResult<u64> {
         let mut done = 0u64;
         loop {
-            let rows = sqlx::query(
+            let rows: Vec<BackfillRow> = sqlx::query_as(
                 "SELECT id, last_name, first_name, email, service, job_title FROM users \
                  WHERE search_text IS NULL ORDER BY id LIMIT $1",
             )
@@ -100,32 +115,24 @@ impl Directory {
             if rows.is_empty() {
                 return Ok(done);
             }
-            let mut values = Vec::with_capacity(rows.len());
-            let mut args: Vec<(i64, String)> = Vec::with_capacity(rows.len());
-            for (i, r) in rows.iter().enumerate() {
-                let text = search_text(
-                    &r.try_get::<String, _>(1)?,
-                    &r.try_get::<String, _>(2)?,
-                    &r.try_get::<String, _>(3)?,
-                    &r.try_get::<String, _>(4)?,
-                    &r.try_get::<String, _>(5)?,
-                );
-                args.push((r.try_get(0)?, text));
-                values.push(format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
-            }
             // UPDATE ... FROM (VALUES ...): one statement per batch on both back ends, which
             // both name the columns of VALUES column1, column2.
-            let sql = format!(
-                "UPDATE users SET search_text = v.column2 FROM (VALUES {}) AS v \
-                 WHERE users.id = v.column1",
-                values.join(", ")
-            );
-            // Only generated placeholders are interpolated; values are bound.
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (id, text) in args {
-                q = q.bind(id).bind(text);
+            let mut sql = Sql::new("UPDATE users SET search_text = v.column2 FROM (VALUES ");
+            for (i, r) in rows.iter().enumerate() {
+                let text = search_text(
+                    &r.last_name,
+                    &r.first_name,
+                    &r.email,
+                    &r.service,
+                    &r.job_title,
+                );
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.push_list([Arg::Int(r.id), Arg::Text(text)]);
             }
-            done += q.execute(&self.pool).await?.rows_affected();
+            sql.push(") AS v WHERE users.id = v.column1");
+            done += sql.query().execute(&self.pool).await?.rows_affected();
         }
     }
 }

@@ -3,8 +3,8 @@
 //! them of a sign-in from a browser the account has not used lately. Kept
 //! [`RETENTION_DAYS`] days, and deleted with the account (foreign key, `ON DELETE CASCADE`).
 
+use super::flag::Flag;
 use super::{now, DResult, Directory};
-use sqlx::Row;
 
 /// How long a sign-in is kept; also how far back a browser counts as known.
 pub const RETENTION_DAYS: i64 = 90;
@@ -28,9 +28,10 @@ pub struct NewSignIn<'a> {
 }
 
 /// A recorded sign-in.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct SignIn {
     pub at: i64,
+    #[sqlx(try_from = "Flag")]
     pub success: bool,
     pub method: String,
     pub reason: String,
@@ -63,26 +64,14 @@ impl Directory {
 
     /// The account's latest sign-ins, newest first.
     pub async fn recent_sign_ins(&self, user_id: i64) -> DResult<Vec<SignIn>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT at, success, method, reason, client_ip, agent FROM sign_ins \
              WHERE user_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
         )
         .bind(user_id)
         .bind(SHOWN)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SignIn {
-                    at: r.try_get("at")?,
-                    success: r.try_get::<i64, _>("success")? != 0,
-                    method: r.try_get("method")?,
-                    reason: r.try_get("reason")?,
-                    client_ip: r.try_get("client_ip")?,
-                    agent: r.try_get("agent")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// Whether the account signed in successfully from this browser within the retention
@@ -113,14 +102,12 @@ impl Directory {
         if history.is_some() {
             return Ok(true);
         }
-        let row = sqlx::query("SELECT last_login_at FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match row {
-            Some(r) => r.try_get::<Option<i64>, _>("last_login_at")?.is_some(),
-            None => false,
-        })
+        let last_login: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT last_login_at FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(last_login.flatten().is_some())
     }
 
     /// Deletes the sign-ins older than the retention period; returns how many.

@@ -1,17 +1,43 @@
 //! Structures (establishments and their services), kept as a tree with a materialised path so
 //! that "this structure and everything below it" is a single indexed range scan.
 
+use super::query::{Arg, Sql};
 use super::{now, DResult, Directory, DirectoryError};
-use sqlx::Row;
 use std::collections::HashMap;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Structure {
     pub id: i64,
     pub parent_id: Option<i64>,
     pub path: String,
     pub short_name: String,
     pub long_name: String,
+}
+
+/// A structure's id and names, for the labels.
+#[derive(sqlx::FromRow)]
+struct NamesRow {
+    id: i64,
+    short_name: String,
+    long_name: String,
+}
+
+impl NamesRow {
+    /// What people call it: the long name, else the short one (docs/aia.md#structure-names).
+    fn display_name(self) -> String {
+        if self.long_name.trim().is_empty() {
+            self.short_name
+        } else {
+            self.long_name
+        }
+    }
+}
+
+/// A structure's id and short name, for the paths of the identity headers.
+#[derive(sqlx::FromRow)]
+struct ShortNameRow {
+    id: i64,
+    short_name: String,
 }
 
 pub struct NewStructure<'a> {
@@ -30,13 +56,12 @@ impl Directory {
     }
 
     pub async fn structure_by_name(&self, short_name: &str) -> DResult<Option<Structure>> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, parent_id, path, short_name, long_name FROM structures WHERE short_name = $1 ORDER BY id LIMIT 1",
         )
         .bind(short_name)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| structure_from_row(&r)).transpose()
+        .await?)
     }
 
     /// Human path labels ("mairie-exemple / ccas") for the given materialised paths, fetched in
@@ -88,42 +113,19 @@ impl Directory {
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        let mut names: HashMap<i64, String> = HashMap::with_capacity(ids.len());
-        let pick = |row: &sqlx::any::AnyRow| -> DResult<(i64, String)> {
-            let long: String = row.try_get(2)?;
-            let name = if long.trim().is_empty() {
-                row.try_get::<String, _>(1)?
-            } else {
-                long
-            };
-            Ok((row.try_get(0)?, name))
-        };
-        if ids.len() > 500 {
+        let rows: Vec<NamesRow> = if ids.len() > 500 {
             // Thousands of placeholders cost more than reading every structure's name.
-            for row in sqlx::query("SELECT id, short_name, long_name FROM structures")
+            sqlx::query_as("SELECT id, short_name, long_name FROM structures")
                 .fetch_all(&self.pool)
                 .await?
-            {
-                let (id, name) = pick(&row)?;
-                names.insert(id, name);
-            }
         } else if !ids.is_empty() {
-            let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT id, short_name, long_name FROM structures WHERE id IN ({})",
-                placeholders.join(", ")
-            );
-            // Only generated placeholders are interpolated; values are bound.
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in &ids {
-                q = q.bind(*id);
-            }
-            for row in q.fetch_all(&self.pool).await? {
-                let (id, name) = pick(&row)?;
-                names.insert(id, name);
-            }
-        }
-        Ok(names)
+            let mut sql = Sql::new("SELECT id, short_name, long_name FROM structures WHERE id IN ");
+            sql.push_list(ids.into_iter().map(Arg::Int));
+            sql.query_as().fetch_all(&self.pool).await?
+        } else {
+            Vec::new()
+        };
+        Ok(rows.into_iter().map(|r| (r.id, r.display_name())).collect())
     }
 
     /// The structure names along each materialised path, root first: what the identity
@@ -144,29 +146,19 @@ impl Directory {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        if ids.len() > 500 {
+        let rows: Vec<ShortNameRow> = if ids.len() > 500 {
             // Thousands of placeholders cost more than reading every structure's name.
-            for row in sqlx::query("SELECT id, short_name FROM structures")
+            sqlx::query_as("SELECT id, short_name FROM structures")
                 .fetch_all(&self.pool)
                 .await?
-            {
-                names.insert(row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?);
-            }
         } else if !ids.is_empty() {
-            let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT id, short_name FROM structures WHERE id IN ({})",
-                placeholders.join(", ")
-            );
-            // Only generated placeholders are interpolated; values are bound.
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in &ids {
-                q = q.bind(*id);
-            }
-            for row in q.fetch_all(&self.pool).await? {
-                names.insert(row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?);
-            }
-        }
+            let mut sql = Sql::new("SELECT id, short_name FROM structures WHERE id IN ");
+            sql.push_list(ids.into_iter().map(Arg::Int));
+            sql.query_as().fetch_all(&self.pool).await?
+        } else {
+            Vec::new()
+        };
+        names.extend(rows.into_iter().map(|r| (r.id, r.short_name)));
         Ok(paths
             .iter()
             .map(|p| {
@@ -183,28 +175,24 @@ impl Directory {
     /// Allowed e-mail domains of a structure: its own, or the nearest ancestor's
     /// (docs/product.md#structures).
     pub async fn allowed_domains(&self, structure_id: i64) -> DResult<Vec<String>> {
-        let path: String = sqlx::query("SELECT path FROM structures WHERE id = $1")
+        let path: String = sqlx::query_scalar("SELECT path FROM structures WHERE id = $1")
             .bind(structure_id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or(DirectoryError::NotFound)?
-            .try_get(0)?;
+            .ok_or(DirectoryError::NotFound)?;
         let ancestors: Vec<i64> = path
             .split('/')
             .filter_map(|s| s.parse::<i64>().ok())
             .collect();
         for id in ancestors.iter().rev() {
-            let rows = sqlx::query(
+            let domains: Vec<String> = sqlx::query_scalar(
                 "SELECT domain FROM structure_domains WHERE structure_id = $1 ORDER BY domain",
             )
             .bind(*id)
             .fetch_all(&self.pool)
             .await?;
-            if !rows.is_empty() {
-                return rows
-                    .iter()
-                    .map(|r| Ok(r.try_get::<String, _>(0)?))
-                    .collect();
+            if !domains.is_empty() {
+                return Ok(domains);
             }
         }
         Ok(Vec::new())
@@ -224,16 +212,6 @@ impl Directory {
     }
 }
 
-fn structure_from_row(r: &sqlx::any::AnyRow) -> DResult<Structure> {
-    Ok(Structure {
-        id: r.try_get(0)?,
-        parent_id: r.try_get(1)?,
-        path: r.try_get(2)?,
-        short_name: r.try_get(3)?,
-        long_name: r.try_get(4)?,
-    })
-}
-
 /// Inserts a structure inside the caller's transaction, with its materialised path and its
 /// allowed domains (shared by the AIA, the demo and the CSV import). Returns its id.
 pub async fn insert_structure(
@@ -246,18 +224,15 @@ pub async fn insert_structure(
         return Err(DirectoryError::Invalid("structure name is empty".into()));
     }
     let parent_path = match s.parent_id {
-        Some(pid) => {
-            let row = sqlx::query("SELECT path FROM structures WHERE id = $1")
-                .bind(pid)
-                .fetch_optional(&mut *conn)
-                .await?
-                .ok_or(DirectoryError::NotFound)?;
-            row.try_get::<String, _>(0)?
-        }
+        Some(pid) => sqlx::query_scalar::<_, String>("SELECT path FROM structures WHERE id = $1")
+            .bind(pid)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(DirectoryError::NotFound)?,
         None => "/".to_string(),
     };
     let t = now();
-    let id: i64 = sqlx::query(
+    let id: i64 = sqlx::query_scalar(
         "INSERT INTO structures (parent_id, short_name, long_name, postal_address, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
     )
@@ -267,8 +242,7 @@ pub async fn insert_structure(
     .bind(postal_address.trim())
     .bind(t)
     .fetch_one(&mut *conn)
-    .await?
-    .try_get(0)?;
+    .await?;
     sqlx::query("UPDATE structures SET path = $1 WHERE id = $2")
         .bind(format!("{parent_path}{id}/"))
         .bind(id)
@@ -311,12 +285,10 @@ impl StructureFlag {
 impl Directory {
     /// Whether the structure itself (not its parents) has `flag` set; false when it is gone.
     pub async fn structure_flag(&self, structure_id: i64, flag: StructureFlag) -> DResult<bool> {
-        let v: Option<i64> = sqlx::query(flag.sql().0)
+        let v: Option<i64> = sqlx::query_scalar(flag.sql().0)
             .bind(structure_id)
             .fetch_optional(&self.pool)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
+            .await?;
         Ok(v == Some(1))
     }
 

@@ -5,7 +5,13 @@
 use super::{DResult, Directory};
 use crate::config::LoginThrottle;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+
+/// The failures counted for a key.
+#[derive(sqlx::FromRow)]
+struct FailuresRow {
+    failures: i64,
+    last_failure_at: i64,
+}
 
 /// Failures older than this are forgotten.
 const FORGET_AFTER_SECONDS: i64 = 24 * 3600;
@@ -37,14 +43,12 @@ pub fn delay_after(policy: &LoginThrottle, failures: u32) -> i64 {
 impl Directory {
     /// Seconds the e-mail must still wait before its next attempt (0: go ahead).
     pub async fn login_wait(&self, email: &str) -> DResult<i64> {
-        let row = sqlx::query("SELECT blocked_until FROM login_throttle WHERE key = $1")
-            .bind(key_of(email))
-            .fetch_optional(&self.pool)
-            .await?;
-        let until: i64 = match row {
-            Some(r) => r.try_get(0)?,
-            None => 0,
-        };
+        let until: i64 =
+            sqlx::query_scalar("SELECT blocked_until FROM login_throttle WHERE key = $1")
+                .bind(key_of(email))
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or(0);
         // Rounded up: a delay in progress never reads as 0.
         Ok(((until - now_ms()).max(0) + 999) / 1000)
     }
@@ -52,13 +56,13 @@ impl Directory {
     pub async fn login_failed(&self, email: &str, policy: &LoginThrottle) -> DResult<()> {
         let key = key_of(email);
         let t = now_ms();
-        let row =
-            sqlx::query("SELECT failures, last_failure_at FROM login_throttle WHERE key = $1")
+        let row: Option<FailuresRow> =
+            sqlx::query_as("SELECT failures, last_failure_at FROM login_throttle WHERE key = $1")
                 .bind(&key)
                 .fetch_optional(&self.pool)
                 .await?;
         let previous: i64 = match row {
-            Some(r) if t - r.try_get::<i64, _>(1)? < FORGET_AFTER_SECONDS * 1000 => r.try_get(0)?,
+            Some(r) if t - r.last_failure_at < FORGET_AFTER_SECONDS * 1000 => r.failures,
             _ => 0,
         };
         let failures = (previous + 1).clamp(0, i64::from(u32::MAX)) as u32;

@@ -4,7 +4,6 @@
 
 use super::{now, DResult, Directory};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
@@ -59,39 +58,36 @@ impl Directory {
 
     /// When the newest token of this purpose was issued to the user, if any.
     pub async fn last_token_at(&self, user_id: i64, purpose: Purpose) -> DResult<Option<i64>> {
-        let row = sqlx::query(
+        Ok(sqlx::query_scalar(
             "SELECT MAX(created_at) FROM one_time_tokens WHERE user_id = $1 AND purpose = $2",
         )
         .bind(user_id)
         .bind(purpose.as_str())
         .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get::<Option<i64>, _>(0)?)
+        .await?)
     }
 
     /// The user a still-valid token belongs to, without consuming it (to show the form).
     pub async fn peek_token(&self, raw: &str, purpose: Purpose) -> DResult<Option<i64>> {
-        let row = sqlx::query(
+        Ok(sqlx::query_scalar(
             "SELECT user_id FROM one_time_tokens WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
         )
         .bind(hash_token(raw))
         .bind(purpose.as_str())
         .bind(now())
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?)
+        .await?)
     }
 
     /// Marks the token used and returns its user, atomically: two concurrent uses cannot both win.
     pub async fn consume_token(&self, raw: &str, purpose: Purpose) -> DResult<Option<i64>> {
-        let row = sqlx::query(
+        Ok(sqlx::query_scalar(
             "UPDATE one_time_tokens SET used_at = $1 WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1 RETURNING user_id",
         )
         .bind(now())
         .bind(hash_token(raw))
         .bind(purpose.as_str())
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?)
+        .await?)
     }
 }

@@ -1,8 +1,8 @@
 //! User accounts: creation, login lookup, the identity the proxy forwards, password changes.
 
+use super::flag::Flag;
 use super::model::{Grant, Identity};
 use super::{now, DResult, Directory, DirectoryError};
-use sqlx::Row;
 
 pub struct NewUser<'a> {
     pub email: &'a str,
@@ -17,8 +17,9 @@ pub struct NewUser<'a> {
 }
 
 /// What the login form needs: enough to verify the password and decide usability.
-#[derive(Debug)]
+#[derive(Debug, sqlx::FromRow)]
 pub struct LoginRecord {
+    #[sqlx(rename = "id")]
     pub user_id: i64,
     pub password_hash: Option<String>,
 }
@@ -29,6 +30,39 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
+/// The account's own columns of an [`Identity`].
+#[derive(sqlx::FromRow)]
+struct IdentityRow {
+    id: i64,
+    uid: String,
+    email: String,
+    first_name: String,
+    last_name: String,
+    structure_id: i64,
+    structure_path: String,
+    app_identifier: String,
+    #[sqlx(try_from = "Flag")]
+    platform_admin: bool,
+    #[sqlx(try_from = "Flag")]
+    locked: bool,
+    #[sqlx(try_from = "Flag")]
+    has_password: bool,
+    valid_from: Option<String>,
+    valid_until: Option<String>,
+    #[sqlx(try_from = "Flag")]
+    has_provider_link: bool,
+    photo_version: Option<i64>,
+}
+
+/// One grant of an [`Identity`], before its structure names are known.
+#[derive(sqlx::FromRow)]
+struct GrantRow {
+    slug: String,
+    role: String,
+    structure_id: i64,
+    path: String,
+}
+
 impl Directory {
     /// Creates an account from the few fields that a command-line administrator, the demo or an
     /// identity provider's first sign-in supply (the AIA's form, with every field, goes through
@@ -36,7 +70,7 @@ impl Directory {
     pub async fn provision_user(&self, u: NewUser<'_>) -> DResult<i64> {
         let t = now();
         let email = normalize_email(u.email);
-        let res = sqlx::query(
+        let res = sqlx::query_scalar(
             "INSERT INTO users (uid, email, first_name, last_name, structure_id, job_title, service, \
              app_identifier, platform_admin, created_at, updated_at, created_by, search_text) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) RETURNING id",
@@ -62,7 +96,7 @@ impl Directory {
         .fetch_one(&self.pool)
         .await;
         match res {
-            Ok(row) => Ok(row.try_get(0)?),
+            Ok(id) => Ok(id),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(
                 DirectoryError::Invalid(format!("an account with e-mail {email} already exists")),
             ),
@@ -71,26 +105,19 @@ impl Directory {
     }
 
     pub async fn user_id_by_email(&self, email: &str) -> DResult<Option<i64>> {
-        Ok(sqlx::query("SELECT id FROM users WHERE email = $1")
+        Ok(sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
             .bind(normalize_email(email))
             .fetch_optional(&self.pool)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?)
+            .await?)
     }
 
     pub async fn find_login(&self, email: &str) -> DResult<Option<LoginRecord>> {
-        let row = sqlx::query("SELECT id, password_hash FROM users WHERE email = $1")
-            .bind(normalize_email(email))
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok(LoginRecord {
-                user_id: r.try_get(0)?,
-                password_hash: r.try_get(1)?,
-            })
-        })
-        .transpose()
+        Ok(
+            sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
+                .bind(normalize_email(email))
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Loads the identity of a user with its grants and structure paths: three queries, whatever
@@ -101,12 +128,14 @@ impl Directory {
     }
 
     async fn read_identity(&self, user_id: i64) -> DResult<Option<Identity>> {
-        let Some(r) = sqlx::query(
-            "SELECT u.id, u.uid, u.email, u.first_name, u.last_name, u.structure_id, s.path, \
-             u.app_identifier, u.platform_admin, u.locked, \
-             CASE WHEN u.password_hash IS NULL THEN 0 ELSE 1 END, u.valid_from, u.valid_until, \
-             CASE WHEN EXISTS (SELECT 1 FROM identity_links l WHERE l.user_id = u.id) THEN 1 ELSE 0 END, \
-             (SELECT p.updated_at FROM user_photos p WHERE p.user_id = u.id) \
+        let Some(r) = sqlx::query_as::<_, IdentityRow>(
+            "SELECT u.id, u.uid, u.email, u.first_name, u.last_name, u.structure_id, \
+             s.path AS structure_path, u.app_identifier, u.platform_admin, u.locked, \
+             CASE WHEN u.password_hash IS NULL THEN 0 ELSE 1 END AS has_password, \
+             u.valid_from, u.valid_until, \
+             CASE WHEN EXISTS (SELECT 1 FROM identity_links l WHERE l.user_id = u.id) THEN 1 ELSE 0 END \
+             AS has_provider_link, \
+             (SELECT p.updated_at FROM user_photos p WHERE p.user_id = u.id) AS photo_version \
              FROM users u JOIN structures s ON s.id = u.structure_id WHERE u.id = $1",
         )
         .bind(user_id)
@@ -115,9 +144,8 @@ impl Directory {
         else {
             return Ok(None);
         };
-        let own_path: String = r.try_get(6)?;
-        let grant_rows = sqlx::query(
-            "SELECT a.slug, r.name, ra.structure_id, s.path FROM role_assignments ra \
+        let raw = sqlx::query_as::<_, GrantRow>(
+            "SELECT a.slug, r.name AS role, ra.structure_id, s.path FROM role_assignments ra \
              JOIN app_roles r ON r.id = ra.role_id JOIN applications a ON a.id = r.app_id \
              JOIN structures s ON s.id = ra.structure_id \
              WHERE ra.user_id = $1 AND a.active = 1 ORDER BY a.slug, r.name, s.path",
@@ -125,45 +153,37 @@ impl Directory {
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
-        let mut raw = Vec::with_capacity(grant_rows.len());
-        for g in &grant_rows {
-            raw.push((
-                g.try_get::<String, _>(0)?,
-                g.try_get::<String, _>(1)?,
-                g.try_get::<i64, _>(2)?,
-                g.try_get::<String, _>(3)?,
-            ));
-        }
-        let mut paths: Vec<&str> = raw.iter().map(|g| g.3.as_str()).collect();
+        let own_path = r.structure_path;
+        let mut paths: Vec<&str> = raw.iter().map(|g| g.path.as_str()).collect();
         paths.push(&own_path);
         let names = self.path_names(&paths).await?;
         let names_of = |p: &str| names.get(p).cloned().unwrap_or_default();
         let label = |p: &str| names_of(p).join(" / ");
         Ok(Some(Identity {
-            user_id: r.try_get(0)?,
-            uid: r.try_get(1)?,
-            email: r.try_get(2)?,
-            first_name: r.try_get(3)?,
-            last_name: r.try_get(4)?,
-            structure_id: r.try_get(5)?,
+            user_id: r.id,
+            uid: r.uid,
+            email: r.email,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            structure_id: r.structure_id,
             structure_path: label(&own_path),
             structure_names: names_of(&own_path),
-            app_identifier: r.try_get(7)?,
-            platform_admin: r.try_get::<i64, _>(8)? != 0,
-            locked: r.try_get::<i64, _>(9)? != 0,
-            has_password: r.try_get::<i64, _>(10)? != 0,
-            has_provider_link: r.try_get::<i64, _>(13)? != 0,
-            valid_from: r.try_get(11)?,
-            valid_until: r.try_get(12)?,
-            photo_version: r.try_get(14)?,
+            app_identifier: r.app_identifier,
+            platform_admin: r.platform_admin,
+            locked: r.locked,
+            has_password: r.has_password,
+            has_provider_link: r.has_provider_link,
+            valid_from: r.valid_from,
+            valid_until: r.valid_until,
+            photo_version: r.photo_version,
             grants: raw
                 .iter()
-                .map(|(slug, role, sid, path)| Grant {
-                    app_slug: slug.clone(),
-                    role: role.clone(),
-                    structure_id: *sid,
-                    structure_path: label(path),
-                    structure_names: names_of(path),
+                .map(|g| Grant {
+                    app_slug: g.slug.clone(),
+                    role: g.role.clone(),
+                    structure_id: g.structure_id,
+                    structure_path: label(&g.path),
+                    structure_names: names_of(&g.path),
                 })
                 .collect(),
         }))

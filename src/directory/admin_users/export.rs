@@ -1,12 +1,9 @@
 //! The UTILISATEURS exports: every field of each account and its roles, a page at a time
 //! (docs/aia.md#exports), in one query per page.
 
-use super::{
-    apply_filter, record_from, ExportRow, Place, UserFilter, RECORD_COLUMNS, RECORD_WIDTH,
-};
+use super::{apply_filter, ExportRow, Place, UserFilter, UserRecord, RECORD_COLUMNS};
 use crate::directory::query::Sql;
 use crate::directory::{DResult, Directory};
-use sqlx::Row;
 use std::collections::HashMap;
 
 /// Separators inside `GRANTS_COLUMN`: ASCII unit and record separators, which no form accepts.
@@ -21,7 +18,30 @@ const GRANTS_COLUMN: &str =
     "(SELECT string_agg(a.name || '\u{1f}' || r.name || '\u{1f}' || b.path, \
      '\u{1e}' ORDER BY a.name, r.name, b.path) FROM role_assignments ra \
      JOIN app_roles r ON r.id = ra.role_id JOIN applications a ON a.id = r.app_id \
-     JOIN structures b ON b.id = ra.structure_id WHERE ra.user_id = u.id AND a.active = 1)";
+     JOIN structures b ON b.id = ra.structure_id WHERE ra.user_id = u.id AND a.active = 1) \
+     AS grants";
+
+/// `FROM` and the joins `RECORD_COLUMNS` reads.
+const RECORD_FROM: &str = " FROM users u JOIN structures s ON s.id = u.structure_id \
+     LEFT JOIN user_photos p ON p.user_id = u.id WHERE 1 = 1";
+
+/// A row of an export page: the record and its `GRANTS_COLUMN`.
+#[derive(sqlx::FromRow)]
+struct ExportRecordRow {
+    #[sqlx(flatten)]
+    user: UserRecord,
+    grants: Option<String>,
+}
+
+/// `SELECT` of the records of an export page, before its conditions.
+fn export_select() -> Sql {
+    let mut sql = Sql::new("SELECT ");
+    sql.push(RECORD_COLUMNS)
+        .push(", ")
+        .push(GRANTS_COLUMN)
+        .push(RECORD_FROM);
+    sql
+}
 
 impl Directory {
     /// One keyset page of the users export (ids above `after`), with every field and the
@@ -34,31 +54,27 @@ impl Directory {
         limit: i64,
         names: &mut HashMap<i64, String>,
     ) -> DResult<Vec<ExportRow>> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {RECORD_COLUMNS}, {GRANTS_COLUMN} FROM users u \
-             JOIN structures s ON s.id = u.structure_id \
-             LEFT JOIN user_photos p ON p.user_id = u.id WHERE 1 = 1"
-        ));
+        let mut sql = export_select();
         apply_filter(&mut sql, f, place, self.backend);
-        let a = sql.int(after);
-        let l = sql.int(limit);
-        sql.push(&format!(" AND u.id > {a} ORDER BY u.id LIMIT {l}"));
-        let rows = sql.query().fetch_all(&self.pool).await?;
-        self.export_rows(&rows, names).await
+        sql.push(" AND u.id > ")
+            .push_int(after)
+            .push(" ORDER BY u.id LIMIT ")
+            .push_int(limit);
+        let rows = sql.query_as().fetch_all(&self.pool).await?;
+        self.export_rows(rows, names).await
     }
 
     /// Export rows from records followed by their `GRANTS_COLUMN`; `names` caches structure
     /// names from one page to the next.
     async fn export_rows(
         &self,
-        rows: &[sqlx::any::AnyRow],
+        rows: Vec<ExportRecordRow>,
         names: &mut HashMap<i64, String>,
     ) -> DResult<Vec<ExportRow>> {
-        let mut users = Vec::with_capacity(rows.len());
-        for r in rows {
-            let grants: Option<String> = r.try_get(RECORD_WIDTH)?;
-            users.push((record_from(r)?, grants.unwrap_or_default()));
-        }
+        let users: Vec<(UserRecord, String)> = rows
+            .into_iter()
+            .map(|r| (r.user, r.grants.unwrap_or_default()))
+            .collect();
         let mut paths: Vec<&str> = users.iter().map(|u| u.0.structure_path.as_str()).collect();
         for (_, grants) in &users {
             paths.extend(
@@ -106,14 +122,10 @@ impl Directory {
         ids: &[i64],
         names: &mut HashMap<i64, String>,
     ) -> DResult<Vec<ExportRow>> {
-        let mut sql = Sql::new(&format!(
-            "SELECT {RECORD_COLUMNS}, {GRANTS_COLUMN} FROM users u \
-             JOIN structures s ON s.id = u.structure_id \
-             LEFT JOIN user_photos p ON p.user_id = u.id WHERE 1 = 1"
-        ));
+        let mut sql = export_select();
         sql.and_in("u.id", ids);
         sql.push(" ORDER BY u.id");
-        let rows = sql.query().fetch_all(&self.pool).await?;
-        self.export_rows(&rows, names).await
+        let rows = sql.query_as().fetch_all(&self.pool).await?;
+        self.export_rows(rows, names).await
     }
 }

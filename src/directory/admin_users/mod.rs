@@ -4,12 +4,13 @@
 //! queries per page (no per-row query).
 
 use super::access::{AccountPowers, Scope};
+use super::flag::Flag;
 use super::query::Sql;
 use super::search;
 use super::{now, today, Backend, DResult, Directory, DirectoryError};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::{Any, Row};
+use sqlx::Any;
 
 mod export;
 
@@ -32,8 +33,9 @@ pub struct UserFilter {
 /// Minimum length of a search term (guide: "au moins 3 caractères").
 pub const MIN_SEARCH: usize = 3;
 
-/// One line of a user listing.
-#[derive(Clone, Debug)]
+/// One line of a user listing (read from `ROW_COLUMNS`; the label and the name are filled
+/// afterwards).
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct UserRow {
     pub id: i64,
     pub last_name: String,
@@ -41,11 +43,14 @@ pub struct UserRow {
     pub email: String,
     pub structure_id: i64,
     pub structure_path: String,
+    #[sqlx(skip)]
     pub structure_label: String,
     /// The structure's name, for people (`Directory::display_names`).
+    #[sqlx(skip)]
     pub structure_name: String,
     pub job_title: String,
     pub service: String,
+    #[sqlx(try_from = "Flag")]
     pub locked: bool,
     pub valid_until: Option<String>,
     pub last_login_at: Option<i64>,
@@ -54,8 +59,8 @@ pub struct UserRow {
 }
 
 /// Every field of an account (docs/product.md#accounts), for the card, the edit form and the
-/// export.
-#[derive(Clone, Debug, Default)]
+/// export (read from `RECORD_COLUMNS`; the label and the name are filled afterwards).
+#[derive(Clone, Debug, Default, sqlx::FromRow)]
 pub struct UserRecord {
     pub id: i64,
     pub email: String,
@@ -63,23 +68,30 @@ pub struct UserRecord {
     pub first_name: String,
     pub structure_id: i64,
     pub structure_path: String,
+    #[sqlx(skip)]
     pub structure_label: String,
     /// The structure's name, for people (`Directory::display_names`).
+    #[sqlx(skip)]
     pub structure_name: String,
     pub job_title: String,
     pub service: String,
     pub postal_address: String,
     pub phone: String,
     pub app_identifier: String,
+    #[sqlx(try_from = "Flag")]
     pub telework: bool,
     pub valid_from: Option<String>,
     pub valid_until: Option<String>,
+    #[sqlx(try_from = "Flag")]
     pub locked: bool,
+    #[sqlx(try_from = "Flag")]
     pub has_password: bool,
+    #[sqlx(try_from = "Flag")]
     pub platform_admin: bool,
     pub created_at: i64,
     pub updated_at: i64,
     pub last_login_at: Option<i64>,
+    #[sqlx(try_from = "Flag")]
     pub has_photo: bool,
 }
 
@@ -120,17 +132,41 @@ pub struct ExportRow {
     pub roles: String,
 }
 
-const ROW_COLUMNS: &str = "u.id, u.last_name, u.first_name, u.email, u.structure_id, s.path, \
-     u.job_title, u.service, u.locked, u.valid_until, u.last_login_at, u.valid_from";
+/// The columns of a [`UserRow`], on `u` (users) and `s` (its structure).
+const ROW_COLUMNS: &str = "u.id, u.last_name, u.first_name, u.email, u.structure_id, \
+     s.path AS structure_path, u.job_title, u.service, u.locked, u.valid_until, u.last_login_at, \
+     u.valid_from";
 
-const RECORD_COLUMNS: &str = "u.id, u.email, u.last_name, u.first_name, u.structure_id, s.path, \
-     u.job_title, u.service, u.postal_address, u.phone, u.app_identifier, u.telework, \
-     u.valid_from, u.valid_until, u.locked, CASE WHEN u.password_hash IS NULL THEN 0 ELSE 1 END, \
+/// The columns of a [`UserRecord`], on `u` (users), `s` (its structure) and `p` (its photo,
+/// left-joined).
+const RECORD_COLUMNS: &str = "u.id, u.email, u.last_name, u.first_name, u.structure_id, \
+     s.path AS structure_path, u.job_title, u.service, u.postal_address, u.phone, \
+     u.app_identifier, u.telework, u.valid_from, u.valid_until, u.locked, \
+     CASE WHEN u.password_hash IS NULL THEN 0 ELSE 1 END AS has_password, \
      u.platform_admin, u.created_at, u.updated_at, u.last_login_at, \
-     CASE WHEN p.user_id IS NULL THEN 0 ELSE 1 END";
+     CASE WHEN p.user_id IS NULL THEN 0 ELSE 1 END AS has_photo";
 
-/// Columns of `RECORD_COLUMNS` (the grants cell of an export row follows them).
-const RECORD_WIDTH: usize = 21;
+/// What `RETURNING id` gives back.
+#[derive(sqlx::FromRow)]
+struct Inserted {
+    id: i64,
+}
+
+/// What [`Directory::account_powers`] reads of the account itself.
+#[derive(sqlx::FromRow)]
+struct PowersRow {
+    path: String,
+    #[sqlx(try_from = "Flag")]
+    platform_admin: bool,
+}
+
+/// One grant of [`Directory::account_powers`].
+#[derive(sqlx::FromRow)]
+struct PowerGrantRow {
+    slug: String,
+    role: String,
+    path: String,
+}
 
 /// Structures listed by id at most; beyond, listings filter on path ranges.
 const PLACE_IDS_MAX: i64 = 1000;
@@ -176,33 +212,28 @@ impl Place {
 fn apply_filter(sql: &mut Sql, f: &UserFilter, place: &Place, backend: Backend) {
     place.push(sql);
     if let Some(id) = f.structure_id {
-        let p = sql.int(id);
-        sql.push(&format!(" AND u.structure_id = {p}"));
+        sql.push(" AND u.structure_id = ").push_int(id);
     }
     if let Some(n) = search::needle(&f.q, MIN_SEARCH) {
         search::push_match(sql, backend, "u", &n);
     }
     if let Some((slug, role)) = &f.app_role {
-        let a = sql.text(slug);
-        let mut cond = format!(
+        sql.push(
             " AND EXISTS (SELECT 1 FROM role_assignments ra JOIN app_roles r ON r.id = ra.role_id \
-             JOIN applications a ON a.id = r.app_id WHERE ra.user_id = u.id AND a.slug = {a}"
-        );
+             JOIN applications a ON a.id = r.app_id WHERE ra.user_id = u.id AND a.slug = ",
+        )
+        .push_text(slug);
         if let Some(role) = role {
-            let r = sql.text(role);
-            cond.push_str(&format!(" AND r.name = {r}"));
+            sql.push(" AND r.name = ").push_text(role);
         }
-        cond.push(')');
-        sql.push(&cond);
+        sql.push(")");
     }
     if f.locked {
         sql.push(" AND u.locked = 1");
     }
     if f.expired {
-        let t = sql.text(&today());
-        sql.push(&format!(
-            " AND u.valid_until IS NOT NULL AND u.valid_until < {t}"
-        ));
+        sql.push(" AND u.valid_until IS NOT NULL AND u.valid_until < ")
+            .push_text(&today());
     }
     if f.never_logged_in {
         sql.push(" AND u.last_login_at IS NULL");
@@ -218,21 +249,23 @@ pub fn list_users_sql(
     offset: i64,
 ) -> (Sql, Sql) {
     let from = filtered_from(place);
-    let mut count = Sql::new(&format!("SELECT COUNT(*) {from}"));
+    let mut count = Sql::new("SELECT COUNT(*) ");
+    count.push(from);
     apply_filter(&mut count, f, place, backend);
     // The page's ids first, from the name index alone, then their rows: a deep page
     // (OFFSET 19 900) skips index entries instead of joining and reading 19 900 rows.
-    let mut sql = Sql::new(&format!(
-        "SELECT {ROW_COLUMNS} FROM users u JOIN structures s ON s.id = u.structure_id \
-         WHERE u.id IN (SELECT u.id {from}"
-    ));
+    let mut sql = Sql::new("SELECT ");
+    sql.push(ROW_COLUMNS)
+        .push(
+            " FROM users u JOIN structures s ON s.id = u.structure_id WHERE u.id IN (SELECT u.id ",
+        )
+        .push(from);
     apply_filter(&mut sql, f, place, backend);
-    let l = sql.int(limit);
-    let o = sql.int(offset);
-    sql.push(&format!(
-        " ORDER BY u.last_name, u.first_name, u.id LIMIT {l} OFFSET {o}) \
-         ORDER BY u.last_name, u.first_name, u.id"
-    ));
+    sql.push(" ORDER BY u.last_name, u.first_name, u.id LIMIT ")
+        .push_int(limit)
+        .push(" OFFSET ")
+        .push_int(offset)
+        .push(") ORDER BY u.last_name, u.first_name, u.id");
     (count, sql)
 }
 
@@ -244,53 +277,6 @@ fn filtered_from(place: &Place) -> &'static str {
     } else {
         "FROM users u WHERE 1 = 1"
     }
-}
-
-fn row_from(r: &sqlx::any::AnyRow) -> DResult<UserRow> {
-    Ok(UserRow {
-        id: r.try_get(0)?,
-        last_name: r.try_get(1)?,
-        first_name: r.try_get(2)?,
-        email: r.try_get(3)?,
-        structure_id: r.try_get(4)?,
-        structure_path: r.try_get(5)?,
-        structure_label: String::new(),
-        structure_name: String::new(),
-        job_title: r.try_get(6)?,
-        service: r.try_get(7)?,
-        locked: r.try_get::<i64, _>(8)? != 0,
-        valid_until: r.try_get(9)?,
-        last_login_at: r.try_get(10)?,
-        valid_from: r.try_get(11)?,
-    })
-}
-
-fn record_from(r: &sqlx::any::AnyRow) -> DResult<UserRecord> {
-    Ok(UserRecord {
-        id: r.try_get(0)?,
-        email: r.try_get(1)?,
-        last_name: r.try_get(2)?,
-        first_name: r.try_get(3)?,
-        structure_id: r.try_get(4)?,
-        structure_path: r.try_get(5)?,
-        structure_label: String::new(),
-        structure_name: String::new(),
-        job_title: r.try_get(6)?,
-        service: r.try_get(7)?,
-        postal_address: r.try_get(8)?,
-        phone: r.try_get(9)?,
-        app_identifier: r.try_get(10)?,
-        telework: r.try_get::<i64, _>(11)? != 0,
-        valid_from: r.try_get(12)?,
-        valid_until: r.try_get(13)?,
-        locked: r.try_get::<i64, _>(14)? != 0,
-        has_password: r.try_get::<i64, _>(15)? != 0,
-        platform_admin: r.try_get::<i64, _>(16)? != 0,
-        created_at: r.try_get(17)?,
-        updated_at: r.try_get(18)?,
-        last_login_at: r.try_get(19)?,
-        has_photo: r.try_get::<i64, _>(20)? != 0,
-    })
 }
 
 fn unique_violation(e: &sqlx::Error) -> bool {
@@ -339,7 +325,7 @@ pub async fn insert_user(
         .bind(u.search_text())
         .fetch_one(&mut *conn)
         .await?;
-    Ok(row.try_get(0)?)
+    Ok(<Inserted as sqlx::FromRow<_>>::from_row(&row)?.id)
 }
 
 impl Directory {
@@ -354,15 +340,8 @@ impl Directory {
         if let Some(paths) = &f.structure_paths {
             sql.and_scope("path", &Scope::Subtrees(paths.clone()));
         }
-        let l = sql.int(PLACE_IDS_MAX + 1);
-        sql.push(&format!(" ORDER BY id LIMIT {l}"));
-        let ids = sql
-            .query()
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<Vec<i64>, _>>()?;
+        sql.push(" ORDER BY id LIMIT ").push_int(PLACE_IDS_MAX + 1);
+        let ids: Vec<i64> = sql.query_scalar().fetch_all(&self.pool).await?;
         Ok(if ids.len() as i64 > PLACE_IDS_MAX {
             Place::Paths(scope.clone(), f.structure_paths.clone())
         } else {
@@ -380,14 +359,8 @@ impl Directory {
     ) -> DResult<(i64, Vec<UserRow>)> {
         let place = self.place(scope, f).await?;
         let (count, sql) = list_users_sql(self.backend, &place, f, limit, offset);
-        let total: i64 = count.query().fetch_one(&self.pool).await?.try_get(0)?;
-        let mut rows = sql
-            .query()
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(row_from)
-            .collect::<DResult<Vec<_>>>()?;
+        let total: i64 = count.query_scalar().fetch_one(&self.pool).await?;
+        let mut rows: Vec<UserRow> = sql.query_as().fetch_all(&self.pool).await?;
         self.label_rows(&mut rows).await?;
         Ok((total, rows))
     }
@@ -406,15 +379,14 @@ impl Directory {
 
     /// The full record of one account, `None` when it does not exist.
     pub async fn user_record(&self, user_id: i64) -> DResult<Option<UserRecord>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row = sqlx::query_as::<_, UserRecord>(sqlx::AssertSqlSafe(format!(
             "SELECT {RECORD_COLUMNS} FROM users u JOIN structures s ON s.id = u.structure_id \
              LEFT JOIN user_photos p ON p.user_id = u.id WHERE u.id = $1"
         )))
         .bind(user_id)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let mut rec = record_from(&row)?;
+        let Some(mut rec) = row else { return Ok(None) };
         let labels = self.path_labels(&[rec.structure_path.as_str()]).await?;
         rec.structure_label = labels.get(&rec.structure_path).cloned().unwrap_or_default();
         let names = self.display_names(&[rec.structure_path.as_str()]).await?;
@@ -427,7 +399,7 @@ impl Directory {
     /// applications currently switched off included (they come back with the application),
     /// its référent designations and platform administration. `None` when it does not exist.
     pub async fn account_powers(&self, user_id: i64) -> DResult<Option<AccountPowers>> {
-        let Some(u) = sqlx::query(
+        let Some(u) = sqlx::query_as::<_, PowersRow>(
             "SELECT s.path, u.platform_admin FROM users u JOIN structures s ON s.id = u.structure_id \
              WHERE u.id = $1",
         )
@@ -437,26 +409,24 @@ impl Directory {
         else {
             return Ok(None);
         };
-        let rows = sqlx::query(
-            "SELECT a.slug, r.name, s.path FROM role_assignments ra \
+        let grants = sqlx::query_as::<_, PowerGrantRow>(
+            "SELECT a.slug, r.name AS role, s.path FROM role_assignments ra \
              JOIN app_roles r ON r.id = ra.role_id JOIN applications a ON a.id = r.app_id \
              JOIN structures s ON s.id = ra.structure_id WHERE ra.user_id = $1",
         )
         .bind(user_id)
         .fetch_all(&self.pool)
-        .await?;
-        let mut grants = Vec::with_capacity(rows.len());
-        for g in &rows {
-            grants.push((g.try_get(0)?, g.try_get(1)?, g.try_get(2)?));
-        }
-        let referent: i64 = sqlx::query("SELECT COUNT(*) FROM referents WHERE user_id = $1")
+        .await?
+        .into_iter()
+        .map(|g| (g.slug, g.role, g.path))
+        .collect();
+        let referent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM referents WHERE user_id = $1")
             .bind(user_id)
             .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
+            .await?;
         Ok(Some(AccountPowers {
-            structure_path: u.try_get(0)?,
-            platform_admin: u.try_get::<i64, _>(1)? != 0,
+            structure_path: u.path,
+            platform_admin: u.platform_admin,
             grants,
             referent: referent > 0,
         }))

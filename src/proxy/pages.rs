@@ -2,7 +2,6 @@
 //! overload), rendered once at start-up, and the small answers the proxy writes itself
 //! (redirects). docs/gateway.md lists when each is sent.
 
-use super::service::Proxy;
 use crate::error_page::error_page;
 use crate::state::Gateway;
 use bytes::Bytes;
@@ -54,19 +53,10 @@ impl Pages {
     }
 }
 
-impl Proxy {
-    /// Writes one of the pre-rendered French pages. Their only external resource is the
-    /// portal's stylesheet, so that is all the CSP allows.
-    pub(super) async fn send_page(
-        &self,
-        session: &mut Session,
-        status: u16,
-        body: &Bytes,
-    ) -> Result<bool> {
-        self.send_page_with(session, status, body, None).await
-    }
-
-    pub(super) async fn send_page_with(
+impl Pages {
+    /// Writes one of these pages (`body`). Their only external resource is the portal's
+    /// stylesheet, so that is all the CSP allows.
+    pub async fn send(
         &self,
         session: &mut Session,
         status: u16,
@@ -83,20 +73,12 @@ impl Proxy {
         h.insert_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")?;
         h.insert_header(header::X_FRAME_OPTIONS, "DENY")?;
         h.insert_header(header::REFERRER_POLICY, "same-origin")?;
-        h.insert_header(header::CONTENT_SECURITY_POLICY, self.pages.csp.clone())?;
+        h.insert_header(header::CONTENT_SECURITY_POLICY, self.csp.clone())?;
         session.write_response_header(Box::new(h), false).await?;
         session
             .write_response_body(Some(body.clone()), true)
             .await?;
         Ok(true)
-    }
-
-    /// Overload (docs/operations.md#overload): the French 503 with `Retry-After`, before any
-    /// other work.
-    pub(super) async fn send_overloaded(&self, session: &mut Session) -> Result<bool> {
-        let retry = Some(self.gw.limits.retry_after.clone());
-        self.send_page_with(session, 503, &self.pages.overloaded, retry)
-            .await
     }
 }
 

@@ -61,6 +61,25 @@ impl Proxy {
         })
     }
 
+    /// Writes one of the pre-rendered French pages.
+    pub(super) async fn send_page(
+        &self,
+        session: &mut Session,
+        status: u16,
+        body: &Bytes,
+    ) -> Result<bool> {
+        self.pages.send(session, status, body, None).await
+    }
+
+    /// Overload (docs/operations.md#overload): the French 503 with `Retry-After`, before any
+    /// other work.
+    async fn send_overloaded(&self, session: &mut Session) -> Result<bool> {
+        let retry = Some(self.gw.limits.retry_after.clone());
+        self.pages
+            .send(session, 503, &self.pages.overloaded, retry)
+            .await
+    }
+
     /// With `server.tls.redirect_http`, where a plain-HTTP request must go instead (health
     /// probes excepted, so a load balancer can still check the plain port).
     fn https_redirect(&self, session: &Session, routes: &RouteTable) -> Option<String> {

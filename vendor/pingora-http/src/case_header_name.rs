@@ -17,27 +17,49 @@ use bytes::Bytes;
 use http::header;
 
 #[derive(Debug, Clone)]
-pub struct CaseHeaderName(Bytes);
+pub struct CaseHeaderName(CaseBytes);
+
+/// Patched (Convergences): the bytes of a name as written, or, for a name given as a
+/// `HeaderName` whose case is its own, that name (a reference count or static, not a copy).
+#[derive(Debug, Clone)]
+enum CaseBytes {
+    Bytes(Bytes),
+    Name(HeaderName),
+}
 
 impl CaseHeaderName {
     pub fn new(name: String) -> Self {
-        CaseHeaderName(name.into())
+        CaseHeaderName(CaseBytes::Bytes(name.into()))
     }
 }
 
 impl CaseHeaderName {
     pub fn as_slice(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            CaseBytes::Bytes(b) => b,
+            CaseBytes::Name(n) => n.as_str().as_bytes(),
+        }
     }
 
     pub fn from_slice(buf: &[u8]) -> Self {
-        CaseHeaderName(Bytes::copy_from_slice(buf))
+        CaseHeaderName(CaseBytes::Bytes(Bytes::copy_from_slice(buf)))
     }
 }
 
 /// A trait that converts into case-sensitive header names.
 pub trait IntoCaseHeaderName {
     fn into_case_header_name(self) -> CaseHeaderName;
+
+    /// Patched (Convergences): the case-sensitive name, and the `http` header name when the
+    /// value already is one, so that inserting a `HeaderName` neither copies it nor parses it
+    /// again. Other types parse their bytes, as before.
+    #[doc(hidden)]
+    fn into_names(self) -> (CaseHeaderName, Option<HeaderName>)
+    where
+        Self: Sized,
+    {
+        (self.into_case_header_name(), None)
+    }
 }
 
 impl IntoCaseHeaderName for CaseHeaderName {
@@ -48,39 +70,49 @@ impl IntoCaseHeaderName for CaseHeaderName {
 
 impl IntoCaseHeaderName for String {
     fn into_case_header_name(self) -> CaseHeaderName {
-        CaseHeaderName(self.into())
+        CaseHeaderName(CaseBytes::Bytes(self.into()))
     }
 }
 
 impl IntoCaseHeaderName for &'static str {
     fn into_case_header_name(self) -> CaseHeaderName {
-        CaseHeaderName(self.into())
+        CaseHeaderName(CaseBytes::Bytes(self.into()))
     }
 }
 
 impl IntoCaseHeaderName for HeaderName {
     fn into_case_header_name(self) -> CaseHeaderName {
-        CaseHeaderName(titled_header_name(&self))
+        titled_header_name(&self)
+    }
+
+    fn into_names(self) -> (CaseHeaderName, Option<HeaderName>) {
+        (titled_header_name(&self), Some(self))
     }
 }
 
 impl IntoCaseHeaderName for &HeaderName {
     fn into_case_header_name(self) -> CaseHeaderName {
-        CaseHeaderName(titled_header_name(self))
+        titled_header_name(self)
+    }
+
+    fn into_names(self) -> (CaseHeaderName, Option<HeaderName>) {
+        (titled_header_name(self), Some(self.clone()))
     }
 }
 
 impl IntoCaseHeaderName for Bytes {
     fn into_case_header_name(self) -> CaseHeaderName {
-        CaseHeaderName(self)
+        CaseHeaderName(CaseBytes::Bytes(self))
     }
 }
 
-fn titled_header_name(header_name: &HeaderName) -> Bytes {
-    titled_header_name_str(header_name).map_or_else(
-        || Bytes::copy_from_slice(header_name.as_str().as_bytes()),
-        |s| Bytes::from_static(s.as_bytes()),
-    )
+fn titled_header_name(header_name: &HeaderName) -> CaseHeaderName {
+    // Patched (Convergences): a name without a titled form keeps its own bytes (a reference
+    // count, or static for a name made with `HeaderName::from_static`) rather than a copy.
+    CaseHeaderName(titled_header_name_str(header_name).map_or_else(
+        || CaseBytes::Name(header_name.clone()),
+        |s| CaseBytes::Bytes(Bytes::from_static(s.as_bytes())),
+    ))
 }
 
 pub(crate) fn titled_header_name_str(header_name: &HeaderName) -> Option<&'static str> {
@@ -114,5 +146,17 @@ mod tests {
         assert_eq!("FoO".into_case_header_name().as_slice(), b"FoO");
         assert_eq!("FoO".to_string().into_case_header_name().as_slice(), b"FoO");
         assert_eq!(header::SERVER.into_case_header_name().as_slice(), b"Server");
+    }
+
+    #[test]
+    fn header_names_keep_their_own_bytes_and_are_not_parsed_again() {
+        let custom = HeaderName::from_static("x-convergences-user");
+        let (case, name) = (&custom).into_names();
+        assert_eq!(case.as_slice(), b"x-convergences-user");
+        assert_eq!(name, Some(custom.clone()));
+        let (case, name) = header::SERVER.into_names();
+        assert_eq!((case.as_slice(), name), (&b"Server"[..], Some(header::SERVER)));
+        let (case, name) = "X-Other".into_names();
+        assert_eq!((case.as_slice(), name), (&b"X-Other"[..], None));
     }
 }

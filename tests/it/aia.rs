@@ -3,7 +3,7 @@
 //! structure, an agent and an anonymous client, whatever ids they forge.
 
 use crate::harness::{
-    add_other_mairie, csrf_of, png_bytes, Browser, TestGateway, OTHER_REFERENT, PASSWORD,
+    add_other_mairie, csrf_of, png_bytes, Browser, Page, TestGateway, OTHER_REFERENT, PASSWORD,
 };
 use convergences::directory::structures::NewStructure;
 use convergences::directory::users::NewUser;
@@ -38,6 +38,16 @@ fn get_bytes(b: &Browser, path: &str) -> (u16, String, Vec<u8>) {
         .map(|v| v.to_str().unwrap_or("").to_string())
         .unwrap_or_default();
     (r.status().as_u16(), ct, r.bytes().unwrap().to_vec())
+}
+
+/// The e-mails of the users listed on a UTILISATEURS page, in order (none when the list is
+/// empty).
+fn listed_emails(page: &Page) -> Vec<String> {
+    page.table("Détails de la liste des utilisateurs")
+        .unwrap_or_default()
+        .into_iter()
+        .map(|row| row[2].clone())
+        .collect()
 }
 
 /// The CSRF token of this browser's session (any AIA page carries it).
@@ -106,39 +116,46 @@ fn with<'a>(
 }
 
 #[test]
-fn referent_creates_edits_locks_and_lists_users_of_its_tree_with_field_checks() {
+fn the_account_form_refuses_each_field_in_french_and_stores_nothing() {
     let t = TestGateway::start();
     let b = login(&t, REFERENT);
-    let (s, home) = get(&b, "/aia");
-    assert_eq!(s, 200);
+    let home = b.get_page("/aia");
+    assert_eq!(home.status, 200);
+    let tabs = home.texts("nav.tabs a");
     for tab in ["Utilisateurs", "Structures", "Applications", "Profil"] {
-        assert!(home.contains(tab), "{tab}");
+        assert!(tabs.contains(&tab.to_string()), "{tab}: {tabs:?}");
     }
-    let (s, list) = get(&b, "/aia/utilisateurs");
-    assert_eq!(s, 200);
-    assert!(list.contains("Utilisateurs (3)"), "{list}");
+    let list = b.get_page("/aia/utilisateurs");
+    assert_eq!(list.status, 200);
+    assert_eq!(list.h1(), "Utilisateurs (3)", "{list:?}");
     let token = csrf(&b);
 
-    // Field checks: French messages next to the fields, nothing stored.
-    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+    // Field checks: French messages under the fields and in the summary, nothing stored.
+    // (the form sent, the field refused, what the user reads about it)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (
             with(
                 user_form(&token, "nina@mairie-exemple.fr", "2"),
                 "last_name",
                 " ",
             ),
+            "last_name",
             "Ce champ est obligatoire.",
         ),
         (
             user_form(&token, "nina@ailleurs.fr", "2"),
+            "email",
             "domaine autorisé de la structure : mairie-exemple.fr",
         ),
         (
             user_form(&token, "pas-une-adresse", "2"),
+            "email",
             "Saisissez une adresse e-mail valide",
         ),
         (
             user_form(&token, "AGENT@Mairie-Exemple.fr", "2"),
+            "email",
             "Un compte existe déjà avec cette adresse e-mail.",
         ),
         (
@@ -147,6 +164,7 @@ fn referent_creates_edits_locks_and_lists_users_of_its_tree_with_field_checks() 
                 "phone",
                 "12 34",
             ),
+            "phone",
             "numéro de téléphone valide",
         ),
         (
@@ -155,6 +173,7 @@ fn referent_creates_edits_locks_and_lists_users_of_its_tree_with_field_checks() 
                 "valid_until",
                 "2025-01-01",
             ),
+            "valid_until",
             "postérieure à la date de début",
         ),
         (
@@ -163,21 +182,37 @@ fn referent_creates_edits_locks_and_lists_users_of_its_tree_with_field_checks() 
                 "valid_from",
                 "2026-13-45",
             ),
+            "valid_from",
             "date valide",
         ),
         (
             user_form(&token, "nina@mairie-exemple.fr", "1"),
-            "Choisissez la structure d",
+            "structure_id",
+            "Choisissez la structure d'appartenance",
         ),
     ];
-    for (form, message) in cases {
-        let (s, _, html) = post(&b, "/aia/utilisateurs/nouveau", &form);
-        assert_eq!(s, 422, "{message}");
-        assert!(html.contains(message), "{message}: {html}");
-        assert!(html.contains("class=\"field-error\""));
+    for (form, field, message) in cases {
+        let page = b.submit("/aia/utilisateurs/nouveau", &form);
+        assert_eq!(page.status, 422, "{message}");
+        let under = page
+            .field_error(field)
+            .unwrap_or_else(|| panic!("no error under {field}: {page:?}"));
+        assert!(under.contains(message), "{field}: {under}");
+        assert_eq!(page.error_summary_fields(), [field], "{page:?}");
+        assert!(
+            page.error_summary()[0].contains(message),
+            "{:?}",
+            page.error_summary()
+        );
     }
     assert_eq!(audit_count(&t, "user_created"), 0);
+}
 
+#[test]
+fn referent_creates_and_edits_a_user_of_its_tree() {
+    let t = TestGateway::start();
+    let b = login(&t, REFERENT);
+    let token = csrf(&b);
     // A user of the attached CCAS (structure 3), managed by the mairie's référent.
     let (s, loc, _) = post(
         &b,
@@ -187,18 +222,23 @@ fn referent_creates_edits_locks_and_lists_users_of_its_tree_with_field_checks() 
     assert_eq!(s, 303);
     let id = t.user_id("nina.nouveau@mairie-exemple.fr");
     assert_eq!(loc, format!("/aia/utilisateurs/{id}?ok=cree"));
-    let (_, card) = get(&b, &loc);
-    assert!(card.contains("Première visite ?"), "{card}");
+    let card = b.get_page(&loc);
+    assert_eq!(card.h1(), "Nina Nouveau", "{card:?}");
+    assert!(card.text().contains("Première visite ?"), "{card:?}");
     // The structure by its name, not its short code (docs/aia.md#structure-names).
-    assert!(card.contains("CCAS d&#39;Exemple"), "{card}");
-    assert!(!card.contains("mairie-exemple / ccas"), "{card}");
-    assert!(card.contains("Gestionnaire paie"));
+    assert!(card.text().contains("CCAS d'Exemple"), "{card:?}");
+    assert!(!card.body.contains("mairie-exemple / ccas"), "{card:?}");
+    assert!(card.text().contains("Gestionnaire paie"), "{card:?}");
     assert_eq!(audit_count(&t, "user_created"), 1);
 
     // Edit form, then a change of service.
-    let (s, edit) = get(&b, &format!("/aia/utilisateurs/{id}/editer"));
-    assert_eq!(s, 200);
-    assert!(edit.contains("Réinitialisation mot de passe"));
+    let edit = b.get_page(&format!("/aia/utilisateurs/{id}/editer"));
+    assert_eq!(edit.status, 200);
+    assert!(
+        edit.h2s()
+            .contains(&"Réinitialisation mot de passe".to_string()),
+        "{edit:?}"
+    );
     let form = with(
         user_form(&token, "nina.nouveau@mairie-exemple.fr", "3"),
         "service",
@@ -210,14 +250,23 @@ fn referent_creates_edits_locks_and_lists_users_of_its_tree_with_field_checks() 
     assert_eq!(rec.service, "Action sociale");
     assert_eq!(rec.valid_until.as_deref(), Some("2027-12-31"));
     // Taking another account's e-mail is refused on edit too.
-    let (s, _, html) = post(
-        &b,
+    let page = b.submit(
         &format!("/aia/utilisateurs/{id}/editer"),
         &user_form(&token, CCAS_AGENT, "3"),
     );
-    assert_eq!(s, 422);
-    assert!(html.contains("Un compte existe déjà"));
+    assert_eq!(page.status, 422);
+    assert_eq!(
+        page.field_error("email").as_deref(),
+        Some("Un compte existe déjà avec cette adresse e-mail."),
+        "{page:?}"
+    );
+}
 
+#[test]
+fn referent_locks_an_account_which_ends_its_session_and_sends_a_reset_link() {
+    let t = TestGateway::start();
+    let b = login(&t, REFERENT);
+    let token = csrf(&b);
     // Lock: the agent's session ends at once.
     let agent_browser = login(&t, AGENT);
     assert_eq!(get(&agent_browser, "/aia/profil").0, 200);
@@ -229,9 +278,9 @@ fn referent_creates_edits_locks_and_lists_users_of_its_tree_with_field_checks() 
     );
     assert_eq!(s, 303);
     assert_eq!(get(&agent_browser, "/aia/profil").0, 303, "session revoked");
-    let (_, locked) = get(&b, "/aia/utilisateurs?verrouille=1");
-    assert!(locked.contains("Utilisateurs (1)"), "{locked}");
-    assert!(locked.contains(AGENT));
+    let locked = b.get_page("/aia/utilisateurs?verrouille=1");
+    assert_eq!(locked.h1(), "Utilisateurs (1)", "{locked:?}");
+    assert_eq!(listed_emails(&locked), [AGENT]);
     let (s, _, _) = post(
         &b,
         &format!("/aia/utilisateurs/{agent}/verrouillage"),
@@ -259,9 +308,11 @@ fn referent_creates_edits_locks_and_lists_users_of_its_tree_with_field_checks() 
             format!("/aia/utilisateurs/{agent}/editer?ok=lien").as_str()
         )
     );
-    assert!(get(&b, &loc)
-        .1
-        .contains("Un lien de réinitialisation du mot de passe a été envoyé"));
+    let flash = b.get_page(&loc).flash().unwrap_or_default();
+    assert!(
+        flash.contains("Un lien de réinitialisation du mot de passe a été envoyé"),
+        "{flash}"
+    );
     assert_eq!(audit_count(&t, "password_reset_sent"), 1);
 }
 
@@ -269,72 +320,99 @@ fn referent_creates_edits_locks_and_lists_users_of_its_tree_with_field_checks() 
 fn search_and_filters_return_the_right_rows() {
     let t = TestGateway::start();
     let b = login(&t, REFERENT);
-    let (_, html) = get(&b, "/aia/utilisateurs?q=ccas");
-    assert!(html.contains("Utilisateurs (1)"), "{html}");
-    assert!(html.contains(CCAS_AGENT));
+    // The heading's count and the e-mails listed, for a query of the UTILISATEURS list.
+    let list = |query: &str| {
+        let page = b.get_page(&format!("/aia/utilisateurs{query}"));
+        assert_eq!(page.status, 200, "{query}: {page:?}");
+        (page.h1(), listed_emails(&page))
+    };
+    assert_eq!(
+        list("?q=ccas"),
+        ("Utilisateurs (1)".into(), vec![CCAS_AGENT.to_string()])
+    );
     // Fonction and service are searched too; case does not matter.
-    let (_, html) = get(&b, "/aia/utilisateurs?q=CARRI");
-    assert!(
-        html.contains("Utilisateurs (1)") && html.contains(AGENT),
-        "{html}"
+    assert_eq!(
+        list("?q=CARRI"),
+        ("Utilisateurs (1)".into(), vec![AGENT.to_string()])
     );
     // Under 3 characters the search is not applied and the user is told why.
-    let (_, html) = get(&b, "/aia/utilisateurs?q=ag");
-    assert!(html.contains("Utilisateurs (3)"));
-    assert!(html.contains("au moins 3 caractères"));
+    let page = b.get_page("/aia/utilisateurs?q=ag");
+    assert_eq!(page.h1(), "Utilisateurs (3)");
+    assert_eq!(
+        page.field_errors(),
+        ["Veuillez saisir au moins 3 caractères pour effectuer une recherche."]
+    );
     // LIKE wildcards are literal.
-    let (_, html) = get(&b, "/aia/utilisateurs?q=%25%25%25");
-    assert!(html.contains("Utilisateurs (0)"), "{html}");
-    let (_, html) = get(&b, "/aia/utilisateurs?app=bip%2Futilisateur");
-    assert!(html.contains("Utilisateurs (1)") && html.contains(AGENT));
-    let (_, html) = get(&b, "/aia/utilisateurs?app=netcotisations");
-    assert!(html.contains("Utilisateurs (1)") && html.contains(REFERENT));
-    let (_, html) = get(&b, "/aia/utilisateurs?structure=3");
-    assert!(html.contains("Utilisateurs (1)") && html.contains(CCAS_AGENT));
-    let (_, html) = get(&b, "/aia/utilisateurs?jamais=1");
-    assert!(
-        html.contains("Utilisateurs (2)"),
-        "referent logged in: {html}"
+    assert_eq!(list("?q=%25%25%25"), ("Utilisateurs (0)".into(), vec![]));
+    assert_eq!(
+        list("?app=bip%2Futilisateur"),
+        ("Utilisateurs (1)".into(), vec![AGENT.to_string()])
+    );
+    assert_eq!(
+        list("?app=netcotisations"),
+        ("Utilisateurs (1)".into(), vec![REFERENT.to_string()])
+    );
+    assert_eq!(
+        list("?structure=3"),
+        ("Utilisateurs (1)".into(), vec![CCAS_AGENT.to_string()])
+    );
+    assert_eq!(
+        list("?jamais=1").0,
+        "Utilisateurs (2)",
+        "referent logged in"
     );
     // Expired validity.
     let agent = t.user_id(AGENT);
     t.block_on(t.gw.dir.set_validity(agent, None, Some("2020-01-01")))
         .unwrap();
-    let (_, html) = get(&b, "/aia/utilisateurs?expire=1");
-    assert!(html.contains("Utilisateurs (1)") && html.contains(AGENT));
+    assert_eq!(
+        list("?expire=1"),
+        ("Utilisateurs (1)".into(), vec![AGENT.to_string()])
+    );
     // Pagination.
-    let (_, html) = get(&b, "/aia/utilisateurs?par_page=10&page=1");
-    assert!(html.contains("1–3 sur 3"), "{html}");
+    let pager = |query: &str| b.get_page(&format!("/aia/utilisateurs{query}"));
+    let page = pager("?par_page=10&page=1");
+    assert!(page.text().contains("1–3 sur 3"), "{page:?}");
     // A page past the end shows the last page.
-    let (_, html) = get(&b, "/aia/utilisateurs?page=99");
-    assert!(html.contains(AGENT) && html.contains("1–3 sur 3"), "{html}");
+    let page = pager("?page=99");
+    assert!(
+        listed_emails(&page).contains(&AGENT.to_string()),
+        "{page:?}"
+    );
+    assert!(page.text().contains("1–3 sur 3"), "{page:?}");
     // A structure outside the viewer's reach is a 404, not an empty list.
     assert_eq!(get(&b, "/aia/utilisateurs?structure=1").0, 404);
     // The platform admin sees everyone.
     let a = login(&t, ADMIN);
-    assert!(get(&a, "/aia/utilisateurs").1.contains("Utilisateurs (4)"));
+    assert_eq!(a.get_page("/aia/utilisateurs").h1(), "Utilisateurs (4)");
 }
 
 #[test]
 fn other_referent_agent_and_anonymous_are_refused_on_users() {
-    let t = TestGateway::start();
-    add_other_mairie(&t);
-    let agent = t.user_id(AGENT);
-    let ccas = t.user_id(CCAS_AGENT);
+    let t = TestGateway::start_empty();
+    let w = t.world();
+    let x = w.boundary();
+    let agent = x.agent.id;
+    let ccas = x.ccas_agent.id;
     let before = t.block_on(t.gw.dir.user_record(ccas)).unwrap().unwrap();
 
-    let other = login(&t, OTHER_REFERENT);
+    // Another mairie's référent (BIP administrateur there) sees only its own mairie.
+    let other = w.login(&x.intruder);
     let tok = csrf(&other);
-    assert!(get(&other, "/aia/utilisateurs")
-        .1
-        .contains("Utilisateurs (1)"));
-    assert_eq!(get(&other, &format!("/aia/utilisateurs/{ccas}")).0, 404);
-    assert_eq!(
-        get(&other, &format!("/aia/utilisateurs/{ccas}/editer")).0,
-        404
-    );
+    let list = other.get_page("/aia/utilisateurs");
+    assert_eq!(list.h1(), "Utilisateurs (1)", "{list:?}");
+    assert_eq!(listed_emails(&list), [x.intruder.email.as_str()]);
+    for path in [
+        format!("/aia/utilisateurs/{ccas}"),
+        format!("/aia/utilisateurs/{ccas}/editer"),
+    ] {
+        let page = other.get_page(&path);
+        assert_eq!(page.assert_error(404).heading, "Page introuvable", "{path}");
+    }
     assert_eq!(get(&other, &format!("/aia/photo/{ccas}")).0, 404);
-    let forged = user_form(&tok, "pirate@mairie-exemple.fr", "3");
+    let ccas_id = x.ccas.id.to_string();
+    let pirate = format!("pirate@{}", x.mairie.domain);
+    let forged = user_form(&tok, &pirate, &ccas_id);
     for path in [
         format!("/aia/utilisateurs/{ccas}/editer"),
         format!("/aia/utilisateurs/{ccas}/verrouillage"),
@@ -343,49 +421,50 @@ fn other_referent_agent_and_anonymous_are_refused_on_users() {
     ] {
         let mut form = forged.clone();
         form.push(("verrouiller", "1"));
-        assert_eq!(post(&other, &path, &form).0, 404, "{path}");
+        other.submit(&path, &form).assert_error(404);
     }
     // Creating in a foreign structure: a field error, nothing stored.
-    let (s, _, _) = post(&other, "/aia/utilisateurs/nouveau", &forged);
-    assert_eq!(s, 422);
+    let page = other.submit("/aia/utilisateurs/nouveau", &forged);
+    assert_eq!(page.status, 422);
+    assert!(page.field_error("structure_id").is_some(), "{page:?}");
+    assert!(page
+        .error_summary_fields()
+        .contains(&"structure_id".to_string()));
 
     // The agent sees cards of its establishment but changes nothing.
-    let a = login(&t, AGENT);
+    let a = w.login(&x.agent);
     let atok = csrf(&a);
-    let (s, card) = get(&a, &format!("/aia/utilisateurs/{ccas}"));
-    assert_eq!(s, 200);
-    assert!(!card.contains("Éditer"));
-    assert_eq!(get(&a, "/aia/utilisateurs/nouveau").0, 403);
+    let card = a.get_page(&format!("/aia/utilisateurs/{ccas}"));
+    assert_eq!(card.status, 200);
+    assert_eq!(card.h1(), x.ccas_agent.name());
+    assert!(!card.has_link("Éditer"), "{card:?}");
+    assert!(!card.body.contains("Éditer"), "{card:?}");
+    let refused = a.get_page("/aia/utilisateurs/nouveau").assert_error(403);
+    assert_eq!(refused.heading, "Accès refusé");
     assert_eq!(get(&a, "/aia/utilisateurs/export.csv").0, 403);
     for path in [
         format!("/aia/utilisateurs/{ccas}/editer"),
         format!("/aia/utilisateurs/{ccas}/verrouillage"),
         format!("/aia/utilisateurs/{ccas}/supprimer"),
     ] {
-        let form = user_form(&atok, "pirate@mairie-exemple.fr", "3");
-        assert_eq!(post(&a, &path, &form).0, 403, "{path}");
+        let form = user_form(&atok, &pirate, &ccas_id);
+        a.submit(&path, &form).assert_error(403);
     }
-    assert_eq!(
-        post(
-            &a,
-            "/aia/utilisateurs/nouveau",
-            &user_form(&atok, "p@mairie-exemple.fr", "2")
-        )
-        .0,
-        403
-    );
+    let mairie_id = x.mairie.id.to_string();
+    let p = format!("p@{}", x.mairie.domain);
+    a.submit(
+        "/aia/utilisateurs/nouveau",
+        &user_form(&atok, &p, &mairie_id),
+    )
+    .assert_error(403);
 
     // Anonymous clients and missing CSRF tokens.
     let anon = t.browser();
     assert_eq!(get(&anon, "/aia/utilisateurs").0, 303);
     // Logging in comes back to the very page asked for, query included.
-    let r = anon
-        .client
-        .get(t.url("auth.test", "/aia/utilisateurs?q=agent&par_page=50"))
-        .send()
-        .unwrap();
+    let page = anon.get_page("/aia/utilisateurs?q=agent&par_page=50");
     assert_eq!(
-        r.headers()["location"],
+        page.location,
         "/login?return_to=%2Faia%2Futilisateurs%3Fq%3Dagent%26par_page%3D50"
     );
     assert_eq!(get_bytes(&anon, "/aia/utilisateurs/export.csv").0, 403);
@@ -399,16 +478,13 @@ fn other_referent_agent_and_anonymous_are_refused_on_users() {
         303,
         "sent to the login form, nothing done"
     );
-    let r = login(&t, REFERENT);
-    assert_eq!(
-        post(
-            &r,
-            &format!("/aia/utilisateurs/{agent}/supprimer"),
-            &[("csrf", "forged")]
-        )
-        .0,
-        400
+    let r = w.login(&x.referent);
+    let page = r.submit(
+        &format!("/aia/utilisateurs/{agent}/supprimer"),
+        &[("csrf", "forged")],
     );
+    page.assert_error(400);
+    assert!(page.text().contains("Le formulaire a expiré"), "{page:?}");
 
     let after = t.block_on(t.gw.dir.user_record(ccas)).unwrap().unwrap();
     assert_eq!(
@@ -1186,11 +1262,14 @@ fn a_photo_of_huge_dimensions_is_refused_before_decoding_and_normal_ones_still_w
 
 #[test]
 fn malformed_ids_and_forms_get_french_answers_and_agents_see_their_establishment_only() {
-    let t = TestGateway::start();
-    add_other_mairie(&t);
-    let r = login(&t, REFERENT);
-    assert_eq!(get(&r, "/aia/utilisateurs/abc").0, 404);
-    assert_eq!(get(&r, "/aia/utilisateurs/99999999").0, 404);
+    let t = TestGateway::start_empty();
+    let w = t.world();
+    let x = w.boundary();
+    let cig = w.establishment("cig", "CIG", "cig.test");
+    let admin = w.platform_admin(&cig, "admin");
+    let r = w.login(&x.referent);
+    r.get_page("/aia/utilisateurs/abc").assert_error(404);
+    r.get_page("/aia/utilisateurs/99999999").assert_error(404);
     let resp = r
         .client
         .post(t.url("auth.test", "/aia/utilisateurs/nouveau"))
@@ -1198,41 +1277,50 @@ fn malformed_ids_and_forms_get_french_answers_and_agents_see_their_establishment
         .body("{}")
         .send()
         .unwrap();
-    assert_eq!(resp.status(), 415, "not a form");
-    assert!(resp
-        .text()
-        .unwrap()
-        .contains("pas été envoyé dans le format attendu"));
-    let (s, html) = get(&r, "/aia/utilisateurs?page=-5&par_page=abc");
-    assert_eq!(s, 200, "lenient paging: {html}");
+    let p = Page::of(resp);
+    assert_eq!(p.assert_error(415).message, "Le formulaire n'a pas été envoyé dans le format attendu. Rechargez la page et recommencez.", "not a form");
+    let p = r.get_page("/aia/utilisateurs?page=-5&par_page=abc");
+    assert_eq!(p.status, 200, "lenient paging: {p:?}");
     // An agent sees the cards of its establishment tree and nothing else.
-    let other = t.user_id(OTHER_REFERENT);
-    let a = login(&t, CCAS_AGENT);
-    let (_, list) = get(&a, "/aia/utilisateurs");
-    assert!(list.contains("Utilisateurs (3)"), "{list}");
-    assert!(!list.contains(OTHER_REFERENT));
-    assert!(!list.contains("Dernière connexion") && !list.contains("Comptes verrouillés"));
-    let (_, locked) = get(&a, "/aia/utilisateurs?verrouille=1");
+    let a = w.login(&x.ccas_agent);
+    let list = a.get_page("/aia/utilisateurs");
+    assert_eq!(list.h1(), "Utilisateurs (3)", "{list:?}");
+    let mut seen = listed_emails(&list);
+    seen.sort();
+    let mut tree = vec![
+        x.referent.email.clone(),
+        x.agent.email.clone(),
+        x.ccas_agent.email.clone(),
+    ];
+    tree.sort();
+    assert_eq!(seen, tree);
+    assert!(!list.body.contains(&x.intruder.email));
     assert!(
-        locked.contains("Utilisateurs (3)"),
+        !list.body.contains("Dernière connexion") && !list.body.contains("Comptes verrouillés")
+    );
+    let locked = a.get_page("/aia/utilisateurs?verrouille=1");
+    assert_eq!(
+        locked.h1(),
+        "Utilisateurs (3)",
         "state filters ignored for agents"
     );
-    assert_eq!(get(&a, &format!("/aia/utilisateurs/{other}")).0, 404);
+    a.get_page(&format!("/aia/utilisateurs/{}", x.intruder.id))
+        .assert_error(404);
+    a.get_page(&format!("/aia/utilisateurs/{}", admin.id))
+        .assert_error(404);
     assert_eq!(
-        get(&a, &format!("/aia/utilisateurs/{}", t.user_id(ADMIN))).0,
-        404
-    );
-    assert_eq!(
-        get(&a, &format!("/aia/utilisateurs/{}", t.user_id(AGENT))).0,
+        a.get_page(&format!("/aia/utilisateurs/{}", x.agent.id))
+            .status,
         200
     );
     // The référent's journal shows its tree only.
-    let o = login(&t, OTHER_REFERENT);
-    let (_, journal) = get(&o, "/aia/journal?action=login");
-    assert!(journal.contains(OTHER_REFERENT));
+    let o = w.login(&x.intruder);
+    let journal = o.get_page("/aia/journal?action=login");
+    assert_eq!(journal.h1(), "Journal (1)", "{journal:?}");
+    assert!(journal.text().contains(&x.intruder.email), "{journal:?}");
     assert!(
-        !journal.contains(REFERENT) && !journal.contains(CCAS_AGENT),
-        "{journal}"
+        !journal.body.contains(&x.referent.email) && !journal.body.contains(&x.ccas_agent.email),
+        "{journal:?}"
     );
 }
 

@@ -27,6 +27,7 @@ mod scale;
 mod second_factor;
 mod security;
 mod smtp;
+mod snapshot_pages;
 mod strong_auth;
 mod tls;
 mod world;

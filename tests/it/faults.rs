@@ -69,13 +69,9 @@ fn a_killed_session_store_opens_the_breaker_requests_are_refused_at_once_and_it_
         "the breaker answered them"
     );
     assert_eq!(breaker.waiting(), 0, "nobody waits on a dead store");
-    let ready = t
-        .client(false)
-        .get(t.url("auth.test", "/readyz"))
-        .send()
-        .unwrap();
-    assert_eq!(ready.status(), 503);
-    assert!(ready.text().unwrap().contains("sessions: unavailable"));
+    let (status, ready) = t.readyz();
+    assert_eq!(status, 503);
+    assert!(ready.contains("sessions: unavailable"), "{ready}");
     // The probe keeps finding Redis down: the breaker stays open.
     std::thread::sleep(Duration::from_millis(200));
     assert!(breaker.is_open());
@@ -132,13 +128,9 @@ fn a_killed_database_opens_the_directory_breaker_the_pages_say_so_and_it_closes_
         body.contains("Annuaire momentanément indisponible"),
         "{body}"
     );
-    let ready = t
-        .client(false)
-        .get(t.url("auth.test", "/readyz"))
-        .send()
-        .unwrap();
-    assert_eq!(ready.status(), 503);
-    assert!(ready.text().unwrap().contains("database: unavailable"));
+    let (status, ready) = t.readyz();
+    assert_eq!(status, 503);
+    assert!(ready.contains("database: unavailable"), "{ready}");
 
     pg.restart();
     within(Duration::from_secs(15), || !breaker.is_open());

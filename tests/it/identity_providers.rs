@@ -40,26 +40,22 @@ fn button_href(html: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// Follows the provider button `href` to the provider and stops at its redirect back to the
+/// gateway: returns that return address (code and state), not yet visited.
+fn provider_return(b: &Browser, href: &str) -> String {
+    let r = b.client.get(href).send().unwrap();
+    assert_eq!(r.status(), 303);
+    let authorize = r.headers()["location"].to_str().unwrap().to_string();
+    let r = b.client.get(&authorize).send().unwrap();
+    r.headers()["location"].to_str().unwrap().to_string()
+}
+
 fn links(
     t: &TestGateway,
     email: &str,
 ) -> Vec<convergences::directory::identity_links::IdentityLink> {
     let id = t.user_id(email);
     t.block_on(t.gw.dir.identity_links(id)).unwrap()
-}
-
-fn session_record(
-    t: &TestGateway,
-    b: &Browser,
-) -> Option<std::sync::Arc<convergences::session::SessionRecord>> {
-    let cookies = b.cookies(&t.url("auth.test", "/"));
-    let token = cookies
-        .split("; ")
-        .find_map(|c| c.strip_prefix("convergences_session="))?
-        .to_string();
-    t.block_on(t.gw.sessions.resolve(&token))
-        .unwrap()
-        .map(|l| l.record)
 }
 
 fn signed_in(b: &Browser) -> bool {
@@ -110,7 +106,7 @@ fn first_sign_in_links_by_email_then_by_sub_and_logout_reaches_the_provider() {
         ("proconnect", "pc-agnes-0001")
     );
     assert_eq!(l[0].issuer, idp.issuer);
-    let rec = session_record(&t, &b).expect("a session");
+    let rec = b.session_record().expect("a session");
     assert_eq!(
         rec.provider.as_ref().map(|p| p.slug.as_str()),
         Some("proconnect")
@@ -192,11 +188,7 @@ fn identities_that_match_no_usable_account_are_refused_and_nothing_is_stored() {
         403,
     );
     // An account whose address is outside its structure's domains.
-    let mairie = t
-        .block_on(t.gw.dir.structure_by_name("mairie-exemple"))
-        .unwrap()
-        .unwrap()
-        .id;
+    let mairie = t.structure_id("mairie-exemple");
     let outsider = t.block_on(
         t.gw.dir
             .provision_user(convergences::directory::users::NewUser {
@@ -294,11 +286,7 @@ fn state_is_single_use_and_bound_to_the_browser() {
     let (page, _) = b.visit(&t.url("auth.test", "/login"));
     let href = button_href(&page.text().unwrap());
     // Start, and stop at the provider's redirect back to the gateway.
-    let r = b.client.get(&href).send().unwrap();
-    assert_eq!(r.status(), 303);
-    let authorize = r.headers()["location"].to_str().unwrap().to_string();
-    let r = b.client.get(&authorize).send().unwrap();
-    let callback = r.headers()["location"].to_str().unwrap().to_string();
+    let callback = provider_return(&b, &href);
     assert!(callback.contains("/login/fournisseur/proconnect/retour?code="));
     // Another browser presenting this return gets nothing, and burns nothing it could reuse.
     let thief = t.browser();
@@ -311,10 +299,7 @@ fn state_is_single_use_and_bound_to_the_browser() {
     let (r, _) = b.visit(&forged);
     assert_eq!(r.status(), 400);
     // A fresh attempt succeeds once; its return replayed is refused.
-    let r = b.client.get(&href).send().unwrap();
-    let authorize = r.headers()["location"].to_str().unwrap().to_string();
-    let r = b.client.get(&authorize).send().unwrap();
-    let callback = r.headers()["location"].to_str().unwrap().to_string();
+    let callback = provider_return(&b, &href);
     let (r, url) = b.visit(&callback);
     assert_eq!((r.status().as_u16(), url), (200, t.url("auth.test", "/")));
     let (r, _) = b.visit(&callback);
@@ -359,12 +344,10 @@ timeout_seconds = 1
     assert_eq!(idp.get(|s| s.jwks_fetches), fetches + 1);
 
     // The dead provider: ready anyway, reported, its button disabled.
-    let client = t.client(false);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let r = client.get(t.url("auth.test", "/readyz")).send().unwrap();
-        assert_eq!(r.status(), 200);
-        let body = r.text().unwrap();
+        let (status, body) = t.readyz();
+        assert_eq!(status, 200);
         if body.contains("identity provider mairie: unavailable") {
             assert!(body.contains("identity provider proconnect: ok"), "{body}");
             break;
@@ -409,7 +392,7 @@ fn provider_level_and_the_local_second_factor() {
     let (status, url, _) = sign_in(&b);
     assert_eq!(status, 200);
     assert_eq!(url, t.url("auth.test", "/login/verification"));
-    assert!(session_record(&t, &b).is_none());
+    assert!(b.session_record().is_none());
     idp.set(|s| {
         s.user["acr"] = json!("eidas2");
         s.user["amr"] = json!(["pwd", "otp"]);
@@ -417,7 +400,7 @@ fn provider_level_and_the_local_second_factor() {
     let b = t.browser();
     let (status, url, _) = sign_in(&b);
     assert_eq!((status, url), (200, t.url("auth.test", "/")));
-    let rec = session_record(&t, &b).unwrap();
+    let rec = b.session_record().unwrap();
     assert_eq!(rec.assurance.acr, "eidas2");
     assert_eq!(rec.assurance.amr, ["pwd", "otp", "mfa"]);
 }

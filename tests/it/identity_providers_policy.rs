@@ -116,13 +116,6 @@ fn password_links_to(t: &TestGateway, to: &str) -> usize {
         .count()
 }
 
-fn structure_id(t: &TestGateway, name: &str) -> i64 {
-    t.block_on(t.gw.dir.structure_by_name(name))
-        .unwrap()
-        .unwrap()
-        .id
-}
-
 fn off(t: &TestGateway, id: i64) -> bool {
     t.block_on(t.gw.dir.structure_disables_password(id))
         .unwrap()
@@ -132,7 +125,7 @@ fn off(t: &TestGateway, id: i64) -> bool {
 fn a_structure_turns_password_sign_in_off_without_telling_outsiders_who_exists() {
     let idp = FakeIdp::start();
     let t = gateway(&idp, "");
-    let (mairie, ccas) = (structure_id(&t, "mairie-exemple"), structure_id(&t, "ccas"));
+    let (mairie, ccas) = (t.structure_id("mairie-exemple"), t.structure_id("ccas"));
     // Before: one generic answer, with no hint.
     let probe = t.browser();
     let (status, before) = probe.login_message("inconnu@mairie-exemple.fr", "x");
@@ -185,7 +178,7 @@ fn a_structure_turns_password_sign_in_off_without_telling_outsiders_who_exists()
         "{answers:?}"
     );
     // The platform administrator keeps the password, even in a structure that turned it off.
-    let cig = structure_id(&t, "cig-exemple");
+    let cig = t.structure_id("cig-exemple");
     t.block_on(t.gw.dir.set_structure_disables_password(cig, true))
         .unwrap();
     assert_eq!(t.browser().login(ADMIN, PASSWORD), (303, "/".to_string()));
@@ -317,7 +310,7 @@ fn a_structure_turns_password_sign_in_off_without_telling_outsiders_who_exists()
 #[test]
 fn without_a_provider_the_setting_is_not_offered_and_changes_nothing() {
     let t = TestGateway::start();
-    let mairie = structure_id(&t, "mairie-exemple");
+    let mairie = t.structure_id("mairie-exemple");
     t.block_on(t.gw.dir.set_structure_disables_password(mairie, true))
         .unwrap();
     // Nobody is locked out while no provider could take the password's place.

@@ -582,16 +582,24 @@ fn deletion_removes_personal_data_everywhere_and_pseudonymises_the_audit_log() {
 }
 
 #[test]
-fn structures_tree_edition_moves_and_referents() {
+fn a_referent_edits_the_attached_structures_of_its_tree_only() {
     let t = TestGateway::start_deep();
-    let (autre, other_ref) = add_other_mairie(&t);
+    let (autre, _) = add_other_mairie(&t);
     let r = login(&t, REFERENT);
     let tok = csrf(&r);
-    let (s, html) = get(&r, "/aia/structures?id=2");
-    assert_eq!(s, 200);
-    assert!(html.contains("Membres (2)"), "{html}");
-    assert!(html.contains("mairie-exemple.fr"));
-    assert!(html.contains("Régis"));
+    let p = r.get_page("/aia/structures?id=2");
+    assert_eq!(p.status, 200);
+    assert!(p.h2s().contains(&"Membres (2)".to_string()), "{p:?}");
+    assert_eq!(
+        p.definition("Domaine autorisé").as_deref(),
+        Some("mairie-exemple.fr")
+    );
+    assert!(
+        p.texts("section[aria-labelledby=\"s-title\"] ul.plain-list li")
+            .iter()
+            .any(|li| li.starts_with("Régis Référent (referent@mairie-exemple.fr)")),
+        "{p:?}"
+    );
     // The principal structure's data is read-only for its référent.
     assert_eq!(get(&r, "/aia/structures/2/editer").0, 403);
     assert_eq!(
@@ -694,14 +702,36 @@ fn structures_tree_edition_moves_and_referents() {
     );
     // Agents have no structures tab.
     let a = login(&t, AGENT);
-    assert_eq!(get(&a, "/aia/structures").0, 403);
+    a.get_page("/aia/structures").assert_error(403);
+    assert!(!a.get_page("/aia").has_link("Structures"));
     assert_eq!(audit_count(&t, "structure_updated"), 1);
+}
 
+#[test]
+fn a_platform_administrator_moves_subtrees_sets_domains_and_names_referents() {
+    let t = TestGateway::start_deep();
+    let (autre, other_ref) = add_other_mairie(&t);
+    let autre_s = autre.to_string();
+    let r = login(&t, REFERENT);
+    let o = login(&t, OTHER_REFERENT);
+    // A service below the CCAS, moved with it.
+    let sub_id = t
+        .block_on(t.gw.dir.create_structure(NewStructure {
+            parent_id: Some(3),
+            short_name: "service-social",
+            long_name: "",
+            domains: &[],
+        }))
+        .unwrap();
+    let sub = t
+        .block_on(t.gw.dir.structure_info(sub_id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(sub.path, format!("/2/3/{}/", sub.id));
     // Platform admin: domains, moves (whole subtree, cycles refused), référents.
     let adm = login(&t, ADMIN);
     let atok = csrf(&adm);
-    let (s, _, html) = post(
-        &adm,
+    let p = adm.submit(
         "/aia/structures/2/editer",
         &[
             ("csrf", &atok),
@@ -709,8 +739,14 @@ fn structures_tree_edition_moves_and_referents() {
             ("parent_id", &sub.id.to_string()),
         ],
     );
-    assert_eq!(s, 422, "cycle refused");
-    assert!(html.contains("sous-structures"));
+    assert_eq!(p.status, 422, "cycle refused");
+    assert_eq!(p.error_summary_fields(), ["parent_id"], "{p:?}");
+    assert!(
+        p.error_summary()[0].contains(
+            "Une structure ne peut pas être rattachée à elle-même ni à l'une de ses sous-structures."
+        ),
+        "{p:?}"
+    );
     let (s, _, _) = post(
         &adm,
         "/aia/structures/3/editer",
@@ -754,15 +790,19 @@ fn structures_tree_edition_moves_and_referents() {
         &[("csrf", &atok), ("email", "personne@mairie-autre.fr")],
     );
     assert_eq!(s, 303);
-    assert!(get(&adm, &loc).1.contains("Aucun compte ne correspond"));
+    assert_eq!(
+        adm.get_page(&loc).alerts(),
+        ["Aucun compte ne correspond à cette adresse e-mail."]
+    );
     let (_, loc, _) = post(
         &adm,
         &format!("/aia/structures/{autre}/referents"),
         &[("csrf", &atok), ("email", AGENT)],
     );
-    assert!(get(&adm, &loc)
-        .1
-        .contains("doit appartenir à cette structure"));
+    assert_eq!(
+        adm.get_page(&loc).alerts(),
+        ["Le référent doit appartenir à cette structure ou à une structure de son arborescence."]
+    );
     assert_eq!(audit_count(&t, "referent_added"), 1);
     assert_eq!(audit_count(&t, "referent_removed"), 1);
 }

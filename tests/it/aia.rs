@@ -808,20 +808,28 @@ fn a_platform_administrator_moves_subtrees_sets_domains_and_names_referents() {
 }
 
 #[test]
-fn applications_assign_unassign_and_reassign_with_subtree_rules() {
+fn applications_assign_with_subtree_rules() {
     let t = TestGateway::start();
     let (_, _other) = add_other_mairie(&t);
     let ccas = t.user_id(CCAS_AGENT);
     let agent = t.user_id(AGENT);
     let r = login(&t, REFERENT);
     let tok = csrf(&r);
-    let (s, html) = get(&r, "/aia/applications?app=bip&role=utilisateur");
-    assert_eq!(s, 200);
-    assert!(html.contains("Membres (1)"), "{html}");
-    assert!(html.contains("Désaffecter les membres sélectionnés"));
-    let (s, html) = get(&r, "/aia/applications/bip/utilisateur/affecter?q=ccas");
-    assert_eq!(s, 200);
-    assert!(html.contains(CCAS_AGENT));
+    let p = r.get_page("/aia/applications?app=bip&role=utilisateur");
+    assert_eq!(p.status, 200);
+    assert!(p.h2s().contains(&"Membres (1)".to_string()), "{p:?}");
+    assert_eq!(
+        p.texts("button[value=\"desaffecter\"]"),
+        ["Désaffecter les membres sélectionnés"]
+    );
+    let p = r.get_page("/aia/applications/bip/utilisateur/affecter?q=ccas");
+    assert_eq!(p.status, 200);
+    let found: Vec<String> = p
+        .table_rows("Détails de la liste des utilisateurs trouvés")
+        .into_iter()
+        .map(|row| row[3].clone())
+        .collect();
+    assert_eq!(found, [CCAS_AGENT]);
 
     // The CCAS agent has no BIP access yet.
     let c = login(&t, CCAS_AGENT);
@@ -881,8 +889,8 @@ fn applications_assign_unassign_and_reassign_with_subtree_rules() {
     // The other référent (administrateur of BIP) cannot touch mairie-exemple's people.
     let o = login(&t, OTHER_REFERENT);
     let otok = csrf(&o);
-    let (_, html) = get(&o, "/aia/applications?app=bip&role=utilisateur");
-    assert!(html.contains("Membres (0)"), "{html}");
+    let p = o.get_page("/aia/applications?app=bip&role=utilisateur");
+    assert!(p.h2s().contains(&"Membres (0)".to_string()), "{p:?}");
     assert_eq!(
         post(
             &o,
@@ -912,7 +920,39 @@ fn applications_assign_unassign_and_reassign_with_subtree_rules() {
         404
     );
     assert_eq!(audit_count(&t, "role_unassigned"), 0);
+}
 
+/// The CCAS agent holding BIP `utilisateur` on behalf of the CCAS and of the mairie; the id of
+/// the first assignment.
+fn ccas_agent_on_bip_twice(t: &TestGateway) -> i64 {
+    let ccas = t.user_id(CCAS_AGENT);
+    for structure in [3, 2] {
+        t.block_on(
+            t.gw.dir
+                .assign_role(ccas, "bip", "utilisateur", structure, None),
+        )
+        .unwrap();
+    }
+    t.block_on(async {
+        sqlx::query("SELECT id FROM role_assignments WHERE user_id = $1 AND structure_id = 3")
+            .bind(ccas)
+            .fetch_one(&t.gw.dir.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap()
+    })
+}
+
+#[test]
+fn applications_unassign_with_subtree_rules() {
+    let t = TestGateway::start();
+    let ccas = t.user_id(CCAS_AGENT);
+    let aid = ccas_agent_on_bip_twice(&t).to_string();
+    let r = login(&t, REFERENT);
+    let tok = csrf(&r);
+    let c = login(&t, CCAS_AGENT);
+    assert_eq!(c.get_json(&t.url("bip.test", "/"))["app"], "bip");
     // Removing an administrateur is for platform admins only, even one's own role.
     let referent_id = t.user_id(REFERENT);
     let own: i64 = t.block_on(async {
@@ -982,7 +1022,12 @@ fn applications_assign_unassign_and_reassign_with_subtree_rules() {
         "role removal denies the next proxied request"
     );
     assert_eq!(audit_count(&t, "role_unassigned"), 2);
+}
 
+#[test]
+fn a_platform_administrator_reassigns_a_member_to_administrateur() {
+    let t = TestGateway::start();
+    let agent = t.user_id(AGENT);
     // The platform admin reassigns the agent from utilisateur to administrateur.
     let adm = login(&t, ADMIN);
     let atok = csrf(&adm);

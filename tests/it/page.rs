@@ -60,6 +60,16 @@ impl Page {
         }
     }
 
+    /// A page from a body read elsewhere (a raw socket, a helper that returns the text).
+    pub fn from_body(status: u16, body: String) -> Page {
+        Page {
+            status,
+            location: String::new(),
+            headers: HeaderMap::new(),
+            body,
+        }
+    }
+
     fn doc(&self) -> Html {
         Html::parse_document(&self.body)
     }

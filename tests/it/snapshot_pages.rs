@@ -140,12 +140,7 @@ fn the_proxy_s_400_page() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     let (_, body) = answer.split_once("\r\n\r\n").expect("headers, then a body");
-    let p = Page {
-        status: 400,
-        location: String::new(),
-        headers: Default::default(),
-        body: body.to_string(),
-    };
+    let p = Page::from_body(400, body.to_string());
     p.assert_error(400);
     redacted().bind(|| insta::assert_snapshot!("error_400_proxy", shown(&p)));
 }

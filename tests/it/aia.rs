@@ -3,7 +3,7 @@
 //! structure, an agent and an anonymous client, whatever ids they forge.
 
 use crate::harness::{
-    add_other_mairie, csrf_of, png_bytes, Browser, Page, TestGateway, OTHER_REFERENT, PASSWORD,
+    add_other_mairie, csrf_of, png_bytes, Browser, Page, TestGateway, OTHER_REFERENT,
 };
 use convergences::directory::structures::NewStructure;
 use convergences::directory::users::NewUser;
@@ -15,9 +15,7 @@ const REFERENT: &str = "referent@mairie-exemple.fr";
 const ADMIN: &str = "admin@cig-exemple.fr";
 
 fn login<'a>(t: &'a TestGateway, email: &str) -> Browser<'a> {
-    let b = t.browser();
-    assert_eq!(b.login(email, PASSWORD).0, 303, "login {email}");
-    b
+    t.signed_in(email)
 }
 
 fn get(b: &Browser, path: &str) -> (u16, String) {

@@ -41,9 +41,7 @@ pub(crate) fn with_support() -> TestGateway {
 }
 
 pub(crate) fn login<'a>(t: &'a TestGateway, email: &str) -> Browser<'a> {
-    let b = t.browser();
-    assert_eq!(b.login(email, PASSWORD).0, 303, "login {email}");
-    b
+    t.signed_in(email)
 }
 
 pub(crate) fn page(b: &Browser, path: &str) -> (u16, String) {

@@ -443,6 +443,14 @@ user = "Remote-User"
         }
     }
 
+    /// A browser signed in as `email` with the common password (the form answered 303).
+    #[track_caller]
+    pub fn signed_in(&self, email: &str) -> Browser<'_> {
+        let b = self.browser();
+        assert_eq!(b.login(email, PASSWORD).0, 303, "login {email}");
+        b
+    }
+
     /// Runs a future on the gateway's control runtime (where its pool lives).
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.control.block_on(f)

@@ -200,11 +200,9 @@ pub(crate) fn userinfo(t: &TestGateway, access: &str) -> (u16, Value) {
     (status, r.json().unwrap_or(Value::Null))
 }
 
+/// A browser of the agent, signed in.
 pub(crate) fn signed_in(t: &TestGateway) -> crate::harness::Browser<'_> {
-    let b = t.browser();
-    let (status, _) = b.login(AGENT, PASSWORD);
-    assert_eq!(status, 303);
-    b
+    t.signed_in(AGENT)
 }
 
 /// Code flow of `rp-client` with PKCE: returns the code and verifier.

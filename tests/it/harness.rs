@@ -1,6 +1,16 @@
 //! Test harness: starts a real gateway (Pingora + portal) on an ephemeral port, with real
 //! upstream HTTP servers that echo what they receive, on SQLite by default or on PostgreSQL
 //! when TEST_DATABASE_URL is set (one fresh schema per gateway).
+//!
+//! - Answers are read as users see them with [`Page`] (tests/it/page.rs): `Browser::open`,
+//!   `get_page`, `submit`, `submit_multipart`.
+//! - A gateway starts with the demo's directory (`convergences::demo::seed`) unless
+//!   `Options::without_demo_seed` ([`TestGateway::start_empty`]); tests then build their own
+//!   structures and accounts with `TestGateway::world` (tests/it/world.rs).
+//! - Snapshots (insta, tests/it/snapshot_pages.rs, files in tests/it/snapshots/): a missing or
+//!   different snapshot fails `cargo test`, locally and in CI (where `CI` is set insta writes
+//!   nothing). Review a change with `cargo insta review`, or run once with
+//!   `INSTA_UPDATE=always` and read the diff of tests/it/snapshots/ before committing it.
 
 use async_trait::async_trait;
 use convergences::config::Config;

@@ -1521,6 +1521,13 @@ fn a_structure_rename_reaches_the_proxied_identity_at_once() {
     );
 }
 
+/// The heading's count and the e-mails listed on the UTILISATEURS page at `query`.
+fn users_listed(b: &Browser, query: &str) -> (String, Vec<String>) {
+    let page = b.get_page(&format!("/aia/utilisateurs{query}"));
+    assert_eq!(page.status, 200, "{query}: {page:?}");
+    (page.h1(), listed_emails(&page))
+}
+
 #[test]
 fn search_ignores_accents_and_case_and_finds_both_name_orders() {
     let t = TestGateway::start();
@@ -1533,21 +1540,21 @@ fn search_ignores_accents_and_case_and_finds_both_name_orders() {
         ("celine", CCAS_AGENT),
         ("humaines", REFERENT),
     ] {
-        let url = format!(
-            "/aia/utilisateurs?q={}",
+        let query = format!(
+            "?q={}",
             form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
         );
-        let (status, html) = get(&b, &url);
-        assert_eq!(status, 200);
-        assert!(html.contains(who), "{q} should find {who}: {html}");
+        let (_, found) = users_listed(&b, &query);
+        assert!(
+            found.contains(&who.to_string()),
+            "{q} should find {who}: {found:?}"
+        );
     }
-    let (_, html) = get(&b, "/aia/utilisateurs?q=agnes+agent");
-    assert!(html.contains("Utilisateurs (1)"), "{html}");
+    assert_eq!(users_listed(&b, "?q=agnes+agent").0, "Utilisateurs (1)");
     // Punctuation is literal, including what a full-text query language would interpret.
-    let (_, html) = get(&b, "/aia/utilisateurs?q=agent%40mairie-exem");
-    assert!(
-        html.contains("Utilisateurs (1)") && html.contains(AGENT),
-        "{html}"
+    assert_eq!(
+        users_listed(&b, "?q=agent%40mairie-exem"),
+        ("Utilisateurs (1)".into(), vec![AGENT.to_string()])
     );
     for q in [
         "%22ag%22",
@@ -1557,14 +1564,18 @@ fn search_ignores_accents_and_case_and_finds_both_name_orders() {
         "%25%25%25",
         "___",
     ] {
-        let (status, html) = get(&b, &format!("/aia/utilisateurs?q={q}"));
-        assert_eq!(status, 200, "{q}");
-        assert!(html.contains("Utilisateurs (0)"), "{q}: {html}");
+        assert_eq!(
+            users_listed(&b, &format!("?q={q}")),
+            ("Utilisateurs (0)".into(), vec![]),
+            "{q}"
+        );
     }
     // A match never spans two fields: "agent" ends the last name, "agnès" follows on the
     // "last first" line, but the e-mail line does not run into the service line.
-    let (_, html) = get(&b, "/aia/utilisateurs?q=fr+ress");
-    assert!(html.contains("Utilisateurs (0)"), "{html}");
+    assert_eq!(
+        users_listed(&b, "?q=fr+ress"),
+        ("Utilisateurs (0)".into(), vec![])
+    );
     // An edit is searchable at once (the search text is rewritten with the row).
     let agent = t.user_id(AGENT);
     t.block_on(async {
@@ -1576,10 +1587,9 @@ fn search_ignores_accents_and_case_and_finds_both_name_orders() {
         // What a start-up after migration 0004 does for rows that predate it.
         assert_eq!(t.gw.dir.backfill_search_text().await.unwrap(), 1);
     });
-    let (_, html) = get(&b, "/aia/utilisateurs?q=agnes");
-    assert!(
-        html.contains("Utilisateurs (1)") && html.contains(AGENT),
-        "{html}"
+    assert_eq!(
+        users_listed(&b, "?q=agnes"),
+        ("Utilisateurs (1)".into(), vec![AGENT.to_string()])
     );
 }
 
@@ -1609,46 +1619,49 @@ fn structure_filter_becomes_a_search_field_for_large_scopes() {
     let t = TestGateway::start_deep();
     // The référent's scope (2 structures) keeps the select.
     let r = login(&t, REFERENT);
-    let (_, html) = get(&r, "/aia/utilisateurs");
-    assert!(html.contains("<select id=\"structure\""), "{html}");
+    let p = r.get_page("/aia/utilisateurs");
+    assert!(p.has("select#structure"), "{p:?}");
     let a = large_scope(&t);
-    let (_, html) = get(&a, "/aia/utilisateurs");
+    let p = a.get_page("/aia/utilisateurs");
     assert!(
-        !html.contains("<select id=\"structure\"") && html.contains("name=\"structure_q\""),
-        "{html}"
+        !p.has("select#structure") && p.has("input[name=\"structure_q\"]"),
+        "{p:?}"
     );
     // A name selects that structure and its subtree.
-    let (_, html) = get(&a, "/aia/utilisateurs?structure_q=mairie-exem");
+    let p = a.get_page("/aia/utilisateurs?structure_q=mairie-exem");
+    assert_eq!(p.h1(), "Utilisateurs (3)", "{p:?}");
+    assert!(listed_emails(&p).contains(&CCAS_AGENT.to_string()));
     assert!(
-        html.contains("Utilisateurs (3)") && html.contains(CCAS_AGENT),
-        "{html}"
+        p.texts("p.field-hint")
+            .contains(&"Structures retenues (1) : Mairie d'Exemple.".to_string()),
+        "{p:?}"
     );
-    assert!(html.contains("Structures retenues (1)"), "{html}");
-    let (_, html) = get(&a, "/aia/utilisateurs?structure_q=CCAS");
-    assert!(
-        html.contains("Utilisateurs (1)") && html.contains(CCAS_AGENT),
-        "{html}"
+    assert_eq!(
+        users_listed(&a, "?structure_q=CCAS"),
+        ("Utilisateurs (1)".into(), vec![CCAS_AGENT.to_string()])
     );
     // Nothing found, or too much: said, and no account listed.
-    let (_, html) = get(&a, "/aia/utilisateurs?structure_q=zzz");
-    assert!(
-        html.contains("Aucune structure ne correspond") && html.contains("Utilisateurs (0)"),
-        "{html}"
+    let p = a.get_page("/aia/utilisateurs?structure_q=zzz");
+    assert_eq!(
+        p.field_errors(),
+        ["Aucune structure ne correspond à « zzz »."]
     );
-    let (_, html) = get(&a, "/aia/utilisateurs?structure_q=service-");
+    assert_eq!(p.h1(), "Utilisateurs (0)");
+    let p = a.get_page("/aia/utilisateurs?structure_q=service-");
     assert!(
-        html.contains("Plus de 50 structures") && html.contains("Utilisateurs (0)"),
-        "{html}"
+        p.field_errors()[0].starts_with("Plus de 50 structures"),
+        "{p:?}"
     );
+    assert_eq!(p.h1(), "Utilisateurs (0)");
     // A structure given by id (a link) is shown with a way to remove it.
-    let (_, html) = get(&a, "/aia/utilisateurs?structure=3");
-    assert!(
-        html.contains("Utilisateurs (1)") && html.contains("retirer ce filtre"),
-        "{html}"
-    );
+    let p = a.get_page("/aia/utilisateurs?structure=3");
+    assert_eq!(p.h1(), "Utilisateurs (1)");
+    assert!(p.text().contains("retirer ce filtre"), "{p:?}");
     // The référent cannot reach another establishment by typing its name.
-    let (_, html) = get(&r, "/aia/utilisateurs?structure_q=cig");
-    assert!(html.contains("Utilisateurs (0)"), "{html}");
+    assert_eq!(
+        users_listed(&r, "?structure_q=cig"),
+        ("Utilisateurs (0)".into(), vec![])
+    );
 }
 
 #[test]

@@ -1669,10 +1669,10 @@ fn with_a_large_scope_an_account_s_structure_is_typed_by_name_or_path() {
     let t = TestGateway::start_deep();
     let a = large_scope(&t);
     // The account form: the structure is typed too, by name or by path.
-    let (_, html) = get(&a, "/aia/utilisateurs/nouveau");
+    let p = a.get_page("/aia/utilisateurs/nouveau");
     assert!(
-        !html.contains("<select id=\"f-structure_id\"") && html.contains("name=\"structure_q\""),
-        "{html}"
+        !p.has("select#f-structure_id") && p.has("input#f-structure_id[name=\"structure_q\"]"),
+        "{p:?}"
     );
     let tok = csrf(&a);
     let form = |email: &'static str, structure: &'static str| {
@@ -1681,23 +1681,26 @@ fn with_a_large_scope_an_account_s_structure_is_typed_by_name_or_path() {
         f
     };
     // Several structures contain "service-": refused with examples, nothing created.
-    let (status, _, html) = post(
-        &a,
+    let p = a.submit(
         "/aia/utilisateurs/nouveau",
         &form("x1@mairie-exemple.fr", "service-"),
     );
-    assert_eq!(status, 422);
+    assert_eq!(p.status, 422);
     assert!(
-        html.contains("Plusieurs structures correspondent"),
-        "{html}"
+        p.field_error("structure_id")
+            .is_some_and(|e| e.contains("Plusieurs structures correspondent")),
+        "{p:?}"
     );
-    let (status, _, html) = post(
-        &a,
+    let p = a.submit(
         "/aia/utilisateurs/nouveau",
         &form("x1@mairie-exemple.fr", "zzz"),
     );
-    assert_eq!(status, 422);
-    assert!(html.contains("Aucune structure ne correspond"), "{html}");
+    assert_eq!(p.status, 422);
+    assert!(
+        p.field_error("structure_id")
+            .is_some_and(|e| e.contains("Aucune structure ne correspond")),
+        "{p:?}"
+    );
     assert!(t
         .block_on(t.gw.dir.user_id_by_email("x1@mairie-exemple.fr"))
         .unwrap()
@@ -1712,8 +1715,12 @@ fn with_a_large_scope_an_account_s_structure_is_typed_by_name_or_path() {
     let id = t.user_id("x1@mairie-exemple.fr");
     let rec = t.block_on(t.gw.dir.user_record(id)).unwrap().unwrap();
     assert_eq!(rec.structure_id, 3);
-    let (_, html) = get(&a, &format!("/aia/utilisateurs/{id}/editer"));
-    assert!(html.contains("value=\"mairie-exemple / ccas\""), "{html}");
+    let edit = a.get_page(&format!("/aia/utilisateurs/{id}/editer"));
+    assert_eq!(
+        edit.field_value("structure_q").as_deref(),
+        Some("mairie-exemple / ccas"),
+        "{edit:?}"
+    );
     let (status, loc, _) = post(
         &a,
         &format!("/aia/utilisateurs/{id}/editer"),
@@ -1729,10 +1736,10 @@ fn with_a_large_scope_affecter_takes_a_typed_structure() {
     let t = TestGateway::start_deep();
     let a = large_scope(&t);
     // AFFECTER: "Pour le compte de" is typed too.
-    let (_, html) = get(&a, "/aia/applications/bip/utilisateur/affecter?q=ccas");
+    let p = a.get_page("/aia/applications/bip/utilisateur/affecter?q=ccas");
     assert!(
-        !html.contains("<select id=\"structure\"") && html.contains("name=\"structure_q\""),
-        "{html}"
+        !p.has("select#structure") && p.has("input#structure[name=\"structure_q\"]"),
+        "{p:?}"
     );
     let ccas = t.user_id(CCAS_AGENT).to_string();
     let grants = |sid: i64| {
@@ -1744,8 +1751,7 @@ fn with_a_large_scope_affecter_takes_a_typed_structure() {
     };
     let before = grants(2);
     let tok = csrf(&a);
-    let (status, _, html) = post(
-        &a,
+    let p = a.submit(
         "/aia/applications/bip/utilisateur/affecter",
         &[
             ("csrf", &tok),
@@ -1753,11 +1759,8 @@ fn with_a_large_scope_affecter_takes_a_typed_structure() {
             ("structure_q", "service-"),
         ],
     );
-    assert_eq!(status, 422);
-    assert!(
-        html.contains("Plusieurs structures correspondent"),
-        "{html}"
-    );
+    assert_eq!(p.status, 422);
+    assert!(p.shows_error("Plusieurs structures correspondent"), "{p:?}");
     assert_eq!(grants(2), before);
     let (status, loc, _) = post(
         &a,
@@ -1777,14 +1780,13 @@ fn with_a_large_scope_a_structure_s_parent_is_typed() {
     let t = TestGateway::start_deep();
     let a = large_scope(&t);
     // The structure form: the platform administrator types the parent.
-    let (_, html) = get(&a, "/aia/structures/nouvelle");
+    let p = a.get_page("/aia/structures/nouvelle");
     assert!(
-        !html.contains("<select id=\"f-parent_id\"") && html.contains("name=\"parent_q\""),
-        "{html}"
+        !p.has("select#f-parent_id") && p.has("input[name=\"parent_q\"]"),
+        "{p:?}"
     );
     let tok = csrf(&a);
-    let (status, _, html) = post(
-        &a,
+    let p = a.submit(
         "/aia/structures/nouvelle",
         &[
             ("csrf", &tok),
@@ -1792,11 +1794,8 @@ fn with_a_large_scope_a_structure_s_parent_is_typed() {
             ("short_name", "annexe"),
         ],
     );
-    assert_eq!(status, 422);
-    assert!(
-        html.contains("Plusieurs structures correspondent"),
-        "{html}"
-    );
+    assert_eq!(p.status, 422);
+    assert!(p.shows_error("Plusieurs structures correspondent"), "{p:?}");
     let (status, loc, _) = post(
         &a,
         "/aia/structures/nouvelle",
@@ -1820,8 +1819,12 @@ fn with_a_large_scope_a_structure_s_parent_is_typed() {
         .unwrap();
     assert_eq!(info.parent_id, Some(3));
     // Its edit form shows the parent's path; sending it back unchanged keeps it.
-    let (_, html) = get(&a, &format!("/aia/structures/{annexe}/editer"));
-    assert!(html.contains("value=\"mairie-exemple / ccas\""), "{html}");
+    let edit = a.get_page(&format!("/aia/structures/{annexe}/editer"));
+    assert_eq!(
+        edit.field_value("parent_q").as_deref(),
+        Some("mairie-exemple / ccas"),
+        "{edit:?}"
+    );
     let (status, loc, _) = post(
         &a,
         &format!("/aia/structures/{annexe}/editer"),

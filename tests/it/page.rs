@@ -191,6 +191,14 @@ impl Page {
         self.text_at(&format!("p.field-error#e-{name}"))
     }
 
+    /// Whether some error the page shows (an alert box or a field's error) contains `text`.
+    pub fn shows_error(&self, text: &str) -> bool {
+        self.alerts()
+            .iter()
+            .chain(self.field_errors().iter())
+            .any(|e| e.contains(text))
+    }
+
     /// Every field error of the page, with or without a field.
     pub fn field_errors(&self) -> Vec<String> {
         self.texts(".field-error")

@@ -509,8 +509,7 @@ fn deletion_removes_personal_data_everywhere_and_pseudonymises_the_audit_log() {
     // Earlier events naming the agent.
     let a = login(&t, AGENT);
     let png = png_bytes(40, 40);
-    let (s, _) = upload(&a, &png);
-    assert_eq!(s, 303);
+    assert_eq!(upload(&a, &png).status, 303);
     t.block_on(
         t.gw.dir
             .create_token(agent, convergences::directory::tokens::Purpose::Reset, 3600),
@@ -1142,52 +1141,50 @@ fn exports_parse_back_and_neutralise_formulas() {
 }
 
 /// Sends the profile photo form as multipart/form-data.
-fn upload(b: &Browser, data: &[u8]) -> (u16, String) {
+fn upload(b: &Browser, data: &[u8]) -> Page {
     upload_to(b, "/aia/profil/photo", data)
 }
 
-fn upload_to(b: &Browser, path: &str, data: &[u8]) -> (u16, String) {
+/// Sends a photo form (its CSRF token and the file) as multipart/form-data to `path`.
+fn upload_to(b: &Browser, path: &str, data: &[u8]) -> Page {
     let token = csrf(b);
-    let boundary = "----convergences-test";
-    let mut body = Vec::new();
-    body.extend_from_slice(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{token}\r\n")
-            .as_bytes(),
-    );
-    body.extend_from_slice(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p.png\"\r\nContent-Type: image/png\r\n\r\n").as_bytes(),
-    );
-    body.extend_from_slice(data);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let r = b
-        .client
-        .post(b.t.url("auth.test", path))
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .unwrap();
-    (r.status().as_u16(), r.text().unwrap_or_default())
+    b.submit_multipart(path, &[("csrf", &token)], Some(data))
+}
+
+/// What a refused photo says: under the profile's photo field (`photo-error`), or at the top of
+/// the account's edit form (the photo alone is sent there).
+fn photo_error(p: &Page) -> String {
+    p.text_at("#photo-error")
+        .or_else(|| p.alerts().into_iter().next())
+        .unwrap_or_else(|| panic!("no photo error: {p:?}"))
 }
 
 #[test]
 fn profile_photo_is_reencoded_bounded_and_served_to_authorised_viewers_only() {
-    let t = TestGateway::start();
-    add_other_mairie(&t);
-    let agent = t.user_id(AGENT);
-    let a = login(&t, AGENT);
-    let (s, html) = get(&a, "/aia/profil");
-    assert_eq!(s, 200);
-    assert!(html.contains("Ajouter une photo"));
-    assert!(html.contains("utilisateur"), "own rights");
-    let (s, html) = upload(&a, b"%PDF-1.4 this is not an image");
-    assert_eq!(s, 422);
-    assert!(html.contains("pas une image valide"), "{html}");
-    let (s, html) = upload(&a, &vec![0u8; 2 * 1024 * 1024 + 10]);
-    assert_eq!(s, 422);
-    assert!(html.contains("trop volumineux"), "{html}");
+    let t = TestGateway::start_empty();
+    let w = t.world();
+    let x = w.boundary();
+    let agent = x.agent.id;
+    let a = w.login(&x.agent);
+    let p = a.get_page("/aia/profil");
+    assert_eq!(p.status, 200);
+    assert_eq!(
+        p.text_at("#photo-title").as_deref(),
+        Some("Ajouter une photo")
+    );
+    let rights = p.table_rows("Rôles par application");
+    assert!(
+        rights
+            .iter()
+            .any(|row| row.contains(&"utilisateur".to_string())),
+        "own rights: {rights:?}"
+    );
+    let p = upload(&a, b"%PDF-1.4 this is not an image");
+    assert_eq!(p.status, 422);
+    assert!(photo_error(&p).contains("pas une image valide"), "{p:?}");
+    let p = upload(&a, &vec![0u8; 2 * 1024 * 1024 + 10]);
+    assert_eq!(p.status, 422);
+    assert!(photo_error(&p).contains("trop volumineux"), "{p:?}");
     assert_eq!(
         count(
             &t,
@@ -1196,33 +1193,35 @@ fn profile_photo_is_reencoded_bounded_and_served_to_authorised_viewers_only() {
         ),
         0
     );
-    let (s, _) = upload(&a, &png_bytes(1500, 750));
-    assert_eq!(s, 303);
+    assert_eq!(upload(&a, &png_bytes(1500, 750)).status, 303);
     let (s, ct, bytes) = get_bytes(&a, &format!("/aia/photo/{agent}"));
     assert_eq!((s, ct.as_str()), (200, "image/jpeg"));
     let img = image::load_from_memory(&bytes).unwrap();
     assert_eq!((img.width(), img.height()), (512, 256));
-    assert!(get(&a, "/aia/profil").1.contains("Changer la photo"));
+    assert_eq!(
+        a.get_page("/aia/profil").text_at("#photo-title").as_deref(),
+        Some("Changer la photo")
+    );
     // Same establishment: visible; other establishment: 404; anonymous: 404.
-    let c = login(&t, CCAS_AGENT);
+    let c = w.login(&x.ccas_agent);
     assert_eq!(get_bytes(&c, &format!("/aia/photo/{agent}")).0, 200);
-    let o = login(&t, OTHER_REFERENT);
+    let o = w.login(&x.intruder);
     assert_eq!(get_bytes(&o, &format!("/aia/photo/{agent}")).0, 404);
     assert_eq!(
         get_bytes(&t.browser(), &format!("/aia/photo/{agent}")).0,
         404
     );
     // A référent sets the photo of an agent of its tree from the edit form; another cannot.
-    let ccas = t.user_id(CCAS_AGENT);
+    let ccas = x.ccas_agent.id;
     let photo_path = format!("/aia/utilisateurs/{ccas}/photo");
-    let r = login(&t, REFERENT);
+    let r = w.login(&x.referent);
     // A 10 × 10 GIF cut after its header (`GIF89a but truncated` now reads as a
     // 25 120-pixel-wide image, refused as too large before anything else).
-    let (s, html) = upload_to(&r, &photo_path, b"GIF89a\x0a\x00\x0a\x00 truncated");
-    assert_eq!(s, 422);
-    assert!(html.contains("pas une image valide"), "{html}");
-    assert_eq!(upload_to(&o, &photo_path, &png_bytes(10, 10)).0, 404);
-    assert_eq!(upload_to(&c, &photo_path, &png_bytes(10, 10)).0, 403);
+    let p = upload_to(&r, &photo_path, b"GIF89a\x0a\x00\x0a\x00 truncated");
+    assert_eq!(p.status, 422);
+    assert!(photo_error(&p).contains("pas une image valide"), "{p:?}");
+    upload_to(&o, &photo_path, &png_bytes(10, 10)).assert_error(404);
+    upload_to(&c, &photo_path, &png_bytes(10, 10)).assert_error(403);
     assert_eq!(
         count(
             &t,
@@ -1231,15 +1230,17 @@ fn profile_photo_is_reencoded_bounded_and_served_to_authorised_viewers_only() {
         ),
         0
     );
-    let (s, _) = upload_to(&r, &photo_path, &png_bytes(10, 10));
-    assert_eq!(s, 303);
-    let (_, edit) = get(
-        &r,
-        &format!("/aia/utilisateurs/{ccas}/editer?ok=photo-agent"),
+    assert_eq!(upload_to(&r, &photo_path, &png_bytes(10, 10)).status, 303);
+    let edit = r.get_page(&format!("/aia/utilisateurs/{ccas}/editer?ok=photo-agent"));
+    assert_eq!(
+        edit.text_at("label[for=\"f-photo\"]").as_deref(),
+        Some("Changer la photo"),
+        "{edit:?}"
     );
     assert!(
-        edit.contains("Changer la photo") && edit.contains("a été enregistrée"),
-        "{edit}"
+        edit.flash()
+            .is_some_and(|f| f.contains("a été enregistrée")),
+        "{edit:?}"
     );
     // Upload without a CSRF token is refused.
     let r = a
@@ -1313,29 +1314,29 @@ fn a_photo_of_huge_dimensions_is_refused_before_decoding_and_normal_ones_still_w
             handles.push(s.spawn(move || upload_to(b, path, bomb)));
         }
         for h in handles {
-            let (status, html) = h.join().unwrap();
-            assert_eq!(status, 422, "{html}");
-            assert!(
-                html.contains("L&#39;image est trop grande")
-                    || html.contains("L'image est trop grande"),
-                "{html}"
-            );
-            assert!(html.contains("16 millions de pixels"), "{html}");
+            let p = h.join().unwrap();
+            assert_eq!(p.status, 422, "{p:?}");
+            let e = photo_error(&p);
+            assert!(e.contains("L'image est trop grande"), "{e}");
+            assert!(e.contains("16 millions de pixels"), "{e}");
         }
     });
     assert_eq!(photos(agent), 0);
     assert_eq!(photos(ccas), 0);
     // Just over the pixel bound, and a side over 8192: refused too.
     for (w, h) in [(4200, 4200), (8193, 16)] {
-        let (status, html) = upload(&a, &bilevel_png(w, h));
-        assert_eq!(status, 422, "{w}×{h}");
-        assert!(html.contains("16 millions de pixels"), "{html}");
+        let p = upload(&a, &bilevel_png(w, h));
+        assert_eq!(p.status, 422, "{w}×{h}");
+        assert!(photo_error(&p).contains("16 millions de pixels"), "{p:?}");
     }
     assert_eq!(photos(agent), 0);
     // Normal photos still go through, on both forms.
-    assert_eq!(upload(&a, &png_bytes(800, 600)).0, 303);
+    assert_eq!(upload(&a, &png_bytes(800, 600)).status, 303);
     assert_eq!(photos(agent), 1);
-    assert_eq!(upload_to(&r, &ccas_path, &bilevel_png(1000, 700)).0, 303);
+    assert_eq!(
+        upload_to(&r, &ccas_path, &bilevel_png(1000, 700)).status,
+        303
+    );
     assert_eq!(photos(ccas), 1);
     let (s, ct, bytes) = get_bytes(&r, &format!("/aia/photo/{ccas}"));
     assert_eq!((s, ct.as_str()), (200, "image/jpeg"));

@@ -517,13 +517,19 @@ fn deletion_removes_personal_data_everywhere_and_pseudonymises_the_audit_log() {
     .unwrap();
 
     let b = login(&t, REFERENT);
-    let (s, confirm) = get(&b, &format!("/aia/utilisateurs/{agent}/supprimer"));
-    assert_eq!(s, 200);
-    assert!(confirm.contains("Supprimer définitivement l'utilisateur ?"));
+    let confirm = b.get_page(&format!("/aia/utilisateurs/{agent}/supprimer"));
+    assert_eq!(confirm.status, 200);
+    assert_eq!(confirm.h1(), "Supprimer l'utilisateur");
+    assert!(
+        confirm
+            .texts("strong")
+            .contains(&"Supprimer définitivement l'utilisateur ?".to_string()),
+        "{confirm:?}"
+    );
     let (s, loc, _) = post(
         &b,
         &format!("/aia/utilisateurs/{agent}/supprimer"),
-        &[("csrf", &csrf_of(&confirm))],
+        &[("csrf", &confirm.csrf())],
     );
     assert_eq!((s, loc.as_str()), (303, "/aia/utilisateurs?ok=supprime"));
     // The agent's session is gone.
@@ -1123,9 +1129,9 @@ fn exports_parse_back_and_neutralise_formulas() {
     assert_eq!(audit_count(&t, "structure_members_exported"), 1);
     assert_eq!(audit_count(&t, "role_members_exported"), 1);
     // The journal, and its export, for the référent's tree.
-    let (s, html) = get(&r, "/aia/journal?action=user_created");
-    assert_eq!(s, 200);
-    assert!(html.contains("Journal (1)"), "{html}");
+    let p = r.get_page("/aia/journal?action=user_created");
+    assert_eq!(p.status, 200);
+    assert_eq!(p.h1(), "Journal (1)", "{p:?}");
     let (s, _, bytes) = get_bytes(&r, "/aia/journal/export.csv");
     assert_eq!(s, 200);
     let (header, rows) = parse_csv(&bytes);
@@ -1456,14 +1462,10 @@ fn every_action_refuses_anonymous_clients_and_missing_csrf_tokens() {
             "/login?expired=1",
             "anonymous {path}"
         );
-        let r = admin
-            .client
-            .post(t.url("auth.test", path))
-            .form(&form)
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 400, "no CSRF token {path}");
-        assert!(r.text().unwrap().contains("Le formulaire a expiré"));
+        let p = admin.submit(path, &form);
+        assert_eq!(p.status, 400, "no CSRF token {path}");
+        p.assert_error(400);
+        assert!(p.text().contains("Le formulaire a expiré"), "{p:?}");
     }
     assert_eq!(after_login, before + 1, "only the admin's login");
     assert_eq!(
@@ -1486,12 +1488,10 @@ fn every_action_refuses_anonymous_clients_and_missing_csrf_tokens() {
         1
     );
     // Journal filters: action, dates and text.
-    let (_, html) = get(&admin, "/aia/journal?action=login&q=cig-exemple");
-    assert!(html.contains("Journal (1)"), "{html}");
-    let (_, html) = get(&admin, "/aia/journal?du=2000-01-01&au=2000-01-02");
-    assert!(html.contains("Journal (0)"), "{html}");
-    let (_, html) = get(&admin, "/aia/journal?du=2000-01-01");
-    assert!(html.contains("Journal (1)"), "{html}");
+    let journal = |query: &str| admin.get_page(&format!("/aia/journal{query}")).h1();
+    assert_eq!(journal("?action=login&q=cig-exemple"), "Journal (1)");
+    assert_eq!(journal("?du=2000-01-01&au=2000-01-02"), "Journal (0)");
+    assert_eq!(journal("?du=2000-01-01"), "Journal (1)");
 }
 
 #[test]
@@ -1936,12 +1936,14 @@ fn role_member_counts_follow_every_change_of_assignments_and_accounts() {
     role_counts_match(&t);
     // The role page counts what it lists.
     let b = login(&t, REFERENT);
-    let (_, html) = get(&b, "/aia/applications?app=bip&role=utilisateur");
-    assert!(html.contains("Membres (3)"), "{html}");
-    assert!(
-        html.contains("utilisateur</a> <span class=\"count\">(3)"),
-        "{html}"
-    );
+    let p = b.get_page("/aia/applications?app=bip&role=utilisateur");
+    assert!(p.h2s().contains(&"Membres (3)".to_string()), "{p:?}");
+    // The role's entry in the applications' tree, with its count.
+    let current = p
+        .texts("li:has(> a[aria-current=\"page\"])")
+        .into_iter()
+        .find(|li| li.starts_with("utilisateur"));
+    assert_eq!(current.as_deref(), Some("utilisateur (3)"), "{p:?}");
     t.block_on(async {
         // The agent moves to the CCAS: their assignments count there now.
         let mut rec = dir.user_record(agent).await.unwrap().unwrap();
@@ -1991,8 +1993,8 @@ fn role_member_counts_follow_every_change_of_assignments_and_accounts() {
             .unwrap();
     });
     role_counts_match(&t);
-    let (_, html) = get(&b, "/aia/applications?app=bip&role=utilisateur");
-    assert!(html.contains("Membres (0)"), "{html}");
+    let p = b.get_page("/aia/applications?app=bip&role=utilisateur");
+    assert!(p.h2s().contains(&"Membres (0)".to_string()), "{p:?}");
 }
 
 #[test]

@@ -386,14 +386,15 @@ fn search_and_filters_return_the_right_rows() {
 }
 
 #[test]
-fn other_referent_agent_and_anonymous_are_refused_on_users() {
+fn another_structure_s_referent_is_refused_on_users_whatever_ids_it_forges() {
     let t = TestGateway::start_empty();
     let w = t.world();
     let x = w.boundary();
     let agent = x.agent.id;
     let ccas = x.ccas_agent.id;
     let before = t.block_on(t.gw.dir.user_record(ccas)).unwrap().unwrap();
-
+    let ccas_id = x.ccas.id.to_string();
+    let pirate = format!("pirate@{}", x.mairie.domain);
     // Another mairie's référent (BIP administrateur there) sees only its own mairie.
     let other = w.login(&x.intruder);
     let tok = csrf(&other);
@@ -408,8 +409,6 @@ fn other_referent_agent_and_anonymous_are_refused_on_users() {
         assert_eq!(page.assert_error(404).heading, "Page introuvable", "{path}");
     }
     assert_eq!(get(&other, &format!("/aia/photo/{ccas}")).0, 404);
-    let ccas_id = x.ccas.id.to_string();
-    let pirate = format!("pirate@{}", x.mairie.domain);
     let forged = user_form(&tok, &pirate, &ccas_id);
     for path in [
         format!("/aia/utilisateurs/{ccas}/editer"),
@@ -429,6 +428,19 @@ fn other_referent_agent_and_anonymous_are_refused_on_users() {
         .error_summary_fields()
         .contains(&"structure_id".to_string()));
 
+    nothing_changed(&t, ccas, agent, &before);
+}
+
+#[test]
+fn an_agent_sees_the_cards_of_its_establishment_but_changes_nothing() {
+    let t = TestGateway::start_empty();
+    let w = t.world();
+    let x = w.boundary();
+    let agent = x.agent.id;
+    let ccas = x.ccas_agent.id;
+    let before = t.block_on(t.gw.dir.user_record(ccas)).unwrap().unwrap();
+    let ccas_id = x.ccas.id.to_string();
+    let pirate = format!("pirate@{}", x.mairie.domain);
     // The agent sees cards of its establishment but changes nothing.
     let a = w.login(&x.agent);
     let atok = csrf(&a);
@@ -456,6 +468,17 @@ fn other_referent_agent_and_anonymous_are_refused_on_users() {
     )
     .assert_error(403);
 
+    nothing_changed(&t, ccas, agent, &before);
+}
+
+#[test]
+fn anonymous_clients_and_forged_csrf_tokens_are_refused_on_users() {
+    let t = TestGateway::start_empty();
+    let w = t.world();
+    let x = w.boundary();
+    let agent = x.agent.id;
+    let ccas = x.ccas_agent.id;
+    let before = t.block_on(t.gw.dir.user_record(ccas)).unwrap().unwrap();
     // Anonymous clients and missing CSRF tokens.
     let anon = t.browser();
     assert_eq!(get(&anon, "/aia/utilisateurs").0, 303);
@@ -484,10 +507,21 @@ fn other_referent_agent_and_anonymous_are_refused_on_users() {
     page.assert_error(400);
     assert!(page.text().contains("Le formulaire a expiré"), "{page:?}");
 
+    nothing_changed(&t, ccas, agent, &before);
+}
+
+/// The CCAS agent's account is as it was, the agent's still exists, and no directory change
+/// was audited.
+fn nothing_changed(
+    t: &TestGateway,
+    ccas: i64,
+    agent: i64,
+    before: &convergences::directory::admin_users::UserRecord,
+) {
     let after = t.block_on(t.gw.dir.user_record(ccas)).unwrap().unwrap();
     assert_eq!(
         (after.email, after.locked, after.updated_at),
-        (before.email, before.locked, before.updated_at)
+        (before.email.clone(), before.locked, before.updated_at)
     );
     assert!(t.block_on(t.gw.dir.user_record(agent)).unwrap().is_some());
     for action in [
@@ -498,7 +532,7 @@ fn other_referent_agent_and_anonymous_are_refused_on_users() {
         "password_reset_sent",
         "users_exported",
     ] {
-        assert_eq!(audit_count(&t, action), 0, "{action}");
+        assert_eq!(audit_count(t, action), 0, "{action}");
     }
 }
 

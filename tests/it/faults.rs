@@ -25,6 +25,22 @@ fn needs_services() -> bool {
     on
 }
 
+/// A gateway on a PostgreSQL of the test's own with quick probes and `resilience` (extra keys
+/// of `[resilience]`), with the agent signed in and on BIP; `None` where the services mode is
+/// off or PostgreSQL is not installed (the test is skipped).
+fn on_own_postgres(resilience: &str) -> Option<(OwnPostgres, TestGateway)> {
+    if !needs_services() {
+        return None;
+    }
+    let pg = OwnPostgres::start()?;
+    let t = TestGateway::start_with(Options {
+        database_url: Some(pg.url()),
+        extra_config: format!("{RESILIENCE}{resilience}"),
+        ..Default::default()
+    });
+    Some((pg, t))
+}
+
 fn page(t: &TestGateway, b: &crate::harness::Browser<'_>, host: &str, path: &str) -> (u16, String) {
     let r = b.client.get(t.url(host, path)).send().expect("request");
     (r.status().as_u16(), r.text().unwrap_or_default())
@@ -44,8 +60,7 @@ fn a_killed_session_store_opens_the_breaker_requests_are_refused_at_once_and_it_
         ..Default::default()
     });
     let breaker = t.gw.session_breaker.clone().expect("a breaker on Redis");
-    let browser = t.browser();
-    assert_eq!(browser.login(AGENT, PASSWORD).0, 303);
+    let browser = t.signed_in(AGENT);
     assert_eq!(browser.get_json(&t.url("bip.test", "/"))["app"], "bip");
 
     redis.stop();
@@ -69,13 +84,9 @@ fn a_killed_session_store_opens_the_breaker_requests_are_refused_at_once_and_it_
         "the breaker answered them"
     );
     assert_eq!(breaker.waiting(), 0, "nobody waits on a dead store");
-    let ready = t
-        .client(false)
-        .get(t.url("auth.test", "/readyz"))
-        .send()
-        .unwrap();
-    assert_eq!(ready.status(), 503);
-    assert!(ready.text().unwrap().contains("sessions: unavailable"));
+    let (status, ready) = t.readyz();
+    assert_eq!(status, 503);
+    assert!(ready.contains("sessions: unavailable"), "{ready}");
     // The probe keeps finding Redis down: the breaker stays open.
     std::thread::sleep(Duration::from_millis(200));
     assert!(breaker.is_open());
@@ -92,20 +103,11 @@ fn a_killed_session_store_opens_the_breaker_requests_are_refused_at_once_and_it_
 #[test]
 fn a_killed_database_opens_the_directory_breaker_the_pages_say_so_and_it_closes_when_postgresql_is_back(
 ) {
-    if !needs_services() {
-        return;
-    }
-    let Some(mut pg) = OwnPostgres::start() else {
+    let Some((mut pg, t)) = on_own_postgres("") else {
         return;
     };
-    let t = TestGateway::start_with(Options {
-        database_url: Some(pg.url()),
-        extra_config: RESILIENCE.into(),
-        ..Default::default()
-    });
     let breaker = t.gw.dir.breaker().clone();
-    let browser = t.browser();
-    assert_eq!(browser.login(AGENT, PASSWORD).0, 303);
+    let browser = t.signed_in(AGENT);
     assert_eq!(browser.get_json(&t.url("bip.test", "/"))["app"], "bip");
 
     pg.stop();
@@ -132,13 +134,9 @@ fn a_killed_database_opens_the_directory_breaker_the_pages_say_so_and_it_closes_
         body.contains("Annuaire momentanément indisponible"),
         "{body}"
     );
-    let ready = t
-        .client(false)
-        .get(t.url("auth.test", "/readyz"))
-        .send()
-        .unwrap();
-    assert_eq!(ready.status(), 503);
-    assert!(ready.text().unwrap().contains("database: unavailable"));
+    let (status, ready) = t.readyz();
+    assert_eq!(status, 503);
+    assert!(ready.contains("database: unavailable"), "{ready}");
 
     pg.restart();
     within(Duration::from_secs(15), || !breaker.is_open());
@@ -151,19 +149,10 @@ fn a_killed_database_opens_the_directory_breaker_the_pages_say_so_and_it_closes_
 #[test]
 fn with_a_grace_a_known_session_keeps_its_applications_while_the_directory_is_down_and_nothing_more(
 ) {
-    if !needs_services() {
-        return;
-    }
-    let Some(mut pg) = OwnPostgres::start() else {
+    let Some((mut pg, t)) = on_own_postgres("directory_grace_seconds = 120\n") else {
         return;
     };
-    let t = TestGateway::start_with(Options {
-        database_url: Some(pg.url()),
-        extra_config: format!("{RESILIENCE}directory_grace_seconds = 120\n"),
-        ..Default::default()
-    });
-    let agent = t.browser();
-    assert_eq!(agent.login(AGENT, PASSWORD).0, 303);
+    let agent = t.signed_in(AGENT);
     assert_eq!(agent.get_json(&t.url("bip.test", "/"))["app"], "bip");
     let other = t.browser();
     assert_eq!(other.login("agent.ccas@mairie-exemple.fr", PASSWORD).0, 303);
@@ -267,8 +256,7 @@ fn beyond_max_requests_a_request_gets_the_french_503_with_retry_after_before_any
             t.gw.limits.requests_in_flight() == 0
         })
     };
-    let browser = t.browser();
-    assert_eq!(browser.login(AGENT, PASSWORD).0, 303);
+    let browser = t.signed_in(AGENT);
     idle();
     assert_eq!(browser.get_json(&t.url("bip.test", "/"))["app"], "bip");
     idle();
@@ -297,22 +285,10 @@ fn beyond_max_requests_a_request_gets_the_french_503_with_retry_after_before_any
 
 #[test]
 fn a_hung_database_holds_a_directory_page_no_longer_than_the_page_deadline() {
-    if !needs_services() {
-        return;
-    }
-    let Some(mut pg) = OwnPostgres::start() else {
+    let Some((mut pg, t)) = on_own_postgres("page_timeout_ms = 1500\n") else {
         return;
     };
-    let t = TestGateway::start_with(Options {
-        database_url: Some(pg.url()),
-        extra_config: format!("{RESILIENCE}page_timeout_ms = 1500\n"),
-        ..Default::default()
-    });
-    let referent = t.browser();
-    assert_eq!(
-        referent.login("referent@mairie-exemple.fr", PASSWORD).0,
-        303
-    );
+    let referent = t.signed_in("referent@mairie-exemple.fr");
     assert_eq!(page(&t, &referent, "auth.test", "/aia/utilisateurs").0, 200);
 
     // The server accepts nothing more and answers nothing (frozen, connections left open):

@@ -4,8 +4,7 @@
 //! tried across a structure boundary with forged ids.
 
 use crate::harness::{
-    add_other_mairie, csrf_of, multipart, png_bytes, Browser, Options, TestGateway, OTHER_REFERENT,
-    PASSWORD,
+    csrf_of, multipart, png_bytes, Browser, Options, Page, TestGateway, PASSWORD,
 };
 
 pub(crate) const AGENT: &str = "agent@mairie-exemple.fr";
@@ -42,9 +41,7 @@ pub(crate) fn with_support() -> TestGateway {
 }
 
 pub(crate) fn login<'a>(t: &'a TestGateway, email: &str) -> Browser<'a> {
-    let b = t.browser();
-    assert_eq!(b.login(email, PASSWORD).0, 303, "login {email}");
-    b
+    t.signed_in(email)
 }
 
 pub(crate) fn page(b: &Browser, path: &str) -> (u16, String) {
@@ -52,99 +49,127 @@ pub(crate) fn page(b: &Browser, path: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().expect("body"))
 }
 
-fn assert_help(html: &str, what: &str) {
-    for expected in [
-        "Aide et contacts",
-        "href=\"mailto:correspondant@cig.test\"",
-        "Correspondant CIG",
-        "href=\"mailto:dpo@cig.test\"",
-        "href=\"mailto:assistance@cig.test\"",
-        "href=\"https://cig.test/guide\"",
-        "Guide utilisateur",
+/// The help box of [`SUPPORT`]: every contact with its address, as a link, and the guide.
+#[track_caller]
+fn assert_help(page: &Page, what: &str) {
+    let (title, entries) = page.help();
+    assert_eq!(
+        title.as_deref(),
+        Some("Aide et contacts"),
+        "{what}: {page:?}"
+    );
+    assert!(
+        entries.contains(&"Correspondant CIG : correspondant@cig.test".to_string()),
+        "{what}: {entries:?}"
+    );
+    let links = page.attrs(".help-list a", "href");
+    for address in [
+        "correspondant@cig.test",
+        "dpo@cig.test",
+        "assistance@cig.test",
     ] {
         assert!(
-            html.contains(expected),
-            "{what}: {expected} missing\n{html}"
+            entries
+                .iter()
+                .any(|e| e.ends_with(&format!(" : {address}"))),
+            "{what}: {address} missing from {entries:?}"
+        );
+        assert!(
+            links.contains(&format!("mailto:{address}")),
+            "{what}: {address} is no link: {links:?}"
         );
     }
+    assert_eq!(
+        page.link("Guide utilisateur").as_deref(),
+        Some("https://cig.test/guide"),
+        "{what}"
+    );
 }
 
 #[test]
 fn help_and_contacts_are_on_every_page_where_people_get_stuck() {
     let t = with_support();
     let anon = t.browser();
-    let (s, html) = page(&anon, "/login");
-    assert_eq!(s, 200);
-    assert_help(&html, "login");
-    let (s, html) = page(&anon, "/premiere-visite");
-    assert_eq!(s, 200);
-    assert_help(&html, "first visit");
+    let p = anon.open("/login");
+    assert_eq!(p.status, 200);
+    assert_help(&p, "login");
+    let p = anon.open("/premiere-visite");
+    assert_eq!(p.status, 200);
+    assert_help(&p, "first visit");
     // A 404 of the portal (an error built without the request's state).
-    let (s, html) = page(&anon, "/nulle-part");
-    assert_eq!(s, 404);
-    assert_help(&html, "portal 404");
+    let p = anon.open("/nulle-part");
+    p.assert_error(404);
+    assert_help(&p, "portal 404");
     // A locked account: the login page says so, with the contacts.
     let locked = t.user_id(CCAS_AGENT);
     t.block_on(t.gw.dir.set_locked(locked, true)).unwrap();
     let b = t.browser();
-    let (_, html) = page(&b, "/login");
-    let r = b
-        .client
-        .post(t.url("auth.test", "/login"))
-        .form(&[
-            ("csrf", csrf_of(&html).as_str()),
+    let csrf = b.open("/login").csrf();
+    let p = b.submit(
+        "/login",
+        &[
+            ("csrf", csrf.as_str()),
             ("email", CCAS_AGENT),
             ("password", PASSWORD),
             ("return_to", ""),
-        ])
-        .send()
-        .unwrap();
-    let html = r.text().unwrap();
-    assert!(html.contains("verrouill"), "{html}");
-    assert_help(&html, "locked account");
+        ],
+    );
+    let message = p.text_at("#login-error").unwrap_or_default();
+    assert!(message.contains("verrouill"), "{p:?}");
+    assert_help(&p, "locked account");
 
     let b = login(&t, AGENT);
-    let (s, html) = page(&b, "/");
-    assert_eq!(s, 200);
-    assert_help(&html, "portal");
+    let p = b.open("/");
+    assert_eq!(p.status, 200);
+    assert_help(&p, "portal");
     // Each tile names where to ask: the application's own support, else the common one; the
     // directory's tile, the correspondent.
+    let tile_help = p.attrs(".tile-help a", "href");
+    for address in ["correspondant@cig.test", "assistance@cig.test"] {
+        assert!(
+            tile_help.contains(&format!("mailto:{address}")),
+            "{address}: {tile_help:?}"
+        );
+    }
     assert!(
-        html.contains("Aide : <a href=\"mailto:correspondant@cig.test\">"),
-        "{html}"
-    );
-    assert!(
-        html.contains("Aide : <a href=\"mailto:assistance@cig.test\">"),
-        "{html}"
+        p.texts(".tile-help")
+            .iter()
+            .all(|h| h.starts_with("Aide : ")),
+        "{p:?}"
     );
     // A directory page, and its 403 and 404.
-    let (_, html) = page(&b, "/aia/profil");
-    assert_help(&html, "profile");
-    let (s, html) = page(&b, "/aia/structures");
-    assert_eq!(s, 403);
-    assert_help(&html, "directory 403");
-    assert!(html.contains("Besoin d'aide ?"), "{html}");
-    let (s, html) = page(&b, "/aia/utilisateurs/999999");
-    assert_eq!(s, 404);
-    assert_help(&html, "directory 404");
+    assert_help(&b.open("/aia/profil"), "profile");
+    let p = b.open("/aia/structures");
+    p.assert_error(403);
+    assert_help(&p, "directory 403");
+    assert!(p.text().contains("Besoin d'aide ?"), "{p:?}");
+    let p = b.open("/aia/utilisateurs/999999");
+    p.assert_error(404);
+    assert_help(&p, "directory 404");
     // The proxy's 403 for an application the agent holds no role on: its own support first.
-    let (r, _) = b.visit(&t.url("down.test", "/"));
-    assert_eq!(r.status(), 403);
-    let html = r.text().unwrap();
-    assert!(
-        html.contains(
-            "Pour une question sur cette application : <a href=\"mailto:elecpro@cig.test\">"
-        ),
-        "{html}"
+    let p = b.open_url(&t.url("down.test", "/"));
+    p.assert_error(403);
+    let support = p
+        .texts(".narrow p")
+        .into_iter()
+        .find(|l| l.starts_with("Pour une question sur cette application"));
+    assert_eq!(
+        support.as_deref(),
+        Some("Pour une question sur cette application : elecpro@cig.test (Assistance Elecpro)."),
+        "{p:?}"
     );
-    assert!(html.contains("Assistance Elecpro"), "{html}");
-    assert_help(&html, "application 403");
+    assert!(p.mailtos().contains(&"elecpro@cig.test".to_string()));
+    assert_eq!(
+        p.help().1.first().map(String::as_str),
+        Some("Assistance Elecpro : elecpro@cig.test"),
+        "its own support first: {p:?}"
+    );
+    assert_help(&p, "application 403");
     // Without its own address, the common one (the pre-rendered page).
-    let (r, _) = b.visit(&t.url("nc.test", "/"));
-    assert_eq!(r.status(), 403);
-    let html = r.text().unwrap();
-    assert!(!html.contains("elecpro@cig.test"), "{html}");
-    assert_help(&html, "pre-rendered 403");
+    let p = b.open_url(&t.url("nc.test", "/"));
+    p.assert_error(403);
+    assert!(!p.body.contains("elecpro@cig.test"), "{p:?}");
+    assert_help(&p, "pre-rendered 403");
 }
 
 #[test]
@@ -152,82 +177,79 @@ fn without_a_support_section_nothing_half_empty_is_shown() {
     let t = TestGateway::start();
     let anon = t.browser();
     for path in ["/login", "/nulle-part"] {
-        let (_, html) = page(&anon, path);
-        assert!(!html.contains("Aide et contacts"), "{path}: {html}");
-        assert!(!html.contains("mailto:"), "{path}: {html}");
+        let p = anon.open(path);
+        assert_eq!(p.help(), (None, vec![]), "{path}: {p:?}");
+        assert!(!p.body.contains("Aide et contacts"), "{path}: {p:?}");
+        assert!(p.mailtos().is_empty(), "{path}: {p:?}");
+        assert!(!p.body.contains("mailto:"), "{path}: {p:?}");
     }
     let b = login(&t, AGENT);
-    let (_, html) = page(&b, "/");
-    assert!(!html.contains("Aide :"), "{html}");
-    let (r, _) = b.visit(&t.url("nc.test", "/"));
-    assert_eq!(r.status(), 403);
-    assert!(!r.text().unwrap().contains("mailto:"));
-}
-
-/// `'` as the pages escape it.
-pub(crate) fn html_text(s: &str) -> String {
-    s.replace('\'', "&#39;")
+    let p = b.open("/");
+    assert!(p.texts(".tile-help").is_empty(), "{p:?}");
+    assert!(!p.body.contains("Aide :"), "{p:?}");
+    let p = b.open_url(&t.url("nc.test", "/"));
+    p.assert_error(403);
+    assert!(!p.body.contains("mailto:"), "{p:?}");
 }
 
 #[test]
 fn structures_are_shown_by_their_name_not_their_short_code() {
     let t = TestGateway::start();
     let r = login(&t, REFERENT);
-    let mairie = html_text("Mairie d'Exemple");
-    let ccas = html_text("CCAS d'Exemple");
+    let mairie = "Mairie d'Exemple";
+    let ccas = "CCAS d'Exemple";
     // The users list, its structure filter (select) and the creation form's select.
-    let (_, html) = page(&r, "/aia/utilisateurs");
-    assert!(html.contains(&format!("<td>{ccas}</td>")), "{html}");
-    assert!(
-        html.contains(&format!(">{ccas} ({mairie})</option>")),
-        "{html}"
-    );
-    let (_, html) = page(&r, "/aia/utilisateurs/nouveau");
-    assert!(html.contains(&format!(">{mairie}</option>")), "{html}");
+    let p = r.open("/aia/utilisateurs");
+    let rows = p.table_rows("Détails de la liste des utilisateurs");
+    assert!(rows.iter().any(|row| row[3] == ccas), "{rows:?}");
+    let filter: Vec<String> = p.options("structure").into_iter().map(|o| o.1).collect();
+    assert!(filter.contains(&format!("{ccas} ({mairie})")), "{filter:?}");
+    let p = r.open("/aia/utilisateurs/nouveau");
+    let choices: Vec<String> = p
+        .options("f-structure_id")
+        .into_iter()
+        .map(|o| o.1)
+        .collect();
+    assert!(choices.contains(&mairie.to_string()), "{choices:?}");
     // The tree and the heading of the selected structure; the short code stays as data.
-    let ccas_id = t
-        .block_on(t.gw.dir.structure_by_name("ccas"))
-        .unwrap()
-        .unwrap()
-        .id;
-    let (_, html) = page(&r, &format!("/aia/structures?id={ccas_id}"));
-    assert!(
-        html.contains(&format!("<h2 id=\"s-title\">{ccas}</h2>")),
-        "{html}"
-    );
-    assert!(
-        html.contains(&format!("aria-current=\"page\">{ccas}</a>")),
-        "{html}"
-    );
+    let ccas_id = t.structure_id("ccas");
+    let p = r.open(&format!("/aia/structures?id={ccas_id}"));
+    assert_eq!(p.text_at("#s-title").as_deref(), Some(ccas), "{p:?}");
+    assert_eq!(p.texts(".tree a[aria-current=\"page\"]"), [ccas], "{p:?}");
+    assert_eq!(p.definition("Nom de la structure").as_deref(), Some("ccas"));
     // Search results: flat, each by its name with its path beside it (the Mairie is not
     // indented under its CCAS).
-    let (_, html) = page(&r, "/aia/structures?q=exemple");
-    let results = &html[html.find("Résultats").unwrap()..];
-    let results = &results[..results.find("</ul>").unwrap()];
+    let p = r.open("/aia/structures?q=exemple");
+    let results = p.texts("ul.results > li");
     assert!(
-        results.contains(&format!(
-            ">{mairie}</a> <span class=\"muted small\">mairie-exemple</span>"
-        )),
-        "{results}"
+        results.contains(&format!("{mairie} mairie-exemple")),
+        "{results:?}"
     );
-    assert!(!results.contains("<ul><li"), "{results}");
+    assert_eq!(p.texts("ul.results > li > a").len(), results.len());
+    assert!(!p.has("ul.results ul"), "{p:?}");
     // A card, the role members, the profile of the agent.
     let agent = t.user_id(AGENT);
-    let (_, html) = page(&r, &format!("/aia/utilisateurs/{agent}"));
-    assert!(html.contains(&format!("<dd>{mairie}</dd>")), "{html}");
-    assert!(
-        html.contains(&format!("<td>{mairie}</td>")),
-        "grants: {html}"
+    let p = r.open(&format!("/aia/utilisateurs/{agent}"));
+    assert_eq!(
+        p.definition("Structure d'appartenance").as_deref(),
+        Some(mairie)
     );
-    let (_, html) = page(&r, "/aia/applications?app=bip&role=utilisateur");
+    let grants = p.table_rows("Rôles par application");
+    assert!(grants.iter().any(|g| g[2] == mairie), "grants: {grants:?}");
+    let p = r.open("/aia/applications?app=bip&role=utilisateur");
+    let members = p.table_rows("Détails de la liste des membres");
     assert!(
-        html.contains(&format!("<td>{mairie}</td><td>{mairie}</td>")),
-        "{html}"
+        members.iter().any(|m| m[4] == mairie && m[5] == mairie),
+        "{members:?}"
     );
     let a = login(&t, AGENT);
-    let (_, html) = page(&a, "/aia/profil");
-    assert!(html.contains(&format!("<dd>{mairie}</dd>")), "{html}");
-    assert!(!html.contains("mairie-exemple / "), "profile: {html}");
+    let p = a.open("/aia/profil");
+    assert_eq!(
+        p.definition("Structure d'appartenance").as_deref(),
+        Some(mairie),
+        "{p:?}"
+    );
+    assert!(!p.body.contains("mairie-exemple / "), "profile: {p:?}");
 }
 
 /// The CSRF token of the page at `path`.
@@ -283,18 +305,14 @@ fn has_photo(t: &TestGateway, id: i64) -> bool {
 fn a_photo_is_added_with_the_account_and_shown_in_the_header_menu() {
     let t = TestGateway::start();
     let r = login(&t, REFERENT);
-    let mairie = t
-        .block_on(t.gw.dir.structure_by_name("mairie-exemple"))
-        .unwrap()
-        .unwrap()
-        .id
-        .to_string();
+    let mairie = t.structure_id("mairie-exemple").to_string();
     // "Ajouter une photo" is a field of AJOUTER.
-    let (_, html) = page(&r, "/aia/utilisateurs/nouveau");
-    assert!(html.contains("enctype=\"multipart/form-data\""), "{html}");
-    assert!(
-        html.contains("<label for=\"f-photo\">Ajouter une photo</label>"),
-        "{html}"
+    let p = r.open("/aia/utilisateurs/nouveau");
+    assert!(p.has("form[enctype=\"multipart/form-data\"]"), "{p:?}");
+    assert_eq!(
+        p.text_at("label[for=\"f-photo\"]").as_deref(),
+        Some("Ajouter une photo"),
+        "{p:?}"
     );
     let tok = token(&r, "/aia/utilisateurs/nouveau");
     let png = png_bytes(30, 20);
@@ -319,45 +337,50 @@ fn a_photo_is_added_with_the_account_and_shown_in_the_header_menu() {
     assert!(!has_photo(&t, t.user_id("sans.photo@mairie-exemple.fr")));
     // A refused photo refuses the form: nothing created, what was typed kept, the error in the
     // summary at the top, naming the field.
-    let (s, _, html) = send_form(
-        &r,
+    let p = r.submit_multipart(
         "/aia/utilisateurs/nouveau",
         &account(&tok, "refus@mairie-exemple.fr", &mairie, "Paie"),
         Some(b"not an image"),
     );
-    assert_eq!(s, 422);
+    assert_eq!(p.status, 422);
+    let summary = p.error_summary();
     assert!(
-        html.contains("<a href=\"#f-photo\">Photo : Le fichier n&#39;est pas une image valide."),
-        "{html}"
+        summary.len() == 1
+            && summary[0].starts_with("Photo : Le fichier n'est pas une image valide."),
+        "{summary:?}"
     );
-    assert!(html.contains("value=\"Paie\""), "{html}");
+    assert_eq!(p.error_summary_fields(), ["photo"]);
+    assert_eq!(p.field_value("service").as_deref(), Some("Paie"), "{p:?}");
     assert!(t
         .block_on(t.gw.dir.user_id_by_email("refus@mairie-exemple.fr"))
         .unwrap()
         .is_none());
     // The summary names each field instead of repeating one message.
-    let (s, _, html) = send_form(&r, "/aia/utilisateurs/nouveau", &[("csrf", &tok)], None);
-    assert_eq!(s, 422);
+    let p = r.submit_multipart("/aia/utilisateurs/nouveau", &[("csrf", &tok)], None);
+    assert_eq!(p.status, 422);
+    let summary = p.error_summary();
     for f in [
         "Nom : Ce champ est obligatoire.",
         "Prénom : Ce champ est obligatoire.",
         "Adresse e-mail : Ce champ est obligatoire.",
     ] {
-        assert!(html.contains(f), "{f}: {html}");
+        assert!(summary.contains(&f.to_string()), "{f}: {summary:?}");
     }
 
     // The agent's header: initials, a menu with Profil and Déconnexion.
     let agent = t.user_id(AGENT);
     let a = login(&t, AGENT);
-    let (_, html) = page(&a, "/");
-    assert!(html.contains("<details class=\"user-menu\">"), "{html}");
-    assert!(
-        html.contains("avatar-initials\" aria-hidden=\"true\">AA</span>"),
-        "{html}"
+    let p = a.open("/");
+    assert!(p.has("details.user-menu"), "{p:?}");
+    assert_eq!(
+        p.text_at("details.user-menu .avatar-initials").as_deref(),
+        Some("AA"),
+        "{p:?}"
     );
-    assert!(
-        html.contains(">Profil</a>") && html.contains(">Déconnexion</a>"),
-        "{html}"
+    assert_eq!(
+        p.texts("details.user-menu li a"),
+        ["Profil", "Déconnexion"],
+        "{p:?}"
     );
     // ÉDITER: the photo with another change, in one submission; nothing typed is lost.
     let edit = format!("/aia/utilisateurs/{agent}/editer");
@@ -371,27 +394,32 @@ fn a_photo_is_added_with_the_account_and_shown_in_the_header_menu() {
     let rec = t.block_on(t.gw.dir.user_record(agent)).unwrap().unwrap();
     assert_eq!(rec.service, "Service modifié");
     // ... and the agent's header shows it at once, at a new address each time it changes.
-    let (_, html) = page(&a, "/");
-    let marker = format!("<img class=\"avatar avatar-small\" src=\"/aia/photo/{agent}?v=");
-    assert!(html.contains(&marker), "{html}");
+    let p = a.open("/");
+    let src = p.attrs("details.user-menu img.avatar-small", "src");
+    let marker = format!("/aia/photo/{agent}?v=");
+    assert!(
+        src.len() == 1 && src[0].starts_with(&marker),
+        "{src:?}: {p:?}"
+    );
     let (r2, _) = a.visit(&t.url("auth.test", &format!("/aia/photo/{agent}")));
     assert_eq!(r2.status(), 200);
 }
 
 #[test]
 fn the_account_form_with_a_photo_is_refused_across_a_structure_boundary() {
-    let t = TestGateway::start();
-    let (other_mairie, _) = add_other_mairie(&t);
-    let agent = t.user_id(AGENT);
-    let o = login(&t, OTHER_REFERENT);
+    let t = TestGateway::start_empty();
+    let w = t.world();
+    let x = w.boundary();
+    let agent = x.agent.id;
+    let o = w.login(&x.intruder);
     let tok = token(&o, "/aia/utilisateurs/nouveau");
     let png = png_bytes(10, 10);
     // Another mairie's référent edits our agent: 404, nothing stored.
     let edit = format!("/aia/utilisateurs/{agent}/editer");
-    let other = other_mairie.to_string();
-    let fields = account(&tok, AGENT, &other, "Pirate");
-    let (s, _, _) = send_form(&o, &edit, &fields, Some(&png));
-    assert_eq!(s, 404);
+    let other = x.other_mairie.id.to_string();
+    let fields = account(&tok, &x.agent.email, &other, "Pirate");
+    o.submit_multipart(&edit, &fields, Some(&png))
+        .assert_error(404);
     assert!(!has_photo(&t, agent));
     assert_ne!(
         t.block_on(t.gw.dir.user_record(agent))
@@ -401,61 +429,54 @@ fn the_account_form_with_a_photo_is_refused_across_a_structure_boundary() {
         "Pirate"
     );
     // ... or creates an account in our mairie (a forged structure id): refused, nothing created.
-    let mairie = t
-        .block_on(t.gw.dir.structure_by_name("mairie-exemple"))
-        .unwrap()
-        .unwrap()
-        .id
-        .to_string();
-    let (s, _, _) = send_form(
-        &o,
+    let mairie = x.mairie.id.to_string();
+    let intruder = format!("intrus@{}", x.mairie.domain);
+    let p = o.submit_multipart(
         "/aia/utilisateurs/nouveau",
-        &account(&tok, "intrus@mairie-exemple.fr", &mairie, "RH"),
+        &account(&tok, &intruder, &mairie, "RH"),
         Some(&png),
     );
-    assert_ne!(s, 303);
+    assert_ne!(p.status, 303, "{p:?}");
+    assert!(p.field_error("structure_id").is_some(), "{p:?}");
     assert!(t
-        .block_on(t.gw.dir.user_id_by_email("intrus@mairie-exemple.fr"))
+        .block_on(t.gw.dir.user_id_by_email(&intruder))
         .unwrap()
         .is_none());
     // An agent may not create accounts at all.
-    let a = login(&t, AGENT);
+    let a = w.login(&x.agent);
     let atok = token(&a, "/aia/profil");
-    let (s, _, _) = send_form(
-        &a,
+    let x_email = format!("x@{}", x.mairie.domain);
+    a.submit_multipart(
         "/aia/utilisateurs/nouveau",
-        &account(&atok, "x@mairie-exemple.fr", &mairie, "RH"),
+        &account(&atok, &x_email, &mairie, "RH"),
         Some(&png),
-    );
-    assert_eq!(s, 403);
+    )
+    .assert_error(403);
     // A multipart form without its token, or with a NUL byte in a field, changes nothing.
-    let r = login(&t, REFERENT);
-    let (s, _, html) = send_form(
-        &r,
+    let r = w.login(&x.referent);
+    let p = r.submit_multipart(
         &edit,
-        &account("", AGENT, &mairie, "Sans jeton"),
+        &account("", &x.agent.email, &mairie, "Sans jeton"),
         Some(&png),
     );
-    assert_eq!(s, 400, "{html}");
+    p.assert_error(400);
     let rtok = token(&r, &edit);
-    let (s, _, _) = send_form(
-        &r,
+    let p = r.submit_multipart(
         &edit,
-        &account(&rtok, AGENT, &mairie, "nul\u{0}"),
+        &account(&rtok, &x.agent.email, &mairie, "nul\u{0}"),
         Some(&png),
     );
-    assert_eq!(s, 400);
+    assert_eq!(p.status, 400, "{p:?}");
     assert!(!has_photo(&t, agent));
     // Anonymous: to the login form, nothing stored.
     let anon = t.browser();
-    let (s, loc, _) = send_form(
-        &anon,
+    let p = anon.submit_multipart(
         &edit,
-        &account(&rtok, AGENT, &mairie, "Anonyme"),
+        &account(&rtok, &x.agent.email, &mairie, "Anonyme"),
         Some(&png),
     );
-    assert_eq!(s, 303);
-    assert!(loc.starts_with("/login"), "{loc}");
+    assert_eq!(p.status, 303);
+    assert!(p.location.starts_with("/login"), "{p:?}");
     assert!(!has_photo(&t, agent));
 }
 
@@ -506,34 +527,36 @@ fn reaffecter_moves_members_to_another_structure_of_the_referents_scope() {
         .id;
     let r = login(&t, REFERENT);
     let members = "/aia/applications?app=bip&role=utilisateur";
-    let (s, html) = page(&r, members);
-    assert_eq!(s, 200);
+    let p = r.open(members);
+    assert_eq!(p.status, 200);
     // A référent may not grant `administrateur`: Réaffecter offers the same role on behalf of
     // another structure of their scope.
-    assert!(
-        html.contains("<legend>Réaffecter les membres sélectionnés</legend>"),
-        "{html}"
+    assert_eq!(
+        p.texts("legend"),
+        ["Réaffecter les membres sélectionnés"],
+        "{p:?}"
+    );
+    assert_eq!(
+        p.options("to_role"),
+        [(
+            "utilisateur".to_string(),
+            "utilisateur (inchangé)".to_string()
+        )],
+        "{p:?}"
     );
     assert!(
-        html.contains("<option value=\"utilisateur\">utilisateur (inchangé)</option>"),
-        "{html}"
+        p.options("to_structure")
+            .iter()
+            .any(|(v, _)| *v == ccas.to_string()),
+        "{p:?}"
     );
-    assert!(
-        !html.contains("<option value=\"administrateur\">"),
-        "{html}"
-    );
-    assert!(
-        html.contains(&format!("<option value=\"{ccas}\">")),
-        "{html}"
-    );
-    let ids = member_ids(&html);
+    let ids = member_ids(&p.body);
     assert_eq!(ids.len(), 1);
-    let tok = csrf_of(&html);
+    let tok = p.csrf();
     let action = "/aia/applications/bip/utilisateur/membres";
     // Nothing ticked: the page again, with its header, its role and the reason; no bare 400.
     for act in ["desaffecter", "reaffecter"] {
-        let (s, html) = post(
-            &r,
+        let p = r.submit(
             action,
             &[
                 ("csrf", &tok),
@@ -542,14 +565,22 @@ fn reaffecter_moves_members_to_another_structure_of_the_referents_scope() {
                 ("to_structure", &ccas.to_string()),
             ],
         );
-        assert_eq!(s, 422, "{act}");
-        assert!(html.contains("Sélectionnez au moins un membre"), "{html}");
-        assert!(html.contains("Connecté en tant que"), "{html}");
-        assert!(html.contains("id=\"role-title\">utilisateur<"), "{html}");
+        assert_eq!(p.status, 422, "{act}");
+        assert!(
+            p.alerts()
+                .iter()
+                .any(|a| a.contains("Sélectionnez au moins un membre")),
+            "{p:?}"
+        );
+        assert!(
+            p.text_at(".user-name")
+                .is_some_and(|n| n.starts_with("Connecté en tant que")),
+            "{p:?}"
+        );
+        assert_eq!(p.text_at("#role-title").as_deref(), Some("utilisateur"));
     }
     // A move that changes nothing is refused the same way, and loses nothing.
-    let (s, html) = post(
-        &r,
+    let p = r.submit(
         action,
         &[
             ("csrf", &tok),
@@ -559,8 +590,11 @@ fn reaffecter_moves_members_to_another_structure_of_the_referents_scope() {
             ("ids", &ids[0]),
         ],
     );
-    assert_eq!(s, 422);
-    assert!(html.contains("ne change rien"), "{html}");
+    assert_eq!(p.status, 422);
+    assert!(
+        p.alerts().iter().any(|a| a.contains("ne change rien")),
+        "{p:?}"
+    );
     assert_eq!(bip_structures(&t, agent), vec![mairie]);
     // The move: the agent now holds BIP on behalf of the CCAS.
     let (s, _) = post(
@@ -578,49 +612,48 @@ fn reaffecter_moves_members_to_another_structure_of_the_referents_scope() {
     assert_eq!(bip_structures(&t, agent), vec![ccas]);
 
     // The `administrateur` role: no checkboxes, no Désaffecter, and the reason.
-    let (_, html) = page(&r, "/aia/applications?app=bip&role=administrateur");
-    assert!(member_ids(&html).is_empty(), "{html}");
+    let p = r.open("/aia/applications?app=bip&role=administrateur");
+    assert!(member_ids(&p.body).is_empty(), "{p:?}");
     assert!(
-        !html.contains("Désaffecter les membres sélectionnés"),
-        "{html}"
+        !p.body.contains("Désaffecter les membres sélectionnés"),
+        "{p:?}"
     );
     assert!(
-        html.contains("est attribué et retiré par le correspondant CIG"),
-        "{html}"
+        p.text_at(".alert-info")
+            .is_some_and(|why| why.contains("est attribué et retiré par le correspondant CIG")),
+        "{p:?}"
     );
 }
 
 #[test]
 fn reaffecter_is_refused_across_a_structure_boundary() {
-    let t = TestGateway::start();
-    let (other_mairie, _) = add_other_mairie(&t);
-    let agent = t.user_id(AGENT);
-    let mairie = t
-        .block_on(t.gw.dir.structure_by_name("mairie-exemple"))
-        .unwrap()
-        .unwrap()
-        .id;
-    let r = login(&t, REFERENT);
+    let t = TestGateway::start_empty();
+    let w = t.world();
+    let x = w.boundary();
+    let agent = x.agent.id;
+    let mairie = x.mairie.id;
+    let other_mairie = x.other_mairie.id.to_string();
+    let r = w.login(&x.referent);
     let (_, html) = page(&r, "/aia/applications?app=bip&role=utilisateur");
     let id = member_ids(&html).remove(0);
     let action = "/aia/applications/bip/utilisateur/membres";
     // Our référent moving our agent on behalf of another mairie (a forged structure id): 404.
     let tok = csrf_of(&html);
-    let (s, _) = post(
-        &r,
-        action,
-        &[
-            ("csrf", &tok),
-            ("action", "reaffecter"),
-            ("to_role", "utilisateur"),
-            ("to_structure", &other_mairie.to_string()),
-            ("ids", &id),
-        ],
-    );
-    assert_eq!(s, 404);
+    let reaffecter = |b: &Browser, csrf: &str, role: &str, to: &str| {
+        b.submit(
+            action,
+            &[
+                ("csrf", csrf),
+                ("action", "reaffecter"),
+                ("to_role", role),
+                ("to_structure", to),
+                ("ids", &id),
+            ],
+        )
+    };
+    reaffecter(&r, &tok, "utilisateur", &other_mairie).assert_error(404);
     // ... or to `administrateur`, which only platform administrators grant: 403.
-    let (s, _) = post(
-        &r,
+    let p = r.submit(
         action,
         &[
             ("csrf", &tok),
@@ -629,49 +662,25 @@ fn reaffecter_is_refused_across_a_structure_boundary() {
             ("ids", &id),
         ],
     );
-    assert_eq!(s, 403);
+    p.assert_error(403);
     // The other mairie's référent (administrateur of BIP too) with our agent's assignment id.
-    let o = login(&t, OTHER_REFERENT);
+    let o = w.login(&x.intruder);
     let otok = token(&o, "/aia/utilisateurs/nouveau");
-    let (s, _) = post(
-        &o,
-        action,
-        &[
-            ("csrf", &otok),
-            ("action", "reaffecter"),
-            ("to_role", "utilisateur"),
-            ("to_structure", &other_mairie.to_string()),
-            ("ids", &id),
-        ],
-    );
-    assert_eq!(s, 404);
-    let (s, _) = post(
-        &o,
+    reaffecter(&o, &otok, "utilisateur", &other_mairie).assert_error(404);
+    o.submit(
         action,
         &[("csrf", &otok), ("action", "desaffecter"), ("ids", &id)],
-    );
-    assert_eq!(s, 404);
+    )
+    .assert_error(404);
     // An agent, and a forged token.
-    let a = login(&t, AGENT);
+    let a = w.login(&x.agent);
     let atok = token(&a, "/aia/profil");
-    let (s, _) = post(
-        &a,
-        action,
-        &[
-            ("csrf", &atok),
-            ("action", "reaffecter"),
-            ("to_role", "utilisateur"),
-            ("to_structure", &mairie.to_string()),
-            ("ids", &id),
-        ],
-    );
-    assert_eq!(s, 404);
-    let (s, _) = post(
-        &r,
+    reaffecter(&a, &atok, "utilisateur", &mairie.to_string()).assert_error(404);
+    r.submit(
         action,
         &[("csrf", "forged"), ("action", "desaffecter"), ("ids", &id)],
-    );
-    assert_eq!(s, 400);
+    )
+    .assert_error(400);
     assert_eq!(bip_structures(&t, agent), vec![mairie], "nothing changed");
 }
 
@@ -686,14 +695,14 @@ fn the_structure_tree_is_two_levels_deep_by_default_and_deeper_trees_stay_valid(
         .unwrap();
     let r = login(&t, REFERENT);
     // Below the CCAS (level 2): refused, with the reason, nothing created; not even offered.
-    let (_, html) = page(&r, &format!("/aia/structures?id={}", ccas.id));
-    assert!(!html.contains("Ajouter une sous-structure"), "{html}");
-    let (_, html) = page(&r, &format!("/aia/structures?id={}", mairie.id));
-    assert!(html.contains("Ajouter une sous-structure"), "{html}");
+    let p = r.open(&format!("/aia/structures?id={}", ccas.id));
+    assert!(!p.has_link("Ajouter une sous-structure"), "{p:?}");
+    assert!(!p.body.contains("Ajouter une sous-structure"), "{p:?}");
+    let p = r.open(&format!("/aia/structures?id={}", mairie.id));
+    assert!(p.has_link("Ajouter une sous-structure"), "{p:?}");
     let tok = token(&r, "/aia/utilisateurs/nouveau");
     let cid = ccas.id.to_string();
-    let (s, html) = post(
-        &r,
+    let p = r.submit(
         "/aia/structures/nouvelle",
         &[
             ("csrf", &tok),
@@ -701,8 +710,12 @@ fn the_structure_tree_is_two_levels_deep_by_default_and_deeper_trees_stay_valid(
             ("short_name", "trop-profond"),
         ],
     );
-    assert_eq!(s, 422);
-    assert!(html.contains("limitée à 2 niveau(x)"), "{html}");
+    assert_eq!(p.status, 422);
+    assert_eq!(p.error_summary_fields(), ["parent_id"], "{p:?}");
+    assert!(
+        p.error_summary()[0].contains("limitée à 2 niveau(x)"),
+        "{p:?}"
+    );
     assert!(t
         .block_on(dir.structure_by_name("trop-profond"))
         .unwrap()

@@ -4,8 +4,8 @@
 //! search's flat results are in guides.rs). Every action is also tried across a structure
 //! boundary with forged ids.
 
-use crate::guides::{login, page, post, send_form, token, AGENT, CCAS_AGENT, REFERENT};
-use crate::harness::{add_other_mairie, TestGateway, OTHER_REFERENT};
+use crate::guides::{login, page, token, AGENT, CCAS_AGENT, REFERENT};
+use crate::harness::{Page, TestGateway};
 
 /// 2026-07-01 10:00 UTC: 12:00 in Paris (summer time, UTC+2).
 const SUMMER: i64 = 1_782_900_000;
@@ -157,20 +157,29 @@ fn accounts_not_yet_or_no_longer_valid_are_not_shown_active() {
     );
 }
 
+/// The row of the AFFECTER search results for `email`: [tick, Nom, Prénom, E-mail, Structure,
+/// Rôle].
+fn found_row(page: &Page, email: &str) -> Vec<String> {
+    page.table_rows("Détails de la liste des utilisateurs trouvés")
+        .into_iter()
+        .find(|row| row[3] == email)
+        .unwrap_or_else(|| panic!("no row for {email}: {page:?}"))
+}
+
 #[test]
 fn affecter_marks_who_already_holds_the_role_and_never_assigns_twice() {
-    let t = TestGateway::start();
-    let (agent, ccas) = (t.user_id(AGENT), t.user_id(CCAS_AGENT));
-    let r = login(&t, REFERENT);
+    let t = TestGateway::start_empty();
+    let w = t.world();
+    let x = w.boundary();
+    let (agent, ccas) = (x.agent.id, x.ccas_agent.id);
+    let r = w.login(&x.referent);
     let path = "/aia/applications/bip/utilisateur/affecter";
-    let (_, html) = page(&r, &format!("{path}?q=agent"));
-    let held = row_of(&html, AGENT);
-    assert!(held.contains("Déjà membre"), "{held}");
-    assert!(
-        held.contains("pour le compte de Mairie d&#39;Exemple"),
-        "{held}"
+    let p = r.open(&format!("{path}?q=agent"));
+    assert_eq!(
+        found_row(&p, &x.agent.email)[5],
+        format!("Déjà membre pour le compte de {}", x.mairie.long_name)
     );
-    assert!(!row_of(&html, CCAS_AGENT).contains("Déjà membre"), "{html}");
+    assert_eq!(found_row(&p, &x.ccas_agent.email)[5], "Non");
 
     let assignments = |user: i64| -> i64 {
         t.block_on(async {
@@ -181,68 +190,45 @@ fn affecter_marks_who_already_holds_the_role_and_never_assigns_twice() {
                 .unwrap()
         })
     };
-    let audited = || -> i64 {
-        t.block_on(async {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM audit_events WHERE action = 'role_assigned'",
-            )
-            .fetch_one(&t.gw.dir.pool)
-            .await
-            .unwrap()
-        })
-    };
-    let tok = token(&r, &format!("{path}?q=agent"));
+    let audited = || -> i64 { t.block_on(t.gw.dir.count_audit("role_assigned")).unwrap() };
+    let tok = p.csrf();
     let (aid, cid) = (agent.to_string(), ccas.to_string());
     // Only someone who already holds it: the page again, naming them, nothing written.
-    let (s, html) = post(
-        &r,
-        path,
-        &[("csrf", &tok), ("q", "agent"), ("user_ids", &aid)],
-    );
-    assert_eq!(s, 422, "{html}");
-    assert!(
-        html.contains("Déjà membre du rôle « utilisateur »"),
-        "{html}"
-    );
-    assert!(html.contains("Agnès Agent"), "{html}");
+    let p = r.submit(path, &[("csrf", &tok), ("q", "agent"), ("user_ids", &aid)]);
+    assert_eq!(p.status, 422, "{p:?}");
+    let why = p.alerts().join(" ");
+    assert!(why.contains("Déjà membre du rôle « utilisateur »"), "{why}");
+    assert!(why.contains(&x.agent.name()), "{why}");
     assert_eq!(assignments(agent), 1);
     assert_eq!(audited(), 0);
     // With someone new: the new one is assigned, the other left as is, and the message says so.
-    let r2 = r
-        .client
-        .post(t.url("auth.test", path))
-        .form(&[
-            ("csrf", tok.as_str()),
-            ("user_ids", &aid),
-            ("user_ids", &cid),
-        ])
-        .send()
-        .unwrap();
-    assert_eq!(r2.status(), 303);
-    let loc = r2.headers()["location"].to_str().unwrap().to_string();
-    assert!(loc.contains("ok=affecte-en-partie"), "{loc}");
-    let (_, html) = page(&r, &loc);
-    assert!(html.contains("restés inchangés"), "{html}");
+    let p = r.submit(
+        path,
+        &[("csrf", &tok), ("user_ids", &aid), ("user_ids", &cid)],
+    );
+    assert_eq!(p.status, 303);
+    assert!(p.location.contains("ok=affecte-en-partie"), "{p:?}");
+    let flash = r.open(&p.location).flash().unwrap_or_default();
+    assert!(flash.contains("restés inchangés"), "{flash}");
     assert_eq!(assignments(agent), 1);
     assert_eq!(assignments(ccas), 1);
     assert_eq!(audited(), 1);
     // Across a structure boundary: an account of another establishment, forged, is refused
     // and nothing changes.
-    let (_, other) = add_other_mairie(&t);
+    let other = x.intruder.id;
     let oid = other.to_string();
-    let (s, _) = post(
-        &r,
+    r.submit(
         path,
         &[("csrf", &tok), ("user_ids", &oid), ("user_ids", &cid)],
-    );
-    assert_eq!(s, 404);
+    )
+    .assert_error(404);
     assert_eq!(assignments(other), 1, "only its own administrateur role");
-    let o = login(&t, OTHER_REFERENT);
-    let (s, _) = page(&o, &format!("{path}?q=agent"));
-    assert_eq!(s, 200);
-    let otok = token(&o, &format!("{path}?q=agent"));
-    let (s, _) = post(&o, path, &[("csrf", &otok), ("user_ids", &aid)]);
-    assert_eq!(s, 404);
+    let o = w.login(&x.intruder);
+    let p = o.open(&format!("{path}?q=agent"));
+    assert_eq!(p.status, 200);
+    let otok = p.csrf();
+    o.submit(path, &[("csrf", &otok), ("user_ids", &aid)])
+        .assert_error(404);
 }
 
 #[test]
@@ -251,28 +237,38 @@ fn desaffecter_without_a_tick_or_a_button_shows_the_page_again() {
     let r = login(&t, REFERENT);
     let members = "/aia/applications/bip/utilisateur/membres";
     let tok = token(&r, "/aia/applications?app=bip&role=utilisateur");
-    let (s, html) = post(&r, members, &[("csrf", &tok), ("action", "desaffecter")]);
-    assert_eq!(s, 422);
-    assert!(html.contains("Sélectionnez au moins un membre"), "{html}");
+    let p = r.submit(members, &[("csrf", &tok), ("action", "desaffecter")]);
+    assert_eq!(p.status, 422);
     assert!(
-        html.contains("Membres ("),
-        "the page, not a bare error: {html}"
+        p.alerts()
+            .iter()
+            .any(|a| a.contains("Sélectionnez au moins un membre")),
+        "{p:?}"
+    );
+    assert!(
+        p.h2s().iter().any(|h| h.starts_with("Membres (")),
+        "the page, not a bare error: {p:?}"
     );
     // Sent without either button (Enter in a field, a script): the page again, not a 400.
-    let (s, html) = post(&r, members, &[("csrf", &tok)]);
-    assert_eq!(s, 422);
-    assert!(html.contains("Choisissez « Désaffecter"), "{html}");
-    assert!(html.contains("Membres ("), "{html}");
-    // Where nothing can be ticked, nothing is offered.
-    let (_, html) = page(&r, "/aia/applications?app=bip&role=administrateur");
-    assert!(!html.contains("type=\"checkbox\" name=\"ids\""), "{html}");
+    let p = r.submit(members, &[("csrf", &tok)]);
+    assert_eq!(p.status, 422);
     assert!(
-        !html.contains("js-select-all"),
-        "no \"Tout sélectionner\" either: {html}"
+        p.alerts()
+            .iter()
+            .any(|a| a.contains("Choisissez « Désaffecter")),
+        "{p:?}"
+    );
+    assert!(p.h2s().iter().any(|h| h.starts_with("Membres (")), "{p:?}");
+    // Where nothing can be ticked, nothing is offered.
+    let p = r.open("/aia/applications?app=bip&role=administrateur");
+    assert!(!p.has("input[type=\"checkbox\"][name=\"ids\"]"), "{p:?}");
+    assert!(
+        !p.has(".js-select-all"),
+        "no \"Tout sélectionner\" either: {p:?}"
     );
     assert!(
-        !html.contains("Désaffecter les membres sélectionnés"),
-        "{html}"
+        !p.body.contains("Désaffecter les membres sélectionnés"),
+        "{p:?}"
     );
 }
 
@@ -281,29 +277,35 @@ fn a_refused_photo_and_a_refused_form_say_so_at_the_top_naming_each_field() {
     let t = TestGateway::start();
     let a = login(&t, AGENT);
     let tok = token(&a, "/aia/profil");
-    let (s, _, html) = send_form(
-        &a,
+    let p = a.submit_multipart(
         "/aia/profil/photo",
         &[("csrf", &tok)],
         Some(b"pas une image"),
     );
-    assert_eq!(s, 422);
-    let summary = html.find("id=\"erreurs\"").expect("summary at the top");
-    let field = html
+    assert_eq!(p.status, 422);
+    let summary = p.body.find("id=\"erreurs\"").expect("summary at the top");
+    let field = p
+        .body
         .find("id=\"photo-error\"")
         .expect("message at the field");
-    assert!(summary < field, "{html}");
-    assert!(html.contains("<a href=\"#f-photo\">Photo : "), "{html}");
-    assert!(html.contains("id=\"f-photo\""), "the link's target: {html}");
+    assert!(summary < field, "{p:?}");
+    assert_eq!(p.error_summary_fields(), ["photo"], "{p:?}");
+    assert!(
+        p.error_summary()[0].starts_with("Photo : "),
+        "{:?}",
+        p.error_summary()
+    );
+    assert!(p.has("#f-photo"), "the link's target: {p:?}");
 
     let r = login(&t, REFERENT);
     let tok = token(&r, "/aia/utilisateurs/nouveau");
-    let (s, _, html) = send_form(&r, "/aia/utilisateurs/nouveau", &[("csrf", &tok)], None);
-    assert_eq!(s, 422);
+    let p = r.submit_multipart("/aia/utilisateurs/nouveau", &[("csrf", &tok)], None);
+    assert_eq!(p.status, 422);
+    let summary = p.error_summary();
     for field in ["Nom", "Prénom", "Adresse e-mail"] {
         assert!(
-            html.contains(&format!("{field} : Ce champ est obligatoire.")),
-            "{field}: {html}"
+            summary.contains(&format!("{field} : Ce champ est obligatoire.")),
+            "{field}: {summary:?}"
         );
     }
 }

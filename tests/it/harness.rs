@@ -1,6 +1,16 @@
 //! Test harness: starts a real gateway (Pingora + portal) on an ephemeral port, with real
 //! upstream HTTP servers that echo what they receive, on SQLite by default or on PostgreSQL
 //! when TEST_DATABASE_URL is set (one fresh schema per gateway).
+//!
+//! - Answers are read as users see them with [`Page`] (tests/it/page.rs): `Browser::open`,
+//!   `get_page`, `submit`, `submit_multipart`.
+//! - A gateway starts with the demo's directory (`convergences::demo::seed`) unless
+//!   `Options::without_demo_seed` ([`TestGateway::start_empty`]); tests then build their own
+//!   structures and accounts with `TestGateway::world` (tests/it/world.rs).
+//! - Snapshots (insta, tests/it/snapshot_pages.rs, files in tests/it/snapshots/): a missing or
+//!   different snapshot fails `cargo test`, locally and in CI (where `CI` is set insta writes
+//!   nothing). Review a change with `cargo insta review`, or run once with
+//!   `INSTA_UPDATE=always` and read the diff of tests/it/snapshots/ before committing it.
 
 use async_trait::async_trait;
 use convergences::config::Config;
@@ -13,6 +23,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 pub const PASSWORD: &str = convergences::demo::DEMO_PASSWORD;
+pub use crate::page::Page;
 pub use convergences::proxy::identity_encoding::encode;
 
 /// The `name=value` of the application cookie a handshake callback sets.
@@ -193,6 +204,9 @@ pub struct Options {
     /// The data folder (and the SQLite file's folder), e.g. one the test prepared; default: a
     /// fresh temporary folder.
     pub data_dir: Option<std::path::PathBuf>,
+    /// Start with an empty directory instead of the demo's accounts and structures
+    /// (`convergences::demo::seed`); the test builds what it needs with [`crate::world::World`].
+    pub without_demo_seed: bool,
 }
 
 impl TestGateway {
@@ -209,7 +223,17 @@ impl TestGateway {
         })
     }
 
+    /// A gateway with an empty directory: no demo account, no structure (see
+    /// [`crate::world::World`] to build the test's own).
+    pub fn start_empty() -> TestGateway {
+        Self::start_with(Options {
+            without_demo_seed: true,
+            ..Default::default()
+        })
+    }
+
     pub fn start_with(opts: Options) -> TestGateway {
+        let seed_demo = !opts.without_demo_seed;
         let data = tempfile::tempdir().expect("tempdir");
         let data_path = opts
             .data_dir
@@ -316,8 +340,10 @@ user = "Remote-User"
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let on_ready = Box::new(move |gw: &Arc<Gateway>, rt: &tokio::runtime::Runtime| {
-                rt.block_on(convergences::demo::seed(&gw.dir))
-                    .expect("seed");
+                if seed_demo {
+                    rt.block_on(convergences::demo::seed(&gw.dir))
+                        .expect("seed");
+                }
                 let _ = ready_tx.send((gw.clone(), rt.handle().clone()));
             });
             let signal = Box::new(Signal(tokio::sync::Mutex::new(rx)));
@@ -427,6 +453,14 @@ user = "Remote-User"
         }
     }
 
+    /// A browser signed in as `email` with the common password (the form answered 303).
+    #[track_caller]
+    pub fn signed_in(&self, email: &str) -> Browser<'_> {
+        let b = self.browser();
+        assert_eq!(b.login(email, PASSWORD).0, 303, "login {email}");
+        b
+    }
+
     /// Runs a future on the gateway's control runtime (where its pool lives).
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.control.block_on(f)
@@ -441,6 +475,24 @@ user = "Remote-User"
             .expect("request")
             .status()
             .as_u16()
+    }
+
+    /// The id of the structure whose short name is `short_name` (it must exist).
+    pub fn structure_id(&self, short_name: &str) -> i64 {
+        self.block_on(self.gw.dir.structure_by_name(short_name))
+            .expect("query")
+            .unwrap_or_else(|| panic!("structure {short_name} exists"))
+            .id
+    }
+
+    /// The status and body of the portal's `/readyz`.
+    pub fn readyz(&self) -> (u16, String) {
+        let r = self
+            .client(false)
+            .get(self.url("auth.test", "/readyz"))
+            .send()
+            .expect("readyz");
+        (r.status().as_u16(), r.text().unwrap_or_default())
     }
 
     pub fn user_id(&self, email: &str) -> i64 {
@@ -504,6 +556,51 @@ pub fn absolute(base: &str, location: &str) -> String {
 pub const HANDSHAKE_COOKIE: &str = "convergences_handshake";
 
 impl Browser<'_> {
+    /// GET a portal page as a browser does (Accept: text/html, redirects followed).
+    pub fn open(&self, path: &str) -> Page {
+        self.open_url(&self.t.url("auth.test", path))
+    }
+
+    /// GET any address as a browser does (Accept: text/html, redirects followed).
+    pub fn open_url(&self, url: &str) -> Page {
+        Page::of(self.visit(url).0)
+    }
+
+    /// GET a portal page (Accept: text/html) without following a redirect.
+    pub fn get_page(&self, path: &str) -> Page {
+        Page::of(
+            self.client
+                .get(self.t.url("auth.test", path))
+                .header("accept", "text/html")
+                .send()
+                .expect("get"),
+        )
+    }
+
+    /// POSTs a form to the portal (urlencoded), without following the answer.
+    pub fn submit(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        Page::of(self.post(path, form))
+    }
+
+    /// POSTs a form to the portal as `multipart/form-data` (text `fields` and, when given, a
+    /// file part `photo`), without following the answer.
+    pub fn submit_multipart(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        photo: Option<&[u8]>,
+    ) -> Page {
+        let (ct, body) = multipart(fields, photo);
+        Page::of(
+            self.client
+                .post(self.t.url("auth.test", path))
+                .header("content-type", ct)
+                .body(body)
+                .send()
+                .expect("multipart post"),
+        )
+    }
+
     /// The first half of a handshake for application `app`, driven by hand as an application
     /// host would start it: returns the portal's answer to `/sso/authorize` (a redirect to the
     /// callback when logged in) and the `Cookie` header value the application host's browser
@@ -573,6 +670,19 @@ impl Browser<'_> {
             .find_map(|c| c.strip_prefix("convergences_session="))
             .expect("a session cookie");
         convergences::session::key_of(token)
+    }
+
+    /// This browser's portal session as the store holds it, if it has a live one.
+    pub fn session_record(&self) -> Option<Arc<convergences::session::SessionRecord>> {
+        let cookies = self.cookies(&self.t.url("auth.test", "/"));
+        let token = cookies
+            .split("; ")
+            .find_map(|c| c.strip_prefix("convergences_session="))?
+            .to_string();
+        self.t
+            .block_on(self.t.gw.sessions.resolve(&token))
+            .expect("session store")
+            .map(|l| l.record)
     }
 
     /// Makes this browser's last authentication `seconds` older, as time would.

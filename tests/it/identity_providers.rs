@@ -4,7 +4,7 @@
 //! replayed return refused with a French page and nothing stored.
 
 use crate::fake_idp::{agent, FakeIdp, Tamper};
-use crate::harness::{csrf_of, Browser, Options, TestGateway};
+use crate::harness::{csrf_of, Browser, Options, Page, TestGateway};
 use serde_json::json;
 
 fn gateway(idp: &FakeIdp, extra: &str) -> TestGateway {
@@ -17,10 +17,8 @@ fn gateway(idp: &FakeIdp, extra: &str) -> TestGateway {
 /// Clicks "S'identifier avec ProConnect" on the login page and follows every redirect;
 /// returns the final status, URL and page.
 fn sign_in(b: &Browser) -> (u16, String, String) {
-    let (page, _) = b.visit(&b.t.url("auth.test", "/login"));
-    let html = page.text().unwrap();
-    assert!(html.contains("S'identifier avec ProConnect"), "{html}");
-    let href = button_href(&html);
+    let login = b.open("/login");
+    let href = button_href(&login);
     let (r, url) = b.visit(&href);
     let status = r.status().as_u16();
     let text = r
@@ -31,13 +29,21 @@ fn sign_in(b: &Browser) -> (u16, String, String) {
     (status, url, text)
 }
 
-fn button_href(html: &str) -> String {
-    let marker = "class=\"btn btn-provider btn-block\" href=\"";
-    let start = html.find(marker).expect("a provider button") + marker.len();
-    let end = html[start..].find('"').unwrap() + start;
-    html[start..end]
-        .replace("&#x2f;", "/")
-        .replace("&amp;", "&")
+/// The address of the login page's "S'identifier avec ProConnect" button.
+fn button_href(login: &Page) -> String {
+    login
+        .link("S'identifier avec ProConnect")
+        .unwrap_or_else(|| panic!("a ProConnect button: {login:?}"))
+}
+
+/// Follows the provider button `href` to the provider and stops at its redirect back to the
+/// gateway: returns that return address (code and state), not yet visited.
+fn provider_return(b: &Browser, href: &str) -> String {
+    let r = b.client.get(href).send().unwrap();
+    assert_eq!(r.status(), 303);
+    let authorize = r.headers()["location"].to_str().unwrap().to_string();
+    let r = b.client.get(&authorize).send().unwrap();
+    r.headers()["location"].to_str().unwrap().to_string()
 }
 
 fn links(
@@ -46,20 +52,6 @@ fn links(
 ) -> Vec<convergences::directory::identity_links::IdentityLink> {
     let id = t.user_id(email);
     t.block_on(t.gw.dir.identity_links(id)).unwrap()
-}
-
-fn session_record(
-    t: &TestGateway,
-    b: &Browser,
-) -> Option<std::sync::Arc<convergences::session::SessionRecord>> {
-    let cookies = b.cookies(&t.url("auth.test", "/"));
-    let token = cookies
-        .split("; ")
-        .find_map(|c| c.strip_prefix("convergences_session="))?
-        .to_string();
-    t.block_on(t.gw.sessions.resolve(&token))
-        .unwrap()
-        .map(|l| l.record)
 }
 
 fn signed_in(b: &Browser) -> bool {
@@ -110,7 +102,7 @@ fn first_sign_in_links_by_email_then_by_sub_and_logout_reaches_the_provider() {
         ("proconnect", "pc-agnes-0001")
     );
     assert_eq!(l[0].issuer, idp.issuer);
-    let rec = session_record(&t, &b).expect("a session");
+    let rec = b.session_record().expect("a session");
     assert_eq!(
         rec.provider.as_ref().map(|p| p.slug.as_str()),
         Some("proconnect")
@@ -192,11 +184,7 @@ fn identities_that_match_no_usable_account_are_refused_and_nothing_is_stored() {
         403,
     );
     // An account whose address is outside its structure's domains.
-    let mairie = t
-        .block_on(t.gw.dir.structure_by_name("mairie-exemple"))
-        .unwrap()
-        .unwrap()
-        .id;
+    let mairie = t.structure_id("mairie-exemple");
     let outsider = t.block_on(
         t.gw.dir
             .provision_user(convergences::directory::users::NewUser {
@@ -291,14 +279,9 @@ fn state_is_single_use_and_bound_to_the_browser() {
     let idp = FakeIdp::start();
     let t = gateway(&idp, "");
     let b = t.browser();
-    let (page, _) = b.visit(&t.url("auth.test", "/login"));
-    let href = button_href(&page.text().unwrap());
+    let href = button_href(&b.open("/login"));
     // Start, and stop at the provider's redirect back to the gateway.
-    let r = b.client.get(&href).send().unwrap();
-    assert_eq!(r.status(), 303);
-    let authorize = r.headers()["location"].to_str().unwrap().to_string();
-    let r = b.client.get(&authorize).send().unwrap();
-    let callback = r.headers()["location"].to_str().unwrap().to_string();
+    let callback = provider_return(&b, &href);
     assert!(callback.contains("/login/fournisseur/proconnect/retour?code="));
     // Another browser presenting this return gets nothing, and burns nothing it could reuse.
     let thief = t.browser();
@@ -311,10 +294,7 @@ fn state_is_single_use_and_bound_to_the_browser() {
     let (r, _) = b.visit(&forged);
     assert_eq!(r.status(), 400);
     // A fresh attempt succeeds once; its return replayed is refused.
-    let r = b.client.get(&href).send().unwrap();
-    let authorize = r.headers()["location"].to_str().unwrap().to_string();
-    let r = b.client.get(&authorize).send().unwrap();
-    let callback = r.headers()["location"].to_str().unwrap().to_string();
+    let callback = provider_return(&b, &href);
     let (r, url) = b.visit(&callback);
     assert_eq!((r.status().as_u16(), url), (200, t.url("auth.test", "/")));
     let (r, _) = b.visit(&callback);
@@ -359,12 +339,10 @@ timeout_seconds = 1
     assert_eq!(idp.get(|s| s.jwks_fetches), fetches + 1);
 
     // The dead provider: ready anyway, reported, its button disabled.
-    let client = t.client(false);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let r = client.get(t.url("auth.test", "/readyz")).send().unwrap();
-        assert_eq!(r.status(), 200);
-        let body = r.text().unwrap();
+        let (status, body) = t.readyz();
+        assert_eq!(status, 200);
         if body.contains("identity provider mairie: unavailable") {
             assert!(body.contains("identity provider proconnect: ok"), "{body}");
             break;
@@ -409,7 +387,7 @@ fn provider_level_and_the_local_second_factor() {
     let (status, url, _) = sign_in(&b);
     assert_eq!(status, 200);
     assert_eq!(url, t.url("auth.test", "/login/verification"));
-    assert!(session_record(&t, &b).is_none());
+    assert!(b.session_record().is_none());
     idp.set(|s| {
         s.user["acr"] = json!("eidas2");
         s.user["amr"] = json!(["pwd", "otp"]);
@@ -417,7 +395,7 @@ fn provider_level_and_the_local_second_factor() {
     let b = t.browser();
     let (status, url, _) = sign_in(&b);
     assert_eq!((status, url), (200, t.url("auth.test", "/")));
-    let rec = session_record(&t, &b).unwrap();
+    let rec = b.session_record().unwrap();
     assert_eq!(rec.assurance.acr, "eidas2");
     assert_eq!(rec.assurance.amr, ["pwd", "otp", "mfa"]);
 }
@@ -475,58 +453,17 @@ fn the_referent_sees_and_removes_the_link_and_no_one_else_can() {
     let unlink = format!("/aia/utilisateurs/{agent}/fournisseur/dissocier");
 
     // A référent of another structure.
-    t.block_on(async {
-        let dir = &t.gw.dir;
-        let s = dir
-            .create_structure(convergences::directory::structures::NewStructure {
-                parent_id: None,
-                short_name: "autre-mairie",
-                long_name: "Autre mairie",
-                domains: &["autre-mairie.fr"],
-            })
-            .await
-            .unwrap();
-        let id = dir
-            .provision_user(convergences::directory::users::NewUser {
-                email: "referent@autre-mairie.fr",
-                first_name: "Oscar",
-                last_name: "Autre",
-                structure_id: s,
-                job_title: "",
-                service: "",
-                app_identifier: "",
-                platform_admin: false,
-                created_by: None,
-            })
-            .await
-            .unwrap();
-        let hash = convergences::auth::password::hash_blocking(crate::harness::PASSWORD).unwrap();
-        dir.set_password_hash(id, &hash).await.unwrap();
-        dir.add_referent(id, s).await.unwrap();
-    });
-    let o = t.browser();
-    assert_eq!(
-        o.login("referent@autre-mairie.fr", crate::harness::PASSWORD)
-            .0,
-        303
-    );
-    let (page, _) = o.visit(&t.url("auth.test", "/aia/profil"));
-    let token = csrf_of(&page.text().unwrap());
-    let r = o
-        .client
-        .post(t.url("auth.test", &unlink))
-        .form(&[("csrf", token.as_str()), ("fournisseur", "proconnect")])
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    let w = t.world();
+    let other = w.establishment("autre-mairie", "Autre mairie", "autre-mairie.fr");
+    let o = w.login(&w.referent(&other, "referent"));
+    let token = o.open("/aia/profil").csrf();
+    o.submit(&unlink, &[("csrf", &token), ("fournisseur", "proconnect")])
+        .assert_error(404);
     // Anonymous: sent to the login page, nothing done.
-    let r = t
-        .client(false)
-        .post(t.url("auth.test", &unlink))
-        .form(&[("csrf", "x"), ("fournisseur", "proconnect")])
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 303);
+    let p = t
+        .browser()
+        .submit(&unlink, &[("csrf", "x"), ("fournisseur", "proconnect")]);
+    assert_eq!(p.status, 303);
     assert_eq!(links(&t, "agent@mairie-exemple.fr").len(), 1);
 
     // The agent's référent.
@@ -536,27 +473,25 @@ fn the_referent_sees_and_removes_the_link_and_no_one_else_can() {
             .0,
         303
     );
-    let (page, _) = b.visit(&t.url("auth.test", &card));
-    let html = page.text().unwrap().replace("&#39;", "'");
-    assert!(html.contains("Identité externe"), "{html}");
-    assert!(html.contains("Associé à une identité ProConnect"), "{html}");
-    let token = csrf_of(&html);
+    let page = b.open(&card);
+    assert!(
+        page.h2s().contains(&"Identité externe".to_string()),
+        "{page:?}"
+    );
+    assert!(
+        page.text().contains("Associé à une identité ProConnect"),
+        "{page:?}"
+    );
+    let token = page.csrf();
     // Without a valid token: refused, nothing done.
-    let r = b
-        .client
-        .post(t.url("auth.test", &unlink))
-        .form(&[("csrf", "forged"), ("fournisseur", "proconnect")])
-        .send()
-        .unwrap();
-    assert_ne!(r.status(), 303);
+    let p = b.submit(
+        &unlink,
+        &[("csrf", "forged"), ("fournisseur", "proconnect")],
+    );
+    assert_ne!(p.status, 303);
     assert_eq!(links(&t, "agent@mairie-exemple.fr").len(), 1);
-    let r = b
-        .client
-        .post(t.url("auth.test", &unlink))
-        .form(&[("csrf", token.as_str()), ("fournisseur", "proconnect")])
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 303);
+    let p = b.submit(&unlink, &[("csrf", &token), ("fournisseur", "proconnect")]);
+    assert_eq!(p.status, 303);
     assert!(links(&t, "agent@mairie-exemple.fr").is_empty());
     assert_eq!(
         t.block_on(t.gw.dir.count_audit("provider_unlinked"))
@@ -568,11 +503,6 @@ fn the_referent_sees_and_removes_the_link_and_no_one_else_can() {
         "the agent's sessions are closed"
     );
     // Unlinking again: nothing to remove.
-    let r = b
-        .client
-        .post(t.url("auth.test", &unlink))
-        .form(&[("csrf", token.as_str()), ("fournisseur", "proconnect")])
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    b.submit(&unlink, &[("csrf", &token), ("fournisseur", "proconnect")])
+        .assert_error(404);
 }

@@ -338,11 +338,7 @@ fn interop_with_oidc_provider() {
             .map(|i| i.has_provider_link),
         Some(false)
     );
-    let mairie = t
-        .block_on(t.gw.dir.structure_by_name("mairie-exemple"))
-        .unwrap()
-        .unwrap()
-        .id;
+    let mairie = t.structure_id("mairie-exemple");
     let outsider = t
         .block_on(
             t.gw.dir

@@ -4,9 +4,7 @@
 //! mail an account's owner gets when the account is linked to a provider.
 
 use crate::fake_idp::FakeIdp;
-use crate::harness::{
-    add_other_mairie, within, Browser, Options, TestGateway, OTHER_REFERENT, PASSWORD,
-};
+use crate::harness::{within, Browser, Options, Page, TestGateway, PASSWORD};
 use convergences::directory::tokens::Purpose;
 use std::time::Duration;
 
@@ -69,33 +67,14 @@ fn sign_ins_started_at_a_provider_are_limited_per_address() {
 /// left out is unticked).
 fn edit_structure(b: &Browser, id: i64, extra: &[(&str, &str)]) -> reqwest::blocking::Response {
     let path = format!("/aia/structures/{id}/editer");
-    let (page, _) = b.visit(&b.t.url("auth.test", &path));
-    let html = page
-        .text()
-        .unwrap()
-        .replace("&#39;", "'")
-        .replace("&amp;", "&");
-    let field = |name: &str| {
-        let marker = format!("name=\"{name}\" type=\"text\" value=\"");
-        html.find(&marker)
-            .map(|i| {
-                let s = &html[i + marker.len()..];
-                s[..s.find('"').unwrap()].to_string()
-            })
-            .unwrap_or_default()
-    };
-    let short = field("short_name");
-    let csrf = crate::harness::csrf_of(&html);
-    let (domains, long_name) = (field("domains"), field("long_name"));
-    let parent = html
-        .split_once("name=\"parent_id\" value=\"")
-        .map(|(_, s)| s[..s.find('"').unwrap()].to_string())
-        .unwrap_or_default();
-    let address = html
-        .split_once("name=\"postal_address\" rows=\"3\">")
-        .and_then(|(_, s)| s.split_once("</textarea>"))
-        .map(|(a, _)| a.to_string())
-        .unwrap_or_default();
+    let page = b.open(&path);
+    let field = |name: &str| page.field_value(name).unwrap_or_default();
+    let (short, long_name, address) = (
+        field("short_name"),
+        field("long_name"),
+        field("postal_address"),
+    );
+    let (domains, parent, csrf) = (field("domains"), field("parent_id"), page.csrf());
     let mut form: Vec<(&str, &str)> = vec![
         ("csrf", &csrf),
         ("short_name", &short),
@@ -116,13 +95,6 @@ fn password_links_to(t: &TestGateway, to: &str) -> usize {
         .count()
 }
 
-fn structure_id(t: &TestGateway, name: &str) -> i64 {
-    t.block_on(t.gw.dir.structure_by_name(name))
-        .unwrap()
-        .unwrap()
-        .id
-}
-
 fn off(t: &TestGateway, id: i64) -> bool {
     t.block_on(t.gw.dir.structure_disables_password(id))
         .unwrap()
@@ -132,7 +104,7 @@ fn off(t: &TestGateway, id: i64) -> bool {
 fn a_structure_turns_password_sign_in_off_without_telling_outsiders_who_exists() {
     let idp = FakeIdp::start();
     let t = gateway(&idp, "");
-    let (mairie, ccas) = (structure_id(&t, "mairie-exemple"), structure_id(&t, "ccas"));
+    let mairie = t.structure_id("mairie-exemple");
     // Before: one generic answer, with no hint.
     let probe = t.browser();
     let (status, before) = probe.login_message("inconnu@mairie-exemple.fr", "x");
@@ -144,13 +116,16 @@ fn a_structure_turns_password_sign_in_off_without_telling_outsiders_who_exists()
     // The platform administrator ticks the box on the Mairie's form (shown: a provider exists).
     let admin = t.browser();
     admin.login(ADMIN, PASSWORD);
-    let (page, _) = admin.visit(&t.url("auth.test", &format!("/aia/structures/{mairie}/editer")));
-    let html = page.text().unwrap().replace("&#39;", "'");
+    let form = admin.open(&format!("/aia/structures/{mairie}/editer"));
     assert!(
-        html.contains("Désactiver la connexion par mot de passe"),
-        "{html}"
+        form.text()
+            .contains("Désactiver la connexion par mot de passe"),
+        "{form:?}"
     );
-    assert!(html.contains("« S'identifier avec ProConnect »"), "{html}");
+    assert!(
+        form.text().contains("« S'identifier avec ProConnect »"),
+        "{form:?}"
+    );
     let r = edit_structure(&admin, mairie, &[("password_sign_in_disabled", "1")]);
     assert_eq!(r.status(), 303, "{:?}", r.text());
     assert!(off(&t, mairie));
@@ -185,7 +160,7 @@ fn a_structure_turns_password_sign_in_off_without_telling_outsiders_who_exists()
         "{answers:?}"
     );
     // The platform administrator keeps the password, even in a structure that turned it off.
-    let cig = structure_id(&t, "cig-exemple");
+    let cig = t.structure_id("cig-exemple");
     t.block_on(t.gw.dir.set_structure_disables_password(cig, true))
         .unwrap();
     assert_eq!(t.browser().login(ADMIN, PASSWORD), (303, "/".to_string()));
@@ -203,12 +178,28 @@ fn a_structure_turns_password_sign_in_off_without_telling_outsiders_who_exists()
         &[("csrf", &csrf), ("password", PASSWORD), ("return_to", "/")],
     );
     assert_eq!(r.status(), 403);
-    let html = r.text().unwrap().replace("&#39;", "'");
+    let p = Page::of(r);
     assert!(
-        html.contains("Déconnectez-vous, puis reconnectez-vous"),
-        "{html}"
+        p.text().contains("Déconnectez-vous, puis reconnectez-vous"),
+        "{p:?}"
     );
+}
 
+/// A gateway with a provider whose Mairie (and so its CCAS) turned password sign-in off.
+fn mairie_without_password(idp: &FakeIdp) -> (TestGateway, i64, i64) {
+    let t = gateway(idp, "");
+    let (mairie, ccas) = (t.structure_id("mairie-exemple"), t.structure_id("ccas"));
+    t.block_on(t.gw.dir.set_structure_disables_password(mairie, true))
+        .unwrap();
+    (t, mairie, ccas)
+}
+
+#[test]
+fn with_password_sign_in_off_no_password_link_works_and_the_referent_is_told_why() {
+    let idp = FakeIdp::start();
+    let (t, _, _) = mairie_without_password(&idp);
+    let admin = t.browser();
+    admin.login(ADMIN, PASSWORD);
     // "Mot de passe oublié ?": the same neutral page, and no link for the agent; a control
     // request for the administrator shows the requests were handled.
     let agent_id = t.user_id(AGENT);
@@ -263,18 +254,21 @@ fn a_structure_turns_password_sign_in_off_without_telling_outsiders_who_exists()
         &format!("/aia/utilisateurs/{agent_id}/reinitialisation"),
         &[("csrf", &csrf)],
     );
-    let html = r.text().unwrap();
-    assert!(
-        html.replace("&#39;", "'")
-            .contains("Aucun lien n'a été envoyé"),
-        "{html}"
-    );
+    let p = Page::of(r);
+    assert!(p.text().contains("Aucun lien n'a été envoyé"), "{p:?}");
     assert_eq!(password_links_to(&t, AGENT), 0);
+}
 
+#[test]
+fn password_sign_in_is_turned_off_and_on_within_one_s_own_tree_only() {
+    let idp = FakeIdp::start();
+    let (t, mairie, ccas) = mairie_without_password(&idp);
+    let admin = t.browser();
+    admin.login(ADMIN, PASSWORD);
     // Another mairie's référent cannot flip the CCAS or the Mairie with a forged id.
-    add_other_mairie(&t);
-    let o = t.browser();
-    o.login(OTHER_REFERENT, PASSWORD);
+    let w = t.world();
+    let other = w.establishment("mairie-b", "Mairie B", "mairie-b.fr");
+    let o = w.login(&w.referent(&other, "referent"));
     let csrf = o.csrf("/aia/profil/securite");
     let r = o.post(
         &format!("/aia/structures/{ccas}/editer"),
@@ -307,17 +301,18 @@ fn a_structure_turns_password_sign_in_off_without_telling_outsiders_who_exists()
     assert!(off(&t, ccas));
     assert_eq!(t.browser().login_message(CCAS_AGENT, PASSWORD).0, 401);
     assert_eq!(t.browser().login(AGENT, PASSWORD), (303, "/".to_string()));
+    // (the set-up turned the Mairie's off through the directory, not the form)
     assert_eq!(
         t.block_on(t.gw.dir.count_audit("structure_updated"))
             .unwrap(),
-        3
+        2
     );
 }
 
 #[test]
 fn without_a_provider_the_setting_is_not_offered_and_changes_nothing() {
     let t = TestGateway::start();
-    let mairie = structure_id(&t, "mairie-exemple");
+    let mairie = t.structure_id("mairie-exemple");
     t.block_on(t.gw.dir.set_structure_disables_password(mairie, true))
         .unwrap();
     // Nobody is locked out while no provider could take the password's place.

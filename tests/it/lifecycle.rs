@@ -23,11 +23,7 @@ fn gateway_with_mail(security: &str) -> (TestGateway, SmtpSink) {
 
 /// A new agent of the Mairie, as a référent would create it: no password yet.
 fn new_agent(t: &TestGateway, email: &str) -> i64 {
-    let mairie = t
-        .block_on(t.gw.dir.structure_by_name("mairie-exemple"))
-        .unwrap()
-        .unwrap()
-        .id;
+    let mairie = t.structure_id("mairie-exemple");
     t.block_on(t.gw.dir.provision_user(NewUser {
         email,
         first_name: "Noémie",

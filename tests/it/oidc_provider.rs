@@ -200,11 +200,9 @@ pub(crate) fn userinfo(t: &TestGateway, access: &str) -> (u16, Value) {
     (status, r.json().unwrap_or(Value::Null))
 }
 
+/// A browser of the agent, signed in.
 pub(crate) fn signed_in(t: &TestGateway) -> crate::harness::Browser<'_> {
-    let b = t.browser();
-    let (status, _) = b.login(AGENT, PASSWORD);
-    assert_eq!(status, 303);
-    b
+    t.signed_in(AGENT)
 }
 
 /// Code flow of `rp-client` with PKCE: returns the code and verifier.
@@ -870,19 +868,69 @@ fn roles_and_revocation_are_the_proxys() {
 
 /// An ID token never verifies as an assertion, nor an assertion as an ID token; a hint the
 /// provider did not sign and an unregistered post-logout URI stop on a French page.
-#[test]
-fn id_tokens_and_assertions_never_cross_and_logout_cannot_redirect_elsewhere() {
-    let t = gateway();
-    let b = signed_in(&t);
-    let (c, v) = code(&b, &[]);
-    let (_, tok) = redeem(&t, &c, &v);
-    let idt = tok["id_token"].as_str().unwrap().to_string();
-    // The assertion the proxy sends to bip.
+/// What one signed-in browser holds of both kinds of token.
+struct Tokens {
+    /// rp-client's token answer (RS256 ID token, access token).
+    rp: Value,
+    /// rp-client's ID token.
+    idt: String,
+    /// The assertion the proxy sends to bip.
+    assertion: String,
+    /// other-client's ID token (EdDSA).
+    eddsa_idt: String,
+}
+
+/// Signs the agent in to rp-client and other-client and visits bip: one token of each kind.
+fn tokens_of_each_kind(t: &TestGateway, b: &crate::harness::Browser) -> Tokens {
+    let (c, v) = code(b, &[]);
+    let (_, rp) = redeem(t, &c, &v);
+    let idt = rp["id_token"].as_str().unwrap().to_string();
     let echo = b.get_json(&t.url("bip.test", "/"));
     let assertion = echo["headers"]["x-convergences-assertion"][0]
         .as_str()
         .unwrap()
         .to_string();
+    let r = authorize(
+        b,
+        &[
+            ("response_type", "code"),
+            ("client_id", "other-client"),
+            ("redirect_uri", "http://other.test/cb"),
+            ("scope", "openid"),
+            ("state", "s"),
+        ],
+    );
+    let oc = answer(&r, "http://other.test/cb")["code"].clone();
+    let (status, otok) = token(
+        t,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &oc),
+            ("redirect_uri", "http://other.test/cb"),
+        ],
+        Some(("other-client", OTHER_SECRET)),
+    );
+    assert_eq!(status, 200, "{otok}");
+    let eddsa_idt = otok["id_token"].as_str().unwrap().to_string();
+    Tokens {
+        rp,
+        idt,
+        assertion,
+        eddsa_idt,
+    }
+}
+
+#[test]
+fn id_tokens_and_assertions_never_cross() {
+    let t = gateway();
+    let b = signed_in(&t);
+    let Tokens {
+        idt,
+        assertion,
+        eddsa_idt,
+        ..
+    } = tokens_of_each_kind(&t, &b);
+    let eddsa_idt = eddsa_idt.as_str();
     assert!(
         verify(&t, &assertion, jsonwebtoken::Algorithm::EdDSA, "bip").is_some(),
         "the assertion verifies as itself"
@@ -900,28 +948,6 @@ fn id_tokens_and_assertions_never_cross_and_logout_cannot_redirect_elsewhere() {
         }
     }
     // EdDSA ID tokens (other-client) use a key of their own: still not an assertion.
-    let r = authorize(
-        &b,
-        &[
-            ("response_type", "code"),
-            ("client_id", "other-client"),
-            ("redirect_uri", "http://other.test/cb"),
-            ("scope", "openid"),
-            ("state", "s"),
-        ],
-    );
-    let oc = answer(&r, "http://other.test/cb")["code"].clone();
-    let (status, otok) = token(
-        &t,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &oc),
-            ("redirect_uri", "http://other.test/cb"),
-        ],
-        Some(("other-client", OTHER_SECRET)),
-    );
-    assert_eq!(status, 200, "{otok}");
-    let eddsa_idt = otok["id_token"].as_str().unwrap();
     assert!(verify(
         &t,
         eddsa_idt,
@@ -941,6 +967,19 @@ fn id_tokens_and_assertions_never_cross_and_logout_cannot_redirect_elsewhere() {
         assert!(verify(&t, &assertion, jsonwebtoken::Algorithm::RS256, aud).is_none());
         assert!(verify(&t, &assertion, jsonwebtoken::Algorithm::EdDSA, aud).is_none());
     }
+}
+
+#[test]
+fn logout_cannot_redirect_elsewhere_and_asks_without_a_hint() {
+    let t = gateway();
+    let b = signed_in(&t);
+    let Tokens {
+        rp: tok,
+        idt,
+        assertion,
+        eddsa_idt,
+    } = tokens_of_each_kind(&t, &b);
+    let eddsa_idt = eddsa_idt.as_str();
     // The provider itself refuses an assertion or a forged token as id_token_hint, and an
     // unregistered post-logout URI, without redirecting.
     let forged = {

@@ -3,8 +3,8 @@
 //! help contacts at the end of every message the product sends.
 
 use crate::aia::outbox;
-use crate::guides::{login, page, AGENT, REFERENT, SUPPORT};
-use crate::harness::{within, Options, TestGateway};
+use crate::guides::{login, AGENT, REFERENT, SUPPORT};
+use crate::harness::{within, Options, Page, TestGateway};
 use std::time::Duration;
 
 const LEGAL: &str = r#"
@@ -26,16 +26,24 @@ accessibility_contact_email = "accessibilite@cig.test"
 
 /// The footer's three links (relative on the portal, absolute on the proxy's pages) and the
 /// accessibility status.
-fn assert_footer(html: &str, status: &str, what: &str) {
-    for expected in [
-        "/mentions-legales\">Mentions légales</a>".to_string(),
-        "/donnees-personnelles\">Données personnelles</a>".to_string(),
-        format!("/accessibilite\">Accessibilité : {status}</a>"),
-    ] {
-        assert!(
-            html.contains(&expected),
-            "{what}: {expected} missing\n{html}"
-        );
+#[track_caller]
+fn assert_footer(p: &Page, status: &str, what: &str) {
+    assert_eq!(
+        p.texts(".footer-links a"),
+        [
+            "Mentions légales".to_string(),
+            "Données personnelles".to_string(),
+            format!("Accessibilité : {status}"),
+        ],
+        "{what}: {p:?}"
+    );
+    let hrefs = p.attrs(".footer-links a", "href");
+    for (href, path) in hrefs.iter().zip([
+        "/mentions-legales",
+        "/donnees-personnelles",
+        "/accessibilite",
+    ]) {
+        assert!(href.ends_with(path), "{what}: {href} for {path}");
     }
 }
 
@@ -46,70 +54,83 @@ fn the_legal_pages_are_public_read_the_configuration_and_are_in_every_footer() {
         ..Default::default()
     });
     let anon = t.browser();
-    let (s, html) = page(&anon, "/mentions-legales");
-    assert_eq!(s, 200);
+    let p = anon.open("/mentions-legales");
+    assert_eq!(p.status, 200);
+    assert_eq!(p.h1(), "Mentions légales");
+    let text = p.text();
     for expected in [
-        "<h1>Mentions légales</h1>",
-        "CIG d&#39;Essai",
-        "1 rue de l&#39;Essai, 93000 Essai",
+        "CIG d'Essai",
+        "1 rue de l'Essai, 93000 Essai",
         "Camille Essai, directrice générale",
-        "Hébergeur d&#39;Essai",
+        "Hébergeur d'Essai",
         "01 00 00 00 00",
-        "href=\"/donnees-personnelles\"",
-        "mailto:dpo@cig.test",
     ] {
-        assert!(html.contains(expected), "{expected} missing\n{html}");
+        assert!(text.contains(expected), "{expected} missing\n{p:?}");
     }
-    let (s, html) = page(&anon, "/accessibilite");
-    assert_eq!(s, 200);
+    assert!(p.hrefs().contains(&"/donnees-personnelles".to_string()));
+    assert!(p.mailtos().contains(&"dpo@cig.test".to_string()));
+    let p = anon.open("/accessibilite");
+    assert_eq!(p.status, 200);
+    assert_eq!(p.h1(), "Déclaration d'accessibilité");
+    let strong = p.texts("strong");
+    for expected in ["partiellement conforme", "72 %"] {
+        assert!(
+            strong.contains(&expected.to_string()),
+            "{expected}: {strong:?}"
+        );
+    }
+    let text = p.text();
     for expected in [
-        "<h1>Déclaration d'accessibilité</h1>",
-        "<strong>partiellement conforme</strong>",
         "RGAA), version 4.1",
-        "15/06/2026 par Audits d&#39;Essai",
-        "<strong>72 %</strong>",
+        "15/06/2026 par Audits d'Essai",
         "Méthode : Audit RGAA 4.1 sur 12 pages",
         "établie le 30/06/2026",
-        "mailto:accessibilite@cig.test",
         "Défenseur des droits",
-        "https://formulaire.defenseurdesdroits.fr/",
         "Libre réponse 71120, 75342 Paris CEDEX 07",
         "ne remplacent pas un audit",
     ] {
-        assert!(html.contains(expected), "{expected} missing\n{html}");
+        assert!(text.contains(expected), "{expected} missing\n{p:?}");
     }
+    assert!(p.mailtos().contains(&"accessibilite@cig.test".to_string()));
+    assert!(p
+        .hrefs()
+        .iter()
+        .any(|h| h.starts_with("https://formulaire.defenseurdesdroits.fr/")));
     // Every footer: public pages, errors (portal and proxy), signed-in pages.
     for path in ["/login", "/accessibilite", "/nulle-part"] {
-        let (_, html) = page(&anon, path);
-        assert_footer(&html, "partiellement conforme", path);
+        assert_footer(&anon.open(path), "partiellement conforme", path);
     }
     let b = login(&t, AGENT);
     for path in ["/", "/aia/profil", "/aia/structures"] {
-        let (_, html) = page(&b, path);
-        assert_footer(&html, "partiellement conforme", path);
+        assert_footer(&b.open(path), "partiellement conforme", path);
     }
-    let (r, _) = b.visit(&t.url("nc.test", "/"));
-    assert_eq!(r.status(), 403);
-    assert_footer(&r.text().unwrap(), "partiellement conforme", "proxy 403");
+    let p = b.open_url(&t.url("nc.test", "/"));
+    p.assert_error(403);
+    assert_footer(&p, "partiellement conforme", "proxy 403");
 }
 
 #[test]
 fn without_a_legal_section_the_pages_say_what_is_missing_and_claim_nothing() {
     let t = TestGateway::start();
     let anon = t.browser();
-    let (s, html) = page(&anon, "/accessibilite");
-    assert_eq!(s, 200);
-    assert!(html.contains("<strong>non conforme</strong>"), "{html}");
-    assert!(html.contains("faute d'audit"), "{html}");
-    assert!(html.contains("Aucun audit de conformité"), "{html}");
+    let p = anon.open("/accessibilite");
+    assert_eq!(p.status, 200);
     assert!(
-        html.contains("par l'intermédiaire de votre référent"),
-        "{html}"
+        p.texts("strong").contains(&"non conforme".to_string()),
+        "{p:?}"
     );
-    let (s, html) = page(&anon, "/mentions-legales");
-    assert_eq!(s, 200);
-    assert!(html.contains("pas encore renseigné l'éditeur"), "{html}");
-    assert_footer(&html, "non conforme", "default");
+    let text = p.text();
+    for expected in [
+        "faute d'audit",
+        "Aucun audit de conformité",
+        "par l'intermédiaire de votre référent",
+    ] {
+        assert!(text.contains(expected), "{expected}: {p:?}");
+    }
+    let p = anon.open("/mentions-legales");
+    assert_eq!(p.status, 200);
+    assert!(p.text().contains("pas encore renseigné l'éditeur"), "{p:?}");
+    assert_footer(&p, "non conforme", "default");
 }
 
 #[test]

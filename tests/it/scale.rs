@@ -62,11 +62,7 @@ fn a_session_opened_on_one_instance_works_and_is_revoked_on_another() {
         status(&browser, &b_inst.url("bip.test", "/")) == 403
     });
     eprintln!("role removal visible on the other instance after {took:?}");
-    let mairie = a
-        .block_on(a.gw.dir.structure_by_name("mairie-exemple"))
-        .unwrap()
-        .unwrap()
-        .id;
+    let mairie = a.structure_id("mairie-exemple");
     a.block_on(
         a.gw.dir
             .assign_role(agent, "bip", "utilisateur", mairie, None),
@@ -183,13 +179,9 @@ fn without_redis_the_gateway_fails_closed_with_a_503_and_recovers() {
         page.contains("Service momentanément indisponible"),
         "{page}"
     );
-    let ready = t
-        .client(false)
-        .get(t.url("auth.test", "/readyz"))
-        .send()
-        .unwrap();
-    assert_eq!(ready.status(), 503);
-    assert!(ready.text().unwrap().contains("sessions: unavailable"));
+    let (status, ready) = t.readyz();
+    assert_eq!(status, 503);
+    assert!(ready.contains("sessions: unavailable"), "{ready}");
     let login = browser.client.get(t.url("auth.test", "/")).send().unwrap();
     assert_eq!(login.status(), 503);
     // The liveness probe still answers: the process is fine, only its store is gone.

@@ -227,11 +227,7 @@ fn upstreams_can_be_reached_over_verified_tls() {
         ..Default::default()
     });
     let referent = t.user_id("referent@mairie-exemple.fr");
-    let mairie = t
-        .block_on(t.gw.dir.structure_by_name("mairie-exemple"))
-        .unwrap()
-        .unwrap()
-        .id;
+    let mairie = t.structure_id("mairie-exemple");
     for slug in ["secure", "mismatch"] {
         t.block_on(
             t.gw.dir

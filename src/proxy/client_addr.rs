@@ -5,21 +5,25 @@ use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 
 /// The client's address: the peer's, unless the peer is a trusted load balancer, in which case
-/// the last address its X-Forwarded-For chain adds before reaching a trusted hop.
-pub fn client_ip(session: &Session, trusted: &[ipnet::IpNet]) -> String {
-    let Some(peer) = session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.ip())
-    else {
-        return String::new();
-    };
+/// the last address its X-Forwarded-For chain adds before reaching a trusted hop. `None` for a
+/// peer without an IP address (a Unix socket).
+pub fn client_ip(session: &Session, trusted: &[ipnet::IpNet]) -> Option<std::net::IpAddr> {
+    let peer = session.client_addr()?.as_inet()?.ip();
     if trusted.is_empty() || !trusted.iter().any(|n| n.contains(&peer)) {
-        return peer.to_string();
+        return Some(peer);
     }
-    forwarded_client(session.req_header(), trusted)
-        .unwrap_or(peer)
-        .to_string()
+    Some(forwarded_client(session.req_header(), trusted).unwrap_or(peer))
+}
+
+/// `ip` as text in `buf` (no allocation: this is the per-request path); empty for `None`.
+pub fn ip_text(ip: Option<std::net::IpAddr>, buf: &mut [u8; 48]) -> &str {
+    use std::io::Write;
+    let Some(ip) = ip else { return "" };
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    // An IPv6 address is at most 45 characters: the buffer always holds it.
+    let _ = write!(cursor, "{ip}");
+    let end = cursor.position() as usize;
+    std::str::from_utf8(&buf[..end]).unwrap_or("")
 }
 
 pub fn forwarded_client(req: &RequestHeader, trusted: &[ipnet::IpNet]) -> Option<std::net::IpAddr> {
@@ -36,7 +40,24 @@ pub fn forwarded_client(req: &RequestHeader, trusted: &[ipnet::IpNet]) -> Option
 
 #[cfg(test)]
 mod tests {
-    use super::forwarded_client;
+    use super::{forwarded_client, ip_text};
+
+    #[test]
+    fn addresses_are_written_in_full_without_allocating() {
+        let mut buf = [0u8; 48];
+        let longest: std::net::IpAddr = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            ip_text(Some(longest), &mut buf),
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+        );
+        let v4: std::net::IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(ip_text(Some(v4), &mut buf), "203.0.113.9");
+        let mapped: std::net::IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(ip_text(Some(mapped), &mut buf), "::ffff:192.0.2.1");
+        assert_eq!(ip_text(None, &mut buf), "");
+    }
     use pingora::http::RequestHeader;
 
     #[test]

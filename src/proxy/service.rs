@@ -2,7 +2,7 @@
 //! `upstream_request_filter`, French pages in `fail_to_proxy`, one access-log line per request
 //! in `logging`.
 
-use super::client_addr::client_ip;
+use super::client_addr::{client_ip, ip_text};
 use super::headers::{
     cookie, cookie_name_of, host_of, set_forwarding_headers, strip_cookies, strip_identity_headers,
 };
@@ -293,7 +293,11 @@ impl ProxyHttp for Proxy {
         up: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        let ip = client_ip(session, &self.gw.config.trusted_proxies);
+        let mut ip_buf = [0u8; 48];
+        let ip = ip_text(
+            client_ip(session, &self.gw.config.trusted_proxies),
+            &mut ip_buf,
+        );
         // Room for what is added below (identity and forwarding headers), so that the header
         // maps grow once (a patched pingora-http, docs/pingora-patches.md).
         up.reserve(ADDED_HEADERS);
@@ -322,7 +326,7 @@ impl ProxyHttp for Proxy {
             }
         }
         let scheme = ctx.routes.as_ref().map_or("http", |r| r.scheme);
-        set_forwarding_headers(up, &ip, scheme)
+        set_forwarding_headers(up, ip, scheme)
     }
 
     async fn response_filter(

@@ -4,6 +4,7 @@
 //! a lost factor by the right référent.
 
 use crate::harness::{echo_upstream, Browser, Options, TestGateway, PASSWORD};
+use crate::page::Page;
 use convergences::auth::totp;
 use convergences::demo::{DEMO_TOTP_ACCOUNT, DEMO_TOTP_SECRET};
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
@@ -103,15 +104,21 @@ fn a_passkey_is_enrolled_named_and_used_as_the_second_factor() {
         10,
         "the first factor comes with recovery codes"
     );
-    let (page, _) = b.visit(&t.url("auth.test", "/aia/profil/securite"));
-    assert!(page.text().unwrap().contains("Clé bleue"));
+    let keys = b
+        .open("/aia/profil/securite")
+        .table_rows("Clés enregistrées");
+    assert!(keys.iter().any(|k| k[0] == "Clé bleue"), "{keys:?}");
 
     // From now on the password alone does not sign in; the key does.
     let b2 = t.browser();
     let r = password_step(&b2, AGENT);
     assert_eq!(r.headers()["location"], "/login/verification");
-    let (page, _) = b2.visit(&t.url("auth.test", "/login/verification"));
-    assert!(page.text().unwrap().contains("Utiliser ma clé de sécurité"));
+    let p = b2.open("/login/verification");
+    assert!(
+        p.texts("button[data-passkey-start]")
+            .contains(&"Utiliser ma clé de sécurité".to_string()),
+        "{p:?}"
+    );
     let (csrf, ceremony, answer) = passkey_answer(
         &b2,
         &mut key,
@@ -145,8 +152,13 @@ fn a_passkey_is_enrolled_named_and_used_as_the_second_factor() {
         ("response", &answer),
     ];
     let r = b3.post("/login/verification", &replay);
-    assert_eq!(r.status(), 422);
-    assert!(r.text().unwrap().contains("a expiré"));
+    let p = Page::of(r);
+    assert_eq!(p.status, 422);
+    assert!(
+        p.text_at("#code-error")
+            .is_some_and(|e| e.contains("a expiré")),
+        "{p:?}"
+    );
     // An answer signed for one ceremony does not fit another one (the challenge differs).
     let (csrf3, other_ceremony, _) = passkey_answer(
         &b3,
@@ -160,8 +172,13 @@ fn a_passkey_is_enrolled_named_and_used_as_the_second_factor() {
         ("response", &answer),
     ];
     let r = b3.post("/login/verification", &mixed);
-    assert_eq!(r.status(), 401);
-    assert!(r.text().unwrap().contains("pas été reconnue"));
+    let p = Page::of(r);
+    assert_eq!(p.status, 401);
+    assert!(
+        p.text_at("#code-error")
+            .is_some_and(|e| e.contains("pas été reconnue")),
+        "{p:?}"
+    );
     // Garbage in the answer: a French refusal, never a 500.
     let (csrf3, ceremony3, _) = passkey_answer(
         &b3,
@@ -248,13 +265,13 @@ fn sensitive_actions_ask_to_confirm_identity_then_carry_on() {
         location.starts_with("/login/confirmer?return_to=%2Faia%2Futilisateurs%2Fexport.csv"),
         "{location}"
     );
-    let (page, _) = b.visit(&t.url("auth.test", &location));
-    let html = page.text().unwrap();
+    let p = b.open(&location);
+    assert_eq!(p.h1(), "Confirmez votre identité", "{p:?}");
     assert!(
-        html.contains("Confirmez votre identité") && html.contains("Mot de passe"),
-        "{html}"
+        p.texts("label").contains(&"Mot de passe".to_string()),
+        "{p:?}"
     );
-    let csrf = crate::harness::csrf_of(&html);
+    let csrf = crate::harness::csrf_of(&p.body);
     let confirm = |password: &str| {
         b.post(
             "/login/confirmer",
@@ -314,13 +331,14 @@ fn sensitive_actions_ask_to_confirm_identity_then_carry_on() {
             ("reprise", &reprise),
         ],
     );
-    assert_eq!(r.status(), 200);
-    let html = r.text().unwrap();
+    let p = Page::of(r);
+    assert_eq!(p.status, 200);
     assert!(
-        html.contains(&format!("action=\"/aia/utilisateurs/{victim}/supprimer\"")),
-        "{html}"
+        p.attrs("form", "action")
+            .contains(&format!("/aia/utilisateurs/{victim}/supprimer")),
+        "{p:?}"
     );
-    assert_eq!(crate::harness::csrf_of(&html), csrf);
+    assert_eq!(crate::harness::csrf_of(&p.body), csrf);
     let r = b.post(
         &format!("/aia/utilisateurs/{victim}/supprimer"),
         &[("csrf", &csrf)],
@@ -349,13 +367,17 @@ fn an_account_with_a_second_factor_confirms_with_it() {
         303
     );
     b.age_authentication(3600);
-    let (page, _) = b.visit(&t.url("auth.test", "/login/confirmer?return_to=%2F"));
-    let html = page.text().unwrap();
+    let p = b.open("/login/confirmer?return_to=%2F");
     assert!(
-        html.contains("Code de vérification") && !html.contains("id=\"password\""),
-        "{html}"
+        p.texts("label")
+            .contains(&"Code de vérification".to_string()),
+        "{p:?}"
     );
-    let csrf = crate::harness::csrf_of(&html);
+    assert!(
+        !p.has("#password") && !p.body.contains("id=\"password\""),
+        "{p:?}"
+    );
+    let csrf = crate::harness::csrf_of(&p.body);
     // The password does not confirm an account that has a second factor.
     let r = b.post(
         "/login/confirmer",
@@ -418,11 +440,12 @@ fn an_application_that_requires_a_second_factor_refuses_a_password_session() {
         location.contains("/login/confirmer?mfa=1&return_to="),
         "{location}"
     );
-    let (page, _) = b.visit(&location);
-    assert!(page
-        .text()
-        .unwrap()
-        .contains("Activer la vérification en deux étapes"));
+    let p = b.open_url(&location);
+    assert_eq!(p.h1(), "Confirmez votre identité", "{p:?}");
+    assert!(
+        p.has_link("Activer la vérification en deux étapes"),
+        "{p:?}"
+    );
     // An API client gets a plain refusal.
     let r = b
         .client
@@ -536,7 +559,13 @@ fn the_policy_sends_administrators_to_enrol_and_keeps_them_there() {
         url.contains("/aia/profil/securite"),
         "{location} then {url}"
     );
-    assert!(page.text().unwrap().contains("doit être protégé"));
+    let p = Page::of(page);
+    assert!(
+        p.texts(".alert-warning")
+            .iter()
+            .any(|a| a.contains("doit être protégé")),
+        "{p:?}"
+    );
     // An agent is not concerned.
     let agent = t.browser();
     assert_eq!(agent.login(AGENT, PASSWORD).1, "/");
@@ -557,9 +586,13 @@ fn a_grace_period_lets_people_postpone_with_a_banner() {
     });
     let b = t.browser();
     assert_eq!(b.login(REFERENT, PASSWORD).1, "/");
-    let (page, _) = b.visit(&t.url("auth.test", "/"));
-    let html = page.text().unwrap();
-    assert!(html.contains("activez-la avant le"), "{html}");
+    let p = b.open("/");
+    assert!(
+        p.texts(".alert-warning")
+            .iter()
+            .any(|a| a.contains("activez-la avant le")),
+        "{p:?}"
+    );
     // The deadline is the one recorded at the first sign-in, not renewed by the next.
     let uid = t.user_id(REFERENT);
     let due = t
@@ -591,22 +624,14 @@ fn a_structure_rule_reaches_every_account_below_it_and_no_other() {
     let admin = t.browser();
     admin.login("admin@cig-exemple.fr", PASSWORD);
     let path = format!("/aia/structures/{}/editer", mairie.id);
-    let (page, _) = admin.visit(&t.url("auth.test", &path));
-    let html = page.text().unwrap();
+    let p = admin.open(&path);
     assert!(
-        html.contains("Exiger la vérification en deux étapes"),
-        "{html}"
+        p.text_at("label[for=f-second_factor_required]")
+            .is_some_and(|l| l.starts_with("Exiger la vérification en deux étapes")),
+        "{p:?}"
     );
-    let field = |name: &str| {
-        let marker = format!("name=\"{name}\" type=\"text\" value=\"");
-        html.find(&marker)
-            .map(|i| {
-                let s = &html[i + marker.len()..];
-                s[..s.find('"').unwrap()].to_string()
-            })
-            .unwrap_or_default()
-    };
-    let csrf = crate::harness::csrf_of(&html);
+    let field = |name: &str| p.field_value(name).unwrap_or_default();
+    let csrf = p.csrf();
     let r = admin.post(
         &path,
         &[
@@ -654,13 +679,13 @@ fn a_lost_factor_is_reset_by_a_referent_of_the_account_only() {
     password_step(&victim, DEMO_TOTP_ACCOUNT);
     let b = t.browser();
     b.login(REFERENT, PASSWORD);
-    let (card, _) = b.visit(&t.url("auth.test", &format!("/aia/utilisateurs/{target}")));
-    let html = card.text().unwrap();
+    let card = b.open(&format!("/aia/utilisateurs/{target}"));
     assert!(
-        html.contains("Réinitialiser la vérification en deux étapes"),
-        "{html}"
+        card.texts("button")
+            .contains(&"Réinitialiser la vérification en deux étapes".to_string()),
+        "{card:?}"
     );
-    let csrf = crate::harness::csrf_of(&html);
+    let csrf = crate::harness::csrf_of(&card.body);
     b.age_authentication(3600);
     let r = b.post(&path, &[("csrf", &csrf)]);
     assert_eq!(r.status(), 303, "an old authentication confirms first");

@@ -660,14 +660,21 @@ fn a_structure_rule_reaches_every_account_below_it_and_no_other() {
 
 #[test]
 fn a_lost_factor_is_reset_by_a_referent_of_the_account_only() {
-    let t = TestGateway::start();
-    t.block_on(convergences::demo::seed_second_factor_account(&t.gw))
-        .unwrap();
-    let target = t.user_id(DEMO_TOTP_ACCOUNT);
+    let t = TestGateway::start_empty();
+    let w = t.world();
+    let bd = w.boundary();
+    // An agent of the référent's mairie, protected by a TOTP code.
+    let account = w
+        .agent(&bd.mairie, "securisee")
+        .with_role(&w, "bip", "utilisateur", &bd.mairie);
+    let secret = totp::from_base32(DEMO_TOTP_SECRET).unwrap();
+    t.block_on(convergences::second_factor::enrol_totp(
+        &t.gw, account.id, &secret, true,
+    ))
+    .unwrap();
+    let target = account.id;
     // A référent of another structure, with a forged id: the account is out of his sight.
-    crate::harness::add_other_mairie(&t);
-    let o = t.browser();
-    o.login(crate::harness::OTHER_REFERENT, PASSWORD);
+    let o = w.login(&bd.intruder);
     let csrf = o.csrf("/aia/profil/securite");
     let path = format!("/aia/utilisateurs/{target}/facteurs/reinitialiser");
     let r = o.post(&path, &[("csrf", &csrf)]);
@@ -676,9 +683,11 @@ fn a_lost_factor_is_reset_by_a_referent_of_the_account_only() {
 
     // The account's référent, with a recent authentication: done, the user's sessions end.
     let victim = t.browser();
-    password_step(&victim, DEMO_TOTP_ACCOUNT);
-    let b = t.browser();
-    b.login(REFERENT, PASSWORD);
+    assert_eq!(
+        password_step(&victim, &account.email).headers()["location"],
+        "/login/verification"
+    );
+    let b = w.login(&bd.referent);
     let card = b.open(&format!("/aia/utilisateurs/{target}"));
     assert!(
         card.texts("button")
@@ -709,7 +718,7 @@ fn a_lost_factor_is_reset_by_a_referent_of_the_account_only() {
     assert_eq!(t.block_on(t.gw.dir.recovery_codes_left(target)).unwrap(), 0);
     // The next login is with the password alone.
     let again = t.browser();
-    assert_eq!(again.login(DEMO_TOTP_ACCOUNT, PASSWORD).1, "/");
+    assert_eq!(again.login(&account.email, PASSWORD).1, "/");
     let journal = t
         .block_on(
             sqlx::query_scalar::<_, i64>(

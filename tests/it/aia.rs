@@ -846,11 +846,13 @@ fn a_platform_administrator_moves_subtrees_sets_domains_and_names_referents() {
 
 #[test]
 fn applications_assign_with_subtree_rules() {
-    let t = TestGateway::start();
-    let (_, _other) = add_other_mairie(&t);
-    let ccas = t.user_id(CCAS_AGENT);
-    let agent = t.user_id(AGENT);
-    let r = login(&t, REFERENT);
+    let t = TestGateway::start_empty();
+    let w = t.world();
+    let bd = w.boundary();
+    let ccas = bd.ccas_agent.id;
+    let agent = bd.agent.id;
+    let mairie_s = bd.mairie.id.to_string();
+    let r = w.login(&bd.referent);
     let tok = csrf(&r);
     let p = r.get_page("/aia/applications?app=bip&role=utilisateur");
     assert_eq!(p.status, 200);
@@ -866,10 +868,10 @@ fn applications_assign_with_subtree_rules() {
         .into_iter()
         .map(|row| row[3].clone())
         .collect();
-    assert_eq!(found, [CCAS_AGENT]);
+    assert_eq!(found, [bd.ccas_agent.email.as_str()]);
 
     // The CCAS agent has no BIP access yet.
-    let c = login(&t, CCAS_AGENT);
+    let c = w.login(&bd.ccas_agent);
     assert_eq!(c.visit(&t.url("bip.test", "/")).0.status(), 403);
     let ccas_s = ccas.to_string();
     let (s, loc, _) = post(
@@ -886,7 +888,11 @@ fn applications_assign_with_subtree_rules() {
     let (s, _, _) = post(
         &r,
         "/aia/applications/bip/utilisateur/affecter",
-        &[("csrf", &tok), ("user_ids", &ccas_s), ("structure", "2")],
+        &[
+            ("csrf", &tok),
+            ("user_ids", &ccas_s),
+            ("structure", &mairie_s),
+        ],
     );
     assert_eq!(s, 303);
     assert_eq!(
@@ -912,7 +918,7 @@ fn applications_assign_with_subtree_rules() {
         403
     );
     // Not an administrator of this application: 404.
-    let a = login(&t, AGENT);
+    let a = w.login(&bd.agent);
     assert_eq!(get(&a, "/aia/applications").0, 403);
     assert_eq!(
         post(
@@ -923,8 +929,8 @@ fn applications_assign_with_subtree_rules() {
         .0,
         404
     );
-    // The other référent (administrateur of BIP) cannot touch mairie-exemple's people.
-    let o = login(&t, OTHER_REFERENT);
+    // The other référent (administrateur of BIP) cannot touch the mairie's people.
+    let o = w.login(&bd.intruder);
     let otok = csrf(&o);
     let p = o.get_page("/aia/applications?app=bip&role=utilisateur");
     assert!(p.h2s().contains(&"Membres (0)".to_string()), "{p:?}");
@@ -938,8 +944,9 @@ fn applications_assign_with_subtree_rules() {
         404
     );
     let assignment: i64 = t.block_on(async {
-        sqlx::query("SELECT id FROM role_assignments WHERE user_id = $1 AND structure_id = 3")
+        sqlx::query("SELECT id FROM role_assignments WHERE user_id = $1 AND structure_id = $2")
             .bind(ccas)
+            .bind(bd.ccas.id)
             .fetch_one(&t.gw.dir.pool)
             .await
             .unwrap()

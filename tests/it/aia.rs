@@ -6,7 +6,6 @@ use crate::harness::{
     add_other_mairie, csrf_of, png_bytes, Browser, Page, TestGateway, OTHER_REFERENT,
 };
 use convergences::directory::structures::NewStructure;
-use convergences::directory::users::NewUser;
 use sqlx::Row;
 
 const AGENT: &str = "agent@mairie-exemple.fr";
@@ -2141,37 +2140,34 @@ fn email_of(t: &TestGateway, id: i64) -> String {
 #[test]
 fn a_referent_cannot_take_over_an_account_whose_rights_it_could_not_grant_and_every_email_change_warns_the_old_address(
 ) {
-    let t = TestGateway::start();
-    let (other_mairie, _) = add_other_mairie(&t);
-    let agent = t.user_id(AGENT);
-    let ccas_agent = t.user_id(CCAS_AGENT);
-    let mairie = t
-        .block_on(t.gw.dir.user_record(agent))
-        .unwrap()
-        .unwrap()
-        .structure_id;
-    let ccas = t
-        .block_on(t.gw.dir.user_record(ccas_agent))
-        .unwrap()
-        .unwrap()
-        .structure_id;
-    let r = login(&t, REFERENT);
+    let t = TestGateway::start_empty();
+    let w = t.world();
+    let bd = w.boundary();
+    let agent = bd.agent.id;
+    let ccas_agent = bd.ccas_agent.id;
+    let (mairie, ccas) = (bd.mairie.id, bd.ccas.id);
+    let domain = &bd.mairie.domain;
+    let r = w.login(&bd.referent);
     let tok = csrf(&r);
     let edit = |id: i64| format!("/aia/utilisateurs/{id}/editer");
 
     // The agent holds `utilisateur` of BIP, which the référent (administrateur of BIP) grants:
     // the change goes through, and the old address is told, by whom and to what.
-    let renamed = "agent.bis@mairie-exemple.fr";
+    let renamed = &format!("agent.bis@{domain}");
     let (s, loc, html) = post_owned(&r, &edit(agent), &edit_form_of(&t, agent, &tok, renamed));
     assert_eq!(s, 303, "{html}");
     assert_eq!(loc, format!("/aia/utilisateurs/{agent}?ok=email-modifie"));
-    assert_eq!(email_of(&t, agent), renamed);
+    assert_eq!(&email_of(&t, agent), renamed);
     let mails = outbox(&t);
     assert_eq!(mails.len(), 1, "{mails:?}");
     let (to, text) = &mails[0];
-    assert_eq!(to, AGENT, "sent to the previous address");
+    assert_eq!(to, &bd.agent.email, "sent to the previous address");
     assert!(
-        text.contains("vient d'être modifiée par Régis Référent (referent@mairie-exemple.fr)"),
+        text.contains(&format!(
+            "vient d'être modifiée par {} ({})",
+            bd.referent.name(),
+            bd.referent.email
+        )),
         "{text}"
     );
     assert!(
@@ -2189,7 +2185,7 @@ fn a_referent_cannot_take_over_an_account_whose_rights_it_could_not_grant_and_ev
             .assign_role(agent, "bip", "administrateur", mairie, None),
     )
     .unwrap();
-    let pirate = "pirate@mairie-exemple.fr";
+    let pirate = &format!("pirate@{domain}");
     let (s, _, html) = post_owned(&r, &edit(agent), &edit_form_of(&t, agent, &tok, pirate));
     assert_eq!(s, 422, "{html}");
     let refused = Page::from_body(s, html);
@@ -2200,7 +2196,7 @@ fn a_referent_cannot_take_over_an_account_whose_rights_it_could_not_grant_and_ev
         "{refused:?}"
     );
     assert_eq!(refused.error_summary_fields(), ["email"]);
-    assert_eq!(email_of(&t, agent), renamed);
+    assert_eq!(&email_of(&t, agent), renamed);
     assert_eq!(t.user_id(renamed), agent);
     assert_eq!(audit_count(&t, "email_change_refused"), 1);
     // Other fields of that account stay editable by the référent (e-mail unchanged).
@@ -2215,35 +2211,19 @@ fn a_referent_cannot_take_over_an_account_whose_rights_it_could_not_grant_and_ev
     let (s, _, html) = post_owned(
         &r,
         &edit(ccas_agent),
-        &edit_form_of(&t, ccas_agent, &tok, "autre.ccas@mairie-exemple.fr"),
+        &edit_form_of(&t, ccas_agent, &tok, &format!("autre.ccas@{domain}")),
     );
     assert_eq!(s, 422, "référent: {html}");
-    assert_eq!(email_of(&t, ccas_agent), CCAS_AGENT);
-    let nina = t
-        .block_on(t.gw.dir.provision_user(NewUser {
-            email: "nina@mairie-exemple.fr",
-            first_name: "Nina",
-            last_name: "Nouvelle",
-            structure_id: mairie,
-            job_title: "",
-            service: "",
-            app_identifier: "",
-            platform_admin: false,
-            created_by: None,
-        }))
-        .unwrap();
-    t.block_on(
-        t.gw.dir
-            .assign_role(nina, "bip", "utilisateur", other_mairie, None),
-    )
-    .unwrap();
+    assert_eq!(email_of(&t, ccas_agent), bd.ccas_agent.email);
+    let nina = w.agent_named(&bd.mairie, "nina", "Nina", "Nouvelle");
+    w.grant(&nina, "bip", "utilisateur", &bd.other_mairie);
     let (s, _, html) = post_owned(
         &r,
-        &edit(nina),
-        &edit_form_of(&t, nina, &tok, "nina.bis@mairie-exemple.fr"),
+        &edit(nina.id),
+        &edit_form_of(&t, nina.id, &tok, &format!("nina.bis@{domain}")),
     );
     assert_eq!(s, 422, "role for another structure: {html}");
-    assert_eq!(email_of(&t, nina), "nina@mairie-exemple.fr");
+    assert_eq!(email_of(&t, nina.id), nina.email);
     assert_eq!(audit_count(&t, "email_change_refused"), 3);
     assert_eq!(outbox(&t).len(), 1, "no message for refused changes");
 }

@@ -849,7 +849,6 @@ fn applications_assign_with_subtree_rules() {
     let w = t.world();
     let bd = w.boundary();
     let ccas = bd.ccas_agent.id;
-    let agent = bd.agent.id;
     let mairie_s = bd.mairie.id.to_string();
     let r = w.login(&bd.referent);
     let tok = csrf(&r);
@@ -916,6 +915,14 @@ fn applications_assign_with_subtree_rules() {
         .0,
         403
     );
+}
+
+#[test]
+fn an_agent_without_an_administrateur_role_assigns_nothing() {
+    let t = TestGateway::start_empty();
+    let w = t.world();
+    let bd = w.boundary();
+    let ccas_s = bd.ccas_agent.id.to_string();
     // Not an administrator of this application: 404.
     let a = w.login(&bd.agent);
     assert_eq!(get(&a, "/aia/applications").0, 403);
@@ -928,6 +935,16 @@ fn applications_assign_with_subtree_rules() {
         .0,
         404
     );
+}
+
+#[test]
+fn a_referent_of_another_structure_neither_sees_nor_changes_the_mairie_s_members() {
+    let t = TestGateway::start_empty();
+    let w = t.world();
+    let bd = w.boundary();
+    let ccas = bd.ccas_agent.id;
+    let agent = bd.agent.id;
+    w.grant(&bd.ccas_agent, "bip", "utilisateur", &bd.ccas);
     // The other référent (administrateur of BIP) cannot touch the mairie's people.
     let o = w.login(&bd.intruder);
     let otok = csrf(&o);
@@ -963,6 +980,15 @@ fn applications_assign_with_subtree_rules() {
         404
     );
     assert_eq!(audit_count(&t, "role_unassigned"), 0);
+    assert_eq!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM role_assignments WHERE user_id = $1",
+            ccas
+        ),
+        1,
+        "the assignment is still there"
+    );
 }
 
 /// The CCAS agent holding BIP `utilisateur` on behalf of the CCAS and of the mairie; the id of

@@ -614,15 +614,15 @@ fn a_grace_period_lets_people_postpone_with_a_banner() {
 fn a_structure_rule_reaches_every_account_below_it_and_no_other() {
     let t = TestGateway::start_with(Options {
         security: "second_factor_grace_days = 0\n".into(),
+        without_demo_seed: true,
         ..Default::default()
     });
-    let mairie = t
-        .block_on(t.gw.dir.structure_by_name("mairie-exemple"))
-        .unwrap()
-        .unwrap();
+    let w = t.world();
+    let bd = w.boundary();
+    let mairie = &bd.mairie;
+    let platform_admin = w.platform_admin(&bd.other_mairie, "admin");
     // The platform administrator ticks the box on the structure's form.
-    let admin = t.browser();
-    admin.login("admin@cig-exemple.fr", PASSWORD);
+    let admin = w.login(&platform_admin);
     let path = format!("/aia/structures/{}/editer", mairie.id);
     let p = admin.open(&path);
     assert!(
@@ -636,7 +636,7 @@ fn a_structure_rule_reaches_every_account_below_it_and_no_other() {
         &path,
         &[
             ("csrf", csrf.as_str()),
-            ("short_name", "mairie-exemple"),
+            ("short_name", mairie.short_name.as_str()),
             ("long_name", &field("long_name")),
             ("domains", &field("domains")),
             ("parent_id", ""),
@@ -647,15 +647,20 @@ fn a_structure_rule_reaches_every_account_below_it_and_no_other() {
     assert!(t
         .block_on(t.gw.dir.structure_requires_second_factor(mairie.id))
         .unwrap());
-    // An agent of the CCAS, below the Mairie: must enrol.
-    let ccas = t.browser();
-    assert_eq!(
-        ccas.login("agent.ccas@mairie-exemple.fr", PASSWORD).1,
-        "/aia/profil/securite?obligatoire=1"
-    );
-    // The platform administrator, elsewhere in the tree (and the setting is off): free.
-    let other = t.browser();
-    assert_eq!(other.login("admin@cig-exemple.fr", PASSWORD).1, "/");
+    // An agent of the Mairie, and one of the CCAS below it: must enrol.
+    for p in [&bd.agent, &bd.ccas_agent] {
+        assert_eq!(
+            t.browser().login(&p.email, PASSWORD).1,
+            "/aia/profil/securite?obligatoire=1",
+            "{}",
+            p.email
+        );
+    }
+    // The platform administrator and the other mairie's référent, elsewhere in the tree (and
+    // the setting for administrators is off): free.
+    for p in [&platform_admin, &bd.intruder] {
+        assert_eq!(t.browser().login(&p.email, PASSWORD).1, "/", "{}", p.email);
+    }
 }
 
 #[test]

@@ -6,7 +6,6 @@ use crate::harness::{
     add_other_mairie, csrf_of, png_bytes, Browser, Page, TestGateway, OTHER_REFERENT,
 };
 use convergences::directory::structures::NewStructure;
-use convergences::directory::users::NewUser;
 use sqlx::Row;
 
 const AGENT: &str = "agent@mairie-exemple.fr";
@@ -846,11 +845,12 @@ fn a_platform_administrator_moves_subtrees_sets_domains_and_names_referents() {
 
 #[test]
 fn applications_assign_with_subtree_rules() {
-    let t = TestGateway::start();
-    let (_, _other) = add_other_mairie(&t);
-    let ccas = t.user_id(CCAS_AGENT);
-    let agent = t.user_id(AGENT);
-    let r = login(&t, REFERENT);
+    let t = TestGateway::start_empty();
+    let w = t.world();
+    let bd = w.boundary();
+    let ccas = bd.ccas_agent.id;
+    let mairie_s = bd.mairie.id.to_string();
+    let r = w.login(&bd.referent);
     let tok = csrf(&r);
     let p = r.get_page("/aia/applications?app=bip&role=utilisateur");
     assert_eq!(p.status, 200);
@@ -866,10 +866,10 @@ fn applications_assign_with_subtree_rules() {
         .into_iter()
         .map(|row| row[3].clone())
         .collect();
-    assert_eq!(found, [CCAS_AGENT]);
+    assert_eq!(found, [bd.ccas_agent.email.as_str()]);
 
     // The CCAS agent has no BIP access yet.
-    let c = login(&t, CCAS_AGENT);
+    let c = w.login(&bd.ccas_agent);
     assert_eq!(c.visit(&t.url("bip.test", "/")).0.status(), 403);
     let ccas_s = ccas.to_string();
     let (s, loc, _) = post(
@@ -886,7 +886,11 @@ fn applications_assign_with_subtree_rules() {
     let (s, _, _) = post(
         &r,
         "/aia/applications/bip/utilisateur/affecter",
-        &[("csrf", &tok), ("user_ids", &ccas_s), ("structure", "2")],
+        &[
+            ("csrf", &tok),
+            ("user_ids", &ccas_s),
+            ("structure", &mairie_s),
+        ],
     );
     assert_eq!(s, 303);
     assert_eq!(
@@ -911,8 +915,16 @@ fn applications_assign_with_subtree_rules() {
         .0,
         403
     );
+}
+
+#[test]
+fn an_agent_without_an_administrateur_role_assigns_nothing() {
+    let t = TestGateway::start_empty();
+    let w = t.world();
+    let bd = w.boundary();
+    let ccas_s = bd.ccas_agent.id.to_string();
     // Not an administrator of this application: 404.
-    let a = login(&t, AGENT);
+    let a = w.login(&bd.agent);
     assert_eq!(get(&a, "/aia/applications").0, 403);
     assert_eq!(
         post(
@@ -923,8 +935,18 @@ fn applications_assign_with_subtree_rules() {
         .0,
         404
     );
-    // The other référent (administrateur of BIP) cannot touch mairie-exemple's people.
-    let o = login(&t, OTHER_REFERENT);
+}
+
+#[test]
+fn a_referent_of_another_structure_neither_sees_nor_changes_the_mairie_s_members() {
+    let t = TestGateway::start_empty();
+    let w = t.world();
+    let bd = w.boundary();
+    let ccas = bd.ccas_agent.id;
+    let agent = bd.agent.id;
+    w.grant(&bd.ccas_agent, "bip", "utilisateur", &bd.ccas);
+    // The other référent (administrateur of BIP) cannot touch the mairie's people.
+    let o = w.login(&bd.intruder);
     let otok = csrf(&o);
     let p = o.get_page("/aia/applications?app=bip&role=utilisateur");
     assert!(p.h2s().contains(&"Membres (0)".to_string()), "{p:?}");
@@ -938,8 +960,9 @@ fn applications_assign_with_subtree_rules() {
         404
     );
     let assignment: i64 = t.block_on(async {
-        sqlx::query("SELECT id FROM role_assignments WHERE user_id = $1 AND structure_id = 3")
+        sqlx::query("SELECT id FROM role_assignments WHERE user_id = $1 AND structure_id = $2")
             .bind(ccas)
+            .bind(bd.ccas.id)
             .fetch_one(&t.gw.dir.pool)
             .await
             .unwrap()
@@ -957,6 +980,15 @@ fn applications_assign_with_subtree_rules() {
         404
     );
     assert_eq!(audit_count(&t, "role_unassigned"), 0);
+    assert_eq!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM role_assignments WHERE user_id = $1",
+            ccas
+        ),
+        1,
+        "the assignment is still there"
+    );
 }
 
 /// The CCAS agent holding BIP `utilisateur` on behalf of the CCAS and of the mairie; the id of
@@ -2134,37 +2166,34 @@ fn email_of(t: &TestGateway, id: i64) -> String {
 #[test]
 fn a_referent_cannot_take_over_an_account_whose_rights_it_could_not_grant_and_every_email_change_warns_the_old_address(
 ) {
-    let t = TestGateway::start();
-    let (other_mairie, _) = add_other_mairie(&t);
-    let agent = t.user_id(AGENT);
-    let ccas_agent = t.user_id(CCAS_AGENT);
-    let mairie = t
-        .block_on(t.gw.dir.user_record(agent))
-        .unwrap()
-        .unwrap()
-        .structure_id;
-    let ccas = t
-        .block_on(t.gw.dir.user_record(ccas_agent))
-        .unwrap()
-        .unwrap()
-        .structure_id;
-    let r = login(&t, REFERENT);
+    let t = TestGateway::start_empty();
+    let w = t.world();
+    let bd = w.boundary();
+    let agent = bd.agent.id;
+    let ccas_agent = bd.ccas_agent.id;
+    let (mairie, ccas) = (bd.mairie.id, bd.ccas.id);
+    let domain = &bd.mairie.domain;
+    let r = w.login(&bd.referent);
     let tok = csrf(&r);
     let edit = |id: i64| format!("/aia/utilisateurs/{id}/editer");
 
     // The agent holds `utilisateur` of BIP, which the référent (administrateur of BIP) grants:
     // the change goes through, and the old address is told, by whom and to what.
-    let renamed = "agent.bis@mairie-exemple.fr";
+    let renamed = &format!("agent.bis@{domain}");
     let (s, loc, html) = post_owned(&r, &edit(agent), &edit_form_of(&t, agent, &tok, renamed));
     assert_eq!(s, 303, "{html}");
     assert_eq!(loc, format!("/aia/utilisateurs/{agent}?ok=email-modifie"));
-    assert_eq!(email_of(&t, agent), renamed);
+    assert_eq!(&email_of(&t, agent), renamed);
     let mails = outbox(&t);
     assert_eq!(mails.len(), 1, "{mails:?}");
     let (to, text) = &mails[0];
-    assert_eq!(to, AGENT, "sent to the previous address");
+    assert_eq!(to, &bd.agent.email, "sent to the previous address");
     assert!(
-        text.contains("vient d'être modifiée par Régis Référent (referent@mairie-exemple.fr)"),
+        text.contains(&format!(
+            "vient d'être modifiée par {} ({})",
+            bd.referent.name(),
+            bd.referent.email
+        )),
         "{text}"
     );
     assert!(
@@ -2182,7 +2211,7 @@ fn a_referent_cannot_take_over_an_account_whose_rights_it_could_not_grant_and_ev
             .assign_role(agent, "bip", "administrateur", mairie, None),
     )
     .unwrap();
-    let pirate = "pirate@mairie-exemple.fr";
+    let pirate = &format!("pirate@{domain}");
     let (s, _, html) = post_owned(&r, &edit(agent), &edit_form_of(&t, agent, &tok, pirate));
     assert_eq!(s, 422, "{html}");
     let refused = Page::from_body(s, html);
@@ -2193,7 +2222,7 @@ fn a_referent_cannot_take_over_an_account_whose_rights_it_could_not_grant_and_ev
         "{refused:?}"
     );
     assert_eq!(refused.error_summary_fields(), ["email"]);
-    assert_eq!(email_of(&t, agent), renamed);
+    assert_eq!(&email_of(&t, agent), renamed);
     assert_eq!(t.user_id(renamed), agent);
     assert_eq!(audit_count(&t, "email_change_refused"), 1);
     // Other fields of that account stay editable by the référent (e-mail unchanged).
@@ -2208,35 +2237,19 @@ fn a_referent_cannot_take_over_an_account_whose_rights_it_could_not_grant_and_ev
     let (s, _, html) = post_owned(
         &r,
         &edit(ccas_agent),
-        &edit_form_of(&t, ccas_agent, &tok, "autre.ccas@mairie-exemple.fr"),
+        &edit_form_of(&t, ccas_agent, &tok, &format!("autre.ccas@{domain}")),
     );
     assert_eq!(s, 422, "référent: {html}");
-    assert_eq!(email_of(&t, ccas_agent), CCAS_AGENT);
-    let nina = t
-        .block_on(t.gw.dir.provision_user(NewUser {
-            email: "nina@mairie-exemple.fr",
-            first_name: "Nina",
-            last_name: "Nouvelle",
-            structure_id: mairie,
-            job_title: "",
-            service: "",
-            app_identifier: "",
-            platform_admin: false,
-            created_by: None,
-        }))
-        .unwrap();
-    t.block_on(
-        t.gw.dir
-            .assign_role(nina, "bip", "utilisateur", other_mairie, None),
-    )
-    .unwrap();
+    assert_eq!(email_of(&t, ccas_agent), bd.ccas_agent.email);
+    let nina = w.agent_named(&bd.mairie, "nina", "Nina", "Nouvelle");
+    w.grant(&nina, "bip", "utilisateur", &bd.other_mairie);
     let (s, _, html) = post_owned(
         &r,
-        &edit(nina),
-        &edit_form_of(&t, nina, &tok, "nina.bis@mairie-exemple.fr"),
+        &edit(nina.id),
+        &edit_form_of(&t, nina.id, &tok, &format!("nina.bis@{domain}")),
     );
     assert_eq!(s, 422, "role for another structure: {html}");
-    assert_eq!(email_of(&t, nina), "nina@mairie-exemple.fr");
+    assert_eq!(email_of(&t, nina.id), nina.email);
     assert_eq!(audit_count(&t, "email_change_refused"), 3);
     assert_eq!(outbox(&t).len(), 1, "no message for refused changes");
 }

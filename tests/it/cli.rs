@@ -1,6 +1,7 @@
 //! The `convergences` binary: configuration errors and the admin command, as an operator sees them.
 
 use crate::harness::{csrf_of, TestGateway};
+use crate::page::Page;
 use std::process::Command;
 
 fn bin() -> Command {
@@ -147,13 +148,14 @@ fn admin_creates_a_platform_administrator_whose_link_sets_the_password() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 
     let b = t.browser();
-    let (page, _) = b.visit(&t.url("auth.test", &link));
-    let html = page.text().unwrap();
-    assert!(
-        html.contains("Créer mon mot de passe") && html.contains("nouvelle.admin@cig-exemple.fr"),
-        "{html}"
+    let p = b.open(&link);
+    assert_eq!(p.h1(), "Créer mon mot de passe", "{p:?}");
+    assert_eq!(
+        p.text_at("h1 + p").as_deref(),
+        Some("Compte : nouvelle.admin@cig-exemple.fr"),
+        "{p:?}"
     );
-    let csrf = csrf_of(&html);
+    let csrf = csrf_of(&p.body);
     // A weak password is refused with what is missing, and changes nothing.
     let r = b
         .client
@@ -165,9 +167,14 @@ fn admin_creates_a_platform_administrator_whose_link_sets_the_password() {
         ])
         .send()
         .unwrap();
-    assert_eq!(r.status(), 422);
-    let html = r.text().unwrap();
-    assert!(html.contains("au moins 12 caractères"), "{html}");
+    let p = Page::of(r);
+    assert_eq!(p.status, 422);
+    assert!(
+        p.texts("#password-errors li")
+            .iter()
+            .any(|e| e.contains("au moins 12 caractères")),
+        "{p:?}"
+    );
     let strong = "Phare-Ouest-2026!";
     let r = b
         .client
@@ -180,11 +187,16 @@ fn admin_creates_a_platform_administrator_whose_link_sets_the_password() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 303);
-    let (page, _) = b.visit(&t.url("auth.test", "/"));
-    assert!(page
-        .text()
-        .unwrap()
-        .contains("Connecté en tant que <strong>Nina Nouvelle</strong>"));
+    let p = b.open("/");
+    assert_eq!(
+        p.text_at(".user-name").as_deref(),
+        Some("Connecté en tant que Nina Nouvelle"),
+        "{p:?}"
+    );
+    assert_eq!(
+        p.text_at(".user-name strong").as_deref(),
+        Some("Nina Nouvelle")
+    );
     // The link is single use.
     let (page, _) = b.visit(&t.url("auth.test", &link));
     assert_eq!(page.status(), 410);

@@ -2,6 +2,7 @@
 //! applications see.
 
 use crate::harness::{app_cookie_of, csrf_of, encode, TestGateway, HANDSHAKE_COOKIE, PASSWORD};
+use crate::page::Page;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
@@ -27,25 +28,32 @@ fn login_failure_is_the_same_for_unknown_accounts_and_success_shows_the_portal()
             ])
             .send()
             .unwrap();
-        let html = r.text().unwrap();
-        assert!(
-            html.contains("Adresse e-mail ou mot de passe incorrect."),
-            "{html}"
+        let p = Page::of(r);
+        assert_eq!(p.h1(), "Se connecter", "{p:?}");
+        assert_eq!(
+            p.text_at("#login-error").as_deref(),
+            Some("Adresse e-mail ou mot de passe incorrect."),
+            "{p:?}"
         );
-        assert!(!html.contains("Connecté en tant que"));
+        assert!(!p.has(".user-name"), "{p:?}");
+        assert!(!p.text().contains("Connecté en tant que"), "{p:?}");
     }
     assert_eq!(t.block_on(t.gw.dir.count_audit("login_failed")).unwrap(), 4);
 
     let (status, location) = b.login("Agent@Mairie-Exemple.fr", PASSWORD);
     assert_eq!((status, location.as_str()), (303, "/"));
-    let (page, _) = b.visit(&t.url("auth.test", "/"));
-    let html = page.text().unwrap();
-    assert!(html.contains("Vos applications"));
-    assert!(
-        html.contains("Connecté en tant que <strong>Agnès Agent</strong>"),
-        "{html}"
+    let p = b.open("/");
+    assert_eq!(p.h1(), "Vos applications", "{p:?}");
+    assert_eq!(
+        p.text_at(".user-name").as_deref(),
+        Some("Connecté en tant que Agnès Agent"),
+        "{p:?}"
     );
-    assert!(html.contains("Déconnexion"));
+    assert_eq!(
+        p.text_at(".user-name strong").as_deref(),
+        Some("Agnès Agent")
+    );
+    assert!(p.has_link("Déconnexion"), "{p:?}");
     assert_eq!(t.block_on(t.gw.dir.count_audit("login")).unwrap(), 1);
 }
 
@@ -59,16 +67,15 @@ fn login_without_csrf_token_is_refused() {
         .form(&[("email", "agent@mairie-exemple.fr"), ("password", PASSWORD)])
         .send()
         .unwrap();
-    assert_eq!(r.status(), 400);
-    assert!(r.text().unwrap().contains("Le formulaire a expiré"));
+    let p = Page::of(r);
+    assert_eq!(p.status, 400);
+    assert_eq!(p.h1(), "Se connecter", "{p:?}");
+    assert!(
+        p.text_at("#login-error")
+            .is_some_and(|e| e.starts_with("Le formulaire a expiré")),
+        "{p:?}"
+    );
     assert_eq!(t.block_on(t.gw.dir.count_audit("login")).unwrap(), 0);
-}
-
-fn tile_names(html: &str) -> Vec<String> {
-    html.split("class=\"tile-name\">")
-        .skip(1)
-        .map(|s| s.split('<').next().unwrap_or("").to_string())
-        .collect()
 }
 
 #[test]
@@ -95,16 +102,16 @@ fn tiles_match_roles() {
     for (email, expected) in cases {
         let b = t.browser();
         assert_eq!(b.login(email, PASSWORD).0, 303);
-        let (page, _) = b.visit(&t.url("auth.test", "/"));
-        assert_eq!(tile_names(&page.text().unwrap()), *expected, "{email}");
+        assert_eq!(b.open("/").texts(".tile-name"), *expected, "{email}");
     }
     // Tiles are plain links to the application entries.
     let b = t.browser();
     b.login("agent@mairie-exemple.fr", PASSWORD);
-    let html = b.visit(&t.url("auth.test", "/")).0.text().unwrap();
+    let p = b.open("/");
     assert!(
-        html.contains(&format!("href=\"http://bip.test:{}/\"", t.port)),
-        "{html}"
+        p.attrs("a.tile", "href")
+            .contains(&format!("http://bip.test:{}/", t.port)),
+        "{p:?}"
     );
 }
 
@@ -329,9 +336,8 @@ fn without_session_browsers_are_redirected_and_api_clients_get_401() {
         .unwrap();
     assert_eq!(r.status(), 401);
     // Unknown hosts get the French 404 page.
-    let r = c.get(t.url("unknown.test", "/")).send().unwrap();
-    assert_eq!(r.status(), 404);
-    assert!(r.text().unwrap().contains("Adresse inconnue"));
+    let p = Page::of(c.get(t.url("unknown.test", "/")).send().unwrap());
+    assert_eq!(p.assert_error(404).heading, "Adresse inconnue");
 }
 
 #[test]
@@ -341,9 +347,8 @@ fn a_user_without_role_gets_the_french_403_page() {
     b.login("agent@mairie-exemple.fr", PASSWORD);
     let (r, url) = b.visit(&t.url("nc.test", "/"));
     assert_eq!(url, t.url("nc.test", "/"));
-    assert_eq!(r.status(), 403);
-    let html = r.text().unwrap();
-    assert!(html.contains("Accès refusé"), "{html}");
+    let p = Page::of(r);
+    assert_eq!(p.assert_error(403).heading, "Accès refusé");
     // The page's CSP allows the portal's stylesheet and nothing else.
     let r = b.client.get(t.url("nc.test", "/")).send().unwrap();
     let csp = r.headers()["content-security-policy"]
@@ -357,8 +362,9 @@ fn a_user_without_role_gets_the_french_403_page() {
         )),
         "{csp}"
     );
-    assert!(
-        html.contains(&format!("href=\"http://auth.test:{}/\"", t.port)),
+    assert_eq!(
+        p.link("Retour au portail"),
+        Some(format!("http://auth.test:{}/", t.port)),
         "link back to the portal"
     );
 }
@@ -398,7 +404,7 @@ fn logout_refuses_the_next_proxied_request_on_every_host() {
         assert_eq!(r.status(), 401, "{host}{path} after logout");
         let (page, url) = b.visit(&t.url(host, path));
         assert!(url.starts_with(&t.url("auth.test", "/login")), "{url}");
-        assert!(page.text().unwrap().contains("Se connecter"));
+        assert_eq!(Page::of(page).h1(), "Se connecter");
     }
     assert_eq!(t.block_on(t.gw.dir.count_audit("logout")).unwrap(), 1);
 }
@@ -437,11 +443,11 @@ fn return_urls_to_foreign_hosts_are_refused() {
             ))
             .send()
             .unwrap();
-        assert_eq!(r.status(), 400, "{bad}");
-        assert!(r
-            .text()
-            .unwrap()
-            .contains("pas valide. Repassez par le portail."));
+        let e = Page::of(r).assert_error(400);
+        assert_eq!(
+            e.message, "Ce lien de connexion n'est pas valide. Repassez par le portail.",
+            "{bad}"
+        );
     }
 }
 
@@ -504,8 +510,10 @@ fn single_sign_on_handshake_works_across_two_application_hosts() {
         ))
         .send()
         .unwrap();
-    assert_eq!(r.status(), 400);
-    assert!(r.text().unwrap().contains("Lien de connexion expiré"));
+    assert_eq!(
+        Page::of(r).assert_error(400).heading,
+        "Lien de connexion expiré"
+    );
 }
 
 #[test]
@@ -602,9 +610,12 @@ fn a_handshake_code_only_works_in_the_browser_that_started_the_handshake() {
             req = req.header("cookie", c);
         }
         let r = req.send().unwrap();
-        assert_eq!(r.status(), 400, "{cookie:?}");
         assert!(r.headers().get("set-cookie").is_none(), "{cookie:?}");
-        assert!(r.text().unwrap().contains("Lien de connexion expiré"));
+        assert_eq!(
+            Page::of(r).assert_error(400).heading,
+            "Lien de connexion expiré",
+            "{cookie:?}"
+        );
     }
     // The portal refuses to mint a code without a well-formed browser binding.
     for hs in ["", "short", &"A".repeat(44), "%00"] {
@@ -757,12 +768,16 @@ fn upstream_failures_give_french_pages_and_fail_over() {
         .header("cookie", cookie)
         .send()
         .unwrap();
-    assert_eq!(r.status(), 502);
-    assert!(r.text().unwrap().contains("Application indisponible"));
+    assert_eq!(
+        Page::of(r).assert_error(502).heading,
+        "Application indisponible"
+    );
     // Too slow (read timeout 2 s in the test configuration): 504 page.
     let r = b.client.get(t.url("bip.test", "/slow")).send().unwrap();
-    assert_eq!(r.status(), 504);
-    assert!(r.text().unwrap().contains("Application trop lente"));
+    assert_eq!(
+        Page::of(r).assert_error(504).heading,
+        "Application trop lente"
+    );
 }
 
 #[test]
@@ -956,11 +971,10 @@ fn a_failing_directory_fails_closed_with_a_503_and_recovers() {
     .unwrap();
     t.gw.user_changed(agent);
     let r = b.client.get(t.url("bip.test", "/")).send().unwrap();
-    assert_eq!(r.status(), 503);
-    assert!(r
-        .text()
-        .unwrap()
-        .contains("Service momentanément indisponible"));
+    assert_eq!(
+        Page::of(r).assert_error(503).heading,
+        "Service momentanément indisponible"
+    );
     let r = b.client.get(t.url("auth.test", "/readyz")).send().unwrap();
     assert_eq!(r.status(), 200, "the database itself still answers");
     // Back: the next request works again, with no restart.

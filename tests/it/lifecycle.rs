@@ -3,6 +3,7 @@
 //! docs/security.md).
 
 use crate::harness::{csrf_of, encode, Options, TestGateway, PASSWORD};
+use crate::page::Page;
 use crate::smtp::SmtpSink;
 use convergences::directory::tokens::Purpose;
 use convergences::directory::users::NewUser;
@@ -82,10 +83,12 @@ fn first_visit_sends_a_working_link_and_logs_the_agent_in() {
         .unwrap();
     let b = t.browser();
     let (status, body) = request(&b, "/premiere-visite", "Noemie.Nouvelle@mairie-exemple.fr");
-    assert_eq!(status, 200);
+    let p = Page::from_body(status, body);
+    assert_eq!(p.status, 200);
     assert!(
-        body.contains("un message vient de lui être envoyé"),
-        "{body}"
+        p.flash()
+            .is_some_and(|f| f.contains("un message vient de lui être envoyé")),
+        "{p:?}"
     );
     let mail = sink
         .wait_for("noemie.nouvelle@mairie-exemple.fr", 1)
@@ -104,24 +107,28 @@ fn first_visit_sends_a_working_link_and_logs_the_agent_in() {
 
     // Weak password first: French messages, nothing changed, the link still works.
     let r = set_password(&b, &path_of(&link), "noemie2026", "noemie2026");
-    assert_eq!(r.status(), 422);
-    let html = r.text().unwrap();
-    assert!(
-        html.contains("au moins 12 caractères") && html.contains("une majuscule"),
-        "{html}"
-    );
-    assert!(html.contains("ni votre nom"), "{html}");
+    let p = Page::of(r);
+    assert_eq!(p.status, 422);
+    let errors = p.texts("#password-errors li");
+    for expected in ["au moins 12 caractères", "une majuscule", "ni votre nom"] {
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{expected}: {p:?}"
+        );
+    }
     let r = set_password(
         &b,
         &path_of(&link),
         "Grand-Chene-2026!",
         "Grand-Chene-2027!",
     );
-    assert_eq!(r.status(), 422);
-    assert!(r
-        .text()
-        .unwrap()
-        .contains("Les deux mots de passe saisis sont différents."));
+    let p = Page::of(r);
+    assert_eq!(p.status, 422);
+    assert!(
+        p.texts("#password-errors li")
+            .contains(&"Les deux mots de passe saisis sont différents.".to_string()),
+        "{p:?}"
+    );
     assert!(t
         .block_on(t.gw.dir.find_login("noemie.nouvelle@mairie-exemple.fr"))
         .unwrap()
@@ -136,13 +143,17 @@ fn first_visit_sends_a_working_link_and_logs_the_agent_in() {
         "Grand-Chene-2026!",
     );
     assert_eq!(r.status(), 303);
-    let (page, _) = b.visit(&t.url("auth.test", "/"));
-    let html = page.text().unwrap();
-    assert!(
-        html.contains("Connecté en tant que <strong>Noémie Nouvelle</strong>"),
-        "{html}"
+    let p = b.open("/");
+    assert_eq!(
+        p.text_at(".user-name strong").as_deref(),
+        Some("Noémie Nouvelle"),
+        "{p:?}"
     );
-    assert!(html.contains(">BIP<"), "{html}");
+    assert_eq!(
+        p.text_at(".user-name").as_deref(),
+        Some("Connecté en tant que Noémie Nouvelle")
+    );
+    assert!(p.texts(".tile-name").contains(&"BIP".to_string()), "{p:?}");
     assert_eq!(
         b.get_json(&t.url("bip.test", "/"))["headers"]["x-convergences-user"][0],
         encode("noemie.nouvelle@mairie-exemple.fr")
@@ -293,8 +304,8 @@ fn a_password_reset_keeps_the_old_password_until_changed_then_revokes_every_sess
         t.browser().login("agent@mairie-exemple.fr", PASSWORD).0,
         303
     );
-    let page = b.visit(&link).0.text().unwrap();
-    assert!(page.contains("Réinitialiser mon mot de passe"), "{page}");
+    let page = b.open_url(&link);
+    assert_eq!(page.h1(), "Réinitialiser mon mot de passe", "{page:?}");
     assert_eq!(
         set_password(
             &b,
@@ -343,15 +354,16 @@ fn repeated_failures_delay_the_account_but_never_lock_its_owner_out() {
             ])
             .send()
             .unwrap();
-        assert_eq!(r.status(), 429, "{email}");
-        let html = r.text().unwrap();
+        let p = Page::of(r);
+        assert_eq!(p.status, 429, "{email}");
+        let error = p.text_at("#login-error").unwrap_or_default();
         assert!(
-            html.contains(
-                "Trop de tentatives infructueuses pour ce compte. Réessayez dans 2 secondes."
-            ) || html.contains(
-                "Trop de tentatives infructueuses pour ce compte. Réessayez dans 1 seconde."
-            ),
-            "{html}"
+            [
+                "Trop de tentatives infructueuses pour ce compte. Réessayez dans 2 secondes.",
+                "Trop de tentatives infructueuses pour ce compte. Réessayez dans 1 seconde.",
+            ]
+            .contains(&error.as_str()),
+            "{p:?}"
         );
     }
     // Once the delay has passed, the right password works.
@@ -409,8 +421,13 @@ fn too_many_failures_from_one_address_pause_that_address() {
         ])
         .send()
         .unwrap();
-    assert_eq!(r.status(), 429);
-    assert!(r.text().unwrap().contains("depuis votre connexion"));
+    let p = Page::of(r);
+    assert_eq!(p.status, 429);
+    assert!(
+        p.text_at("#login-error")
+            .is_some_and(|e| e.contains("depuis votre connexion")),
+        "{p:?}"
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! a lost factor by the right référent.
 
 use crate::harness::{echo_upstream, Browser, Options, TestGateway, PASSWORD};
+use crate::page::Page;
 use convergences::auth::totp;
 use convergences::demo::{DEMO_TOTP_ACCOUNT, DEMO_TOTP_SECRET};
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
@@ -103,15 +104,21 @@ fn a_passkey_is_enrolled_named_and_used_as_the_second_factor() {
         10,
         "the first factor comes with recovery codes"
     );
-    let (page, _) = b.visit(&t.url("auth.test", "/aia/profil/securite"));
-    assert!(page.text().unwrap().contains("Clé bleue"));
+    let keys = b
+        .open("/aia/profil/securite")
+        .table_rows("Clés enregistrées");
+    assert!(keys.iter().any(|k| k[0] == "Clé bleue"), "{keys:?}");
 
     // From now on the password alone does not sign in; the key does.
     let b2 = t.browser();
     let r = password_step(&b2, AGENT);
     assert_eq!(r.headers()["location"], "/login/verification");
-    let (page, _) = b2.visit(&t.url("auth.test", "/login/verification"));
-    assert!(page.text().unwrap().contains("Utiliser ma clé de sécurité"));
+    let p = b2.open("/login/verification");
+    assert!(
+        p.texts("button[data-passkey-start]")
+            .contains(&"Utiliser ma clé de sécurité".to_string()),
+        "{p:?}"
+    );
     let (csrf, ceremony, answer) = passkey_answer(
         &b2,
         &mut key,
@@ -145,8 +152,13 @@ fn a_passkey_is_enrolled_named_and_used_as_the_second_factor() {
         ("response", &answer),
     ];
     let r = b3.post("/login/verification", &replay);
-    assert_eq!(r.status(), 422);
-    assert!(r.text().unwrap().contains("a expiré"));
+    let p = Page::of(r);
+    assert_eq!(p.status, 422);
+    assert!(
+        p.text_at("#code-error")
+            .is_some_and(|e| e.contains("a expiré")),
+        "{p:?}"
+    );
     // An answer signed for one ceremony does not fit another one (the challenge differs).
     let (csrf3, other_ceremony, _) = passkey_answer(
         &b3,
@@ -160,8 +172,13 @@ fn a_passkey_is_enrolled_named_and_used_as_the_second_factor() {
         ("response", &answer),
     ];
     let r = b3.post("/login/verification", &mixed);
-    assert_eq!(r.status(), 401);
-    assert!(r.text().unwrap().contains("pas été reconnue"));
+    let p = Page::of(r);
+    assert_eq!(p.status, 401);
+    assert!(
+        p.text_at("#code-error")
+            .is_some_and(|e| e.contains("pas été reconnue")),
+        "{p:?}"
+    );
     // Garbage in the answer: a French refusal, never a 500.
     let (csrf3, ceremony3, _) = passkey_answer(
         &b3,
@@ -248,13 +265,13 @@ fn sensitive_actions_ask_to_confirm_identity_then_carry_on() {
         location.starts_with("/login/confirmer?return_to=%2Faia%2Futilisateurs%2Fexport.csv"),
         "{location}"
     );
-    let (page, _) = b.visit(&t.url("auth.test", &location));
-    let html = page.text().unwrap();
+    let p = b.open(&location);
+    assert_eq!(p.h1(), "Confirmez votre identité", "{p:?}");
     assert!(
-        html.contains("Confirmez votre identité") && html.contains("Mot de passe"),
-        "{html}"
+        p.texts("label").contains(&"Mot de passe".to_string()),
+        "{p:?}"
     );
-    let csrf = crate::harness::csrf_of(&html);
+    let csrf = crate::harness::csrf_of(&p.body);
     let confirm = |password: &str| {
         b.post(
             "/login/confirmer",
@@ -314,13 +331,14 @@ fn sensitive_actions_ask_to_confirm_identity_then_carry_on() {
             ("reprise", &reprise),
         ],
     );
-    assert_eq!(r.status(), 200);
-    let html = r.text().unwrap();
+    let p = Page::of(r);
+    assert_eq!(p.status, 200);
     assert!(
-        html.contains(&format!("action=\"/aia/utilisateurs/{victim}/supprimer\"")),
-        "{html}"
+        p.attrs("form", "action")
+            .contains(&format!("/aia/utilisateurs/{victim}/supprimer")),
+        "{p:?}"
     );
-    assert_eq!(crate::harness::csrf_of(&html), csrf);
+    assert_eq!(crate::harness::csrf_of(&p.body), csrf);
     let r = b.post(
         &format!("/aia/utilisateurs/{victim}/supprimer"),
         &[("csrf", &csrf)],
@@ -349,13 +367,17 @@ fn an_account_with_a_second_factor_confirms_with_it() {
         303
     );
     b.age_authentication(3600);
-    let (page, _) = b.visit(&t.url("auth.test", "/login/confirmer?return_to=%2F"));
-    let html = page.text().unwrap();
+    let p = b.open("/login/confirmer?return_to=%2F");
     assert!(
-        html.contains("Code de vérification") && !html.contains("id=\"password\""),
-        "{html}"
+        p.texts("label")
+            .contains(&"Code de vérification".to_string()),
+        "{p:?}"
     );
-    let csrf = crate::harness::csrf_of(&html);
+    assert!(
+        !p.has("#password") && !p.body.contains("id=\"password\""),
+        "{p:?}"
+    );
+    let csrf = crate::harness::csrf_of(&p.body);
     // The password does not confirm an account that has a second factor.
     let r = b.post(
         "/login/confirmer",
@@ -418,11 +440,12 @@ fn an_application_that_requires_a_second_factor_refuses_a_password_session() {
         location.contains("/login/confirmer?mfa=1&return_to="),
         "{location}"
     );
-    let (page, _) = b.visit(&location);
-    assert!(page
-        .text()
-        .unwrap()
-        .contains("Activer la vérification en deux étapes"));
+    let p = b.open_url(&location);
+    assert_eq!(p.h1(), "Confirmez votre identité", "{p:?}");
+    assert!(
+        p.has_link("Activer la vérification en deux étapes"),
+        "{p:?}"
+    );
     // An API client gets a plain refusal.
     let r = b
         .client
@@ -536,7 +559,13 @@ fn the_policy_sends_administrators_to_enrol_and_keeps_them_there() {
         url.contains("/aia/profil/securite"),
         "{location} then {url}"
     );
-    assert!(page.text().unwrap().contains("doit être protégé"));
+    let p = Page::of(page);
+    assert!(
+        p.texts(".alert-warning")
+            .iter()
+            .any(|a| a.contains("doit être protégé")),
+        "{p:?}"
+    );
     // An agent is not concerned.
     let agent = t.browser();
     assert_eq!(agent.login(AGENT, PASSWORD).1, "/");
@@ -557,9 +586,13 @@ fn a_grace_period_lets_people_postpone_with_a_banner() {
     });
     let b = t.browser();
     assert_eq!(b.login(REFERENT, PASSWORD).1, "/");
-    let (page, _) = b.visit(&t.url("auth.test", "/"));
-    let html = page.text().unwrap();
-    assert!(html.contains("activez-la avant le"), "{html}");
+    let p = b.open("/");
+    assert!(
+        p.texts(".alert-warning")
+            .iter()
+            .any(|a| a.contains("activez-la avant le")),
+        "{p:?}"
+    );
     // The deadline is the one recorded at the first sign-in, not renewed by the next.
     let uid = t.user_id(REFERENT);
     let due = t
@@ -581,37 +614,29 @@ fn a_grace_period_lets_people_postpone_with_a_banner() {
 fn a_structure_rule_reaches_every_account_below_it_and_no_other() {
     let t = TestGateway::start_with(Options {
         security: "second_factor_grace_days = 0\n".into(),
+        without_demo_seed: true,
         ..Default::default()
     });
-    let mairie = t
-        .block_on(t.gw.dir.structure_by_name("mairie-exemple"))
-        .unwrap()
-        .unwrap();
+    let w = t.world();
+    let bd = w.boundary();
+    let mairie = &bd.mairie;
+    let platform_admin = w.platform_admin(&bd.other_mairie, "admin");
     // The platform administrator ticks the box on the structure's form.
-    let admin = t.browser();
-    admin.login("admin@cig-exemple.fr", PASSWORD);
+    let admin = w.login(&platform_admin);
     let path = format!("/aia/structures/{}/editer", mairie.id);
-    let (page, _) = admin.visit(&t.url("auth.test", &path));
-    let html = page.text().unwrap();
+    let p = admin.open(&path);
     assert!(
-        html.contains("Exiger la vérification en deux étapes"),
-        "{html}"
+        p.text_at("label[for=f-second_factor_required]")
+            .is_some_and(|l| l.starts_with("Exiger la vérification en deux étapes")),
+        "{p:?}"
     );
-    let field = |name: &str| {
-        let marker = format!("name=\"{name}\" type=\"text\" value=\"");
-        html.find(&marker)
-            .map(|i| {
-                let s = &html[i + marker.len()..];
-                s[..s.find('"').unwrap()].to_string()
-            })
-            .unwrap_or_default()
-    };
-    let csrf = crate::harness::csrf_of(&html);
+    let field = |name: &str| p.field_value(name).unwrap_or_default();
+    let csrf = p.csrf();
     let r = admin.post(
         &path,
         &[
             ("csrf", csrf.as_str()),
-            ("short_name", "mairie-exemple"),
+            ("short_name", mairie.short_name.as_str()),
             ("long_name", &field("long_name")),
             ("domains", &field("domains")),
             ("parent_id", ""),
@@ -622,27 +647,39 @@ fn a_structure_rule_reaches_every_account_below_it_and_no_other() {
     assert!(t
         .block_on(t.gw.dir.structure_requires_second_factor(mairie.id))
         .unwrap());
-    // An agent of the CCAS, below the Mairie: must enrol.
-    let ccas = t.browser();
-    assert_eq!(
-        ccas.login("agent.ccas@mairie-exemple.fr", PASSWORD).1,
-        "/aia/profil/securite?obligatoire=1"
-    );
-    // The platform administrator, elsewhere in the tree (and the setting is off): free.
-    let other = t.browser();
-    assert_eq!(other.login("admin@cig-exemple.fr", PASSWORD).1, "/");
+    // An agent of the Mairie, and one of the CCAS below it: must enrol.
+    for p in [&bd.agent, &bd.ccas_agent] {
+        assert_eq!(
+            t.browser().login(&p.email, PASSWORD).1,
+            "/aia/profil/securite?obligatoire=1",
+            "{}",
+            p.email
+        );
+    }
+    // The platform administrator and the other mairie's référent, elsewhere in the tree (and
+    // the setting for administrators is off): free.
+    for p in [&platform_admin, &bd.intruder] {
+        assert_eq!(t.browser().login(&p.email, PASSWORD).1, "/", "{}", p.email);
+    }
 }
 
 #[test]
 fn a_lost_factor_is_reset_by_a_referent_of_the_account_only() {
-    let t = TestGateway::start();
-    t.block_on(convergences::demo::seed_second_factor_account(&t.gw))
-        .unwrap();
-    let target = t.user_id(DEMO_TOTP_ACCOUNT);
+    let t = TestGateway::start_empty();
+    let w = t.world();
+    let bd = w.boundary();
+    // An agent of the référent's mairie, protected by a TOTP code.
+    let account = w
+        .agent(&bd.mairie, "securisee")
+        .with_role(&w, "bip", "utilisateur", &bd.mairie);
+    let secret = totp::from_base32(DEMO_TOTP_SECRET).unwrap();
+    t.block_on(convergences::second_factor::enrol_totp(
+        &t.gw, account.id, &secret, true,
+    ))
+    .unwrap();
+    let target = account.id;
     // A référent of another structure, with a forged id: the account is out of his sight.
-    crate::harness::add_other_mairie(&t);
-    let o = t.browser();
-    o.login(crate::harness::OTHER_REFERENT, PASSWORD);
+    let o = w.login(&bd.intruder);
     let csrf = o.csrf("/aia/profil/securite");
     let path = format!("/aia/utilisateurs/{target}/facteurs/reinitialiser");
     let r = o.post(&path, &[("csrf", &csrf)]);
@@ -651,16 +688,18 @@ fn a_lost_factor_is_reset_by_a_referent_of_the_account_only() {
 
     // The account's référent, with a recent authentication: done, the user's sessions end.
     let victim = t.browser();
-    password_step(&victim, DEMO_TOTP_ACCOUNT);
-    let b = t.browser();
-    b.login(REFERENT, PASSWORD);
-    let (card, _) = b.visit(&t.url("auth.test", &format!("/aia/utilisateurs/{target}")));
-    let html = card.text().unwrap();
-    assert!(
-        html.contains("Réinitialiser la vérification en deux étapes"),
-        "{html}"
+    assert_eq!(
+        password_step(&victim, &account.email).headers()["location"],
+        "/login/verification"
     );
-    let csrf = crate::harness::csrf_of(&html);
+    let b = w.login(&bd.referent);
+    let card = b.open(&format!("/aia/utilisateurs/{target}"));
+    assert!(
+        card.texts("button")
+            .contains(&"Réinitialiser la vérification en deux étapes".to_string()),
+        "{card:?}"
+    );
+    let csrf = crate::harness::csrf_of(&card.body);
     b.age_authentication(3600);
     let r = b.post(&path, &[("csrf", &csrf)]);
     assert_eq!(r.status(), 303, "an old authentication confirms first");
@@ -684,7 +723,7 @@ fn a_lost_factor_is_reset_by_a_referent_of_the_account_only() {
     assert_eq!(t.block_on(t.gw.dir.recovery_codes_left(target)).unwrap(), 0);
     // The next login is with the password alone.
     let again = t.browser();
-    assert_eq!(again.login(DEMO_TOTP_ACCOUNT, PASSWORD).1, "/");
+    assert_eq!(again.login(&account.email, PASSWORD).1, "/");
     let journal = t
         .block_on(
             sqlx::query_scalar::<_, i64>(

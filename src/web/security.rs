@@ -75,7 +75,6 @@ fn enrol_aad(user_id: i64) -> Vec<u8> {
     format!("enrol:{user_id}").into_bytes()
 }
 
-/// The signed-in user, or the way to the login form (and back here).
 pub async fn render(
     ctx: &PortalRequest,
     status: StatusCode,
@@ -296,14 +295,14 @@ pub struct CodeForm {
     code: String,
 }
 
-/// Checks the current code of the signed-in user for a change to their factors; an error page
-/// (422) when it does not match.
 impl CsrfProtected for CodeForm {
     fn csrf(&self) -> &str {
         &self.csrf
     }
 }
 
+/// Checks the current code of the signed-in user for a change to their factors; an error page
+/// (422) when it does not match.
 async fn confirm_with_code(ctx: &PortalRequest, f: &CodeForm) -> WebResult<Result<(), Response>> {
     let user = ctx.require_user()?;
     let gw = &ctx.gw;

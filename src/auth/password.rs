@@ -12,7 +12,8 @@ use subtle::ConstantTimeEq;
 /// computations. `Argon2::verify_password` allocates and frees it on every call; with glibc,
 /// blocks that size end up in per-thread heap arenas that keep the memory (bench/RESULTS.md,
 /// "Login memory": 330 MiB at 10 concurrent logins), and a fresh `mmap` for each call instead
-/// costs page faults on every login. Grown, never shrunk, to the largest cost seen.
+/// costs page faults on every login. Grown to the largest cost seen while logins keep coming,
+/// released when they stop (`serve`).
 #[derive(Default)]
 pub struct Memory {
     blocks: Vec<Block>,

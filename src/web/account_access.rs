@@ -10,8 +10,8 @@
 
 use super::aia::extract::{CsrfProtected, EXPIRED_FORM};
 use super::aia::FrForm;
-use super::context::{PortalRequest, User};
-use super::error::{WebError, WebResult};
+use super::context::PortalRequest;
+use super::error::WebError;
 use crate::state::Gateway;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -19,14 +19,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
-/// A request of a signed-in user to their own account pages.
+/// A request of a signed-in user to their own account pages (`PortalRequest::require_user`
+/// cannot fail behind it).
 pub struct AccountPage(pub PortalRequest);
-
-impl AccountPage {
-    pub fn user(&self) -> WebResult<&User> {
-        self.0.require_user()
-    }
-}
 
 /// The page an account request belongs to: its first three path segments
 /// (`/aia/profil/securite/totp/confirmer` belongs to `/aia/profil/securite`), where the user

@@ -164,12 +164,12 @@ fn enrol_page(
 }
 
 /// Starts an enrolment: a new secret, shown as a QR code and in base32.
-pub async fn start(AccountAction(page, f): AccountAction<CsrfOnly>) -> WebResult<Response> {
-    let user = page.user()?;
-    let ctx = &page.0;
+pub async fn start(
+    AccountAction(AccountPage(ctx), f): AccountAction<CsrfOnly>,
+) -> WebResult<Response> {
     let form = format!("csrf={}", super::aia::enc(&f.csrf));
-    super::step_up::require_recent(ctx, Some(form.as_bytes())).await?;
-    let uid = user.ident.identity.user_id;
+    super::step_up::require_recent(&ctx, Some(form.as_bytes())).await?;
+    let uid = ctx.require_user()?.ident.identity.user_id;
     let secret = totp::new_secret();
     let enrolment = Enrolment {
         secret: totp::to_base32(&secret),
@@ -177,7 +177,7 @@ pub async fn start(AccountAction(page, f): AccountAction<CsrfOnly>) -> WebResult
     };
     let json = serde_json::to_vec(&enrolment).map_err(|e| WebError::Internal(e.to_string()))?;
     let sealed = ctx.gw.factor_keys.seal(&json, &enrol_aad(uid));
-    enrol_page(ctx, StatusCode::OK, &secret, sealed, None)
+    enrol_page(&ctx, StatusCode::OK, &secret, sealed, None)
 }
 
 #[derive(Deserialize)]

@@ -739,6 +739,18 @@ fn the_structure_tree_is_two_levels_deep_by_default_and_deeper_trees_stay_valid(
         .block_on(dir.structure_by_name("cig-exemple"))
         .unwrap()
         .unwrap();
+    // The parent select offers no structure at the last level (the CCAS).
+    let offered = |p: &crate::page::Page| -> Vec<String> {
+        p.options("f-parent_id")
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect()
+    };
+    let parents = offered(&a.open("/aia/structures/nouvelle"));
+    for ok in [&mairie.id, &cig.id] {
+        assert!(parents.contains(&ok.to_string()), "{parents:?}");
+    }
+    assert!(!parents.contains(&ccas.id.to_string()), "{parents:?}");
     let atok = token(&a, "/aia/utilisateurs/nouveau");
     let edit = format!("/aia/structures/{}/editer", mairie.id);
     let cig_id = cig.id.to_string();
@@ -775,4 +787,8 @@ fn the_structure_tree_is_two_levels_deep_by_default_and_deeper_trees_stay_valid(
     assert_eq!(labels, vec!["mairie-exemple / ccas / service-ancien"]);
     let (s, _) = page(&r, &format!("/aia/structures?id={deep}"));
     assert_eq!(s, 200);
+    // Its edit form keeps its parent, the CCAS, offered and chosen: saving moves nothing.
+    let p = a.open(&format!("/aia/structures/{deep}/editer"));
+    assert!(offered(&p).contains(&ccas.id.to_string()), "{p:?}");
+    assert_eq!(p.field_value("parent_id"), Some(ccas.id.to_string()));
 }

@@ -1,10 +1,13 @@
 'use strict';
 // A walk through the user guides' main procedures, as each persona, at 1280 px and at 320 px:
 // the référent creates an account (with a validity start to come, then now), edits, locks and
-// unlocks it, assigns BIP (an account already holding it is marked), unassigns, browses and
-// searches the structures, exports; the new agent makes their first visit, sees the portal,
-// opens their profile from the account menu, changes their photo and reads their sessions;
-// the public pages of the footer. axe-core on every page reached, and no sideways scrolling
+// unlocks it, assigns BIP (an account already holding it is marked) and exports the role's
+// members, reads a structure's allowed domain, browses and searches the structures, exports;
+// the new agent makes their first visit, sees the portal, opens their profile from the account
+// menu, changes their photo and reads their sessions; the platform administrator attaches a
+// sub-structure to the town hall (two levels) and designates, then removes, a référent; the
+// référent unassigns and deletes the account of the agent who left; the contacts of the
+// guides; the public pages of the footer. axe-core on every page reached, and no sideways scrolling
 // at 320 px (WCAG 1.4.10).
 const L = require('../lib');
 const { assert } = L;
@@ -93,6 +96,8 @@ async function walk(s, width) {
   s.step(`${width} px : AFFECTER le rôle BIP utilisateur`);
   await L.assignRole(page, 'BIP', 'utilisateur', `walker.${id}`, email);
   await check(s, page, 'membres du rôle', width);
+  const roleCsv = await L.download(page, () => page.getByRole('link', { name: /^Exporter/ }).click());
+  assert.ok(L.parseCsv(roleCsv.bytes).some((r) => r.includes(email)), 'the role export lists the new member');
   await page.getByRole('link', { name: 'Affecter', exact: true }).click();
   await page.getByRole('searchbox', { name: 'Rechercher' }).fill(`walker.${id}`);
   await page.getByRole('button', { name: 'Rechercher' }).click();
@@ -117,6 +122,10 @@ async function walk(s, width) {
   await check(s, page, 'structures (recherche)', width);
   await page.getByRole('link', { name: "CCAS d'Exemple" }).first().click();
   await page.getByRole('heading', { name: /^Membres \(\d+\)$/ }).waitFor();
+  // The guide sends the référent here to read the e-mail domain new accounts must use.
+  const fields = await page.locator('dl.kv').innerText();
+  assert.match(fields, /Domaine autorisé\s+mairie-exemple\.fr/);
+  assert.match(fields, /Structure rattachée/);
   await check(s, page, 'structure CCAS', width);
   const members = await L.download(page, () => page.getByRole('link', { name: /^Exporter/ }).click());
   assert.ok(L.parseCsv(members.bytes).length >= 1);
@@ -168,6 +177,36 @@ async function walk(s, width) {
   await check(s, ap, 'sessions et connexions', width);
   await L.logout(s, ap);
 
+  s.step(`${width} px : l'administrateur de la plateforme : sous-structure et référent`);
+  const admin = await s.newContext();
+  const ad = await admin.newPage();
+  await ad.setViewportSize({ width, height: width <= 320 ? 640 : 800 });
+  await L.login(ad, L.ACCOUNTS.admin);
+  await ad.goto(L.portal('/aia/structures'));
+  await ad.getByRole('navigation', { name: 'Arborescence des structures' }).getByRole('link', { name: "Mairie d'Exemple" }).first().click();
+  await ad.getByRole('heading', { level: 2, name: "Mairie d'Exemple" }).waitFor();
+  await ad.getByRole('link', { name: 'Ajouter une sous-structure' }).click();
+  await ad.getByRole('heading', { level: 1 }).waitFor();
+  await ad.getByRole('textbox', { name: /^Nom de la structure/ }).fill(`paie-${id}`);
+  await ad.getByLabel('Nom long de la structure').fill(`Service paie ${id}`);
+  await check(s, ad, 'nouvelle sous-structure', width);
+  await ad.getByRole('button', { name: 'Enregistrer', exact: true }).click();
+  await ad.getByRole('heading', { level: 2, name: `Service paie ${id}` }).waitFor();
+  // Two levels, as the guide describes the tree: nothing can be attached below this one.
+  assert.equal(await ad.getByRole('link', { name: 'Ajouter une sous-structure' }).count(), 0);
+  assert.match(await ad.locator('dl.kv').innerText(), /Domaine autorisé\s+mairie-exemple\.fr \(hérité\)/);
+  await ad.getByLabel('Désigner un référent (adresse e-mail)').fill(email);
+  await ad.getByRole('button', { name: 'Désigner', exact: true }).click();
+  const referents = ad.locator('section', { has: ad.getByRole('heading', { name: 'Référents' }) });
+  await referents.getByText(`(${email})`).waitFor();
+  await check(s, ad, 'référent désigné', width);
+  await referents.getByRole('button', { name: /^Retirer/ }).click();
+  await ad.getByText('Le référent a été retiré.').waitFor();
+  assert.equal(await referents.getByText(`(${email})`).count(), 0);
+  // The town hall's own référent stays in charge of it, as the guide says.
+  assert.match(await referents.innerText(), /referent@mairie-exemple\.fr\)\s*structure parente/);
+  await L.logout(s, ad);
+
   s.step(`${width} px : le référent désaffecte`);
   await L.openRole(page, 'BIP', 'utilisateur');
   await page.locator('tr', { hasText: email }).getByRole('checkbox').check();
@@ -176,6 +215,24 @@ async function walk(s, width) {
   await page.getByText('Les membres sélectionnés ont été désaffectés.').waitFor();
   assert.equal(await page.locator('tr', { hasText: email }).count(), 0);
   await check(s, page, 'membres après désaffectation', width);
+
+  s.step(`${width} px : le référent supprime le compte (l'agent a quitté la structure)`);
+  await page.goto(L.portal(`/aia/utilisateurs?q=${encodeURIComponent(email)}`));
+  const leaver = page.locator('tbody tr', { hasText: email });
+  await leaver.locator('summary').click();
+  await leaver.getByRole('link', { name: "Supprimer l'utilisateur" }).click();
+  await page.getByText("Supprimer définitivement l'utilisateur ?").waitFor();
+  await check(s, page, 'confirmation de suppression', width);
+  await page.getByRole('button', { name: 'Supprimer', exact: true }).click();
+  await page.getByRole('status').waitFor();
+  assert.equal((await page.goto(card)).status(), 404, 'the deleted card answers 404');
+
+  s.step(`${width} px : les contacts du guide, sur les pages de l'annuaire`);
+  await page.goto(L.portal('/aia/utilisateurs'));
+  const help = await page.getByRole('region', { name: 'Aide et contacts' }).innerText();
+  for (const address of ['assistance@cig-exemple.fr', 'correspondant@cig-exemple.fr', 'dpo@cig-exemple.fr']) {
+    assert.ok(help.includes(address), `the help lists ${address}`);
+  }
 }
 
 L.scenario('guides : parcours de l\'agent et du référent à 1 280 px', (s) => walk(s, 1280));

@@ -12,6 +12,7 @@ use askama::Template;
 use axum::response::Response;
 use serde::Deserialize;
 
+use crate::directory::admin_structures::depth_of;
 use crate::web::aia::structure_field;
 
 #[derive(Deserialize, Default, Clone)]
@@ -89,7 +90,18 @@ pub(super) async fn show_form(
 ) -> WebResult<Response> {
     let v = &who.viewer;
     let parents = if v.platform_admin {
-        structure_field::choices(who.dir(), &v.manage_scope()).await?
+        // A structure at the last level allowed can take no sub-structure: not offered, except
+        // the current parent of a structure of an older, deeper tree (the select would
+        // otherwise move it elsewhere on save).
+        let max_depth = who.gw().config.structures_max_depth;
+        structure_field::choices(who.dir(), &v.manage_scope())
+            .await?
+            .map(|mut all| {
+                all.retain(|(pid, path, _)| {
+                    depth_of(path) < max_depth || f.parent_id == pid.to_string()
+                });
+                all
+            })
     } else {
         Some(Vec::new())
     };

@@ -46,6 +46,8 @@ const REQUEST_TTL: i64 = 600;
 const MAX_ENTRIES: usize = 1000;
 /// Longest parameter value accepted (a `state`, a `nonce`, an address).
 const MAX_PARAM: usize = 2048;
+/// The answer when a bound is reached.
+const BUSY: &str = "Trop de connexions en cours : réessayez dans quelques minutes.";
 
 /// A demo account as the provider describes it (ProConnect's claims).
 pub struct Account {
@@ -333,10 +335,7 @@ async fn authorize(State(idp): State<Arc<Idp>>, RawQuery(q): RawQuery) -> Respon
         return refuse(&idp, "Les paramètres state et nonce sont obligatoires.");
     }
     if !room(&idp.requests, |r| r.at, REQUEST_TTL) {
-        return refuse(
-            &idp,
-            "Trop de connexions en cours : réessayez dans quelques minutes.",
-        );
+        return refuse(&idp, BUSY);
     }
     let id = crate::auth::random_token();
     idp.requests.insert(
@@ -414,10 +413,7 @@ async fn choose(State(idp): State<Arc<Idp>>, body: Bytes) -> Response {
         return refuse(&idp, "Compte inconnu.");
     };
     if !room(&idp.codes, |g| g.at, CODE_TTL) {
-        return refuse(
-            &idp,
-            "Trop de connexions en cours : réessayez dans quelques minutes.",
-        );
+        return refuse(&idp, BUSY);
     }
     let code = crate::auth::random_token();
     idp.codes.insert(
@@ -541,7 +537,7 @@ async fn token(State(idp): State<Arc<Idp>>, body: Bytes) -> Response {
         return token_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",
-            "Trop de connexions en cours : réessayez dans quelques minutes.",
+            BUSY,
         );
     }
     let access = crate::auth::random_token();

@@ -66,12 +66,18 @@ fn choose(d: &Demo, b: &Browser, page: &Page, whom: &str) -> reqwest::blocking::
         .position(|t| *t == label)
         .unwrap_or_else(|| panic!("{label}: {buttons:?}"));
     let request = page.attrs("input[name=demande]", "value").remove(0);
-    b.client
-        .post(format!("{}/authorize", d.issuer))
-        .form(&[
-            ("demande", request.as_str()),
-            ("compte", values[i].as_str()),
-        ])
+    pick(d, &b.client, &request, &values[i])
+}
+
+/// Posts the provider's form: the waiting `request`, the button's value `account`.
+fn pick(
+    d: &Demo,
+    http: &reqwest::blocking::Client,
+    request: &str,
+    account: &str,
+) -> reqwest::blocking::Response {
+    http.post(format!("{}/authorize", d.issuer))
+        .form(&[("demande", request), ("compte", account)])
         .send()
         .unwrap()
 }
@@ -197,12 +203,7 @@ fn a_newcomer_signs_in_as_the_demo_agent_without_a_password_and_logs_out_through
     let cancel = t.browser();
     let (_, page) = provider_page(&d, &cancel);
     let request = page.attrs("input[name=demande]", "value").remove(0);
-    let r = cancel
-        .client
-        .post(format!("{}/authorize", d.issuer))
-        .form(&[("demande", request.as_str()), ("compte", "annuler")])
-        .send()
-        .unwrap();
+    let r = pick(&d, &cancel.client, &request, "annuler");
     assert_eq!(r.status(), 303);
     let back = r.headers()["location"].to_str().unwrap().to_string();
     assert!(back.contains("error=access_denied"), "{back}");
@@ -211,12 +212,7 @@ fn a_newcomer_signs_in_as_the_demo_agent_without_a_password_and_logs_out_through
     assert_eq!(page.status, 401);
     assert!(page.text().contains("n'a pas abouti"), "{}", page.text());
     // The same request cannot be used twice.
-    let r = cancel
-        .client
-        .post(format!("{}/authorize", d.issuer))
-        .form(&[("demande", request.as_str()), ("compte", "0")])
-        .send()
-        .unwrap();
+    let r = pick(&d, &cancel.client, &request, "0");
     assert_eq!(r.status(), 400);
 }
 
@@ -243,11 +239,7 @@ fn code_for_agent(d: &Demo, http: &reqwest::blocking::Client, verifier: &str) ->
     let page = Page::of(http.get(url).send().unwrap());
     assert_eq!(page.status, 200, "{}", page.text());
     let request = page.attrs("input[name=demande]", "value").remove(0);
-    let r = http
-        .post(format!("{}/authorize", d.issuer))
-        .form(&[("demande", request.as_str()), ("compte", "0")])
-        .send()
-        .unwrap();
+    let r = pick(d, http, &request, "0");
     assert_eq!(r.status(), 303);
     let to = reqwest::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
     let q: HashMap<String, String> = to.query_pairs().into_owned().collect();

@@ -41,8 +41,13 @@ pub(super) enum Command {
         data_dir: Option<PathBuf>,
         /// Offer sign-in through this OpenID Connect provider (a loopback test provider, e.g.
         /// the one of tests/e2e/idp), registered with the client id `convergences-demo`.
-        #[arg(long, value_name = "ISSUER")]
+        #[arg(long, value_name = "ISSUER", conflicts_with = "with_test_provider")]
         test_provider: Option<String>,
+        /// Start the built-in test identity provider on a loopback port and offer sign-in
+        /// through it ("S'identifier avec le fournisseur de test"): choose a demo account on its
+        /// page, no password. Demo only.
+        #[arg(long)]
+        with_test_provider: bool,
     },
     /// Validate the configuration file and report every problem, then exit.
     CheckConfig(ConfigArg),

@@ -34,7 +34,15 @@ fn run(cli: Cli) -> Result<(), StartError> {
             listen,
             data_dir,
             test_provider,
-        } => demo::run(&listen, data_dir, test_provider.as_deref()),
+            with_test_provider,
+        } => {
+            let provider = match test_provider {
+                Some(issuer) => demo::TestProvider::External(issuer),
+                None if with_test_provider => demo::TestProvider::BuiltIn,
+                None => demo::TestProvider::None,
+            };
+            demo::run(&listen, data_dir, provider)
+        }
         Command::CheckConfig(c) => gateway::check_config(&c.config),
         Command::Migrate(c) => gateway::migrate(&c.config),
         Command::HashSecret => gateway::hash_secret(),

@@ -1,8 +1,10 @@
 //! `convergences demo` (docs/product.md#demo): the gateway with an embedded SQLite directory,
 //! two built-in upstream applications that display what they receive, an OpenID Connect
-//! relying party (`relying_party`), and demo accounts.
+//! relying party (`relying_party`), demo accounts, and on request an identity provider to sign
+//! in with (`test_provider`).
 
 pub mod relying_party;
+pub mod test_provider;
 pub mod upstream;
 
 use crate::config::Config;
@@ -97,27 +99,33 @@ upstreams = ["127.0.0.1:{nc_port}"]
     Config::from_toml("(demo configuration)", &text, &[])
 }
 
-/// The `[[identity_providers]]` entry of `convergences demo --test-provider ISSUER`: a loopback
-/// provider (tests/e2e/idp) that knows the demo's agent, registered like ProConnect.
-pub fn test_provider(
-    issuer: &str,
-) -> Result<Vec<crate::config::identity_providers::IdentityProvider>, crate::config::ConfigError> {
-    let text = format!(
+/// The `[[identity_providers]]` entry of the demo's test provider at `issuer`: the built-in one
+/// (`--with-test-provider`, src/demo/test_provider.rs) or an external one (`--test-provider ISSUER`,
+/// e.g. tests/e2e/idp), registered like ProConnect.
+pub fn test_provider_entry(issuer: &str) -> String {
+    use test_provider::{CLIENT_ID, CLIENT_SECRET, NAME, SLUG};
+    format!(
         r#"
 [[identity_providers]]
-slug = "test"
-name = "le fournisseur de test"
+slug = "{SLUG}"
+name = "{NAME}"
 issuer = "{}"
-client_id = "convergences-demo"
-client_secret = "demo-secret-not-for-production"
+client_id = "{CLIENT_ID}"
+client_secret = "{CLIENT_SECRET}"
 scopes = ["openid", "email", "given_name", "usual_name", "uid", "siret"]
 acr_values = ["eidas1", "eidas2", "eidas3"]
 second_factor_acr = ["eidas2", "eidas3"]
 trust_email = true
 "#,
         issuer.replace(['\\', '"'], "")
-    );
-    Ok(Config::from_toml("--test-provider", &text, &[])?.identity_providers)
+    )
+}
+
+/// The demo's test provider at `issuer`, parsed ([`test_provider_entry`]).
+pub fn test_provider(
+    issuer: &str,
+) -> Result<Vec<crate::config::identity_providers::IdentityProvider>, crate::config::ConfigError> {
+    Ok(Config::from_toml("--test-provider", &test_provider_entry(issuer), &[])?.identity_providers)
 }
 
 /// Creates the demo directory unless it already holds accounts.

@@ -5,6 +5,7 @@ mod account_sessions;
 mod aia;
 mod attacks;
 mod cli;
+mod demo_test_provider;
 mod fake_idp;
 mod faults;
 mod gateway;

@@ -1,16 +1,18 @@
 //! The OpenID Connect provider's parsers of untrusted input: parameters of authorization,
 //! token and logout requests (`oidc::params`), the authorization request's validation
-//! (`oidc::request`), client credentials (`oidc::client_auth`) and PKCE (`oidc::pkce`).
+//! (`oidc::request`), client credentials (`oidc::client_auth`), PKCE (`oidc::pkce`) and the
+//! UserInfo access token (`oidc::bearer`).
 //!
 //! Properties: nothing panics; a parameter is never read twice differently (repeats are
 //! refused); an accepted request's redirect URI is a registered one, byte for byte; the request
-//! the login page comes back to validates to the same request.
+//! the login page comes back to validates to the same request; an access token is read from
+//! the header or the body, never from both.
 //!
 //! Input: a query string or form body; its first line is also tried as an Authorization header.
 #![no_main]
 
 use convergences::config::{ClientSecret, IdTokenAlg, OidcClient, Secret};
-use convergences::oidc::{client_auth, params, pkce, request};
+use convergences::oidc::{bearer, client_auth, params, pkce, request};
 use libfuzzer_sys::fuzz_target;
 use std::time::Duration;
 
@@ -38,6 +40,16 @@ fn client(public: bool) -> OidcClient {
 
 fuzz_target!(|data: &[u8]| {
     let header = std::str::from_utf8(data.split(|b| *b == b'\n').next().unwrap_or(b"")).ok();
+    let form = Some("application/x-www-form-urlencoded");
+    if let Ok(t) = bearer::presented(header, form, data) {
+        let from_body = bearer::presented(None, form, data).ok();
+        let from_header = bearer::presented(header, None, b"").ok();
+        assert!(
+            from_body.is_none() || from_header.is_none(),
+            "a token in both places is refused"
+        );
+        assert!(Some(&t) == from_body.as_ref() || Some(&t) == from_header.as_ref());
+    }
     let Ok(p) = params::parse(data) else {
         return;
     };

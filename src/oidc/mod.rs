@@ -1,11 +1,12 @@
 //! The OpenID Connect provider's protocol logic (docs/oidc-provider.md), below the web layer:
-//! request validation (`request`, `params`, `pkce`, `client_auth`), authentication levels
+//! request validation (`request`, `params`, `pkce`, `client_auth`, `bearer`), authentication levels
 //! (`acr`), cross-origin rules (`cors`), what tokens say (`claims`),
 //! where codes and tokens live (`grants`), the signing keys (`keys`) and back-channel logout
 //! (`backchannel`). The endpoints themselves are in `web::oidc`.
 
 pub mod acr;
 pub mod backchannel;
+pub mod bearer;
 pub mod claims;
 pub mod client_auth;
 pub mod cors;

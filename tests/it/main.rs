@@ -19,6 +19,7 @@ mod lifecycle;
 mod malformed;
 mod oidc_acr;
 mod oidc_backchannel;
+mod oidc_conformance;
 mod oidc_cors;
 mod oidc_demo_rp;
 mod oidc_provider;

@@ -28,12 +28,15 @@ SESSIONS=${SESSIONS:-1000}
 # PROFILE=callgrind: instructions per request of (d), (c) and (e) under valgrind's callgrind;
 # PROFILE=strace: system calls (futex among them) per request, strace attached during a run.
 # Both are counts, not times: what a shared, noisy machine still measures faithfully.
+# PROFILE=perf: where the server's CPU time goes (perf sampling attached during a run, shares
+# by function): unlike callgrind it does not slow the 1 000 sign-ins before the load, so it is
+# the way to see what many sessions cost; shares, not totals, survive a noisy machine.
 PROFILE=${PROFILE:-}
 # TLS=1: also (f) nginx and (g) Convergences over TLS with one certificate (keep-alive requests
 # in the rounds, then handshakes per second, new and resumed, with openssl s_time).
 TLS=${TLS:-1}
 HANDSHAKE_SECONDS=${HANDSHAKE_SECONDS:-5}
-case $PROFILE in "" | callgrind | strace) ;; *) die "PROFILE must be callgrind or strace" ;; esac
+case $PROFILE in "" | callgrind | strace | perf) ;; *) die "PROFILE must be callgrind, strace or perf" ;; esac
 GATEWAY_THREADING=${GATEWAY_THREADING:-per_thread}
 RESULTS_FILE=${RESULTS_FILE:-$BENCH_ROOT/bench/RESULTS.md}
 EMAIL=bench@bench.example.fr
@@ -51,6 +54,7 @@ ensure_packages nginx:nginx wrk:wrk curl:curl sqlite3:sqlite3 python3:python3
 case $PROFILE in
   callgrind) ensure_packages valgrind:valgrind ;;
   strace) ensure_packages strace:strace ;;
+  perf) ensure_packages perf:linux-perf ;;
 esac
 WRAPPER=""
 if [ "$PROFILE" = callgrind ]; then
@@ -395,6 +399,20 @@ profile_one() {
       COUNT_LINE="$(awk -v n="$req" '$NF == "futex" { f = $4 } $NF == "total" { t = $4 }
         END { printf "%.2f system calls per request, of which futex %.3f (%d requests)", t / n, f / n, n }' "$BENCH_TMP/strace-$t.txt")"
       ;;
+    perf)
+      perf record -q -F 997 -g -p "$pid" -o "$BENCH_TMP/perf-$t.data" >/dev/null 2>&1 &
+      local sampler=$!
+      sleep 1
+      run_one "$t" "$DURATION" "$out"
+      kill -INT "$sampler" 2>/dev/null || true
+      wait "$sampler" 2>/dev/null || true
+      req="$(awk '/requests in/ { print $1 }' "$out")"
+      perf report -i "$BENCH_TMP/perf-$t.data" --no-children --sort symbol --stdio 2>/dev/null |
+        grep -E '^ +[0-9.]+%' | head -60 >"$BENCH_TMP/perf-$t.txt" || true
+      perf report -i "$BENCH_TMP/perf-$t.data" --children --sort symbol --stdio -g none 2>/dev/null |
+        grep -E '^ +[0-9.]+%' | head -80 >"$BENCH_TMP/perf-children-$t.txt" || true
+      COUNT_LINE="$req requests sampled; CPU shares by function in perf-$t.txt"
+      ;;
   esac
 }
 
@@ -416,6 +434,7 @@ if [ -n "$PROFILE" ]; then
   cat "$BENCH_TMP/report.body" >"$REPORT"
   for t in d c e; do
     [ -f "$BENCH_TMP/callgrind-$t.txt" ] && { echo "--- $t"; cat "$BENCH_TMP/callgrind-$t.txt"; }
+    [ -f "$BENCH_TMP/perf-$t.txt" ] && { echo "--- $t (self)"; cat "$BENCH_TMP/perf-$t.txt"; echo "--- $t (with callees)"; cat "$BENCH_TMP/perf-children-$t.txt"; }
   done >"$BENCH_TMP/profiles.txt" || true
   log "profiles (if any) in $BENCH_TMP/profiles.txt"
   BENCH_KEEP_TMP=1

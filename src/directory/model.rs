@@ -2,7 +2,7 @@
 
 /// What the gateway needs to know about a user on every proxied request. Built by one query
 /// batch and cached (see `proxy::identity_cache`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
     pub user_id: i64,
     pub uid: String,

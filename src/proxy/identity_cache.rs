@@ -3,6 +3,13 @@
 //! are built once per user and application and reused until half the assertion's lifetime has
 //! passed. Entries are sharded (no global lock) and refreshed from the database at most every
 //! `ttl`; any directory change calls [`IdentityCache::invalidate`] for the user it touches.
+//!
+//! An entry in use is reloaded in the background once three quarters of `ttl` have passed
+//! ([`IdentityCache::claim_refresh`], [`IdentityCache::refresh`]), so that a busy user's
+//! requests do not wait for the database every `ttl`; the entry served is never older than
+//! `ttl` all the same. When the reloaded identity is the same, its header values and signed
+//! assertions are kept (they have their own expiry), so a steady user costs one read every
+//! `ttl` and no new signature.
 
 use super::assertion::{Claims, GrantClaim, Signer};
 use super::identity_encoding as encoding;
@@ -13,7 +20,7 @@ use crate::session::Assurance;
 use arc_swap::ArcSwapOption;
 use dashmap::DashMap;
 use http::HeaderValue;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +29,8 @@ pub struct CachedIdentity {
     loaded: Instant,
     /// Indexed like `RouteTable::apps`.
     headers: Vec<ArcSwapOption<AppHeaders>>,
+    /// A background reload of this entry has been started (at most one per entry).
+    refreshing: AtomicBool,
 }
 
 /// Ready-to-send header values for one user on one application.
@@ -138,6 +147,11 @@ impl CachedIdentity {
 pub struct IdentityCache {
     map: DashMap<i64, Arc<CachedIdentity>>,
     ttl: Duration,
+    /// Age after which an entry in use is reloaded in the background.
+    refresh_after: Duration,
+    /// Bumped by every invalidation: a reload that read the directory before an invalidation
+    /// must not put what it read back in the cache after it.
+    epoch: AtomicU64,
     /// Degraded mode (zero: off): how long past `ttl` an entry may still be used while the
     /// directory cannot be reached (docs/decisions/0009-fail-fast-and-degrade-on-purpose.md).
     grace: Duration,
@@ -150,6 +164,8 @@ impl IdentityCache {
         Self {
             map: DashMap::new(),
             ttl,
+            refresh_after: ttl * 3 / 4,
+            epoch: AtomicU64::new(0),
             grace: Duration::ZERO,
             degraded: std::sync::atomic::AtomicU64::new(0),
             app_count: AtomicUsize::new(app_count),
@@ -186,6 +202,7 @@ impl IdentityCache {
             }
         }
         crate::telemetry::cache_miss();
+        let epoch = self.epoch();
         let identity = match dir.identity(user_id).await {
             Ok(Some(identity)) => identity,
             Ok(None) => {
@@ -202,15 +219,69 @@ impl IdentityCache {
             },
             Err(e) => return Err(e),
         };
+        Ok(Some(self.store(user_id, identity, epoch)))
+    }
+
+    /// True once for an entry in use that is old enough to be reloaded ahead of its expiry:
+    /// the caller then runs [`IdentityCache::refresh`] in the background.
+    pub fn claim_refresh(&self, entry: &CachedIdentity) -> bool {
+        let age = entry.loaded.elapsed();
+        age >= self.refresh_after
+            && age < self.ttl
+            && !entry.refreshing.swap(true, Ordering::Relaxed)
+    }
+
+    /// Reloads a user's identity ahead of its expiry. A failure changes nothing: the entry
+    /// expires at `ttl` and the next request reloads it (or meets the outage) itself.
+    pub async fn refresh(&self, dir: &Directory, user_id: i64) {
+        let epoch = self.epoch();
+        match dir.identity(user_id).await {
+            Ok(Some(identity)) => {
+                self.store(user_id, identity, epoch);
+            }
+            Ok(None) => {
+                self.map.remove(&user_id);
+            }
+            Err(e) => tracing::debug!(error = %e, user_id, "identity refresh failed"),
+        }
+    }
+
+    /// The invalidation count, read before a directory read that [`IdentityCache::store`]
+    /// will cache.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Caches a freshly read identity, unless an invalidation happened since the read began
+    /// (`epoch`): then it serves the request that read it and nothing else. The header values
+    /// of an unchanged identity are carried over.
+    pub fn store(&self, user_id: i64, identity: Identity, epoch: u64) -> Arc<CachedIdentity> {
+        let apps = self.app_count.load(Ordering::Relaxed);
+        let kept = self
+            .map
+            .get(&user_id)
+            .filter(|old| old.identity == identity && old.headers.len() == apps)
+            .map(|old| {
+                old.headers
+                    .iter()
+                    .map(|slot| ArcSwapOption::new(slot.load_full()))
+                    .collect::<Vec<_>>()
+            });
         let entry = Arc::new(CachedIdentity {
             identity,
             loaded: Instant::now(),
-            headers: (0..self.app_count.load(Ordering::Relaxed))
-                .map(|_| ArcSwapOption::empty())
-                .collect(),
+            headers: kept.unwrap_or_else(|| (0..apps).map(|_| ArcSwapOption::empty()).collect()),
+            refreshing: AtomicBool::new(false),
         });
-        self.map.insert(user_id, entry.clone());
-        Ok(Some(entry))
+        if self.epoch.load(Ordering::SeqCst) == epoch {
+            self.map.insert(user_id, entry.clone());
+            // An invalidation between the check and the insert: take the entry back out.
+            if self.epoch.load(Ordering::SeqCst) != epoch {
+                self.map
+                    .remove_if(&user_id, |_, cached| Arc::ptr_eq(cached, &entry));
+            }
+        }
+        entry
     }
 
     /// The entry is past its lifetime: it was served by the degraded mode, the directory being
@@ -220,16 +291,18 @@ impl IdentityCache {
     }
 
     pub fn invalidate(&self, user_id: i64) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         self.map.remove(&user_id);
     }
 
     pub fn invalidate_all(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         self.map.clear();
     }
 
     /// After a reload: new entries get one slot per application of the new table.
     pub fn set_app_count(&self, n: usize) {
         self.app_count.store(n, Ordering::Relaxed);
-        self.map.clear();
+        self.invalidate_all();
     }
 }

@@ -12,6 +12,7 @@ mod gateway;
 mod guides;
 mod guides_directory;
 mod harness;
+mod identity_cache;
 mod identity_providers;
 mod identity_providers_interop;
 mod identity_providers_policy;

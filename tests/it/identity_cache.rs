@@ -1,0 +1,81 @@
+//! The proxy's identity cache against a real directory (src/proxy/identity_cache.rs): an
+//! identity in use is reloaded ahead of its expiry, keeps its signed headers when nothing
+//! changed, gets new ones when something did, and a reload that read the directory before an
+//! invalidation does not put what it read back.
+
+use crate::harness::TestGateway;
+use convergences::proxy::identity_cache::IdentityCache;
+use convergences::session::Assurance;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const AGENT: &str = "agent@mairie-exemple.fr";
+
+#[test]
+fn identities_in_use_are_reloaded_ahead_of_expiry_and_unchanged_ones_keep_their_assertions() {
+    let t = TestGateway::start();
+    let dir = &t.gw.dir;
+    let uid = t.block_on(dir.user_id_by_email(AGENT)).unwrap().unwrap();
+    let ttl = Duration::from_millis(400);
+    let cache = IdentityCache::new(ttl, 1);
+    let now = convergences::directory::now();
+    let assurance = Assurance::password(now);
+    let headers = |e: &convergences::proxy::identity_cache::CachedIdentity| {
+        e.headers_for(0, "bip", &t.gw.signer, &assurance, now)
+            .unwrap()
+    };
+
+    let first = t.block_on(cache.get(dir, uid)).unwrap().unwrap();
+    let loaded = Instant::now();
+    let signed = headers(&first);
+    assert!(
+        !cache.claim_refresh(&first),
+        "a young entry is not reloaded"
+    );
+    // From three quarters of the lifetime: reloaded once, in the background, while still
+    // served.
+    while !cache.claim_refresh(&first) {
+        assert!(loaded.elapsed() < ttl, "no reload claimed before expiry");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(loaded.elapsed() >= ttl / 2, "claimed too early");
+    assert!(!cache.claim_refresh(&first), "one reload per entry");
+    t.block_on(cache.refresh(dir, uid));
+    let second = t.block_on(cache.get(dir, uid)).unwrap().unwrap();
+    assert!(
+        !Arc::ptr_eq(&first, &second),
+        "the reload replaced the entry"
+    );
+    assert!(
+        Arc::ptr_eq(&signed, &headers(&second)),
+        "an unchanged identity keeps its signed headers"
+    );
+
+    // A change the reload sees: new headers.
+    t.block_on(dir.set_locked(uid, true)).unwrap();
+    t.block_on(cache.refresh(dir, uid));
+    let third = t.block_on(cache.get(dir, uid)).unwrap().unwrap();
+    assert!(third.identity.locked);
+    assert!(!Arc::ptr_eq(&signed, &headers(&third)));
+
+    // A read that began before an invalidation serves its request but is not cached.
+    let epoch = cache.epoch();
+    let read = t.block_on(dir.identity(uid)).unwrap().unwrap();
+    t.block_on(dir.set_locked(uid, false)).unwrap();
+    cache.invalidate(uid);
+    let stale = cache.store(uid, read, epoch);
+    assert!(stale.identity.locked);
+    let fresh = t.block_on(cache.get(dir, uid)).unwrap().unwrap();
+    assert!(
+        !fresh.identity.locked,
+        "the invalidated read was not put back"
+    );
+
+    // An account gone while its entry was in use: the reload removes it.
+    let young = t.block_on(cache.get(dir, uid)).unwrap().unwrap();
+    assert!(!cache.claim_refresh(&young));
+    t.block_on(dir.delete_user_gdpr(uid, AGENT, "compte-supprime"))
+        .unwrap();
+    t.block_on(cache.refresh(dir, uid));
+    assert!(t.block_on(cache.get(dir, uid)).unwrap().is_none());
+}

@@ -17,7 +17,7 @@ use convergences::config::Config;
 use convergences::state::Gateway;
 use pingora::server::{ShutdownSignal, ShutdownSignalWatch};
 use reqwest::blocking::{Client, Response};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -50,11 +50,20 @@ pub fn rt() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// A loopback port free now and never handed out before in this test process. Gateways bind
+/// their port with `SO_REUSEPORT`: two tests starting at once and given the same released port
+/// would both bind it and share its connections, so the same port is never given twice.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static GIVEN: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        if GIVEN.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
+            return port;
+        }
+    }
 }
 
 /// An upstream application that answers every request with a JSON echo of it.

@@ -819,6 +819,73 @@ fn prompt_max_age_and_login_hint() {
 /// The proxy's authorisation rules: no role, no code (French 403); a locked account, a role
 /// removed, a password changed end the tokens; an access token gives only its application's
 /// roles.
+/// `id_token_hint` at authorization names the person the client expects: a code only when
+/// that person is the one signed in (OpenID Connect Core section 3.1.2.1); another person's
+/// token, whatever the prompt, gets `login_required` and no code; a token that is not this
+/// provider's ID token (an assertion of the proxy, a forged or re-signed one) `invalid_request`.
+#[test]
+fn id_token_hint_must_name_the_signed_in_user() {
+    const OTHER: &str = "agent.ccas@mairie-exemple.fr";
+    let t = gateway();
+    grant(&t, OTHER, "rp", "utilisateur");
+    let id_token_of = |email: &str| {
+        let b = t.signed_in(email);
+        let (c, v) = code(&b, &[]);
+        let (status, tok) = redeem(&t, &c, &v);
+        assert_eq!(status, 200, "{tok}");
+        tok["id_token"].as_str().unwrap().to_string()
+    };
+    let own = id_token_of(AGENT);
+    let other = id_token_of(OTHER);
+    let b = signed_in(&t);
+    let (_, challenge) = pkce();
+    let with = |hint: &str, prompt: &str| {
+        let r = authorize(
+            &b,
+            &auth_params(&[
+                ("id_token_hint", hint),
+                ("prompt", prompt),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ]),
+        );
+        answer(&r, RP_CB)
+    };
+    for prompt in ["none", ""] {
+        let q = with(&own, prompt);
+        assert!(q.contains_key("code"), "{prompt:?}: {q:?}");
+        let q = with(&other, prompt);
+        assert_eq!(q["error"], "login_required", "{prompt:?}: {q:?}");
+        assert!(!q.contains_key("code"));
+        assert_eq!(q["state"], "st-123");
+    }
+    // Not an ID token of this provider: the proxy's assertion, a token cut short, another
+    // token's signature.
+    let id = t.user_id(AGENT);
+    let assertion = t.block_on(async {
+        let ident = t.gw.identities.get(&t.gw.dir, id).await.unwrap().unwrap();
+        let now = convergences::directory::now();
+        let h = ident
+            .headers_for(
+                0,
+                "bip",
+                &t.gw.signer,
+                &convergences::session::Assurance::password(now),
+                now,
+            )
+            .unwrap();
+        h.assertion.to_str().unwrap().to_string()
+    });
+    let parts: Vec<&str> = own.split('.').collect();
+    let other_parts: Vec<&str> = other.split('.').collect();
+    let spliced = format!("{}.{}.{}", parts[0], parts[1], other_parts[2]);
+    for bad in [assertion.as_str(), &own[..own.len() - 4], &spliced, "x.y.z"] {
+        let q = with(bad, "none");
+        assert_eq!(q["error"], "invalid_request", "{bad}: {q:?}");
+        assert!(!q.contains_key("code"));
+    }
+}
+
 #[test]
 fn roles_and_revocation_are_the_proxys() {
     let t = gateway();

@@ -5,7 +5,9 @@
 
 use super::super::context::PortalRequest;
 use super::super::error::{WebError, WebResult};
+use crate::oidc::claims::Hint;
 use crate::oidc::grants::{CodeRecord, Grant, Grants};
+use crate::oidc::keys::ID_TOKEN_TYP;
 use crate::oidc::params;
 use crate::oidc::request::{self, AuthError, Prompt};
 use axum::body::Bytes;
@@ -90,6 +92,26 @@ pub async fn authorize(
     let Some(app) = app else {
         return Err(WebError::BadRequest(request::UNKNOWN_CLIENT.into()));
     };
+    // An ID token this provider issued (to any client, even expired) naming the user the
+    // client expects (OpenID Connect Core section 3.1.2.1).
+    let hint = match p.get("id_token_hint") {
+        None => None,
+        Some(t) => match gw
+            .oidc
+            .keys()
+            .and_then(|k| k.verify_own::<Hint>(t, &issuer, ID_TOKEN_TYP))
+        {
+            Some(h) => Some(h),
+            None => {
+                return refuse(
+                    &req,
+                    &issuer,
+                    "invalid_request",
+                    "id_token_hint is not an ID token of this provider",
+                )
+            }
+        },
+    };
     let now = crate::directory::now();
     let signed_in = ctx.user.as_ref().map(|u| {
         let a = u
@@ -124,6 +146,15 @@ pub async fn authorize(
         return found(&login);
     };
     let id = &user.ident.identity;
+    if hint.as_ref().is_some_and(|h| h.sub != id.uid) {
+        // Another person is signed in here than the one the client expects: no code for them.
+        return refuse(
+            &req,
+            &issuer,
+            "login_required",
+            "the signed-in user is not the one of id_token_hint",
+        );
+    }
     if !id.has_app(&app.cfg.slug) {
         crate::telemetry::oidc_event("access_denied");
         return Err(WebError::Forbidden);

@@ -16,7 +16,8 @@ fn identities_in_use_are_reloaded_ahead_of_expiry_and_unchanged_ones_keep_their_
     let t = TestGateway::start();
     let dir = &t.gw.dir;
     let uid = t.block_on(dir.user_id_by_email(AGENT)).unwrap().unwrap();
-    let ttl = Duration::from_millis(400);
+    // Long enough that a loaded machine still sees the window between 3/4 of it and its end.
+    let ttl = Duration::from_secs(2);
     let cache = IdentityCache::new(ttl, 1);
     let now = convergences::directory::now();
     let assurance = Assurance::password(now);

@@ -219,7 +219,7 @@ log "gateway ready after $(( $(date +%s) - START )) s; running ${#FILES[@]} scen
 # --- the suite ----------------------------------------------------------------------------------
 set +e
 E2E_PORT="$PORT" E2E_DATA_DIR="$DATA_DIR" E2E_ARTIFACTS="$ARTIFACTS" E2E_SCREENSHOTS="$SCREENSHOTS" \
-E2E_CHROMIUM="$CHROMIUM" \
+E2E_CHROMIUM="$CHROMIUM" E2E_GATEWAY_BIN="$BIN" \
   node --test --test-concurrency=1 --test-timeout=180000 \
     --test-reporter=spec --test-reporter-destination=stdout \
     --test-reporter=tap --test-reporter-destination="$ARTIFACTS/results.tap" \

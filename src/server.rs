@@ -19,10 +19,6 @@ use pingora::server::{RunArgs, Server, ShutdownSignalWatch};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long an identity may be served from the cache before it is read again. Changes made
-/// through this instance invalidate at once; this bounds the staleness of anything else.
-pub const IDENTITY_TTL: Duration = Duration::from_secs(10);
-
 /// How long an instance may trust a session it read from the shared store: a revoked session
 /// is refused everywhere within 1 s, even if the revocation event is lost
 /// (docs/gateway.md#revocation).
@@ -195,7 +191,7 @@ pub async fn build_gateway(config: Config) -> Result<Arc<Gateway>, StartError> {
             config.sessions.idle_timeout,
             config.sessions.absolute_timeout,
         ),
-        identities: IdentityCache::new(IDENTITY_TTL, config.apps.len())
+        identities: IdentityCache::new(config.identity_ttl, config.apps.len())
             .with_grace(config.resilience.directory_grace),
         session_breaker,
         limits: Limits::new(
@@ -257,6 +253,10 @@ pub async fn reload_apps(gw: &Gateway) -> Result<ReloadReport, StartError> {
         format!("{:?}", new.sessions) == format!("{:?}", old.sessions),
     );
     check("resilience", new.resilience == old.resilience);
+    check(
+        "server.identity_cache_seconds",
+        new.identity_ttl == old.identity_ttl,
+    );
     check(
         "server.tls",
         format!("{:?}", new.tls) == format!("{:?}", old.tls),

@@ -13,7 +13,9 @@
 #
 # Environment: ROUNDS (3), DURATION (10 s), WARMUP (3 s), CONNECTIONS (50), WRK_THREADS (2),
 # SESSIONS (1000), GATEWAY_THREADS (2), GATEWAY_THREADING (per_thread), GATEWAY_WORK_STEALING
-# (true; shared layout only), BENCH_BIN (skip the build), BARE_BIN, CARGO_TARGET_DIR,
+# (true; shared layout only), GATEWAY_IDENTITY_SECONDS (server.identity_cache_seconds; unset:
+# the gateway's default, 10),
+# BENCH_BIN (skip the build), BARE_BIN, CARGO_TARGET_DIR,
 # RESULTS_FILE (bench/RESULTS.md; "-" to not write), BENCH_NOTE (free text for RESULTS.md),
 # BENCH_KEEP_TMP=1 (keep configs and logs).
 set -euo pipefail
@@ -38,6 +40,7 @@ TLS=${TLS:-1}
 HANDSHAKE_SECONDS=${HANDSHAKE_SECONDS:-5}
 case $PROFILE in "" | callgrind | strace | perf) ;; *) die "PROFILE must be callgrind, strace or perf" ;; esac
 GATEWAY_THREADING=${GATEWAY_THREADING:-per_thread}
+GATEWAY_IDENTITY_SECONDS=${GATEWAY_IDENTITY_SECONDS:-}
 RESULTS_FILE=${RESULTS_FILE:-$BENCH_ROOT/bench/RESULTS.md}
 EMAIL=bench@bench.example.fr
 PASSWORD='Mesure-Debit-2026!xq'
@@ -45,6 +48,7 @@ case $GATEWAY_THREADING in per_thread | shared) ;; *) die "GATEWAY_THREADING mus
 for v in ROUNDS DURATION WARMUP CONNECTIONS WRK_THREADS SESSIONS; do
   [[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -gt 0 ] || die "$v must be a positive integer"
 done
+[ -z "$GATEWAY_IDENTITY_SECONDS" ] || [[ $GATEWAY_IDENTITY_SECONDS =~ ^[0-9]+$ ]] || die "GATEWAY_IDENTITY_SECONDS must be a number of seconds"
 [ "$DURATION" -le 600 ] || die "DURATION is capped at 600 s"
 [ "$ROUNDS" -le 50 ] || die "ROUNDS is capped at 50"
 [ "$SESSIONS" -le 100000 ] || die "SESSIONS is capped at 100000"
@@ -152,6 +156,9 @@ wait_http "http://127.0.0.1:$BARE_PORT/" bench.localhost "${GATEWAY_START_SECOND
 log "Convergences ($BENCH_BIN) on 127.0.0.1:$GW_PORT"
 # Many users sign in from 127.0.0.1: the per-IP login limit would refuse most of them.
 GATEWAY_EXTRA_TOML="threading = \"$GATEWAY_THREADING\""
+# Written only when asked for, so that binaries older than the key still start.
+[ -n "$GATEWAY_IDENTITY_SECONDS" ] && GATEWAY_EXTRA_TOML="$GATEWAY_EXTRA_TOML
+identity_cache_seconds = $GATEWAY_IDENTITY_SECONDS"
 if [ "$TLS" = 1 ]; then
   # The portal stays on plain HTTP (the sign-ins use it), so the cookies are not Secure and
   # the same application cookie works on both listeners.
@@ -521,7 +528,7 @@ REPORT="$BENCH_TMP/report.md"
   echo "### Proxy overhead — $STARTED"
   echo
   echo "- Machine: $(machine_description)"
-  echo "- Binary: $BUILD_DESC; server.threads = ${GATEWAY_THREADS:-2}, server.threading = $GATEWAY_THREADING, server.work_stealing = ${GATEWAY_WORK_STEALING:-true} (shared layout only); bare Pingora proxy with the same threads and layout; nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), worker_processes 2; $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
+  echo "- Binary: $BUILD_DESC; server.threads = ${GATEWAY_THREADS:-2}, server.threading = $GATEWAY_THREADING, server.work_stealing = ${GATEWAY_WORK_STEALING:-true} (shared layout only), server.identity_cache_seconds = ${GATEWAY_IDENTITY_SECONDS:-10 (default)}; bare Pingora proxy with the same threads and layout; nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), worker_processes 2; $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
   echo "- Convergences log level: $GATEWAY_LOG_LEVEL; (e): $SESSIONS signed-in users, wrk cycling through their cookies (bench/proxy/cookies.lua)"
   echo "- wrk -t$WRK_THREADS -c$CONNECTIONS --latency, ${DURATION} s per run, $ROUNDS rounds interleaved ${TARGETS// /, }, ${WARMUP} s warm-up each; wrk, upstream and proxies share the machine"
   echo "- Load average before/after: $LOAD_BEFORE / $LOAD_AFTER; build processes (rustc, cc, ld...) seen during the runs: up to $BUSY_MAX${BENCH_NOTE:+; $BENCH_NOTE}"

@@ -59,6 +59,9 @@ pub struct ServerSection {
     /// The longest a request header may take to arrive once its first byte has (a client
     /// sending a header byte by byte would otherwise hold a connection indefinitely).
     pub header_timeout_seconds: u64,
+    /// How old a cached identity may be on the proxy path (docs/decisions/0006): the bound on
+    /// how late a change made outside a running gateway (or whose event was lost) is seen.
+    pub identity_cache_seconds: u64,
     pub log_format: String,
     pub tls: Option<TlsSection>,
     /// Load balancers whose X-Forwarded-For is believed (addresses or CIDR ranges).
@@ -94,6 +97,7 @@ impl Default for ServerSection {
             grace_period_seconds: 5,
             graceful_shutdown_timeout_seconds: 5,
             header_timeout_seconds: 10,
+            identity_cache_seconds: 10,
             log_format: "text".into(),
             tls: None,
             trusted_proxies: Vec::new(),

@@ -296,6 +296,8 @@ pub struct Config {
     pub work_stealing: bool,
     pub grace_period_seconds: u64,
     pub header_timeout: Duration,
+    /// `server.identity_cache_seconds`: how old a cached identity may be on the proxy path.
+    pub identity_ttl: Duration,
     pub graceful_shutdown_timeout_seconds: u64,
     pub log_json: bool,
     pub database_url: String,

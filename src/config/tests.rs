@@ -52,6 +52,23 @@ fn wrong_type_names_the_key_and_the_expectation() {
 }
 
 #[test]
+fn identity_cache_lifetime_defaults_to_ten_seconds_and_names_the_key_when_out_of_range() {
+    let c = Config::from_toml("conv.toml", MINIMAL, &[]).unwrap();
+    assert_eq!(c.identity_ttl, Duration::from_secs(10));
+    let longer = MINIMAL.replace("[server]", "[server]\nidentity_cache_seconds = 60");
+    let c = Config::from_toml("conv.toml", &longer, &[]).unwrap();
+    assert_eq!(c.identity_ttl, Duration::from_secs(60));
+    for bad in ["0", "301"] {
+        let e = err(&MINIMAL.replace(
+            "[server]",
+            &format!("[server]\nidentity_cache_seconds = {bad}"),
+        ));
+        assert!(e.contains("server.identity_cache_seconds"), "{e}");
+        assert!(e.contains("between 1 and 300"), "{e}");
+    }
+}
+
+#[test]
 fn threading_defaults_to_one_service_per_thread_and_names_the_key_when_wrong() {
     use crate::config::Threading;
     let c = Config::from_toml("conv.toml", MINIMAL, &[]).unwrap();

@@ -89,6 +89,7 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
         work_stealing: f.server.work_stealing,
         grace_period_seconds: f.server.grace_period_seconds,
         header_timeout: std::time::Duration::from_secs(f.server.header_timeout_seconds),
+        identity_ttl: std::time::Duration::from_secs(f.server.identity_cache_seconds),
         graceful_shutdown_timeout_seconds: f.server.graceful_shutdown_timeout_seconds,
         log_json: server.log_json,
         database_url,

@@ -63,6 +63,9 @@ pub(super) fn check(s: &ServerSection, p: &mut Problems) -> Server {
     if !(1..=300).contains(&s.header_timeout_seconds) {
         p.add("server.header_timeout_seconds", "must be between 1 and 300");
     }
+    if !(1..=300).contains(&s.identity_cache_seconds) {
+        p.add("server.identity_cache_seconds", "must be between 1 and 300");
+    }
     let log_json = match s.log_format.as_str() {
         "text" => false,
         "json" => true,

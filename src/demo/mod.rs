@@ -100,7 +100,7 @@ upstreams = ["127.0.0.1:{nc_port}"]
 }
 
 /// The `[[identity_providers]]` entry of the demo's test provider at `issuer`: the built-in one
-/// (`--with-test-provider`, src/demo/test_provider.rs) or an external one (`--test-provider ISSUER`,
+/// (`--with-test-provider`, src/demo/test_provider/) or an external one (`--test-provider ISSUER`,
 /// e.g. tests/e2e/idp), registered like ProConnect.
 pub fn test_provider_entry(issuer: &str) -> String {
     use test_provider::{CLIENT_ID, CLIENT_SECRET, NAME, SLUG};

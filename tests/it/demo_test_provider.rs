@@ -1,4 +1,4 @@
-//! The demo's built-in identity provider (src/demo/test_provider.rs, `convergences demo
+//! The demo's built-in identity provider (src/demo/test_provider/, `convergences demo
 //! --with-test-provider`), registered with a gateway exactly as the demo does it
 //! (`demo::test_provider_entry`), driven over HTTP as a newcomer would: the button, the
 //! provider's French page, the choice of a demo account, the portal, logout through the

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 /// Which identity provider the demo offers besides passwords.
 pub enum TestProvider {
     None,
-    /// `--with-test-provider`: the built-in one (src/demo/test_provider.rs).
+    /// `--with-test-provider`: the built-in one (src/demo/test_provider/).
     BuiltIn,
     /// `--test-provider ISSUER`: one that runs elsewhere (e.g. tests/e2e/idp).
     External(String),

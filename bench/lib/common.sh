@@ -189,9 +189,10 @@ EOF
   track_pid "$NGINX_PID"
 }
 
-# start_upstream PORT: nginx answering every request with a small fixed 200; it echoes the
-# X-Convergences-User request header back as X-Echo-User (so the gateway's injection can be
-# checked), and nothing when the header is absent.
+# start_upstream PORT: nginx answering every request with a small fixed 200, the same answer
+# whoever asks, so that every proxy measured handles the same response. Only on
+# /__echo-identity does it echo the X-Convergences-User request header back as X-Echo-User
+# (so the gateway's injection can be checked once before the load).
 start_upstream() {
   start_nginx upstream "
     server {
@@ -200,9 +201,13 @@ start_upstream() {
         location = /__status {
             stub_status;
         }
-        location / {
+        location = /__echo-identity {
             default_type text/plain;
             add_header X-Echo-User \$http_x_convergences_user always;
+            return 200 \"convergences bench upstream: ok\n\";
+        }
+        location / {
+            default_type text/plain;
             return 200 \"convergences bench upstream: ok\n\";
         }
     }"
@@ -303,7 +308,7 @@ app_cookie() {
   [ -n "$value" ] || die "no convergences_app cookie for bench.localhost in the jar"
   # The exact request wrk will send: only that cookie, no redirect following.
   code="$(curl -s -m 5 -D "$dir/check-headers.txt" -o /dev/null -w '%{http_code}' \
-    -H "Host: bench.localhost:$port" -H "Cookie: convergences_app=$value" "http://127.0.0.1:$port/")"
+    -H "Host: bench.localhost:$port" -H "Cookie: convergences_app=$value" "http://127.0.0.1:$port/__echo-identity")"
   [ "$code" = 200 ] || die "authenticated request through the gateway answered $code (expected 200)"
   echo_user="$(tr -d '\r' <"$dir/check-headers.txt" | awk -F': ' 'tolower($1) == "x-echo-user" { print $2 }')"
   # Identity headers are percent-encoded (docs/gateway.md#identity-header-encoding).

@@ -41,6 +41,8 @@ pub use http::HeaderMap as HMap;
 pub mod authority;
 use authority::{raw_target_authority, RawTargetAuthority};
 
+mod appended;
+pub use appended::{AppendedHeaders, AppendedHeadersBuilder};
 mod case_header_name;
 use case_header_name::CaseHeaderName;
 pub use case_header_name::IntoCaseHeaderName;
@@ -88,6 +90,8 @@ pub struct RequestHeader {
     raw_target: RawTarget,
     // whether we send END_STREAM with HEADERS for h2 requests
     send_end_stream: bool,
+    // Patched (Convergences): see `set_appended_headers`.
+    appended: AppendedHeaders,
 }
 
 /// How a request-target is stored, and how [`RequestHeader::raw_path`] recovers it.
@@ -155,6 +159,7 @@ impl RequestHeader {
             header_name_map: None,
             raw_target: RawTarget::FromUri,
             send_end_stream: true,
+            appended: AppendedHeaders::default(),
         }
     }
 
@@ -189,16 +194,6 @@ impl RequestHeader {
             .explain_err(InvalidHTTPHeader, |_| "invalid method")?;
         req.set_raw_path(path)?;
         Ok(req)
-    }
-
-    /// Patched (Convergences): reserves room for `additional` more headers in both the value
-    /// map and the case-preserving name map, so that a proxy adding several headers grows each
-    /// map once instead of rehashing it at every doubling.
-    pub fn reserve(&mut self, additional: usize) {
-        self.base.headers.reserve(additional);
-        if let Some(names) = self.header_name_map.as_mut() {
-            names.reserve(additional);
-        }
     }
 
     /// Append the header name and value to `self`.
@@ -253,7 +248,32 @@ impl RequestHeader {
     ///
     /// The header case will be preserved.
     pub fn header_to_h1_wire(&self, buf: &mut impl BufMut) {
-        header_to_h1_wire(self.header_name_map.as_ref(), &self.base.headers, buf)
+        header_to_h1_wire(self.header_name_map.as_ref(), &self.base.headers, buf);
+        // Patched (Convergences): the appended lines come last, as written.
+        self.appended.write_to(buf);
+    }
+
+    /// Patched (Convergences): [`Self::header_to_h1_wire`] without the appended headers, for
+    /// a writer that sends those from where they are (see [`AppendedHeaders::chunks`]).
+    pub fn indexed_header_to_h1_wire(&self, buf: &mut impl BufMut) {
+        header_to_h1_wire(self.header_name_map.as_ref(), &self.base.headers, buf);
+    }
+
+    /// Patched (Convergences): header lines written after every other header of the request,
+    /// as they are (see [`AppendedHeaders`]); replaces any set before.
+    ///
+    /// They are not in the header maps: lookups, [`Self::remove_header`] and
+    /// [`Self::insert_header`] do not see them, so they are meant to be set last, by the
+    /// proxy that owns them (after removing any header of the same name it does not want
+    /// forwarded). HTTP/1.x writes them verbatim; [`Self::as_owned_parts`] (HTTP/2) adds them
+    /// to the header map it returns.
+    pub fn set_appended_headers(&mut self, headers: AppendedHeaders) {
+        self.appended = headers;
+    }
+
+    /// Patched (Convergences): the lines set by [`Self::set_appended_headers`].
+    pub fn appended_headers(&self) -> &AppendedHeaders {
+        &self.appended
     }
 
     /// If case sensitivity is enabled, returns an iterator to iterate over case-sensitive header names and values.
@@ -407,18 +427,26 @@ impl RequestHeader {
     /// URI, so an absolute-form or CONNECT target does not survive the conversion:
     /// rebuilding a [RequestHeader] from the result serializes the URI's origin-form path
     /// instead of the original bytes. [Clone] keeps it; [Self::set_raw_path()] restores it.
+    ///
+    /// Patched (Convergences): the headers set by [`Self::set_appended_headers`] are added
+    /// to the result's header map.
     pub fn as_owned_parts(&self) -> ReqParts {
-        clone_req_parts(&self.base)
+        let mut parts = clone_req_parts(&self.base);
+        for (name, value) in self.appended.iter() {
+            parts.headers.append(name, value);
+        }
+        parts
     }
 }
 
 impl Clone for RequestHeader {
     fn clone(&self) -> Self {
         Self {
-            base: self.as_owned_parts(),
+            base: clone_req_parts(&self.base),
             header_name_map: self.header_name_map.clone(),
             raw_target: self.raw_target.clone(),
             send_end_stream: self.send_end_stream,
+            appended: self.appended.clone(),
         }
     }
 }
@@ -435,13 +463,19 @@ impl From<ReqParts> for RequestHeader {
             // The Uri is the only target available here, so it is the one that serializes.
             raw_target: RawTarget::FromUri,
             send_end_stream: true,
+            appended: AppendedHeaders::default(),
         }
     }
 }
 
 impl From<RequestHeader> for ReqParts {
-    fn from(resp: RequestHeader) -> ReqParts {
-        resp.base
+    fn from(req: RequestHeader) -> ReqParts {
+        // Patched (Convergences): with the appended headers, as `as_owned_parts` does.
+        let mut base = req.base;
+        for (name, value) in req.appended.iter() {
+            base.headers.append(name, value);
+        }
+        base
     }
 }
 

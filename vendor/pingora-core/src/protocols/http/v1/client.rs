@@ -14,7 +14,7 @@
 
 //! HTTP/1.x client session
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::{header, header::AsHeaderName, HeaderValue, StatusCode, Version};
 use log::{debug, trace};
 use pingora_error::{Error, ErrorType::*, OrErr, Result, RetryType};
@@ -122,15 +122,33 @@ impl HttpSession {
         // init body writer
         self.init_req_body_writer(&req);
 
-        let to_wire = http_req_header_to_wire(&req).ok_or_else(|| {
+        // Patched (Convergences): on a stream that writes vectors (plain TCP), the appended
+        // headers are not copied into the buffer of the rest: the parts go out together in one
+        // vectored write. A stream that does not (TLS here) gets them in one buffer, as before,
+        // rather than one record per part.
+        let vectored = self.underlying_stream.is_write_vectored();
+        let to_wire = if vectored {
+            http_req_header_head_to_wire(&req)
+        } else {
+            http_req_header_to_wire(&req)
+        }
+        .ok_or_else(|| {
             Error::explain(
                 InvalidHTTPHeader,
                 "request-line contains forbidden delimiter bytes or unsupported HTTP version",
             )
         })?;
         trace!("Writing request header: {to_wire:?}");
+        let [shared, own] = if vectored {
+            req.appended_headers().chunks()
+        } else {
+            [&[][..], &[][..]]
+        };
+        let end: &[u8] = if vectored { CRLF } else { &[] };
+        let total = to_wire.len() + shared.len() + own.len() + end.len();
+        let mut parts = Buf::chain(Buf::chain(Buf::chain(to_wire.as_ref(), shared), own), end);
 
-        let write_fut = self.underlying_stream.write_all(to_wire.as_ref());
+        let write_fut = self.underlying_stream.write_all_buf(&mut parts);
         match self.write_timeout {
             Some(t) => match timeout(t, write_fut).await {
                 Ok(res) => res,
@@ -152,7 +170,7 @@ impl HttpSession {
 
         // write was successful
         self.request_written = Some(req);
-        Ok(to_wire.len())
+        Ok(total)
     }
 
     async fn do_write_body(&mut self, buf: &[u8]) -> Result<Option<usize>> {
@@ -915,6 +933,18 @@ pub(crate) fn request_target_has_forbidden_byte(path: &[u8]) -> bool {
 // TODO: change it to to_buf
 #[inline]
 pub fn http_req_header_to_wire(req: &RequestHeader) -> Option<BytesMut> {
+    // Patched (Convergences): the request line and the headers of the maps, then the appended
+    // ones and the end of the header.
+    let mut buf = http_req_header_head_to_wire(req)?;
+    buf.reserve(req.appended_headers().len() + CRLF.len());
+    req.appended_headers().write_to(&mut buf);
+    buf.put_slice(CRLF);
+    Some(buf)
+}
+
+/// Patched (Convergences): the request line and the headers of the maps, without the appended
+/// headers and without the empty line that ends the header.
+fn http_req_header_head_to_wire(req: &RequestHeader) -> Option<BytesMut> {
     let mut buf = BytesMut::with_capacity(512);
 
     // Request-Line
@@ -942,8 +972,7 @@ pub fn http_req_header_to_wire(req: &RequestHeader) -> Option<BytesMut> {
     buf.put_slice(CRLF);
 
     // headers
-    req.header_to_h1_wire(&mut buf);
-    buf.put_slice(CRLF);
+    req.indexed_header_to_h1_wire(&mut buf);
     Some(buf)
 }
 

@@ -71,9 +71,10 @@ pub fn render() -> String {
 }
 
 /// Metric handles of one application, registered once so that a proxied request only bumps
-/// atomics (no registry lookup, no label allocation).
+/// atomics (no registry lookup, no label allocation, no map).
 pub struct AppMetrics {
-    requests: dashmap::DashMap<&'static str, metrics::Counter>,
+    /// Per status label ([`STATUS_LABELS`]), registered on first use.
+    requests: [OnceLock<metrics::Counter>; STATUS_LABELS.len()],
     duration: metrics::Histogram,
     upstream_errors: metrics::Counter,
     app: &'static str,
@@ -82,7 +83,7 @@ pub struct AppMetrics {
 impl AppMetrics {
     pub fn new(app: &'static str) -> AppMetrics {
         AppMetrics {
-            requests: dashmap::DashMap::new(),
+            requests: std::array::from_fn(|_| OnceLock::new()),
             duration: metrics::histogram!("convergences_request_duration_seconds", "app" => app),
             upstream_errors: metrics::counter!("convergences_upstream_errors_total", "app" => app),
             app,
@@ -90,15 +91,12 @@ impl AppMetrics {
     }
 
     pub fn proxied(&self, status: u16, seconds: f64) {
-        let label = status_label(status);
-        match self.requests.get(label) {
-            Some(c) => c.increment(1),
-            None => {
-                let c = metrics::counter!("convergences_requests_total", "app" => self.app, "status" => label);
-                c.increment(1);
-                self.requests.insert(label, c);
-            }
-        }
+        let i = status_index(status);
+        self.requests[i]
+            .get_or_init(|| {
+                metrics::counter!("convergences_requests_total", "app" => self.app, "status" => STATUS_LABELS[i])
+            })
+            .increment(1);
         self.duration.record(seconds);
     }
 
@@ -167,29 +165,35 @@ pub fn sessions_created() {
     metrics::counter!("convergences_sessions_created_total").increment(1);
 }
 
-/// Status labels without allocating: common codes as themselves, others by class.
-fn status_label(status: u16) -> &'static str {
+/// Status labels: common codes as themselves, others by class.
+const STATUS_LABELS: [&str; 20] = [
+    "200", "204", "206", "301", "302", "303", "304", "400", "401", "403", "404", "500", "502",
+    "503", "504", "1xx", "2xx", "3xx", "4xx", "5xx",
+];
+
+/// The index of a status's label in [`STATUS_LABELS`].
+fn status_index(status: u16) -> usize {
     match status {
-        200 => "200",
-        204 => "204",
-        206 => "206",
-        301 => "301",
-        302 => "302",
-        303 => "303",
-        304 => "304",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        500 => "500",
-        502 => "502",
-        503 => "503",
-        504 => "504",
-        s if s < 200 => "1xx",
-        s if s < 300 => "2xx",
-        s if s < 400 => "3xx",
-        s if s < 500 => "4xx",
-        _ => "5xx",
+        200 => 0,
+        204 => 1,
+        206 => 2,
+        301 => 3,
+        302 => 4,
+        303 => 5,
+        304 => 6,
+        400 => 7,
+        401 => 8,
+        403 => 9,
+        404 => 10,
+        500 => 11,
+        502 => 12,
+        503 => 13,
+        504 => 14,
+        s if s < 200 => 15,
+        s if s < 300 => 16,
+        s if s < 400 => 17,
+        s if s < 500 => 18,
+        _ => 19,
     }
 }
 
@@ -204,4 +208,28 @@ pub fn label(slug: &str) -> &'static str {
     *labels
         .entry(slug.to_string())
         .or_insert_with(|| Box::leak(slug.to_string().into_boxed_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{status_index, STATUS_LABELS};
+
+    #[test]
+    fn every_status_has_its_label() {
+        for label in &STATUS_LABELS[..15] {
+            let code: u16 = label.parse().unwrap();
+            assert_eq!(STATUS_LABELS[status_index(code)], *label);
+        }
+        for (code, label) in [
+            (101, "1xx"),
+            (201, "2xx"),
+            (307, "3xx"),
+            (429, "4xx"),
+            (501, "5xx"),
+            (0, "1xx"),
+            (999, "5xx"),
+        ] {
+            assert_eq!(STATUS_LABELS[status_index(code)], label, "{code}");
+        }
+    }
 }

@@ -1,14 +1,14 @@
 //! The request headers the proxy reads on every request before any login: the Host header and
 //! request target (`host_of`, `authority_of`, `strip_port`), the identity and forwarding headers
 //! a client must never pass to an application (`strip_identity_headers`), and the `Forwarded`
-//! header the gateway writes from the client's Host (`set_forwarding_headers`).
+//! header the gateway writes from the client's Host (`append_gateway_headers`).
 //!
 //! Input: line 1 = request target (raw bytes), line 2 = Host header value, further lines =
 //! `name: value` headers.
 #![no_main]
 
 use convergences::proxy::headers::{
-    authority_of, host_of, set_forwarding_headers, strip_identity_headers, strip_port,
+    append_gateway_headers, authority_of, host_of, strip_identity_headers, strip_port,
 };
 use http::{HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
@@ -116,14 +116,27 @@ fuzz_target!(|data: &[u8]| {
 
     // The client's Host goes into our Forwarded header as one quoted string, nothing more.
     for ip in ["203.0.113.7", "2001:db8::1"] {
-        assert!(set_forwarding_headers(&mut req, ip, "https").is_ok());
-        let fwd = req
-            .headers
-            .get("forwarded")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_string();
+        assert!(append_gateway_headers(&mut req, None, None, ip, "https").is_ok());
+        // What the application receives: the request's headers, then the added lines.
+        let mut wire = Vec::new();
+        req.header_to_h1_wire(&mut wire);
+        let added: Vec<(HeaderName, HeaderValue)> = req.appended_headers().iter().collect();
+        let mut appended = Vec::new();
+        req.appended_headers().write_to(&mut appended);
+        assert!(wire.ends_with(&appended));
+        let lines = wire.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
+        assert_eq!(
+            lines,
+            req.headers.len() + added.len(),
+            "one line per header, none split or joined"
+        );
+        let fwd: Vec<&HeaderValue> = added
+            .iter()
+            .filter(|(n, _)| n == "forwarded")
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(fwd.len(), 1);
+        let fwd = fwd[0].to_str().unwrap().to_string();
         let want = host_value
             .as_ref()
             .and_then(|v| v.to_str().ok())
@@ -133,7 +146,8 @@ fuzz_target!(|data: &[u8]| {
             Some(want),
             "Forwarded: {fwd}"
         );
-        assert_eq!(req.headers.get_all("forwarded").iter().count(), 1);
-        assert_eq!(req.headers.get("x-forwarded-for").unwrap(), ip);
+        let xff: Vec<_> = added.iter().filter(|(n, _)| n == "x-forwarded-for").collect();
+        assert_eq!(xff.len(), 1);
+        assert_eq!(xff[0].1, ip);
     }
 });

@@ -1,7 +1,7 @@
 //! Header and cookie helpers for the per-request path. They borrow from the request and only
 //! allocate when something has to change.
 
-use pingora::http::RequestHeader;
+use pingora::http::{AppendedHeaders, RequestHeader};
 
 /// Host name of the request, without port, as sent (Host header or HTTP/2 authority).
 pub fn host_of(req: &RequestHeader) -> &str {
@@ -61,6 +61,15 @@ pub fn cookie<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
 /// are joined with "; ", as an HTTP/1.1 upstream expects (RFC 9113, 8.2.3). Allocates only
 /// when one of ours is present or there are several headers: one string for the new header.
 pub fn strip_cookies<S: AsRef<str>>(req: &mut RequestHeader, names: &[S]) {
+    if let Some(kept) = take_cookies(req, names) {
+        let _ = req.insert_header(http::header::COOKIE, kept);
+    }
+}
+
+/// [`strip_cookies`] for the proxy, which sends the header itself among the lines it adds
+/// ([`append_gateway_headers`]): when the Cookie header(s) had to change, they are removed and
+/// what the application may see is returned (`None` also when nothing had to change).
+pub fn take_cookies<S: AsRef<str>>(req: &mut RequestHeader, names: &[S]) -> Option<String> {
     let is_ours = |part: &str| {
         let k = part.trim().split('=').next().unwrap_or("").trim();
         names.iter().any(|n| n.as_ref() == k)
@@ -71,7 +80,7 @@ pub fn strip_cookies<S: AsRef<str>>(req: &mut RequestHeader, names: &[S]) {
         .iter()
         .any(|h| h.to_str().map_or(true, |s| s.split(';').any(is_ours)));
     if !present && !several {
-        return;
+        return None;
     }
     let mut kept = String::new();
     for h in req.headers.get_all(http::header::COOKIE) {
@@ -88,9 +97,7 @@ pub fn strip_cookies<S: AsRef<str>>(req: &mut RequestHeader, names: &[S]) {
         }
     }
     let _ = req.remove_header(&http::header::COOKIE);
-    if !kept.is_empty() {
-        let _ = req.insert_header(http::header::COOKIE, kept);
-    }
+    (!kept.is_empty()).then_some(kept)
 }
 
 /// The name of the cookie a Set-Cookie value sets, as the browser will read it.
@@ -203,58 +210,86 @@ pub fn strip_identity_headers(req: &mut RequestHeader, configured: &[&http::Head
     }
 }
 
-/// Tells the upstream where the request came from, from what the gateway itself knows: the
-/// client address (see `client_ip`), the scheme it was received on and the host it asked for.
-pub fn set_forwarding_headers(
+/// Sets the headers the gateway adds to a request for an application, after everything the
+/// client sent: the user's identity lines (`identity`, made once per user and application, see
+/// `identity_cache`), the application's cookies when [`take_cookies`] had to rewrite them
+/// (`cookies`), then where the request came from, from what the gateway itself knows:
+/// the client address (see `client_ip`), the scheme it was received on and the host it asked
+/// for. They go in one block of ready lines, written after the request's own headers (a
+/// patched pingora-http, docs/pingora-patches.md): per request one small buffer, no
+/// header-map insertion, and the identity lines shared, not copied. The client's copies of these headers must already be gone
+/// ([`strip_identity_headers`]).
+pub fn append_gateway_headers(
     req: &mut RequestHeader,
+    identity: Option<&AppendedHeaders>,
+    cookies: Option<&str>,
     ip: &str,
     scheme: &'static str,
 ) -> pingora::Result<()> {
-    use pingora::OrErr;
-    use std::fmt::Write;
-    // Per-request path: one string for `Forwarded`, one value shared by the two address
-    // headers, the client's Host value reused as it is (a reference count, not a copy).
-    let host = req
-        .headers
-        .get(http::header::HOST)
-        .filter(|h| h.to_str().is_ok() && !h.is_empty())
-        .cloned();
-    let host_str = host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or("");
-    let mut forwarded = String::with_capacity(32 + ip.len() + host_str.len());
-    forwarded.push_str("for=");
-    if ip.contains(':') {
-        let _ = write!(forwarded, "\"[{ip}]\"");
-    } else if ip.is_empty() {
-        forwarded.push_str("unknown");
-    } else {
-        forwarded.push_str(ip);
-    }
-    let _ = write!(forwarded, ";proto={scheme};host=\"");
-    for c in host_str.chars() {
-        if matches!(c, '"' | '\\') {
-            forwarded.push('\\');
-        }
-        forwarded.push(c);
-    }
-    forwarded.push('"');
-    let address = http::HeaderValue::from_str(ip).or_err(
-        pingora::ErrorType::InvalidHTTPHeader,
-        "client address as a header value",
-    )?;
-    // Names made once, from static text: inserting them copies and parses nothing (a
-    // patched pingora-http, docs/pingora-patches.md).
     use http::HeaderName;
     const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
     const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
     const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
     const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-    req.insert_header(http::header::FORWARDED, forwarded)?;
-    req.insert_header(X_FORWARDED_FOR, address.clone())?;
-    req.insert_header(X_REAL_IP, address)?;
-    req.insert_header(X_FORWARDED_PROTO, http::HeaderValue::from_static(scheme))?;
-    if let Some(host) = host {
-        req.insert_header(X_FORWARDED_HOST, host)?;
+    let host = req
+        .headers
+        .get(http::header::HOST)
+        .filter(|h| h.to_str().is_ok() && !h.is_empty())
+        .map_or(&b""[..], |h| h.as_bytes());
+    // The identity lines are taken as they are (a reference count); room for the rest.
+    let cookies_len = cookies.map_or(0, |c| c.len() + 10);
+    let mut block = AppendedHeaders::builder(cookies_len + 160 + 3 * ip.len() + 2 * host.len());
+    if let Some(identity) = identity {
+        block.extend(identity);
     }
+    if let Some(cookies) = cookies {
+        block.push(&http::header::COOKIE, cookies.as_bytes())?;
+    }
+    let ip_b = ip.as_bytes();
+    let for_part: [&[u8]; 3] = if ip.contains(':') {
+        [b"for=\"[", ip_b, b"]\""]
+    } else if ip.is_empty() {
+        [b"for=unknown", b"", b""]
+    } else {
+        [b"for=", ip_b, b""]
+    };
+    // The host goes in a quoted string: a quote or a backslash in it is escaped (rare: only
+    // then is a string made).
+    let escaped;
+    let host_part = if host.iter().any(|&b| b == b'"' || b == b'\\') {
+        escaped = host
+            .iter()
+            .fold(Vec::with_capacity(host.len() + 8), |mut v, &b| {
+                if b == b'"' || b == b'\\' {
+                    v.push(b'\\');
+                }
+                v.push(b);
+                v
+            });
+        &escaped[..]
+    } else {
+        host
+    };
+    block.push_parts(
+        &http::header::FORWARDED,
+        &[
+            for_part[0],
+            for_part[1],
+            for_part[2],
+            b";proto=",
+            scheme.as_bytes(),
+            b";host=\"",
+            host_part,
+            b"\"",
+        ],
+    )?;
+    block.push(&X_FORWARDED_FOR, ip_b)?;
+    block.push(&X_REAL_IP, ip_b)?;
+    block.push(&X_FORWARDED_PROTO, scheme.as_bytes())?;
+    if !host.is_empty() {
+        block.push(&X_FORWARDED_HOST, host)?;
+    }
+    req.set_appended_headers(block.finish());
     Ok(())
 }
 
@@ -387,16 +422,67 @@ mod tests {
         }
     }
 
+    /// The value of an added header, as the application reads it.
+    fn added(r: &RequestHeader, name: &str) -> Option<String> {
+        r.appended_headers()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.to_str().unwrap().to_string())
+    }
+
     #[test]
     fn forwarding_headers_come_from_the_gateway() {
         let mut r = req(&[("host", "bip.localhost:8080")]);
-        set_forwarding_headers(&mut r, "2001:db8::1", "https").unwrap();
+        append_gateway_headers(&mut r, None, None, "2001:db8::1", "https").unwrap();
         assert_eq!(
-            r.headers["forwarded"],
+            added(&r, "forwarded").unwrap(),
             "for=\"[2001:db8::1]\";proto=https;host=\"bip.localhost:8080\""
         );
-        assert_eq!(r.headers["x-forwarded-host"], "bip.localhost:8080");
-        assert_eq!(r.headers["x-real-ip"], "2001:db8::1");
+        assert_eq!(added(&r, "x-forwarded-host").unwrap(), "bip.localhost:8080");
+        assert_eq!(added(&r, "x-real-ip").unwrap(), "2001:db8::1");
+        assert_eq!(added(&r, "x-forwarded-proto").unwrap(), "https");
+
+        // A quote in the Host stays inside the quoted string; no Host, no X-Forwarded-Host;
+        // no address, "unknown"; the identity lines come first, as they were made.
+        let mut r = req(&[("host", "a\"b\\c")]);
+        append_gateway_headers(&mut r, None, None, "192.0.2.1", "http").unwrap();
+        assert_eq!(
+            added(&r, "forwarded").unwrap(),
+            "for=192.0.2.1;proto=http;host=\"a\\\"b\\\\c\""
+        );
+        let mut r = req(&[]);
+        let mut id = AppendedHeaders::builder(32);
+        id.push(&http::HeaderName::from_static("x-convergences-user"), b"u")
+            .unwrap();
+        let id = id.finish();
+        append_gateway_headers(&mut r, Some(&id), None, "", "http").unwrap();
+        assert_eq!(
+            added(&r, "forwarded").unwrap(),
+            "for=unknown;proto=http;host=\"\""
+        );
+        assert_eq!(added(&r, "x-forwarded-host"), None);
+        let mut wire = Vec::new();
+        r.appended_headers().write_to(&mut wire);
+        assert!(wire.starts_with(b"x-convergences-user: u\r\nforwarded: "));
+        // The application's cookies, once ours are taken out, go with the added lines.
+        let mut r = req(&[
+            ("cookie", "a=1; convergences_app=secret"),
+            ("cookie", "b=2"),
+        ]);
+        let kept = take_cookies(&mut r, &["convergences_app"]);
+        assert_eq!(kept.as_deref(), Some("a=1; b=2"));
+        assert!(r.headers.get("cookie").is_none());
+        append_gateway_headers(&mut r, None, kept.as_deref(), "192.0.2.1", "http").unwrap();
+        assert_eq!(added(&r, "cookie").unwrap(), "a=1; b=2");
+        let mut untouched = req(&[("cookie", "a=1")]);
+        assert_eq!(take_cookies(&mut untouched, &["convergences_app"]), None);
+        assert_eq!(untouched.headers["cookie"], "a=1");
+        // An address that is not one cannot break a line.
+        let mut r = req(&[]);
+        assert!(
+            append_gateway_headers(&mut r, None, None, "1.2.3.4\r\nx-admin: 1", "http").is_err()
+        );
+        assert!(r.appended_headers().is_empty());
     }
 
     #[test]

@@ -13,13 +13,14 @@
 
 use super::assertion::{Claims, GrantClaim, Signer};
 use super::identity_encoding as encoding;
+use super::routes::AppRoute;
 use crate::config::HeaderNames;
 use crate::directory::model::Identity;
 use crate::directory::{DResult, Directory};
 use crate::session::Assurance;
 use arc_swap::ArcSwapOption;
 use dashmap::DashMap;
-use http::HeaderValue;
+use pingora::http::AppendedHeaders;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,55 +34,51 @@ pub struct CachedIdentity {
     refreshing: AtomicBool,
 }
 
-/// Ready-to-send header values for one user on one application.
+/// Ready-to-send identity headers for one user on one application.
 pub struct AppHeaders {
-    /// The application these values were made for: checked on reuse, since indexes change when
-    /// the configuration is reloaded.
-    slug: String,
-    pub user: HeaderValue,
-    pub user_id: HeaderValue,
-    pub name: HeaderValue,
-    pub structure: HeaderValue,
-    pub roles: HeaderValue,
-    pub app_id: HeaderValue,
-    pub assertion: HeaderValue,
+    /// The routing table these lines were made for (`AppRoute::generation`): checked on reuse,
+    /// since indexes and header names change when the configuration is reloaded.
+    generation: u64,
+    /// The seven identity headers under the application's names, as written to it: one
+    /// shared block per user and application, copied into each request
+    /// (`headers::append_gateway_headers`).
+    pub lines: AppendedHeaders,
     refresh_at: i64,
     /// The session assurance the assertion states: reused only for a session with the same.
     assurance: Assurance,
 }
 
-impl AppHeaders {
-    pub fn pairs<'a>(&'a self, n: &'a HeaderNames) -> [(&'a http::HeaderName, &'a HeaderValue); 7] {
-        [
-            (&n.user, &self.user),
-            (&n.user_id, &self.user_id),
-            (&n.name, &self.name),
-            (&n.structure, &self.structure),
-            (&n.roles, &self.roles),
-            (&n.app_id, &self.app_id),
-            (&n.assertion, &self.assertion),
-        ]
+/// The identity lines under the application's header names. Every value is already
+/// percent-encoded (or a JWT), hence visible ASCII; one that were not would be sent empty.
+fn identity_lines(names: &HeaderNames, values: [&str; 7]) -> AppendedHeaders {
+    let names = names.all();
+    let size: usize = names
+        .iter()
+        .zip(values)
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    let mut lines = AppendedHeaders::builder(size);
+    for (name, value) in names.into_iter().zip(values) {
+        if lines.push(name, value.as_bytes()).is_err() {
+            let _ = lines.push(name, b"");
+        }
     }
-}
-
-/// Every value is already percent-encoded (or a JWT), hence visible ASCII.
-fn value(s: &str) -> HeaderValue {
-    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+    lines.finish()
 }
 
 impl CachedIdentity {
-    /// Header values for application `idx` (`slug`), signing a fresh assertion when needed.
+    /// Identity headers for application `app`, signing a fresh assertion when needed.
     pub fn headers_for(
         &self,
-        idx: usize,
-        slug: &str,
+        app: &AppRoute,
         signer: &Signer,
         assurance: &Assurance,
         now: i64,
     ) -> Result<Arc<AppHeaders>, super::assertion::AssertionError> {
-        let slot = self.headers.get(idx);
+        let slug = app.cfg.slug.as_str();
+        let slot = self.headers.get(app.idx);
         if let Some(h) = slot.and_then(|s| s.load_full()) {
-            if now < h.refresh_at && h.slug == slug && h.assurance == *assurance {
+            if now < h.refresh_at && h.generation == app.generation && h.assurance == *assurance {
                 return Ok(h);
             }
         }
@@ -125,15 +122,21 @@ impl CachedIdentity {
             exp: now + signer.ttl_seconds,
         };
         let jwt = signer.sign(&claims)?;
+        let lines = identity_lines(
+            &app.cfg.headers,
+            [
+                &encoding::encode(&id.email),
+                &encoding::encode(&id.uid),
+                &encoding::encode(&claims.name),
+                &claims.structure_path,
+                &roles_header,
+                &encoding::encode(&id.app_identifier),
+                &jwt,
+            ],
+        );
         let h = Arc::new(AppHeaders {
-            slug: slug.to_string(),
-            user: value(&encoding::encode(&id.email)),
-            user_id: value(&encoding::encode(&id.uid)),
-            name: value(&encoding::encode(&claims.name)),
-            structure: value(&claims.structure_path),
-            roles: value(&roles_header),
-            app_id: value(&encoding::encode(&id.app_identifier)),
-            assertion: value(&jwt),
+            generation: app.generation,
+            lines,
             refresh_at: now + (signer.ttl_seconds / 2).max(1),
             assurance: assurance.clone(),
         });
@@ -145,7 +148,8 @@ impl CachedIdentity {
 }
 
 pub struct IdentityCache {
-    map: DashMap<i64, Arc<CachedIdentity>>,
+    /// Read on every proxied request: a fast hasher (the keys are the directory's ids).
+    map: DashMap<i64, Arc<CachedIdentity>, foldhash::fast::RandomState>,
     ttl: Duration,
     /// Age after which an entry in use is reloaded in the background.
     refresh_after: Duration,
@@ -162,7 +166,7 @@ pub struct IdentityCache {
 impl IdentityCache {
     pub fn new(ttl: Duration, app_count: usize) -> Self {
         Self {
-            map: DashMap::new(),
+            map: DashMap::default(),
             ttl,
             refresh_after: ttl * 3 / 4,
             epoch: AtomicU64::new(0),
@@ -203,7 +207,9 @@ impl IdentityCache {
         }
         crate::telemetry::cache_miss();
         let epoch = self.epoch();
-        let identity = match dir.identity(user_id).await {
+        // Boxed: the directory read's state is large (kilobytes), and held inline it would make
+        // every proxied request's future that large, cache hit or not.
+        let identity = match Box::pin(dir.identity(user_id)).await {
             Ok(Some(identity)) => identity,
             Ok(None) => {
                 self.map.remove(&user_id);

@@ -19,6 +19,9 @@ pub const ENROLMENT_PATH: &str = "/aia/profil/securite?obligatoire=1";
 /// One application as the proxy sees it.
 pub struct AppRoute {
     pub idx: usize,
+    /// Distinct for every routing table the process builds (each start and reload): what was
+    /// cached for an application is reused only with the table it was made for.
+    pub generation: u64,
     pub cfg: AppConfig,
     /// True when the portal's session cookie reaches this application (same host, or host under
     /// the configured cookie domain); otherwise the redirect handshake gives it its own cookie.
@@ -92,7 +95,8 @@ pub struct RouteTable {
     pub port_suffix: String,
     pub apps: Vec<AppRoute>,
     /// Per host, application indexes sorted by decreasing path prefix length.
-    by_host: HashMap<String, Vec<usize>>,
+    /// Read on every request: a fast hasher (the keys are the configured hosts).
+    by_host: HashMap<String, Vec<usize>, foldhash::fast::RandomState>,
 }
 
 fn prefix_matches(prefix: &str, path: &str) -> bool {
@@ -112,8 +116,10 @@ impl RouteTable {
             ),
             Err(_) => ("http", String::new()),
         };
+        static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let generation = GENERATIONS.fetch_add(1, Ordering::Relaxed);
         let mut apps = Vec::new();
-        let mut by_host: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_host: HashMap<String, Vec<usize>, _> = HashMap::default();
         for (idx, cfg) in config.apps.iter().enumerate() {
             let host = cfg
                 .host
@@ -163,6 +169,7 @@ impl RouteTable {
                 label: crate::telemetry::label(&cfg.slug),
                 metrics: crate::telemetry::AppMetrics::new(crate::telemetry::label(&cfg.slug)),
                 idx,
+                generation,
                 shares_cookie,
                 origin,
                 entry_url,

@@ -4,7 +4,7 @@
 
 use super::client_addr::{client_ip, ip_text};
 use super::headers::{
-    cookie, cookie_name_of, host_of, set_forwarding_headers, strip_cookies, strip_identity_headers,
+    append_gateway_headers, cookie, cookie_name_of, host_of, strip_identity_headers, take_cookies,
 };
 use super::identity_cache::AppHeaders;
 use super::pages::{Pages, FORBIDDEN_HEADING, FORBIDDEN_MESSAGE};
@@ -21,9 +21,6 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Headers the gateway adds to a proxied request: seven of identity, five of forwarding.
-const ADDED_HEADERS: usize = 12;
 
 pub struct Proxy {
     pub(super) gw: Arc<Gateway>,
@@ -62,22 +59,25 @@ impl Proxy {
     }
 
     /// Writes one of the pre-rendered French pages.
+    ///
+    /// Here and on every path of `request_filter` that answers instead of proxying, the future
+    /// awaited is boxed: held inline, the largest of them would size the future of every
+    /// proxied request (one allocation per request, made large enough to leave the
+    /// allocator's fast path), though none of them runs for a request that is let through.
     pub(super) async fn send_page(
         &self,
         session: &mut Session,
         status: u16,
         body: &Bytes,
     ) -> Result<bool> {
-        self.pages.send(session, status, body, None).await
+        Box::pin(self.pages.send(session, status, body, None)).await
     }
 
     /// Overload (docs/operations.md#overload): the French 503 with `Retry-After`, before any
     /// other work.
     async fn send_overloaded(&self, session: &mut Session) -> Result<bool> {
         let retry = Some(self.gw.limits.retry_after.clone());
-        self.pages
-            .send(session, 503, &self.pages.overloaded, retry)
-            .await
+        Box::pin(self.pages.send(session, 503, &self.pages.overloaded, retry)).await
     }
 
     /// With `server.tls.redirect_http`, where a plain-HTTP request must go instead (health
@@ -120,7 +120,7 @@ impl Proxy {
         let app = &routes.apps[i];
         let req = session.req_header();
         if !app.shares_cookie && req.uri.path() == CALLBACK_PATH {
-            return self.callback(session, routes, i).await;
+            return Box::pin(self.callback(session, routes, i)).await;
         }
         let names = &gw.cookies;
         let resolved = if app.shares_cookie {
@@ -136,7 +136,7 @@ impl Proxy {
         };
         let live = match resolved {
             Ok(Some(live)) => live,
-            Ok(None) => return self.unauthenticated(session, routes, i).await,
+            Ok(None) => return Box::pin(self.unauthenticated(session, routes, i)).await,
             Err(e) => {
                 tracing::warn!(error = %e, app = %app.cfg.slug, "session store unavailable: refusing");
                 return self.send_page(session, 503, &self.pages.unavailable).await;
@@ -145,8 +145,8 @@ impl Proxy {
         let ident = match gw.identities.get(&gw.dir, live.record.user_id).await {
             Ok(Some(ident)) => ident,
             Ok(None) => {
-                let _ = gw.sessions.revoke(&live.key).await;
-                return self.unauthenticated(session, routes, i).await;
+                let _ = Box::pin(gw.sessions.revoke(&live.key)).await;
+                return Box::pin(self.unauthenticated(session, routes, i)).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, app = %app.cfg.slug, "directory unavailable: refusing");
@@ -165,7 +165,7 @@ impl Proxy {
         }
         ctx.user_id = Some(ident.identity.user_id);
         if !ident.identity.is_usable(&crate::directory::today_cached()) {
-            return self.unauthenticated(session, routes, i).await;
+            return Box::pin(self.unauthenticated(session, routes, i)).await;
         }
         if !ident.identity.has_app(&app.cfg.slug) {
             if let Some(own) = &app.cfg.support {
@@ -195,9 +195,9 @@ impl Proxy {
         let now = crate::directory::now();
         let must_enrol = live.record.must_enrol(now);
         if must_enrol || (app.cfg.require_mfa && !assurance.has_second_factor()) {
-            return self.second_factor_first(session, routes, must_enrol).await;
+            return Box::pin(self.second_factor_first(session, routes, must_enrol)).await;
         }
-        match ident.headers_for(i, &app.cfg.slug, &gw.signer, assurance, now) {
+        match ident.headers_for(app, &gw.signer, assurance, now) {
             Ok(h) => ctx.headers = Some(h),
             Err(e) => {
                 tracing::error!(error = %e, "cannot sign the identity assertion");
@@ -235,7 +235,7 @@ impl ProxyHttp for Proxy {
             let mut h = ResponseHeader::build(301, Some(3))?;
             h.insert_header(header::LOCATION, location)?;
             h.insert_header(header::CONTENT_LENGTH, 0)?;
-            session.write_response_header(Box::new(h), true).await?;
+            Box::pin(session.write_response_header(Box::new(h), true)).await?;
             return Ok(true);
         }
         let req = session.req_header();
@@ -303,22 +303,15 @@ impl ProxyHttp for Proxy {
             client_ip(session, &self.gw.config.trusted_proxies),
             &mut ip_buf,
         );
-        // Room for what is added below (identity and forwarding headers), so that the header
-        // maps grow once (a patched pingora-http, docs/pingora-patches.md).
-        up.reserve(ADDED_HEADERS);
-        match ctx.target {
+        let mut cookies = None;
+        let identity = match ctx.target {
             Target::App(i) => {
-                strip_cookies(up, &self.reserved_cookies);
+                cookies = take_cookies(up, &self.reserved_cookies);
                 let Some(app) = ctx.routes.as_ref().and_then(|r| r.apps.get(i)) else {
                     return Error::e_explain(ErrorType::HTTPStatus(502), "route vanished");
                 };
-                let names = &app.cfg.headers;
-                strip_identity_headers(up, &names.all());
-                if let Some(h) = &ctx.headers {
-                    for (name, value) in h.pairs(names) {
-                        up.insert_header(name.clone(), value.clone())?;
-                    }
-                }
+                strip_identity_headers(up, &app.cfg.headers.all());
+                ctx.headers.as_deref().map(|h| &h.lines)
             }
             _ => {
                 strip_identity_headers(up, &[]);
@@ -328,10 +321,11 @@ impl ProxyHttp for Proxy {
                 // requests are page views, not the proxied hot path: each gets its own
                 // connection over the local socket.
                 up.insert_header(header::CONNECTION, "close")?;
+                None
             }
-        }
+        };
         let scheme = ctx.routes.as_ref().map_or("http", |r| r.scheme);
-        set_forwarding_headers(up, ip, scheme)
+        append_gateway_headers(up, identity, cookies.as_deref(), ip, scheme)
     }
 
     async fn response_filter(

@@ -13,6 +13,8 @@ pub struct Limits {
     requests: AtomicUsize,
     /// Seconds a refused client is asked to wait, ready for the header.
     pub retry_after: http::HeaderValue,
+    /// Set from the counts when the metrics are read ([`Limits::publish`]), not on every
+    /// request: a gauge update is a compare-and-swap loop on a line both proxy threads write.
     connections_gauge: metrics::Gauge,
     requests_gauge: metrics::Gauge,
     refused_connections: metrics::Counter,
@@ -69,31 +71,30 @@ impl Limits {
         self.requests.load(Ordering::Relaxed)
     }
 
-    fn parts(&self, kind: Kind) -> (&AtomicUsize, usize, &metrics::Gauge, &metrics::Counter) {
+    /// Sets the load gauges from the counts, for a metrics scrape.
+    pub fn publish(&self) {
+        self.connections_gauge.set(self.open_connections() as f64);
+        self.requests_gauge.set(self.requests_in_flight() as f64);
+    }
+
+    fn parts(&self, kind: Kind) -> (&AtomicUsize, usize, &metrics::Counter) {
         match kind {
             Kind::Connection => (
                 &self.connections,
                 self.max_connections,
-                &self.connections_gauge,
                 &self.refused_connections,
             ),
-            Kind::Request => (
-                &self.requests,
-                self.max_requests,
-                &self.requests_gauge,
-                &self.refused_requests,
-            ),
+            Kind::Request => (&self.requests, self.max_requests, &self.refused_requests),
         }
     }
 
     fn take(self: &Arc<Self>, kind: Kind) -> Option<Permit> {
-        let (count, max, gauge, refused) = self.parts(kind);
+        let (count, max, refused) = self.parts(kind);
         if count.fetch_add(1, Ordering::AcqRel) >= max {
             count.fetch_sub(1, Ordering::AcqRel);
             refused.increment(1);
             return None;
         }
-        gauge.increment(1.0);
         Some(Permit {
             limits: self.clone(),
             kind,
@@ -103,9 +104,8 @@ impl Limits {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let (count, _, gauge, _) = self.limits.parts(self.kind);
+        let (count, _, _) = self.limits.parts(self.kind);
         count.fetch_sub(1, Ordering::AcqRel);
-        gauge.decrement(1.0);
     }
 }
 

@@ -6,14 +6,16 @@
 use super::{HandshakeCode, SResult, SessionKey, SessionRecord, SessionStore};
 use async_trait::async_trait;
 use dashmap::DashMap;
+use foldhash::fast::RandomState as Fast;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct CachedStore {
     inner: Arc<dyn SessionStore>,
     ttl: Duration,
-    sessions: DashMap<SessionKey, (Arc<SessionRecord>, Instant)>,
-    links: DashMap<SessionKey, (SessionKey, Instant)>,
+    // Read on every proxied request: a fast hasher (the keys are digests).
+    sessions: DashMap<SessionKey, (Arc<SessionRecord>, Instant), Fast>,
+    links: DashMap<SessionKey, (SessionKey, Instant), Fast>,
 }
 
 impl CachedStore {
@@ -21,8 +23,8 @@ impl CachedStore {
         Arc::new(CachedStore {
             inner,
             ttl,
-            sessions: DashMap::new(),
-            links: DashMap::new(),
+            sessions: DashMap::default(),
+            links: DashMap::default(),
         })
     }
 

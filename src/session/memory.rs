@@ -4,15 +4,17 @@
 use super::{HandshakeCode, SResult, SessionKey, SessionRecord, SessionStore};
 use async_trait::async_trait;
 use dashmap::DashMap;
+use foldhash::fast::RandomState as Fast;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Default)]
 pub struct MemoryStore {
-    sessions: DashMap<SessionKey, (Arc<SessionRecord>, Instant)>,
+    // The two read on every proxied request: a fast hasher (their keys are digests).
+    sessions: DashMap<SessionKey, (Arc<SessionRecord>, Instant), Fast>,
     by_user: DashMap<i64, Vec<SessionKey>>,
     codes: DashMap<SessionKey, (HandshakeCode, Instant)>,
-    links: DashMap<SessionKey, (SessionKey, Instant)>,
+    links: DashMap<SessionKey, (SessionKey, Instant), Fast>,
     values: DashMap<String, (String, Instant)>,
 }
 

@@ -58,15 +58,23 @@ pub fn form_targets(gw: &crate::state::Gateway) -> Vec<String> {
 }
 
 fn redirect_uri(ctx: &PortalRequest, slug: &str) -> String {
-    format!(
-        "{}/login/fournisseur/{slug}/retour",
-        ctx.gw.config.public_url
-    )
+    callback_url(&ctx.gw.config.public_url, slug)
+}
+
+/// The gateway's return address for provider `slug` (the `callback` route), as a provider is
+/// told it (also by the demo's built-in provider).
+pub fn callback_url(public_url: &str, slug: &str) -> String {
+    format!("{public_url}/login/fournisseur/{slug}/retour")
 }
 
 /// Where the provider sends the browser after logging out there.
 pub fn post_logout_uri(gw: &crate::state::Gateway) -> String {
-    format!("{}/login/fournisseur/deconnexion", gw.config.public_url)
+    logged_out_url(&gw.config.public_url)
+}
+
+/// The address of the `logged_out` route under `public_url`.
+pub fn logged_out_url(public_url: &str) -> String {
+    format!("{public_url}/login/fournisseur/deconnexion")
 }
 
 fn provider(ctx: &PortalRequest, slug: &str) -> WebResult<Arc<Provider>> {

@@ -99,6 +99,7 @@ pub async fn metrics(
     if let Some(n) = gw.sessions.store.count() {
         metrics::gauge!("convergences_sessions_active").set(n as f64);
     }
+    gw.limits.publish();
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::telemetry::render(),

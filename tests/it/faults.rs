@@ -6,7 +6,9 @@
 //! services suite (scripts/test.sh --services); the SQLite + in-process mode has no remote
 //! dependency to lose, so they are skipped there.
 
-use crate::harness::{free_port, within, Options, OwnPostgres, OwnRedis, TestGateway, PASSWORD};
+use crate::harness::{
+    csrf_of, free_port, within, Options, OwnPostgres, OwnRedis, TestGateway, PASSWORD,
+};
 use std::time::Duration;
 
 const AGENT: &str = "agent@mairie-exemple.fr";
@@ -256,7 +258,24 @@ fn beyond_max_requests_a_request_gets_the_french_503_with_retry_after_before_any
             t.gw.limits.requests_in_flight() == 0
         })
     };
-    let browser = t.signed_in(AGENT);
+    // Signing in is two requests (the form, then its answer), after the start's readiness
+    // checks: each waits for the previous place too.
+    let browser = t.browser();
+    idle();
+    let (page, _) = browser.visit(&t.url("auth.test", "/login"));
+    let csrf = csrf_of(&page.text().expect("login page"));
+    idle();
+    let login = browser
+        .client
+        .post(t.url("auth.test", "/login"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", AGENT),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .expect("login post");
+    assert_eq!(login.status(), 303, "login");
     // The first visit to BIP is a chain of redirects (the single sign-on handshake): each hop
     // waits for the previous one's place too.
     let mut url = t.url("bip.test", "/");

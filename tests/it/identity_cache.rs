@@ -21,8 +21,10 @@ fn identities_in_use_are_reloaded_ahead_of_expiry_and_unchanged_ones_keep_their_
     let cache = IdentityCache::new(ttl, 1);
     let now = convergences::directory::now();
     let assurance = Assurance::password(now);
+    let routes = t.gw.routes();
+    assert_eq!(routes.apps[0].cfg.slug, "bip");
     let headers = |e: &convergences::proxy::identity_cache::CachedIdentity| {
-        e.headers_for(0, "bip", &t.gw.signer, &assurance, now)
+        e.headers_for(&routes.apps[0], &t.gw.signer, &assurance, now)
             .unwrap()
     };
 

@@ -12,6 +12,7 @@ mod gateway;
 mod guides;
 mod guides_directory;
 mod harness;
+mod hot_path;
 mod identity_cache;
 mod identity_providers;
 mod identity_providers_interop;

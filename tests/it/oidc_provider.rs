@@ -867,14 +867,19 @@ fn id_token_hint_must_name_the_signed_in_user() {
         let now = convergences::directory::now();
         let h = ident
             .headers_for(
-                0,
-                "bip",
+                &t.gw.routes().apps[0],
                 &t.gw.signer,
                 &convergences::session::Assurance::password(now),
                 now,
             )
             .unwrap();
-        h.assertion.to_str().unwrap().to_string()
+        let name = &t.gw.routes().apps[0].cfg.headers.assertion;
+        let (_, value) = h
+            .lines
+            .iter()
+            .find(|(n, _)| n == name)
+            .expect("an assertion line");
+        value.to_str().unwrap().to_string()
     });
     let parts: Vec<&str> = own.split('.').collect();
     let other_parts: Vec<&str> = other.split('.').collect();

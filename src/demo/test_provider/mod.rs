@@ -104,11 +104,11 @@ pub struct Settings {
 impl Settings {
     /// The gateway's return address for this provider (src/web/broker.rs).
     pub fn redirect_uri(&self) -> String {
-        format!("{}/login/fournisseur/{SLUG}/retour", self.portal_url)
+        crate::web::broker::callback_url(&self.portal_url, SLUG)
     }
     /// Where the gateway asks to come back after logout (src/web/broker.rs).
     pub fn post_logout_redirect_uri(&self) -> String {
-        format!("{}/login/fournisseur/deconnexion", self.portal_url)
+        crate::web::broker::logged_out_url(&self.portal_url)
     }
 }
 

@@ -48,3 +48,49 @@ fn the_futures_of_the_proxied_request_stay_small() {
     let identity = std::mem::size_of_val(&gw.identities.get(&gw.dir, 1));
     assert!(identity <= 256, "identity cache look-up: {identity} bytes");
 }
+
+/// A proxy with no hooks of its own: the yardstick for what the gateway adds.
+struct Bare;
+
+#[async_trait::async_trait]
+impl ProxyHttp for Bare {
+    type CTX = ();
+    fn new_ctx(&self) {}
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut (),
+    ) -> pingora::Result<Box<pingora::upstreams::peer::HttpPeer>> {
+        pingora::Error::e_explain(pingora::ErrorType::HTTPStatus(502), "unused")
+    }
+}
+
+/// Size of the future Pingora boxes for every request of a keep-alive connection
+/// (`HttpServerApp::process_new_http`), for the proxy `inner`.
+fn request_future_size<SV>(inner: SV) -> usize
+where
+    SV: ProxyHttp + Send + Sync + 'static,
+    SV::CTX: Send + Sync,
+{
+    use pingora::apps::HttpServerApp;
+    let conf = std::sync::Arc::new(pingora::server::configuration::ServerConf::default());
+    let app = std::sync::Arc::new(pingora::proxy::http_proxy(&conf, inner));
+    let session = pingora::protocols::http::ServerSession::new_http1(Box::new(
+        std::io::Cursor::new(Vec::<u8>::new()),
+    ));
+    let (_tx, shutdown) = tokio::sync::watch::channel(false);
+    let fut = app.process_new_http(session, &shutdown);
+    std::mem::size_of_val(&*fut)
+}
+
+#[test]
+fn the_request_future_is_no_larger_than_a_bare_proxys() {
+    let t = TestGateway::start();
+    let proxy = convergences::proxy::Proxy::new(t.gw.clone()).unwrap();
+    let ours = request_future_size(proxy);
+    let bare = request_future_size(Bare);
+    assert!(
+        ours <= bare + 1024,
+        "gateway {ours} bytes, bare proxy {bare} bytes"
+    );
+}

@@ -360,7 +360,10 @@ impl TransportConnector {
         if let Some(s) = reused_stream {
             Ok((s, true))
         } else {
-            let s = self.new_stream(peer).await?;
+            // Patched (Convergences): the new connection's future (connect, TLS handshake) is
+            // boxed, so that it does not size the future of every request served from the
+            // pool; it is only allocated when a connection is made.
+            let s = Box::pin(self.new_stream(peer)).await?;
             Ok((s, false))
         }
     }

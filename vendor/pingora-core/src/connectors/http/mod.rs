@@ -69,34 +69,11 @@ where
     ) -> Result<(HttpSession<C::Session>, bool)> {
         let peer_opts = peer.get_peer_options();
 
+        // Patched (Convergences): the custom-protocol and HTTP/2 paths are boxed, so that
+        // their futures do not size the one of every HTTP/1.1 request.
         // Switch to custom protocol as early as possible
         if peer_opts.is_some_and(|o| matches!(o.alpn, ALPN::Custom(_))) {
-            // We create the Connector before TLS, so we need to make sure that the server also supports the same custom protocol.
-            // We will first check for sessions that we can reuse, if not we will create a new one based on the negotiated protocol
-
-            // Step 1: Look for reused Custom Session
-            if let Some(session) = self.custom.reused_http_session(peer).await {
-                return Ok((HttpSession::Custom(session), true));
-            }
-            // Step 2: Check reuse pool for reused H1 session
-            if let Some(h1) = self.h1.reused_http_session(peer).await {
-                return Ok((HttpSession::H1(h1), true));
-            }
-            // Step 3: Try and create a new Custom session
-            let (connection, reused) = self.custom.get_http_session(peer).await?;
-            // We create the Connector before TLS, so we need to make sure that the server also supports the same custom protocol
-            match connection {
-                Connection::Session(s) => {
-                    return Ok((HttpSession::Custom(s), reused));
-                }
-                // Negotiated ALPN is not custom, create a new H1 session
-                Connection::Stream(s) => {
-                    return Ok((
-                        HttpSession::H1(Http1Session::new_with_options(s, peer)),
-                        false,
-                    ));
-                }
-            }
+            return Box::pin(self.get_custom_http_session(peer)).await;
         }
 
         // NOTE: maybe TODO: we do not yet enforce that only TLS traffic can use h2, which is the
@@ -110,25 +87,62 @@ where
             let (h1, reused) = self.h1.get_http_session(peer).await?;
             Ok((HttpSession::H1(h1), reused))
         } else {
-            // the peer allows h2, we first check the h2 reuse pool
-            let reused_h2 = self.h2.reused_http_session(peer).await?;
-            if let Some(h2) = reused_h2 {
-                return Ok((HttpSession::H2(h2), true));
+            Box::pin(self.get_h2_or_h1_session(peer)).await
+        }
+    }
+
+    /// The HTTP/2-capable part of [`Self::get_http_session`] (patched, see there).
+    async fn get_h2_or_h1_session<P: Peer + Send + Sync + 'static>(
+        &self,
+        peer: &P,
+    ) -> Result<(HttpSession<C::Session>, bool)> {
+        // the peer allows h2, we first check the h2 reuse pool
+        let reused_h2 = self.h2.reused_http_session(peer).await?;
+        if let Some(h2) = reused_h2 {
+            return Ok((HttpSession::H2(h2), true));
+        }
+        let h2_only = peer
+            .get_peer_options()
+            .is_some_and(|o| o.alpn.get_min_http_version() == 2)
+            && !self.h2.h1_is_preferred(peer);
+        if !h2_only {
+            // We next check the reuse pool for h1 before creating a new h2 connection.
+            // This is because the server may not support h2 at all, connections to
+            // the server could all be h1.
+            if let Some(h1) = self.h1.reused_http_session(peer).await {
+                return Ok((HttpSession::H1(h1), true));
             }
-            let h2_only = peer
-                .get_peer_options()
-                .is_some_and(|o| o.alpn.get_min_http_version() == 2)
-                && !self.h2.h1_is_preferred(peer);
-            if !h2_only {
-                // We next check the reuse pool for h1 before creating a new h2 connection.
-                // This is because the server may not support h2 at all, connections to
-                // the server could all be h1.
-                if let Some(h1) = self.h1.reused_http_session(peer).await {
-                    return Ok((HttpSession::H1(h1), true));
-                }
-            }
-            let session = self.h2.new_http_session(peer).await?;
-            Ok((session, false))
+        }
+        let session = self.h2.new_http_session(peer).await?;
+        Ok((session, false))
+    }
+
+    /// The custom-protocol part of [`Self::get_http_session`] (patched, see there).
+    async fn get_custom_http_session<P: Peer + Send + Sync + 'static>(
+        &self,
+        peer: &P,
+    ) -> Result<(HttpSession<C::Session>, bool)> {
+        // We create the Connector before TLS, so we need to make sure that the server also supports the same custom protocol.
+        // We will first check for sessions that we can reuse, if not we will create a new one based on the negotiated protocol
+
+        // Step 1: Look for reused Custom Session
+        if let Some(session) = self.custom.reused_http_session(peer).await {
+            return Ok((HttpSession::Custom(session), true));
+        }
+        // Step 2: Check reuse pool for reused H1 session
+        if let Some(h1) = self.h1.reused_http_session(peer).await {
+            return Ok((HttpSession::H1(h1), true));
+        }
+        // Step 3: Try and create a new Custom session
+        let (connection, reused) = self.custom.get_http_session(peer).await?;
+        // We create the Connector before TLS, so we need to make sure that the server also supports the same custom protocol
+        match connection {
+            Connection::Session(s) => Ok((HttpSession::Custom(s), reused)),
+            // Negotiated ALPN is not custom, create a new H1 session
+            Connection::Stream(s) => Ok((
+                HttpSession::H1(Http1Session::new_with_options(s, peer)),
+                false,
+            )),
         }
     }
 

@@ -111,7 +111,7 @@ pub fn cookie_name_of(set_cookie: &[u8]) -> &[u8] {
 
 /// Headers through which a client could tell an application where the request came from.
 /// The client's copies are removed, whatever their spelling; the gateway sets its own
-/// (see [`set_forwarding_headers`]).
+/// (see [`append_gateway_headers`]).
 const FORWARDING: &[&str] = &[
     "forwarded",
     "x-forwarded-for",
@@ -217,8 +217,8 @@ pub fn strip_identity_headers(req: &mut RequestHeader, configured: &[&http::Head
 /// the client address (see `client_ip`), the scheme it was received on and the host it asked
 /// for. They go in one block of ready lines, written after the request's own headers (a
 /// patched pingora-http, docs/pingora-patches.md): per request one small buffer, no
-/// header-map insertion, and the identity lines shared, not copied. The client's copies of these headers must already be gone
-/// ([`strip_identity_headers`]).
+/// header-map insertion, and the identity lines shared, not copied. The client's copies of
+/// these headers must already be gone ([`strip_identity_headers`]).
 pub fn append_gateway_headers(
     req: &mut RequestHeader,
     identity: Option<&AppendedHeaders>,

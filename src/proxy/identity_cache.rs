@@ -49,7 +49,7 @@ pub struct AppHeaders {
 }
 
 /// The identity lines under the application's header names. Every value is already
-/// percent-encoded (or a JWT), hence visible ASCII; one that were not would be sent empty.
+/// percent-encoded (or a JWT), hence visible ASCII; a value that is not is sent empty.
 fn identity_lines(names: &HeaderNames, values: [&str; 7]) -> AppendedHeaders {
     let names = names.all();
     let size: usize = names

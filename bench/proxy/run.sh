@@ -34,6 +34,7 @@ SESSIONS=${SESSIONS:-1000}
 # by function): unlike callgrind it does not slow the 1 000 sign-ins before the load, so it is
 # the way to see what many sessions cost; shares, not totals, survive a noisy machine.
 PROFILE=${PROFILE:-}
+PROFILE_ON="" PROFILE_OFF=""
 # TLS=1: also (f) nginx and (g) Convergences over TLS with one certificate (keep-alive requests
 # in the rounds, then handshakes per second, new and resumed, with openssl s_time).
 TLS=${TLS:-1}
@@ -332,8 +333,11 @@ run_one() {
   TREE_CPU=0
   tree_cpu "${PID_OF[$t]}"
   local cpu0=$TREE_CPU
+  # Profiles count the load alone, not the /metrics readings around it.
+  [ -z "$PROFILE_ON" ] || $PROFILE_ON
   wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 5s --latency "${hdr[@]}" "${URL[$t]}" "${tail[@]}" >"$out" 2>&1 ||
     die "wrk failed for ${NAME[$t]}: $(cat "$out")"
+  [ -z "$PROFILE_OFF" ] || $PROFILE_OFF
   TREE_CPU=0
   tree_cpu "${PID_OF[$t]}"
   LAST_CPU_TICKS=$((TREE_CPU - cpu0))
@@ -379,9 +383,8 @@ profile_one() {
   case $PROFILE in
     callgrind)
       callgrind_control -z "$pid" >/dev/null
-      callgrind_control -i on "$pid" >/dev/null
-      run_one "$t" "$DURATION" "$out"
-      callgrind_control -i off "$pid" >/dev/null
+      PROFILE_ON="callgrind_control -i on $pid" PROFILE_OFF="callgrind_control -i off $pid" \
+        run_one "$t" "$DURATION" "$out" >/dev/null
       rm -f "$BENCH_TMP"/callgrind."$pid".*
       callgrind_control -d "profile-$t" "$pid" >/dev/null
       local dump

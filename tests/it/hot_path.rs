@@ -65,8 +65,9 @@ impl ProxyHttp for Bare {
     }
 }
 
-/// Size of the future Pingora boxes for every request of a keep-alive connection
-/// (`HttpServerApp::process_new_http`), for the proxy `inner`.
+/// Size of Pingora's future for one request (`HttpServerApp::process_new_http`), for the
+/// proxy `inner`: held inline by each connection's future (docs/pingora-patches.md, change 9),
+/// so it is memory per open connection.
 fn request_future_size<SV>(inner: SV) -> usize
 where
     SV: ProxyHttp + Send + Sync + 'static,
@@ -80,7 +81,7 @@ where
     ));
     let (_tx, shutdown) = tokio::sync::watch::channel(false);
     let fut = app.process_new_http(session, &shutdown);
-    std::mem::size_of_val(&*fut)
+    std::mem::size_of_val(&fut)
 }
 
 #[test]

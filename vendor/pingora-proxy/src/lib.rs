@@ -1160,9 +1160,9 @@ impl<SV, C> HttpProxy<SV, C>
 where
     C: custom::Connector,
 {
-    // Patched (Convergences): this future is boxed anew for every request (the
-    // `HttpServerApp::process_new_http` call is an `async_trait` method), so its size is
-    // copied and allocated per request. The paths that most requests never take (errors,
+    // Patched (Convergences): this future is part of every connection's future (see
+    // `HttpServerApp::process_new_http`), so its size is memory per open connection. The
+    // paths that most requests never take (errors,
     // stale-if-error, HTTP/2 and custom upstreams, new connections) are boxed where they
     // are awaited, so their futures are allocated only when taken.
     async fn process_request(
@@ -1586,42 +1586,46 @@ where
     <SV as ProxyHttp>::CTX: Send + Sync,
     C: custom::Connector,
 {
-    async fn process_new_http(
+    // Patched (Convergences): not an `async_trait` method, so the caller holds this future
+    // inline instead of boxing it for every request (docs/pingora-patches.md, change 9).
+    fn process_new_http(
         self: &Arc<Self>,
         mut session: HttpSession,
         shutdown: &ShutdownWatch,
-    ) -> Option<ReusedHttpStream> {
-        // Extract user context from the previous request before the session is moved into the Box
-        let prev_user_ctx = session.take_connection_user_context();
+    ) -> impl Future<Output = Option<ReusedHttpStream>> + Send {
+        async move {
+            // Extract user context from the previous request before the session is moved into the Box
+            let prev_user_ctx = session.take_connection_user_context();
 
-        let session = Box::new(session);
+            let session = Box::new(session);
 
-        // TODO: keepalive pool, use stack
-        let mut session = match self.handle_new_request(session).await {
-            Some(downstream_session) => Session::new(
-                downstream_session,
-                &self.downstream_modules,
-                #[cfg(feature = "upstream_modules")]
-                &self.upstream_modules,
-                self.shutdown_flag.clone(),
-            ),
-            None => return None, // bad request
-        };
+            // TODO: keepalive pool, use stack
+            let mut session = match self.handle_new_request(session).await {
+                Some(downstream_session) => Session::new(
+                    downstream_session,
+                    &self.downstream_modules,
+                    #[cfg(feature = "upstream_modules")]
+                    &self.upstream_modules,
+                    self.shutdown_flag.clone(),
+                ),
+                None => return None, // bad request
+            };
 
-        if *shutdown.borrow() {
-            // stop downstream from reusing if this service is shutting down soon
-            session.set_keepalive(None);
+            if *shutdown.borrow() {
+                // stop downstream from reusing if this service is shutting down soon
+                session.set_keepalive(None);
+            }
+
+            let mut ctx = self.inner.new_ctx();
+
+            // Deliver user context from the previous request on this reused connection
+            if let Some(prev_ctx) = prev_user_ctx {
+                self.inner
+                    .on_connection_reuse(&mut session, &mut ctx, prev_ctx);
+            }
+
+            self.process_request(session, ctx).await
         }
-
-        let mut ctx = self.inner.new_ctx();
-
-        // Deliver user context from the previous request on this reused connection
-        if let Some(prev_ctx) = prev_user_ctx {
-            self.inner
-                .on_connection_reuse(&mut session, &mut ctx, prev_ctx);
-        }
-
-        self.process_request(session, ctx).await
     }
 
     async fn http_cleanup(&self) {

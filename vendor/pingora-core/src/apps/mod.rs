@@ -249,12 +249,18 @@ pub trait HttpServerApp {
     /// The caller needs to make sure that the connection is in a reusable state
     /// i.e., no error or incomplete read or write headers or bodies. Otherwise
     /// a `None` should be returned.
-    async fn process_new_http(
+    ///
+    /// Patched (Convergences): declared as returning `impl Future + Send` rather than as an
+    /// `async_trait` method, so that [`ServerApp::process_new`] holds each request's future
+    /// inline (allocated once per connection) instead of boxing it for every request of a
+    /// keep-alive connection (docs/pingora-patches.md, change 9). Implementations write
+    /// `fn process_new_http(..) -> impl Future<..> + Send { async move { .. } }`.
+    fn process_new_http(
         self: &Arc<Self>,
-        mut session: ServerSession,
+        session: ServerSession,
         // TODO: make this ShutdownWatch so that all task can await on this event
         shutdown: &ShutdownWatch,
-    ) -> Option<ReusedHttpStream>;
+    ) -> impl std::future::Future<Output = Option<ReusedHttpStream>> + Send;
 
     /// Provide options on how HTTP/2 connection should be established. This function will be called
     /// every time a new HTTP/2 **connection** needs to be established.

@@ -369,6 +369,11 @@ mod tests {
         let all: Vec<_> = odd.headers.get_all("cookie").iter().collect();
         assert_eq!(all, ["a=evil; Path=/; Secure-convergences_app =x"]);
         assert_eq!(cookie(&odd, "Secure-convergences_app "), Some("x"));
+        // Tabs count as spaces around a name, as they do for an application's parser.
+        let mut tabs = req(&[("cookie", "a=1;\tconvergences_app\t=x;\tb=2")]);
+        strip_cookies(&mut tabs, &["convergences_app"]);
+        assert_eq!(tabs.headers["cookie"], "a=1; b=2");
+        assert_eq!(cookie(&tabs, "b"), Some("2"));
         let mut one = req(&[("cookie", "a=1;b=2")]);
         strip_cookies(&mut one, &["convergences_app"]);
         assert_eq!(

@@ -53,17 +53,35 @@ pub fn rt() -> &'static tokio::runtime::Runtime {
 /// A loopback port free now and never handed out before in this test process. Gateways bind
 /// their port with `SO_REUSEPORT`: two tests starting at once and given the same released port
 /// would both bind it and share its connections, so the same port is never given twice.
+///
+/// The port is taken below the kernel's ephemeral range: the port is released before the
+/// gateway binds it, and a port from that range can meanwhile become the local end of one of
+/// the many connections the tests open, which makes the gateway's bind fail. Below the range,
+/// only an explicit bind can take it.
 pub fn free_port() -> u16 {
     static GIVEN: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        if GIVEN.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let low = ephemeral_low.saturating_sub(12_000).max(1024);
+    let span = u32::from(ephemeral_low - low);
+    assert!(
+        span > 0,
+        "no port below the ephemeral range {ephemeral_low}"
+    );
+    // Started at an offset from the process id, so that two test processes seldom try the
+    // same ports in the same order.
+    let start = std::process::id() % span;
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for i in 0..span {
+        let port = low + ((start + i) % span) as u16;
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
             return port;
         }
     }
+    panic!("no free loopback port in {low}..{ephemeral_low}");
 }
 
 /// An upstream application that answers every request with a JSON echo of it.

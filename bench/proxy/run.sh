@@ -333,7 +333,8 @@ run_one() {
   TREE_CPU=0
   tree_cpu "${PID_OF[$t]}"
   local cpu0=$TREE_CPU
-  # Profiles count the load alone, not the /metrics readings around it.
+  # With PROFILE=callgrind, instructions are counted for the load alone, not for the /metrics
+  # readings around it (strace and perf are attached by profile_one, readings included).
   [ -z "$PROFILE_ON" ] || $PROFILE_ON
   wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 5s --latency "${hdr[@]}" "${URL[$t]}" "${tail[@]}" >"$out" 2>&1 ||
     die "wrk failed for ${NAME[$t]}: $(cat "$out")"

@@ -65,7 +65,7 @@ pub fn free_port() -> u16 {
         .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
         .unwrap_or(32768);
     let low = ephemeral_low.saturating_sub(12_000).max(1024);
-    let span = u32::from(ephemeral_low - low);
+    let span = u32::from(ephemeral_low.saturating_sub(low));
     assert!(
         span > 0,
         "no port below the ephemeral range {ephemeral_low}"

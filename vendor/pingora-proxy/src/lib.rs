@@ -1162,9 +1162,9 @@ where
 {
     // Patched (Convergences): this future is part of every connection's future (see
     // `HttpServerApp::process_new_http`), so its size is memory per open connection. The
-    // paths that most requests never take (errors,
-    // stale-if-error, HTTP/2 and custom upstreams, new connections) are boxed where they
-    // are awaited, so their futures are allocated only when taken.
+    // paths that most requests never take (errors, stale-if-error, HTTP/2 and custom
+    // upstreams, new connections) are boxed where they are awaited, so their futures are
+    // allocated only when taken.
     async fn process_request(
         self: &Arc<Self>,
         mut session: Session,

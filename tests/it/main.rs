@@ -34,4 +34,5 @@ mod smtp;
 mod snapshot_pages;
 mod strong_auth;
 mod tls;
+mod upstream_pool;
 mod world;

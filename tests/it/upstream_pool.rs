@@ -1,0 +1,195 @@
+//! The pool of idle upstream connections (docs/pingora-patches.md, change 10), seen from an
+//! application: a keep-alive client's requests travel over one upstream connection; a
+//! connection the application closes, or writes on, while it is idle is never handed to a
+//! request, and the gateway closes its end of it without waiting for one.
+
+use crate::harness::{rt, Options, TestGateway, PASSWORD};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+
+/// What the application does to its idle connections when the test says so.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Idle {
+    Keep,
+    /// Closes them, as a server does when its keep-alive timeout passes.
+    Close,
+    /// Writes an answer no request asked for on them (some servers send a 408 before they
+    /// close), and leaves them open.
+    Write,
+}
+
+#[derive(Debug, PartialEq)]
+enum Event {
+    /// The application did what `Idle` says on connection `n` (numbered from 1).
+    Acted(usize),
+    /// The gateway closed its end of connection `n`.
+    ClosedByGateway(usize),
+}
+
+/// A keep-alive HTTP/1.1 application whose answer names the connection it came over.
+struct Application {
+    addr: std::net::SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    idle: watch::Sender<Idle>,
+    events: mpsc::Receiver<Event>,
+}
+
+impl Application {
+    fn start() -> Application {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (idle, idle_rx) = watch::channel(Idle::Keep);
+        let (tx, events) = mpsc::channel();
+        let count = accepted.clone();
+        rt().spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((conn, _)) = listener.accept().await {
+                let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::spawn(serve(conn, n, idle_rx.clone(), tx.clone()));
+            }
+        });
+        Application {
+            addr,
+            accepted,
+            idle,
+            events,
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    fn next_event(&self) -> Event {
+        self.events
+            .recv_timeout(Duration::from_secs(10))
+            .expect("an event from the application")
+    }
+}
+
+async fn serve(
+    mut conn: tokio::net::TcpStream,
+    n: usize,
+    mut idle: watch::Receiver<Idle>,
+    events: mpsc::Sender<Event>,
+) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        // A whole request head (the test's requests have no body).
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            tokio::select! {
+                read = conn.read(&mut chunk) => match read {
+                    Ok(0) | Err(_) => {
+                        let _ = events.send(Event::ClosedByGateway(n));
+                        return;
+                    }
+                    Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                },
+                changed = idle.changed(), if buf.is_empty() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let what = *idle.borrow_and_update();
+                    if what == Idle::Keep {
+                        continue;
+                    }
+                    if what == Idle::Write {
+                        let _ = conn
+                            .write_all(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n")
+                            .await;
+                    } else {
+                        let _ = conn.shutdown().await;
+                    }
+                    let _ = events.send(Event::Acted(n));
+                    // Only the gateway's close is awaited from here.
+                    let mut rest = Vec::new();
+                    let _ = conn.read_to_end(&mut rest).await;
+                    let _ = events.send(Event::ClosedByGateway(n));
+                    return;
+                }
+            }
+        }
+        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        buf.drain(..end);
+        let body = format!("connection {n}");
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if conn.write_all(answer.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn gateway_before(app: &Application) -> TestGateway {
+    TestGateway::start_with(Options {
+        bip_upstreams: Some(format!("\"{}\"", app.addr)),
+        ..Default::default()
+    })
+}
+
+/// One request to the application through the gateway, over the browser's keep-alive
+/// connection to the application's host (the first one also goes through the sign-on
+/// handshake): (status, body).
+fn get(t: &TestGateway, b: &crate::harness::Browser<'_>, path: &str) -> (u16, String) {
+    let (r, _) = b.visit(&t.url("bip.test", path));
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+#[test]
+fn a_keep_alive_clients_requests_share_one_upstream_connection() {
+    let app = Application::start();
+    let t = gateway_before(&app);
+    let b = t.browser();
+    b.login("agent@mairie-exemple.fr", PASSWORD);
+    for i in 0..20 {
+        assert_eq!(
+            get(&t, &b, &format!("/page/{i}")),
+            (200, "connection 1".to_string())
+        );
+    }
+    assert_eq!(app.accepted(), 1);
+}
+
+#[test]
+fn a_connection_the_application_closes_while_idle_is_closed_and_not_reused() {
+    let app = Application::start();
+    let t = gateway_before(&app);
+    let b = t.browser();
+    b.login("agent@mairie-exemple.fr", PASSWORD);
+    assert_eq!(get(&t, &b, "/"), (200, "connection 1".to_string()));
+    app.idle.send(Idle::Close).unwrap();
+    assert_eq!(app.next_event(), Event::Acted(1));
+    // With no request to come, the gateway closes its end of it too (within its sweep
+    // interval, a second): no half-closed socket is left behind.
+    assert_eq!(app.next_event(), Event::ClosedByGateway(1));
+    app.idle.send(Idle::Keep).unwrap();
+    // The next request goes over a new connection, with no error.
+    assert_eq!(get(&t, &b, "/"), (200, "connection 2".to_string()));
+    assert_eq!(get(&t, &b, "/"), (200, "connection 2".to_string()));
+    assert_eq!(app.accepted(), 2);
+}
+
+#[test]
+fn an_answer_the_application_sent_unasked_on_an_idle_connection_never_reaches_a_request() {
+    let app = Application::start();
+    let t = gateway_before(&app);
+    let b = t.browser();
+    b.login("agent@mairie-exemple.fr", PASSWORD);
+    assert_eq!(get(&t, &b, "/"), (200, "connection 1".to_string()));
+    app.idle.send(Idle::Write).unwrap();
+    assert_eq!(app.next_event(), Event::Acted(1));
+    app.idle.send(Idle::Keep).unwrap();
+    // Had the gateway reused connection 1, this request would read the stray 408 as its answer.
+    assert_eq!(get(&t, &b, "/"), (200, "connection 2".to_string()));
+    assert_eq!(app.next_event(), Event::ClosedByGateway(1));
+    assert_eq!(app.accepted(), 2);
+}

@@ -1,7 +1,9 @@
-//! The pool of idle upstream connections (docs/pingora-patches.md, change 10), seen from an
-//! application: a keep-alive client's requests travel over one upstream connection; a
-//! connection the application closes, or writes on, while it is idle is never handed to a
-//! request, and the gateway closes its end of it without waiting for one.
+//! The proxy's upstream side as an application sees it (docs/pingora-patches.md, changes 10
+//! and 11): a keep-alive client's requests travel over one upstream connection; a connection
+//! the application closes, or writes on, while it is idle is never handed to a request, and
+//! the gateway closes its end of it without waiting for one; bodies larger than every buffer
+//! on the way stream through in both directions, intact, over a connection that is reused
+//! afterwards.
 
 use crate::harness::{rt, Options, TestGateway, PASSWORD};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -117,16 +119,50 @@ async fn serve(
             }
         }
         let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
         buf.drain(..end);
-        let body = format!("connection {n}");
-        let answer = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        while buf.len() < length {
+            match conn.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(k) => buf.extend_from_slice(&chunk[..k]),
+            }
+        }
+        let received: Vec<u8> = buf.drain(..length).collect();
+        // GET /download/<size>: that many bytes of `pattern`; otherwise the connection's
+        // number, and the size and checksum of the body received, if any.
+        let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+        let body = match path.strip_prefix("/download/") {
+            Some(size) => pattern(size.parse().unwrap()),
+            None if length > 0 => {
+                format!("connection {n}, {length} bytes, {}", checksum(&received)).into_bytes()
+            }
+            None => format!("connection {n}").into_bytes(),
+        };
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\n\r\n",
             body.len()
         );
-        if conn.write_all(answer.as_bytes()).await.is_err() {
+        if conn.write_all(head.as_bytes()).await.is_err() || conn.write_all(&body).await.is_err() {
             return;
         }
     }
+}
+
+/// Bytes no buffer could produce by accident (not a repeated block).
+fn pattern(size: usize) -> Vec<u8> {
+    (0..size)
+        .map(|i| (i % 251) as u8 ^ (i >> 12) as u8)
+        .collect()
+}
+
+fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h: u64, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 fn gateway_before(app: &Application) -> TestGateway {
@@ -192,4 +228,40 @@ fn an_answer_the_application_sent_unasked_on_an_idle_connection_never_reaches_a_
     assert_eq!(get(&t, &b, "/"), (200, "connection 2".to_string()));
     assert_eq!(app.next_event(), Event::ClosedByGateway(1));
     assert_eq!(app.accepted(), 2);
+}
+
+#[test]
+fn large_bodies_stream_through_both_ways_and_the_connection_serves_on() {
+    let app = Application::start();
+    let t = gateway_before(&app);
+    let b = t.browser();
+    b.login("agent@mairie-exemple.fr", PASSWORD);
+    assert_eq!(get(&t, &b, "/"), (200, "connection 1".to_string()));
+    // Far more than the pipe between the request's halves holds (4 chunks) and than the
+    // sockets' buffers: the halves wait on each other many times.
+    let size = 8 << 20;
+    let upload = pattern(size);
+    let r = b
+        .client
+        .post(t.url("bip.test", "/upload"))
+        .body(upload.clone())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.text().unwrap(),
+        format!("connection 1, {size} bytes, {}", checksum(&upload))
+    );
+    let r = b
+        .client
+        .get(t.url("bip.test", &format!("/download/{size}")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.bytes().unwrap() == pattern(size),
+        "the download arrives intact"
+    );
+    assert_eq!(get(&t, &b, "/"), (200, "connection 1".to_string()));
+    assert_eq!(app.accepted(), 1);
 }

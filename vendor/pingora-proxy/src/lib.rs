@@ -94,6 +94,8 @@ mod proxy_h2;
 mod proxy_purge;
 mod proxy_trait;
 pub mod subrequest;
+// Patched (Convergences): the pipe between the halves of an HTTP/1 request (task_pipe.rs).
+mod task_pipe;
 
 use subrequest::{BodyMode, Ctx as SubrequestCtx};
 

@@ -265,3 +265,24 @@ fn large_bodies_stream_through_both_ways_and_the_connection_serves_on() {
     assert_eq!(get(&t, &b, "/"), (200, "connection 1".to_string()));
     assert_eq!(app.accepted(), 1);
 }
+
+#[test]
+fn in_the_shared_layout_sequential_requests_of_two_clients_share_one_upstream_connection() {
+    // One service whose threads share a pool (server.threading = "shared"): a connection put
+    // back by one thread is taken by another when that one has none of its own.
+    let app = Application::start();
+    let t = TestGateway::start_with(Options {
+        bip_upstreams: Some(format!("\"{}\"", app.addr)),
+        server_extra: "threading = \"shared\"\n".into(),
+        ..Default::default()
+    });
+    let first = t.browser();
+    first.login("agent@mairie-exemple.fr", PASSWORD);
+    let second = t.browser();
+    second.login("agent@mairie-exemple.fr", PASSWORD);
+    for _ in 0..10 {
+        assert_eq!(get(&t, &first, "/"), (200, "connection 1".to_string()));
+        assert_eq!(get(&t, &second, "/"), (200, "connection 1".to_string()));
+    }
+    assert_eq!(app.accepted(), 1);
+}

@@ -250,6 +250,8 @@ impl TransportConnector {
 
     /// Try to find a reusable connection to the given server [Peer]
     pub async fn reused_stream<P: Peer + Send + Sync>(&self, peer: &P) -> Option<Stream> {
+        // Patched (Convergences): taken straight from the pool, with no idle-poll task to wait
+        // for (idle_pool.rs); the checks are the ones made before.
         // test_reusable_stream: we assume server would never actively send data
         // first on an idle stream.
         let counter = &self.unexpected_data_conn_count;

@@ -16,6 +16,7 @@ pub mod csv;
 pub mod factors;
 pub mod fields;
 pub mod flag;
+pub mod identities;
 pub mod identity_links;
 pub mod import;
 pub mod model;

@@ -1,7 +1,6 @@
-//! User accounts: creation, login lookup, the identity the proxy forwards, password changes.
+//! User accounts: creation, login lookup, password changes (the identity the proxy forwards is
+//! read in `identities`).
 
-use super::flag::Flag;
-use super::model::{Grant, Identity};
 use super::{now, DResult, Directory, DirectoryError};
 
 pub struct NewUser<'a> {
@@ -28,39 +27,6 @@ pub struct LoginRecord {
 /// stored lower-cased.
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
-}
-
-/// The account's own columns of an [`Identity`].
-#[derive(sqlx::FromRow)]
-struct IdentityRow {
-    id: i64,
-    uid: String,
-    email: String,
-    first_name: String,
-    last_name: String,
-    structure_id: i64,
-    structure_path: String,
-    app_identifier: String,
-    #[sqlx(try_from = "Flag")]
-    platform_admin: bool,
-    #[sqlx(try_from = "Flag")]
-    locked: bool,
-    #[sqlx(try_from = "Flag")]
-    has_password: bool,
-    valid_from: Option<String>,
-    valid_until: Option<String>,
-    #[sqlx(try_from = "Flag")]
-    has_provider_link: bool,
-    photo_version: Option<i64>,
-}
-
-/// One grant of an [`Identity`], before its structure names are known.
-#[derive(sqlx::FromRow)]
-struct GrantRow {
-    slug: String,
-    role: String,
-    structure_id: i64,
-    path: String,
 }
 
 impl Directory {
@@ -118,75 +84,6 @@ impl Directory {
                 .fetch_optional(&self.pool)
                 .await?,
         )
-    }
-
-    /// Loads the identity of a user with its grants and structure paths: three queries, whatever
-    /// the number of grants. `None` when the account no longer exists. It is the directory
-    /// call of the proxy's path, hence guarded by the circuit breaker.
-    pub async fn identity(&self, user_id: i64) -> DResult<Option<Identity>> {
-        self.guarded(self.read_identity(user_id)).await
-    }
-
-    async fn read_identity(&self, user_id: i64) -> DResult<Option<Identity>> {
-        let Some(r) = sqlx::query_as::<_, IdentityRow>(
-            "SELECT u.id, u.uid, u.email, u.first_name, u.last_name, u.structure_id, \
-             s.path AS structure_path, u.app_identifier, u.platform_admin, u.locked, \
-             CASE WHEN u.password_hash IS NULL THEN 0 ELSE 1 END AS has_password, \
-             u.valid_from, u.valid_until, \
-             CASE WHEN EXISTS (SELECT 1 FROM identity_links l WHERE l.user_id = u.id) THEN 1 ELSE 0 END \
-             AS has_provider_link, \
-             (SELECT p.updated_at FROM user_photos p WHERE p.user_id = u.id) AS photo_version \
-             FROM users u JOIN structures s ON s.id = u.structure_id WHERE u.id = $1",
-        )
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let raw = sqlx::query_as::<_, GrantRow>(
-            "SELECT a.slug, r.name AS role, ra.structure_id, s.path FROM role_assignments ra \
-             JOIN app_roles r ON r.id = ra.role_id JOIN applications a ON a.id = r.app_id \
-             JOIN structures s ON s.id = ra.structure_id \
-             WHERE ra.user_id = $1 AND a.active = 1 ORDER BY a.slug, r.name, s.path",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let own_path = r.structure_path;
-        let mut paths: Vec<&str> = raw.iter().map(|g| g.path.as_str()).collect();
-        paths.push(&own_path);
-        let names = self.path_names(&paths).await?;
-        let names_of = |p: &str| names.get(p).cloned().unwrap_or_default();
-        let label = |p: &str| names_of(p).join(" / ");
-        Ok(Some(Identity {
-            user_id: r.id,
-            uid: r.uid,
-            email: r.email,
-            first_name: r.first_name,
-            last_name: r.last_name,
-            structure_id: r.structure_id,
-            structure_path: label(&own_path),
-            structure_names: names_of(&own_path),
-            app_identifier: r.app_identifier,
-            platform_admin: r.platform_admin,
-            locked: r.locked,
-            has_password: r.has_password,
-            has_provider_link: r.has_provider_link,
-            valid_from: r.valid_from,
-            valid_until: r.valid_until,
-            photo_version: r.photo_version,
-            grants: raw
-                .iter()
-                .map(|g| Grant {
-                    app_slug: g.slug.clone(),
-                    role: g.role.clone(),
-                    structure_id: g.structure_id,
-                    structure_path: label(&g.path),
-                    structure_names: names_of(&g.path),
-                })
-                .collect(),
-        }))
     }
 
     /// Sets a new password hash and voids every outstanding one-time link of the user (a

@@ -158,10 +158,11 @@ impl Proxy {
                 return self.send_page(session, 503, page).await;
             }
         };
-        if gw.identities.claim_refresh(&ident) {
+        if gw.identities.claim_refresh(&ident)
+            && gw.identities.queue_refresh(ident.identity.user_id)
+        {
             let gw = gw.clone();
-            let user_id = ident.identity.user_id;
-            tokio::spawn(async move { gw.identities.refresh(&gw.dir, user_id).await });
+            tokio::spawn(async move { gw.identities.refresh_queued(&gw.dir).await });
         }
         ctx.user_id = Some(ident.identity.user_id);
         if !ident.identity.is_usable(&crate::directory::today_cached()) {

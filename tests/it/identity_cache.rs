@@ -43,7 +43,7 @@ fn identities_in_use_are_reloaded_ahead_of_expiry_and_unchanged_ones_keep_their_
     }
     assert!(loaded.elapsed() >= ttl / 2, "claimed too early");
     assert!(!cache.claim_refresh(&first), "one reload per entry");
-    t.block_on(cache.refresh(dir, uid));
+    t.block_on(cache.refresh(dir, &[uid]));
     let second = t.block_on(cache.get(dir, uid)).unwrap().unwrap();
     assert!(
         !Arc::ptr_eq(&first, &second),
@@ -56,7 +56,7 @@ fn identities_in_use_are_reloaded_ahead_of_expiry_and_unchanged_ones_keep_their_
 
     // A change the reload sees: new headers.
     t.block_on(dir.set_locked(uid, true)).unwrap();
-    t.block_on(cache.refresh(dir, uid));
+    t.block_on(cache.refresh(dir, &[uid]));
     let third = t.block_on(cache.get(dir, uid)).unwrap().unwrap();
     assert!(third.identity.locked);
     assert!(!Arc::ptr_eq(&signed, &headers(&third)));
@@ -79,6 +79,86 @@ fn identities_in_use_are_reloaded_ahead_of_expiry_and_unchanged_ones_keep_their_
     assert!(!cache.claim_refresh(&young));
     t.block_on(dir.delete_user_gdpr(uid, AGENT, "compte-supprime"))
         .unwrap();
-    t.block_on(cache.refresh(dir, uid));
+    t.block_on(cache.refresh(dir, &[uid]));
     assert!(t.block_on(cache.get(dir, uid)).unwrap().is_none());
+}
+
+#[test]
+fn a_batch_read_gives_each_user_the_identity_read_alone() {
+    let t = TestGateway::start();
+    let dir = &t.gw.dir;
+    let mut ids = Vec::new();
+    for email in [
+        "admin@cig-exemple.fr",
+        "referent@mairie-exemple.fr",
+        AGENT,
+        "agent.ccas@mairie-exemple.fr",
+    ] {
+        ids.push(t.block_on(dir.user_id_by_email(email)).unwrap().unwrap());
+    }
+    let alone: Vec<_> = ids
+        .iter()
+        .map(|id| t.block_on(dir.identity(*id)).unwrap().unwrap())
+        .collect();
+    assert!(
+        alone.iter().any(|i| i.grants.len() >= 2),
+        "some account has several grants, whose order counts"
+    );
+    // Accounts that do not exist, a repeated id, and more ids than one batch reads.
+    let mut asked = ids.clone();
+    asked.push(ids[0]);
+    asked.extend(1_000_000..1_000_070);
+    assert!(asked.len() > convergences::directory::identities::MAX_BATCH);
+    let batch = t.block_on(dir.identities(&asked)).unwrap();
+    assert_eq!(batch.len(), ids.len(), "absent accounts are left out");
+    for identity in alone {
+        assert_eq!(batch.get(&identity.user_id), Some(&identity));
+    }
+    assert!(t.block_on(dir.identity(1_000_000)).unwrap().is_none());
+}
+
+#[test]
+fn queued_reloads_are_read_together_by_one_task_that_leaves_the_queue_empty() {
+    let t = TestGateway::start();
+    let dir = &t.gw.dir;
+    let agent = t.block_on(dir.user_id_by_email(AGENT)).unwrap().unwrap();
+    let other = t
+        .block_on(dir.user_id_by_email("agent.ccas@mairie-exemple.fr"))
+        .unwrap()
+        .unwrap();
+    let cache = IdentityCache::new(Duration::from_secs(2), 1);
+    let before = t.block_on(cache.get(dir, agent)).unwrap().unwrap();
+    t.block_on(cache.get(dir, other)).unwrap().unwrap();
+    t.block_on(dir.set_locked(other, true)).unwrap();
+
+    assert!(cache.queue_refresh(agent), "the first claim starts a task");
+    assert!(!cache.queue_refresh(other), "later claims join its queue");
+    assert!(!cache.queue_refresh(agent), "a user queued twice");
+    // More than one batch: the task reads on until the queue is empty.
+    for gone in 1_000_000..1_000_070 {
+        assert!(!cache.queue_refresh(gone));
+    }
+    t.block_on(cache.refresh_queued(dir));
+    let after = t.block_on(cache.get(dir, agent)).unwrap().unwrap();
+    assert!(!Arc::ptr_eq(&before, &after), "the agent was reloaded");
+    assert!(
+        Arc::ptr_eq(&after, &t.block_on(cache.get(dir, agent)).unwrap().unwrap()),
+        "and is cached, not dropped by the repeated id"
+    );
+    assert!(
+        t.block_on(cache.get(dir, other))
+            .unwrap()
+            .unwrap()
+            .identity
+            .locked,
+        "the other user's change was read in the same batch"
+    );
+    assert!(cache.queue_refresh(agent), "the queue was left empty");
+
+    // A task stopped while it waits (its runtime shut down) lets the next claim start another.
+    let stopped = t.block_on(async {
+        tokio::time::timeout(Duration::from_millis(1), cache.refresh_queued(dir)).await
+    });
+    assert!(stopped.is_err(), "the task was waiting to gather claims");
+    assert!(cache.queue_refresh(other), "a new task may start");
 }

@@ -291,7 +291,8 @@ impl IdentityCache {
             let batch = {
                 let mut q = self.queue();
                 if q.users.is_empty() {
-                    // Under the lock, so that a user queued from now on starts another task.
+                    // Under the lock, so that a user queued from now on starts another task;
+                    // the guard is not run, or it would clear that next task's flag.
                     q.draining = false;
                     drop(q);
                     std::mem::forget(draining);

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Bounded fuzzing of every parser of untrusted input (fuzz/README.md): builds all targets once,
-# then runs each for FUZZ_SECONDS on a scratch corpus seeded from fuzz/seeds/<target> and
-# fuzz/regressions/<target>, prints the executions and the verdict per target, and exits
-# non-zero on any crash. Never writes into the repository except fuzz/target/ (the build) and,
-# on a crash, fuzz/artifacts/<target>/ (the input, to reproduce it); both are ignored by git.
+# then runs each (one per core at a time) for FUZZ_SECONDS on a scratch corpus seeded from
+# fuzz/seeds/<target> and fuzz/regressions/<target>, prints the executions and the verdict per
+# target, and exits non-zero on any crash. Never writes into the repository except fuzz/target/
+# (the build) and, on a crash, fuzz/artifacts/<target>/ (the input, to reproduce it); both are
+# ignored by git.
 #
 #   FUZZ_SECONDS=25        time per target
 #   FUZZ_TARGETS="a b"     only these targets (default: every file of fuzz/fuzz_targets/)
 #   FUZZ_SANITIZER=address address (default) or none (faster build and runs, no ASan)
 #   FUZZ_TIMEOUT=30        seconds one input may take before it counts as a crash (a hang)
+#   FUZZ_JOBS=2            targets fuzzed at the same time (default: the number of cores)
 #   FUZZ_NO_BUILD=1        use the binaries of the last build as they are (iterating on seeds)
 #   FUZZ_ALLOW_CRASH="a b" targets whose crash is reported but does not fail the run (for a
 #                          known, reported bug while its fix is under way; never in CI)
@@ -68,7 +70,45 @@ fi
 bindir="$fuzz/target/$triple/release"
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/convergences-fuzz.XXXXXX")
-trap 'rm -rf "$scratch"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$scratch"' EXIT
+
+# One target per core at a time (FUZZ_JOBS): each libFuzzer process is single-threaded, so on
+# CI's two cores the step takes half the time for the same fuzzing per target.
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+
+# Runs one target on its scratch corpus; its log and exit status go to $scratch/<target>.log
+# and .rc.
+fuzz_one() {
+  local t=$1 bin=$2
+  local corpus="$scratch/corpus/$t"
+  local artifacts="$scratch/artifacts/$t"
+  mkdir -p "$corpus" "$artifacts" "$scratch/tmp/$t"
+  for d in "$fuzz/seeds/$t" "$fuzz/regressions/$t"; do
+    if [ -d "$d" ]; then
+      cp -R "$d/." "$corpus/"
+    fi
+  done
+  echo "== fuzz: $t (${seconds} s, $(find "$corpus" -type f | wc -l) seed(s))"
+  # TMPDIR: where a target keeps its scratch files (csv_import's database).
+  TMPDIR="$scratch/tmp/$t" "$bin" "$corpus" \
+    -max_total_time="$seconds" \
+    -rss_limit_mb=2048 \
+    -timeout="$timeout" \
+    -print_final_stats=1 \
+    -artifact_prefix="$artifacts/" \
+    >"$scratch/$t.log" 2>&1
+  echo $? >"$scratch/$t.rc"
+}
+
+for t in "${targets[@]}"; do
+  bin="$bindir/$t"
+  [ -x "$bin" ] || continue
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+    wait -n
+  done
+  fuzz_one "$t" "$bin" &
+done
+wait
 
 failed=()
 summary=()
@@ -80,25 +120,9 @@ for t in "${targets[@]}"; do
     summary+=("$(printf '%-16s %12s  %s' "$t" "-" "NOT BUILT")")
     continue
   fi
-  corpus="$scratch/corpus/$t"
   artifacts="$scratch/artifacts/$t"
-  mkdir -p "$corpus" "$artifacts" "$scratch/tmp/$t"
-  for d in "$fuzz/seeds/$t" "$fuzz/regressions/$t"; do
-    if [ -d "$d" ]; then
-      cp -R "$d/." "$corpus/"
-    fi
-  done
   log="$scratch/$t.log"
-  echo "== fuzz: $t (${seconds} s, $(find "$corpus" -type f | wc -l) seed(s))"
-  # TMPDIR: where a target keeps its scratch files (csv_import's database).
-  TMPDIR="$scratch/tmp/$t" "$bin" "$corpus" \
-    -max_total_time="$seconds" \
-    -rss_limit_mb=2048 \
-    -timeout="$timeout" \
-    -print_final_stats=1 \
-    -artifact_prefix="$artifacts/" \
-    >"$log" 2>&1
-  rc=$?
+  rc=$(cat "$scratch/$t.rc" 2>/dev/null || echo 1)
   runs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9][0-9]*\).*/\1/p' "$log" | tail -n 1)
   [ -n "$runs" ] || runs=$(sed -n 's/^Done \([0-9][0-9]*\) runs.*/\1/p' "$log" | tail -n 1)
   [ -n "$runs" ] || runs="?"

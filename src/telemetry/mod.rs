@@ -2,7 +2,9 @@
 //! several gateways in one process (the tests) share it.
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+
+mod per_thread;
 
 /// Installs the log subscriber. Lines are handed to a writer thread (the proxy's workers never
 /// wait on stderr); keep the returned guard alive until exit so the last lines are flushed.
@@ -27,16 +29,6 @@ fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let builder = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                metrics_exporter_prometheus::Matcher::Full(
-                    "convergences_request_duration_seconds".into(),
-                ),
-                &[
-                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                    10.0,
-                ],
-            )
-            .expect("static bucket list is not empty")
             .set_buckets_for_metric(
                 metrics_exporter_prometheus::Matcher::Full(
                     "convergences_dependency_wait_seconds".into(),
@@ -65,39 +57,33 @@ pub fn upkeep() {
     handle().run_upkeep();
 }
 
-/// Prometheus text exposition of every metric.
+/// Prometheus text exposition of every metric: the recorder's, then the per-request ones
+/// kept per thread ([`per_thread`]).
 pub fn render() -> String {
-    handle().render()
+    let mut text = handle().render();
+    per_thread::render(&mut text);
+    text
 }
 
 /// Metric handles of one application, registered once so that a proxied request only bumps
-/// atomics (no registry lookup, no label allocation, no map).
+/// atomics of its own thread (no registry lookup, no label allocation, no shared line).
 pub struct AppMetrics {
-    /// Per status label ([`STATUS_LABELS`]), registered on first use.
-    requests: [OnceLock<metrics::Counter>; STATUS_LABELS.len()],
-    duration: metrics::Histogram,
+    /// Requests by status and their latency (`convergences_requests_total`,
+    /// `convergences_request_duration_seconds`).
+    requests: Arc<per_thread::AppSeries>,
     upstream_errors: metrics::Counter,
-    app: &'static str,
 }
 
 impl AppMetrics {
     pub fn new(app: &'static str) -> AppMetrics {
         AppMetrics {
-            requests: std::array::from_fn(|_| OnceLock::new()),
-            duration: metrics::histogram!("convergences_request_duration_seconds", "app" => app),
+            requests: per_thread::AppSeries::of(app),
             upstream_errors: metrics::counter!("convergences_upstream_errors_total", "app" => app),
-            app,
         }
     }
 
     pub fn proxied(&self, status: u16, seconds: f64) {
-        let i = status_index(status);
-        self.requests[i]
-            .get_or_init(|| {
-                metrics::counter!("convergences_requests_total", "app" => self.app, "status" => STATUS_LABELS[i])
-            })
-            .increment(1);
-        self.duration.record(seconds);
+        self.requests.record(status_index(status), seconds);
     }
 
     pub fn upstream_error(&self) {
@@ -110,16 +96,13 @@ pub fn login(ok: bool) {
         .increment(1);
 }
 
+/// `convergences_identity_cache_total{result="hit"}`: counted per thread, on every request.
 pub fn cache_hit() {
-    static HIT: OnceLock<metrics::Counter> = OnceLock::new();
-    HIT.get_or_init(|| metrics::counter!("convergences_identity_cache_total", "result" => "hit"))
-        .increment(1);
+    per_thread::identity_cache(true);
 }
 
 pub fn cache_miss() {
-    static MISS: OnceLock<metrics::Counter> = OnceLock::new();
-    MISS.get_or_init(|| metrics::counter!("convergences_identity_cache_total", "result" => "miss"))
-        .increment(1);
+    per_thread::identity_cache(false);
 }
 
 /// An identity older than its cache lifetime was used because the directory could not be

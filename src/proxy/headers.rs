@@ -70,16 +70,16 @@ pub fn strip_cookies<S: AsRef<str>>(req: &mut RequestHeader, names: &[S]) {
 /// ([`append_gateway_headers`]): when the Cookie header(s) had to change, they are removed and
 /// what the application may see is returned (`None` also when nothing had to change).
 pub fn take_cookies<S: AsRef<str>>(req: &mut RequestHeader, names: &[S]) -> Option<String> {
+    // A valid header value is visible ASCII, spaces and tabs: ASCII trimming is enough.
     let is_ours = |part: &str| {
-        let k = part.trim().split('=').next().unwrap_or("").trim();
+        let k = part.split_once('=').map_or(part, |(k, _)| k).trim_ascii();
         names.iter().any(|n| n.as_ref() == k)
     };
-    let all = req.headers.get_all(http::header::COOKIE);
-    let several = all.iter().nth(1).is_some();
-    let present = all
-        .iter()
-        .any(|h| h.to_str().map_or(true, |s| s.split(';').any(is_ours)));
-    if !present && !several {
+    let mut all = req.headers.get_all(http::header::COOKIE).iter();
+    let first = all.next()?;
+    // One header, the common case: left as it is unless one of ours is in it (a value that is
+    // not text is dropped below, as in several headers).
+    if all.next().is_none() && first.to_str().is_ok_and(|s| !s.split(';').any(is_ours)) {
         return None;
     }
     let mut kept = String::new();

@@ -68,6 +68,34 @@ fn identity_lines(names: &HeaderNames, values: [&str; 7]) -> AppendedHeaders {
     lines.finish()
 }
 
+impl AppHeaders {
+    /// Unix time at which the assertion is renewed: these lines are not sent after it.
+    pub fn refresh_at(&self) -> i64 {
+        self.refresh_at
+    }
+
+    #[cfg(test)]
+    pub fn empty_for_tests() -> AppHeaders {
+        AppHeaders {
+            generation: 0,
+            lines: AppendedHeaders::default(),
+            refresh_at: i64::MAX,
+            assurance: Assurance::password(0),
+        }
+    }
+
+    /// A copy that shares no memory with this one, for one proxy thread to hold: every request
+    /// clones its reference counts, which would otherwise be written by every core at once.
+    pub fn thread_copy(&self) -> Arc<AppHeaders> {
+        Arc::new(AppHeaders {
+            generation: self.generation,
+            lines: self.lines.deep_copy(),
+            refresh_at: self.refresh_at,
+            assurance: self.assurance.clone(),
+        })
+    }
+}
+
 impl CachedIdentity {
     /// Identity headers for application `app`, signing a fresh assertion when needed.
     pub fn headers_for(
@@ -378,14 +406,31 @@ impl IdentityCache {
         entry.loaded.elapsed() >= self.ttl
     }
 
+    /// The epoch moves before the entry goes (a reload that read the directory before must not
+    /// store what it read) and again after (a decision taken on the entry just before it went
+    /// must not be reused: `proxy::memo` reads the epoch before it looks the entry up).
     pub fn invalidate(&self, user_id: i64) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.map.remove(&user_id);
+        self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
     pub fn invalidate_all(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.map.clear();
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Until when a decision taken on `entry` may be reused without looking it up again: its
+    /// background reload must still be claimed by a request that looks it up
+    /// ([`IdentityCache::claim_refresh`]), so until the reload is due, or, once claimed, until
+    /// the entry stops being fresh.
+    pub fn reuse_until(&self, entry: &CachedIdentity) -> Instant {
+        if entry.refreshing.load(Ordering::Relaxed) {
+            entry.loaded + self.ttl
+        } else {
+            entry.loaded + self.refresh_after
+        }
     }
 
     /// After a reload: new entries get one slot per application of the new table.

@@ -10,6 +10,7 @@ pub mod headers;
 pub mod identity_cache;
 pub mod identity_encoding;
 pub mod listeners;
+mod memo;
 mod pages;
 pub mod routes;
 pub mod service;

@@ -158,7 +158,14 @@ impl RouteTable {
                 .upstreams
                 .iter()
                 .map(|addr| {
-                    let mut p = HttpPeer::new(*addr, cfg.upstream_tls, cfg.upstream_sni.clone());
+                    // The name is only for TLS; left empty otherwise, since the peer is cloned
+                    // on every request and an empty string costs no allocation.
+                    let sni = if cfg.upstream_tls {
+                        cfg.upstream_sni.clone()
+                    } else {
+                        String::new()
+                    };
+                    let mut p = HttpPeer::new(*addr, cfg.upstream_tls, sni);
                     p.options.connection_timeout = Some(cfg.connect_timeout);
                     p.options.read_timeout = Some(cfg.read_timeout);
                     p

@@ -6,9 +6,10 @@ use super::client_addr::{client_ip, ip_text};
 use super::headers::{
     append_gateway_headers, cookie, cookie_name_of, host_of, strip_identity_headers, take_cookies,
 };
-use super::identity_cache::AppHeaders;
+use super::identity_cache::{AppHeaders, CachedIdentity};
+use super::memo::{Decision, DecisionMemo, Stamp, LIFETIME};
 use super::pages::{Pages, FORBIDDEN_HEADING, FORBIDDEN_MESSAGE};
-use super::routes::{RouteTable, Target, CALLBACK_PATH};
+use super::routes::{AppRoute, RouteTable, Target, CALLBACK_PATH};
 use crate::error_page::error_page;
 use crate::state::Gateway;
 use async_trait::async_trait;
@@ -28,6 +29,8 @@ pub struct Proxy {
     pub(super) pages: Pages,
     /// Cookie names no application may receive or set (see `CookieNames::reserved`).
     reserved_cookies: Vec<String>,
+    /// Recent decisions of [`Proxy::authorize`], per thread (`memo.rs`).
+    memo: DecisionMemo,
 }
 
 pub struct Ctx {
@@ -55,6 +58,7 @@ impl Proxy {
             gw,
             portal_peer,
             pages,
+            memo: DecisionMemo::default(),
         })
     }
 
@@ -108,6 +112,54 @@ impl Proxy {
         ))
     }
 
+    /// The cookie that carries the session on this application's host.
+    fn cookie_name(&self, app: &AppRoute) -> &str {
+        if app.shares_cookie {
+            &self.gw.cookies.session
+        } else {
+            &self.gw.cookies.app
+        }
+    }
+
+    /// Keeps a decision to let a request through for this thread's next requests with the same
+    /// cookie, until the first of its deadlines (`memo.rs`).
+    #[allow(clippy::too_many_arguments)]
+    fn remember(
+        &self,
+        session: &Session,
+        app: &AppRoute,
+        stamp: Stamp,
+        (clock, now): (Instant, i64),
+        live: &crate::session::Live,
+        ident: &CachedIdentity,
+        headers: &AppHeaders,
+    ) {
+        let gw = &self.gw;
+        let Some(token) = cookie(session.req_header(), self.cookie_name(app)) else {
+            return;
+        };
+        let link = (!app.shares_cookie).then_some((token, app.cfg.slug.as_str()));
+        let mut until = (clock + LIFETIME).min(gw.identities.reuse_until(ident));
+        if let Some(cached) = gw.sessions.fresh_until(&live.key, link) {
+            until = until.min(cached);
+        }
+        let mut until_unix = gw
+            .sessions
+            .reusable_until(&live.record)
+            .min(headers.refresh_at());
+        if let Some(by) = live.record.enrol_by.filter(|&by| by > now) {
+            until_unix = until_unix.min(by);
+        }
+        let decision = Decision {
+            user_id: ident.identity.user_id,
+            headers: headers.thread_copy(),
+            stamp,
+            until,
+            until_unix,
+        };
+        self.memo.put(app.idx, token, decision);
+    }
+
     /// Decides whether the request may reach application `i`; answers it otherwise.
     async fn authorize(
         &self,
@@ -122,17 +174,26 @@ impl Proxy {
         if !app.shares_cookie && req.uri.path() == CALLBACK_PATH {
             return Box::pin(self.callback(session, routes, i)).await;
         }
-        let names = &gw.cookies;
-        let resolved = if app.shares_cookie {
-            match cookie(req, &names.session) {
-                Some(t) => gw.sessions.resolve(t).await,
-                None => Ok(None),
-            }
-        } else {
-            match cookie(req, &names.app) {
-                Some(t) => gw.sessions.resolve_link(t, &app.cfg.slug).await,
-                None => Ok(None),
-            }
+        let token = cookie(req, self.cookie_name(app));
+        // Read before anything is looked up (see `memo.rs`).
+        let stamp = Stamp {
+            sessions: gw.sessions.generation(),
+            identities: gw.identities.epoch(),
+            routes: app.generation,
+        };
+        let clock = Instant::now();
+        let now = crate::directory::now();
+        if let Some((user_id, headers)) =
+            token.and_then(|t| self.memo.get(app.idx, t, stamp, clock, now))
+        {
+            ctx.user_id = Some(user_id);
+            ctx.headers = Some(headers);
+            return Ok(false);
+        }
+        let resolved = match token {
+            Some(t) if app.shares_cookie => gw.sessions.resolve(t).await,
+            Some(t) => gw.sessions.resolve_link(t, &app.cfg.slug).await,
+            None => Ok(None),
         };
         let live = match resolved {
             Ok(Some(live)) => live,
@@ -193,13 +254,15 @@ impl Proxy {
         } else {
             &live.record.assurance
         };
-        let now = crate::directory::now();
         let must_enrol = live.record.must_enrol(now);
         if must_enrol || (app.cfg.require_mfa && !assurance.has_second_factor()) {
             return Box::pin(self.second_factor_first(session, routes, must_enrol)).await;
         }
         match ident.headers_for(app, &gw.signer, assurance, now) {
-            Ok(h) => ctx.headers = Some(h),
+            Ok(h) => {
+                self.remember(session, app, stamp, (clock, now), &live, &ident, &h);
+                ctx.headers = Some(h);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot sign the identity assertion");
                 return self.send_page(session, 503, &self.pages.unavailable).await;

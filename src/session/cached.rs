@@ -7,6 +7,7 @@ use super::{HandshakeCode, SResult, SessionKey, SessionRecord, SessionStore};
 use async_trait::async_trait;
 use dashmap::DashMap;
 use foldhash::fast::RandomState as Fast;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,8 @@ pub struct CachedStore {
     // Read on every proxied request: a fast hasher (the keys are digests).
     sessions: DashMap<SessionKey, (Arc<SessionRecord>, Instant), Fast>,
     links: DashMap<SessionKey, (SessionKey, Instant), Fast>,
+    /// Bumped after every entry dropped for a revocation or change (`SessionStore::changes`).
+    changes: AtomicU64,
 }
 
 impl CachedStore {
@@ -25,20 +28,29 @@ impl CachedStore {
             ttl,
             sessions: DashMap::default(),
             links: DashMap::default(),
+            changes: AtomicU64::new(0),
         })
+    }
+
+    /// After the entry is gone, so that whoever read the count before still sees it move.
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::Release);
     }
 
     pub fn forget(&self, key: &SessionKey) {
         self.sessions.remove(key);
+        self.changed();
     }
 
     pub fn forget_user(&self, user_id: i64) {
         self.sessions.retain(|_, (rec, _)| rec.user_id != user_id);
+        self.changed();
     }
 
     pub fn forget_all(&self) {
         self.sessions.clear();
         self.links.clear();
+        self.changed();
     }
 
     /// Drops expired entries (called periodically).
@@ -56,10 +68,8 @@ impl SessionStore for CachedStore {
     }
 
     async fn get(&self, key: &SessionKey) -> SResult<Option<Arc<SessionRecord>>> {
-        if let Some(e) = self.sessions.get(key) {
-            if e.1.elapsed() < self.ttl {
-                return Ok(Some(e.0.clone()));
-            }
+        if let Some(Some(fresh)) = self.get_ready(key) {
+            return Ok(Some(fresh));
         }
         let got = self.inner.get(key).await?;
         match &got {
@@ -81,13 +91,32 @@ impl SessionStore for CachedStore {
     }
 
     async fn remove(&self, key: &SessionKey) -> SResult<()> {
-        self.sessions.remove(key);
+        self.forget(key);
         self.inner.remove(key).await
     }
 
     async fn remove_user(&self, user_id: i64) -> SResult<usize> {
         self.forget_user(user_id);
         self.inner.remove_user(user_id).await
+    }
+
+    fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
+    fn fresh_until(&self, session: &SessionKey, link: Option<&SessionKey>) -> Option<Instant> {
+        let now = Instant::now();
+        let Some(session_at) = self.sessions.get(session).map(|e| e.1) else {
+            return Some(now);
+        };
+        let link_at = match link {
+            Some(l) => match self.links.get(l) {
+                Some(e) => e.1,
+                None => return Some(now),
+            },
+            None => session_at,
+        };
+        Some(session_at.min(link_at) + self.ttl)
     }
 
     /// Straight from the shared store: the list must show what every instance sees.
@@ -107,11 +136,15 @@ impl SessionStore for CachedStore {
         self.inner.put_link(link, session, ttl).await
     }
 
+    /// A fresh entry only: an absent or stale one is for [`get`](SessionStore::get) to fetch.
+    fn get_ready(&self, key: &SessionKey) -> Option<Option<Arc<SessionRecord>>> {
+        let e = self.sessions.get(key)?;
+        (e.1.elapsed() < self.ttl).then(|| Some(e.0.clone()))
+    }
+
     async fn get_link(&self, link: &SessionKey) -> SResult<Option<SessionKey>> {
-        if let Some(e) = self.links.get(link) {
-            if e.1.elapsed() < self.ttl {
-                return Ok(Some(e.0));
-            }
+        if let Some(Some(fresh)) = self.get_link_ready(link) {
+            return Ok(Some(fresh));
         }
         let got = self.inner.get_link(link).await?;
         if let Some(s) = got {
@@ -120,8 +153,13 @@ impl SessionStore for CachedStore {
         Ok(got)
     }
 
+    fn get_link_ready(&self, link: &SessionKey) -> Option<Option<SessionKey>> {
+        let e = self.links.get(link)?;
+        (e.1.elapsed() < self.ttl).then_some(Some(e.0))
+    }
+
     async fn replace(&self, key: &SessionKey, rec: SessionRecord, ttl: Duration) -> SResult<()> {
-        self.sessions.remove(key);
+        self.forget(key);
         self.inner.replace(key, rec, ttl).await
     }
 

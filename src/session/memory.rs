@@ -37,6 +37,20 @@ impl MemoryStore {
         });
     }
 
+    fn session_now(&self, key: &SessionKey) -> Option<Arc<SessionRecord>> {
+        self.sessions.get(key).and_then(|e| {
+            let (rec, exp) = e.value();
+            (*exp > Instant::now()).then(|| rec.clone())
+        })
+    }
+
+    fn link_now(&self, link: &SessionKey) -> Option<SessionKey> {
+        self.links.get(link).and_then(|e| {
+            let (s, exp) = *e.value();
+            (exp > Instant::now()).then_some(s)
+        })
+    }
+
     /// Runs [`sweep`](Self::sweep) every `every` on the current runtime until the store is dropped.
     pub fn spawn_sweeper(self: &Arc<Self>, every: Duration) {
         let weak = Arc::downgrade(self);
@@ -64,10 +78,11 @@ impl SessionStore for MemoryStore {
     }
 
     async fn get(&self, key: &SessionKey) -> SResult<Option<Arc<SessionRecord>>> {
-        Ok(self.sessions.get(key).and_then(|e| {
-            let (rec, exp) = e.value();
-            (*exp > Instant::now()).then(|| rec.clone())
-        }))
+        Ok(self.session_now(key))
+    }
+
+    fn get_ready(&self, key: &SessionKey) -> Option<Option<Arc<SessionRecord>>> {
+        Some(self.session_now(key))
     }
 
     async fn touch(&self, key: &SessionKey, last_seen: i64, ttl: Duration) -> SResult<()> {
@@ -137,10 +152,11 @@ impl SessionStore for MemoryStore {
     }
 
     async fn get_link(&self, link: &SessionKey) -> SResult<Option<SessionKey>> {
-        Ok(self.links.get(link).and_then(|e| {
-            let (s, exp) = *e.value();
-            (exp > Instant::now()).then_some(s)
-        }))
+        Ok(self.link_now(link))
+    }
+
+    fn get_link_ready(&self, link: &SessionKey) -> Option<Option<SessionKey>> {
+        Some(self.link_now(link))
     }
 
     async fn replace(&self, key: &SessionKey, rec: SessionRecord, ttl: Duration) -> SResult<()> {

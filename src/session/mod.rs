@@ -12,6 +12,7 @@ pub mod redis;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -218,6 +219,33 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn take_code(&self, code: &SessionKey) -> SResult<Option<HandshakeCode>>;
     async fn put_link(&self, link: SessionKey, session: SessionKey, ttl: Duration) -> SResult<()>;
     async fn get_link(&self, link: &SessionKey) -> SResult<Option<SessionKey>>;
+    /// [`get`](Self::get) when the store can answer without waiting (an in-process map, a
+    /// fresh cache entry): `None` means "ask `get`". The proxy asks this first on every
+    /// request: a call through the asynchronous trait costs a boxed future each time.
+    fn get_ready(&self, _key: &SessionKey) -> Option<Option<Arc<SessionRecord>>> {
+        None
+    }
+    /// [`get_link`](Self::get_link) when the store can answer without waiting, as
+    /// [`get_ready`](Self::get_ready).
+    fn get_link_ready(&self, _link: &SessionKey) -> Option<Option<SessionKey>> {
+        None
+    }
+    /// For a cache in front of the shared store: how many sessions it was told were revoked or
+    /// changed elsewhere (events) or changed itself; it only grows. Zero for a store that is
+    /// its own authority.
+    fn changes(&self) -> u64 {
+        0
+    }
+    /// For a cache: until when what it holds for `session` (and the application cookie
+    /// `link`) may still be served without asking the shared store; an instant already past
+    /// when it holds neither. `None` for a store that is its own authority.
+    fn fresh_until(
+        &self,
+        _session: &SessionKey,
+        _link: Option<&SessionKey>,
+    ) -> Option<std::time::Instant> {
+        None
+    }
     /// Overwrites a live session's record; a session removed in between stays removed.
     async fn replace(&self, key: &SessionKey, rec: SessionRecord, ttl: Duration) -> SResult<()>;
     /// Keeps a short-lived value (a WebAuthn ceremony's state...) that any instance can take:
@@ -252,6 +280,9 @@ pub struct Sessions {
     pub store: Arc<dyn SessionStore>,
     pub idle: Duration,
     pub absolute: Duration,
+    /// Bumped after every change this instance makes to a session (see
+    /// [`Sessions::generation`]); shared by the clones, as the store is.
+    changes: Arc<AtomicU64>,
 }
 
 /// A live session found from a cookie.
@@ -267,7 +298,46 @@ impl Sessions {
             store,
             idle,
             absolute,
+            changes: Arc::default(),
         }
+    }
+
+    /// Moves on after every revocation, sign-out or change of any session, this instance's own
+    /// and, through the store's count, those other instances announce. A decision taken on a
+    /// session may be reused only while this reads the same as before it was taken (read it
+    /// first): the proxy's per-thread memo relies on it (`proxy::memo`).
+    pub fn generation(&self) -> u64 {
+        self.changes
+            .load(Ordering::Acquire)
+            .wrapping_add(self.store.changes())
+    }
+
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::Release);
+    }
+
+    /// Until when (Unix seconds, exclusive) what was decided on `rec` now may be reused without
+    /// resolving its cookie again: before the idle or absolute timeout and before the
+    /// last-seen time is due to be written ([`resolve_key`](Self::resolve_key)).
+    pub fn reusable_until(&self, rec: &SessionRecord) -> i64 {
+        let idle = self.idle.as_secs() as i64;
+        let absolute = self.absolute.as_secs() as i64;
+        let refresh = (idle / 10).clamp(1, 60);
+        (rec.created_at + absolute)
+            .min(rec.last_seen + idle)
+            .min(rec.last_seen + refresh)
+    }
+
+    /// For a store behind a short-lived cache: until when its answers for this session and
+    /// its application cookie (`link_token` of `app_slug`, or none for the central cookie)
+    /// stay within the cache's freshness bound. `None`: the store itself answered.
+    pub fn fresh_until(
+        &self,
+        key: &SessionKey,
+        link_token: Option<(&str, &str)>,
+    ) -> Option<std::time::Instant> {
+        let link = link_token.map(|(token, slug)| link_key(token, slug));
+        self.store.fresh_until(key, link.as_ref())
     }
 
     /// Starts a session and returns the token to put in the cookie.
@@ -313,14 +383,20 @@ impl Sessions {
     /// is written at most once per `idle / 10` (and at least once a minute) so that a busy
     /// client does not turn every proxied request into a store write.
     pub async fn resolve_key(&self, key: SessionKey) -> SResult<Option<Live>> {
-        let Some(rec) = self.store.get(&key).await? else {
+        let got = match self.store.get_ready(&key) {
+            Some(ready) => ready,
+            None => self.store.get(&key).await?,
+        };
+        let Some(rec) = got else {
             return Ok(None);
         };
         let now = crate::directory::now();
         let idle = self.idle.as_secs() as i64;
         let absolute = self.absolute.as_secs() as i64;
         if now - rec.created_at >= absolute || now - rec.last_seen >= idle {
-            self.store.remove(&key).await?;
+            let done = self.store.remove(&key).await;
+            self.changed();
+            done?;
             return Ok(None);
         }
         let refresh = (idle / 10).clamp(1, 60);
@@ -354,7 +430,9 @@ impl Sessions {
         change(&mut rec);
         rec.last_seen = now;
         let ttl = self.idle.min(Duration::from_secs(remaining));
-        self.store.replace(key, rec, ttl).await?;
+        let done = self.store.replace(key, rec, ttl).await;
+        self.changed();
+        done?;
         Ok(true)
     }
 
@@ -383,18 +461,27 @@ impl Sessions {
         if link_token.is_empty() || link_token.len() > 128 {
             return Ok(None);
         }
-        match self.store.get_link(&link_key(link_token, app_slug)).await? {
+        let link = link_key(link_token, app_slug);
+        let session = match self.store.get_link_ready(&link) {
+            Some(ready) => ready,
+            None => self.store.get_link(&link).await?,
+        };
+        match session {
             Some(session) => self.resolve_key(session).await,
             None => Ok(None),
         }
     }
 
     pub async fn revoke(&self, key: &SessionKey) -> SResult<()> {
-        self.store.remove(key).await
+        let done = self.store.remove(key).await;
+        self.changed();
+        done
     }
 
     pub async fn revoke_user(&self, user_id: i64) -> SResult<usize> {
-        self.store.remove_user(user_id).await
+        let done = self.store.remove_user(user_id).await;
+        self.changed();
+        done
     }
 
     /// The user's live sessions under the timeouts, most recently used first.

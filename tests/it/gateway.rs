@@ -780,6 +780,44 @@ fn upstream_failures_give_french_pages_and_fail_over() {
     );
 }
 
+/// The proxy thread reuses its decision for a cookie for a few seconds (src/proxy/memo.rs):
+/// every change to the session must still reach the very next request on that connection.
+#[test]
+fn a_reused_decision_follows_every_change_of_the_session_at_once() {
+    let t = TestGateway::start();
+    let b = t.browser();
+    b.login("agent@mairie-exemple.fr", PASSWORD);
+    let amr = |b: &crate::harness::Browser| {
+        let echo = b.get_json(&t.url("bip.test", "/"));
+        let jwt = echo["headers"]["x-convergences-assertion"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        crate::harness::claims_of(&jwt)["amr"].clone()
+    };
+    // Twice on one keep-alive connection: the second is answered from the thread's memo.
+    assert_eq!(amr(&b), serde_json::json!(["pwd"]));
+    assert_eq!(amr(&b), serde_json::json!(["pwd"]));
+    let key = b.session_key();
+    t.block_on(t.gw.sessions.modify(&key, |r| {
+        r.assurance.amr = vec!["pwd".into(), "otp".into(), "mfa".into()];
+    }))
+    .unwrap();
+    assert_eq!(
+        amr(&b),
+        serde_json::json!(["pwd", "otp", "mfa"]),
+        "new assurance"
+    );
+    t.block_on(t.gw.sessions.revoke(&key)).unwrap();
+    let r = b
+        .client
+        .get(t.url("bip.test", "/"))
+        .header("accept", "application/json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401, "revoked");
+}
+
 #[test]
 fn removing_a_role_or_locking_the_account_refuses_the_next_request() {
     let t = TestGateway::start();

@@ -73,6 +73,17 @@ impl AppendedHeaders {
         self.shared.len() + self.own.len()
     }
 
+    /// The same lines in memory of their own: clones of the copy share no reference count
+    /// with clones of `self` (a proxy thread can keep one that other threads never touch).
+    pub fn deep_copy(&self) -> AppendedHeaders {
+        let mut own = BytesMut::with_capacity(self.len());
+        self.write_to(&mut own);
+        AppendedHeaders {
+            shared: Bytes::new(),
+            own: own.freeze(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -174,6 +185,22 @@ impl AppendedHeadersBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deep_copy_has_the_same_lines_in_its_own_memory() {
+        let user = HeaderName::from_static("x-user");
+        let mut b = AppendedHeaders::builder(64);
+        b.push(&user, b"alice").unwrap();
+        let first = b.finish();
+        let mut b = AppendedHeaders::builder(64);
+        b.extend(&first);
+        b.push(&user, b"bob").unwrap();
+        let both = b.finish();
+        let copy = both.deep_copy();
+        assert_eq!(copy, both);
+        assert_eq!(copy.chunks()[0], b"");
+        assert_ne!(copy.chunks()[1].as_ptr(), both.chunks()[1].as_ptr());
+    }
 
     #[test]
     fn lines_are_written_as_inserted_headers_are() {

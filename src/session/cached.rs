@@ -180,3 +180,69 @@ impl SessionStore for CachedStore {
         self.inner.take_value(key).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::memory::MemoryStore;
+    use crate::session::Assurance;
+
+    fn record(user_id: i64) -> SessionRecord {
+        SessionRecord {
+            user_id,
+            created_at: 0,
+            last_seen: 0,
+            client_ip: String::new(),
+            user_agent: String::new(),
+            assurance: Assurance::password(0),
+            enrol_by: None,
+            provider: None,
+        }
+    }
+
+    #[test]
+    fn what_it_holds_is_fresh_for_its_ttl_and_every_forget_is_counted() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let ttl = Duration::from_secs(1);
+        let cache = CachedStore::new(MemoryStore::new(), ttl);
+        let (key, link) = ([1u8; 32], [2u8; 32]);
+        let before = Instant::now();
+        assert!(
+            cache.fresh_until(&key, None).unwrap() <= Instant::now(),
+            "nothing held"
+        );
+        rt.block_on(async {
+            cache
+                .insert(key, record(7), Duration::from_secs(60))
+                .await
+                .unwrap();
+            cache
+                .put_link(link, key, Duration::from_secs(60))
+                .await
+                .unwrap();
+            assert!(cache.get(&key).await.unwrap().is_some());
+            assert_eq!(cache.get_link(&link).await.unwrap(), Some(key));
+        });
+        let until = cache.fresh_until(&key, Some(&link)).unwrap();
+        assert!(
+            until >= before + ttl && until <= Instant::now() + ttl,
+            "held now, for the ttl"
+        );
+        assert!(
+            cache.fresh_until(&key, Some(&[3u8; 32])).unwrap() <= Instant::now(),
+            "a link it does not hold"
+        );
+        let seen = cache.changes();
+        cache.forget(&key);
+        let after_key = cache.changes();
+        assert!(after_key > seen, "one session");
+        cache.forget_user(7);
+        let after_user = cache.changes();
+        assert!(after_user > after_key, "a user's sessions");
+        cache.forget_all();
+        assert!(cache.changes() > after_user, "everything");
+        assert!(cache.get_ready(&key).is_none(), "forgotten: ask the store");
+    }
+}

@@ -322,10 +322,15 @@ impl Sessions {
     pub fn reusable_until(&self, rec: &SessionRecord) -> i64 {
         let idle = self.idle.as_secs() as i64;
         let absolute = self.absolute.as_secs() as i64;
-        let refresh = (idle / 10).clamp(1, 60);
         (rec.created_at + absolute)
             .min(rec.last_seen + idle)
-            .min(rec.last_seen + refresh)
+            .min(rec.last_seen + self.last_seen_every())
+    }
+
+    /// Seconds between two writes of a session's last-seen time: a tenth of the idle timeout,
+    /// from 1 s to 1 min.
+    fn last_seen_every(&self) -> i64 {
+        (self.idle.as_secs() as i64 / 10).clamp(1, 60)
     }
 
     /// For a store behind a short-lived cache: until when its answers for this session and
@@ -399,8 +404,7 @@ impl Sessions {
             done?;
             return Ok(None);
         }
-        let refresh = (idle / 10).clamp(1, 60);
-        if now - rec.last_seen >= refresh {
+        if now - rec.last_seen >= self.last_seen_every() {
             let remaining = (rec.created_at + absolute - now).max(1) as u64;
             let ttl = self.idle.min(Duration::from_secs(remaining));
             self.store.touch(&key, now, ttl).await?;
@@ -569,5 +573,72 @@ impl Sessions {
             )
             .await?;
         Ok(Some(link))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sessions() -> Sessions {
+        Sessions::new(
+            memory::MemoryStore::new(),
+            Duration::from_secs(1800),
+            Duration::from_secs(8 * 3600),
+        )
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_decision_is_reusable_until_the_next_last_seen_write_or_timeout() {
+        let s = sessions();
+        let mut rec = SessionRecord {
+            user_id: 1,
+            created_at: 1_000,
+            last_seen: 1_000,
+            client_ip: String::new(),
+            user_agent: String::new(),
+            assurance: Assurance::password(1_000),
+            enrol_by: None,
+            provider: None,
+        };
+        // Idle 30 min: last-seen is written every 3 min at most, a minute here (the cap).
+        assert_eq!(s.reusable_until(&rec), 1_060);
+        // Near the absolute timeout, that comes first.
+        rec.last_seen = 1_000 + 8 * 3600 - 30;
+        assert_eq!(s.reusable_until(&rec), 1_000 + 8 * 3600);
+    }
+
+    #[test]
+    fn every_revocation_and_change_moves_the_generation() {
+        let s = sessions();
+        block_on(async {
+            let token = s
+                .create(1, "203.0.113.1", "test", Assurance::password(0))
+                .await
+                .unwrap();
+            let key = key_of(&token);
+            let before = s.generation();
+            assert!(s.resolve(&token).await.unwrap().is_some());
+            assert_eq!(s.generation(), before, "reading changes nothing");
+            assert!(s.reassure(&key, Assurance::password(5)).await.unwrap());
+            let after_change = s.generation();
+            assert_ne!(after_change, before, "a new assurance");
+            s.revoke(&key).await.unwrap();
+            assert_ne!(s.generation(), after_change, "a sign-out");
+            let after_revoke = s.generation();
+            s.revoke_user(1).await.unwrap();
+            let after_user = s.generation();
+            assert_ne!(after_user, after_revoke, "every session of a user");
+            s.clone().revoke(&key).await.unwrap();
+            assert_ne!(s.generation(), after_user, "a clone shares the count");
+        });
     }
 }

@@ -27,8 +27,10 @@ use thread_local::ThreadLocal;
 /// the memo (and the same thread's decisions for that long).
 pub const LIFETIME: Duration = Duration::from_secs(5);
 
-/// Decisions kept per thread before the memo starts again empty (a few hundred kilobytes).
-const MAX_PER_THREAD: usize = 8192;
+/// Decisions kept per thread. Each holds its cookie and a copy of the identity lines (about
+/// 1 KB with the signed assertion): about 5 MB per thread at most. Only users seen in the
+/// last [`LIFETIME`] need one.
+const MAX_PER_THREAD: usize = 4096;
 
 /// What a decision was taken on; it is reused only under the same.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,9 +86,17 @@ impl DecisionMemo {
             return;
         };
         if this.len >= MAX_PER_THREAD {
-            // Simpler than evicting one by one, and rare: each entry lives seconds at most.
-            this.apps.clear();
-            this.len = 0;
+            // Expired decisions stay until the memo is full (a user who left keeps one): drop
+            // them then, and start again empty if the live ones alone fill it.
+            let now = Instant::now();
+            for map in &mut this.apps {
+                map.retain(|_, d| now < d.until);
+            }
+            this.len = this.apps.iter().map(HashMap::len).sum();
+            if this.len >= MAX_PER_THREAD {
+                this.apps.clear();
+                this.len = 0;
+            }
         }
         if this.apps.len() <= app {
             this.apps.resize_with(app + 1, HashMap::default);
@@ -171,6 +181,21 @@ mod tests {
             s.spawn(|| assert!(memo.get(0, "cookie", STAMP, now, 0).is_none()));
         });
         assert!(memo.get(0, "cookie", STAMP, now, 0).is_some());
+    }
+
+    #[test]
+    fn a_full_memo_drops_its_expired_decisions_first() {
+        let memo = DecisionMemo::default();
+        let now = Instant::now();
+        for i in 0..MAX_PER_THREAD - 1 {
+            memo.put(0, &i.to_string(), decision(STAMP, now, i64::MAX));
+        }
+        memo.put(1, "live", decision(STAMP, now + LIFETIME, i64::MAX));
+        memo.put(1, "one more", decision(STAMP, now + LIFETIME, i64::MAX));
+        assert!(memo.get(1, "live", STAMP, now, 0).is_some(), "kept");
+        assert!(memo.get(1, "one more", STAMP, now, 0).is_some());
+        let this = memo.threads.get().unwrap().borrow();
+        assert_eq!(this.len, 2, "the expired ones are gone");
     }
 
     #[test]

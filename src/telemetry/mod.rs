@@ -96,7 +96,8 @@ pub fn login(ok: bool) {
         .increment(1);
 }
 
-/// `convergences_identity_cache_total{result="hit"}`: counted per thread, on every request.
+/// `convergences_identity_cache_total{result="hit"}`, counted per thread: the requests that
+/// looked the identity up (not those answered from the proxy's per-thread memo).
 pub fn cache_hit() {
     per_thread::identity_cache(true);
 }

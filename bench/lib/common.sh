@@ -192,7 +192,8 @@ EOF
 # start_upstream PORT: nginx answering every request with a small fixed 200, the same answer
 # whoever asks, so that every proxy measured handles the same response. Only on
 # /__echo-identity does it echo the X-Convergences-User request header back as X-Echo-User
-# (so the gateway's injection can be checked once before the load).
+# (so the gateway's injection can be checked once before the load), and on /__request-length
+# it answers with the size of the request it received (request line and headers).
 start_upstream() {
   start_nginx upstream "
     server {
@@ -205,6 +206,10 @@ start_upstream() {
             default_type text/plain;
             add_header X-Echo-User \$http_x_convergences_user always;
             return 200 \"convergences bench upstream: ok\n\";
+        }
+        location = /__request-length {
+            default_type text/plain;
+            return 200 \"\$request_length\";
         }
         location / {
             default_type text/plain;

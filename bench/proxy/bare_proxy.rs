@@ -3,8 +3,16 @@
 //! same listener and threading layouts. The gateway's ratio to it is the gateway's own cost.
 //!
 //! Usage: bare_proxy LISTEN UPSTREAM THREADS [per_thread|shared] [work_stealing: true|false]
+//! [HEADER_BYTES]
+//!
+//! With HEADER_BYTES, every request forwarded carries one more header of that many bytes (value
+//! included): bench/proxy sizes it so that the upstream receives exactly as many bytes as the
+//! gateway sends with its identity headers and signed assertion. That baseline is what any
+//! proxy that must tell the application who the user is would pay; the gateway's ratio to it is
+//! the cost of everything else it does.
 
 use async_trait::async_trait;
+use pingora::http::RequestHeader;
 use pingora::listeners::TcpSocketOptions;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
@@ -13,7 +21,12 @@ use pingora::upstreams::peer::HttpPeer;
 
 struct Bare {
     peer: HttpPeer,
+    /// The extra header's value, shared by every request (cloning it copies no bytes).
+    extra: Option<http::HeaderValue>,
 }
+
+/// The extra header's name: with its ": " and CRLF, 20 bytes of the line.
+const EXTRA_NAME: &str = "x-bench-identity";
 
 #[async_trait]
 impl ProxyHttp for Bare {
@@ -24,13 +37,25 @@ impl ProxyHttp for Bare {
     async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
         Ok(Box::new(self.peer.clone()))
     }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        _ctx: &mut (),
+    ) -> Result<()> {
+        if let Some(value) = &self.extra {
+            upstream_request.insert_header(EXTRA_NAME, value.clone())?;
+        }
+        Ok(())
+    }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
         eprintln!(
-            "usage: {} LISTEN UPSTREAM THREADS [per_thread|shared] [true|false]",
+            "usage: {} LISTEN UPSTREAM THREADS [per_thread|shared] [true|false] [HEADER_BYTES]",
             args[0]
         );
         std::process::exit(2);
@@ -45,6 +70,18 @@ fn main() {
     };
     let per_thread = args.get(4).is_none_or(|l| l == "per_thread");
     let work_stealing = !per_thread && args.get(5).is_none_or(|w| w == "true");
+    let line_bytes = EXTRA_NAME.len() + 4;
+    let extra = match args.get(6).map(|n| n.parse::<usize>()) {
+        None | Some(Ok(0)) => None,
+        Some(Ok(n)) if n > line_bytes => {
+            let value = "a".repeat(n - line_bytes);
+            Some(http::HeaderValue::from_str(&value).expect("ASCII letters are a header value"))
+        }
+        _ => {
+            eprintln!("HEADER_BYTES must be 0 or an integer above {line_bytes}");
+            std::process::exit(2);
+        }
+    };
     let conf = ServerConf {
         threads,
         work_stealing,
@@ -58,6 +95,7 @@ fn main() {
     for _ in 0..services {
         let bare = Bare {
             peer: HttpPeer::new(upstream.as_str(), false, String::new()),
+            extra: extra.clone(),
         };
         let mut service = pingora::proxy::http_proxy_service(&server.configuration, bare);
         if per_thread {

@@ -3,10 +3,13 @@
 # measured
 #   (a) directly, (b) through nginx as a plain reverse proxy, (d) through a bare Pingora proxy
 #   (bench/proxy/bare_proxy.rs: same Pingora, same threads and layout, no authentication),
+#   (h) through the same bare proxy adding one header as long as the identity lines the gateway
+#   sends (measured before the load on /__request-length: what any proxy that tells the
+#   application who the user is must write and the upstream must read),
 #   (c) through Convergences with one user's authenticated single sign-on cookie on every
 #   request, (e) through Convergences with the cookies of SESSIONS signed-in users spread over
 #   the connections (identity headers and a signed assertion on every request),
-# interleaved a b d c e ... for ROUNDS rounds of DURATION seconds at CONNECTIONS connections
+# interleaved a b d h c e ... for ROUNDS rounds of DURATION seconds at CONNECTIONS connections
 # (wrk --latency), with the peak RSS of each server and the new upstream connections each
 # proxy opened during its runs. Prints a table and appends it to bench/RESULTS.md. See
 # bench/README.md.
@@ -27,7 +30,7 @@ WARMUP=${WARMUP:-3}
 CONNECTIONS=${CONNECTIONS:-50}
 WRK_THREADS=${WRK_THREADS:-2}
 SESSIONS=${SESSIONS:-1000}
-# PROFILE=callgrind: instructions per request of (d), (c) and (e) under valgrind's callgrind;
+# PROFILE=callgrind: instructions per request of (d), (h), (c) and (e) under valgrind's callgrind;
 # PROFILE=strace: system calls (futex among them) per request, strace attached during a run.
 # Both are counts, not times: what a shared, noisy machine still measures faithfully.
 # PROFILE=perf: where the server's CPU time goes (perf sampling attached during a run, shares
@@ -78,6 +81,7 @@ pick_port UP_PORT
 pick_port NGINX_PORT
 pick_port GW_PORT
 pick_port BARE_PORT
+pick_port BAREH_PORT
 pick_port NGINX_TLS_PORT
 pick_port GW_TLS_PORT
 NGINX_TLS=""
@@ -185,6 +189,28 @@ python3 "$BENCH_ROOT/bench/proxy/sessions.py" --port "$GW_PORT" --email-format '
   die "signing $SESSIONS users in failed"
 log "$SESSIONS users signed in, one application cookie each"
 
+# request_length PORT HOST [COOKIE]: bytes of the request the upstream received through the
+# proxy on PORT (request line and headers), as nginx counts them.
+request_length() {
+  local n
+  n="$(curl -s -m 5 -H "Host: $2" ${3:+-H "Cookie: convergences_app=$3"} "http://127.0.0.1:$1/__request-length")"
+  [[ $n =~ ^[0-9]+$ ]] || die "no request length through 127.0.0.1:$1: $n"
+  echo "$n"
+}
+GW_LEN="$(request_length "$GW_PORT" "bench.localhost:$GW_PORT" "$APP_COOKIE")"
+BARE_LEN="$(request_length "$BARE_PORT" bench.localhost)"
+IDENTITY_BYTES=$((GW_LEN - BARE_LEN))
+[ "$IDENTITY_BYTES" -gt 20 ] || die "the gateway forwards $GW_LEN bytes, the bare proxy $BARE_LEN: no identity lines?"
+log "bare Pingora proxy adding $IDENTITY_BYTES bytes of headers on 127.0.0.1:$BAREH_PORT"
+BENCH_TMP=$BENCH_TMP $WRAPPER "$BARE_BIN" "127.0.0.1:$BAREH_PORT" "127.0.0.1:$UP_PORT" "${GATEWAY_THREADS:-2}" "$GATEWAY_THREADING" \
+  "${GATEWAY_WORK_STEALING:-true}" "$IDENTITY_BYTES" >"$BENCH_TMP/bare-headers.log" 2>&1 &
+BAREH_PID=$!
+track_pid "$BAREH_PID"
+wait_http "http://127.0.0.1:$BAREH_PORT/" bench.localhost "${GATEWAY_START_SECONDS:-20}" || die "bare proxy with headers did not start: $(tail -5 "$BENCH_TMP/bare-headers.log")"
+BAREH_LEN="$(request_length "$BAREH_PORT" bench.localhost)"
+[ "$BAREH_LEN" -eq "$GW_LEN" ] || die "the bare proxy with headers forwards $BAREH_LEN bytes, the gateway $GW_LEN"
+log "each request reaches the upstream with $GW_LEN bytes through the gateway and (h), $BARE_LEN through (d)"
+
 # --- measurement helpers -------------------------------------------------------------------
 
 # upstream_accepts: connections the upstream nginx accepted so far (stub_status), minus the
@@ -276,17 +302,20 @@ URL[b]="http://127.0.0.1:$NGINX_PORT/"
 URL[c]="http://127.0.0.1:$GW_PORT/"
 URL[d]="http://127.0.0.1:$BARE_PORT/"
 URL[e]="http://127.0.0.1:$GW_PORT/"
+URL[h]="http://127.0.0.1:$BAREH_PORT/"
 NAME[a]="(a) upstream direct"
 NAME[b]="(b) nginx proxy"
 NAME[c]="(c) Convergences, 1 session"
 NAME[d]="(d) bare Pingora proxy"
 NAME[e]="(e) Convergences, $SESSIONS sessions"
+NAME[h]="(h) bare Pingora + $IDENTITY_BYTES B of headers"
 PID_OF[a]=$UPSTREAM_PID
 PID_OF[b]=$PROXY_PID
 PID_OF[c]=$GATEWAY_PID
 PID_OF[d]=$BARE_PID
 PID_OF[e]=$GATEWAY_PID
-TARGETS="a b d c e"
+PID_OF[h]=$BAREH_PID
+TARGETS="a b d h c e"
 URL[f]="https://127.0.0.1:$NGINX_TLS_PORT/"
 URL[g]="https://127.0.0.1:$GW_TLS_PORT/"
 NAME[f]="(f) nginx proxy over TLS"
@@ -297,7 +326,7 @@ PID_OF[g]=$GATEWAY_PID
 
 wrk_args() { # target -> wrk header arguments
   case $1 in
-    a | b | d | f) printf '%s\n' -H "Host: bench.localhost" ;;
+    a | b | d | h | f) printf '%s\n' -H "Host: bench.localhost" ;;
     c) printf '%s\n' -H "Host: bench.localhost:$GW_PORT" -H "Cookie: convergences_app=$APP_COOKIE" ;;
     g) printf '%s\n' -H "Host: bench.localhost:$GW_TLS_PORT" -H "Cookie: convergences_app=$APP_COOKIE" ;;
     e) printf '%s\n' -s "$BENCH_ROOT/bench/proxy/cookies.lua" ;;
@@ -435,7 +464,7 @@ if [ -n "$PROFILE" ]; then
     echo "- Machine: $(machine_description); load average $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- Binary: $BUILD_DESC; server.threads = ${GATEWAY_THREADS:-2}, server.threading = $GATEWAY_THREADING; wrk -t$WRK_THREADS -c$CONNECTIONS, ${DURATION} s after ${WARMUP} s of warm-up"
     echo
-    for t in d c e; do
+    for t in d h c e; do
       log "profiling ${NAME[$t]} ($PROFILE)"
       profile_one "$t"
       echo "- ${NAME[$t]}: $COUNT_LINE"
@@ -443,7 +472,7 @@ if [ -n "$PROFILE" ]; then
     echo
   } >"$BENCH_TMP/report.body"
   cat "$BENCH_TMP/report.body" >"$REPORT"
-  for t in d c e; do
+  for t in d h c e; do
     [ -f "$BENCH_TMP/callgrind-$t.txt" ] && { echo "--- $t"; cat "$BENCH_TMP/callgrind-$t.txt"; }
     [ -f "$BENCH_TMP/perf-$t.txt" ] && { echo "--- $t (self)"; cat "$BENCH_TMP/perf-$t.txt"; echo "--- $t (with callees)"; cat "$BENCH_TMP/perf-children-$t.txt"; }
   done >"$BENCH_TMP/profiles.txt" || true
@@ -553,7 +582,7 @@ REPORT="$BENCH_TMP/report.md"
     case $t in
       a) rssnote="$((PEAK[a] / 1024)) MiB (upstream nginx, master + workers)"; newup="–" ;;
       b) rssnote="$((PEAK[b] / 1024)) MiB (master + 2 workers)" ;;
-      d) rssnote="$((PEAK[d] / 1024)) MiB" ;;
+      d | h) rssnote="$((PEAK[$t] / 1024)) MiB" ;;
       c | e | g) rssnote="$((PEAK[$t] / 1024)) MiB (VmHWM $((GW_HWM / 1024)) MiB)" ;;
       f) rssnote="$((PEAK[f] / 1024)) MiB (master + 2 workers)" ;;
     esac
@@ -564,8 +593,10 @@ REPORT="$BENCH_TMP/report.md"
   awk -v a="${MED[a,rps]}" -v b="${MED[b,rps]}" -v c="${MED[c,rps]}" -v d="${MED[d,rps]}" -v e="${MED[e,rps]}" \
     -v a99="${MED[a,p99]}" -v b99="${MED[b,p99]}" -v c99="${MED[c,p99]}" -v d99="${MED[d,p99]}" -v e99="${MED[e,p99]}" \
     -v a50="${MED[a,p50]}" -v c50="${MED[c,p50]}" -v e50="${MED[e,p50]}" \
-    -v bcpu="${MED[b,cpu]}" -v ccpu="${MED[c,cpu]}" -v dcpu="${MED[d,cpu]}" -v ecpu="${MED[e,cpu]}" -v n="$SESSIONS" 'BEGIN {
+    -v bcpu="${MED[b,cpu]}" -v ccpu="${MED[c,cpu]}" -v dcpu="${MED[d,cpu]}" -v ecpu="${MED[e,cpu]}" -v n="$SESSIONS" \
+    -v h="${MED[h,rps]}" -v hcpu="${MED[h,cpu]}" -v hb="$IDENTITY_BYTES" 'BEGIN {
       printf "- Our own overhead, Convergences / bare Pingora: requests/s %.2f (1 session), %.2f (%d sessions); CPU per request %.2f×, %.2f× (targets: ≥ 0.9 and ≤ 1.1×)\n", c / d, e / d, n, ccpu / dcpu, ecpu / dcpu
+      printf "- Convergences / bare Pingora adding the same %d bytes of headers: requests/s %.2f (1 session), %.2f (%d sessions); CPU per request %.2f×, %.2f×; those bytes alone cost bare Pingora %.2f× its CPU per request\n", hb, c / h, e / h, n, ccpu / hcpu, ecpu / hcpu, hcpu / dcpu
       printf "- Against nginx: Convergences / nginx requests/s %.2f (1 session), %.2f (%d sessions); bare Pingora / nginx %.2f (target for Convergences: ≥ 0.6, stretch 0.8)\n", c / b, e / b, n, d / b
       printf "- Proxy CPU per request: Convergences %.1f µs (1 session), %.1f µs (%d sessions); bare Pingora %.1f µs; nginx %.1f µs\n", ccpu, ecpu, n, dcpu, bcpu
       printf "- Added latency over the direct upstream: Convergences p50 %+.2f ms, p99 %+.2f ms (1 session), p99 %+.2f ms (%d sessions); bare Pingora p99 %+.2f ms; nginx p99 %+.2f ms\n", c50 - a50, c99 - a99, e99 - a99, n, d99 - a99, b99 - a99

@@ -77,10 +77,29 @@ pub fn take_cookies<S: AsRef<str>>(req: &mut RequestHeader, names: &[S]) -> Opti
     };
     let mut all = req.headers.get_all(http::header::COOKIE).iter();
     let first = all.next()?;
-    // One header, the common case: left as it is unless one of ours is in it (a value that is
-    // not text is dropped below, as in several headers).
-    if all.next().is_none() && first.to_str().is_ok_and(|s| !s.split(';').any(is_ours)) {
-        return None;
+    // One header, the common case, decided in one pass: left as it is when none of ours is in
+    // it, removed when it holds only ours (a value that is not text is dropped below, as in
+    // several headers).
+    if let (None, Ok(s)) = (all.next(), first.to_str()) {
+        let (mut ours, mut theirs) = (false, false);
+        for part in s.split(';') {
+            let part = part.trim_ascii();
+            if part.is_empty() {
+                continue;
+            }
+            if is_ours(part) {
+                ours = true;
+            } else {
+                theirs = true;
+            }
+        }
+        if !ours {
+            return None;
+        }
+        if !theirs {
+            let _ = req.remove_header(&http::header::COOKIE);
+            return None;
+        }
     }
     let mut kept = String::new();
     for h in req.headers.get_all(http::header::COOKIE) {
@@ -215,10 +234,10 @@ pub fn strip_identity_headers(req: &mut RequestHeader, configured: &[&http::Head
 /// `identity_cache`), the application's cookies when [`take_cookies`] had to rewrite them
 /// (`cookies`), then where the request came from, from what the gateway itself knows:
 /// the client address (see `client_ip`), the scheme it was received on and the host it asked
-/// for. They go in one block of ready lines, written after the request's own headers (a
-/// patched pingora-http, docs/pingora-patches.md): per request one small buffer, no
-/// header-map insertion, and the identity lines shared, not copied. The client's copies of
-/// these headers must already be gone ([`strip_identity_headers`]).
+/// for (`forwarding.rs`, kept per thread). They go in one block of ready lines, written after
+/// the request's own headers (a patched pingora-http, docs/pingora-patches.md): without
+/// cookies to rewrite, two shared references and no copy; no header-map insertion. The
+/// client's copies of these headers must already be gone ([`strip_identity_headers`]).
 pub fn append_gateway_headers(
     req: &mut RequestHeader,
     identity: Option<&AppendedHeaders>,
@@ -226,70 +245,28 @@ pub fn append_gateway_headers(
     ip: &str,
     scheme: &'static str,
 ) -> pingora::Result<()> {
-    use http::HeaderName;
-    const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-    const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-    const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-    const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
     let host = req
         .headers
         .get(http::header::HOST)
         .filter(|h| h.to_str().is_ok() && !h.is_empty())
         .map_or(&b""[..], |h| h.as_bytes());
-    // The identity lines are taken as they are (a reference count); room for the rest.
-    let cookies_len = cookies.map_or(0, |c| c.len() + 10);
-    let mut block = AppendedHeaders::builder(cookies_len + 160 + 3 * ip.len() + 2 * host.len());
-    if let Some(identity) = identity {
-        block.extend(identity);
-    }
-    if let Some(cookies) = cookies {
-        block.push(&http::header::COOKIE, cookies.as_bytes())?;
-    }
-    let ip_b = ip.as_bytes();
-    let for_part: [&[u8]; 3] = if ip.contains(':') {
-        [b"for=\"[", ip_b, b"]\""]
-    } else if ip.is_empty() {
-        [b"for=unknown", b"", b""]
-    } else {
-        [b"for=", ip_b, b""]
+    let forwarding = super::forwarding::lines(ip, scheme, host)?;
+    let block = match cookies {
+        None => match identity {
+            Some(identity) => AppendedHeaders::pair(identity, &forwarding),
+            None => forwarding,
+        },
+        Some(cookies) => {
+            let mut block = AppendedHeaders::builder(cookies.len() + 10 + forwarding.len());
+            if let Some(identity) = identity {
+                block.extend(identity);
+            }
+            block.push(&http::header::COOKIE, cookies.as_bytes())?;
+            block.extend(&forwarding);
+            block.finish()
+        }
     };
-    // The host goes in a quoted string: a quote or a backslash in it is escaped (rare: only
-    // then is a string made).
-    let escaped;
-    let host_part = if host.iter().any(|&b| b == b'"' || b == b'\\') {
-        escaped = host
-            .iter()
-            .fold(Vec::with_capacity(host.len() + 8), |mut v, &b| {
-                if b == b'"' || b == b'\\' {
-                    v.push(b'\\');
-                }
-                v.push(b);
-                v
-            });
-        &escaped[..]
-    } else {
-        host
-    };
-    block.push_parts(
-        &http::header::FORWARDED,
-        &[
-            for_part[0],
-            for_part[1],
-            for_part[2],
-            b";proto=",
-            scheme.as_bytes(),
-            b";host=\"",
-            host_part,
-            b"\"",
-        ],
-    )?;
-    block.push(&X_FORWARDED_FOR, ip_b)?;
-    block.push(&X_REAL_IP, ip_b)?;
-    block.push(&X_FORWARDED_PROTO, scheme.as_bytes())?;
-    if !host.is_empty() {
-        block.push(&X_FORWARDED_HOST, host)?;
-    }
-    req.set_appended_headers(block.finish());
+    req.set_appended_headers(block);
     Ok(())
 }
 
@@ -479,6 +456,14 @@ mod tests {
         assert!(r.headers.get("cookie").is_none());
         append_gateway_headers(&mut r, None, kept.as_deref(), "192.0.2.1", "http").unwrap();
         assert_eq!(added(&r, "cookie").unwrap(), "a=1; b=2");
+        // With identity lines too: identity, then the cookies, then where it came from.
+        let mut r = req(&[("host", "bip.localhost")]);
+        append_gateway_headers(&mut r, Some(&id), Some("a=1"), "192.0.2.1", "http").unwrap();
+        let mut wire = Vec::new();
+        r.appended_headers().write_to(&mut wire);
+        assert!(
+            wire.starts_with(b"x-convergences-user: u\r\ncookie: a=1\r\nforwarded: for=192.0.2.1;")
+        );
         let mut untouched = req(&[("cookie", "a=1")]);
         assert_eq!(take_cookies(&mut untouched, &["convergences_app"]), None);
         assert_eq!(untouched.headers["cookie"], "a=1");

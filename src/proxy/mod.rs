@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod assertion;
 pub mod client_addr;
+mod forwarding;
 mod handshake;
 pub mod headers;
 pub mod identity_cache;

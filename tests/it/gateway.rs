@@ -1,7 +1,9 @@
 //! The gateway contract (docs/gateway.md) from the outside: what browsers, API clients and
 //! applications see.
 
-use crate::harness::{app_cookie_of, csrf_of, encode, TestGateway, HANDSHAKE_COOKIE, PASSWORD};
+use crate::harness::{
+    app_cookie_of, csrf_of, encode, Options, TestGateway, HANDSHAKE_COOKIE, PASSWORD,
+};
 use crate::page::Page;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -773,6 +775,25 @@ fn upstream_failures_give_french_pages_and_fail_over() {
         "Application indisponible"
     );
     // Too slow (read timeout 2 s in the test configuration): 504 page.
+    let r = b.client.get(t.url("bip.test", "/slow")).send().unwrap();
+    assert_eq!(
+        Page::of(r).assert_error(504).heading,
+        "Application trop lente"
+    );
+}
+
+/// The upstream read timeout runs on a different timer when the proxy threads share one
+/// work-stealing runtime (docs/pingora-patches.md, change 12): it must fire there too. The
+/// upstream answers /slow after 3 s; only a timeout that fired at 2 s gives the 504.
+#[test]
+fn in_the_shared_layout_a_slow_upstream_still_gets_the_timeout_page() {
+    let t = TestGateway::start_with(Options {
+        server_extra: "threading = \"shared\"\nwork_stealing = true\n".into(),
+        ..Default::default()
+    });
+    let b = t.browser();
+    b.login("agent@mairie-exemple.fr", PASSWORD);
+    assert_eq!(b.get_json(&t.url("bip.test", "/"))["app"], "bip");
     let r = b.client.get(t.url("bip.test", "/slow")).send().unwrap();
     assert_eq!(
         Page::of(r).assert_error(504).heading,

@@ -73,6 +73,21 @@ impl AppendedHeaders {
         self.shared.len() + self.own.len()
     }
 
+    /// `first`'s lines, then `then`'s. Blocks of one run each (as a builder makes them from
+    /// lines alone) are shared as they are: two reference counts, no copy. Otherwise copied.
+    pub fn pair(first: &AppendedHeaders, then: &AppendedHeaders) -> AppendedHeaders {
+        if first.shared.is_empty() && then.shared.is_empty() {
+            return AppendedHeaders {
+                shared: first.own.clone(),
+                own: then.own.clone(),
+            };
+        }
+        let mut b = AppendedHeaders::builder(first.len() + then.len());
+        first.write_to(&mut b.wire);
+        then.write_to(&mut b.wire);
+        b.finish()
+    }
+
     /// The same lines in memory of their own: clones of the copy share no reference count
     /// with clones of `self` (a proxy thread can keep one that other threads never touch).
     pub fn deep_copy(&self) -> AppendedHeaders {
@@ -200,6 +215,28 @@ mod tests {
         assert_eq!(copy, both);
         assert_eq!(copy.chunks()[0], b"");
         assert_ne!(copy.chunks()[1].as_ptr(), both.chunks()[1].as_ptr());
+    }
+
+    #[test]
+    fn a_pair_writes_both_blocks_in_order_and_shares_single_runs() {
+        let user = HeaderName::from_static("x-user");
+        let host = HeaderName::from_static("x-host");
+        let mut b = AppendedHeaders::builder(64);
+        b.push(&user, b"alice").unwrap();
+        let identity = b.finish();
+        let mut b = AppendedHeaders::builder(64);
+        b.push(&host, b"bip").unwrap();
+        let forwarding = b.finish();
+        let both = AppendedHeaders::pair(&identity, &forwarding);
+        assert_eq!(both.chunks(), [&b"x-user: alice\r\n"[..], &b"x-host: bip\r\n"[..]]);
+        assert_eq!(both.chunks()[0].as_ptr(), identity.chunks()[1].as_ptr());
+        assert_eq!(both.chunks()[1].as_ptr(), forwarding.chunks()[1].as_ptr());
+        // A block of two runs is copied, in the same order.
+        let three = AppendedHeaders::pair(&both, &forwarding);
+        let mut wire = Vec::new();
+        three.write_to(&mut wire);
+        assert_eq!(wire, b"x-user: alice\r\nx-host: bip\r\nx-host: bip\r\n");
+        assert_eq!(AppendedHeaders::pair(&AppendedHeaders::default(), &forwarding), forwarding);
     }
 
     #[test]

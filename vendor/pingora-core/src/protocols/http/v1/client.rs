@@ -20,6 +20,8 @@ use log::{debug, trace};
 use pingora_error::{Error, ErrorType::*, OrErr, Result, RetryType};
 use pingora_http::{HMap, IntoCaseHeaderName, RequestHeader, ResponseHeader};
 use pingora_timeout::timeout;
+use std::cell::Cell;
+use std::future::Future;
 use std::io::ErrorKind;
 use std::str;
 use std::time::Duration;
@@ -30,6 +32,38 @@ use super::common::*;
 use crate::protocols::http::HttpTask;
 use crate::protocols::{Digest, SocketAddr, Stream, UniqueID, UniqueIDType};
 use crate::utils::{BufRef, KVRef};
+
+thread_local! {
+    /// Whether this thread runs a current-thread runtime, looked up once per thread.
+    static CURRENT_THREAD_RUNTIME: Cell<Option<bool>> = const { Cell::new(None) };
+}
+
+/// Patched (Convergences): the timeout of a read from the upstream. A proxied request whose
+/// answer is not already in the socket buffer when it is first read (nearly every one) arms
+/// the read timeout once. Pingora's fast timer costs two boxed futures, an `Arc`ed `Notify`
+/// subscription and a look-up in a map behind a lock that its clock thread takes every 10 ms.
+/// On a current-thread runtime (a thread that steals no work: no other thread shares its timer
+/// wheel) the runtime's own timer is cheaper: the timer lives inside the request's future (no
+/// allocation) and its wheel's lock is never contended. On a multi-threaded runtime, where
+/// that wheel is shared by all workers, the fast timer stays. Either way the read fails with
+/// the same error after the same duration.
+async fn read_timeout<T>(t: Duration, fut: impl Future<Output = T>) -> std::result::Result<T, ()> {
+    let current_thread = CURRENT_THREAD_RUNTIME.with(|cached| match cached.get() {
+        Some(known) => known,
+        None => {
+            let known = tokio::runtime::Handle::try_current().is_ok_and(|h| {
+                h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
+            });
+            cached.set(Some(known));
+            known
+        }
+    });
+    if current_thread {
+        tokio::time::timeout(t, fut).await.map_err(|_| ())
+    } else {
+        timeout(t, fut).await.map_err(|_| ())
+    }
+}
 
 /// The HTTP 1.x client session
 pub struct HttpSession {
@@ -407,7 +441,7 @@ impl HttpSession {
                 .underlying_stream
                 .read_buf(&mut self.response_header_read_buf);
             let read_result = match self.read_timeout {
-                Some(t) => match timeout(t, read_fut).await {
+                Some(t) => match read_timeout(t, read_fut).await {
                     Ok(res) => res,
                     Err(_) => {
                         return self.fail_response_header_read(Error::explain(
@@ -496,7 +530,7 @@ impl HttpSession {
     /// Return `Ok(None)` if there is no more body to read.
     pub async fn read_body_ref(&mut self) -> Result<Option<&[u8]>> {
         let result = match self.read_timeout {
-            Some(t) => match timeout(t, self.do_read_body()).await {
+            Some(t) => match read_timeout(t, self.do_read_body()).await {
                 Ok(res) => res,
                 Err(_) => Error::e_explain(ReadTimedout, format!("reading body, timeout: {t:?}")),
             },
@@ -1243,6 +1277,23 @@ mod tests_stream {
     #[tokio::test]
     #[should_panic(expected = "There is still data left to read.")]
     async fn read_timeout() {
+        init_log();
+        let input = b"HTTP/1.1 200 OK\r\n\r\n";
+        let mock_io = Builder::new()
+            .wait(Duration::from_secs(2))
+            .read(&input[..])
+            .build();
+        let mut http_stream = HttpSession::new(Box::new(mock_io));
+        http_stream.read_timeout = Some(Duration::from_secs(1));
+        let res = http_stream.read_response().await;
+        assert_eq!(res.unwrap_err().etype(), &ErrorType::ReadTimedout);
+    }
+
+    // Patched (Convergences): the read timeout on a multi-threaded runtime (Pingora's fast
+    // timer; the test above runs on a current-thread runtime, tokio's timer).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[should_panic(expected = "There is still data left to read.")]
+    async fn read_timeout_on_a_multi_threaded_runtime() {
         init_log();
         let input = b"HTTP/1.1 200 OK\r\n\r\n";
         let mock_io = Builder::new()

@@ -116,7 +116,7 @@ fuzz_target!(|data: &[u8]| {
 
     // The client's Host goes into our Forwarded header as one quoted string, nothing more.
     for ip in ["203.0.113.7", "2001:db8::1"] {
-        assert!(append_gateway_headers(&mut req, None, None, ip, "https").is_ok());
+        assert!(append_gateway_headers(&mut req, None, None, ip.parse().ok(), "https").is_ok());
         // What the application receives: the request's headers, then the added lines.
         let mut wire = Vec::new();
         req.header_to_h1_wire(&mut wire);

@@ -6,37 +6,58 @@
 //! reference instead of writing and checking the same lines again
 //! (docs/architecture.md#a-request-to-an-application).
 
+use super::client_addr::ip_text;
 use foldhash::fast::RandomState as Fast;
 use pingora::http::AppendedHeaders;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::net::IpAddr;
 
-/// Blocks kept per thread: a block is about 150 bytes plus its key, so about 400 KB per thread
-/// at most. When full, the thread starts again empty (the addresses of the moment come back
-/// at the cost of one build each).
+/// Blocks kept per thread. With usual hosts a block and its key take about 250 bytes (about
+/// 250 KB per thread); with the longest hosts kept, about 1.3 KB (1.3 MB). When full, the thread
+/// starts again empty (the addresses of the moment come back at the cost of one build each).
 const MAX_PER_THREAD: usize = 1024;
 
-/// Longest key kept: scheme, address and host with two separators. A longer host is built
-/// each time rather than kept.
+/// The address part of a key: a kind byte, then the 16 bytes of an IPv6 address or the first
+/// 4 of them for IPv4 (the rest zero).
+const ADDRESS: usize = 17;
+
+/// Longest key kept: address, scheme, a separator and the host. A longer host is built each
+/// time rather than kept.
 const MAX_KEY: usize = 320;
 
 thread_local! {
-    /// By "scheme\naddress\nhost": none of the three can hold a line feed (a static scheme,
-    /// an address the gateway formatted, a header value).
+    /// By address (binary, so that its text is only written on a miss), then "scheme\nhost":
+    /// neither a static scheme nor a header value holds a line feed.
     static BUILT: RefCell<HashMap<Box<[u8]>, AppendedHeaders, Fast>> =
         RefCell::new(HashMap::default());
 }
 
-/// The forwarding lines for a request from `ip` (empty when unknown) received over `scheme`
+/// The forwarding lines for a request from `ip` (`None` when unknown) received over `scheme`
 /// for `host` (the Host header as sent, a checked header value; empty when absent).
-pub fn lines(ip: &str, scheme: &'static str, host: &[u8]) -> pingora::Result<AppendedHeaders> {
-    let len = scheme.len() + ip.len() + host.len() + 2;
+pub fn lines(
+    ip: Option<IpAddr>,
+    scheme: &'static str,
+    host: &[u8],
+) -> pingora::Result<AppendedHeaders> {
+    let len = ADDRESS + scheme.len() + 1 + host.len();
     if len > MAX_KEY {
         return build(ip, scheme, host);
     }
     let mut key = [0u8; MAX_KEY];
-    let mut at = 0;
-    for part in [scheme.as_bytes(), b"\n", ip.as_bytes(), b"\n", host] {
+    match ip {
+        None => {}
+        Some(IpAddr::V4(v4)) => {
+            key[0] = 4;
+            key[1..5].copy_from_slice(&v4.octets());
+        }
+        Some(IpAddr::V6(v6)) => {
+            key[0] = 6;
+            key[1..ADDRESS].copy_from_slice(&v6.octets());
+        }
+    }
+    let mut at = ADDRESS;
+    for part in [scheme.as_bytes(), b"\n", host] {
         key[at..at + part.len()].copy_from_slice(part);
         at += part.len();
     }
@@ -64,12 +85,18 @@ pub fn lines(ip: &str, scheme: &'static str, host: &[u8]) -> pingora::Result<App
     }
 }
 
-fn build(ip: &str, scheme: &'static str, host: &[u8]) -> pingora::Result<AppendedHeaders> {
+fn build(
+    ip: Option<IpAddr>,
+    scheme: &'static str,
+    host: &[u8],
+) -> pingora::Result<AppendedHeaders> {
     use http::HeaderName;
     const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
     const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
     const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
     const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+    let mut ip_buf = [0u8; 48];
+    let ip = ip_text(ip, &mut ip_buf);
     let mut block = AppendedHeaders::builder(160 + 3 * ip.len() + 2 * host.len());
     let ip_b = ip.as_bytes();
     let for_part: [&[u8]; 3] = if ip.contains(':') {
@@ -128,9 +155,13 @@ mod tests {
         String::from_utf8(wire).unwrap()
     }
 
+    fn ip(text: &str) -> Option<IpAddr> {
+        Some(text.parse().unwrap())
+    }
+
     #[test]
     fn the_lines_say_where_the_request_came_from() {
-        let l = lines("192.0.2.7", "https", b"bip.example.fr").unwrap();
+        let l = lines(ip("192.0.2.7"), "https", b"bip.example.fr").unwrap();
         assert_eq!(
             text(&l),
             "forwarded: for=192.0.2.7;proto=https;host=\"bip.example.fr\"\r\n\
@@ -139,28 +170,31 @@ mod tests {
              x-forwarded-proto: https\r\n\
              x-forwarded-host: bip.example.fr\r\n"
         );
-        let l = lines("2001:db8::1", "http", b"").unwrap();
+        let l = lines(ip("2001:db8::1"), "http", b"").unwrap();
         assert!(text(&l).starts_with("forwarded: for=\"[2001:db8::1]\";proto=http;host=\"\"\r\n"));
         assert!(!text(&l).contains("x-forwarded-host"));
-        let l = lines("", "http", br#"a"b\c"#).unwrap();
+        let l = lines(None, "http", br#"a"b\c"#).unwrap();
         assert!(text(&l).starts_with(r#"forwarded: for=unknown;proto=http;host="a\"b\\c""#));
     }
 
     #[test]
     fn each_address_scheme_and_host_keeps_its_own_lines() {
-        let a = lines("192.0.2.7", "https", b"bip.example.fr").unwrap();
-        let again = lines("192.0.2.7", "https", b"bip.example.fr").unwrap();
+        let a = lines(ip("192.0.2.7"), "https", b"bip.example.fr").unwrap();
+        let again = lines(ip("192.0.2.7"), "https", b"bip.example.fr").unwrap();
         assert_eq!(
             a.chunks()[1].as_ptr(),
             again.chunks()[1].as_ptr(),
             "kept, not rebuilt"
         );
-        // A key made of the same bytes in other places is another key.
+        // Another address (the IPv6 one begins with the same four bytes), scheme or host is
+        // another key.
         for (ip, scheme, host) in [
-            ("192.0.2.70", "https", &b"bip.example.fr"[..]),
-            ("192.0.2.7", "http", b"bip.example.fr"),
-            ("192.0.2.7", "https", b"bip.example.fr:8443"),
-            ("192.0.2.7", "https", b""),
+            (ip("192.0.2.70"), "https", &b"bip.example.fr"[..]),
+            (ip("c000:207::"), "https", b"bip.example.fr"),
+            (None, "https", b"bip.example.fr"),
+            (ip("192.0.2.7"), "http", b"bip.example.fr"),
+            (ip("192.0.2.7"), "https", b"bip.example.fr:8443"),
+            (ip("192.0.2.7"), "https", b""),
         ] {
             let other = lines(ip, scheme, host).unwrap();
             assert_eq!(other, build(ip, scheme, host).unwrap());
@@ -172,16 +206,16 @@ mod tests {
     fn a_full_thread_starts_again_and_a_long_host_is_built_each_time() {
         std::thread::spawn(|| {
             for i in 0..MAX_PER_THREAD + 10 {
-                let ip = format!("10.0.{}.{}", i / 256, i % 256);
+                let ip = ip(&format!("10.0.{}.{}", i / 256, i % 256));
                 assert_eq!(
-                    lines(&ip, "http", b"h").unwrap(),
-                    build(&ip, "http", b"h").unwrap()
+                    lines(ip, "http", b"h").unwrap(),
+                    build(ip, "http", b"h").unwrap()
                 );
             }
             BUILT.with(|b| assert!(b.borrow().len() <= MAX_PER_THREAD));
             let host = vec![b'h'; MAX_KEY];
-            let l = lines("10.0.0.1", "http", &host).unwrap();
-            assert_eq!(l, build("10.0.0.1", "http", &host).unwrap());
+            let l = lines(ip("10.0.0.1"), "http", &host).unwrap();
+            assert_eq!(l, build(ip("10.0.0.1"), "http", &host).unwrap());
             BUILT.with(|b| assert!(!b.borrow().keys().any(|k| k.len() > MAX_KEY)));
         })
         .join()
@@ -190,7 +224,7 @@ mod tests {
 
     #[test]
     fn a_value_no_header_may_hold_is_refused_and_not_kept() {
-        assert!(lines("10.0.0.1", "http", b"bad\r\nhost").is_err());
+        assert!(lines(ip("10.0.0.1"), "http", b"bad\r\nhost").is_err());
         assert!(BUILT.with(|b| !b.borrow().keys().any(|k| k.ends_with(b"bad\r\nhost"))));
     }
 }

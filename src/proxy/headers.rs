@@ -242,7 +242,7 @@ pub fn append_gateway_headers(
     req: &mut RequestHeader,
     identity: Option<&AppendedHeaders>,
     cookies: Option<&str>,
-    ip: &str,
+    ip: Option<std::net::IpAddr>,
     scheme: &'static str,
 ) -> pingora::Result<()> {
     let host = req
@@ -404,6 +404,10 @@ mod tests {
         }
     }
 
+    fn ip(text: &str) -> Option<std::net::IpAddr> {
+        Some(text.parse().unwrap())
+    }
+
     /// The value of an added header, as the application reads it.
     fn added(r: &RequestHeader, name: &str) -> Option<String> {
         r.appended_headers()
@@ -415,7 +419,7 @@ mod tests {
     #[test]
     fn forwarding_headers_come_from_the_gateway() {
         let mut r = req(&[("host", "bip.localhost:8080")]);
-        append_gateway_headers(&mut r, None, None, "2001:db8::1", "https").unwrap();
+        append_gateway_headers(&mut r, None, None, ip("2001:db8::1"), "https").unwrap();
         assert_eq!(
             added(&r, "forwarded").unwrap(),
             "for=\"[2001:db8::1]\";proto=https;host=\"bip.localhost:8080\""
@@ -427,7 +431,7 @@ mod tests {
         // A quote in the Host stays inside the quoted string; no Host, no X-Forwarded-Host;
         // no address, "unknown"; the identity lines come first, as they were made.
         let mut r = req(&[("host", "a\"b\\c")]);
-        append_gateway_headers(&mut r, None, None, "192.0.2.1", "http").unwrap();
+        append_gateway_headers(&mut r, None, None, ip("192.0.2.1"), "http").unwrap();
         assert_eq!(
             added(&r, "forwarded").unwrap(),
             "for=192.0.2.1;proto=http;host=\"a\\\"b\\\\c\""
@@ -437,7 +441,7 @@ mod tests {
         id.push(&http::HeaderName::from_static("x-convergences-user"), b"u")
             .unwrap();
         let id = id.finish();
-        append_gateway_headers(&mut r, Some(&id), None, "", "http").unwrap();
+        append_gateway_headers(&mut r, Some(&id), None, None, "http").unwrap();
         assert_eq!(
             added(&r, "forwarded").unwrap(),
             "for=unknown;proto=http;host=\"\""
@@ -454,11 +458,11 @@ mod tests {
         let kept = take_cookies(&mut r, &["convergences_app"]);
         assert_eq!(kept.as_deref(), Some("a=1; b=2"));
         assert!(r.headers.get("cookie").is_none());
-        append_gateway_headers(&mut r, None, kept.as_deref(), "192.0.2.1", "http").unwrap();
+        append_gateway_headers(&mut r, None, kept.as_deref(), ip("192.0.2.1"), "http").unwrap();
         assert_eq!(added(&r, "cookie").unwrap(), "a=1; b=2");
         // With identity lines too: identity, then the cookies, then where it came from.
         let mut r = req(&[("host", "bip.localhost")]);
-        append_gateway_headers(&mut r, Some(&id), Some("a=1"), "192.0.2.1", "http").unwrap();
+        append_gateway_headers(&mut r, Some(&id), Some("a=1"), ip("192.0.2.1"), "http").unwrap();
         let mut wire = Vec::new();
         r.appended_headers().write_to(&mut wire);
         assert!(
@@ -467,12 +471,6 @@ mod tests {
         let mut untouched = req(&[("cookie", "a=1")]);
         assert_eq!(take_cookies(&mut untouched, &["convergences_app"]), None);
         assert_eq!(untouched.headers["cookie"], "a=1");
-        // An address that is not one cannot break a line.
-        let mut r = req(&[]);
-        assert!(
-            append_gateway_headers(&mut r, None, None, "1.2.3.4\r\nx-admin: 1", "http").is_err()
-        );
-        assert!(r.appended_headers().is_empty());
     }
 
     #[test]

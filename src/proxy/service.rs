@@ -2,7 +2,7 @@
 //! `upstream_request_filter`, French pages in `fail_to_proxy`, one access-log line per request
 //! in `logging`.
 
-use super::client_addr::{client_ip, ip_text};
+use super::client_addr::client_ip;
 use super::headers::{
     append_gateway_headers, cookie, cookie_name_of, host_of, strip_identity_headers, take_cookies,
 };
@@ -362,11 +362,7 @@ impl ProxyHttp for Proxy {
         up: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        let mut ip_buf = [0u8; 48];
-        let ip = ip_text(
-            client_ip(session, &self.gw.config.trusted_proxies),
-            &mut ip_buf,
-        );
+        let ip = client_ip(session, &self.gw.config.trusted_proxies);
         let mut cookies = None;
         let identity = match ctx.target {
             Target::App(i) => {

@@ -892,7 +892,9 @@ pub fn add_other_mairie(t: &TestGateway) -> (i64, i64) {
     })
 }
 
-/// Polls `f` until it returns true, for at most `limit`; returns how long it took.
+/// Polls `f` until it returns true, for at most `limit`; returns how long it took. A failure
+/// names the test's line, not this one.
+#[track_caller]
 pub fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     loop {

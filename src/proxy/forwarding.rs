@@ -2,8 +2,8 @@
 //! `X-Forwarded-For`, `X-Real-IP`, `X-Forwarded-Proto`, `X-Forwarded-Host`): where the request
 //! came from, from what the gateway itself knows. They depend only on the client address, the
 //! scheme and the host asked for, which a user's requests repeat, so each proxy thread keeps
-//! the lines it built for the last [`MAX_PER_THREAD`] of those it saw and hands out a shared
-//! reference instead of writing and checking the same lines again
+//! the lines it built for up to [`MAX_PER_THREAD`] of those it saw (emptied when full) and
+//! hands out a shared reference instead of writing and checking the same lines again
 //! (docs/architecture.md#a-request-to-an-application).
 
 use super::client_addr::ip_text;

@@ -46,19 +46,22 @@ thread_local! {
 /// wheel) the runtime's own timer is cheaper: the timer lives inside the request's future (no
 /// allocation) and its wheel's lock is never contended. On a multi-threaded runtime, where
 /// that wheel is shared by all workers, the fast timer stays. Either way the read fails with
-/// the same error after the same duration.
+/// the same error. Timeouts of a few seconds or more, what a proxy's
+/// peers are given, go on a coarser and cheaper per-thread clock (`coarse_timeout`): they
+/// fire at most a tenth of a second late.
 async fn read_timeout<T>(t: Duration, fut: impl Future<Output = T>) -> std::result::Result<T, ()> {
     let current_thread = CURRENT_THREAD_RUNTIME.with(|cached| match cached.get() {
         Some(known) => known,
         None => {
-            let known = tokio::runtime::Handle::try_current().is_ok_and(|h| {
-                h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
-            });
+            let known = tokio::runtime::Handle::try_current()
+                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
             cached.set(Some(known));
             known
         }
     });
-    if current_thread {
+    if current_thread && t >= super::coarse_timeout::COARSE_FROM {
+        super::coarse_timeout::timeout(t, fut).await
+    } else if current_thread {
         tokio::time::timeout(t, fut).await.map_err(|_| ())
     } else {
         timeout(t, fut).await.map_err(|_| ())

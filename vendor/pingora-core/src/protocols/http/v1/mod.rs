@@ -16,6 +16,7 @@
 
 pub(crate) mod body;
 pub mod client;
+mod coarse_timeout; // Patched (Convergences)
 pub mod common;
 pub(crate) mod header;
 pub mod server;

@@ -56,6 +56,78 @@ pub fn cookie<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
     None
 }
 
+/// Where the gateway's own cookies stand in a request's Cookie header(s): read in the pass
+/// that finds the session cookie ([`scan_cookies`]), so that forwarding the request need not
+/// read the header again in the common cases ([`take_cookies_as`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookieLayout {
+    /// No Cookie header, or one that holds none of ours: forwarded as it is.
+    NoneOurs,
+    /// One Cookie header that holds only ours: removed.
+    OnlyOurs,
+    /// Anything else (ours beside the application's, several headers, a value that is not
+    /// text): rewritten by [`take_cookies`].
+    Rewrite,
+}
+
+/// The value of cookie `name`, as [`cookie`] reads it, and where the cookies named in `names`
+/// stand, as [`take_cookies`] reads them: one pass over the usual single Cookie header.
+pub fn scan_cookies<'a, S: AsRef<str>>(
+    req: &'a RequestHeader,
+    name: &str,
+    names: &[S],
+) -> (Option<&'a str>, CookieLayout) {
+    let mut all = req.headers.get_all(http::header::COOKIE).iter();
+    let Some(first) = all.next() else {
+        return (None, CookieLayout::NoneOurs);
+    };
+    let (None, Ok(s)) = (all.next(), first.to_str()) else {
+        return (cookie(req, name), CookieLayout::Rewrite);
+    };
+    let (mut value, mut ours, mut theirs) = (None, false, false);
+    for part in s.split(';') {
+        let part = part.trim_ascii();
+        if part.is_empty() {
+            continue;
+        }
+        let pair = part.split_once('=');
+        if let Some((_, v)) = pair.filter(|(k, _)| value.is_none() && *k == name) {
+            value = Some(v.trim_matches('"'));
+        }
+        if is_one_of(pair.map_or(part, |(k, _)| k).trim_ascii(), names) {
+            ours = true;
+        } else {
+            theirs = true;
+        }
+    }
+    let layout = match (ours, theirs) {
+        (false, _) => CookieLayout::NoneOurs,
+        (true, false) => CookieLayout::OnlyOurs,
+        (true, true) => CookieLayout::Rewrite,
+    };
+    (value, layout)
+}
+
+fn is_one_of<S: AsRef<str>>(name: &str, names: &[S]) -> bool {
+    names.iter().any(|n| n.as_ref() == name)
+}
+
+/// [`take_cookies`] when [`scan_cookies`] has already read the same header(s).
+pub fn take_cookies_as<S: AsRef<str>>(
+    req: &mut RequestHeader,
+    names: &[S],
+    layout: CookieLayout,
+) -> Option<String> {
+    match layout {
+        CookieLayout::NoneOurs => None,
+        CookieLayout::OnlyOurs => {
+            let _ = req.remove_header(&http::header::COOKIE);
+            None
+        }
+        CookieLayout::Rewrite => take_cookies(req, names),
+    }
+}
+
 /// Removes cookies named in `names` from the Cookie header(s), keeping the application's own
 /// in one header. Several Cookie headers (an HTTP/2 client may send each cookie in its own)
 /// are joined with "; ", as an HTTP/1.1 upstream expects (RFC 9113, 8.2.3). Allocates only
@@ -73,7 +145,7 @@ pub fn take_cookies<S: AsRef<str>>(req: &mut RequestHeader, names: &[S]) -> Opti
     // A valid header value is visible ASCII, spaces and tabs: ASCII trimming is enough.
     let is_ours = |part: &str| {
         let k = part.split_once('=').map_or(part, |(k, _)| k).trim_ascii();
-        names.iter().any(|n| n.as_ref() == k)
+        is_one_of(k, names)
     };
     let mut all = req.headers.get_all(http::header::COOKIE).iter();
     let first = all.next()?;
@@ -357,6 +429,58 @@ mod tests {
             one.headers["cookie"], "a=1;b=2",
             "one header is left as sent"
         );
+    }
+
+    /// The one pass of `scan_cookies` must read every Cookie header as `cookie` and
+    /// `take_cookies` do: the same session cookie, and the same header for the application.
+    #[test]
+    fn one_scan_of_the_cookies_reads_them_as_the_two_passes_do() {
+        let ours = ["convergences_app", "__Host-convergences_app", "csrf"];
+        let parts = [
+            "convergences_app=abc",
+            "convergences_app=\"q\"",
+            "convergences_app=",
+            "convergences_app",
+            " convergences_app =x",
+            "\tconvergences_app\t=y",
+            "__Host-convergences_app=h",
+            "csrf=1",
+            "a=1",
+            "b=2=3",
+            "convergences_apps=no",
+            "",
+            " ",
+        ];
+        let mut headers: Vec<Vec<String>> = vec![vec![]];
+        for a in parts {
+            headers.push(vec![a.to_string()]);
+            for b in parts {
+                headers.push(vec![format!("{a};{b}")]);
+                headers.push(vec![format!("{a}; {b}; a=9")]);
+                headers.push(vec![a.to_string(), b.to_string()]);
+            }
+        }
+        for sent in headers {
+            let mut r = req(&[]);
+            for h in &sent {
+                r.append_header("cookie", h.as_str()).unwrap();
+            }
+            let (token, layout) = scan_cookies(&r, "convergences_app", &ours);
+            assert_eq!(token, cookie(&r, "convergences_app"), "{sent:?}");
+            let mut twice = r.clone();
+            let kept = take_cookies(&mut twice, &ours);
+            assert_eq!(take_cookies_as(&mut r, &ours, layout), kept, "{sent:?}");
+            let seen = |r: &RequestHeader| -> Vec<Vec<u8>> {
+                let all = r.headers.get_all("cookie").iter();
+                all.map(|v| v.as_bytes().to_vec()).collect()
+            };
+            assert_eq!(seen(&r), seen(&twice), "{sent:?} ({layout:?})");
+        }
+        // The common cases are decided without a second pass.
+        let layout = |h: &str| scan_cookies(&req(&[("cookie", h)]), "convergences_app", &ours).1;
+        assert_eq!(layout("a=1; b=2"), CookieLayout::NoneOurs);
+        assert_eq!(layout("convergences_app=x; csrf=2"), CookieLayout::OnlyOurs);
+        assert_eq!(layout("convergences_app=x; a=1"), CookieLayout::Rewrite);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 
 use super::client_addr::client_ip;
 use super::headers::{
-    append_gateway_headers, cookie, cookie_name_of, host_of, strip_identity_headers, take_cookies,
+    append_gateway_headers, cookie, cookie_name_of, host_of, scan_cookies, strip_identity_headers,
+    take_cookies_as, CookieLayout,
 };
 use super::identity_cache::{AppHeaders, CachedIdentity};
 use super::memo::{Decision, DecisionMemo, Stamp, LIFETIME};
@@ -40,6 +41,8 @@ pub struct Ctx {
     target: Target,
     headers: Option<Arc<AppHeaders>>,
     user_id: Option<i64>,
+    /// Where the gateway's cookies stand in the request, read with the session cookie.
+    cookies: CookieLayout,
     upstream: Option<usize>,
     tries: usize,
     started: Instant,
@@ -174,7 +177,8 @@ impl Proxy {
         if !app.shares_cookie && req.uri.path() == CALLBACK_PATH {
             return Box::pin(self.callback(session, routes, i)).await;
         }
-        let token = cookie(req, self.cookie_name(app));
+        let (token, layout) = scan_cookies(req, self.cookie_name(app), &self.reserved_cookies);
+        ctx.cookies = layout;
         // Read before anything is looked up (see `memo.rs`).
         let stamp = Stamp {
             sessions: gw.sessions.generation(),
@@ -282,6 +286,8 @@ impl ProxyHttp for Proxy {
             target: Target::Unknown,
             headers: None,
             user_id: None,
+            // Until `authorize` has read them, the cookies are read again when forwarded.
+            cookies: CookieLayout::Rewrite,
             upstream: None,
             tries: 0,
             started: Instant::now(),
@@ -366,7 +372,7 @@ impl ProxyHttp for Proxy {
         let mut cookies = None;
         let identity = match ctx.target {
             Target::App(i) => {
-                cookies = take_cookies(up, &self.reserved_cookies);
+                cookies = take_cookies_as(up, &self.reserved_cookies, ctx.cookies);
                 let Some(app) = ctx.routes.as_ref().and_then(|r| r.apps.get(i)) else {
                     return Error::e_explain(ErrorType::HTTPStatus(502), "route vanished");
                 };

@@ -1,6 +1,6 @@
--- wrk script of bench/proxy/run.sh: every request carries the convergences_app cookie of the
--- next user of COOKIES_FILE (one value per line), so that the users' sessions are spread over
--- the connections. The requests are formatted once, at start; each thread starts at its own
+-- wrk script of bench/proxy/run.sh, for every target: every request carries the
+-- convergences_app cookie of the next user of COOKIES_FILE (one value per line), so that the
+-- users' sessions are spread over the connections (one line: the same user every time). The requests are formatted once, at start; each thread starts at its own
 -- offset.
 local requests = {}
 local n = 0

@@ -188,6 +188,10 @@ python3 "$BENCH_ROOT/bench/proxy/sessions.py" --port "$GW_PORT" --email-format '
   --count "$SESSIONS" --password "$PASSWORD" --out "$BENCH_TMP/cookies.txt" ||
   die "signing $SESSIONS users in failed"
 log "$SESSIONS users signed in, one application cookie each"
+echo "$APP_COOKIE" >"$BENCH_TMP/cookie-one.txt"
+while read -r c; do
+  [ "${#c}" -eq "${#APP_COOKIE}" ] || die "cookies of different lengths: ${#c} and ${#APP_COOKIE} characters"
+done <"$BENCH_TMP/cookies.txt"
 
 # request_length PORT HOST [COOKIE]: bytes of the request the upstream received through the
 # proxy on PORT (request line and headers), as nginx counts them.
@@ -198,7 +202,7 @@ request_length() {
   echo "$n"
 }
 GW_LEN="$(request_length "$GW_PORT" "bench.localhost:$GW_PORT" "$APP_COOKIE")"
-BARE_LEN="$(request_length "$BARE_PORT" bench.localhost)"
+BARE_LEN="$(request_length "$BARE_PORT" bench.localhost "$APP_COOKIE")"
 IDENTITY_BYTES=$((GW_LEN - BARE_LEN))
 [ "$IDENTITY_BYTES" -gt 20 ] || die "the gateway forwards $GW_LEN bytes, the bare proxy $BARE_LEN: no identity lines?"
 log "bare Pingora proxy adding $IDENTITY_BYTES bytes of headers on 127.0.0.1:$BAREH_PORT"
@@ -207,7 +211,7 @@ BENCH_TMP=$BENCH_TMP $WRAPPER "$BARE_BIN" "127.0.0.1:$BAREH_PORT" "127.0.0.1:$UP
 BAREH_PID=$!
 track_pid "$BAREH_PID"
 wait_http "http://127.0.0.1:$BAREH_PORT/" bench.localhost "${GATEWAY_START_SECONDS:-20}" || die "bare proxy with headers did not start: $(tail -5 "$BENCH_TMP/bare-headers.log")"
-BAREH_LEN="$(request_length "$BAREH_PORT" bench.localhost)"
+BAREH_LEN="$(request_length "$BAREH_PORT" bench.localhost "$APP_COOKIE")"
 [ "$BAREH_LEN" -eq "$GW_LEN" ] || die "the bare proxy with headers forwards $BAREH_LEN bytes, the gateway $GW_LEN"
 log "each request reaches the upstream with $GW_LEN bytes through the gateway and (h), $BARE_LEN through (d)"
 
@@ -324,17 +328,21 @@ PID_OF[f]=$PROXY_PID
 PID_OF[g]=$GATEWAY_PID
 [ "$TLS" = 1 ] && [ -z "$PROFILE" ] && TARGETS="$TARGETS f g"
 
-wrk_args() { # target -> wrk header arguments
-  case $1 in
-    a | b | d | h | f) printf '%s\n' -H "Host: bench.localhost" ;;
-    c) printf '%s\n' -H "Host: bench.localhost:$GW_PORT" -H "Cookie: convergences_app=$APP_COOKIE" ;;
-    g) printf '%s\n' -H "Host: bench.localhost:$GW_TLS_PORT" -H "Cookie: convergences_app=$APP_COOKIE" ;;
-    e) printf '%s\n' -s "$BENCH_ROOT/bench/proxy/cookies.lua" ;;
-  esac
+# Every target is driven alike, by the same wrk script, with requests of the same shape: a
+# Host and one user's application cookie (a browser sends its cookies to whatever proxy is in
+# front of the application; a proxy other than the gateway forwards them). (c) and (g) repeat
+# the one user's cookie, the others cycle through the SESSIONS users' cookies, all of the same
+# length. So the baselines parse and forward what the gateway receives, and wrk spends the same
+# on every target of the shared machine.
+wrk_args() { # target -> wrk arguments before the URL
+  printf '%s\n' -s "$BENCH_ROOT/bench/proxy/cookies.lua"
 }
 
 wrk_script_args() { # target -> arguments after the URL
   case $1 in
+    a | b | d | h | f) printf '%s\n' -- bench.localhost "$BENCH_TMP/cookies.txt" ;;
+    c) printf '%s\n' -- "bench.localhost:$GW_PORT" "$BENCH_TMP/cookie-one.txt" ;;
+    g) printf '%s\n' -- "bench.localhost:$GW_TLS_PORT" "$BENCH_TMP/cookie-one.txt" ;;
     e) printf '%s\n' -- "bench.localhost:$GW_PORT" "$BENCH_TMP/cookies.txt" ;;
   esac
 }

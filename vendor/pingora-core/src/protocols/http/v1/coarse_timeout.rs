@@ -25,8 +25,10 @@
 //! Here a thread keeps its pending reads in a slab, each with the tick of its deadline, and one
 //! task per thread (started by the first read armed, ended after a while without any) advances
 //! the tick every [`TICK`] and wakes the reads that are due. Arming a read is a slab insertion
-//! and a waker clone, disarming it a removal: no clock read, no lock. A read times out between
-//! its duration and one [`TICK`] later. Only for current-thread runtimes, where a task never
+//! and a waker clone, disarming it a removal: no clock read, no lock. A read times out no
+//! earlier than its duration and, while the thread keeps up, at most one [`TICK`] later (the
+//! clock counts ticks rather than reading the time: a thread held up delays a timeout, never
+//! advances it). Only for current-thread runtimes, where a task never
 //! leaves the thread whose slab holds its read; and only for timeouts of at least
 //! [`COARSE_FROM`], where a tick is at most a twentieth of the duration.
 

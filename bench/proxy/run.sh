@@ -570,7 +570,7 @@ REPORT="$BENCH_TMP/report.md"
   echo
   echo "- Machine: $(machine_description)"
   echo "- Binary: $BUILD_DESC; server.threads = ${GATEWAY_THREADS:-2}, server.threading = $GATEWAY_THREADING, server.work_stealing = ${GATEWAY_WORK_STEALING:-true} (shared layout only), server.identity_cache_seconds = ${GATEWAY_IDENTITY_SECONDS:-10 (default)}; bare Pingora proxy with the same threads and layout; nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), worker_processes 2; $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
-  echo "- Convergences log level: $GATEWAY_LOG_LEVEL; (e): $SESSIONS signed-in users, wrk cycling through their cookies (bench/proxy/cookies.lua)"
+  echo "- Convergences log level: $GATEWAY_LOG_LEVEL; (e): $SESSIONS signed-in users, wrk cycling through their cookies; every target gets the same requests, a Host and one of those cookies (bench/proxy/cookies.lua; (c) and (g): the one user's)"
   echo "- wrk -t$WRK_THREADS -c$CONNECTIONS --latency, ${DURATION} s per run, $ROUNDS rounds interleaved ${TARGETS// /, }, ${WARMUP} s warm-up each; wrk, upstream and proxies share the machine"
   echo "- Load average before/after: $LOAD_BEFORE / $LOAD_AFTER; build processes (rustc, cc, ld...) seen during the runs: up to $BUSY_MAX${BENCH_NOTE:+; $BENCH_NOTE}"
   echo

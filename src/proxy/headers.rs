@@ -66,23 +66,34 @@ pub enum CookieLayout {
     /// One Cookie header that holds only ours: removed.
     OnlyOurs,
     /// Anything else (ours beside the application's, several headers, a value that is not
-    /// text): rewritten by [`take_cookies`].
+    /// text): rewritten, the application's own cookies joined in one header without ours.
     Rewrite,
 }
 
 /// The value of cookie `name`, as [`cookie`] reads it, and where the cookies named in `names`
-/// stand, as [`take_cookies`] reads them: one pass over the usual single Cookie header.
+/// stand, for [`take_cookies_as`]: one pass over the usual single Cookie header.
 pub fn scan_cookies<'a, S: AsRef<str>>(
     req: &'a RequestHeader,
     name: &str,
+    names: &[S],
+) -> (Option<&'a str>, CookieLayout) {
+    scan(req, Some(name), names)
+}
+
+/// [`scan_cookies`], and [`take_cookies`]'s own look (`name`: `None`) at the header(s).
+fn scan<'a, S: AsRef<str>>(
+    req: &'a RequestHeader,
+    name: Option<&str>,
     names: &[S],
 ) -> (Option<&'a str>, CookieLayout) {
     let mut all = req.headers.get_all(http::header::COOKIE).iter();
     let Some(first) = all.next() else {
         return (None, CookieLayout::NoneOurs);
     };
+    // One header, the common case, decided in one pass; several, or a value that is not text
+    // (dropped when rewritten), go through the rewrite.
     let (None, Ok(s)) = (all.next(), first.to_str()) else {
-        return (cookie(req, name), CookieLayout::Rewrite);
+        return (name.and_then(|n| cookie(req, n)), CookieLayout::Rewrite);
     };
     let (mut value, mut ours, mut theirs) = (None, false, false);
     for part in s.split(';') {
@@ -91,10 +102,10 @@ pub fn scan_cookies<'a, S: AsRef<str>>(
             continue;
         }
         let pair = part.split_once('=');
-        if let Some((_, v)) = pair.filter(|(k, _)| value.is_none() && *k == name) {
+        if let Some((_, v)) = pair.filter(|(k, _)| value.is_none() && Some(*k) == name) {
             value = Some(v.trim_matches('"'));
         }
-        if is_one_of(pair.map_or(part, |(k, _)| k).trim_ascii(), names) {
+        if is_ours(part, names) {
             ours = true;
         } else {
             theirs = true;
@@ -108,8 +119,11 @@ pub fn scan_cookies<'a, S: AsRef<str>>(
     (value, layout)
 }
 
-fn is_one_of<S: AsRef<str>>(name: &str, names: &[S]) -> bool {
-    names.iter().any(|n| n.as_ref() == name)
+/// Whether one `name=value` part of a Cookie header is one of `names`. A valid header value is
+/// visible ASCII, spaces and tabs: ASCII trimming is enough.
+fn is_ours<S: AsRef<str>>(part: &str, names: &[S]) -> bool {
+    let k = part.split_once('=').map_or(part, |(k, _)| k).trim_ascii();
+    names.iter().any(|n| n.as_ref() == k)
 }
 
 /// [`take_cookies`] when [`scan_cookies`] has already read the same header(s).
@@ -124,7 +138,24 @@ pub fn take_cookies_as<S: AsRef<str>>(
             let _ = req.remove_header(&http::header::COOKIE);
             None
         }
-        CookieLayout::Rewrite => take_cookies(req, names),
+        CookieLayout::Rewrite => {
+            let mut kept = String::new();
+            for h in req.headers.get_all(http::header::COOKIE) {
+                let Ok(s) = h.to_str() else { continue };
+                for part in s.split(';') {
+                    let part = part.trim();
+                    if part.is_empty() || is_ours(part, names) {
+                        continue;
+                    }
+                    if !kept.is_empty() {
+                        kept.push_str("; ");
+                    }
+                    kept.push_str(part);
+                }
+            }
+            let _ = req.remove_header(&http::header::COOKIE);
+            (!kept.is_empty()).then_some(kept)
+        }
     }
 }
 
@@ -140,55 +171,11 @@ pub fn strip_cookies<S: AsRef<str>>(req: &mut RequestHeader, names: &[S]) {
 
 /// [`strip_cookies`] for the proxy, which sends the header itself among the lines it adds
 /// ([`append_gateway_headers`]): when the Cookie header(s) had to change, they are removed and
-/// what the application may see is returned (`None` also when nothing had to change).
+/// what the application may see is returned (`None` also when nothing had to change: one
+/// header left as it is when none of ours is in it, removed when it holds only ours).
 pub fn take_cookies<S: AsRef<str>>(req: &mut RequestHeader, names: &[S]) -> Option<String> {
-    // A valid header value is visible ASCII, spaces and tabs: ASCII trimming is enough.
-    let is_ours = |part: &str| {
-        let k = part.split_once('=').map_or(part, |(k, _)| k).trim_ascii();
-        is_one_of(k, names)
-    };
-    let mut all = req.headers.get_all(http::header::COOKIE).iter();
-    let first = all.next()?;
-    // One header, the common case, decided in one pass: left as it is when none of ours is in
-    // it, removed when it holds only ours (a value that is not text is dropped below, as in
-    // several headers).
-    if let (None, Ok(s)) = (all.next(), first.to_str()) {
-        let (mut ours, mut theirs) = (false, false);
-        for part in s.split(';') {
-            let part = part.trim_ascii();
-            if part.is_empty() {
-                continue;
-            }
-            if is_ours(part) {
-                ours = true;
-            } else {
-                theirs = true;
-            }
-        }
-        if !ours {
-            return None;
-        }
-        if !theirs {
-            let _ = req.remove_header(&http::header::COOKIE);
-            return None;
-        }
-    }
-    let mut kept = String::new();
-    for h in req.headers.get_all(http::header::COOKIE) {
-        let Ok(s) = h.to_str() else { continue };
-        for part in s.split(';') {
-            let part = part.trim();
-            if part.is_empty() || is_ours(part) {
-                continue;
-            }
-            if !kept.is_empty() {
-                kept.push_str("; ");
-            }
-            kept.push_str(part);
-        }
-    }
-    let _ = req.remove_header(&http::header::COOKIE);
-    (!kept.is_empty()).then_some(kept)
+    let layout = scan(req, None, names).1;
+    take_cookies_as(req, names, layout)
 }
 
 /// The name of the cookie a Set-Cookie value sets, as the browser will read it.

@@ -46,9 +46,9 @@ thread_local! {
 /// wheel) the runtime's own timer is cheaper: the timer lives inside the request's future (no
 /// allocation) and its wheel's lock is never contended. On a multi-threaded runtime, where
 /// that wheel is shared by all workers, the fast timer stays. Either way the read fails with
-/// the same error. Timeouts of a few seconds or more, what a proxy's
-/// peers are given, go on a coarser and cheaper per-thread clock (`coarse_timeout`): they
-/// fire at most a tenth of a second late.
+/// the same error. Timeouts of a few seconds or more, what a proxy's peers are given, go on a
+/// coarser and cheaper per-thread clock (`coarse_timeout`): never early, and at most a tenth
+/// of a second late while the thread keeps up.
 async fn read_timeout<T>(t: Duration, fut: impl Future<Output = T>) -> std::result::Result<T, ()> {
     let current_thread = CURRENT_THREAD_RUNTIME.with(|cached| match cached.get() {
         Some(known) => known,

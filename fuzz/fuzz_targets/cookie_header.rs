@@ -1,6 +1,6 @@
-//! Cookie headers as the proxy reads them: `proxy::headers::cookie`, `strip_cookies` (the
-//! gateway's cookies never reach an application) and `cookie_name_of` (Set-Cookie from an
-//! upstream).
+//! Cookie headers as the proxy reads them: `proxy::headers::cookie` and `scan_cookies` (the
+//! one pass the proxy makes: the same value as `cookie`), `strip_cookies` (the gateway's
+//! cookies never reach an application) and `cookie_name_of` (Set-Cookie from an upstream).
 //!
 //! Input: first line = names to strip, comma-separated (the gateway's real cookie names are
 //! always added); every further line = one `Cookie` header value (raw bytes, so non-UTF-8 and
@@ -9,7 +9,7 @@
 //! The portal's own reading of cookies (`web::context::cookie_value`) is private: not fuzzed.
 #![no_main]
 
-use convergences::proxy::headers::{cookie, cookie_name_of, strip_cookies};
+use convergences::proxy::headers::{cookie, cookie_name_of, scan_cookies, strip_cookies};
 use http::header::COOKIE;
 use http::HeaderValue;
 use libfuzzer_sys::fuzz_target;
@@ -79,6 +79,14 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .map(|n| (n.clone(), cookie(&req, n).map(str::to_string)))
         .collect();
+    for (n, was) in &before {
+        let scanned = scan_cookies(&req, n, &names[..]).0;
+        assert_eq!(
+            scanned,
+            was.as_deref(),
+            "scan_cookies reads {n:?} otherwise"
+        );
+    }
     let is_ours = |part: &str| {
         let k = part.trim().split('=').next().unwrap_or("").trim();
         names.iter().any(|n| n == k)

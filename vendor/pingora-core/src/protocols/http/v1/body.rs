@@ -245,6 +245,15 @@ impl BodyReader {
                     self.body_buf_overread = Some(overread);
                 }
             }
+            // Patched (Convergences): a body read whole with the header (most upstream
+            // answers) needs no read, so its buffer is its own size rather than
+            // `body_buf_size` (64 KiB, a block glibc gets off its slow path and folds back
+            // with a consolidation of its free lists when freed).
+            _ if buf_to_rewind.len() >= cl => {
+                self.rewind_buf_len = buf_to_rewind.len();
+                self.body_buf = Some(BytesMut::from(buf_to_rewind));
+                self.body_state = PS::Partial(0, cl);
+            }
             _ => {
                 self.prepare_buf(buf_to_rewind);
                 self.body_state = PS::Partial(0, cl);
@@ -374,8 +383,10 @@ impl BodyReader {
         let body_buf_mut = self.body_buf.as_mut().expect("must have read body buf");
         // remove unused buffer
         body_buf_mut.truncate(total_read);
-        let overread_bytes = body_buf_mut.split_off(end_of_body);
-        self.body_buf_overread = (!overread_bytes.is_empty()).then_some(overread_bytes);
+        // Patched (Convergences): split only when bytes were read past the body; splitting at
+        // the end made the buffer shared (an allocation) for an empty remainder.
+        self.body_buf_overread =
+            (end_of_body < body_buf_mut.len()).then(|| body_buf_mut.split_off(end_of_body));
     }
 
     pub async fn read_body<S>(&mut self, stream: &mut S) -> Result<Option<BufRef>>
@@ -2059,6 +2070,32 @@ mod tests {
         let second = body_reader.read_body(&mut mock_io).await.unwrap().unwrap();
         assert_eq!(body_reader.get_body(&second), b"bc");
         assert!(body_reader.body_buf.as_ref().unwrap().capacity() < BODY_BUFFER_SIZE);
+    }
+
+    // Patched (Convergences): a body read whole with the header gets a buffer of its size.
+    #[tokio::test]
+    async fn body_read_with_the_header_is_not_copied_into_a_full_size_buffer() {
+        for (upstream, preread) in [(true, &b"abc"[..]), (true, b"abcde"), (false, b"abc")] {
+            let mut mock_io = Builder::new().build();
+            let mut body_reader = BodyReader::new(upstream);
+            body_reader.init_content_length(3, preread);
+            assert!(body_reader.body_buf.as_ref().unwrap().capacity() < BODY_BUFFER_SIZE);
+            let res = body_reader.read_body(&mut mock_io).await.unwrap().unwrap();
+            assert_eq!(body_reader.get_body(&res), b"abc");
+            assert_eq!(body_reader.body_state, ParseState::Complete(3));
+            let overread = (preread.len() > 3).then(|| &preread[3..]);
+            assert_eq!(body_reader.get_body_overread(), overread);
+        }
+        // Only part of the body read with the header: the usual buffer, then a read.
+        let mut mock_io = Builder::new().read(b"c").build();
+        let mut body_reader = BodyReader::new(true);
+        body_reader.init_content_length(3, b"ab");
+        assert!(body_reader.body_buf.as_ref().unwrap().capacity() >= BODY_BUFFER_SIZE);
+        let res = body_reader.read_body(&mut mock_io).await.unwrap().unwrap();
+        assert_eq!(body_reader.get_body(&res), b"ab");
+        let res = body_reader.read_body(&mut mock_io).await.unwrap().unwrap();
+        assert_eq!(body_reader.get_body(&res), b"c");
+        assert_eq!(body_reader.body_state, ParseState::Complete(3));
     }
 
     #[tokio::test]

@@ -175,17 +175,36 @@ impl ConnectionNominations {
     }
 }
 
+/// The fields [`strip_standard_hop_by_hop_headers`] removes.
+const STANDARD_HOP_BY_HOP: [&str; 10] = [
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    HTTP2_SETTINGS,
+];
+
 fn strip_standard_hop_by_hop_headers(req: &mut RequestHeader) {
-    req.remove_header(KEEP_ALIVE);
-    req.remove_header(PROXY_CONNECTION);
-    req.remove_header(&header::PROXY_AUTHENTICATE);
-    req.remove_header(&header::PROXY_AUTHORIZATION);
-    req.remove_header(&header::TE);
-    req.remove_header(&header::TRAILER);
-    req.remove_header(&header::TRANSFER_ENCODING);
-    req.remove_header(&header::CONNECTION);
-    req.remove_header(&header::UPGRADE);
-    req.remove_header(HTTP2_SETTINGS);
+    // Patched (Convergences): one pass over the names the request has, then a removal for each
+    // field found, in the list's order as before (a removal moves the map's last entry), rather
+    // than ten removals (a hash and a probe in two maps each) of fields a request seldom
+    // carries. `HeaderName`s are lower case, as are the names in the list.
+    let mut found = 0u16;
+    for name in req.headers.keys() {
+        if let Some(i) = STANDARD_HOP_BY_HOP.iter().position(|f| *f == name.as_str()) {
+            found |= 1 << i;
+        }
+    }
+    for (i, name) in STANDARD_HOP_BY_HOP.iter().enumerate() {
+        if found & (1 << i) != 0 {
+            req.remove_header(*name);
+        }
+    }
 }
 
 /// Set H1 `Host` from the URI or absolute-form authority.
@@ -360,18 +379,24 @@ pub(crate) fn sanitize_h1_upstream_request(
 
     match policy.h1_upgrade {
         H1UpgradePolicy::WebSocketOnly => {
-            req.remove_header(&header::CONNECTION);
-            req.remove_header(&header::UPGRADE);
-            req.remove_header(HTTP2_SETTINGS);
+            // Patched (Convergences): already gone if the hop-by-hop fields were stripped.
+            if !policy.strip_hop_by_hop {
+                req.remove_header(&header::CONNECTION);
+                req.remove_header(&header::UPGRADE);
+                req.remove_header(HTTP2_SETTINGS);
+            }
             if websocket_upgrade {
                 req.insert_header(header::CONNECTION, "Upgrade")?;
                 req.insert_header(header::UPGRADE, "websocket")?;
             }
         }
         H1UpgradePolicy::Deny => {
-            req.remove_header(&header::CONNECTION);
-            req.remove_header(&header::UPGRADE);
-            req.remove_header(HTTP2_SETTINGS);
+            // Patched (Convergences): already gone if the hop-by-hop fields were stripped.
+            if !policy.strip_hop_by_hop {
+                req.remove_header(&header::CONNECTION);
+                req.remove_header(&header::UPGRADE);
+                req.remove_header(HTTP2_SETTINGS);
+            }
         }
         H1UpgradePolicy::Preserve => {}
     }
@@ -559,6 +584,45 @@ mod tests {
                 .unwrap();
         }
         request
+    }
+
+    // Patched (Convergences): the one-pass strip removes what the ten removals removed.
+    #[test]
+    fn standard_hop_by_hop_strip_matches_removing_each_field() {
+        let others = [
+            ("Host", "a.example"),
+            ("Cookie", "a=1"),
+            ("X-Keep", "1"),
+            ("Tea", "1"),
+        ];
+        for include in 0u32..1 << STANDARD_HOP_BY_HOP.len() {
+            let mut headers: Vec<(String, &str)> =
+                others.iter().map(|(n, v)| (n.to_string(), *v)).collect();
+            for (i, name) in STANDARD_HOP_BY_HOP.iter().enumerate() {
+                if include & (1 << i) != 0 {
+                    // Spelled as a client may: title case, and some fields twice.
+                    let title = name.split('-').map(|w| w[..1].to_uppercase() + &w[1..]);
+                    let title = title.collect::<Vec<_>>().join("-");
+                    headers.push((title.clone(), "x"));
+                    if i % 3 == 0 {
+                        headers.push((title, "y"));
+                    }
+                }
+            }
+            let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+            let mut stripped = request_with_headers(&pairs);
+            strip_standard_hop_by_hop_headers(&mut stripped);
+            let mut expected = request_with_headers(&pairs);
+            for name in STANDARD_HOP_BY_HOP {
+                expected.remove_header(name);
+            }
+            let mut wire = Vec::new();
+            stripped.header_to_h1_wire(&mut wire);
+            let mut expected_wire = Vec::new();
+            expected.header_to_h1_wire(&mut expected_wire);
+            assert_eq!(wire, expected_wire, "fields {include:#b}");
+            assert_eq!(stripped.headers.len(), others.len());
+        }
     }
 
     #[test]

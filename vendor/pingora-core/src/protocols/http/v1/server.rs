@@ -305,11 +305,15 @@ impl HttpSession {
         // below tries to parse first when we already have pipelined bytes —
         // a pipelined prefix can contain a complete request header, in which
         // case we must NOT issue another stream read (which would block).
-        let mut buf = self
-            .pipelined_prefix
-            .take()
-            .filter(|prefix| !prefix.is_empty())
-            .unwrap_or_else(|| BytesMut::with_capacity(INIT_HEADER_BUF_SIZE));
+        //
+        // Patched (Convergences): an empty prefix with room is the previous request's header
+        // buffer, handed on by `reuse` to read this one into (see `recycled_header_buf`).
+        let mut buf = match self.pipelined_prefix.take() {
+            Some(prefix) if !prefix.is_empty() || prefix.capacity() >= INIT_HEADER_BUF_SIZE => {
+                prefix
+            }
+            _ => BytesMut::with_capacity(INIT_HEADER_BUF_SIZE),
+        };
         let mut already_read = buf.len();
         let mut skip_next_read = already_read != 0;
         let mut detached_suffix = None;
@@ -942,7 +946,9 @@ impl HttpSession {
         }
 
         // Serialize header to bytes
-        let mut write_buf = BytesMut::with_capacity(INIT_HEADER_BUF_SIZE);
+        // Patched (Convergences): allocated at the header's size rather than
+        // INIT_HEADER_BUF_SIZE, a size glibc serves off its per-thread cache.
+        let mut write_buf = BytesMut::with_capacity(resp_header_wire_len(header));
         http_resp_header_to_buf(header, &mut write_buf)
             .map_err(|_| Error::explain(WriteError, "serializing response header"))?;
 
@@ -1510,13 +1516,28 @@ impl HttpSession {
                     .pipelining_enabled
                     .then(|| self.take_body_overread())
                     .flatten()
-                    .filter(|prefix| !prefix.is_empty());
+                    .filter(|prefix| !prefix.is_empty())
+                    .or_else(|| self.recycled_header_buf());
                 Ok(Some(ReusableHttpStream::new(
                     self.underlying_stream,
                     pipelined_prefix,
                 )))
             }
         }
+    }
+
+    /// Patched (Convergences): this request's header buffer, emptied, for the next request of
+    /// the connection to be read into, if nothing holds a part of it any more (the parsed
+    /// header's values are slices of it) and it is no larger than a usual one. A keep-alive
+    /// connection then reads every request into one buffer instead of allocating and freeing
+    /// a header-sized block per request, a size glibc serves off its slower path.
+    fn recycled_header_buf(&mut self) -> Option<BytesMut> {
+        self.request_header = None;
+        let mut buf = std::mem::take(&mut self.buf).try_into_mut().ok()?;
+        buf.clear();
+        (INIT_HEADER_BUF_SIZE..=2 * INIT_HEADER_BUF_SIZE)
+            .contains(&buf.capacity())
+            .then_some(buf)
     }
 
     /// Write a `100 Continue` response to the client.
@@ -1870,6 +1891,18 @@ fn parse_req_buffer<'buf>(
     }
 }
 
+/// Patched (Convergences): how many bytes [`http_resp_header_to_buf`] writes (a header name
+/// has the same length in any case).
+fn resp_header_wire_len(resp: &ResponseHeader) -> usize {
+    let reason = resp.get_reason_phrase().map_or(0, str::len);
+    let fields: usize = resp
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    "HTTP/1.1 200 ".len() + reason + CRLF.len() + fields + CRLF.len()
+}
+
 #[inline]
 fn http_resp_header_to_buf(
     resp: &ResponseHeader,
@@ -1900,6 +1933,30 @@ fn http_resp_header_to_buf(
 
     buf.put_slice(CRLF);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests_wire_len {
+    use super::*;
+
+    // Patched (Convergences): the response header's buffer is allocated at its exact size.
+    #[test]
+    fn resp_header_wire_len_is_what_is_written() {
+        let mut plain = ResponseHeader::build(200, None).unwrap();
+        plain.append_header("Content-Length", "2").unwrap();
+        let mut cased = ResponseHeader::build_no_case(404, None).unwrap();
+        cased.append_header("x-a", "1").unwrap();
+        cased.append_header("x-a", "").unwrap();
+        let mut reason = ResponseHeader::build(599, None).unwrap();
+        reason.set_reason_phrase(Some("Custom Reason")).unwrap();
+        reason.append_header("Set-Cookie", "a=1; Path=/").unwrap();
+        let empty = ResponseHeader::build(204, Some(0)).unwrap();
+        for resp in [plain, cased, reason, empty] {
+            let mut buf = BytesMut::new();
+            http_resp_header_to_buf(&resp, &mut buf).unwrap();
+            assert_eq!(resp_header_wire_len(&resp), buf.len(), "{buf:?}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -4124,6 +4181,41 @@ mod test_pipelining {
             reused.is_none(),
             "reuse must return None without pipelining"
         );
+    }
+
+    // Patched (Convergences): without pipelined bytes, the next request of a keep-alive
+    // connection is read into the previous request's header buffer, once nothing holds a part
+    // of it; while something does, into a new one.
+    #[rstest]
+    #[case(false)]
+    #[case(true)]
+    #[tokio::test]
+    async fn reuse_hands_the_header_buffer_to_the_next_request(#[case] value_held: bool) {
+        init_log();
+        let req1 = b"GET /1 HTTP/1.1\r\nHost: pingora.org\r\nX-A: 1\r\n\r\n";
+        let req2 = b"GET /2 HTTP/1.1\r\nHost: pingora.org\r\n\r\n";
+        let mock_io = Builder::new().read(req1).read(req2).build();
+        let mut s = HttpSession::new(Box::new(mock_io));
+        s.read_request().await.unwrap();
+        let base = s.buf.as_ptr();
+        let held = value_held.then(|| s.req_header().headers.get("x-a").cloned());
+        assert!(s.read_body_bytes().await.unwrap().is_none());
+        let reused = s.reuse().await.unwrap().expect("connection reusable");
+        let (stream, prefix) = reused.into_parts();
+        let mut next = HttpSession::new(stream);
+        if value_held {
+            assert!(prefix.is_none());
+        } else {
+            let prefix = prefix.expect("the header buffer");
+            assert!(prefix.is_empty());
+            assert_eq!(prefix.as_ptr(), base);
+            next.set_pipelined_prefix(prefix);
+        }
+        next.read_request().await.unwrap();
+        assert_eq!(next.req_header().uri.path(), "/2");
+        assert_eq!(next.req_header().headers.get("x-a"), None);
+        assert_eq!(next.buf.as_ptr() == base, !value_held);
+        drop(held);
     }
 
     /// When pipelining is enabled and overread bytes are present,

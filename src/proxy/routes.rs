@@ -57,7 +57,9 @@ impl AppRoute {
     /// Round robin over the upstreams, skipping those marked down unless all are.
     pub fn pick_upstream(&self, avoid: Option<usize>) -> usize {
         let n = self.cfg.upstreams.len();
-        if n == 0 {
+        if n <= 1 {
+            // One upstream is the pick whether it is marked down or not: no shared counter
+            // to bump (a cache line every proxy thread writes) and no clock to read.
             return 0;
         }
         let start = self.next.fetch_add(1, Ordering::Relaxed);

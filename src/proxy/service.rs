@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::header;
 use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::modules::http::HttpModules;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
@@ -294,6 +295,12 @@ impl ProxyHttp for Proxy {
             admitted: None,
         }
     }
+
+    /// No downstream module. Pingora's default installs its response compression, disabled,
+    /// and pays for it on every request (a boxed context and its filter calls); the gateway
+    /// never compresses, the applications do if they want to (docs/architecture.md, the
+    /// request path).
+    fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         match self.gw.limits.request() {

@@ -612,10 +612,18 @@ mod tests {
             let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), *v)).collect();
             let mut stripped = request_with_headers(&pairs);
             strip_standard_hop_by_hop_headers(&mut stripped);
+            // The ten removals as upstream Pingora writes them, not the list above.
             let mut expected = request_with_headers(&pairs);
-            for name in STANDARD_HOP_BY_HOP {
-                expected.remove_header(name);
-            }
+            expected.remove_header(KEEP_ALIVE);
+            expected.remove_header(PROXY_CONNECTION);
+            expected.remove_header(&header::PROXY_AUTHENTICATE);
+            expected.remove_header(&header::PROXY_AUTHORIZATION);
+            expected.remove_header(&header::TE);
+            expected.remove_header(&header::TRAILER);
+            expected.remove_header(&header::TRANSFER_ENCODING);
+            expected.remove_header(&header::CONNECTION);
+            expected.remove_header(&header::UPGRADE);
+            expected.remove_header(HTTP2_SETTINGS);
             let mut wire = Vec::new();
             stripped.header_to_h1_wire(&mut wire);
             let mut expected_wire = Vec::new();

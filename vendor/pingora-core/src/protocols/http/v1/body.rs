@@ -174,7 +174,13 @@ impl BodyReader {
     }
 
     fn prepare_buf(&mut self, buf_to_rewind: &[u8]) {
-        let mut body_buf = BytesMut::with_capacity(self.body_buf_size.max(buf_to_rewind.len()));
+        self.prepare_buf_of(buf_to_rewind, self.body_buf_size);
+    }
+
+    /// Patched (Convergences): [`Self::prepare_buf`] with room for `size` bytes (at least the
+    /// rewound ones).
+    fn prepare_buf_of(&mut self, buf_to_rewind: &[u8], size: usize) {
+        let mut body_buf = BytesMut::with_capacity(size.max(buf_to_rewind.len()));
         if !buf_to_rewind.is_empty() {
             self.rewind_buf_len = buf_to_rewind.len();
             // TODO: this is still 1 copy. Make it zero
@@ -245,17 +251,13 @@ impl BodyReader {
                     self.body_buf_overread = Some(overread);
                 }
             }
-            // Patched (Convergences): a body read whole with the header (most upstream
-            // answers) needs no read, so its buffer is its own size rather than
-            // `body_buf_size` (64 KiB, a block glibc gets off its slow path and folds back
-            // with a consolidation of its free lists when freed).
-            _ if buf_to_rewind.len() >= cl => {
-                self.rewind_buf_len = buf_to_rewind.len();
-                self.body_buf = Some(BytesMut::from(buf_to_rewind));
-                self.body_state = PS::Partial(0, cl);
-            }
             _ => {
-                self.prepare_buf(buf_to_rewind);
+                // Patched (Convergences): a body read whole with the header (most upstream
+                // answers) needs no read, so its buffer is its own size rather than
+                // `body_buf_size` (64 KiB, a block glibc gets off its slow path and folds back
+                // with a consolidation of its free lists when freed).
+                let whole = buf_to_rewind.len() >= cl;
+                self.prepare_buf_of(buf_to_rewind, if whole { 0 } else { self.body_buf_size });
                 self.body_state = PS::Partial(0, cl);
             }
         }

@@ -1527,8 +1527,9 @@ impl HttpSession {
     }
 
     /// Patched (Convergences): this request's header buffer, emptied, for the next request of
-    /// the connection to be read into, if nothing holds a part of it any more (the parsed
-    /// header's values are slices of it) and it is no larger than a usual one. A keep-alive
+    /// the connection to be read into, if nothing holds a part of it any more once the parsed
+    /// header (whose values are slices of it) is dropped here, and it is no larger than a usual
+    /// one. Only for the end of `reuse`. A keep-alive
     /// connection then reads every request into one buffer instead of allocating and freeing
     /// a header-sized block per request, a size glibc serves off its slower path.
     fn recycled_header_buf(&mut self) -> Option<BytesMut> {

@@ -115,8 +115,7 @@ fn scan<'a, S: AsRef<str>>(
                 value = Some(part[i + 1..].trim_matches('"'));
             }
         }
-        let key = key.trim_ascii();
-        if names.iter().any(|n| n.as_ref() == key) {
+        if is_our_key(key, names) {
             ours = true;
         } else {
             theirs = true;
@@ -133,8 +132,13 @@ fn scan<'a, S: AsRef<str>>(
 /// Whether one `name=value` part of a Cookie header is one of `names`. A valid header value is
 /// visible ASCII, spaces and tabs: ASCII trimming is enough.
 fn is_ours<S: AsRef<str>>(part: &str, names: &[S]) -> bool {
-    let k = part.split_once('=').map_or(part, |(k, _)| k).trim_ascii();
-    names.iter().any(|n| n.as_ref() == k)
+    is_our_key(part.split_once('=').map_or(part, |(k, _)| k), names)
+}
+
+/// Whether the name before a part's `=` (the whole part without one) is one of `names`.
+fn is_our_key<S: AsRef<str>>(key: &str, names: &[S]) -> bool {
+    let key = key.trim_ascii();
+    names.iter().any(|n| n.as_ref() == key)
 }
 
 /// [`take_cookies`] when [`scan_cookies`] has already read the same header(s).

@@ -266,36 +266,54 @@ fn folded_prefix(name: &[u8], prefix: &[u8]) -> bool {
     name.len() >= prefix.len() && same_folded(&name[..prefix.len()], prefix)
 }
 
-/// True for a header a client must never be able to send to an application: an identity
-/// header (any `X-Convergences-*`, and the names an application is configured with) or a
-/// forwarding header, in any spelling that an application server may fold into it.
-fn is_reserved(name: &str, configured: &[&http::HeaderName]) -> bool {
-    let n = name.as_bytes();
-    folded_prefix(n, b"x-convergences-")
-        || configured
-            .iter()
-            .any(|c| same_folded(n, c.as_str().as_bytes()))
-        || FORWARDING
-            .iter()
-            .chain(CONVENTIONAL_IDENTITY)
-            .any(|f| same_folded(n, f.as_bytes()))
+/// The headers a client must never be able to send to an application: an identity header
+/// (any `X-Convergences-*`, and the names an application is configured with) or a forwarding
+/// header, in any spelling that an application server may fold into it. Built once per
+/// application (`routes::AppRoute::reserved`), bucketed by length: a request's header is
+/// compared only with the few names as long as it, on every request.
+pub struct ReservedHeaders {
+    /// `by_len[n]`: the reserved names of `n` bytes, lower-case.
+    by_len: Vec<Vec<Box<[u8]>>>,
 }
 
-/// Removes every identity and forwarding header a client sent (see [`is_reserved`]): a
+/// Every name with this prefix is reserved, whatever its spelling.
+const OWN_PREFIX: &[u8] = b"x-convergences-";
+
+impl ReservedHeaders {
+    pub fn new(configured: &[&http::HeaderName]) -> ReservedHeaders {
+        let mut by_len: Vec<Vec<Box<[u8]>>> = Vec::new();
+        let fixed = FORWARDING.iter().chain(CONVENTIONAL_IDENTITY).copied();
+        for name in fixed.chain(configured.iter().map(|c| c.as_str())) {
+            let n = name.len();
+            if by_len.len() <= n {
+                by_len.resize_with(n + 1, Vec::new);
+            }
+            by_len[n].push(name.as_bytes().into());
+        }
+        ReservedHeaders { by_len }
+    }
+
+    pub fn contains(&self, name: &[u8]) -> bool {
+        folded_prefix(name, OWN_PREFIX)
+            || self
+                .by_len
+                .get(name.len())
+                .is_some_and(|names| names.iter().any(|f| same_folded(name, f)))
+    }
+}
+
+/// Removes every identity and forwarding header a client sent (see [`ReservedHeaders`]): a
 /// client must never be able to choose its identity or its address. Allocates only when one
 /// is present.
-pub fn strip_identity_headers(req: &mut RequestHeader, configured: &[&http::HeaderName]) {
-    if !req
-        .headers
-        .keys()
-        .any(|k| is_reserved(k.as_str(), configured))
-    {
+pub fn strip_identity_headers(req: &mut RequestHeader, reserved: &ReservedHeaders) {
+    let is_reserved = |k: &http::HeaderName| reserved.contains(k.as_str().as_bytes());
+    if !req.headers.keys().any(is_reserved) {
         return;
     }
     let spoofed: Vec<http::HeaderName> = req
         .headers
         .keys()
-        .filter(|k| is_reserved(k.as_str(), configured))
+        .filter(|k| is_reserved(k))
         .cloned()
         .collect();
     for k in spoofed {
@@ -521,7 +539,7 @@ mod tests {
             ("accept", "text/html"),
         ]);
         let remote = http::HeaderName::from_static("remote-user");
-        strip_identity_headers(&mut r, &[&remote]);
+        strip_identity_headers(&mut r, &ReservedHeaders::new(&[&remote]));
         assert_eq!(r.headers.len(), 1);
         assert!(is_browser_navigation(&r));
     }
@@ -549,12 +567,37 @@ mod tests {
         ];
         for name in spoofs {
             let mut r = req(&[(name, "evil"), ("x-app", "kept"), ("remote-userx", "kept")]);
-            strip_identity_headers(&mut r, &[&remote]);
+            strip_identity_headers(&mut r, &ReservedHeaders::new(&[&remote]));
             assert_eq!(r.headers.len(), 2, "{name} survived");
             let mut r = req(&[(name, "evil"), ("x-app", "kept"), ("remote-userx", "kept")]);
-            strip_identity_headers(&mut r, &[]);
+            strip_identity_headers(&mut r, &ReservedHeaders::new(&[]));
             assert_eq!(r.headers.len(), 2, "{name} survived");
         }
+    }
+
+    #[test]
+    fn every_reserved_name_is_found_in_any_spelling_and_no_longer_name_is() {
+        let custom = http::HeaderName::from_static("x-bip-agent");
+        let reserved = ReservedHeaders::new(&[&custom]);
+        let names = FORWARDING
+            .iter()
+            .chain(CONVENTIONAL_IDENTITY)
+            .copied()
+            .chain([custom.as_str(), "x-convergences-anything"]);
+        for name in names {
+            let shouted = name.to_ascii_uppercase().replace('-', "_");
+            for spelling in [name.to_string(), shouted, name.replace('-', ".")] {
+                assert!(reserved.contains(spelling.as_bytes()), "{spelling}");
+            }
+            let longer = format!("{name}x");
+            assert_eq!(
+                reserved.contains(longer.as_bytes()),
+                name.starts_with("x-convergences-"),
+                "{longer}"
+            );
+        }
+        assert!(!ReservedHeaders::new(&[]).contains(b"x-bip-agent"));
+        assert!(!reserved.contains(b""));
     }
 
     fn ip(text: &str) -> Option<std::net::IpAddr> {

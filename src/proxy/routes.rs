@@ -2,6 +2,7 @@
 //! are ours (open-redirect protection). Built once from the configuration; lookups allocate
 //! nothing.
 
+use super::headers::ReservedHeaders;
 use crate::auth::redirect;
 use crate::config::{AppConfig, Config};
 use pingora::upstreams::peer::HttpPeer;
@@ -38,6 +39,9 @@ pub struct AppRoute {
     down_until: Vec<AtomicI64>,
     /// Per upstream, a ready peer (timeouts, TLS) cloned per request.
     pub peers: Vec<HttpPeer>,
+    /// The header names a client may not send to this application, its own identity header
+    /// names among them.
+    pub reserved: ReservedHeaders,
     /// The slug as a `'static` metrics label.
     pub label: &'static str,
     pub metrics: crate::telemetry::AppMetrics,
@@ -175,6 +179,7 @@ impl RouteTable {
                 .collect();
             apps.push(AppRoute {
                 peers,
+                reserved: ReservedHeaders::new(&cfg.headers.all()),
                 label: crate::telemetry::label(&cfg.slug),
                 metrics: crate::telemetry::AppMetrics::new(crate::telemetry::label(&cfg.slug)),
                 idx,

@@ -5,7 +5,7 @@
 use super::client_addr::client_ip;
 use super::headers::{
     append_gateway_headers, cookie, cookie_name_of, host_of, scan_cookies, strip_identity_headers,
-    take_cookies_as, CookieLayout,
+    take_cookies_as, CookieLayout, ReservedHeaders,
 };
 use super::identity_cache::{AppHeaders, CachedIdentity};
 use super::memo::{Decision, DecisionMemo, Stamp, LIFETIME};
@@ -31,6 +31,8 @@ pub struct Proxy {
     pub(super) pages: Pages,
     /// Cookie names no application may receive or set (see `CookieNames::reserved`).
     reserved_cookies: Vec<String>,
+    /// The header names a client may not send to the portal: the fixed lists alone.
+    portal_reserved: ReservedHeaders,
     /// Recent decisions of [`Proxy::authorize`], per thread (`memo.rs`).
     memo: DecisionMemo,
 }
@@ -59,6 +61,7 @@ impl Proxy {
         let pages = Pages::render(&gw)?;
         Ok(Proxy {
             reserved_cookies: gw.cookies.reserved(),
+            portal_reserved: ReservedHeaders::new(&[]),
             gw,
             portal_peer,
             pages,
@@ -383,11 +386,11 @@ impl ProxyHttp for Proxy {
                 let Some(app) = ctx.routes.as_ref().and_then(|r| r.apps.get(i)) else {
                     return Error::e_explain(ErrorType::HTTPStatus(502), "route vanished");
                 };
-                strip_identity_headers(up, &app.cfg.headers.all());
+                strip_identity_headers(up, &app.reserved);
                 ctx.headers.as_deref().map(|h| &h.lines)
             }
             _ => {
-                strip_identity_headers(up, &[]);
+                strip_identity_headers(up, &self.portal_reserved);
                 // The portal's HTTP server (hyper) closes a connection after some answers
                 // without saying so (a request it could not parse, a body it did not read);
                 // pooled, that connection would fail the next request with a 502. Portal

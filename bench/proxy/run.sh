@@ -36,13 +36,16 @@ SESSIONS=${SESSIONS:-1000}
 # PROFILE=perf: where the server's CPU time goes (perf sampling attached during a run, shares
 # by function): unlike callgrind it does not slow the 1 000 sign-ins before the load, so it is
 # the way to see what many sessions cost; shares, not totals, survive a noisy machine.
+# PROFILE=events: what the kernel counts for the server during a run (perf stat's software
+# events: context switches, CPU migrations, page faults, CPU time), per request: the costs a
+# function profile does not show, such as memory given back to the kernel and faulted in again.
 PROFILE=${PROFILE:-}
 PROFILE_ON="" PROFILE_OFF=""
 # TLS=1: also (f) nginx and (g) Convergences over TLS with one certificate (keep-alive requests
 # in the rounds, then handshakes per second, new and resumed, with openssl s_time).
 TLS=${TLS:-1}
 HANDSHAKE_SECONDS=${HANDSHAKE_SECONDS:-5}
-case $PROFILE in "" | callgrind | strace | perf) ;; *) die "PROFILE must be callgrind, strace or perf" ;; esac
+case $PROFILE in "" | callgrind | strace | perf | events) ;; *) die "PROFILE must be callgrind, strace, perf or events" ;; esac
 GATEWAY_THREADING=${GATEWAY_THREADING:-per_thread}
 GATEWAY_IDENTITY_SECONDS=${GATEWAY_IDENTITY_SECONDS:-}
 RESULTS_FILE=${RESULTS_FILE:-$BENCH_ROOT/bench/RESULTS.md}
@@ -62,7 +65,7 @@ ensure_packages nginx:nginx wrk:wrk curl:curl sqlite3:sqlite3 python3:python3
 case $PROFILE in
   callgrind) ensure_packages valgrind:valgrind ;;
   strace) ensure_packages strace:strace ;;
-  perf) ensure_packages perf:linux-perf ;;
+  perf | events) ensure_packages perf:linux-perf ;;
 esac
 WRAPPER=""
 if [ "$PROFILE" = callgrind ]; then
@@ -460,6 +463,21 @@ profile_one() {
       perf report -i "$BENCH_TMP/perf-$t.data" --children --sort symbol --stdio -g none 2>/dev/null |
         grep -E '^ +[0-9.]+%' | head -80 >"$BENCH_TMP/perf-children-$t.txt" || true
       COUNT_LINE="$req requests sampled; CPU shares by function in perf-$t.txt"
+      ;;
+    events)
+      perf stat -x, -e task-clock,context-switches,cpu-migrations,page-faults -p "$pid" \
+        -o "$BENCH_TMP/events-$t.txt" &
+      local counter=$!
+      sleep 1
+      run_one "$t" "$DURATION" "$out"
+      kill -INT "$counter" 2>/dev/null || true
+      wait "$counter" 2>/dev/null || true
+      req="$(awk '/requests in/ { print $1 }' "$out")"
+      # perf stat -x, lines: value,unit,event,...; task-clock is in milliseconds.
+      COUNT_LINE="$(awk -F, -v n="$req" '
+        $3 ~ /^task-clock/ { cpu = $1 } $3 ~ /^context-switches/ { cs = $1 }
+        $3 ~ /^cpu-migrations/ { mig = $1 } $3 ~ /^page-faults/ { pf = $1 }
+        END { printf "%.1f µs CPU, %.4f context switches, %.4f migrations, %.4f page faults per request (%d requests)", cpu * 1000 / n, cs / n, mig / n, pf / n, n }' "$BENCH_TMP/events-$t.txt")"
       ;;
   esac
 }

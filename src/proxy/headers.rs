@@ -35,7 +35,9 @@ pub fn strip_port(host: &str) -> &str {
             _ => host,
         };
     }
-    match host.rfind(':') {
+    // A byte search: `str::rfind` sets up a character searcher that costs more than the search
+    // on a host this short, on every proxied request.
+    match host.bytes().rposition(|b| b == b':') {
         Some(i) => &host[..i],
         None => host,
     }

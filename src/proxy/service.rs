@@ -189,7 +189,9 @@ impl Proxy {
             identities: gw.identities.epoch(),
             routes: app.generation,
         };
-        let clock = Instant::now();
+        // The request's start, read when its header had just been read (`new_ctx`): no second
+        // clock reading on the per-request path.
+        let clock = ctx.started;
         let now = crate::directory::now();
         if let Some((user_id, headers)) =
             token.and_then(|t| self.memo.get(app.idx, t, stamp, clock, now))

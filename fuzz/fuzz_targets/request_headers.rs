@@ -125,10 +125,7 @@ fuzz_target!(|data: &[u8]| {
         let mut appended = Vec::new();
         req.appended_headers().write_to(&mut appended);
         assert!(wire.ends_with(&appended));
-        let lines = wire
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .count();
+        let lines = wire.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
         assert_eq!(
             lines,
             req.headers.len() + added.len(),
@@ -150,10 +147,7 @@ fuzz_target!(|data: &[u8]| {
             Some(want),
             "Forwarded: {fwd}"
         );
-        let xff: Vec<_> = added
-            .iter()
-            .filter(|(n, _)| n == "x-forwarded-for")
-            .collect();
+        let xff: Vec<_> = added.iter().filter(|(n, _)| n == "x-forwarded-for").collect();
         assert_eq!(xff.len(), 1);
         assert_eq!(xff[0].1, ip);
     }

@@ -13,6 +13,7 @@ pub mod identity_encoding;
 pub mod listeners;
 mod memo;
 mod pages;
+pub mod reserved_headers;
 pub mod routes;
 pub mod service;
 

@@ -365,7 +365,7 @@ transport = "smtp"
         .to_string();
     let got = [err(first), err(second), err(third), fourth].join("\n--\n");
     let want = r##"conv.toml: key `server.listen`: "nowhere" is not an address:port such as "127.0.0.1:8080" or "[::]:443"
-conv.toml: key `server.portal_host`: "Auth Example" is not a host name (letters, digits, '-' and '.')
+conv.toml: key `server.portal_host`: "Auth Example" is not a host name (letters, digits, '-' and '.'; the last label not a number)
 conv.toml: key `server.tls.listen`: "everywhere" is not an address:port such as "0.0.0.0:443"
 conv.toml: key `server.tls.cert_file`: cannot read /nonexistent/cert.pem: No such file or directory (os error 2)
 conv.toml: key `server.tls.key_file`: cannot read /nonexistent/key.pem: No such file or directory (os error 2)

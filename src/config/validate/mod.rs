@@ -114,9 +114,17 @@ pub(super) fn validate(f: FileConfig, file: &str) -> Result<Config, ConfigError>
 }
 
 /// Lower-case DNS names only: hosts are compared with the request's Host header, which the
-/// proxy lower-cases (docs/gateway.md#routing).
+/// proxy lower-cases (docs/gateway.md#routing). The name must also come back unchanged from the
+/// URL parser that reads return URLs and tile links: a name ending in a numeric label (`x.1`)
+/// is no host there, and a short IPv4 form (`10.1`) would be rewritten (`10.0.0.1`).
 fn is_host_name(s: &str) -> bool {
-    !s.is_empty()
+    let same_for_urls = match url::Host::parse(s) {
+        Ok(url::Host::Domain(d)) => d == s,
+        Ok(url::Host::Ipv4(ip)) => ip.to_string() == s,
+        _ => false,
+    };
+    same_for_urls
+        && !s.is_empty()
         && s.len() <= 253
         && s.split('.').all(|l| {
             !l.is_empty()
@@ -135,4 +143,57 @@ fn is_slug(s: &str) -> bool {
         && s.len() <= 64
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_host_name;
+    use crate::config::Config;
+
+    #[test]
+    fn host_names_are_those_urls_keep_as_written() {
+        for ok in [
+            "auth.example.fr",
+            "bip",
+            "a-1.b2",
+            "127.0.0.1",
+            "1x.example.fr",
+        ] {
+            assert!(is_host_name(ok), "{ok:?} refused");
+        }
+        // A numeric last label makes the URL parser read an IPv4 address: refused (`x.1`,
+        // `a.0x1f`) or rewritten (`10.1` is `10.0.0.1`, `010.0.0.1` is `8.0.0.1`).
+        for bad in [
+            "x.1",
+            "a.0x1f",
+            "bip.42",
+            "10.1",
+            "1.2.3",
+            "010.0.0.1",
+            "1.2.3.256",
+            "",
+            "Auth.fr",
+            "a..b",
+            "-a.fr",
+            "a_b.fr",
+            "xn--.fr",
+        ] {
+            assert!(!is_host_name(bad), "{bad:?} accepted");
+        }
+    }
+
+    /// Found by the `config_toml` fuzz target: an application host the configuration accepted
+    /// gave a tile URL that the return-URL check (the same URL parser) could not read.
+    #[test]
+    fn fuzz_regression_numeric_last_label() {
+        let text = "server = { listen = \"[::]:443\", portal_host = \"a.b\" }\n\
+                    apps = [{ slug = \"x\", name = \"X\", host = \"x.1\", upstreams = [\"1.2.3.4:5\"] }]\n";
+        let e = Config::from_toml("fuzz.toml", text, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key `apps[0].host`: \"x.1\" is not a host name"),
+            "{e}"
+        );
+    }
 }

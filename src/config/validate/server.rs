@@ -38,7 +38,7 @@ pub(super) fn check(s: &ServerSection, p: &mut Problems) -> Server {
         p.add(
             "server.portal_host",
             format!(
-                "{:?} is not a host name (letters, digits, '-' and '.')",
+                "{:?} is not a host name (letters, digits, '-' and '.'; the last label not a number)",
                 s.portal_host
             ),
         );

@@ -23,6 +23,7 @@
 # BENCH_KEEP_TMP=1 (keep configs and logs).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/measure.sh"
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
@@ -227,71 +228,6 @@ upstream_accepts() {
     awk 'NR == 3 { print $1 - 1 }'
 }
 
-# tree_rss PID: adds the VmRSS (kB) of PID and its descendants to TREE_RSS (no forks).
-tree_rss() {
-  local pid=$1 k v _ f kid kids=()
-  [ -r "/proc/$pid/status" ] || return 0
-  while read -r k v _; do
-    if [ "$k" = "VmRSS:" ]; then TREE_RSS=$((TREE_RSS + v)); fi
-  done 2>/dev/null <"/proc/$pid/status" || true
-  for f in /proc/"$pid"/task/*/children; do
-    read -r -a kids <"$f" 2>/dev/null || true
-    for kid in "${kids[@]}"; do tree_rss "$kid"; done
-  done
-}
-
-# rss_sampler PID FILE: writes the largest RSS sum seen (kB) to FILE, every 0.25 s.
-rss_sampler() {
-  local pid=$1 out=$2 max=0
-  while kill -0 "$pid" 2>/dev/null; do
-    TREE_RSS=0
-    tree_rss "$pid"
-    if [ "$TREE_RSS" -gt "$max" ]; then
-      max=$TREE_RSS
-      echo "$max" >"$out"
-    fi
-    sleep 0.25
-  done
-}
-
-# tree_cpu PID: adds the CPU time (utime + stime, clock ticks) of PID and its descendants to
-# TREE_CPU.
-tree_cpu() {
-  local pid=$1 stat f kid kids=()
-  stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 0
-  local -a fields
-  read -r -a fields <<<"${stat##*) }"
-  TREE_CPU=$((TREE_CPU + fields[11] + fields[12]))
-  for f in /proc/"$pid"/task/*/children; do
-    read -r -a kids <"$f" 2>/dev/null || true
-    for kid in "${kids[@]}"; do tree_cpu "$kid"; done
-  done
-}
-CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
-
-# to_ms VALUE_WITH_UNIT (wrk: 850.00us, 1.20ms, 1.01s, 1.00m)
-to_ms() {
-  awk -v x="$1" 'BEGIN {
-    if (x ~ /us$/) { sub(/us$/, "", x); printf "%.3f", x / 1000 }
-    else if (x ~ /ms$/) { sub(/ms$/, "", x); printf "%.3f", x }
-    else if (x ~ /s$/) { sub(/s$/, "", x); printf "%.3f", x * 1000 }
-    else if (x ~ /m$/) { sub(/m$/, "", x); printf "%.3f", x * 60000 }
-    else { printf "nan" } }'
-}
-
-# parse_wrk FILE: prints "rps p50_ms p99_ms requests non2xx3xx socket_errors"
-parse_wrk() {
-  local f=$1 rps p50 p99 req non sock
-  rps="$(awk '/^Requests\/sec:/ { print $2 }' "$f")"
-  p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' "$f")")"
-  p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$f")")"
-  req="$(awk '/requests in/ { print $1 }' "$f")"
-  non="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$f")"
-  sock="$(awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' "$f")"
-  [ -n "$rps" ] && [ -n "$req" ] || die "could not parse wrk output $f: $(cat "$f")"
-  echo "$rps $p50 $p99 $req ${non:-0} ${sock:-0}"
-}
-
 # gateway_counts: "200s aborted others" from convergences_requests_total{app="bench"} on
 # /metrics. Aborted: status 0 (label "1xx"), the client closed the connection before the answer
 # (wrk stopping with requests in flight).
@@ -417,6 +353,20 @@ run_one() {
 
 # --- counts per request (PROFILE) ------------------------------------------------------------
 
+# attached_run TARGET OUT COMMAND...: one measured run of TARGET with COMMAND (a tracer or a
+# sampler attached to the server) running beside it, stopped by SIGINT so that it writes its
+# output. The second before the run lets it attach.
+attached_run() {
+  local t=$1 out=$2
+  shift 2
+  "$@" >/dev/null 2>&1 &
+  local tool=$!
+  sleep 1
+  run_one "$t" "$DURATION" "$out"
+  kill -INT "$tool" 2>/dev/null || true
+  wait "$tool" 2>/dev/null || true
+}
+
 # profile_one TARGET: COUNT_LINE for one target after a warm-up run.
 profile_one() {
   local t=$1 pid=${PID_OF[$1]} out="$BENCH_TMP/profile-$1.txt" req
@@ -440,23 +390,13 @@ profile_one() {
       callgrind_annotate --inclusive=yes "$dump" 2>/dev/null | sed -n '1,60p' >"$BENCH_TMP/callgrind-$t.txt"
       ;;
     strace)
-      strace -f -c -p "$pid" -o "$BENCH_TMP/strace-$t.txt" &
-      local tracer=$!
-      sleep 1
-      run_one "$t" "$DURATION" "$out"
-      kill -INT "$tracer" 2>/dev/null || true
-      wait "$tracer" 2>/dev/null || true
+      attached_run "$t" "$out" strace -f -c -p "$pid" -o "$BENCH_TMP/strace-$t.txt"
       req="$(awk '/requests in/ { print $1 }' "$out")"
       COUNT_LINE="$(awk -v n="$req" '$NF == "futex" { f = $4 } $NF == "total" { t = $4 }
         END { printf "%.2f system calls per request, of which futex %.3f (%d requests)", t / n, f / n, n }' "$BENCH_TMP/strace-$t.txt")"
       ;;
     perf)
-      perf record -q -F 997 -g -p "$pid" -o "$BENCH_TMP/perf-$t.data" >/dev/null 2>&1 &
-      local sampler=$!
-      sleep 1
-      run_one "$t" "$DURATION" "$out"
-      kill -INT "$sampler" 2>/dev/null || true
-      wait "$sampler" 2>/dev/null || true
+      attached_run "$t" "$out" perf record -q -F 997 -g -p "$pid" -o "$BENCH_TMP/perf-$t.data"
       req="$(awk '/requests in/ { print $1 }' "$out")"
       perf report -i "$BENCH_TMP/perf-$t.data" --no-children --sort symbol --stdio 2>/dev/null |
         grep -E '^ +[0-9.]+%' | head -60 >"$BENCH_TMP/perf-$t.txt" || true
@@ -465,13 +405,8 @@ profile_one() {
       COUNT_LINE="$req requests sampled; CPU shares by function in perf-$t.txt"
       ;;
     events)
-      perf stat -x, -e task-clock,context-switches,cpu-migrations,page-faults -p "$pid" \
-        -o "$BENCH_TMP/events-$t.txt" &
-      local counter=$!
-      sleep 1
-      run_one "$t" "$DURATION" "$out"
-      kill -INT "$counter" 2>/dev/null || true
-      wait "$counter" 2>/dev/null || true
+      attached_run "$t" "$out" perf stat -x, -e task-clock,context-switches,cpu-migrations,page-faults \
+        -p "$pid" -o "$BENCH_TMP/events-$t.txt"
       req="$(awk '/requests in/ { print $1 }' "$out")"
       # perf stat -x, lines: value,unit,event,...; task-clock is in milliseconds.
       COUNT_LINE="$(awk -F, -v n="$req" '

@@ -68,12 +68,23 @@ ensure_packages() {
 }
 
 # Sets BENCH_BIN: the given one if set, else builds the release binary (honours
-# CARGO_TARGET_DIR; default target/).
+# CARGO_TARGET_DIR; default target/); with PGO=1, builds it and the bare proxy with
+# scripts/build-pgo.sh (docs/decisions/0012-profile-guided-release-build.md) and sets BARE_BIN.
 build_gateway() {
   local tree
   tree="commit $(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   git -C "$BENCH_ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock migrations templates static 2>/dev/null ||
     tree="$tree + uncommitted changes"
+  if [ -z "${BENCH_BIN:-}" ] && [ "${PGO:-0}" = 1 ]; then
+    log "building both proxies with a profile of the proxy path (scripts/build-pgo.sh; two release builds)"
+    local built
+    built="$("$BENCH_ROOT/scripts/build-pgo.sh")" || die "scripts/build-pgo.sh failed"
+    BENCH_BIN="$(sed -n 1p <<<"$built")"
+    BARE_BIN="$(sed -n 2p <<<"$built")"
+    BENCH_BIN_GIVEN=1
+    BUILD_DESC="release build with PGO (scripts/build-pgo.sh) of $tree"
+    return
+  fi
   if [ -n "${BENCH_BIN:-}" ]; then
     [ -x "$BENCH_BIN" ] || die "BENCH_BIN=$BENCH_BIN is not executable"
     log "using $BENCH_BIN (not rebuilt)"

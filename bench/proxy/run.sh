@@ -73,6 +73,9 @@ if [ "$PROFILE" = callgrind ]; then
   # Instrumentation off until the measured window (start-up and sign-ins run at valgrind's
   # plain speed); one output file per process.
   WRAPPER="valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=%q{BENCH_TMP}/callgrind.%p"
+  # CALLGRIND_CACHE=1: also valgrind's model of the caches (first-level and last-level misses,
+  # instructions and data): what instruction counts alone do not see, approximately.
+  [ "${CALLGRIND_CACHE:-0}" = 1 ] && WRAPPER="$WRAPPER --cache-sim=yes"
   GATEWAY_START_SECONDS=600
 fi
 build_gateway
@@ -383,10 +386,17 @@ profile_one() {
       [ -n "$dump" ] || die "no callgrind dump for ${NAME[$t]}"
       cp "$dump" "$BENCH_TMP/callgrind-$t.out"
       req="$(awk '/requests in/ { print $1 }' "$out")"
-      local ir
-      # Whole outputs read (no early exit): under pipefail a writer cut short fails the script.
-      ir="$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ && !ir { ir = $1; gsub(",", "", ir) } END { print ir }')"
-      COUNT_LINE="$(awk -v ir="$ir" -v n="$req" 'BEGIN { printf "%.0f instructions per request (%d requests)", ir / n, n }')"
+      # Totals by event name (Ir alone, or with the cache model I1mr ILmr Dr D1mr DLmr Dw D1mw
+      # DLmw), per request. Whole outputs read (no early exit): under pipefail a writer cut
+      # short fails the script.
+      COUNT_LINE="$(callgrind_annotate "$dump" 2>/dev/null | awk -v n="$req" '
+        /^Events shown:/ { for (i = 3; i <= NF; i++) ev[i - 2] = $i }
+        /PROGRAM TOTALS/ && !done { done = 1; k = 0; for (i = 1; i <= NF; i++) if ($i ~ /^[0-9,]+$/) { v = $i; gsub(",", "", v); tot[ev[++k]] = v } }
+        END {
+          printf "%.0f instructions per request", tot["Ir"] / n
+          if ("D1mr" in tot) printf "; misses per request: L1 instructions %.0f, L1 data %.0f, last level %.1f", tot["I1mr"] / n, (tot["D1mr"] + tot["D1mw"]) / n, (tot["ILmr"] + tot["DLmr"] + tot["DLmw"]) / n
+          printf " (%d requests)", n
+        }')"
       callgrind_annotate --inclusive=yes "$dump" 2>/dev/null | sed -n '1,60p' >"$BENCH_TMP/callgrind-$t.txt"
       ;;
     strace)

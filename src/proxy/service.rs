@@ -457,6 +457,10 @@ impl ProxyHttp for Proxy {
             }
         }
         if code > 0 && session.response_written().is_none() {
+            // The connection is closed after this page (`can_reuse_downstream` below): say so
+            // in it (`Connection: close`), or a client that pools connections sends its next
+            // request on a socket about to close and gets a reset instead of an answer.
+            session.set_keepalive(None);
             let body = match code {
                 504 => &self.pages.timeout,
                 503 => &self.pages.unavailable,

@@ -770,6 +770,8 @@ fn upstream_failures_give_french_pages_and_fail_over() {
         .header("cookie", cookie)
         .send()
         .unwrap();
+    // The connection is closed after an error page, and the page says so.
+    assert_eq!(r.headers()["connection"], "close");
     assert_eq!(
         Page::of(r).assert_error(502).heading,
         "Application indisponible"

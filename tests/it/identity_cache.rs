@@ -1,9 +1,11 @@
 //! The proxy's identity cache against a real directory (src/proxy/identity_cache.rs): an
 //! identity in use is reloaded ahead of its expiry, keeps its signed headers when nothing
 //! changed, gets new ones when something did, and a reload that read the directory before an
-//! invalidation does not put what it read back.
+//! invalidation does not put what it read back. And the proxy threads' reused decisions
+//! (src/proxy/memo.rs) follow every change of a session, a role or an account at the very next
+//! request.
 
-use crate::harness::TestGateway;
+use crate::harness::{TestGateway, PASSWORD};
 use convergences::proxy::identity_cache::IdentityCache;
 use convergences::session::Assurance;
 use std::sync::Arc;
@@ -161,4 +163,99 @@ fn queued_reloads_are_read_together_by_one_task_that_leaves_the_queue_empty() {
     });
     assert!(stopped.is_err(), "the task was waiting to gather claims");
     assert!(cache.queue_refresh(other), "a new task may start");
+}
+
+/// The proxy thread reuses its decision for a cookie for a few seconds (src/proxy/memo.rs):
+/// every change to the session must still reach the very next request on that connection.
+#[test]
+fn a_reused_decision_follows_every_change_of_the_session_at_once() {
+    let t = TestGateway::start();
+    let b = t.browser();
+    b.login("agent@mairie-exemple.fr", PASSWORD);
+    let amr = |b: &crate::harness::Browser| {
+        let echo = b.get_json(&t.url("bip.test", "/"));
+        let jwt = echo["headers"]["x-convergences-assertion"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        crate::harness::claims_of(&jwt)["amr"].clone()
+    };
+    // Twice on one keep-alive connection: the second is answered from the thread's memo.
+    assert_eq!(amr(&b), serde_json::json!(["pwd"]));
+    assert_eq!(amr(&b), serde_json::json!(["pwd"]));
+    let key = b.session_key();
+    t.block_on(t.gw.sessions.modify(&key, |r| {
+        r.assurance.amr = vec!["pwd".into(), "otp".into(), "mfa".into()];
+    }))
+    .unwrap();
+    assert_eq!(
+        amr(&b),
+        serde_json::json!(["pwd", "otp", "mfa"]),
+        "new assurance"
+    );
+    t.block_on(t.gw.sessions.revoke(&key)).unwrap();
+    let r = b
+        .client
+        .get(t.url("bip.test", "/"))
+        .header("accept", "application/json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401, "revoked");
+}
+
+#[test]
+fn removing_a_role_or_locking_the_account_refuses_the_next_request() {
+    let t = TestGateway::start();
+    let b = t.browser();
+    b.login("agent@mairie-exemple.fr", PASSWORD);
+    assert_eq!(b.get_json(&t.url("bip.test", "/"))["app"], "bip");
+    let agent = t.user_id("agent@mairie-exemple.fr");
+    assert_eq!(
+        t.block_on(t.gw.dir.unassign_role(agent, "bip", "utilisateur"))
+            .unwrap(),
+        1
+    );
+    t.gw.user_changed(agent);
+    assert_eq!(
+        b.client
+            .get(t.url("bip.test", "/"))
+            .send()
+            .unwrap()
+            .status(),
+        403
+    );
+    t.block_on(t.gw.dir.assign_role(agent, "bip", "utilisateur", 2, None))
+        .unwrap();
+    t.gw.user_changed(agent);
+    assert_eq!(
+        b.client
+            .get(t.url("bip.test", "/"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    t.block_on(t.gw.dir.set_locked(agent, true)).unwrap();
+    t.gw.user_changed(agent);
+    assert_eq!(
+        b.client
+            .get(t.url("bip.test", "/"))
+            .send()
+            .unwrap()
+            .status(),
+        401
+    );
+    t.block_on(t.gw.dir.set_locked(agent, false)).unwrap();
+    t.block_on(t.gw.dir.set_validity(agent, None, Some("2020-01-01")))
+        .unwrap();
+    t.gw.user_changed(agent);
+    assert_eq!(
+        b.client
+            .get(t.url("bip.test", "/"))
+            .send()
+            .unwrap()
+            .status(),
+        401,
+        "validity ended"
+    );
 }

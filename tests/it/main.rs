@@ -32,6 +32,7 @@ mod second_factor;
 mod security;
 mod smtp;
 mod snapshot_pages;
+mod sso;
 mod strong_auth;
 mod tls;
 mod upstream_pool;

@@ -3,9 +3,11 @@
 //! the application closes, or writes on, while it is idle is never handed to a request, and
 //! the gateway closes its end of it without waiting for one; bodies larger than every buffer
 //! on the way stream through in both directions, intact, over a connection that is reused
-//! afterwards.
+//! afterwards. An upstream that refuses connections is skipped for the next one; one that
+//! fails or is too slow gives the French 502 or 504 page, in either threading layout.
 
-use crate::harness::{rt, Options, TestGateway, PASSWORD};
+use crate::harness::{app_cookie_of, rt, Options, TestGateway, PASSWORD};
+use crate::page::Page;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -285,4 +287,77 @@ fn in_the_shared_layout_sequential_requests_of_two_clients_share_one_upstream_co
         assert_eq!(get(&t, &second, "/"), (200, "connection 1".to_string()));
     }
     assert_eq!(app.accepted(), 1);
+}
+
+#[test]
+fn upstream_failures_give_french_pages_and_fail_over() {
+    // First upstream refuses connections, second answers: requests still succeed.
+    // Nothing listens on port 1 (and an ephemeral port could be taken by a parallel test).
+    let dead = 1u16;
+    let live = crate::harness::echo_upstream("bip-2");
+    let t = TestGateway::start_with(crate::harness::Options {
+        extra_apps: format!(
+            "[[apps]]\nslug = \"down\"\nname = \"Down\"\nhost = \"down.test\"\nupstreams = [\"127.0.0.1:{dead}\"]\nconnect_timeout_ms = 300\n"
+        ),
+        bip_upstreams: Some(format!("\"127.0.0.1:{dead}\", \"{}\"", live.addr)),
+        ..Default::default()
+    });
+    let b = t.browser();
+    b.login("referent@mairie-exemple.fr", PASSWORD);
+    for _ in 0..4 {
+        assert_eq!(b.get_json(&t.url("bip.test", "/"))["app"], "bip-2");
+    }
+    let admin = t.user_id("referent@mairie-exemple.fr");
+    t.block_on(t.gw.dir.assign_role(admin, "down", "utilisateur", 2, None))
+        .unwrap();
+    t.gw.user_changed(admin);
+    let c = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(
+            "down.test",
+            std::net::SocketAddr::from(([127, 0, 0, 1], t.port)),
+        )
+        .build()
+        .unwrap();
+    // Give the down host its cookie through the handshake, then hit the dead upstream.
+    let (r, handshake) = b.authorize("down", &format!("http://down.test:{}/", t.port));
+    let callback = r.headers()["location"].to_str().unwrap().to_string();
+    let r = c.get(&callback).header("cookie", handshake).send().unwrap();
+    let cookie = app_cookie_of(&r);
+    let r = c
+        .get(format!("http://down.test:{}/", t.port))
+        .header("cookie", cookie)
+        .send()
+        .unwrap();
+    // The connection is closed after an error page, and the page says so.
+    assert_eq!(r.headers()["connection"], "close");
+    assert_eq!(
+        Page::of(r).assert_error(502).heading,
+        "Application indisponible"
+    );
+    // Too slow (read timeout 2 s in the test configuration): 504 page.
+    let r = b.client.get(t.url("bip.test", "/slow")).send().unwrap();
+    assert_eq!(
+        Page::of(r).assert_error(504).heading,
+        "Application trop lente"
+    );
+}
+
+/// The upstream read timeout runs on a different timer when the proxy threads share one
+/// work-stealing runtime (docs/pingora-patches.md, change 12): it must fire there too. The
+/// upstream answers /slow after 3 s; only a timeout that fired at 2 s gives the 504.
+#[test]
+fn in_the_shared_layout_a_slow_upstream_still_gets_the_timeout_page() {
+    let t = TestGateway::start_with(Options {
+        server_extra: "threading = \"shared\"\nwork_stealing = true\n".into(),
+        ..Default::default()
+    });
+    let b = t.browser();
+    b.login("agent@mairie-exemple.fr", PASSWORD);
+    assert_eq!(b.get_json(&t.url("bip.test", "/"))["app"], "bip");
+    let r = b.client.get(t.url("bip.test", "/slow")).send().unwrap();
+    assert_eq!(
+        Page::of(r).assert_error(504).heading,
+        "Application trop lente"
+    );
 }

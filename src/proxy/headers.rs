@@ -258,10 +258,11 @@ pub fn is_browser_navigation(req: &RequestHeader) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn req(headers: &[(&str, &str)]) -> RequestHeader {
+    /// A request to `/x` with these headers, in order (also for reserved_headers' tests).
+    pub(in crate::proxy) fn req(headers: &[(&str, &str)]) -> RequestHeader {
         let mut r = RequestHeader::build("GET", b"/x", None).unwrap();
         for (k, v) in headers {
             r.append_header(k.to_string(), *v).unwrap();

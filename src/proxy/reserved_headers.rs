@@ -126,14 +126,7 @@ pub fn strip_identity_headers(req: &mut RequestHeader, reserved: &ReservedHeader
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn req(headers: &[(&str, &str)]) -> RequestHeader {
-        let mut r = RequestHeader::build("GET", b"/x", None).unwrap();
-        for (k, v) in headers {
-            r.append_header(k.to_string(), *v).unwrap();
-        }
-        r
-    }
+    use crate::proxy::headers::tests::req;
 
     #[test]
     fn identity_headers_are_stripped() {

@@ -209,6 +209,13 @@ fn removing_a_role_or_locking_the_account_refuses_the_next_request() {
     let b = t.browser();
     b.login("agent@mairie-exemple.fr", PASSWORD);
     assert_eq!(b.get_json(&t.url("bip.test", "/"))["app"], "bip");
+    let status = || {
+        b.client
+            .get(t.url("bip.test", "/"))
+            .send()
+            .unwrap()
+            .status()
+    };
     let agent = t.user_id("agent@mairie-exemple.fr");
     assert_eq!(
         t.block_on(t.gw.dir.unassign_role(agent, "bip", "utilisateur"))
@@ -216,46 +223,17 @@ fn removing_a_role_or_locking_the_account_refuses_the_next_request() {
         1
     );
     t.gw.user_changed(agent);
-    assert_eq!(
-        b.client
-            .get(t.url("bip.test", "/"))
-            .send()
-            .unwrap()
-            .status(),
-        403
-    );
+    assert_eq!(status(), 403);
     t.block_on(t.gw.dir.assign_role(agent, "bip", "utilisateur", 2, None))
         .unwrap();
     t.gw.user_changed(agent);
-    assert_eq!(
-        b.client
-            .get(t.url("bip.test", "/"))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(status(), 200);
     t.block_on(t.gw.dir.set_locked(agent, true)).unwrap();
     t.gw.user_changed(agent);
-    assert_eq!(
-        b.client
-            .get(t.url("bip.test", "/"))
-            .send()
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(status(), 401);
     t.block_on(t.gw.dir.set_locked(agent, false)).unwrap();
     t.block_on(t.gw.dir.set_validity(agent, None, Some("2020-01-01")))
         .unwrap();
     t.gw.user_changed(agent);
-    assert_eq!(
-        b.client
-            .get(t.url("bip.test", "/"))
-            .send()
-            .unwrap()
-            .status(),
-        401,
-        "validity ended"
-    );
+    assert_eq!(status(), 401, "validity ended");
 }

@@ -45,7 +45,7 @@ pub struct Gateway {
     /// The session store's circuit breaker, when the store is remote (Redis).
     pub session_breaker: Option<Arc<crate::resilience::Breaker>>,
     /// Connections and requests in flight in this process (`resilience.max_*`).
-    pub limits: Arc<crate::resilience::Limits>,
+    pub limits: &'static crate::resilience::Limits,
     /// The OpenID Connect provider's keys and limits (docs/oidc-provider.md).
     pub oidc: crate::oidc::Provider,
     /// External OpenID Connect identity providers (docs/identity-providers.md).

@@ -19,14 +19,14 @@ const DRAIN: Duration = Duration::from_millis(200);
 
 pub struct Admitted<A> {
     inner: Arc<A>,
-    limits: Arc<Limits>,
+    limits: &'static Limits,
     /// The complete HTTP/1.1 refusal, rendered once.
     refusal: Vec<u8>,
 }
 
 impl<A> Admitted<A> {
     /// `page` is the French 503 page (HTML).
-    pub fn new(inner: A, limits: Arc<Limits>, page: &str) -> Admitted<A> {
+    pub fn new(inner: A, limits: &'static Limits, page: &str) -> Admitted<A> {
         let retry = limits.retry_after.to_str().unwrap_or("1");
         let refusal = format!(
             "HTTP/1.1 503 Service Unavailable\r\nRetry-After: {retry}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{page}",

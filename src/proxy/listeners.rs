@@ -54,7 +54,7 @@ pub fn add_services(server: &mut Server, gw: &Arc<Gateway>) -> Result<(), String
         options.error_pages = Some(pages.clone());
         http.server_options = Some(options);
         // The connection limit wraps the proxy (src/proxy/admission.rs).
-        let app = super::admission::Admitted::new(http, gw.limits.clone(), &overloaded);
+        let app = super::admission::Admitted::new(http, gw.limits, &overloaded);
         let mut service =
             pingora::services::listening::Service::new("Pingora HTTP Proxy Service".into(), app);
         service.threads = threads;

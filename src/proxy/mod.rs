@@ -16,5 +16,6 @@ mod pages;
 pub mod reserved_headers;
 pub mod routes;
 pub mod service;
+mod thread_routes;
 
 pub use service::Proxy;

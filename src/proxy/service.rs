@@ -11,6 +11,7 @@ use super::identity_cache::{AppHeaders, CachedIdentity};
 use super::memo::{Decision, DecisionMemo, Stamp, LIFETIME};
 use super::pages::{Pages, FORBIDDEN_HEADING, FORBIDDEN_MESSAGE};
 use super::routes::{AppRoute, RouteTable, Target, CALLBACK_PATH};
+use super::thread_routes::{HeldRoutes, ThreadRoutes};
 use crate::error_page::error_page;
 use crate::state::Gateway;
 use async_trait::async_trait;
@@ -35,12 +36,14 @@ pub struct Proxy {
     portal_reserved: ReservedHeaders,
     /// Recent decisions of [`Proxy::authorize`], per thread (`memo.rs`).
     memo: DecisionMemo,
+    /// The routing table, held per thread (`thread_routes.rs`).
+    routes: ThreadRoutes,
 }
 
 pub struct Ctx {
     /// The routing table this request was routed with, kept for all its phases even if the
     /// configuration is reloaded meanwhile.
-    routes: Option<Arc<RouteTable>>,
+    routes: Option<HeldRoutes>,
     target: Target,
     headers: Option<Arc<AppHeaders>>,
     user_id: Option<i64>,
@@ -66,6 +69,7 @@ impl Proxy {
             portal_peer,
             pages,
             memo: DecisionMemo::default(),
+            routes: ThreadRoutes::default(),
         })
     }
 
@@ -312,7 +316,7 @@ impl ProxyHttp for Proxy {
             Some(permit) => ctx.admitted = Some(permit),
             None => return self.send_overloaded(session).await,
         }
-        let routes = self.gw.routes();
+        let routes = self.routes.current(&self.gw.routes);
         if let Some(location) = self.https_redirect(session, &routes) {
             let mut h = ResponseHeader::build(301, Some(3))?;
             h.insert_header(header::LOCATION, location)?;

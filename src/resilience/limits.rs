@@ -4,13 +4,12 @@
 //! (docs/operations.md#overload).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 pub struct Limits {
     max_connections: usize,
     max_requests: usize,
-    connections: AtomicUsize,
-    requests: AtomicUsize,
+    connections: Count,
+    requests: Count,
     /// Seconds a refused client is asked to wait, ready for the header.
     pub retry_after: http::HeaderValue,
     /// Set from the counts when the metrics are read ([`Limits::publish`]), not on every
@@ -21,6 +20,11 @@ pub struct Limits {
     refused_requests: metrics::Counter,
 }
 
+/// A count alone on its cache lines (x86 fetches them in pairs): every request writes it, from
+/// every proxy thread, and nothing read on the way should share its line.
+#[repr(align(128))]
+struct Count(AtomicUsize);
+
 /// What a [`Permit`] counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -29,46 +33,52 @@ enum Kind {
 }
 
 /// A place taken among the connections or the requests in flight, given back on drop.
+///
+/// It points at limits that live as long as the process ([`Limits::new`]): holding them
+/// through a shared `Arc` would add two atomic writes per request to one reference count
+/// every proxy thread writes, on the cache line of the counts themselves.
 pub struct Permit {
-    limits: Arc<Limits>,
+    limits: &'static Limits,
     kind: Kind,
 }
 
 impl Limits {
+    /// Made once per gateway and kept for the life of the process (a few hundred bytes), so
+    /// that a [`Permit`] needs no reference count.
     pub fn new(
         max_connections: usize,
         max_requests: usize,
         retry_after_seconds: u64,
-    ) -> Arc<Limits> {
-        Arc::new(Limits {
+    ) -> &'static Limits {
+        Box::leak(Box::new(Limits {
             max_connections,
             max_requests,
-            connections: AtomicUsize::new(0),
-            requests: AtomicUsize::new(0),
+            connections: Count(AtomicUsize::new(0)),
+            requests: Count(AtomicUsize::new(0)),
             retry_after: http::HeaderValue::from(retry_after_seconds),
             connections_gauge: metrics::gauge!("convergences_open_connections"),
             requests_gauge: metrics::gauge!("convergences_requests_in_flight"),
             refused_connections: metrics::counter!("convergences_overload_refused_total", "what" => "connection"),
             refused_requests: metrics::counter!("convergences_overload_refused_total", "what" => "request"),
-        })
+        }))
     }
 
     /// A place for a new connection, or `None` when `max_connections` are open.
-    pub fn connection(self: &Arc<Self>) -> Option<Permit> {
+    pub fn connection(&'static self) -> Option<Permit> {
         self.take(Kind::Connection)
     }
 
     /// A place for a new request, or `None` when `max_requests` are in flight.
-    pub fn request(self: &Arc<Self>) -> Option<Permit> {
+    pub fn request(&'static self) -> Option<Permit> {
         self.take(Kind::Request)
     }
 
     pub fn open_connections(&self) -> usize {
-        self.connections.load(Ordering::Relaxed)
+        self.connections.0.load(Ordering::Relaxed)
     }
 
     pub fn requests_in_flight(&self) -> usize {
-        self.requests.load(Ordering::Relaxed)
+        self.requests.0.load(Ordering::Relaxed)
     }
 
     /// Sets the load gauges from the counts, for a metrics scrape.
@@ -80,25 +90,22 @@ impl Limits {
     fn parts(&self, kind: Kind) -> (&AtomicUsize, usize, &metrics::Counter) {
         match kind {
             Kind::Connection => (
-                &self.connections,
+                &self.connections.0,
                 self.max_connections,
                 &self.refused_connections,
             ),
-            Kind::Request => (&self.requests, self.max_requests, &self.refused_requests),
+            Kind::Request => (&self.requests.0, self.max_requests, &self.refused_requests),
         }
     }
 
-    fn take(self: &Arc<Self>, kind: Kind) -> Option<Permit> {
+    fn take(&'static self, kind: Kind) -> Option<Permit> {
         let (count, max, refused) = self.parts(kind);
         if count.fetch_add(1, Ordering::AcqRel) >= max {
             count.fetch_sub(1, Ordering::AcqRel);
             refused.increment(1);
             return None;
         }
-        Some(Permit {
-            limits: self.clone(),
-            kind,
-        })
+        Some(Permit { limits: self, kind })
     }
 }
 
